@@ -165,36 +165,46 @@ def iter_file_diffs(stream: BinaryIO | Iterable[bytes]) -> Iterator[FileDiff]:
 
     Raises DiffError naming the input line for non-UTF-8 bytes, a hunk line
     that is neither context, addition nor removal, or text that is not a diff.
+    Hunk bodies are read here in one pass (they are most of the bytes and
+    unidiff's per-line objects would halve the throughput); each file's
+    headers, where git's extended syntax lives, go to unidiff.
     """
-    for start, chunk in _file_chunks(stream):
-        yield from _parse_chunk(start, chunk)
-
-
-def _file_chunks(stream: BinaryIO | Iterable[bytes]) -> Iterator[tuple[int, list[str]]]:
-    chunk: list[str] = []
-    chunk_start = 1
-    chunk_has_hunk = False
+    header: list[str] = []
+    header_start = 1
+    hunks: list[Hunk] = []
+    hunk: Hunk | None = None
     old_left = new_left = 0
+    old_no = new_no = 0
     saw_header = False
     lineno = 0
     for raw in stream:
         lineno += 1
-        if raw.endswith(b"\r\n"):
-            raw = raw[:-2] + b"\n"
-        in_hunk = old_left > 0 or new_left > 0
-        if in_hunk:
+        if old_left > 0 or new_left > 0:
             marker = raw[:1]
-            if marker in (b"\n", b""):
-                raw, marker = b" \n", b" "  # some tools strip the space of empty context lines
-            if marker == b" ":
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _not_utf8(lineno, raw, exc) from None
+            if text.endswith("\n"):
+                text = text[:-1]
+            if text.endswith("\r"):
+                text = text[:-1]
+            if marker == b" " or not text:
+                hunk.lines.append(DiffLine(" ", text[1:], new_no, old_no))  # type: ignore[union-attr]
+                old_no += 1
+                new_no += 1
                 old_left -= 1
+                new_left -= 1
+            elif marker == b"+":
+                hunk.lines.append(DiffLine("+", text[1:], new_no, None))  # type: ignore[union-attr]
+                new_no += 1
                 new_left -= 1
             elif marker == b"-":
+                hunk.lines.append(DiffLine("-", text[1:], None, old_no))  # type: ignore[union-attr]
+                old_no += 1
                 old_left -= 1
-            elif marker == b"+":
-                new_left -= 1
             elif marker == b"\\":
-                pass
+                pass  # "\ No newline at end of file"
             else:
                 raise DiffError(
                     lineno,
@@ -203,42 +213,53 @@ def _file_chunks(stream: BinaryIO | Iterable[bytes]) -> Iterator[tuple[int, list
                 )
             if old_left < 0 or new_left < 0:
                 raise DiffError(lineno, "hunk is longer than its @@ header says; regenerate the diff with git diff")
-            chunk.append(_decode(raw, lineno))
             continue
         if raw.startswith(b"\\"):
-            chunk.append(_decode(raw, lineno))
             continue
-        starts_file = raw.startswith(b"diff --git ") or (
-            raw.startswith(b"--- ") and chunk_has_hunk
-        )
-        if starts_file and chunk:
-            yield chunk_start, chunk
-            chunk, chunk_start, chunk_has_hunk = [], lineno, False
+        if raw.startswith(b"diff --git ") or (raw.startswith(b"--- ") and hunks):
+            if header or hunks:
+                yield from _build(header_start, header, hunks)
+            header, hunks, header_start = [], [], lineno
         if raw.startswith(b"@@"):
             m = _HUNK_RE.match(raw)
             if not m:
                 raise DiffError(lineno, f"malformed hunk header {_show(raw)}; expected '@@ -a,b +c,d @@'")
+            if not header:
+                raise DiffError(lineno, "hunk without a file header; expected '--- a/path' and '+++ b/path' before it")
+            old_no = int(m.group(1))
+            new_no = int(m.group(3))
             old_left = int(m.group(2)) if m.group(2) is not None else 1
             new_left = int(m.group(4)) if m.group(4) is not None else 1
-            chunk_has_hunk = True
-        if raw.startswith((b"diff --git ", b"--- ", b"+++ ", b"@@")):
+            if old_left == 0:
+                old_no += 1  # "@@ -0,0" means the old side is empty; keep numbers 1-based
+            if new_left == 0:
+                new_no += 1
+            section = raw[m.end():].decode("utf-8", "replace").strip()
+            hunk = Hunk(int(m.group(1)), old_left, int(m.group(3)), new_left, section)
+            hunks.append(hunk)
             saw_header = True
-        chunk.append(_decode(raw, lineno))
+            continue
+        if raw.startswith((b"diff --git ", b"--- ", b"+++ ")):
+            saw_header = True
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(lineno, raw, exc) from None
+        header.append(text.replace("\r\n", "\n"))
     if old_left > 0 or new_left > 0:
         raise DiffError(lineno, "the diff ends inside a hunk (truncated input?)")
-    if chunk:
-        if not saw_header and any(line.strip() for line in chunk):
+    if not saw_header:
+        if any(line.strip() for line in header):
             raise DiffError(1, "this is not a unified diff: no 'diff --git', '---'/'+++' or '@@' header found")
-        yield chunk_start, chunk
+        return
+    if header or hunks:
+        yield from _build(header_start, header, hunks)
 
 
-def _decode(raw: bytes, lineno: int) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DiffError(
-            lineno, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); re-encode the diff as UTF-8"
-        ) from None
+def _not_utf8(lineno: int, raw: bytes, exc: UnicodeDecodeError) -> DiffError:
+    return DiffError(
+        lineno, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); re-encode the diff as UTF-8"
+    )
 
 
 def _show(raw: bytes) -> str:
@@ -254,14 +275,20 @@ def _strip_prefix(path: str | None) -> str | None:
     return path
 
 
-def _parse_chunk(start: int, chunk: list[str]) -> Iterator[FileDiff]:
-    if not any(line.startswith(("diff --git ", "--- ", "@@", "Binary files ")) for line in chunk):
-        return  # preamble such as a commit message from `git format-patch`
+def _build(start: int, header: list[str], hunks: list[Hunk]) -> Iterator[FileDiff]:
+    if not any(line.startswith(("diff --git ", "--- ")) for line in header):
+        return  # preamble such as the commit message of `git format-patch`
+    lines = header
+    if hunks and not any(line.startswith("+++ ") for line in header):
+        raise DiffError(start, "file header without a '+++ b/path' line before its first hunk")
     try:
-        patch = PatchSet(chunk)
+        patch = PatchSet(lines)
     except UnidiffParseError as exc:
-        raise DiffError(start, f"cannot parse the file diff starting here: {exc}") from None
-    for pf in patch:
+        raise DiffError(start, f"cannot parse the file header starting here: {exc}") from None
+    files = list(patch)
+    if not files:
+        return
+    for i, pf in enumerate(files):
         source = _strip_prefix(pf.source_file)
         target = _strip_prefix(pf.target_file)
         if pf.is_added_file:
@@ -272,31 +299,16 @@ def _parse_chunk(start: int, chunk: list[str]) -> Iterator[FileDiff]:
             status = "renamed"
         else:
             status = "modified"
-        path = target or source or ""
         old_mode, new_mode = _modes(pf.patch_info)
-        fd = FileDiff(
-            path=path,
+        yield FileDiff(
+            path=target or source or "",
             old_path=source,
             status=status,
             binary=pf.is_binary_file,
             old_mode=old_mode,
             new_mode=new_mode,
+            hunks=hunks if i == len(files) - 1 else [],
         )
-        for h in pf:
-            hunk = Hunk(h.source_start, h.source_length, h.target_start, h.target_length, h.section_header or "")
-            append = hunk.lines.append
-            for ln in h:
-                kind = ln.line_type
-                if kind not in ("+", "-", " "):
-                    continue  # "\ No newline at end of file"
-                text = ln.value
-                if text.endswith("\n"):
-                    text = text[:-1]
-                if text.endswith("\r"):
-                    text = text[:-1]
-                append(DiffLine(kind, text, ln.target_line_no, ln.source_line_no))
-            fd.hunks.append(hunk)
-        yield fd
 
 
 def _modes(info: object) -> tuple[str | None, str | None]:
