@@ -1,0 +1,5 @@
+"""Reviewer rules: (family being written)."""
+
+from assistant.review.base import Rule
+
+RULES: tuple[Rule, ...] = ()
