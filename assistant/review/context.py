@@ -1,0 +1,166 @@
+"""What a structural rule sees of one file: its hunks, their lines and their syntax trees.
+
+A `FileContext` is built once per file by the engine and handed to every
+structural rule's `check`. It answers the questions rules keep asking -- which
+added lines mention a word, what was removed next to this line, which function
+is this in, what does tree-sitter make of the hunk -- and caches the answers,
+so ten rules asking about one hunk parse it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from assistant.diffs import DiffLine, FileDiff, Hunk
+from assistant.review.vocabulary import PhiVocabulary
+
+if TYPE_CHECKING:
+    from tree_sitter import Node, Tree
+
+_TEST_DIR_PARTS = ("test", "tests", "__tests__", "spec", "specs", "testdata", "fixtures", "fixture", "mocks", "e2e")
+
+
+def is_test_path(path: str) -> bool:
+    """Whether a path holds tests or test fixtures (`tests/`, `test_x.py`, `x_test.go`, `X.spec.ts`, `FooTest.java`)."""
+    parts = path.lower().split("/")
+    if any(p in _TEST_DIR_PARTS for p in parts[:-1]):
+        return True
+    name = parts[-1]
+    stem = name.rsplit(".", 1)[0]
+    original_stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return (
+        name.startswith("test_")
+        or stem.endswith(("_test", "_tests", ".test", ".spec", "_spec"))
+        or original_stem.endswith(("Test", "Tests", "IT", "Spec"))
+        or name in {"conftest.py"}
+    )
+
+
+class FileContext:
+    """One file of a diff, as structural rules see it."""
+
+    def __init__(self, file: FileDiff, vocabulary: PhiVocabulary) -> None:
+        self.file = file
+        self.path = file.path
+        self.language = file.language
+        self.vocabulary = vocabulary
+        self._trees: dict[int, Tree | None] = {}
+
+    # -- lines ---------------------------------------------------------------
+
+    @cached_property
+    def is_test(self) -> bool:
+        return is_test_path(self.file.path)
+
+    @cached_property
+    def added(self) -> list[DiffLine]:
+        """Every added line of the file, in order."""
+        return [ln for hunk in self.file.hunks for ln in hunk.lines if ln.kind == "+"]
+
+    @cached_property
+    def added_numbers(self) -> frozenset[int]:
+        return frozenset(ln.new_no for ln in self.added if ln.new_no is not None)
+
+    @cached_property
+    def added_lower(self) -> list[str]:
+        return [ln.text.lower() for ln in self.added]
+
+    @cached_property
+    def _line_index(self) -> dict[int, tuple[Hunk, int]]:
+        index: dict[int, tuple[Hunk, int]] = {}
+        for hunk in self.file.hunks:
+            for i, ln in enumerate(hunk.lines):
+                if ln.new_no is not None and ln.kind != "-":
+                    index[ln.new_no] = (hunk, i)
+        return index
+
+    def lines_with(self, *keywords: str) -> Iterator[DiffLine]:
+        """Added lines whose lowercase text contains one of `keywords` (lowercase)."""
+        for ln, low in zip(self.added, self.added_lower, strict=True):
+            if any(k in low for k in keywords):
+                yield ln
+
+    def new_line(self, number: int) -> DiffLine | None:
+        """The added or context line with this new-file number, when the diff shows it."""
+        found = self._line_index.get(number)
+        return found[0].lines[found[1]] if found else None
+
+    def hunk_of(self, number: int) -> Hunk | None:
+        found = self._line_index.get(number)
+        return found[0] if found else None
+
+    def neighbours(self, number: int, before: int = 3, after: int = 3) -> list[DiffLine]:
+        """The post-image lines around `number` (context and added, no removed), within its hunk."""
+        found = self._line_index.get(number)
+        if not found:
+            return []
+        hunk, i = found
+        post = [ln for ln in hunk.lines if ln.kind != "-"]
+        j = next(k for k, ln in enumerate(post) if ln is hunk.lines[i])
+        return post[max(0, j - before): j + after + 1]
+
+    def change_block(self, number: int) -> tuple[list[DiffLine], list[DiffLine]]:
+        """The (removed, added) run of changed lines that contains added line `number`."""
+        hunk = self.hunk_of(number)
+        if hunk is None:
+            return [], []
+        for removed, added in hunk.change_blocks():
+            if any(ln.new_no == number for ln in added):
+                return removed, added
+        return [], []
+
+    def removed_text(self, hunk: Hunk | None = None) -> str:
+        """The text of removed lines, of one hunk or of the whole file."""
+        hunks = [hunk] if hunk is not None else self.file.hunks
+        return "\n".join(ln.text for h in hunks for ln in h.lines if ln.kind == "-")
+
+    def enclosing_header(self, number: int) -> str:
+        """The hunk header's section text (git's guess at the enclosing function) for this line."""
+        hunk = self.hunk_of(number)
+        return hunk.header if hunk else ""
+
+    # -- syntax --------------------------------------------------------------
+
+    def syntax(self, hunk: Hunk) -> Tree | None:
+        """Tree-sitter tree of the hunk's post-image, parsed once on first request; None without a grammar."""
+        key = id(hunk)
+        if key not in self._trees:
+            from assistant.review.syntax import parse
+
+            self._trees[key] = parse(self.language, hunk.post_image())
+        return self._trees[key]
+
+    @staticmethod
+    def post_lines(hunk: Hunk) -> list[DiffLine]:
+        """The hunk's post-image lines; row r of `syntax(hunk)` is `post_lines(hunk)[r]`."""
+        return [ln for ln in hunk.lines if ln.kind != "-"]
+
+    def line_of(self, hunk: Hunk, node: Node) -> int:
+        """The new-file line number where a syntax node of `syntax(hunk)` starts."""
+        post = self.post_lines(hunk)
+        row = min(node.start_point[0], len(post) - 1)
+        return post[row].new_no or hunk.new_start
+
+    def nodes_on(self, hunk: Hunk, number: int, types: Iterable[str]) -> list[Node]:
+        """Syntax nodes of the given types that start on new-file line `number` (outermost first)."""
+        tree = self.syntax(hunk)
+        if tree is None:
+            return []
+        post = self.post_lines(hunk)
+        rows = [r for r, ln in enumerate(post) if ln.new_no == number]
+        if not rows:
+            return []
+        row = rows[0]
+        wanted = set(types)
+        out: list[Node] = []
+        stack = [tree.root_node]
+        while stack:
+            node = stack.pop()
+            if node.start_point[0] > row or node.end_point[0] < row:
+                continue
+            if node.type in wanted and node.start_point[0] == row:
+                out.append(node)
+            stack.extend(reversed(node.children))
+        return out

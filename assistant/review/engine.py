@@ -1,0 +1,296 @@
+"""The reviewer's matcher: runs every rule over the added lines of a diff.
+
+Cost is what shapes this module. A diff is mostly ordinary code that no rule
+cares about, so each file's added lines are scanned once with one combined
+keyword pattern (RE2, linear time); only lines holding some rule's keyword go
+on to that rule's own RE2 pattern, and a structural rule (`check`) runs only
+on files whose diff mentions one of its keywords -- and parses a hunk with
+tree-sitter only when it asks `ctx.syntax(hunk)`.
+
+After matching: findings off added lines are dropped, inline suppressions are
+applied (`gitops-health: ignore[RULE-ID] reason` on the line or the line
+above), and findings of one category within 2 lines of each other in a file
+are merged keeping the most severe, because they describe one problem.
+
+Test files: line rules do not run on test files (tests/, test_*.py, *_test.go,
+*.spec.ts, fixtures/...), where fake passwords, MD5 fixtures and string-built
+SQL are normal, except the rules listed in `TEST_FILE_RULES` (private keys and
+provider-issued credentials, which are real wherever they are committed).
+Structural rules always run and decide for themselves with `ctx.is_test`.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import re2
+
+from assistant.diffs import FileDiff
+from assistant.domain import SEVERITY_ORDER, Finding, Suppression
+from assistant.review.base import Hit, Rule
+from assistant.review.context import FileContext
+from assistant.review.vocabulary import PhiVocabulary
+
+# Line rules that also run on test files: a real credential is a leak wherever it lands.
+TEST_FILE_RULES: frozenset[str] = frozenset({"SEC-001", "SEC-002"})
+
+DEDUPE_WINDOW = 2
+
+_SUPPRESS_RE = re2.compile(r"gitops-health:\s*ignore\[([A-Za-z0-9_,\s-]*)\]([^\n]*)")
+_COMMENT_END_RE = re2.compile(r"\s*(\*/|-->|#\})\s*$")
+
+
+class RuleDefinitionError(ValueError):
+    """A rule that cannot run: no pattern and no check, or a pattern RE2 rejects."""
+
+
+@dataclass
+class ReviewOutput:
+    """Findings (sorted by file, line, rule) and the suppressions that silenced others."""
+
+    findings: list[Finding] = field(default_factory=list)
+    suppressions: list[Suppression] = field(default_factory=list)
+
+    def extend(self, other: ReviewOutput) -> None:
+        self.findings.extend(other.findings)
+        self.suppressions.extend(other.suppressions)
+
+
+@dataclass(frozen=True)
+class _LineRule:
+    rule: Rule
+    pattern: object  # re2 compiled
+    unless: tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    line_rules: tuple[_LineRule, ...]
+    keyword_re: object | None
+    keyless: tuple[_LineRule, ...]
+    structural: tuple[Rule, ...]
+
+
+_CACHE: dict[int, tuple[Sequence[Rule], _Compiled]] = {}
+
+
+def _compile(rules: Sequence[Rule]) -> _Compiled:
+    cached = _CACHE.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    line_rules: list[_LineRule] = []
+    keyless: list[_LineRule] = []
+    structural: list[Rule] = []
+    keywords: set[str] = set()
+    for rule in rules:
+        if rule.check is not None:
+            structural.append(rule)
+            continue
+        if rule.pattern is None:
+            raise RuleDefinitionError(f"rule {rule.id} has neither a pattern nor a check; give it one of them")
+        try:
+            compiled = _LineRule(rule, re2.compile(rule.pattern), tuple(re2.compile(u) for u in rule.unless))
+        except re2.error as exc:
+            raise RuleDefinitionError(f"rule {rule.id}: RE2 cannot compile its pattern: {exc}") from None
+        if any(k != k.lower() for k in rule.keywords):
+            raise RuleDefinitionError(f"rule {rule.id}: keywords must be lowercase (the prefilter lowercases lines)")
+        if rule.keywords:
+            line_rules.append(compiled)
+            keywords.update(rule.keywords)
+        else:
+            keyless.append(compiled)
+    keyword_re = None
+    if keywords:
+        alternation = "|".join(re2.escape(k) for k in sorted(keywords, key=len, reverse=True))
+        keyword_re = re2.compile(alternation)
+    result = _Compiled(tuple(line_rules), keyword_re, tuple(keyless), tuple(structural))
+    _CACHE[id(rules)] = (rules, result)
+    return result
+
+
+def _default_rules() -> Sequence[Rule]:
+    from assistant.review.rules import RULES
+
+    return RULES
+
+
+def review(
+    files: Iterable[FileDiff],
+    vocabulary: PhiVocabulary | None = None,
+    *,
+    rules: Sequence[Rule] | None = None,
+) -> ReviewOutput:
+    """Review every file of a diff; files may be a stream (`iter_file_diffs`), held one at a time."""
+    vocab = vocabulary or _default_vocabulary()
+    out = ReviewOutput()
+    for file in files:
+        out.extend(review_file(file, vocab, rules=rules))
+    out.findings.sort(key=lambda f: (f.file, f.line, f.rule))
+    out.suppressions.sort(key=lambda s: (s.file, s.line, s.rule))
+    return out
+
+
+_VOCAB: list[PhiVocabulary] = []
+
+
+def _default_vocabulary() -> PhiVocabulary:
+    if not _VOCAB:
+        _VOCAB.append(PhiVocabulary.default())
+    return _VOCAB[0]
+
+
+def review_file(
+    file: FileDiff,
+    vocabulary: PhiVocabulary | None = None,
+    *,
+    rules: Sequence[Rule] | None = None,
+) -> ReviewOutput:
+    """Review one file: the unit of streaming."""
+    if file.binary or file.status == "deleted" or not file.hunks:
+        return ReviewOutput()
+    compiled = _compile(rules if rules is not None else _default_rules())
+    ctx = FileContext(file, vocabulary or _default_vocabulary())
+    raw: list[Finding] = []
+    raw.extend(_line_findings(ctx, compiled))
+    raw.extend(_structural_findings(ctx, compiled))
+    if not raw:
+        return ReviewOutput()
+    findings, suppressions = _apply_suppressions(ctx, raw)
+    findings = _dedupe(findings)
+    findings.sort(key=lambda f: (f.line, f.rule))
+    return ReviewOutput(findings, suppressions)
+
+
+def _applies(rule: Rule, ctx: FileContext) -> bool:
+    if rule.languages is not None and ctx.language not in rule.languages:
+        return False
+    return True
+
+
+def _finding(rule: Rule, ctx: FileContext, line: int, message: str | None = None) -> Finding:
+    return Finding(
+        category=rule.category,
+        severity=rule.severity,
+        file=ctx.path,
+        line=line,
+        rule=rule.id,
+        message=message or rule.message,
+        regulations=list(rule.regulations),
+    )
+
+
+def _line_findings(ctx: FileContext, compiled: _Compiled) -> Iterator[Finding]:
+    added = ctx.added
+    if not added:
+        return
+    in_test = ctx.is_test
+    active = [lr for lr in compiled.line_rules if _applies(lr.rule, ctx) and (not in_test or lr.rule.id in TEST_FILE_RULES)]
+    keyless = [lr for lr in compiled.keyless if _applies(lr.rule, ctx) and (not in_test or lr.rule.id in TEST_FILE_RULES)]
+    if active and compiled.keyword_re is not None:
+        lowers = ctx.added_lower
+        text = "\n".join(lowers)
+        starts: list[int] = []
+        pos = 0
+        for low in lowers:
+            starts.append(pos)
+            pos += len(low) + 1
+        candidates: list[int] = []
+        last = -1
+        for m in compiled.keyword_re.finditer(text):  # type: ignore[attr-defined]
+            idx = bisect.bisect_right(starts, m.start()) - 1
+            if idx != last:
+                candidates.append(idx)
+                last = idx
+        for idx in candidates:
+            ln = added[idx]
+            low = lowers[idx]
+            for lr in active:
+                if not any(k in low for k in lr.rule.keywords):
+                    continue
+                if _matches(lr, ln.text):
+                    yield _finding(lr.rule, ctx, ln.new_no or 1)
+    if keyless:
+        for ln in added:
+            for lr in keyless:
+                if _matches(lr, ln.text):
+                    yield _finding(lr.rule, ctx, ln.new_no or 1)
+
+
+def _matches(lr: _LineRule, text: str) -> bool:
+    if lr.pattern.search(text) is None:  # type: ignore[attr-defined]
+        return False
+    return not any(u.search(text) is not None for u in lr.unless)  # type: ignore[attr-defined]
+
+
+def _structural_findings(ctx: FileContext, compiled: _Compiled) -> Iterator[Finding]:
+    rules = [r for r in compiled.structural if _applies(r, ctx)]
+    if not rules:
+        return
+    diff_text: str | None = None
+    numbers = ctx.added_numbers
+    for rule in rules:
+        if rule.keywords:
+            if diff_text is None:
+                diff_text = "\n".join(ln.text for h in ctx.file.hunks for ln in h.lines).lower() + "\n" + ctx.path.lower()
+            if not any(k in diff_text for k in rule.keywords):
+                continue
+        for hit in rule.check(ctx):  # type: ignore[misc]
+            if not isinstance(hit, Hit):
+                raise RuleDefinitionError(f"rule {rule.id}: check must yield Hit values, got {type(hit).__name__}")
+            if hit.line in numbers:
+                yield _finding(rule, ctx, hit.line, hit.message)
+
+
+def _suppression_on(text: str) -> tuple[set[str], str] | None:
+    m = _SUPPRESS_RE.search(text)
+    if m is None:
+        return None
+    ids = {part.strip().upper() for part in m.group(1).split(",") if part.strip()}
+    reason = _COMMENT_END_RE.sub("", m.group(2)).strip(" \t-:;")
+    return ids, reason
+
+
+def _apply_suppressions(ctx: FileContext, findings: list[Finding]) -> tuple[list[Finding], list[Suppression]]:
+    """Silence findings under a reasoned inline suppression; a reasonless one silences nothing and says so."""
+    kept: list[Finding] = []
+    suppressions: list[Suppression] = []
+    for f in findings:
+        silenced = False
+        for number in (f.line, f.line - 1):
+            ln = ctx.new_line(number)
+            if ln is None or "gitops-health" not in ln.text:
+                continue
+            parsed = _suppression_on(ln.text)
+            if parsed is None or f.rule.upper() not in parsed[0]:
+                continue
+            ids, reason = parsed
+            if reason:
+                suppressions.append(Suppression(rule=f.rule, file=f.file, line=f.line, reason=reason, finding=f))
+                silenced = True
+            else:
+                f = f.model_copy(
+                    update={
+                        "message": f.message
+                        + f" (The inline suppression of {f.rule} on line {number} was ignored because it gives no "
+                        "reason: write `gitops-health: ignore[" + f.rule + "] <why this is safe>`.)"
+                    }
+                )
+            break
+        if not silenced:
+            kept.append(f)
+    return kept, suppressions
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    """One finding per category and nearby line: within DEDUPE_WINDOW lines keep the most severe."""
+    by_category: dict[str, list[Finding]] = {}
+    for f in sorted(findings, key=lambda f: (f.category, f.line, -SEVERITY_ORDER[f.severity], f.rule)):
+        group = by_category.setdefault(f.category, [])
+        if group and f.line - group[-1].line <= DEDUPE_WINDOW:
+            if SEVERITY_ORDER[f.severity] > SEVERITY_ORDER[group[-1].severity]:
+                group[-1] = f
+            continue
+        group.append(f)
+    return [f for group in by_category.values() for f in group]

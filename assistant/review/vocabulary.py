@@ -1,0 +1,172 @@
+"""The PHI vocabulary: which identifiers name protected health information.
+
+Rules about PHI (logs, outputs, audit, storage) all ask the same question of an
+identifier -- "does `patient.date_of_birth` / `getSsn()` / `memberId` carry
+PHI?" -- so the answer lives here, configurable per deployment. Identifiers are
+split into lowercase words (camelCase, snake_case, kebab-case, dots) and
+matched against single-word and multi-word terms, so `dob`, `birthDate`,
+`date_of_birth` and `patient.birth_date` are all recognised without a regex
+per spelling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import re2
+
+# Each term is a sequence of words, written as it would appear snake_cased.
+# Multi-word terms match consecutive words of an identifier.
+_DEFAULT_TERMS: tuple[str, ...] = (
+    # identity
+    "name", "full_name", "first_name", "last_name", "given_name", "family_name", "middle_name",
+    "display_name", "patient_name", "maiden_name", "surname", "forename", "given", "family",
+    "fname", "lname", "fullname", "firstname", "lastname", "givenname", "familyname", "displayname",
+    "patientname",
+    # identifiers
+    "ssn", "social_security", "social_security_number", "sin", "nhs_number", "nhsnumber",
+    "mrn", "medical_record_number", "medical_record", "chart_number",
+    "member_id", "memberid", "insurance_id", "insurance_number", "policy_number", "subscriber_id",
+    "medicaid_id", "medicare_id", "beneficiary_id", "health_plan_id", "payer_member_id",
+    "national_id", "passport_number", "drivers_license", "license_number", "identifier",
+    # dates
+    "dob", "date_of_birth", "birth_date", "birthdate", "birthday", "birth_day", "dateofbirth",
+    "death_date", "deceased_date_time", "admission_date", "discharge_date",
+    # contact
+    "address", "street", "street_address", "address_line", "postal_code", "zip", "zip_code", "zipcode",
+    "city", "home_address", "phone", "phone_number", "telephone", "mobile", "cell_phone", "telecom",
+    "email", "email_address", "fax", "contact",
+    # clinical
+    "diagnosis", "diagnoses", "diagnosis_code", "icd10", "icd_code", "condition", "conditions",
+    "problem_list", "medication", "medications", "prescription", "allergies", "allergy",
+    "lab_result", "lab_results", "clinical_note", "clinical_notes", "visit_note", "note_text",
+    "hiv_status", "pregnancy", "treatment", "procedure", "chief_complaint", "history",
+    # record objects
+    "patient", "patient_record", "medical_record", "health_record", "chart", "encounter",
+    "member", "beneficiary", "subscriber", "demographics",
+)
+
+# Words that make an identifier NOT PHI even when a PHI term is in it: surrogate
+# keys, counts, metadata about a field rather than its value.
+_DEFAULT_NEUTRAL: tuple[str, ...] = (
+    "id", "ids", "uuid", "guid", "token", "key", "ref", "reference", "hash", "hashed", "digest",
+    "count", "counts", "total", "length", "len", "size", "num", "number_of", "type", "types", "kind",
+    "status", "code_system", "version", "index", "idx", "pseudonym", "pseudo", "surrogate", "masked",
+    "redacted", "anon", "anonymized", "deidentified", "present", "exists", "valid", "is", "has",
+    "enabled", "format", "field", "fields", "column", "columns", "label", "template", "prefix",
+    "duration", "ms", "elapsed", "latency", "class", "category", "service", "svc", "repo",
+    "repository", "client", "dao", "queue", "topic", "schema", "table", "path", "url", "endpoint",
+    "handler", "logger", "log", "factory", "mapper", "builder", "validator", "cache", "key", "ward",
+    "unit", "bed", "room", "department", "facility", "tenant", "org", "organization", "practitioner",
+    "provider", "doctor", "physician", "user", "username", "host", "hostname", "file", "filename",
+    "bucket", "job", "task", "event", "span", "trace", "request", "response", "error", "exception",
+)
+
+# Words whose presence alone means "this is the patient (or a record of one)".
+_RECORD_WORDS: tuple[str, ...] = (
+    "patient", "patients", "pt", "member", "beneficiary", "subscriber", "enrollee", "record", "chart",
+    "encounter", "demographics", "person", "resident", "client_record", "claimant",
+)
+
+_SPLIT_RE = re2.compile(r"[A-Z]+(?:[a-z0-9]+)?|[a-z0-9]+")
+
+
+def split_words(identifier: str) -> list[str]:
+    """`patient.getDateOfBirth()` -> ['patient', 'get', 'date', 'of', 'birth']: words, lowercase."""
+    out: list[str] = []
+    for part in _SPLIT_RE.findall(identifier):
+        if part.isupper() and len(part) > 1 and not part.isdigit():
+            out.append(part.lower())
+            continue
+        out.append(part.lower())
+    return out
+
+
+@dataclass(frozen=True)
+class PhiVocabulary:
+    """Which identifiers carry PHI; `default()` plus per-deployment `extra` terms and `removed` terms.
+
+    Terms are written snake_case (`date_of_birth`); any identifier whose words
+    contain the term's words consecutively matches (`patientDateOfBirth`,
+    `p.date_of_birth`, `getDateOfBirth()`), unless a neutral word follows the
+    PHI term (`mrn_hash`, `name_length`, `patient_id`).
+    """
+
+    terms: frozenset[tuple[str, ...]] = field(default_factory=frozenset)
+    neutral: frozenset[str] = field(default_factory=frozenset)
+    record_words: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def default(cls) -> PhiVocabulary:
+        return cls.build()
+
+    @classmethod
+    def build(
+        cls,
+        extra: Iterable[str] = (),
+        removed: Iterable[str] = (),
+        *,
+        extra_neutral: Iterable[str] = (),
+    ) -> PhiVocabulary:
+        """The default vocabulary with `extra` terms added and `removed` terms dropped (snake_case or camelCase)."""
+        removed_keys = {tuple(split_words(t)) for t in removed}
+        terms = {tuple(split_words(t)) for t in (*_DEFAULT_TERMS, *extra)}
+        terms = {t for t in terms if t and t not in removed_keys}
+        return cls(
+            terms=frozenset(terms),
+            neutral=frozenset({*_DEFAULT_NEUTRAL, *(w.lower() for w in extra_neutral)}),
+            record_words=frozenset(w for w in _RECORD_WORDS if (w,) not in removed_keys),
+        )
+
+    def __post_init__(self) -> None:
+        if not self.terms:
+            object.__setattr__(self, "terms", PhiVocabulary.build().terms)
+            object.__setattr__(self, "neutral", PhiVocabulary.build().neutral)
+            object.__setattr__(self, "record_words", PhiVocabulary.build().record_words)
+        by_first: dict[str, list[tuple[str, ...]]] = {}
+        for term in self.terms:
+            by_first.setdefault(term[0], []).append(term)
+        object.__setattr__(self, "_by_first", by_first)
+
+    def phi_term(self, identifier: str) -> str | None:
+        """The PHI term `identifier` names (e.g. 'date_of_birth'), or None when it is not PHI.
+
+        The last PHI term wins and must not be followed by a neutral word:
+        `patient.mrn` -> 'mrn'; `patient.id` -> None; `mrnHash` -> None.
+        """
+        words = split_words(identifier)
+        return self.phi_term_words(words)
+
+    def phi_term_words(self, words: list[str]) -> str | None:
+        by_first: dict[str, list[tuple[str, ...]]] = self._by_first  # type: ignore[attr-defined]
+        found: str | None = None
+        found_end = -1
+        i = 0
+        n = len(words)
+        while i < n:
+            best = 0
+            for term in by_first.get(words[i], ()):
+                k = len(term)
+                if k > best and tuple(words[i:i + k]) == term:
+                    best = k
+            if best:
+                found = "_".join(words[i:i + best])
+                found_end = i + best
+                i += best
+            else:
+                i += 1
+        if found is None:
+            return None
+        if any(w in self.neutral for w in words[found_end:]):
+            return None
+        return found
+
+    def is_record(self, identifier: str) -> bool:
+        """Whether `identifier` names a whole patient/record object (`patient`, `memberRecord`, `pt`)."""
+        words = split_words(identifier)
+        if not words:
+            return False
+        if words[-1] in self.neutral or words[-1] in {"ids", "id", "count"}:
+            return False
+        return words[-1] in self.record_words or (len(words) >= 2 and words[-2] in self.record_words and words[-1] in {"record", "data", "info", "details", "obj", "dto", "entity", "resource"})
