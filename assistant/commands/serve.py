@@ -1,0 +1,145 @@
+"""`gitops-health serve`: check everything the server needs, then serve until SIGTERM.
+
+Start-up fails fast and says why (bad config, broken policy, database that
+cannot be migrated, port in use) instead of serving requests it would fail;
+exit 2 means "fix your configuration", 1 "the environment is not there".
+On SIGTERM/SIGINT uvicorn stops accepting, lets in-flight requests finish
+(up to GRACEFUL_TIMEOUT_S), then we dispose of the database pool and exit 0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+from types import FrameType
+from typing import Any
+
+__all__ = ["GRACEFUL_TIMEOUT_S", "run"]
+
+GRACEFUL_TIMEOUT_S = 30
+LOG_LEVEL_ENV = "GITOPS_HEALTH_LOG_LEVEL"
+
+
+def _error(line: str) -> None:
+    print(f"error: {line}", file=sys.stderr, flush=True)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind before anything else listens, so "port in use" is one clear line, not a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def run(host: str, port: int) -> int:
+    from assistant.logging import configure_logging, get_logger
+
+    try:
+        configure_logging(os.environ.get(LOG_LEVEL_ENV, "INFO"), json=True)
+    except ValueError as exc:
+        _error(str(exc))
+        return 2
+    log = get_logger("gitops_health.serve")
+
+    if not 0 <= port <= 65535:
+        _error(f"--port {port} is not a TCP port; use a number from 1 to 65535 (0 picks a free one)")
+        return 2
+
+    from assistant.config import ConfigError, load_config, load_settings
+
+    try:
+        settings = load_settings()
+        config = load_config(settings)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            _error(f"{exc.source}: {problem}")
+        return 2
+
+    from assistant.storage import Database, DatabaseUnavailable
+
+    try:
+        db = Database(settings.sqlalchemy_url)
+    except DatabaseUnavailable as exc:
+        _error(f"GITOPS_HEALTH_DATABASE_URL: {exc}")
+        return 2
+    try:
+        try:
+            db.upgrade()
+        except Exception as exc:  # noqa: BLE001 - any driver/migration failure stops start-up
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            _error(
+                f"cannot open and migrate the database at {db.safe_url}: {type(exc).__name__}: "
+                f"{detail}; fix: check GITOPS_HEALTH_DATABASE_URL (or GITOPS_HEALTH_DATA_DIR) "
+                "and that the database is up and writable"
+            )
+            return 1
+
+        from assistant.policy import PolicyEngine, PolicyError
+
+        try:
+            engine = PolicyEngine.load()
+        except PolicyError as exc:
+            _error(f"policy {exc}; fix the policy and start again")
+            return 2
+
+        try:
+            sock = _bind(host, port)
+        except OSError as exc:
+            _error(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; fix: pick another "
+                "--port or stop the process using it"
+            )
+            return 1
+
+        from adapters.http.app import create_app
+
+        app = create_app(settings, config, db, policy_engine=engine)
+        return _serve(app, sock, log)
+    finally:
+        db.dispose()
+        log.info("shutdown", detail="database connections closed")
+
+
+def _serve(app: Any, sock: socket.socket, log: Any) -> int:
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,  # our middleware writes one line per request, with the route template
+        server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    stop_signals: list[str] = []
+
+    def _remember(sig: int, frame: FrameType | None) -> None:
+        # uvicorn restores the previous handler after its graceful shutdown
+        # and re-raises the signal; this one makes that a no-op so a SIGTERM
+        # ends in a clean exit 0 instead of death by signal.
+        stop_signals.append(signal.Signals(sig).name)
+
+    previous = {sig: signal.signal(sig, _remember) for sig in (signal.SIGTERM, signal.SIGINT)}
+    host, port = sock.getsockname()[:2]
+    log.info("serve_starting", host=host, port=port, pid=os.getpid())
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    if not server.started:
+        log.error("serve_failed", detail="the server did not start; see the lines above")
+        return 1
+    log.info("shutdown_complete", signal=",".join(stop_signals) or None)
+    return 0

@@ -1,0 +1,89 @@
+"""Real servers for HTTP tests: uvicorn in a thread on a free loopback port, httpx as the client."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from adapters.http.app import create_app
+from assistant.config import DEMO_CONFIG, AppConfig, Settings, parse_config
+from assistant.storage import Database
+
+
+@contextmanager
+def running(app: FastAPI) -> Iterator[httpx.Client]:
+    """Serve ``app`` on 127.0.0.1:<free port> until the block ends; yield a client bound to it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture
+def serve() -> Callable[[FastAPI], Any]:
+    return running
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        webhook_secret=SecretStr("test-webhook-secret"),
+    )
+
+
+@pytest.fixture
+def config() -> AppConfig:
+    return parse_config(DEMO_CONFIG, "demo")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'data' / 'gitops-health.db'}")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="session")
+def policy_engine() -> Any:
+    from assistant.policy import PolicyEngine
+
+    return PolicyEngine.load()
+
+
+@pytest.fixture
+def make_app(settings: Settings, config: AppConfig, db: Database, policy_engine: Any) -> Callable[..., FastAPI]:
+    def make(**overrides: Any) -> FastAPI:
+        args: dict[str, Any] = {"settings": settings, "config": config, "db": db, "policy_engine": policy_engine}
+        args.update(overrides)
+        return create_app(args.pop("settings"), args.pop("config"), args.pop("db"), **args)
+
+    return make
