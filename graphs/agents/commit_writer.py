@@ -1,0 +1,487 @@
+"""The commit-writer agent: a conventional commit message with compliance trailers.
+
+The deterministic draft is the product: type, scope, subject, body and the
+`Risk:` / `Regulations:` / `Safety-Class:` trailers all come from the diff and
+the review, byte for byte the same for the same input. An LLM, when given, may
+only re-word the subject and body from a redacted summary; the type, the
+scope and the trailers are ours, and anything odd in its answer (too long,
+several lines, a trailer of its own, nothing at all) means the deterministic
+draft is used instead.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from assistant.diffs import FileDiff
+from assistant.domain import SEVERITY_ORDER, ClinicalSafety, Finding, Risk
+
+if TYPE_CHECKING:
+    from langchain_core.language_models.chat_models import BaseChatModel
+
+__all__ = ["COMMIT_TYPES", "write_commit_message", "infer_type", "infer_scope", "trailers"]
+
+COMMIT_TYPES = ("feat", "fix", "refactor", "test", "docs", "chore", "ci", "build", "perf")
+SUBJECT_MAX = 72
+BODY_WIDTH = 72
+MAX_BODY_FILES = 12
+LLM_TIMEOUT_S = 20.0
+
+_DOC_EXT = (".md", ".rst", ".txt", ".adoc")
+_DOC_NAMES = {"readme", "changelog", "changes", "license", "contributing", "authors", "notice", "history"}
+_BUILD_NAMES = {
+    "pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "package.json", "package-lock.json",
+    "yarn.lock", "pnpm-lock.yaml", "poetry.lock", "uv.lock", "go.mod", "go.sum", "pom.xml", "build.gradle",
+    "build.gradle.kts", "settings.gradle", "makefile", "dockerfile", "cargo.toml", "cargo.lock", "gemfile",
+    "gemfile.lock", "tsconfig.json", "webpack.config.js", "vite.config.ts", "manifest.in",
+}
+_CHORE_NAMES = {".gitignore", ".gitattributes", ".editorconfig", ".dockerignore", ".pre-commit-config.yaml", "codeowners"}
+_GENERIC_DIRS = {
+    "src", "lib", "libs", "app", "apps", "pkg", "internal", "main", "java", "kotlin", "python", "com", "org", "net",
+    "io", "code", "source", "sources", "packages", "modules", "cmd", "test", "tests", "spec", "specs", "__tests__",
+    "resources", "scripts",
+}
+
+# Definitions on added lines: the names a feature or a fix is about.
+_DEF_RE = re.compile(
+    r"^\s*(?:async\s+def|def|class|func(?:\s*\([^)]*\))?|function\*?|interface|struct|enum|type)\s+([A-Za-z_][A-Za-z0-9_]*)"
+    r"|^\s*(?:public|private|protected|internal)\s+(?:static\s+|final\s+|async\s+|override\s+|virtual\s+|abstract\s+)*"
+    r"[A-Za-z_][\w<>\[\],.? ]*\s+([A-Za-z_][A-Za-z0-9_]*)\s*\("
+    r"|^\s*(?:export\s+)?(?:const|let)\s+([A-Za-z_$][\w$]*)\s*=\s*(?:async\s*)?(?:\([^)]*\)|[A-Za-z_$][\w$]*)\s*=>"
+    r"|^\s*resource\s+\"[^\"]+\"\s+\"([^\"]+)\""
+)
+_PERF_WORDS = re.compile(r"\b(?:lru_cache|functools\.cache|memoi[sz]e|cache[sd]?|batch(?:ed|ing)?|prefetch|vectori[sz]ed?)\b", re.I)
+_FIX_WORDS = re.compile(r"\b(?:fix(?:e[sd])?|bug|wrong|incorrect|off-by-one|regression|workaround|typo)\b", re.I)
+_TRAILER_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*:\s")
+_CONVENTIONAL_PREFIX = re.compile(r"^(?:[a-z]+)(?:\([^)]*\))?!?:\s*")
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def _name(path: str) -> str:
+    return path.rsplit("/", 1)[-1].lower()
+
+
+def _is_test(path: str) -> bool:
+    p = path.lower()
+    name = _name(path)
+    return (
+        "/tests/" in f"/{p}" or "/test/" in f"/{p}" or "/__tests__/" in f"/{p}" or "/spec/" in f"/{p}"
+        or name.startswith("test_") or name.endswith(("_test.py", "_test.go", ".test.ts", ".test.js", ".spec.ts",
+                                                       ".spec.js", ".test.tsx", ".spec.tsx", "test.java", "tests.java",
+                                                       "tests.cs", "test.cs", "_spec.rb", "_test.rego"))
+        or name == "conftest.py"
+    )
+
+
+def _is_docs(path: str) -> bool:
+    p = path.lower()
+    name = _name(path)
+    stem = name.split(".", 1)[0]
+    return p.startswith(("docs/", "doc/")) or "/docs/" in p or name.endswith(_DOC_EXT) or stem in _DOC_NAMES
+
+
+def _is_ci(path: str) -> bool:
+    p = path.lower()
+    return (
+        p.startswith((".github/workflows/", ".circleci/", ".ci/", ".buildkite/", ".gitlab/"))
+        or _name(path) in {".gitlab-ci.yml", "jenkinsfile", "azure-pipelines.yml", ".travis.yml", "bitbucket-pipelines.yml"}
+    )
+
+
+def _is_build(path: str) -> bool:
+    name = _name(path)
+    return name in _BUILD_NAMES or name.startswith(("requirements", "dockerfile")) or name.endswith((".gradle", ".csproj", ".sln"))
+
+
+def _is_chore(path: str) -> bool:
+    return _name(path) in _CHORE_NAMES or path.lower().startswith(".github/") and not _is_ci(path)
+
+
+def _kind(path: str) -> str:
+    """The commit type a file alone would suggest; "code" for source."""
+    if _is_ci(path):
+        return "ci"
+    if _is_test(path):
+        return "test"
+    if _is_docs(path):
+        return "docs"
+    if _is_build(path):
+        return "build"
+    if _is_chore(path):
+        return "chore"
+    return "code"
+
+
+def _definitions(lines: Iterable[str]) -> list[str]:
+    names: list[str] = []
+    for text in lines:
+        m = _DEF_RE.match(text)
+        if m:
+            name = next(g for g in m.groups() if g)
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _added_text(f: FileDiff) -> list[str]:
+    return [ln.text for ln in f.added_lines()]
+
+
+def _removed_text(f: FileDiff) -> list[str]:
+    return [ln.text for ln in f.removed_lines()]
+
+
+def infer_type(files: Sequence[FileDiff]) -> str:
+    """feat/fix/refactor/test/docs/chore/ci/build/perf, from what the files are and how they changed."""
+    if not files:
+        return "chore"
+    kinds = Counter(_kind(f.path) for f in files)
+    code = [f for f in files if _kind(f.path) == "code"]
+    if not code:
+        # No source code changed: the most common non-code kind, ties broken by a fixed order.
+        order = ("ci", "build", "test", "docs", "chore")
+        return max(order, key=lambda k: (kinds.get(k, 0), -order.index(k)))
+    added = [t for f in code for t in _added_text(f)]
+    removed = [t for f in code for t in _removed_text(f)]
+    if all(f.status == "renamed" for f in code) and len(added) <= 2 * max(1, len(removed)):
+        return "refactor"
+    new_defs = set(_definitions(added)) - set(_definitions(removed))
+    if any(f.status == "added" for f in code) or new_defs:
+        return "feat"
+    if not added and removed:
+        return "refactor"  # only deletions in code: dead code removed
+    stripped_added = sorted(t.strip() for t in added if t.strip())
+    stripped_removed = sorted(t.strip() for t in removed if t.strip())
+    if stripped_added == stripped_removed:
+        return "refactor"  # the same lines moved or re-indented
+    added_blob = "\n".join(added)
+    if _PERF_WORDS.search(added_blob) and not _PERF_WORDS.search("\n".join(removed)):
+        return "perf"
+    if removed and (len(added) <= 3 * len(removed) + 3 or _FIX_WORDS.search(added_blob)):
+        return "fix"
+    return "feat"
+
+
+def _scope_word(part: str) -> str:
+    word = part.lower()
+    for prefix in ("test_",):
+        if word.startswith(prefix):
+            word = word[len(prefix):]
+    for suffix in ("_test", "_spec", "test", ".test", ".spec", "tests"):
+        if word.endswith(suffix) and len(word) > len(suffix):
+            word = word[: -len(suffix)]
+    word = re.sub(r"[^a-z0-9]+", "-", word).strip("-")
+    return word[:24].strip("-")
+
+
+def infer_scope(files: Sequence[FileDiff]) -> str | None:
+    """The area the change is in: the deepest meaningful common directory, or the file for a single file."""
+    paths = sorted({f.path for f in files if f.path})
+    if not paths:
+        return None
+    if len(paths) == 1:
+        stem = posixpath.basename(paths[0]).split(".")[0] or posixpath.basename(paths[0]).lstrip(".").split(".")[0]
+        word = _scope_word(stem)
+        if word and word not in _GENERIC_DIRS and word not in ("index", "init", "main", "mod", "readme"):
+            return word
+    dirs = [p.split("/")[:-1] for p in paths]
+    common: list[str] = []
+    for parts in zip(*dirs):
+        if all(part == parts[0] for part in parts):
+            common.append(parts[0])
+        else:
+            break
+    for part in reversed(common):
+        word = _scope_word(part)
+        if word and word not in _GENERIC_DIRS and not word.startswith("."):
+            return word
+    return None
+
+
+# --------------------------------------------------------------------------- the draft
+
+
+def _subject(kind: str, files: Sequence[FileDiff], scope: str | None) -> str:
+    code = [f for f in files if _kind(f.path) == "code"] or list(files)
+    added_defs = _definitions(t for f in code for t in _added_text(f))
+    removed_defs = set(_definitions(t for f in code for t in _removed_text(f)))
+    new_defs = [d for d in added_defs if d not in removed_defs]
+    touched = [h.header for f in code for h in f.hunks if h.header]
+    touched_defs = _definitions(touched)
+    where = _where(code, scope)
+
+    if not files:
+        return "record an empty change"
+    if kind == "docs":
+        return f"update {_names(files)}" if len(files) <= 2 else f"update documentation{where}"
+    if kind == "test":
+        return f"cover {_names(files)}" if len(files) <= 2 else f"extend tests{where}"
+    if kind == "ci":
+        return f"update {_names(files)}" if len(files) <= 2 else "update pipelines"
+    if kind == "build":
+        return f"update {_names(files)}" if len(files) <= 2 else "update build configuration"
+    if kind == "chore":
+        return f"update {_names(files)}" if len(files) <= 2 else f"tidy {len(files)} files"
+    if kind == "refactor":
+        renamed = [f for f in code if f.status == "renamed"]
+        if renamed and len(renamed) == len(code) == 1:
+            return f"move {renamed[0].old_path} to {renamed[0].path}"
+        if all(f.status == "deleted" for f in code):
+            return f"remove {_names(code)}"
+        if touched_defs:
+            return f"restructure {_list(touched_defs)}{where}"
+        return f"restructure {_names(code)}"
+    if kind == "feat":
+        if new_defs:
+            return f"add {_list(new_defs)}{where}"
+        added_files = [f for f in code if f.status == "added"]
+        if added_files:
+            return f"add {_names(added_files)}"
+        return f"extend {_names(code)}"
+    if kind == "fix":
+        if touched_defs:
+            return f"correct {_list(touched_defs)}{where}"
+        return f"correct {_names(code)}"
+    if kind == "perf":
+        target = _list(touched_defs) if touched_defs else _names(code)
+        return f"speed up {target}"
+    return f"update {_names(files)}"
+
+
+def _where(code: Sequence[FileDiff], scope: str | None) -> str:
+    if len({f.path for f in code}) == 1:
+        stem = posixpath.basename(code[0].path).split(".")[0]
+        return "" if scope and _scope_word(stem) == scope else f" in {posixpath.basename(code[0].path)}"
+    return ""
+
+
+def _list(names: Sequence[str], limit: int = 2) -> str:
+    if len(names) <= limit:
+        return " and ".join(names)
+    return f"{', '.join(names[:limit])} and {len(names) - limit} more"
+
+
+def _names(files: Sequence[FileDiff]) -> str:
+    return _list([posixpath.basename(f.path) for f in files])
+
+
+def _fit(prefix: str, subject: str) -> str:
+    """Shorten the subject to keep the first line within 72 characters, at a word boundary."""
+    room = SUBJECT_MAX - len(prefix)
+    subject = subject.strip().rstrip(".")
+    if len(subject) <= room:
+        return subject
+    cut = subject[: room - 1]
+    if " " in cut:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:") + "…"
+
+
+def _wrap(text: str, indent: str = "  ") -> list[str]:
+    words = text.split()
+    lines: list[str] = []
+    line = ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > BODY_WIDTH:
+            lines.append(line)
+            line = indent + word
+        else:
+            line = f"{line} {word}" if line else word
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _file_line(f: FileDiff) -> str:
+    added = sum(1 for _ in f.added_lines())
+    removed = sum(1 for _ in f.removed_lines())
+    if f.binary:
+        change = f"{f.status} (binary)"
+    elif f.status == "renamed":
+        change = f"renamed from {f.old_path} (+{added} -{removed})"
+    else:
+        change = f"{f.status} (+{added} -{removed})"
+    if f.old_mode and f.new_mode and f.old_mode != f.new_mode and f.status != "added":
+        change += f", mode {f.old_mode} -> {f.new_mode}"
+    defs = [d for d in _definitions(_added_text(f)) if d not in set(_definitions(_removed_text(f)))]
+    if defs:
+        change += f"; adds {_list(defs, 4)}"
+    return f"- {f.path}: {change}"
+
+
+def _body(files: Sequence[FileDiff], findings: Sequence[Finding], clinical: ClinicalSafety) -> list[str]:
+    lines: list[str] = []
+    ordered = sorted(files, key=lambda f: f.path)
+    if len(ordered) <= MAX_BODY_FILES:
+        for f in ordered:
+            lines.extend(_wrap(_file_line(f)))
+    else:
+        areas: dict[str, list[FileDiff]] = {}
+        for f in ordered:
+            area = f.path.split("/", 1)[0] + "/" if "/" in f.path else "(root)"
+            areas.setdefault(area, []).append(f)
+        lines.append(f"{len(ordered)} files changed:")
+        for area, group in sorted(areas.items()):
+            added = sum(1 for f in group for _ in f.added_lines())
+            removed = sum(1 for f in group for _ in f.removed_lines())
+            statuses = Counter(f.status for f in group)
+            detail = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+            lines.extend(_wrap(f"- {area}: {len(group)} files ({detail}; +{added} -{removed})"))
+
+    if findings:
+        counts = Counter(f.severity for f in findings)
+        summary = ", ".join(f"{counts[s]} {s}" for s in ("critical", "high", "medium", "low") if counts.get(s))
+        lines.append("")
+        lines.append(f"Review: {len(findings)} finding{'s' if len(findings) != 1 else ''} ({summary}).")
+        worst = sorted(findings, key=lambda x: (-SEVERITY_ORDER[x.severity], x.file, x.line, x.rule))[:5]
+        for x in worst:
+            lines.extend(_wrap(f"- {x.rule} {x.file}:{x.line} ({x.severity}, {x.category})"))
+        if len(findings) > 5:
+            lines.append(f"- ... and {len(findings) - 5} more")
+    if clinical.safety_critical or clinical.iec62304_class != "A":
+        lines.append("")
+        verdict = "safety-critical" if clinical.safety_critical else "not safety-critical"
+        tests = "tests changed" if clinical.tests_changed else "no tests changed"
+        lines.extend(_wrap(f"Clinical safety: {verdict}, IEC 62304 class {clinical.iec62304_class}, {tests}."))
+        for note in clinical.notes[:5]:
+            lines.extend(_wrap(f"- {note}"))
+    return lines
+
+
+def regulations(findings: Sequence[Finding], clinical: ClinicalSafety) -> list[str]:
+    """Every regulation the findings touch, plus IEC 62304 when the change touches a safety class above A."""
+    regs = {r for f in findings for r in f.regulations}
+    if clinical.safety_critical or clinical.iec62304_class != "A":
+        if not any(r.startswith("IEC 62304") for r in regs):
+            regs.add("IEC 62304")
+    return sorted(regs)
+
+
+def trailers(findings: Sequence[Finding], clinical: ClinicalSafety, risk: Risk) -> list[str]:
+    regs = regulations(findings, clinical)
+    return [
+        f"Risk: {risk.level} ({risk.score})",
+        f"Regulations: {', '.join(regs) if regs else 'none'}",
+        f"Safety-Class: {clinical.iec62304_class}",
+    ]
+
+
+def _compose(prefix: str, subject: str, body: Sequence[str], trailer_lines: Sequence[str]) -> str:
+    parts = [prefix + _fit(prefix, subject)]
+    if body:
+        parts.append("")
+        parts.extend(body)
+    parts.append("")
+    parts.extend(trailer_lines)
+    return "\n".join(parts) + "\n"
+
+
+# --------------------------------------------------------------------------- the LLM, optionally
+
+
+def _llm_prompt(files: Sequence[FileDiff], kind: str, scope: str | None, body: Sequence[str]) -> str:
+    excerpt: list[str] = []
+    budget = 4000
+    for f in sorted(files, key=lambda f: f.path):
+        excerpt.append(f"--- {f.path} ({f.status})")
+        for ln in f.added_lines():
+            line = f"+{ln.text[:200]}"
+            budget -= len(line)
+            if budget < 0:
+                break
+            excerpt.append(line)
+        if budget < 0:
+            excerpt.append("... (truncated)")
+            break
+    head = f"{kind}({scope})" if scope else kind
+    return (
+        f"Write the subject and body of a git commit message of type {head}.\n"
+        f"First line: the subject only, imperative mood, lower case, no type prefix, no trailing period, "
+        f"at most {SUBJECT_MAX - len(head) - 2} characters.\n"
+        "Then a blank line, then at most six short lines of body saying what changed and why.\n"
+        "Do not write trailers such as Risk:, Regulations: or Signed-off-by:.\n\n"
+        "Summary of the change:\n" + "\n".join(body) + "\n\nAdded lines (excerpt):\n" + "\n".join(excerpt)
+    )
+
+
+def _accept_llm(text: str, prefix: str) -> tuple[str, list[str]] | None:
+    """(subject, body) from a model's answer, or None when it does not meet the rules."""
+    lines = text.strip().splitlines()
+    if not lines:
+        return None
+    subject = _CONVENTIONAL_PREFIX.sub("", lines[0].strip().strip("`*#\"' "))
+    if (
+        not subject
+        or len(prefix) + len(subject) > SUBJECT_MAX
+        or _TRAILER_LINE.match(subject)
+        or any(ord(c) < 32 for c in subject)
+    ):
+        return None
+    body: list[str] = []
+    for raw in lines[1:]:
+        line = raw.rstrip()
+        if _TRAILER_LINE.match(line.strip()) and line.split(":", 1)[0].strip().lower() in {
+            "risk", "regulations", "safety-class", "signed-off-by", "co-authored-by", "reviewed-by", "approved-by",
+        }:
+            continue  # trailers never come from the model
+        body.append(line)
+    while body and not body[0].strip():
+        body.pop(0)
+    while body and not body[-1].strip():
+        body.pop()
+    wrapped: list[str] = []
+    for line in body:
+        wrapped.extend(_wrap(line, indent="") if len(line) > BODY_WIDTH else [line])
+    return subject.rstrip("."), wrapped
+
+
+def write_commit_message(
+    files: Sequence[FileDiff],
+    findings: Sequence[Finding],
+    clinical: ClinicalSafety,
+    risk: Risk,
+    *,
+    llm: BaseChatModel | None = None,
+    timeout_s: float = LLM_TIMEOUT_S,
+) -> str:
+    """A conventional commit message (`type(scope): subject`, body, trailers) ending in a newline.
+
+    Deterministic without `llm`. With one, the subject and body may be
+    drafted by the model from a redacted summary; type, scope and trailers
+    never are, and any problem with the model's answer gives the
+    deterministic message.
+    """
+    files = list(files)
+    kind = infer_type(files)
+    scope = infer_scope(files)
+    prefix = f"{kind}({scope}): " if scope else f"{kind}: "
+    subject = _subject(kind, files, scope)
+    body = _body(files, findings, clinical)
+    trailer_lines = trailers(findings, clinical, risk)
+    deterministic = _compose(prefix, subject, body, trailer_lines)
+    if llm is None:
+        return deterministic
+
+    from assistant.llm import draft
+
+    answer = draft(
+        llm,
+        _llm_prompt(files, kind, scope, body),
+        fallback="",
+        timeout_s=timeout_s,
+        system="You write concise git commit messages for a regulated healthcare code base.",
+    )
+    accepted = _accept_llm(answer, prefix) if answer else None
+    if accepted is None:
+        return deterministic
+    llm_subject, llm_body = accepted
+    # The review summary stays ours, under the model's prose.
+    review_part = body[body.index("") + 1:] if "" in body else []
+    merged_body = llm_body + ([""] + review_part if review_part else [])
+    return _compose(prefix, llm_subject, merged_body, trailer_lines)

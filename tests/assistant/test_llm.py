@@ -1,0 +1,278 @@
+"""The LLM path: provider selection from GITOPS_HEALTH_LLM, and a draft that redacts and never fails.
+
+Real parts: LangChain's fake chat models, and an OpenAI-compatible HTTP server
+of our own on loopback that records every prompt it receives.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from langchain_core.language_models.fake_chat_models import (
+    FakeListChatModel,
+    GenericFakeChatModel,
+    ParrotFakeChatModel,
+)
+from langchain_core.messages import AIMessage
+
+from assistant.diffs import parse_diff
+from assistant.domain import ClinicalSafety, Finding, Risk
+from assistant.llm import LLMConfigError, chat_model_from_env, draft, parse_spec
+from graphs.agents.commit_writer import write_commit_message
+
+
+class OpenAIStub:
+    """A loopback `/v1/chat/completions` that records prompts; `mode` is ok, slow or error."""
+
+    def __init__(self) -> None:
+        self.prompts: list[dict[str, Any]] = []
+        self.mode = "ok"
+        self.reply = "tighten dose limit checks\n\nThe dose calculator now rejects values above the ceiling."
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                stub.prompts.append({"path": self.path, "body": json.loads(body)})
+                if stub.mode == "slow":
+                    time.sleep(3)
+                if stub.mode == "error":
+                    payload = json.dumps({"error": {"message": "boom", "type": "server_error"}}).encode()
+                    self.send_response(500)
+                else:
+                    payload = json.dumps(
+                        {
+                            "id": "chatcmpl-1",
+                            "object": "chat.completion",
+                            "created": 0,
+                            "model": "stub",
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "message": {"role": "assistant", "content": stub.reply},
+                                    "finish_reason": "stop",
+                                }
+                            ],
+                            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                        }
+                    ).encode()
+                    self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                try:
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def sent_text(self) -> str:
+        return json.dumps(self.prompts)
+
+
+@pytest.fixture
+def openai_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIStub]:
+    stub = OpenAIStub()
+    stub.thread.start()
+    monkeypatch.setenv("OPENAI_BASE_URL", stub.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    yield stub
+    stub.server.shutdown()
+    stub.server.server_close()
+
+
+# --------------------------------------------------------------------------- provider selection
+
+
+@pytest.mark.parametrize("spec", ["none", "", "  NONE "])
+def test_none_means_no_model(spec: str) -> None:
+    assert chat_model_from_env(spec) is None
+
+
+def test_the_environment_variable_is_read_when_no_spec_is_given(
+    monkeypatch: pytest.MonkeyPatch, openai_stub: OpenAIStub
+) -> None:
+    monkeypatch.setenv("GITOPS_HEALTH_LLM", "openai:stub-model")
+    model = chat_model_from_env(None)
+    assert model is not None and model.model_name == "stub-model"
+    monkeypatch.setenv("GITOPS_HEALTH_LLM", "none")
+    assert chat_model_from_env(None) is None
+
+
+def test_an_unset_variable_means_no_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.delenv("GITOPS_HEALTH_LLM", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert chat_model_from_env(None) is None
+
+
+def test_a_dotenv_file_is_read_when_the_variable_is_unset(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, openai_stub: OpenAIStub
+) -> None:
+    monkeypatch.delenv("GITOPS_HEALTH_LLM", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("GITOPS_HEALTH_LLM=openai:from-dotenv\n")
+    model = chat_model_from_env(None)
+    assert model is not None and model.model_name == "from-dotenv"
+
+
+def test_an_unknown_provider_is_a_clear_error() -> None:
+    with pytest.raises(LLMConfigError, match=r"unknown provider 'mistral'.*openai:<model>"):
+        chat_model_from_env("mistral:large")
+
+
+def test_a_missing_model_name_is_a_clear_error() -> None:
+    with pytest.raises(LLMConfigError, match=r"name the model.*openai:<model>"):
+        parse_spec("openai")
+
+
+@pytest.mark.parametrize(("provider", "extra"), [("ollama", "ollama"), ("anthropic", "anthropic"), ("google", "google")])
+def test_a_provider_whose_extra_is_missing_names_the_pip_command(
+    provider: str, extra: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "x")
+    monkeypatch.setenv("GOOGLE_API_KEY", "x")
+    try:
+        __import__({"ollama": "langchain_ollama", "anthropic": "langchain_anthropic", "google": "langchain_google_genai"}[provider])
+    except ImportError:
+        pass
+    else:
+        pytest.skip(f"the {extra} extra is installed here")
+    with pytest.raises(LLMConfigError, match=rf"pip install 'gitops-health\[{extra}\]'"):
+        chat_model_from_env(f"{provider}:some-model")
+
+
+def test_openai_without_a_key_or_base_url_says_which_variable_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_BASE", raising=False)
+    with pytest.raises(LLMConfigError, match="OPENAI_API_KEY"):
+        chat_model_from_env("openai:gpt-4o-mini")
+
+
+def test_azure_without_its_endpoint_says_which_variables_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AZURE_OPENAI_ENDPOINT", raising=False)
+    monkeypatch.delenv("AZURE_OPENAI_API_KEY", raising=False)
+    with pytest.raises(LLMConfigError, match="AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY"):
+        chat_model_from_env("azure-openai:my-deployment")
+
+
+# --------------------------------------------------------------------------- draft with fake models
+
+
+def test_draft_without_a_model_returns_the_fallback() -> None:
+    assert draft(None, "prompt", "fallback") == "fallback"
+
+
+def test_draft_returns_the_models_answer() -> None:
+    assert draft(FakeListChatModel(responses=["  a drafted line \n"]), "p", "fb") == "a drafted line"
+
+
+def test_draft_redacts_the_prompt_before_the_model_sees_it() -> None:
+    parrot = ParrotFakeChatModel()
+    out = draft(parrot, "patient_name='Ana Silva' ssn 123-45-6789 DOB: 1980-02-03", "fb")
+    assert "Ana Silva" not in out and "123-45-6789" not in out and "1980-02-03" not in out
+    assert "[REDACTED:SSN]" in out
+
+
+def test_draft_redacts_what_the_model_answers() -> None:
+    model = FakeListChatModel(responses=["call 555-123-4567 about MRN: 88812345"])
+    assert draft(model, "p", "fb") == "call [REDACTED:PHONE] about MRN: [REDACTED:MRN]"
+
+
+def test_draft_falls_back_on_a_model_error() -> None:
+    model = GenericFakeChatModel(messages=iter([]))  # exhausted: invoke raises
+    assert draft(model, "p", "fallback") == "fallback"
+
+
+def test_draft_falls_back_on_an_empty_answer() -> None:
+    model = GenericFakeChatModel(messages=iter([AIMessage(content="   ")]))
+    assert draft(model, "p", "fallback") == "fallback"
+
+
+def test_draft_falls_back_on_a_timeout_without_waiting_for_the_model() -> None:
+    model = FakeListChatModel(responses=["late"], sleep=2.0)
+    started = time.perf_counter()
+    assert draft(model, "p", "fallback", timeout_s=0.2) == "fallback"
+    assert time.perf_counter() - started < 1.5
+
+
+# --------------------------------------------------------------------------- draft over HTTP
+
+
+def test_draft_over_a_real_openai_compatible_server(openai_stub: OpenAIStub) -> None:
+    model = chat_model_from_env("openai:stub-model")
+    out = draft(model, "summarise: MRN: 44556677 changed", "fallback", timeout_s=10, system="be brief")
+    assert out.startswith("tighten dose limit checks")
+    assert openai_stub.prompts and openai_stub.prompts[0]["path"] == "/v1/chat/completions"
+    assert "44556677" not in openai_stub.sent_text()
+    assert "[REDACTED:MRN]" in openai_stub.sent_text()
+
+
+def test_a_500_from_the_server_falls_back(openai_stub: OpenAIStub) -> None:
+    openai_stub.mode = "error"
+    model = chat_model_from_env("openai:stub-model")
+    assert draft(model, "p", "fallback", timeout_s=10) == "fallback"
+    assert len(openai_stub.prompts) == 1  # no retries behind our back
+
+
+def test_a_slow_server_falls_back_at_the_timeout(openai_stub: OpenAIStub) -> None:
+    openai_stub.mode = "slow"
+    model = chat_model_from_env("openai:stub-model", timeout_s=0.5)
+    started = time.perf_counter()
+    assert draft(model, "p", "fallback", timeout_s=0.5) == "fallback"
+    assert time.perf_counter() - started < 2.5
+
+
+PHI_DIFF = """\
+diff --git a/svc/intake.py b/svc/intake.py
+--- a/svc/intake.py
++++ b/svc/intake.py
+@@ -1,3 +1,8 @@
+ import logging
++# test fixture: patient_name = "Rosa Delgado", MRN: 90817263, DOB: 1961-07-14
++TEST_PATIENT = {"ssn": "321-54-9876", "name": "Rosa Delgado", "birthDate": "1961-07-14"}
++
++def admit(patient):
++    logging.info("admitting %s", patient.mrn)
+ 
+ def discharge(patient):
+     pass
+"""
+
+
+def test_no_ssn_mrn_name_or_dob_from_a_diff_reaches_the_model(openai_stub: OpenAIStub) -> None:
+    files = parse_diff(PHI_DIFF)
+    finding = Finding(
+        category="phi-exposure-log", severity="high", file="svc/intake.py", line=6, rule="PHI-LOG-001",
+        message="MRN logged", regulations=["HIPAA 164.312(b)"],
+    )
+    model = chat_model_from_env("openai:stub-model")
+    message = write_commit_message(files, [finding], ClinicalSafety(), Risk(score=40, level="medium"), llm=model)
+    sent = openai_stub.sent_text()
+    assert openai_stub.prompts, "the model was never asked"
+    for phi in ("321-54-9876", "90817263", "Rosa Delgado", "Rosa", "Delgado", "1961-07-14"):
+        assert phi not in sent, phi
+    # the model's prose is used, the trailers are ours
+    assert message.splitlines()[0].endswith("tighten dose limit checks")
+    assert "Risk: medium (40)" in message
+
+
+def test_a_server_error_gives_the_deterministic_message(openai_stub: OpenAIStub) -> None:
+    files = parse_diff(PHI_DIFF)
+    args = (files, [], ClinicalSafety(), Risk(score=5, level="low"))
+    openai_stub.mode = "error"
+    with_llm = write_commit_message(*args, llm=chat_model_from_env("openai:stub-model"))
+    assert with_llm == write_commit_message(*args)
