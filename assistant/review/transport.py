@@ -1,5 +1,236 @@
-"""Reviewer rules: (family being written)."""
+"""Insecure transport: PHI and credentials must travel over verified TLS 1.2+.
 
-from assistant.review.base import Rule
+Most of this family is line rules: turning verification off, pinning a legacy
+protocol or pointing a client at a cleartext URL is visible on the line that
+does it, in every language and config format. One structural rule covers the
+nested-config spelling (`tls:` / `enabled: false`), where the line alone does
+not say what is being switched off.
+"""
 
-RULES: tuple[Rule, ...] = ()
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import re2
+
+from assistant.review._structure import SOURCE_LANGUAGES, nested_switch_off
+from assistant.review.base import Hit, Rule
+from assistant.review.context import FileContext
+
+REGULATIONS = ("HIPAA 164.312(e)(1)", "HIPAA 164.312(e)(2)(i)")
+_COMMENT = r"^\s*(?:#|//|/\*|\*|<!--)"
+_FALSE = r"""["']?(?:False|false|FALSE|0|no|No|off|Off|none|None|NONE|CERT_NONE|ssl\.CERT_NONE)\b"""
+_TRUE = r"""["']?(?:True|true|TRUE|1|yes|Yes|on|On)\b"""
+
+_VERIFY_OFF = Rule(
+    id="TLS-001",
+    category="insecure-transport",
+    severity="high",
+    message=(
+        "TLS certificate verification is turned off, so anyone on the network path can impersonate the server "
+        "and read or alter the PHI and credentials sent to it. Keep verification on; for a private CA, "
+        "point the client at the CA bundle (e.g. `verify='/etc/pki/ca.pem'`, a trust store, `RootCAs`)."
+    ),
+    regulations=REGULATIONS,
+    languages=SOURCE_LANGUAGES,
+    keywords=(
+        "verify", "reject", "insecure", "cert_none", "unverified", "check_hostname", "checkserver", "hostname",
+        "validation", "trust", "strictssl", "strict_ssl", "no-check-certificate", "curl", "ssl_verify",
+        "skip", "ignore", "accept", "validate", "allow",
+    ),
+    pattern=(
+        r"(?i)\b(?:verify|verify_?ssl|ssl_?verify|verify_?certs?|verify_?tls|tls_?verify|ssl_?verification|"
+        r"verify_?peer|verify_?host(?:name)?|check_?hostname|check_?certs?|reject_?unauthorized|strict_?ssl|"
+        r"validate_?certs?|validate_?certificates?|cert_?reqs|verify_?mode)"
+        r"""["']?\s*(?:=|:|=>)\s*""" + _FALSE
+        + r"|\b\w*(?:insecure|skip_?(?:tls_?|ssl_?|cert_?)?verif\w*|no_?verify|disable_?(?:ssl|tls|cert)\w*|"
+        r"ssl_?disabled|ignore_?(?:ssl|cert|tls)\w*|trust_?all\w*|accept_?any_?cert\w*|trust_?server_?certificate|"
+        r"allow_?invalid_?cert\w*|allow_?self_?signed\w*|allow_?untrusted\w*|accept_?invalid\w*)"
+        r"""["']?\s*(?:=|:|=>)\s*""" + _TRUE
+        + r"|_create_unverified_context|\bCERT_NONE\b|NoopHostnameVerifier|ALLOW_ALL_HOSTNAME_VERIFIER|"
+        r"AllowAllHostnameVerifier|TrustAllStrategy|TrustSelfSignedStrategy|InsecureTrustManagerFactory|"
+        r"DangerousAcceptAnyServerCertificateValidator|"
+        r"""NODE_TLS_REJECT_UNAUTHORIZED["']?\s*[:=]\s*["']?0|PYTHONHTTPSVERIFY["']?\s*[:=]\s*["']?0|"""
+        r"GIT_SSL_NO_VERIFY|--no-check-certificate|\bcurl\b[^|;]*\s(?:-k|--insecure)\b|"
+        r"SSL_VERIFY(?:PEER|HOST)\s*,\s*(?:false|0)\b|"
+        r"checkServerTrusted\s*\([^)]*\)\s*(?:throws\s+[\w.]+\s*)?\{\s*\}|"
+        r"(?:CertificateValidationCallback|CertificateCustomValidationCallback)\b[^;]*=>\s*true\b|"
+        r"hostname_?verifier\b[^;]*->\s*true\b|"
+        r"checkServerIdentity\s*[:=]\s*(?:\([^)]*\)|\w+)\s*=>\s*(?:undefined|null|\{\s*\})"
+    ),
+    unless=(_COMMENT, r"(?i)(?:localhost|127\.0\.0\.1)"),
+    examples=(
+        "hie/client.py::            verify=False,",
+        "pacs/main.go::\t\tTLSClientConfig: &tls.Config{InsecureSkipVerify: true},",
+        "server/hie.js::const agent = new https.Agent({ rejectUnauthorized: false });",
+        "src/Client.cs::handler.ServerCertificateCustomValidationCallback = (msg, cert, chain, errs) => true;",
+        "app/http.py::ctx = ssl._create_unverified_context()",
+        "src/main/java/Http.java::        .setSSLHostnameVerifier(NoopHostnameVerifier.INSTANCE)",
+        "config/app.yaml::  insecure_skip_verify: true",
+        "ops/pull.sh::curl -k https://fhir.example.org/metadata",
+    ),
+    counterexamples=(
+        "hie/client.py::            verify=True,",
+        "hie/client.py::        self.session.verify = INTERNAL_CA_BUNDLE",
+        "pacs/main.go::\t\tTLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: false},",
+        "server/hie.js::const agent = new https.Agent({ rejectUnauthorized: true, ca: fs.readFileSync(caPath) });",
+        "app/client.py::    # never pass verify=False here",
+    ),
+)
+
+_LEGACY_PROTOCOL = Rule(
+    id="TLS-002",
+    category="insecure-transport",
+    severity="high",
+    message=(
+        "A legacy protocol (SSL, TLS 1.0 or 1.1) is allowed or pinned; these are broken and not acceptable for ePHI. "
+        "Require TLS 1.2 or later (e.g. `SSLContext.getInstance(\"TLSv1.3\")`, `MinVersion: tls.VersionTLS12`, "
+        "`minimum_tls_version = \"1.2\"`)."
+    ),
+    regulations=REGULATIONS,
+    languages=SOURCE_LANGUAGES,
+    keywords=("tlsv1", "sslv", "versiontls1", "versionssl", "sslprotocols", "securityprotocoltype", "tls_1", "tls1",
+              "tls-1", "elbsecuritypolicy", "protocol_tls", "protocol_ssl", "tls_version", "tlsversion",
+              "protocol_version", "min_version", "minversion", "minimumtls", "minimum_tls", "ssl_min", "tls_min"),
+    pattern=(
+        r"\bTLSv1(?:\.[01]|_[01])?(?:[^.\d_]|$)|\bTLSv1(?:_1)?_(?:client_|server_)?method\b|\bSSLv[23](?:[^\d]|$)|"
+        r"\bVersion(?:TLS1[01]|SSL30)\b|\b(?:SslProtocols|SecurityProtocolType)\.(?:Ssl2|Ssl3|Tls|Tls11)\b|"
+        r"\bPROTOCOL_(?:SSLv[23]|TLSv1(?:_1)?)\b|ELBSecurityPolicy-(?:2015-05|2016-08|TLS-1-0|TLS-1-1)|"
+        r"(?i:\b(?:min(?:imum)?_?(?:tls|ssl)_?version|min_?protocol_?version|minimum_?protocol_?version|"
+        r"tls_?min_?version|ssl_?min_?protocol|min_?version|minversion)"
+        r"""["']?\s*(?:=|:|=>)\s*["']?(?:TLS_?1_?[01]|1\.[01]|tls1[01]?|TLSv1(?:\.[01])?|TLS10|TLS11)["']?(?:[^.\d_]|$))"""
+    ),
+    unless=(_COMMENT,),
+    examples=(
+        "registry/RegistryClient.java::        SSLContext legacy = SSLContext.getInstance(\"TLSv1\");",
+        "cmd/proxy/main.go::\tcfg := &tls.Config{MinVersion: tls.VersionTLS10}",
+        "infra/db.tf::  minimum_tls_version = \"1.0\"",
+        "src/Net.cs::ServicePointManager.SecurityProtocol = SecurityProtocolType.Tls;",
+        "hl7/mllp.py::ctx = ssl.SSLContext(ssl.PROTOCOL_TLSv1)",
+        "nginx/site.conf::    ssl_protocols TLSv1 TLSv1.1 TLSv1.2;",
+    ),
+    counterexamples=(
+        "registry/RegistryClient.java::        SSLContext ctx = SSLContext.getInstance(\"TLSv1.3\");",
+        "cmd/proxy/main.go::\tcfg := &tls.Config{MinVersion: tls.VersionTLS12}",
+        "infra/db.tf::  minimum_tls_version = \"1.2\"",
+        "src/Net.cs::ServicePointManager.SecurityProtocol = SecurityProtocolType.Tls12;",
+        "hl7/mllp.py::ctx.minimum_version = ssl.TLSVersion.TLSv1_2",
+    ),
+)
+
+_TLS_OFF = Rule(
+    id="TLS-003",
+    category="insecure-transport",
+    severity="high",
+    message=(
+        "TLS is switched off for this connection, so PHI and credentials cross the network in cleartext. "
+        "Enable TLS (`sslmode=verify-full`, `ssl: true`, `Encrypt=True`, `EnableSsl = true`) and keep "
+        "certificate verification on."
+    ),
+    regulations=REGULATIONS,
+    languages=SOURCE_LANGUAGES,
+    keywords=("ssl", "tls", "https", "encrypt=", "encrypt =", "viewer_protocol_policy"),
+    pattern=(
+        r"(?i)\b(?:use_?|enable_?|require_?|force_?)?(?:ssl|tls|https|starttls)"
+        r"(?:[_.\-]?(?:enabled?|required?|only|enforcement_?enabled|enforced?|redirect|mode|on))?"
+        r"""["']?\s*(?:=|:|=>)\s*["']?(?:False|false|FALSE|0|no|off|disabled?|none|None)["']?\s*(?:[,;})\]&#]|//|$)|"""
+        r"(?i:\b(?:use|require)SSL\s*=\s*false\b|"
+        r"(?:server|data source|host)\s*=[^;]*;.*\bencrypt\s*=\s*(?:false|no|optional)\b|"
+        r"\bencrypt\s*=\s*(?:false|no|optional)\b.*(?:server|data source|host)\s*=)|"
+        r"""viewer_protocol_policy\s*=\s*"allow-all\""""
+    ),
+    unless=(
+        _COMMENT,
+        r"(?i)(?:disabled?|skip|insecure|ignore|no)[_\-.]?(?:ssl|tls|https)\w*[\"']?\s*(?:=|:)",
+        r"(?i)(?:localhost|127\.0\.0\.1)",
+    ),
+    examples=(
+        "config/db.py::DATABASE_URL = f\"postgresql://{user}@{host}/ehr?sslmode=disable\"",
+        "config/hl7.yaml::  tls: false",
+        "src/Mailer.cs::client.EnableSsl = false;",
+        "config/application.properties::spring.datasource.url=jdbc:mysql://db.internal/ehr?useSSL=false",
+        "src/appsettings.json::  \"Ehr\": \"Server=sql01;Database=ehr;Encrypt=False;\"",
+        "infra/cdn.tf::    viewer_protocol_policy = \"allow-all\"",
+    ),
+    counterexamples=(
+        "config/db.py::DATABASE_URL = f\"postgresql://{user}@{host}/ehr?sslmode=verify-full\"",
+        "config/hl7.yaml::  tls: true",
+        "config/hl7.yaml::  ssl_disabled: false",
+        "src/appsettings.json::  \"Ehr\": \"Server=sql01;Database=ehr;Encrypt=True;\"",
+        "infra/cdn.tf::    viewer_protocol_policy = \"redirect-to-https\"",
+    ),
+)
+
+_CLEARTEXT_URL = Rule(
+    id="TLS-004",
+    category="insecure-transport",
+    severity="high",
+    message=(
+        "A cleartext endpoint (http://, ws://, ftp://, ldap://, mllp://) is configured; PHI or credentials sent "
+        "there can be read and altered in transit. Use the TLS endpoint (https://, wss://, sftp/ftps, ldaps://, "
+        "MLLP over TLS)."
+    ),
+    regulations=REGULATIONS,
+    languages=SOURCE_LANGUAGES,
+    keywords=("http://", "ws://", "ftp://", "ldap://", "mllp://", "telnet://"),
+    pattern=r"""(?i)(?:^|[^\w.+-])(?:http|ws|ftp|ldap|mllp|telnet)://[^\s"'`<>/:]+""",
+    unless=(
+        _COMMENT,
+        r"(?i)(?:http|ws|ftp|ldap|mllp)://(?:localhost|127\.|0\.0\.0\.0|\[?::1|host\.docker\.internal|[\w.-]+\.local\b|"
+        r"example\.invalid|\$\{?localhost)",
+        r"(?i)://(?:[\w-]+\.)*(?:w3\.org|hl7\.org|loinc\.org|snomed\.info|unitsofmeasure\.org|json-schema\.org|"
+        r"xmlsoap\.org|apache\.org|springframework\.org|purl\.org|openxmlformats\.org|microsoft\.com/schemas|"
+        r"xml\.org|ietf\.org|schema\.org|schemas\.\w+|opensource\.org|gnu\.org|ihe\.net|nlm\.nih\.gov|cdc\.gov|"
+        r"fhir\.org/guides|who\.int)",
+        r"(?i)\bxmlns\b|\bschemaLocation\b|\$schema|\"system\"\s*:|\bsystem\s*=",
+        r"(?i)://[^\s\"'`]*/(?:healthz?|readyz?|livez?|metrics|ping)\b",
+    ),
+    examples=(
+        "config/interfaces.yaml::    base_url: http://fhir.regional-hie.org/r4",
+        "src/main/resources/application.properties::ehr.lab.endpoint=http://lab-gateway.hospital.org/api/results",
+        "auth/settings.py::TOKEN_URL = \"http://idp.stvincent.org/oauth2/token\"",
+        ".env::FHIR_BASE_URL=http://fhir.partner.net/R4",
+        "server/socket.js::const ws = new WebSocket(\"ws://monitor-hub.hospital.org/feed\");",
+    ),
+    counterexamples=(
+        "config/interfaces.yaml::    base_url: https://fhir.regional-hie.org/r4",
+        "fhir/patient.py::    {\"system\": \"http://hl7.org/fhir/sid/us-ssn\", \"value\": token},",
+        "server/dev.js::const API = \"http://localhost:8080/api\";",
+        "k8s/deploy.yaml::            - curl -f http://127.0.0.1:8080/healthz",
+        "app/links.py::# docs: http://internal-wiki/hie",
+    ),
+)
+
+
+_TLS_TOPIC = re2.compile(r"(?:^|[._\-])(?:ssl|tls|https)(?:$|[._\-])")
+
+
+def _nested_tls_off(ctx: FileContext) -> Iterator[Hit]:
+    """`tls:` / `enabled: false` in YAML or HCL: the switch is only readable with its parent key."""
+    for ln, parents in nested_switch_off(ctx, _TLS_TOPIC):
+        if ln.new_no is not None:
+            yield Hit(ln.new_no, f"TLS is switched off under `{'.'.join(parents)}`; " + _TLS_OFF.message)
+
+
+_NESTED_TLS_OFF = Rule(
+    id="TLS-005",
+    category="insecure-transport",
+    severity="high",
+    message=_TLS_OFF.message,
+    regulations=REGULATIONS,
+    languages=frozenset({"yaml", "terraform", "json", "toml"}),
+    keywords=("ssl", "tls", "https"),
+    check=_nested_tls_off,
+    examples=(
+        "diff --git a/config/hl7.yaml b/config/hl7.yaml\n--- a/config/hl7.yaml\n+++ b/config/hl7.yaml\n"
+        "@@ -1,4 +1,4 @@\n interfaces:\n   lab_feed:\n     tls:\n-      enabled: true\n+      enabled: false\n",
+    ),
+    counterexamples=(
+        "diff --git a/config/hl7.yaml b/config/hl7.yaml\n--- a/config/hl7.yaml\n+++ b/config/hl7.yaml\n"
+        "@@ -1,4 +1,4 @@\n interfaces:\n   lab_feed:\n     tls:\n-      enabled: false\n+      enabled: true\n",
+        "diff --git a/config/app.yaml b/config/app.yaml\n--- a/config/app.yaml\n+++ b/config/app.yaml\n"
+        "@@ -1,4 +1,4 @@\n features:\n   beta_banner:\n-    enabled: true\n+    enabled: false\n tls:\n",
+    ),
+)
+
+RULES: tuple[Rule, ...] = (_VERIFY_OFF, _LEGACY_PROTOCOL, _TLS_OFF, _CLEARTEXT_URL, _NESTED_TLS_OFF)

@@ -1,0 +1,191 @@
+"""Shared structure helpers for the transport, auditing, access, at-rest and safety families.
+
+These answer questions several structural rules ask of a hunk without a full
+parse: is this line a comment, what YAML/HCL keys enclose it (by indentation),
+which removed lines were replaced by which added ones, is a path documentation.
+They work on the hunk's own lines, so a partial file (all a diff shows) is
+enough. They would sit well in the engine's FileContext; they live here so the
+families do not wait on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import re2
+
+from assistant.diffs import DiffLine, Hunk
+from assistant.review.context import FileContext
+
+DOC_LANGUAGES = frozenset({"markdown", "text"})
+CODE_LANGUAGES = frozenset({"python", "java", "kotlin", "javascript", "typescript", "go", "csharp", "ruby", "php", "shell"})
+CONFIG_LANGUAGES = frozenset({"yaml", "terraform", "dotenv", "properties", "json", "toml", "ini", "xml", "dockerfile"})
+SOURCE_LANGUAGES = CODE_LANGUAGES | CONFIG_LANGUAGES | {"sql"}
+# Languages where nesting is shown by indentation (or braces that are indented like it).
+NESTED_CONFIG = frozenset({"yaml", "terraform", "json", "toml"})
+
+_COMMENT_RE = re2.compile(r"^\s*(?:#|//|/\*|\*|--|<!--|;|')")
+_KEY_RE = re2.compile(r"""^\s*-?\s*["']?([A-Za-z0-9_.\-/]+)["']?\s*(?:[:=]|\{)""")
+_BLOCK_RE = re2.compile(r"""^\s*([A-Za-z0-9_\-]+)(?:\s+"[^"]*")*\s*\{\s*$""")
+_DOC_DIRS = ("docs/", "doc/", "documentation/")
+
+
+def is_comment(text: str) -> bool:
+    """Whether a line is a comment in any of the languages we read (good enough for vetoes)."""
+    return _COMMENT_RE.search(text) is not None
+
+
+def is_doc_path(path: str, language: str | None) -> bool:
+    low = path.lower()
+    return language in DOC_LANGUAGES or low.startswith(_DOC_DIRS) or "/docs/" in low or low.endswith(("changelog", "readme"))
+
+
+def indent_of(text: str) -> int:
+    return len(text) - len(text.lstrip(" \t"))
+
+
+def post_lines(hunk: Hunk) -> list[DiffLine]:
+    return [ln for ln in hunk.lines if ln.kind != "-"]
+
+
+def enclosing_keys(post: Sequence[DiffLine], index: int, header: str = "") -> list[str]:
+    """The keys enclosing post-image line `index`, outermost first, judged by indentation.
+
+    Works for YAML and for indented HCL/JSON/TOML; the hunk header (git's
+    guess at the enclosing section) is taken as the outermost key when the
+    hunk does not show it.
+    """
+    keys: list[str] = []
+    current = indent_of(post[index].text)
+    for j in range(index - 1, -1, -1):
+        text = post[j].text
+        if not text.strip() or is_comment(text):
+            continue
+        ind = indent_of(text)
+        if ind < current:
+            m = _KEY_RE.search(text) or _BLOCK_RE.search(text)
+            if m:
+                keys.append(m.group(1))
+            current = ind
+            if ind == 0:
+                break
+    if current > 0 and header:
+        m = _KEY_RE.search(header) or _BLOCK_RE.search(header)
+        if m:
+            keys.append(m.group(1))
+        else:
+            keys.append(header)
+    keys.reverse()
+    return keys
+
+
+def key_of(text: str) -> str | None:
+    m = _KEY_RE.search(text)
+    return m.group(1) if m else None
+
+
+@dataclass(slots=True)
+class Block:
+    """A run of removed and added lines with no context between them."""
+
+    hunk: Hunk
+    removed: list[DiffLine]
+    added: list[DiffLine]
+
+    @property
+    def first_added(self) -> int | None:
+        for ln in self.added:
+            if ln.new_no is not None and ln.text.strip():
+                return ln.new_no
+        return self.added[0].new_no if self.added else None
+
+
+def blocks(ctx: FileContext) -> Iterator[Block]:
+    for hunk in ctx.file.hunks:
+        for removed, added in hunk.change_blocks():
+            yield Block(hunk, removed, added)
+
+
+def anchor_for_removal(block: Block) -> int | None:
+    """Where a problem caused by removing lines is reported: the first added line of the block,
+    else the nearest added line of the same hunk within three lines."""
+    first = block.first_added
+    if first is not None:
+        return first
+    if not block.removed:
+        return None
+    lines = block.hunk.lines
+    pos = next((i for i, ln in enumerate(lines) if ln is block.removed[-1]), None)
+    if pos is None:
+        return None
+    best: tuple[int, int] | None = None
+    for i, ln in enumerate(lines):
+        if ln.kind == "+" and ln.new_no is not None and ln.text.strip():
+            dist = abs(i - pos)
+            if dist <= 3 and (best is None or dist < best[0]):
+                best = (dist, ln.new_no)
+    return best[1] if best else None
+
+
+def normalized(text: str) -> str:
+    """A line without whitespace, for spotting moved lines."""
+    return "".join(text.split())
+
+
+def added_normalized(ctx: FileContext) -> set[str]:
+    return {normalized(ln.text) for ln in ctx.added if ln.text.strip()}
+
+
+def statement_text(post: Sequence[DiffLine], index: int, max_lines: int = 4) -> str:
+    """The post-image line at `index` joined with the following lines until its brackets balance."""
+    parts: list[str] = []
+    depth = 0
+    for j in range(index, min(len(post), index + max_lines)):
+        text = post[j].text
+        parts.append(text)
+        depth += text.count("(") + text.count("[") + text.count("{")
+        depth -= text.count(")") + text.count("]") + text.count("}")
+        if depth <= 0:
+            break
+    return " ".join(p.strip() for p in parts)
+
+
+def window(post: Sequence[DiffLine], index: int, before: int, after: int) -> list[DiffLine]:
+    return list(post[max(0, index - before): index + after + 1])
+
+
+def index_in(post: Sequence[DiffLine], number: int) -> int | None:
+    for i, ln in enumerate(post):
+        if ln.new_no == number and ln.kind != "-":
+            return i
+    return None
+
+
+_FALSE_VALUE_RE = re2.compile(r"""(?i)^\s*-?\s*["']?[A-Za-z0-9_.\-]+["']?\s*[:=]\s*["']?(?:false|off|no|none|disabled?|0)["']?\s*(?:[,#;]|//|$)""")
+_SWITCH_KEYS = frozenset({"enabled", "enable", "active", "on", "required", "require", "enforced", "enforce", "mode", "level", "log", "logging"})
+
+
+def nested_switch_off(ctx: FileContext, topic: object) -> Iterator[tuple[DiffLine, list[str]]]:
+    """Added `enabled: false`-style lines of nested config whose enclosing keys match `topic` (RE2).
+
+    `topic` is searched in the lowercase dotted key path, so `audit:` /
+    `enabled: false` is found wherever the hunk shows the parent key.
+    """
+    if ctx.language not in NESTED_CONFIG:
+        return
+    for hunk in ctx.file.hunks:
+        post: list[DiffLine] | None = None
+        for ln in hunk.lines:
+            if ln.kind != "+" or _FALSE_VALUE_RE.search(ln.text) is None:
+                continue
+            key = (key_of(ln.text) or "").lower()
+            if key not in _SWITCH_KEYS:
+                continue
+            if post is None:
+                post = post_lines(hunk)
+            idx = next(i for i, p in enumerate(post) if p is ln)
+            parents = enclosing_keys(post, idx, hunk.header)
+            path = ".".join(parents).lower()
+            if topic.search(path) is not None:  # type: ignore[attr-defined]
+                yield ln, parents
