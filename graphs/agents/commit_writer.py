@@ -177,7 +177,10 @@ def _scope_word(part: str) -> str:
         if word.endswith(suffix) and len(word) > len(suffix):
             word = word[: -len(suffix)]
     word = re.sub(r"[^a-z0-9]+", "-", word).strip("-")
-    return word[:24].strip("-")
+    if len(word) > 24:
+        cut = word[:25]
+        word = cut[: cut.rfind("-")] if "-" in cut else word[:24]
+    return word.strip("-")
 
 
 def infer_scope(files: Sequence[FileDiff]) -> str | None:
@@ -207,7 +210,25 @@ def infer_scope(files: Sequence[FileDiff]) -> str | None:
 # --------------------------------------------------------------------------- the draft
 
 
-def _subject(kind: str, files: Sequence[FileDiff], scope: str | None) -> str:
+def _subject(kind: str, files: Sequence[FileDiff], scope: str | None, room: int) -> str:
+    """The best subject that fits in `room` characters: full names first, then shorter forms."""
+    options = _subject_options(kind, files, scope)
+    for option in options:
+        if len(option) <= room:
+            return option
+    return options[-1]
+
+
+def _named(verb: str, names: Sequence[str], where: str, noun: str) -> list[str]:
+    out = [f"{verb} {_list(names)}{where}", f"{verb} {_list(names)}"]
+    if len(names) > 1:
+        out += [f"{verb} {_list(names, 1)}{where}", f"{verb} {_list(names, 1)}"]
+    out += [f"{verb} {len(names)} {noun}{'s' if len(names) != 1 else ''}{where}",
+            f"{verb} {len(names)} {noun}{'s' if len(names) != 1 else ''}"]
+    return out
+
+
+def _subject_options(kind: str, files: Sequence[FileDiff], scope: str | None) -> list[str]:
     code = [f for f in files if _kind(f.path) == "code"] or list(files)
     added_defs = _definitions(t for f in code for t in _added_text(f))
     removed_defs = set(_definitions(t for f in code for t in _removed_text(f)))
@@ -217,41 +238,52 @@ def _subject(kind: str, files: Sequence[FileDiff], scope: str | None) -> str:
     where = _where(code, scope)
 
     if not files:
-        return "record an empty change"
+        return ["record an empty change"]
     if kind == "docs":
-        return f"update {_names(files)}" if len(files) <= 2 else f"update documentation{where}"
+        if len(files) <= 2:
+            return _named("update", [posixpath.basename(f.path) for f in files], "", "file")
+        return [f"update documentation{where}"]
     if kind == "test":
-        return f"cover {_names(files)}" if len(files) <= 2 else f"extend tests{where}"
+        if len(files) <= 2:
+            return _named("cover", [posixpath.basename(f.path) for f in files], "", "file")
+        return [f"extend tests{where}"]
     if kind == "ci":
-        return f"update {_names(files)}" if len(files) <= 2 else "update pipelines"
+        if len(files) <= 2:
+            return _named("update", [posixpath.basename(f.path) for f in files], "", "file")
+        return ["update pipelines"]
     if kind == "build":
-        return f"update {_names(files)}" if len(files) <= 2 else "update build configuration"
+        if len(files) <= 2:
+            return _named("update", [posixpath.basename(f.path) for f in files], "", "file")
+        return ["update build configuration"]
     if kind == "chore":
-        return f"update {_names(files)}" if len(files) <= 2 else f"tidy {len(files)} files"
+        if len(files) <= 2:
+            return _named("update", [posixpath.basename(f.path) for f in files], "", "file")
+        return [f"tidy {len(files)} files"]
     if kind == "refactor":
         renamed = [f for f in code if f.status == "renamed"]
         if renamed and len(renamed) == len(code) == 1:
-            return f"move {renamed[0].old_path} to {renamed[0].path}"
+            return [f"move {renamed[0].old_path} to {renamed[0].path}", f"move {posixpath.basename(renamed[0].old_path or '')} to {renamed[0].path}", f"move {posixpath.basename(renamed[0].path)}"]
         if all(f.status == "deleted" for f in code):
-            return f"remove {_names(code)}"
+            return _named("remove", [posixpath.basename(f.path) for f in code], "", "file")
         if touched_defs:
-            return f"restructure {_list(touched_defs)}{where}"
-        return f"restructure {_names(code)}"
+            return _named("restructure", touched_defs, where, "definition")
+        return _named("restructure", [posixpath.basename(f.path) for f in code], "", "file")
     if kind == "feat":
         if new_defs:
-            return f"add {_list(new_defs)}{where}"
+            return _named("add", new_defs, where, "definition")
         added_files = [f for f in code if f.status == "added"]
         if added_files:
-            return f"add {_names(added_files)}"
-        return f"extend {_names(code)}"
+            return _named("add", [posixpath.basename(f.path) for f in added_files], "", "file")
+        return _named("extend", [posixpath.basename(f.path) for f in code], "", "file")
     if kind == "fix":
         if touched_defs:
-            return f"correct {_list(touched_defs)}{where}"
-        return f"correct {_names(code)}"
+            return _named("correct", touched_defs, where, "definition")
+        return _named("correct", [posixpath.basename(f.path) for f in code], "", "file")
     if kind == "perf":
-        target = _list(touched_defs) if touched_defs else _names(code)
-        return f"speed up {target}"
-    return f"update {_names(files)}"
+        if touched_defs:
+            return _named("speed up", touched_defs, where, "function")
+        return _named("speed up", [posixpath.basename(f.path) for f in code], "", "file")
+    return _named("update", [posixpath.basename(f.path) for f in files], "", "file")
 
 
 def _where(code: Sequence[FileDiff], scope: str | None) -> str:
@@ -265,10 +297,6 @@ def _list(names: Sequence[str], limit: int = 2) -> str:
     if len(names) <= limit:
         return " and ".join(names)
     return f"{', '.join(names[:limit])} and {len(names) - limit} more"
-
-
-def _names(files: Sequence[FileDiff]) -> str:
-    return _list([posixpath.basename(f.path) for f in files])
 
 
 def _fit(prefix: str, subject: str) -> str:
@@ -461,7 +489,7 @@ def write_commit_message(
     kind = infer_type(files)
     scope = infer_scope(files)
     prefix = f"{kind}({scope}): " if scope else f"{kind}: "
-    subject = _subject(kind, files, scope)
+    subject = _subject(kind, files, scope, SUBJECT_MAX - len(prefix))
     body = _body(files, findings, clinical)
     trailer_lines = trailers(findings, clinical, risk)
     deterministic = _compose(prefix, subject, body, trailer_lines)
