@@ -1,0 +1,60 @@
+"""`gitops-health review --diff PATH|- [--format json|markdown|text]`.
+
+The whole result is rendered before anything is written, so malformed input
+(exit 2, message on stderr naming the line) never leaves half a report on
+stdout. Exit 0 whatever the review finds: the decision is in the output, and
+a pipeline gates on it, not on our exit status.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def run(diff: str, fmt: str) -> int:
+    from assistant.render import FORMATS
+
+    if fmt not in FORMATS:
+        print(f"error: --format {fmt!r} is not one of {', '.join(FORMATS)}", file=sys.stderr)
+        return 2
+    if diff == "-":
+        source: object = sys.stdin.buffer
+    else:
+        path = Path(diff)
+        if not path.exists():
+            print(f"error: diff file {diff} does not exist; pass the path of a unified diff, or - to read stdin", file=sys.stderr)
+            return 2
+        if path.is_dir():
+            print(f"error: {diff} is a directory; pass the path of a unified diff file, or - to read stdin", file=sys.stderr)
+            return 2
+        source = path
+
+    from assistant.llm import LLMConfigError, chat_model_from_env
+
+    try:
+        llm = chat_model_from_env()
+    except LLMConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    from assistant.diffs import DiffError
+    from assistant.policy import PolicyError
+    from assistant.render import render
+    from graphs.review import run_review
+
+    try:
+        result = run_review(source, llm=llm)  # type: ignore[arg-type]
+    except DiffError as exc:
+        where = "standard input" if diff == "-" else diff
+        print(f"error: {where}: line {exc.line}: {exc.reason}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot read {diff}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except PolicyError as exc:
+        print(f"error: policy: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(render(result, fmt))
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,256 @@
+"""The review workflow as one LangGraph graph; read top to bottom, it is the workflow.
+
+    parse ─┬─▶ reviewer ────────┬─▶ risk ─▶ policy ─▶ commit_writer ─▶ evidence
+           └─▶ clinical_safety ─┘
+
+Memory is bounded by design: `parse` streams the diff one file at a time
+(`iter_file_diffs`) and hands each file to the reviewer's and the
+clinical-safety agent's per-file functions while it is in memory, keeping only
+their answers (findings, suppressions, clinical scans) and a small summary of
+the file. A 100 MB diff is therefore read once and never held whole; the only
+lines kept are a bounded sample for the commit writer (`COMMIT_SAMPLE_LINES`),
+which needs added and removed text to choose the commit type. The `reviewer`
+and `clinical_safety` nodes then finish their agents' work side by side:
+ordering the findings, and turning scans plus findings into the verdict.
+
+Inputs that are not part of the state (the diff itself, environment, service,
+PHI vocabulary, optional LLM, policy engine) travel in the run's context.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from assistant.diffs import FileDiff, Hunk, iter_file_diffs
+from assistant.domain import ClinicalSafety, Finding, PolicyResult, Risk, Suppression
+from assistant.policy import PolicyEngine
+from assistant.review.engine import ReviewOutput
+from assistant.review.vocabulary import PhiVocabulary
+from graphs.agents import clinical_safety, commit_writer, policy, reviewer
+from graphs.agents import risk as risk_agent
+from graphs.result import FileSummary, ReviewResult, ReviewSummary
+
+# Added+removed lines kept in full for the commit writer; files past it keep
+# their headers (path, status, hunk headers) but not their lines.
+COMMIT_SAMPLE_LINES = 100_000
+
+Source = bytes | str | os.PathLike[str] | BinaryIO
+
+
+@dataclass(frozen=True)
+class ReviewContext:
+    source: Any  # bytes, a path, or a binary stream; read once, by `parse`
+    environment: str | None = None
+    service: str | None = None
+    vocabulary: PhiVocabulary | None = None
+    llm: Any = None  # a LangChain chat model, or None for the deterministic drafts
+    policies: PolicyEngine | None = None
+
+
+class ReviewState(TypedDict, total=False):
+    # parse
+    files: list[FileSummary]
+    sample: list[FileDiff]
+    reviewed: ReviewOutput
+    scans: list[Any]  # assistant.clinical.ClinicalFileScan
+    # reviewer ∥ clinical_safety
+    findings: list[Finding]
+    suppressions: list[Suppression]
+    clinical_safety: ClinicalSafety
+    # then one after the other
+    risk: Risk
+    policy: PolicyResult
+    commit_message: str
+    evidence: dict[str, Any]
+
+
+# --- nodes ------------------------------------------------------------------------------------
+
+
+def parse(state: ReviewState, runtime: Runtime[ReviewContext]) -> dict[str, Any]:
+    """Stream the diff once; each file is reviewed and scanned while it is in memory, then dropped."""
+    ctx = runtime.context
+    summaries: list[FileSummary] = []
+    sample: list[FileDiff] = []
+    reviewed = ReviewOutput()
+    scans: list[Any] = []
+    budget = COMMIT_SAMPLE_LINES
+    with _open(ctx.source) as stream:
+        for file in iter_file_diffs(stream):
+            reviewed.extend(reviewer.review_file(file, ctx.vocabulary))
+            scans.append(clinical_safety.scan_file(file))
+            added = removed = 0
+            for hunk in file.hunks:
+                for ln in hunk.lines:
+                    if ln.kind == "+":
+                        added += 1
+                    elif ln.kind == "-":
+                        removed += 1
+            summaries.append(
+                FileSummary(
+                    path=file.path,
+                    old_path=file.old_path,
+                    status=file.status,
+                    language=file.language,
+                    binary=file.binary,
+                    added=added,
+                    removed=removed,
+                )
+            )
+            if added + removed <= budget:
+                budget -= added + removed
+                sample.append(file)
+            else:
+                budget = 0
+                sample.append(_headers_only(file))
+    return {"files": summaries, "sample": sample, "reviewed": reviewed, "scans": scans}
+
+
+def review_node(state: ReviewState) -> dict[str, Any]:
+    out = reviewer.collect([state["reviewed"]])
+    return {"findings": out.findings, "suppressions": out.suppressions}
+
+
+def clinical_safety_node(state: ReviewState) -> dict[str, Any]:
+    return {"clinical_safety": clinical_safety.assess(state["scans"], state["reviewed"].findings)}
+
+
+def risk_node(state: ReviewState, runtime: Runtime[ReviewContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    return {"risk": risk_agent.assess(state["findings"], state["clinical_safety"], ctx.environment, ctx.service)}
+
+
+def policy_node(state: ReviewState, runtime: Runtime[ReviewContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    decision = policy.decide(
+        state["findings"], state["clinical_safety"], state["risk"], ctx.environment, ctx.service, engine=ctx.policies
+    )
+    return {"policy": decision}
+
+
+def commit_writer_node(state: ReviewState, runtime: Runtime[ReviewContext]) -> dict[str, Any]:
+    message = commit_writer.write_commit_message(
+        state["sample"], state["findings"], state["clinical_safety"], state["risk"], llm=runtime.context.llm
+    )
+    return {"commit_message": message, "sample": []}  # the sample is not needed past this point
+
+
+def build_review_graph() -> Any:
+    """The compiled graph; `run_review` is the usual way in."""
+    graph = StateGraph(ReviewState, context_schema=ReviewContext)
+    graph.add_node("parse", parse)
+    graph.add_node("reviewer", review_node)
+    graph.add_node("clinical_safety", clinical_safety_node)
+    graph.add_node("risk", risk_node)
+    graph.add_node("policy", policy_node)
+    graph.add_node("commit_writer", commit_writer_node)
+    graph.add_edge(START, "parse")
+    graph.add_edge("parse", "reviewer")
+    graph.add_edge("parse", "clinical_safety")
+    graph.add_edge(["reviewer", "clinical_safety"], "risk")
+    graph.add_edge("risk", "policy")
+    graph.add_edge("policy", "commit_writer")
+    graph.add_edge("commit_writer", END)
+    return graph.compile(name="review")
+
+
+_GRAPH: Any = None
+
+
+def review_graph() -> Any:
+    """The compiled graph, built once per process (compiling costs more than a small review)."""
+    global _GRAPH
+    if _GRAPH is None:
+        _GRAPH = build_review_graph()
+    return _GRAPH
+
+
+def run_review(
+    source: Source,
+    *,
+    environment: str | None = None,
+    service: str | None = None,
+    llm: Any = None,
+    vocabulary: PhiVocabulary | None = None,
+    policies: PolicyEngine | None = None,
+) -> ReviewResult:
+    """Review a unified diff end to end.
+
+    `source` is the diff as bytes, a path to it, or a binary stream (read once,
+    file by file). Raises assistant.diffs.DiffError naming the input line for
+    malformed or non-UTF-8 input, OSError when a path cannot be read, and
+    assistant.policy.PolicyError when a policy fails.
+    """
+    context = ReviewContext(source, environment, service, vocabulary, llm, policies)
+    state = review_graph().invoke({}, context=context)
+    return result_from_state(state)
+
+
+def result_from_state(state: ReviewState) -> ReviewResult:
+    findings = state["findings"]
+    files = state["files"]
+    by_severity: dict[str, int] = {}
+    for f in findings:
+        by_severity[f.severity] = by_severity.get(f.severity, 0) + 1
+    return ReviewResult(
+        findings=findings,
+        suppressions=state["suppressions"],
+        risk=state["risk"],
+        commit_message=state["commit_message"],
+        clinical_safety=state["clinical_safety"],
+        policy=state["policy"],
+        evidence=state.get("evidence", {}),
+        files=files,
+        summary=ReviewSummary(
+            files=len(files),
+            added_lines=sum(f.added for f in files),
+            removed_lines=sum(f.removed for f in files),
+            findings_by_severity=by_severity,
+        ),
+    )
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+class _open:
+    """A context manager over any accepted source, closing only what it opened."""
+
+    def __init__(self, source: Source) -> None:
+        self._source = source
+        self._opened: BinaryIO | None = None
+
+    def __enter__(self) -> Iterable[bytes]:
+        src = self._source
+        if isinstance(src, bytes | bytearray | memoryview):
+            return io.BytesIO(bytes(src))
+        if isinstance(src, str | os.PathLike):
+            self._opened = Path(src).open("rb")
+            return self._opened
+        if isinstance(src, io.TextIOBase):
+            raise TypeError("run_review needs a binary stream (open the diff with 'rb', or pass sys.stdin.buffer)")
+        return src
+
+    def __exit__(self, *exc: object) -> None:
+        if self._opened is not None:
+            self._opened.close()
+
+
+def _headers_only(file: FileDiff) -> FileDiff:
+    return FileDiff(
+        path=file.path,
+        old_path=file.old_path,
+        status=file.status,
+        binary=file.binary,
+        old_mode=file.old_mode,
+        new_mode=file.new_mode,
+        hunks=[Hunk(h.old_start, h.old_length, h.new_start, h.new_length, h.header) for h in file.hunks],
+    )
