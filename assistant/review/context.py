@@ -9,15 +9,17 @@ so ten rules asking about one hunk parse it once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from assistant.diffs import DiffLine, FileDiff, Hunk
 from assistant.review.vocabulary import PhiVocabulary
 
 if TYPE_CHECKING:
     from tree_sitter import Node, Tree
+
+T = TypeVar("T")
 
 _TEST_DIR_PARTS = ("test", "tests", "__tests__", "spec", "specs", "testdata", "fixtures", "fixture", "mocks", "e2e")
 
@@ -47,6 +49,13 @@ class FileContext:
         self.language = file.language
         self.vocabulary = vocabulary
         self._trees: dict[int, Tree | None] = {}
+        self._memo: dict[object, object] = {}
+
+    def memo(self, key: object, factory: Callable[[], T]) -> T:
+        """A per-file cache shared by rules: the first rule to ask computes, the rest reuse."""
+        if key not in self._memo:
+            self._memo[key] = factory()
+        return self._memo[key]  # type: ignore[return-value]
 
     # -- lines ---------------------------------------------------------------
 

@@ -1,5 +1,398 @@
-"""Reviewer rules: (family being written)."""
+"""PHI exposure rules: PHI written to logs and stdout, or sent where it should not go.
 
-from assistant.review.base import Rule
+These are structural rules: a log or analytics call is found by a sink
+pattern, its argument list is followed across lines with a bracket-balancing
+scan, and the identifier chains inside are judged by the PHI vocabulary
+(`patient.date_of_birth`, `p.getSsn()`, `patient.toString()`, a loop variable
+over `cohort.patients`). A value that is only counted, hashed, redacted or a
+surrogate token is not PHI. Test files are skipped: fixtures log fake people.
+"""
 
-RULES: tuple[Rule, ...] = ()
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import re2
+
+from assistant.diffs import DiffLine
+from assistant.review.base import Hit, Rule
+from assistant.review.context import FileContext
+from assistant.review.dataflow import HunkFlow, hunk_flow
+from assistant.review.lexing import balanced_span, line_at, mask
+from assistant.review.phiexpr import phi_chains
+
+CODE = frozenset({"python", "java", "kotlin", "javascript", "typescript", "go", "csharp", "ruby", "php"})
+
+_LOG_SINK_RE = re2.compile(
+    r"(?i)(?:\b[\w.]*log(?:ger)?\w*\s*(?:\?\.|\.|->|::)\s*"
+    r"(?:info|debug|warn|warning|error|exception|critical|fatal|trace|log|verbose|notice|msg|printf?|println|"
+    r"infof|debugf|errorf|warnf|fatalf|tracef|infow|debugw|errorw|warnw|information|log\w+|with\w*|add)\s*\(|"
+    r"(?:^|[^\w.])print\s*\(|\bconsole\s*\.\s*(?:log|info|warn|error|debug|trace|dir)\s*\(|"
+    r"\bSystem\s*\.\s*(?:out|err)\s*\.\s*(?:print|println|printf|format)\s*\(|"
+    r"\bfmt\s*\.\s*(?:Print|Println|Printf)\s*\(|\bfmt\s*\.\s*Fprint(?:f|ln)?\s*\(\s*os\s*\.\s*Std(?:err|out)|"
+    r"\bConsole\s*\.\s*(?:Error\s*\.\s*)?Write(?:Line)?\s*\(|\bDebug\s*\.\s*(?:WriteLine|Print)\s*\(|"
+    r"\bTrace\s*\.\s*(?:WriteLine|TraceInformation|TraceError)\s*\(|\bslog\s*\.\s*\w+\s*\(|"
+    r"\bsys\s*\.\s*(?:stdout|stderr)\s*\.\s*write\s*\(|\bwarnings\s*\.\s*warn\s*\(|\bclick\s*\.\s*echo\s*\(|"
+    r"\bputs\s*\(|\berror_log\s*\(|\bprintStackTrace|"
+    r"\braise\s+[\w.]*(?:Error|Exception|Failure|Invalid\w*)\s*\(|\bthrow\s+new\s+[\w.]*(?:Error|Exception)\s*\(|"
+    r"\bnew\s+Error\s*\(|\berrors\s*\.\s*New\s*\(|\bfmt\s*\.\s*Errorf\s*\(|\bpanic\s*\()"
+)
+_LOG_KEYWORDS = ("log", "print", "console", "system.", "fmt.", "write", "warn", "echo", "puts", "raise", "throw",
+                 "error", "panic", "trace")
+
+_OUTPUT_SINK_RE = re2.compile(
+    r"(?i)(?:\banalytics\s*\.\s*(?:track|identify|page|screen|group|alias)\s*\(|"
+    r"\b(?:mixpanel|amplitude|posthog|segment|heap|fullstory|FS|intercom|hotjar|clevertap|braze|appboy|"
+    r"newrelic|datadog|dd|statsd|appInsights|telemetry|telemetryClient|_telemetry|tracker|gtm|plausible|"
+    r"bugsnag|rollbar|honeybadger|raygun|airbrake|logrocket|LogRocket|sentry|Sentry|sentry_sdk|scope)\s*"
+    r"(?:\.\s*\w+\s*)*\.\s*\w+\s*\(|"
+    r"\b(?:gtag|ga|dataLayer\s*\.\s*push|trackEvent|track_event|TrackEvent|captureMessage|capture_message|"
+    r"captureException|capture_exception|set_user|setUser|set_context|setContext|setExtra|set_extra|set_tag|setTag|"
+    r"addBreadcrumb|add_breadcrumb|setCustomAttribute|addCustomAttribute|set_attribute|setAttribute|SetAttributes|"
+    r"SetTag|AddTag|labels)\s*\(|"
+    r"\b(?:chat_postMessage|chat\s*\.\s*postMessage|chat_postEphemeral|postMessage|send_message|sendMessage|"
+    r"SendMessage|post_message|send_mail|sendMail|send_email|sendEmail|SendEmail|send_mass_mail|mail_admins|"
+    r"EmailMessage|EmailMultiAlternatives|MimeMessage|MailMessage|send_sms|sendSms|sendSMS|SendSms|"
+    r"send_notification|sendNotification|notify|publish|sendgrid\w*|Mail)\s*\(|"
+    r"\b(?:webhook|slack|teams|discord|smtp|mailer|ses|sns|pagerduty|opsgenie|twilio|messages|pusher|fcm|apns|"
+    r"push|transporter)\w*\s*\.\s*(?:send|post|create|sendmail|send_message|publish|notify|trigger|"
+    r"send_email|messages\s*\.\s*create)\w*\s*\()"
+)
+_OUTPUT_KEYWORDS = ("analytics", "track", "mixpanel", "amplitude", "posthog", "segment", "sentry", "telemetry",
+                    "newrelic", "datadog", "statsd", "insights", "gtag", "datalayer", "breadcrumb", "attribute",
+                    "capture", "set_user", "setuser", "message", "mail", "sms", "notif", "webhook", "slack",
+                    "teams", "publish", "push", "bugsnag", "rollbar", "label", "tag", "context", "extra")
+
+# Contact details are how messages are addressed; as a recipient they are not a disclosure.
+_RECIPIENT_TERMS = frozenset({"phone", "phone_number", "mobile", "email", "email_address", "telephone", "fax",
+                             "contact", "telecom", "cell_phone"})
+
+_QUERY_RE = re2.compile(r"(?i)[?&;]([A-Za-z_][\w.\-\[\]]*)=")
+_QUERY_PARAM_CALL_RE = re2.compile(
+    r"(?i)\b(?:queryParam|addQueryParameter|add_query_param|query_param|appendQueryParameter|"
+    r"searchParams\s*\.\s*(?:append|set)|q\s*\.\s*(?:Set|Add)|values\s*\.\s*(?:Set|Add)|params\s*\.\s*(?:append|set|Add|put))"
+    r"\s*\(\s*[\"']([A-Za-z_][\w.\-]*)[\"']"
+)
+_PARAMS_DICT_RE = re2.compile(r"(?i)\b(?:params|query|searchParams|query_params|queryParams)\s*[:=]\s*\{")
+_URL_HINT_RE = re2.compile(r"(?i)(https?://|\burl\b|\buri\b|endpoint|\bpath\b|[?&][\w]+=|/v\d+/|Url|Uri|\.get\(|\.post\(|fetch\(|axios|requests\.|http\.|href|redirect|location)")
+
+_ERROR_RESPONSE_RE = re2.compile(
+    r"(?i)(?:\b(?:res|resp|response|reply|ctx|c|w|h)\s*(?:\.\s*status\s*\(\s*\d+\s*\)\s*)?\.\s*(?:json|send|write|jsonp|end|body|JSON|String|AbortWithStatusJSON)\s*\(|"
+    r"\bjsonify\s*\(|\bJSONResponse\s*\(|\bJsonResponse\s*\(|\bHttpResponse\w*\s*\(|\bResponse\s*\(|"
+    r"\bResponseEntity\s*(?:\.\s*\w+\s*\(\s*[\w.]*\s*\))?\s*\.\s*body\s*\(|\bnew\s+ResponseEntity\s*<?[^(]*\(|"
+    r"\bhttp\s*\.\s*Error\s*\(|\bjson\s*\.\s*NewEncoder\s*\(\s*w\s*\)\s*\.\s*Encode\s*\(|"
+    r"\b(?:StatusCode|Problem|ObjectResult|BadRequest|Content)\s*\(|\bHTTPException\s*\(|\babort\s*\(|"
+    r"\breturn\s+(?:\{|\[))"
+)
+_ERROR_CONTEXT_RE = re2.compile(
+    r"(?i)(?:\bexcept\b|\bcatch\b|exception_handler|errorhandler|error_handler|ExceptionHandler|@ControllerAdvice|"
+    r"\bif\s+err\s*!=\s*nil|\bon_?error|\.catch\s*\(|\bstatus(?:_code)?\s*[=:(]\s*[45]\d\d|\bstatus\s*\(\s*[45]\d\d|"
+    r"\b[45]\d\d\b\s*\)?\s*$|StatusInternalServerError|StatusBadRequest|INTERNAL_SERVER_ERROR|HTTP_500|HTTP_4\d\d|"
+    r"\b(?:err|error|exc|ex|e)\s*(?:,|\)|=>))"
+)
+_LEAK_RE = re2.compile(
+    r"(?i)(?:\.stack\b|\bstack\s*:|stacktrace|stack_trace|StackTrace|traceback|format_exc|print_exc|getStackTrace|"
+    r"printStackTrace|\brepr\s*\(\s*(?:e|ex|exc|err|error|exception)\s*\)|\bstr\s*\(\s*(?:e|ex|exc|err|error|exception)\s*\)|"
+    r"\b(?:e|ex|exc|err|error|exception)\s*\.\s*(?:ToString|toString|args|__dict__)\b|"
+    r"\b(?:req|request)\s*\.\s*(?:body|json|data|form|get_json|POST)\b)"
+)
+
+_REG_LOG = ("HIPAA 164.312(b)", "HIPAA 164.502(b)")
+_REG_OUT = ("HIPAA 164.502(b)", "HIPAA 164.514")
+
+
+def _hunks(ctx: FileContext) -> Iterator[tuple[object, list[DiffLine], HunkFlow]]:
+    for hunk in ctx.file.hunks:
+        if not any(ln.kind == "+" for ln in hunk.lines):
+            continue
+        post = ctx.post_lines(hunk)
+        flow = ctx.memo(("phi-flow", id(hunk)), lambda h=hunk, p=post: hunk_flow(h, ctx.vocabulary, p))
+        yield hunk, post, flow
+
+
+def _sink_hits(
+    ctx: FileContext,
+    sink: object,
+    keywords: tuple[str, ...],
+    what: str,
+    *,
+    exclude_terms: frozenset[str] = frozenset(),
+    require: object | None = None,
+) -> Iterator[Hit]:
+    """Hits for PHI expressions passed (directly or through a PHI-holding name) to calls matching `sink`."""
+    for _hunk, post, flow in _hunks(ctx):
+        for i, ln in enumerate(post):
+            low = ln.text.lower()
+            if not any(k in low for k in keywords):
+                continue
+            for m in sink.finditer(ln.text):  # type: ignore[attr-defined]
+                open_col = ln.text.find("(", m.end() - 1)
+                if open_col < 0:
+                    open_col = m.end() - 1
+                span, starts = balanced_span(post, i, open_col, max_lines=12)
+                span_lines = post[i: i + len(starts)]
+                if not any(s.kind == "+" for s in span_lines) and not any(
+                    n in flow.phi_vars and any(ctx.new_line(x) and ctx.new_line(x).kind == "+" for x in flow.phi_vars[n])  # type: ignore[union-attr]
+                    for n in _names(span)
+                ):
+                    continue
+                if require is not None and not require(ctx, post, i, span):  # type: ignore[operator]
+                    continue
+                found = False
+                for offset, desc in phi_chains(span, ctx.vocabulary, flow.record_vars, flow.phi_vars):
+                    if desc in exclude_terms:
+                        continue
+                    idx = i + line_at(starts, offset)
+                    target = post[min(idx, len(post) - 1)]
+                    lines = [target.new_no] if target.kind == "+" else []
+                    if desc.endswith("(holds PHI)"):
+                        name = desc.split(" ", 1)[0]
+                        lines = [n for n in flow.phi_vars.get(name, []) if (nl := ctx.new_line(n)) and nl.kind == "+"]
+                        if not lines and target.kind == "+":
+                            lines = [target.new_no]
+                    if not lines:
+                        first_added = next((s for s in span_lines if s.kind == "+"), None)
+                        lines = [first_added.new_no] if first_added else []
+                    for number in lines:
+                        if number is not None:
+                            found = True
+                            yield Hit(number, f"{what}: `{desc}` reaches it. " + _fix(what))
+                if found:
+                    break
+
+
+def _names(span: str) -> set[str]:
+    return set(re2.findall(r"[A-Za-z_]\w*", mask(span).masked))
+
+
+def _fix(what: str) -> str:
+    if what.startswith("Log"):
+        return ("Log a surrogate (patient id token, encounter ref) instead of PHI, or pass the value through "
+                "the PHI redactor; logs are retained and widely readable.")
+    return ("Send only the minimum necessary: an opaque id or de-identified value, never names, identifiers, "
+            "dates of birth or diagnoses.")
+
+
+def _check_logs(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test or ctx.language not in CODE:
+        return
+    yield from _sink_hits(ctx, _LOG_SINK_RE, _LOG_KEYWORDS, "Log/print/exception message carries PHI")
+
+
+def _check_outputs(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test or ctx.language not in CODE:
+        return
+    yield from _sink_hits(
+        ctx, _OUTPUT_SINK_RE, _OUTPUT_KEYWORDS,
+        "PHI sent to an analytics, telemetry, error-tracking or messaging service",
+        exclude_terms=_RECIPIENT_TERMS,
+    )
+
+
+def _error_context(ctx: FileContext, post: list[DiffLine], i: int, span: str) -> bool:
+    if _ERROR_CONTEXT_RE.search(span):
+        return True
+    window = "\n".join(ln.text for ln in post[max(0, i - 6): i + 1]) + "\n" + (ctx.enclosing_header(post[i].new_no or 0))
+    return _ERROR_CONTEXT_RE.search(window) is not None
+
+
+def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
+    """Error bodies that echo stack traces, exception internals, request bodies or patient records."""
+    if ctx.is_test or ctx.language not in CODE:
+        return
+    for _hunk, post, flow in _hunks(ctx):
+        for i, ln in enumerate(post):
+            low = ln.text.lower()
+            if not any(k in low for k in ("json", "send", "response", "error", "status", "encode", "body", "abort",
+                                          "problem", "content", "return", "write")):
+                continue
+            m = _ERROR_RESPONSE_RE.search(ln.text)
+            if m is None:
+                continue
+            open_col = m.end() - 1
+            span, starts = balanced_span(post, i, open_col, max_lines=10)
+            span_lines = post[i: i + len(starts)]
+            if not any(s.kind == "+" for s in span_lines):
+                continue
+            if not _error_context(ctx, post, i, span):
+                continue
+            hit_line: int | None = None
+            detail = ""
+            leak = _LEAK_RE.search(mask(span).masked) or _LEAK_RE.search(span)
+            if leak is not None:
+                idx = i + line_at(starts, leak.start())
+                hit_line = post[idx].new_no if post[idx].kind == "+" else None
+                detail = "it returns a stack trace, exception internals or the request body"
+            for offset, desc in phi_chains(span, ctx.vocabulary, flow.record_vars, flow.phi_vars):
+                idx = i + line_at(starts, offset)
+                if post[idx].kind == "+":
+                    hit_line = hit_line or post[idx].new_no
+                    detail = f"it returns `{desc}`"
+                    break
+            if detail and hit_line is None:
+                first_added = next(s for s in span_lines if s.kind == "+")
+                hit_line = first_added.new_no
+            if hit_line is not None and detail:
+                yield Hit(hit_line, f"Error response leaks data: {detail}. Return a generic error with a correlation "
+                                    "id and log the details server-side (redacted).")
+
+
+def _check_urls(ctx: FileContext) -> Iterator[Hit]:
+    """PHI in URLs and query strings, where proxies, browsers and access logs keep it."""
+    if ctx.is_test or ctx.language not in CODE:
+        return
+    vocab = ctx.vocabulary
+    for _hunk, post, flow in _hunks(ctx):
+        for i, ln in enumerate(post):
+            if ln.kind != "+":
+                continue
+            text = ln.text
+            if "=" not in text and "param" not in text.lower() and "query" not in text.lower():
+                continue
+            m = mask(text)
+            hit = False
+            for s in m.strings:
+                if "=" not in s.content:
+                    continue
+                for q in _QUERY_RE.finditer(s.content):
+                    term = vocab.phi_term(q.group(1))
+                    if term is None:
+                        continue
+                    rest = s.content[q.end():]
+                    after = text[s.end:].lstrip()
+                    dynamic = (
+                        rest[:1] in ("%", "{", "$")
+                        or s.formatted
+                        or (rest == "" and after.startswith(("+", "%", ".format", "..")))
+                    )
+                    if not dynamic:
+                        continue
+                    if vocab.is_weak(term) and term in _RECIPIENT_TERMS:
+                        continue
+                    if vocab.is_weak(term) and not any(
+                        vocab.phi_in_chain(c.split("."), flow.record_vars) for c in s.interpolations
+                    ) and not _has_phi_arg(text[s.end:], ctx, flow):
+                        continue
+                    hit = True
+                    yield Hit(ln.new_no or 1, f"PHI (`{term}`) is put in a URL query string, which proxies, "
+                              "browsers and access logs record. Send it in a POST body over TLS, or look the "
+                              "patient up by an opaque id.")
+                    break
+                if hit:
+                    break
+            if hit:
+                continue
+            for q in _QUERY_PARAM_CALL_RE.finditer(text):
+                term = vocab.phi_term(q.group(1))
+                if term and not vocab.is_weak(term):
+                    yield Hit(ln.new_no or 1, f"PHI (`{term}`) is added as a URL query parameter; send it in a "
+                              "POST body over TLS or use an opaque id.")
+                    break
+
+
+def _has_phi_arg(rest: str, ctx: FileContext, flow: HunkFlow) -> bool:
+    return any(True for _ in phi_chains(rest, ctx.vocabulary, flow.record_vars, flow.phi_vars))
+
+
+def _diff(path: str, *lines: str, context: tuple[str, ...] = ()) -> str:
+    body = [f" {c}" for c in context] + [f"+{ln}" for ln in lines]
+    n_old = len(context)
+    n_new = len(context) + len(lines)
+    return (
+        f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n"
+        f"@@ -1,{n_old} +1,{n_new} @@\n" + "\n".join(body) + "\n"
+    )
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        id="PHI-LOG-001",
+        category="phi-exposure-log",
+        severity="high",
+        message="PHI is written to a log, stdout/stderr or an exception message. Log a surrogate id instead, or "
+        "pass the value through the PHI redactor.",
+        regulations=_REG_LOG,
+        keywords=_LOG_KEYWORDS,
+        check=_check_logs,
+        examples=(
+            "svc/views.py::log.info(\"Viewing chart for %s, DOB %s\", patient.full_name, patient.date_of_birth)",
+            "src/Admit.java::LOGGER.debug(\"Admitting patient: \" + patient.toString());",
+            "jobs/backfill.py::for patient in session.query(Patient):\n    print(f\"processing {patient.ssn}\")",
+            "api/x.ts::console.log(`member ${member.memberId} dob ${member.birthDate}`);",
+            "cmd/main.go::log.Printf(\"patient: %+v\", patient)",
+            "Svc.cs::_logger.LogInformation(\"Patient {Name}\", patient.FullName);",
+            "svc/m.py::raise ValueError(f\"no coverage for SSN {ssn}\")",
+        ),
+        counterexamples=(
+            "sync/chart.py::log.info(\"chart synced\", extra={\"subject_token\": subject, \"documents\": len(documents)})",
+            "svc/views.py::log.info(\"patient %s viewed\", patient.id)",
+            "svc/views.py::log.debug(\"query took %.1f ms\", elapsed)",
+            "svc/users.py::log.info(\"login for %s\", user.name)",
+            "tests/test_views.py::print(patient.full_name)",
+            "svc/views.py::log.info(\"count=%d\", len(patients))",
+            "svc/views.py::log.info(\"mrn %s\", redact(patient.mrn))",
+        ),
+    ),
+    Rule(
+        id="PHI-OUT-001",
+        category="phi-exposure-output",
+        severity="high",
+        message="PHI is sent to an analytics, telemetry, error-tracking, chat, e-mail or SMS service. Send only "
+        "the minimum necessary: an opaque id, never names, identifiers, dates of birth or diagnoses.",
+        regulations=_REG_OUT,
+        keywords=_OUTPUT_KEYWORDS,
+        check=_check_outputs,
+        examples=(
+            "web/confirm.ts::analytics.track(\"booked\", {\n  patientName: appt.patient.displayName,\n});",
+            "notify/d.py::client.chat_postMessage(channel=C, text=f\"{p.full_name} (MRN {p.mrn}) discharged\")",
+            "notify/d.py::p = encounter.patient\ntext = f\"{p.full_name} discharged\"\nclient.chat_postMessage(channel=C, text=text)",
+            "app/err.js::Sentry.setUser({ email: patient.email, username: patient.fullName });",
+        ),
+        counterexamples=(
+            "web/confirm.ts::analytics.track(\"booked\", { clinic: appt.clinicId });",
+            "notify/d.py::client.chat_postMessage(channel=C, text=f\"Bed {encounter.bed_code} free\")",
+            "rem/sms.py::sms.send(to=patient.phone, body=f\"Reminder: {clinic} at {when}\")",
+        ),
+    ),
+    Rule(
+        id="PHI-OUT-002",
+        category="phi-exposure-output",
+        severity="high",
+        message="PHI is placed in a URL or query string, where proxies, browsers and access logs record it. Send it "
+        "in a POST body over TLS, or refer to the patient by an opaque id.",
+        regulations=_REG_OUT,
+        keywords=("=", "param", "query"),
+        check=_check_urls,
+        examples=(
+            "id/verify.go::endpoint := fmt.Sprintf(\"%s/v2/match?ssn=%s&dob=%s\", c.BaseURL, ssn, dob)",
+            "web/api.ts::const url = `${base}/lookup?mrn=${patient.mrn}`;",
+            "src/Client.java::builder.queryParam(\"birthDate\", patient.getBirthDate());",
+        ),
+        counterexamples=(
+            "web/api.ts::const url = `${base}/slots?clinic=${clinicId}&page=${page}`;",
+            "web/api.ts::const url = \"/search?ssn=\";",
+            "web/api.ts::const url = `${base}/notify?email=${patient.email}`;",
+        ),
+    ),
+    Rule(
+        id="PHI-OUT-003",
+        category="phi-exposure-output",
+        severity="high",
+        message="An error response returns a stack trace, exception internals, the request body or a patient "
+        "record to the caller. Return a generic error with a correlation id; log details server-side, redacted.",
+        regulations=_REG_OUT,
+        keywords=("json", "send", "response", "error", "status", "encode", "body", "abort", "problem", "content"),
+        check=_check_error_responses,
+        examples=(
+            "routes/r.js::} catch (err) {\n  res.status(500).json({ error: err.message, stack: err.stack, patient });",
+            _diff("api/errors.py",
+                  "    @app.exception_handler(Exception)",
+                  "    async def unhandled(request, exc):",
+                  "        return JSONResponse(status_code=500, content={\"error\": repr(exc), \"patient\": patient.dict()})"),
+        ),
+        counterexamples=(
+            "routes/r.js::} catch (err) {\n  res.status(500).json({ error: \"internal_error\", id: req.id });",
+            "routes/p.py::return jsonify([p.to_dict() for p in problems])",
+        ),
+    ),
+)

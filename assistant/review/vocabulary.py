@@ -42,10 +42,26 @@ _DEFAULT_TERMS: tuple[str, ...] = (
     "problem_list", "medication", "medications", "prescription", "allergies", "allergy",
     "lab_result", "lab_results", "clinical_note", "clinical_notes", "visit_note", "note_text",
     "hiv_status", "pregnancy", "treatment", "procedure", "chief_complaint", "history",
-    # record objects
-    "patient", "patient_record", "medical_record", "health_record", "chart", "encounter",
-    "member", "beneficiary", "subscriber", "demographics",
+    "demographics",
 )
+
+# Terms that are PHI only on a patient record (`patient.name`, `p.email` with p a patient),
+# not on their own (`user.name`, `clinic.address`, `smtp.email`).
+_WEAK_TERMS: tuple[str, ...] = (
+    "name", "given", "family", "display_name", "displayname", "address", "street", "city", "zip",
+    "postal_code", "email", "email_address", "phone", "phone_number", "mobile", "telephone", "fax",
+    "contact", "telecom", "identifier", "condition", "conditions", "history", "treatment", "procedure",
+    "medication", "medications", "allergies", "allergy", "prescription", "chart_number",
+    "admission_date", "discharge_date", "license_number", "zip_code", "zipcode", "home_address",
+    "cell_phone", "street_address", "address_line",
+)
+
+# Methods that turn a whole record into text: logging `patient.toString()` logs every field.
+_DUMP_METHODS: frozenset[str] = frozenset({
+    "tostring", "to_string", "dict", "to_dict", "todict", "model_dump", "model_dump_json", "json", "tojson",
+    "to_json", "asdict", "__dict__", "__repr__", "__str__", "serialize", "dump", "dumps", "as_dict",
+    "get_json", "values", "data",
+})
 
 # Words that make an identifier NOT PHI even when a PHI term is in it: surrogate
 # keys, counts, metadata about a field rather than its value.
@@ -96,6 +112,7 @@ class PhiVocabulary:
     terms: frozenset[tuple[str, ...]] = field(default_factory=frozenset)
     neutral: frozenset[str] = field(default_factory=frozenset)
     record_words: frozenset[str] = field(default_factory=frozenset)
+    weak_terms: frozenset[tuple[str, ...]] = field(default_factory=frozenset)
 
     @classmethod
     def default(cls) -> PhiVocabulary:
@@ -113,17 +130,19 @@ class PhiVocabulary:
         removed_keys = {tuple(split_words(t)) for t in removed}
         terms = {tuple(split_words(t)) for t in (*_DEFAULT_TERMS, *extra)}
         terms = {t for t in terms if t and t not in removed_keys}
+        weak = {tuple(split_words(t)) for t in _WEAK_TERMS} - removed_keys
         return cls(
-            terms=frozenset(terms),
+            weak_terms=frozenset(weak),
+            terms=frozenset(terms | weak),
             neutral=frozenset({*_DEFAULT_NEUTRAL, *(w.lower() for w in extra_neutral)}),
             record_words=frozenset(w for w in _RECORD_WORDS if (w,) not in removed_keys),
         )
 
     def __post_init__(self) -> None:
         if not self.terms:
-            object.__setattr__(self, "terms", PhiVocabulary.build().terms)
-            object.__setattr__(self, "neutral", PhiVocabulary.build().neutral)
-            object.__setattr__(self, "record_words", PhiVocabulary.build().record_words)
+            base = PhiVocabulary.build()
+            for name in ("terms", "neutral", "record_words", "weak_terms"):
+                object.__setattr__(self, name, getattr(base, name))
         by_first: dict[str, list[tuple[str, ...]]] = {}
         for term in self.terms:
             by_first.setdefault(term[0], []).append(term)
@@ -170,3 +189,46 @@ class PhiVocabulary:
         if words[-1] in self.neutral or words[-1] in {"ids", "id", "count"}:
             return False
         return words[-1] in self.record_words or (len(words) >= 2 and words[-2] in self.record_words and words[-1] in {"record", "data", "info", "details", "obj", "dto", "entity", "resource"})
+
+    def is_weak(self, term: str) -> bool:
+        """Whether `term` (as returned by `phi_term`) needs a patient qualifier to count as PHI."""
+        return tuple(term.split("_")) in self.weak_terms
+
+    def phi_in_chain(self, segments: list[str], record_vars: frozenset[str] | set[str] = frozenset()) -> str | None:
+        """What PHI a dotted chain yields, e.g. ['patient', 'getSsn'] -> 'ssn'; None when it yields none.
+
+        `record_vars` are local names known to hold a patient record (`p` in
+        `for p in cohort.patients`). A whole record counts ('patient record'),
+        as does a record dumped with `toString()`/`dict()`; a weak term
+        (`name`, `email`) counts only under a record (`patient.name`, `p.email`).
+        """
+        if not segments:
+            return None
+        segs = list(segments)
+        whole = False
+        if len(segs) > 1 and segs[-1].lower() in _DUMP_METHODS:
+            segs = segs[:-1]
+            whole = True
+        words_per = [split_words(s) for s in segs]
+        last = [w for w in words_per[-1]]
+        if len(last) > 1 and last[0] in {"get", "is"}:
+            last = last[1:]
+        if not last:
+            return None
+        term = self.phi_term_words(last)
+        if term is not None and not whole:
+            if not self.is_weak(term):
+                return term
+            qualifiers = segs[:-1]
+            prefix_words = last[: max(0, len(last) - len(term.split("_")))]
+            if any(self.is_record(q) or q in record_vars for q in qualifiers) or any(
+                w in self.record_words for w in prefix_words
+            ):
+                return term
+            return None
+        name = segs[-1]
+        if name in record_vars or self.is_record(name):
+            if len(segs) == 1 and name.lower() in {"record", "chart", "person"} and not whole:
+                return None  # too generic alone: `record` may be any row
+            return "patient record"
+        return None

@@ -1,0 +1,80 @@
+"""PHI expressions inside a piece of code: which chains in a call's arguments carry PHI.
+
+Shared by the log and output rules (and open to the audit and storage rules):
+given the text of a call's arguments, find the identifier chains that
+`PhiVocabulary` says carry PHI, skipping those that are only measured
+(`len(patients)`), protected (`redact(p.ssn)`, `hash(mrn)`) or used as keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import re2
+
+from assistant.review.lexing import chains, mask
+from assistant.review.vocabulary import PhiVocabulary
+
+# A chain inside one of these calls is measured or protected, not disclosed.
+_SAFE_CALL_RE = re2.compile(
+    r"(?i)(redact|mask|anonymi|pseudonym|hash|token|encrypt|scrub|sanitiz|deident|obfuscat|"
+    r"digest|hmac|len|count|size|bool|type|typeof|isinstance|hasattr|exists|is_?valid|last4|last_four|"
+    r"truncat|initials|sha\d*|md5|fingerprint)"
+)
+_IGNORED_HEADS = frozenset({"f", "$", "self", "this", "None", "null", "nil", "true", "false", "True", "False", "new", "return", "await"})
+
+
+def _enclosing_call(masked: str, pos: int) -> str:
+    """Name of the innermost call whose parentheses enclose `pos`, or ''."""
+    depth = 0
+    i = pos - 1
+    while i >= 0:
+        ch = masked[i]
+        if ch in ")]}":
+            depth += 1
+        elif ch in "([{":
+            if depth == 0:
+                if ch != "(":
+                    return ""
+                j = i - 1
+                while j >= 0 and masked[j] == " ":
+                    j -= 1
+                k = j
+                while k >= 0 and (masked[k].isalnum() or masked[k] in "_.$"):
+                    k -= 1
+                return masked[k + 1: j + 1]
+            depth -= 1
+        i -= 1
+    return ""
+
+
+def phi_chains(
+    text: str,
+    vocab: PhiVocabulary,
+    record_vars: set[str] | frozenset[str],
+    phi_vars: dict[str, list[int]],
+    skip_before: int = 0,
+) -> Iterator[tuple[int, str]]:
+    """(offset, description) for each PHI-carrying chain in `text` at or after `skip_before`."""
+    m = mask(text)
+    masked = m.masked
+    for ch in chains(masked):
+        if ch.start < skip_before:
+            continue
+        segs = [s for s in ch.segments]
+        while segs and segs[0] in _IGNORED_HEADS:
+            segs = segs[1:]
+        if not segs:
+            continue
+        after = masked[ch.start + len(ch.text): ch.start + len(ch.text) + 3].lstrip()
+        if after.startswith(":") and not after.startswith("::") or (after.startswith("=") and not after.startswith("==")):
+            continue  # an object key or keyword-argument name, not a value
+        what = vocab.phi_in_chain(segs, record_vars)
+        if what is None and len(segs) == 1 and segs[0] in phi_vars:
+            what = f"{segs[0]} (holds PHI)"
+        if what is None:
+            continue
+        call = _enclosing_call(masked, ch.start)
+        if call and _SAFE_CALL_RE.search(call.rsplit(".", 1)[-1]):
+            continue
+        yield ch.start, what
