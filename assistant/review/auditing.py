@@ -1,5 +1,220 @@
-"""Reviewer rules: (family being written)."""
+"""Missing audit: every read or change of ePHI leaves an audit record that cannot be edited away.
 
-from assistant.review.base import Rule
+The commonest way a change loses auditing is by deleting a line -- the audit
+call folded away in a refactor, an audit middleware swapped out, a trigger
+dropped -- so the central rule here is structural: a removed line that
+audited, replaced by added lines that do not, anchored on the first added
+line of that change block (where a reviewer looks). The rest are line rules
+for auditing switched off in configuration and audit tables made mutable.
+"""
 
-RULES: tuple[Rule, ...] = ()
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import re2
+
+from assistant.review._structure import (
+    DOC_LANGUAGES,
+    added_normalized,
+    anchor_for_removal,
+    blocks,
+    is_comment,
+    nested_switch_off,
+    normalized,
+)
+from assistant.review.base import Hit, Rule
+from assistant.review.context import FileContext
+
+REGULATIONS = ("HIPAA 164.312(b)", "21 CFR 11.10(e)")
+_COMMENT = r"^\s*(?:#|//|/\*|\*|<!--)"
+
+# What an audit call, decorator, middleware or sink looks like, in any language.
+AUDIT_RE = re2.compile(
+    r"(?i)audit|record_?access|log_?access|access_?event|accesslog|access_log|phi_?access|disclosure_?log|"
+    r"track_?access|access_?trail|hipaa_?log"
+)
+_IMPORT_RE = re2.compile(r"^\s*(?:import\s|from\s+\S+\s+import\s|using\s|#include|require\(|const\s+\w+\s*=\s*require\()")
+_DEFINITION_WORDS = ("def ", "class ", "func ", "function ", "interface ", "type ", "async def ")
+
+
+def _audit_line(text: str) -> bool:
+    """A removed line that performs auditing (not a comment, an import or the definition of an audit helper)."""
+    stripped = text.strip()
+    if not stripped or is_comment(text) or _IMPORT_RE.search(text) or stripped.startswith(_DEFINITION_WORDS):
+        return False
+    return AUDIT_RE.search(text) is not None
+
+
+def _removed_audit(ctx: FileContext) -> Iterator[Hit]:
+    """An audit call, decorator or middleware entry removed and not replaced in the same change."""
+    if ctx.is_test or ctx.language in DOC_LANGUAGES or "audit" in ctx.path.lower():
+        return
+    moved: set[str] | None = None
+    for block in blocks(ctx):
+        gone = [ln for ln in block.removed if _audit_line(ln.text)]
+        if not gone:
+            continue
+        if any(AUDIT_RE.search(ln.text) and not is_comment(ln.text) for ln in block.hunk.lines if ln.kind == "+"):
+            continue  # the audit call is still there, rewritten
+        if moved is None:
+            moved = added_normalized(ctx)
+        if all(normalized(ln.text) in moved for ln in gone):
+            continue  # moved elsewhere in the file
+        anchor = anchor_for_removal(block)
+        if anchor is not None:
+            what = gone[0].text.strip()
+            yield Hit(
+                anchor,
+                f"This change removes the audit step `{what[:80]}` and nothing replaces it, so access to or "
+                "changes of patient data here are no longer recorded. Keep the audit call/decorator/middleware "
+                "(or add an equivalent one) so every PHI read and write leaves an audit record.",
+            )
+
+
+_REMOVED_AUDIT = Rule(
+    id="AUD-001",
+    category="missing-audit",
+    severity="high",
+    message=(
+        "An audit call, decorator or middleware is removed without a replacement, so PHI access here is no longer "
+        "recorded. Keep the audit step or add an equivalent one."
+    ),
+    regulations=REGULATIONS,
+    keywords=("audit", "access", "disclosure", "hipaa_log"),
+    check=_removed_audit,
+    examples=(
+        "diff --git a/ehr/meds.py b/ehr/meds.py\n--- a/ehr/meds.py\n+++ b/ehr/meds.py\n"
+        "@@ -1,5 +1,3 @@\n def active_orders(self, user, patient_id):\n"
+        "-    orders = self.repo.for_patient(patient_id)\n"
+        "-    self.audit.record(actor=user.id, action=\"medication.list\", patient_id=patient_id)\n"
+        "-    return orders\n+    return self.repo.for_patient(patient_id)\n \n",
+        "diff --git a/ehr/settings.py b/ehr/settings.py\n--- a/ehr/settings.py\n+++ b/ehr/settings.py\n"
+        "@@ -1,3 +1,3 @@\n MIDDLEWARE = [\n-    \"ehr.audit.middleware.AuditTrailMiddleware\",\n"
+        "+    \"ehr.metrics.middleware.TimingMiddleware\",\n ]\n",
+    ),
+    counterexamples=(
+        "diff --git a/portal/labs.py b/portal/labs.py\n--- a/portal/labs.py\n+++ b/portal/labs.py\n"
+        "@@ -1,3 +1,3 @@\n def labs(patient_id):\n"
+        "-    audit_event(\"labs.view\", actor=current_user.id, patient_id=patient_id)\n"
+        "+    audit_event(\"labs.view\", actor=current_user.id, patient_id=patient_id, source=\"portal\")\n"
+        "     return results\n",
+        "diff --git a/ehr/notes.py b/ehr/notes.py\n--- a/ehr/notes.py\n+++ b/ehr/notes.py\n"
+        "@@ -1,3 +1,3 @@\n def save(note):\n-    # TODO: audit\n+    # audited by the repository\n     repo.save(note)\n",
+    ),
+)
+
+_FALSE_VALUE = r"""["']?\s*(?:=|:|=>)\s*["']?(?:False|false|FALSE|off|Off|OFF|no|No|none|None|NONE|disabled?|Disabled?|0)["']?\s*(?:[,;})\]#]|//|$)"""
+
+_AUDIT_DISABLED = Rule(
+    id="AUD-002",
+    category="missing-audit",
+    severity="high",
+    message=(
+        "Auditing is switched off or bypassed here, so reads and changes of ePHI leave no audit trail. "
+        "Keep audit logging enabled in every environment (production above all) and do not add code paths "
+        "that skip it."
+    ),
+    regulations=REGULATIONS,
+    keywords=("audit",),
+    pattern=(
+        r"(?i)\b[\w.\-]*audit[\w.\-]*" + _FALSE_VALUE
+        + r"|(?i)\b(?:disable|skip|bypass|suppress|no|mute|without)[_\-.]?audit\w*[\"']?\s*(?:=|:|=>)\s*[\"']?"
+        r"(?:true|yes|on|1)\b"
+        r"|(?i)\baudit\w*\.(?:disable|pause|suspend|stop|mute|off|bypass|skip|silence)\w*\s*\("
+        r"|(?i)[@\[]\s*(?:skip|no|disable|bypass|exempt|suppress)_?audit\w*|audit_?exempt"
+        r"|(?i)\b(?:skip|bypass|suppress|without|no)_?audit(?:ing)?\s*\("
+    ),
+    unless=(
+        _COMMENT,
+        r"(?i)\b(?:disable|skip|bypass|suppress|no|mute|without)[_\-.]?audit\w*[\"']?\s*(?:=|:|=>)\s*[\"']?"
+        r"(?:false|off|no|0)\b",
+    ),
+    examples=(
+        "src/main/resources/application-prod.properties::ehr.audit.enabled=false",
+        ".env.production::AUDIT_LOG_ENABLED=false",
+        "ehr/records.py::    repo.update(record, audit=False)",
+        "ehr/views.py::@skip_audit",
+        "api/chart.ts::  auditLogger.disable();",
+    ),
+    counterexamples=(
+        "src/main/resources/application-prod.properties::ehr.audit.enabled=true",
+        "ehr/config.py::SKIP_AUDIT = False",
+        "ehr/views.py::    audit.record(actor=user.id, action=\"chart.view\")",
+        "config/app.yaml::  # audit: false is only allowed in local dev",
+    ),
+)
+
+_AUDIT_TOPIC = re2.compile(r"audit|(?:^|[._\-])trail(?:$|[._\-])")
+
+
+def _nested_audit_off(ctx: FileContext) -> Iterator[Hit]:
+    for ln, parents in nested_switch_off(ctx, _AUDIT_TOPIC):
+        if ln.new_no is not None:
+            yield Hit(
+                ln.new_no,
+                f"Auditing is switched off under `{'.'.join(parents)}`, so PHI access leaves no audit trail. "
+                "Keep audit logging enabled (in production above all).",
+            )
+
+
+_NESTED_AUDIT_OFF = Rule(
+    id="AUD-003",
+    category="missing-audit",
+    severity="high",
+    message="Auditing is switched off in configuration. Keep audit logging enabled.",
+    regulations=REGULATIONS,
+    languages=frozenset({"yaml", "terraform", "json", "toml"}),
+    keywords=("audit", "trail"),
+    check=_nested_audit_off,
+    examples=(
+        "diff --git a/app-prod.yml b/app-prod.yml\n--- a/app-prod.yml\n+++ b/app-prod.yml\n"
+        "@@ -1,4 +1,4 @@\n ehr:\n   audit:\n-    enabled: true\n+    enabled: false\n     sink: kafka\n",
+    ),
+    counterexamples=(
+        "diff --git a/app-prod.yml b/app-prod.yml\n--- a/app-prod.yml\n+++ b/app-prod.yml\n"
+        "@@ -1,4 +1,4 @@\n ehr:\n   audit:\n-    enabled: false\n+    enabled: true\n     sink: kafka\n",
+        "diff --git a/app-prod.yml b/app-prod.yml\n--- a/app-prod.yml\n+++ b/app-prod.yml\n"
+        "@@ -1,5 +1,5 @@\n ehr:\n   audit:\n     sink: kafka\n   beta:\n-    enabled: true\n+    enabled: false\n",
+    ),
+)
+
+_AUDIT_TABLE = r"[\w.\"`\[\]]*(?:audit|hist|journal|trail|changelog|change_log)"
+
+_AUDIT_TAMPER = Rule(
+    id="AUD-004",
+    category="missing-audit",
+    severity="high",
+    message=(
+        "This removes or weakens the audit trail at the database: an audit trigger is dropped or disabled, or audit "
+        "records become deletable or editable. Audit records must be append-only: keep the trigger, grant the "
+        "application role INSERT/SELECT only on audit tables, and purge them only through a controlled retention job."
+    ),
+    regulations=REGULATIONS,
+    keywords=("trigger", "audit", "replica", "noaudit"),
+    pattern=(
+        r"(?i)\bDROP\s+TRIGGER\s+(?:IF\s+EXISTS\s+)?" + _AUDIT_TABLE
+        + r"|(?i)\bDISABLE\s+TRIGGER\s+(?:ALL\b|" + _AUDIT_TABLE + r")"
+        r"|(?i)session_replication_role\s*(?:=|TO)\s*'?replica"
+        r"|(?i)\bGRANT\b[^;]*\b(?:DELETE|UPDATE|TRUNCATE|ALL)\b[^;]*\bON\b[^;]*audit"
+        r"|(?i)\b(?:DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|DROP\s+TABLE(?:\s+IF\s+EXISTS)?|UPDATE)\s+[\w.\"`\[\]]*audit"
+        r"|(?i)\bDROP\s+(?:RULE|POLICY)\s+(?:IF\s+EXISTS\s+)?[\w.\"]*(?:audit|immutable|append_only|no_delete|no_update)"
+        r"|(?i)\bDROP\s+EXTENSION\s+(?:IF\s+EXISTS\s+)?pgaudit|\bNOAUDIT\b"
+        r"|(?i)\baudit\w*\b[^;#]{0,160}\.(?:delete|deleteAll|deleteMany|deleteBy\w*|removeRange|destroy|truncate|"
+        r"delete_many|bulk_delete)\s*\("
+    ),
+    unless=(_COMMENT, r"(?i)^\s*--"),
+    examples=(
+        "db/migrations/V42.sql::DROP TRIGGER IF EXISTS patients_audit_trg ON patients;",
+        "db/migrations/V42.sql::GRANT SELECT, INSERT, UPDATE, DELETE ON audit_log TO ehr_app;",
+        "db/migrations/V43.sql::ALTER TABLE encounters DISABLE TRIGGER ALL;",
+        "ops/purge.py::AuditEvent.objects.filter(at__lt=cutoff).delete()",
+    ),
+    counterexamples=(
+        "db/migrations/V42.sql::GRANT SELECT, INSERT ON audit_log TO ehr_app;",
+        "db/migrations/V42.sql::DROP TRIGGER IF EXISTS set_updated_at ON patients;",
+        "db/migrations/V42.sql::REVOKE UPDATE, DELETE ON audit_log FROM ehr_app;",
+    ),
+)
+
+RULES: tuple[Rule, ...] = (_REMOVED_AUDIT, _AUDIT_DISABLED, _NESTED_AUDIT_OFF, _AUDIT_TAMPER)
