@@ -45,14 +45,15 @@ _LEVELS = {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}
 # Credentials that show up inside free text (exception messages, URLs, headers
 # echoed by libraries) rather than under a key we could drop.
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [REDACTED]"),
     (
         re.compile(
             r"(?i)\b((?:authorization|token|access_token|password|passwd|secret|"
-            r"signature|cookie|api_key|apikey)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]+"
+            r"signature|cookie|api_key|apikey)[\"']?\s*[:=]\s*[\"']?)"
+            r"(?:(?:bearer|basic)\s+)?[^\s\"',;&]+"
         ),
         r"\1[REDACTED]",
     ),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [REDACTED]"),
     # userinfo in URLs: scheme://user:password@host
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):[^@/\s]+@"), r"\1:[REDACTED]@"),
     # well-known token shapes: Slack, GitHub, OpenAI/Anthropic-style keys, JWTs
@@ -207,6 +208,9 @@ def configure_logging(
         lg.handlers.clear()
         lg.propagate = True
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # httpx logs every outbound URL at INFO; URLs may carry ids or query text.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     access = logging.getLogger("uvicorn.access")
     access.handlers.clear()
     access.propagate = False
