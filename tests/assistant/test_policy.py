@@ -1,0 +1,190 @@
+"""The policy engine: bundled defaults decide sensibly, broken policies are named by file and line."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from assistant.domain import ClinicalSafety, Finding, Risk
+from assistant.policy import PolicyEngine, PolicyError, default_directory, policy_input, run_tests
+
+LOW = Risk(score=0, level="low")
+
+
+def finding(category: str, severity: str, file: str = "svc/api.py", line: int = 42) -> Finding:
+    return Finding(category=category, severity=severity, file=file, line=line, rule="T-001", message="m")  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def engine() -> PolicyEngine:
+    return PolicyEngine.load()
+
+
+def evaluate(engine: PolicyEngine, findings=(), clinical=ClinicalSafety(), risk=LOW, environment=None, service=None):
+    return engine.evaluate(policy_input(list(findings), clinical, risk, environment, service))
+
+
+def test_clean_change_is_allowed(engine: PolicyEngine) -> None:
+    result = evaluate(engine)
+    assert result.decision == "allow" and result.required_approvals == [] and result.violations == []
+
+
+def test_hardcoded_secret_is_denied_with_a_reason_naming_the_line(engine: PolicyEngine) -> None:
+    result = evaluate(engine, [finding("hardcoded-secret", "critical", "cfg/app.py", 7)])
+    assert result.decision == "deny"
+    assert any(v.rule == "no-hardcoded-secrets" and "cfg/app.py:7" in v.reason for v in result.violations)
+
+
+def test_critical_phi_exposure_is_denied_for_production_only(engine: PolicyEngine) -> None:
+    phi = [finding("phi-exposure-log", "critical")]
+    assert evaluate(engine, phi, environment="production").decision == "deny"
+    assert evaluate(engine, phi, environment="staging").decision == "review"
+
+
+def test_high_finding_needs_one_approver(engine: PolicyEngine) -> None:
+    result = evaluate(engine, [finding("injection", "high")])
+    assert result.decision == "review"
+    assert [(a.role, a.count) for a in result.required_approvals] == [("approver", 1)]
+
+
+def test_safety_critical_change_needs_clinical_safety_officer_and_more_without_tests(engine: PolicyEngine) -> None:
+    with_tests = evaluate(engine, clinical=ClinicalSafety(safety_critical=True, iec62304_class="C", tests_changed=True))
+    without = evaluate(engine, clinical=ClinicalSafety(safety_critical=True, iec62304_class="C", tests_changed=False))
+    assert with_tests.decision == without.decision == "review"
+    assert {a.role: a.count for a in with_tests.required_approvals} == {"approver": 1, "clinical-safety-officer": 1}
+    assert {a.role: a.count for a in without.required_approvals} == {"approver": 2, "clinical-safety-officer": 1}
+
+
+def test_policy_input_carries_facts_not_prose() -> None:
+    data = policy_input([finding("injection", "high")], ClinicalSafety(), LOW, "production", "ehr-api")
+    assert set(data) == {"findings", "clinical_safety", "risk", "environment", "service"}
+    assert "message" not in data["findings"][0]
+
+
+def copy_bundled(tmp_path: Path) -> Path:
+    target = tmp_path / "policies"
+    target.mkdir()
+    for path in default_directory().glob("*.rego"):
+        shutil.copy(path, target / path.name)
+    return target
+
+
+def test_a_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    directory = copy_bundled(tmp_path)
+    broken = directory / "team.rego"
+    broken.write_text("package gitops.review\n\nimport rego.v1\n\ndeny contains x if {\n  x := input.a ==\n}\n")
+    with pytest.raises(PolicyError) as info:
+        PolicyEngine.load(directory)
+    assert info.value.file == str(broken)
+    assert info.value.line == 6
+    assert f"{broken}:6:" in str(info.value)
+
+
+def test_a_line_count_is_right_after_non_ascii_text(tmp_path: Path) -> None:
+    directory = copy_bundled(tmp_path)
+    broken = directory / "team.rego"
+    broken.write_text("package gitops.review\n# Überprüfung für Ärzte ✓✓\nimport rego.v1\n\nx := 1 if {\n  input.a ==\n}\n")
+    with pytest.raises(PolicyError) as info:
+        PolicyEngine.load(directory)
+    assert info.value.line == 6
+
+
+def test_rules_that_conflict_at_evaluation_raise_a_policy_error(tmp_path: Path) -> None:
+    directory = copy_bundled(tmp_path)
+    (directory / "team.rego").write_text('package gitops.review\n\nimport rego.v1\n\ndecision := "allow"\n')
+    engine = PolicyEngine.load(directory)  # no conflict on a clean input
+    with pytest.raises(PolicyError, match="multiple outputs"):
+        evaluate(engine, [finding("hardcoded-secret", "high")])
+
+
+def test_a_directory_without_the_result_rule_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "only.rego").write_text('package other\n\nimport rego.v1\n\nallow := true\n')
+    with pytest.raises(PolicyError, match="result is undefined"):
+        PolicyEngine.load(tmp_path)
+
+
+def test_a_result_that_is_not_a_decision_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "odd.rego").write_text(
+        'package gitops.review\n\nimport rego.v1\n\nresult := {"decision": "maybe", "required_approvals": [], "violations": []}\n'
+    )
+    with pytest.raises(PolicyError, match="not a valid decision"):
+        PolicyEngine.load(tmp_path)
+
+
+def test_empty_or_missing_directories_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="no .rego policy files"):
+        PolicyEngine.load(tmp_path)
+    with pytest.raises(PolicyError, match="no such policy directory"):
+        PolicyEngine.load(tmp_path / "missing")
+
+
+def test_a_non_utf8_policy_is_named(tmp_path: Path) -> None:
+    directory = copy_bundled(tmp_path)
+    (directory / "latin1.rego").write_bytes(b"package gitops.review\n# caf\xe9\n")
+    with pytest.raises(PolicyError, match="latin1.rego.*UTF-8"):
+        PolicyEngine.load(directory)
+
+
+def test_a_team_extends_the_defaults_with_its_own_file(tmp_path: Path) -> None:
+    directory = copy_bundled(tmp_path)
+    (directory / "team.rego").write_text(
+        "package gitops.review\n\nimport rego.v1\n\n"
+        'deny contains {"rule": "no-friday-deploys", "reason": "frozen"} if input.service == "ehr-api"\n'
+        'approvals contains {"role": "privacy-officer", "count": 1} if {\n'
+        "  some f in input.findings\n"
+        '  f.category == "phi-exposure-output"\n'
+        "}\n"
+    )
+    engine = PolicyEngine.load(directory)
+    assert evaluate(engine, service="ehr-api").decision == "deny"
+    result = evaluate(engine, [finding("phi-exposure-output", "medium")])
+    assert result.decision == "review"
+    assert [(a.role, a.count) for a in result.required_approvals] == [("privacy-officer", 1)]
+
+
+def test_evaluate_is_safe_from_several_threads(engine: PolicyEngine) -> None:
+    inputs = [
+        ([finding("hardcoded-secret", "high")], "deny"),
+        ([finding("injection", "high")], "review"),
+        ([], "allow"),
+    ]
+    errors: list[str] = []
+
+    def work(i: int) -> None:
+        findings, expected = inputs[i % 3]
+        for _ in range(30):
+            got = evaluate(engine, findings).decision
+            if got != expected:
+                errors.append(f"{got} != {expected}")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_run_tests_reports_pass_fail_and_why(tmp_path: Path) -> None:
+    (tmp_path / "p.rego").write_text('package p\n\nimport rego.v1\n\ndefault allow := false\n\nallow if input.ok\n')
+    (tmp_path / "p_test.rego").write_text(
+        "package p_test\n\nimport rego.v1\n\n"
+        "test_ok if data.p.allow with input.ok as true\n\n"
+        "test_wrong if data.p.allow with input.ok as false\n\n"
+        "test_false := false\n"
+    )
+    results = {t.name: t for t in run_tests(tmp_path)}
+    assert results["test_ok"].passed
+    assert not results["test_wrong"].passed and "undefined" in results["test_wrong"].detail
+    assert not results["test_false"].passed and results["test_false"].detail == "false"
+
+
+def test_whole_input_replacement_gets_a_hint_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "p.rego").write_text('package p\n\nimport rego.v1\n\ny := 1\n\nallow if { y == 1; input.ok }\n')
+    (tmp_path / "p_test.rego").write_text('package p_test\n\nimport rego.v1\n\ntest_x if data.p.allow with input as {"ok": true}\n')
+    [result] = run_tests(tmp_path)
+    assert not result.passed
+    assert "with input.findings as fs" in result.detail
