@@ -41,7 +41,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def run(host: str, port: int) -> int:
-    from assistant.logging import configure_logging, get_logger
+    from assistant.logging import configure_logging, get_logger, scrub_secrets
 
     try:
         configure_logging(os.environ.get(LOG_LEVEL_ENV, "INFO"), json=True)
@@ -64,6 +64,15 @@ def run(host: str, port: int) -> int:
             _error(f"{exc.source}: {problem}")
         return 2
 
+    # Policies before the database: a broken policy should not migrate anything.
+    from assistant.policy import PolicyEngine, PolicyError
+
+    try:
+        engine = PolicyEngine.load()
+    except PolicyError as exc:
+        _error(f"policy {exc}; fix the policy and start again")
+        return 2
+
     from assistant.storage import Database, DatabaseUnavailable
 
     try:
@@ -75,21 +84,13 @@ def run(host: str, port: int) -> int:
         try:
             db.upgrade()
         except Exception as exc:  # noqa: BLE001 - any driver/migration failure stops start-up
-            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            detail = scrub_secrets(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
             _error(
                 f"cannot open and migrate the database at {db.safe_url}: {type(exc).__name__}: "
                 f"{detail}; fix: check GITOPS_HEALTH_DATABASE_URL (or GITOPS_HEALTH_DATA_DIR) "
                 "and that the database is up and writable"
             )
             return 1
-
-        from assistant.policy import PolicyEngine, PolicyError
-
-        try:
-            engine = PolicyEngine.load()
-        except PolicyError as exc:
-            _error(f"policy {exc}; fix the policy and start again")
-            return 2
 
         try:
             sock = _bind(host, port)
@@ -103,10 +104,12 @@ def run(host: str, port: int) -> int:
         from adapters.http.app import create_app
 
         app = create_app(settings, config, db, policy_engine=engine)
-        return _serve(app, sock, log)
+        code = _serve(app, sock, log)
     finally:
         db.dispose()
-        log.info("shutdown", detail="database connections closed")
+    if code == 0:
+        log.info("shutdown", detail="in-flight requests finished; database connections closed")
+    return code
 
 
 def _serve(app: Any, sock: socket.socket, log: Any) -> int:
@@ -141,5 +144,5 @@ def _serve(app: Any, sock: socket.socket, log: Any) -> int:
     if not server.started:
         log.error("serve_failed", detail="the server did not start; see the lines above")
         return 1
-    log.info("shutdown_complete", signal=",".join(stop_signals) or None)
+    log.info("server_stopped", signal=",".join(stop_signals) or None)
     return 0

@@ -1,0 +1,187 @@
+"""`gitops-health serve` as a real subprocess: starts on the defaults, stops cleanly, refuses bad set-ups."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import policies
+
+CLI = Path(sys.executable).with_name("gitops-health")
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_HEALTH_", "SLACK_", "TEAMS_"))}
+    env["GITOPS_HEALTH_DATA_DIR"] = str(tmp_path / "data")
+    env.update(extra)
+    return env
+
+
+class Server:
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, event: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"server exited before {event!r}:\n" + "".join(self.lines))
+            self.lines.append(line)
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if record.get("event") == event:
+                return record
+        raise AssertionError(f"no {event!r} within {timeout} s:\n" + "".join(self.lines))
+
+    def finish(self, timeout: float = 30) -> int:
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if line is not None:
+                self.lines.append(line)
+        return code
+
+
+@contextmanager
+def _serve(tmp_path: Path, *args: str, **env: str) -> Iterator[Server]:
+    proc = subprocess.Popen(
+        [str(CLI), "serve", "--host", "127.0.0.1", "--port", "0", *args],
+        cwd=tmp_path,
+        env=_env(tmp_path, **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield Server(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CLI), "serve", "--host", "127.0.0.1", *args],
+        cwd=tmp_path,
+        env=_env(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_serve_runs_on_the_defaults_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    with _serve(tmp_path) as server:
+        started = server.wait_for("serve_starting")
+        base = f"http://127.0.0.1:{started['port']}"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                health = httpx.get(f"{base}/healthz", timeout=2)
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        ready = httpx.get(f"{base}/readyz", timeout=5)
+        server.proc.send_signal(signal.SIGTERM)
+        code = server.finish()
+    assert health.status_code == 200
+    assert ready.status_code == 200, ready.text
+    assert code == 0, "".join(server.lines)
+    events = [json.loads(line).get("event") for line in server.lines if line.startswith("{")]
+    assert "shutdown" in events
+    assert "server_stopped" in events
+    stopped = next(json.loads(line) for line in server.lines if '"server_stopped"' in line)
+    assert stopped["signal"] == "SIGTERM"
+    access = [json.loads(line) for line in server.lines if '"http_request"' in line]
+    assert {(a["route"], a["status"]) for a in access} == {("/healthz", 200), ("/readyz", 200)}
+    assert (tmp_path / "data" / "gitops-health.db").exists()  # migrations ran in the data dir
+
+
+def test_a_bad_config_file_stops_start_up_with_one_line_per_problem(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "people:\n  - id: carol\n    name: Carol\n    colour: blue\n"
+        "on_call:\n  - schedule: primary\n    members: [carol]\n    rotation: hourly\n"
+        "    handoff: '2026-01-05T09:00:00+00:00'\n"
+    )
+    result = _run(tmp_path, "--port", "0", GITOPS_HEALTH_CONFIG=str(config))
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 2, result.stderr
+    assert any("people[0].colour" in line for line in errors)
+    assert any("on_call[0].rotation" in line and "hourly" in line for line in errors)
+    assert not (tmp_path / "data" / "gitops-health.db").exists()
+
+
+def test_a_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
+    result = _run(tmp_path, "--port", "0", GITOPS_HEALTH_DATABASE_URL="mysql://db/x")
+    assert result.returncode == 2
+    assert "GITOPS_HEALTH_DATABASE_URL" in result.stderr
+
+
+def test_a_broken_policy_stops_start_up_naming_file_and_line(tmp_path: Path) -> None:
+    # A copy of the bundled policies package, first on the path, with one broken file added.
+    shadow = tmp_path / "shadow" / "policies"
+    shutil.copytree(Path(policies.__file__).parent, shadow, ignore=shutil.ignore_patterns("__pycache__"))
+    (shadow / "zz_broken.rego").write_text(
+        "package gitops.review\n\nimport rego.v1\n\nbroken if {\n    input.x ==\n}\n"
+    )
+    result = _run(tmp_path, "--port", "0", PYTHONPATH=str(tmp_path / "shadow"))
+    assert result.returncode == 2, result.stderr
+    assert "zz_broken.rego:6" in result.stderr
+    assert not (tmp_path / "data" / "gitops-health.db").exists()  # nothing migrated
+
+
+def test_a_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _run(tmp_path, "--port", str(port))
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_an_impossible_port_is_refused(tmp_path: Path, port: str) -> None:
+    result = _run(tmp_path, "--port", port)
+    assert result.returncode == 2
+    assert "is not a TCP port" in result.stderr
