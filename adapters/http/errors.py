@@ -166,9 +166,27 @@ def validation_message(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     return "invalid_request", "; ".join(problems) + " (the schema is at /openapi.json)"
 
 
+_NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "model_type"})
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    code, message = validation_message(exc.errors())
+    errors = exc.errors()
+    whole_body = [e for e in errors if tuple(e.get("loc") or ()) == ("body",)]
+    if whole_body and whole_body[0].get("type") in _NOT_AN_OBJECT:
+        content_type = request.headers.get("content-type", "")
+        if "json" not in content_type.lower():
+            got = f"got {content_type.split(';')[0]!r}" if content_type else "none was given"
+            return error_response(
+                400,
+                "bad_json",
+                f"the body must be JSON sent with Content-Type: application/json ({got}); "
+                "set the header",
+            )
+        return error_response(
+            400, "invalid_request", "the body must be a JSON object ({...}); see /openapi.json"
+        )
+    code, message = validation_message(errors)
     return error_response(400, code, message)
 
 

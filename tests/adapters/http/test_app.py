@@ -172,3 +172,27 @@ def test_openapi_describes_the_api_and_not_the_probes(make_app, serve) -> None:
     assert "/api/things" in spec["paths"]
     for internal in ("/healthz", "/readyz", "/metrics"):
         assert internal not in spec["paths"]
+
+
+def test_json_without_a_json_content_type_is_told_to_set_the_header(make_app, serve) -> None:
+    with serve(_app_with_test_routes(make_app)) as client:
+        response = client.post("/api/things", content=b'{"service": "pump", "replicas": 1}')
+        typed = client.post(
+            "/api/things",
+            content=b'{"service": "pump", "replicas": 1}',
+            headers={"content-type": "application/json"},
+        )
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad_json"
+    assert "Content-Type: application/json" in response.json()["message"]
+    assert typed.status_code == 200
+
+
+def test_a_json_array_where_an_object_is_expected_is_a_400(make_app, serve) -> None:
+    with serve(_app_with_test_routes(make_app)) as client:
+        response = client.post("/api/things", json=[{"service": "pump"}])
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_request",
+        "message": "the body must be a JSON object ({...}); see /openapi.json",
+    }
