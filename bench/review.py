@@ -1,0 +1,283 @@
+"""Benchmark the review workflow: `python bench/review.py [--lines N] [--files N] [--keep DIR]`.
+
+Generates a realistic diff (default 50,000 added lines over 200 files, mixed
+Python, Java, TypeScript, Go, C#, SQL, YAML and Terraform, new and modified
+files, a few real findings), then prints, from the same run:
+
+1. `gitops-health review` end to end (process start included) vs bandit +
+   detect-secrets over the same post-image files, and the ratio (target >= 10x);
+2. the review graph in-process, already loaded as the server runs it, in added
+   lines/s (target >= 200,000);
+3. the CLI process's peak memory (target < 300 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CLI = BIN / "gitops-health"
+
+# --- realistic code, per language ---------------------------------------------------------------
+
+PY = [
+    "def {fn}(session, {arg}_id: int) -> dict:",
+    '    """Load the {noun} and its latest {other} for the dashboard."""',
+    "    row = session.execute(select({Noun}).where({Noun}.id == {arg}_id)).scalar_one()",
+    "    items = [i.to_dict() for i in row.{other}s if i.active]",
+    "    total = sum(i.amount for i in row.{other}s)",
+    '    logger.debug("loaded %d items", len(items))',
+    '    return {{"id": row.id, "items": items, "total": total}}',
+    "",
+    "",
+    "class {Noun}Service:",
+    "    def __init__(self, repo: {Noun}Repository, clock: Clock) -> None:",
+    "        self.repo = repo",
+    "        self.clock = clock",
+    "",
+    "    def {fn}_all(self, limit: int = 50) -> list[{Noun}]:",
+    "        cutoff = self.clock.now() - timedelta(days=30)",
+    "        return [x for x in self.repo.list(limit=limit) if x.updated_at >= cutoff]",
+    "",
+]
+PY_BAD = [
+    '    logger.info(f"admitting patient {{patient.first_name}} {{patient.last_name}} ssn={{patient.ssn}}")',
+    '    resp = requests.post(url, json=payload, verify=False)',
+    '    digest = hashlib.md5(record.encode()).hexdigest()',
+    '    cursor.execute("SELECT * FROM patients WHERE mrn = \'" + mrn + "\'")',
+]
+JAVA = [
+    "    public {Noun}Dto {fn}(long {arg}Id) {{",
+    "        {Noun} entity = repository.findById({arg}Id).orElseThrow(NotFoundException::new);",
+    "        List<{Other}Dto> items = entity.get{Other}s().stream()",
+    "            .filter({Other}::isActive)",
+    "            .map(mapper::toDto)",
+    "            .collect(Collectors.toList());",
+    "        return new {Noun}Dto(entity.getId(), items);",
+    "    }}",
+    "",
+    "    private static int {fn}Count(List<{Other}> list) {{",
+    "        int n = 0;",
+    "        for ({Other} x : list) {{ if (x.isActive()) n++; }}",
+    "        return n;",
+    "    }}",
+    "",
+]
+JAVA_BAD = [
+    '        log.info("Patient " + patient.getName() + " DOB " + patient.getBirthDate());',
+    '        MessageDigest md = MessageDigest.getInstance("MD5");',
+]
+TS = [
+    "export async function {fn}(client: ApiClient, {arg}Id: string): Promise<{Noun}View> {{",
+    "  const res = await client.get(`/api/{noun}s/${{{arg}Id}}`);",
+    "  const items = res.data.{other}s.filter((x: {Other}) => x.active);",
+    "  return {{ id: res.data.id, items, total: items.length }};",
+    "}}",
+    "",
+    "export const {fn}Columns: Column[] = [",
+    "  {{ key: 'id', title: 'ID', width: 80 }},",
+    "  {{ key: 'status', title: 'Status', width: 120 }},",
+    "];",
+    "",
+]
+TS_BAD = [
+    "  console.log('patient', patient.name, patient.birthDate, patient.identifier);",
+    "  const token = 'sk_live_51HxQz2eZvKYlo2C0aBcDeFgHiJkLmNoPq';",
+]
+GO = [
+    "func (s *{Noun}Store) {Fn}(ctx context.Context, id int64) (*{Noun}, error) {{",
+    "\trow := s.db.QueryRowContext(ctx, `SELECT id, status FROM {noun}s WHERE id = $1`, id)",
+    "\tvar n {Noun}",
+    "\tif err := row.Scan(&n.ID, &n.Status); err != nil {{",
+    "\t\treturn nil, fmt.Errorf(\"{fn}: %w\", err)",
+    "\t}}",
+    "\treturn &n, nil",
+    "}}",
+    "",
+]
+GO_BAD = ['\tclient := &http.Client{{Transport: &http.Transport{{TLSClientConfig: &tls.Config{{InsecureSkipVerify: true}}}}}}']
+CS = [
+    "    public async Task<{Noun}Dto> {Fn}Async(int {arg}Id)",
+    "    {{",
+    "        var entity = await _context.{Noun}s.FindAsync({arg}Id);",
+    "        if (entity == null) throw new NotFoundException(nameof({Noun}));",
+    "        return _mapper.Map<{Noun}Dto>(entity);",
+    "    }}",
+    "",
+]
+SQL = [
+    "CREATE TABLE IF NOT EXISTS {noun}_{other} (",
+    "    id BIGSERIAL PRIMARY KEY,",
+    "    {noun}_id BIGINT NOT NULL REFERENCES {noun}s(id),",
+    "    status TEXT NOT NULL DEFAULT 'new',",
+    "    created_at TIMESTAMPTZ NOT NULL DEFAULT now()",
+    ");",
+    "CREATE INDEX IF NOT EXISTS ix_{noun}_{other}_status ON {noun}_{other}(status);",
+    "",
+]
+YAML = [
+    "- name: {noun}-{other}",
+    "  image: registry.example.org/{noun}-{other}:1.{n}.0",
+    "  resources:",
+    "    limits: {{cpu: 500m, memory: 256Mi}}",
+    "  env:",
+    "    - name: LOG_LEVEL",
+    "      value: info",
+    "  readinessProbe:",
+    "    httpGet: {{path: /readyz, port: 8080}}",
+]
+TF = [
+    'resource "aws_sqs_queue" "{noun}_{other}" {{',
+    '  name                       = "{noun}-{other}-{n}"',
+    "  visibility_timeout_seconds = 60",
+    "  kms_master_key_id          = aws_kms_key.main.arn",
+    "}}",
+    "",
+]
+LANGS = [
+    ("py", "services/{area}/{noun}_{other}_{n}.py", PY, PY_BAD),
+    ("java", "src/main/java/org/clinic/{area}/{Noun}{Other}Service{n}.java", JAVA, JAVA_BAD),
+    ("ts", "web/src/{area}/{noun}{Other}{n}.ts", TS, TS_BAD),
+    ("go", "internal/{area}/{noun}_{other}_{n}.go", GO, GO_BAD),
+    ("cs", "Clinic.Api/{Area}/{Noun}{Other}Service{n}.cs", CS, []),
+    ("sql", "db/migrations/{n:04d}_{noun}_{other}.sql", SQL, []),
+    ("yaml", "deploy/{area}/{noun}-{other}-{n}.yaml", YAML, []),
+    ("tf", "infra/{area}/{noun}_{other}_{n}.tf", TF, []),
+]
+NOUNS = ["visit", "order", "claim", "schedule", "invoice", "referral", "encounter", "allergy", "lab", "report", "room", "shift"]
+AREAS = ["billing", "scheduling", "records", "portal", "lab", "pharmacy", "imaging", "intake"]
+
+
+def _cap(word: str) -> str:
+    return word[:1].upper() + word[1:]
+
+
+def _block(rng: random.Random, template: list[str], n: int) -> list[str]:
+    noun, other = rng.sample(NOUNS, 2)
+    names = {
+        "noun": noun, "Noun": _cap(noun), "other": other, "Other": _cap(other), "arg": noun,
+        "fn": f"{rng.choice(['load', 'find', 'build', 'sync', 'list'])}_{noun}_{n}",
+        "Fn": f"{rng.choice(['Load', 'Find', 'Build', 'Sync', 'List'])}{_cap(noun)}{n}",
+        "n": n,
+    }
+    return [line.format(**names) for line in template]
+
+
+def _lines(rng: random.Random, template: list[str], count: int, start: int) -> list[str]:
+    out: list[str] = []
+    n = start
+    while len(out) < count:
+        out.extend(_block(rng, template, n))
+        n += 1
+    return out[:count]
+
+
+def generate(total_added: int, files: int, seed: int = 7) -> tuple[bytes, dict[str, str]]:
+    """The diff, and each file's post-image (what bandit and detect-secrets scan)."""
+    rng = random.Random(seed)
+    per_file = total_added // files
+    parts: list[str] = []
+    post: dict[str, str] = {}
+    for i in range(files):
+        ext, pattern, template, bad = LANGS[i % len(LANGS)]
+        noun, other = NOUNS[i % len(NOUNS)], NOUNS[(i * 5 + 3) % len(NOUNS)]
+        area = AREAS[i % len(AREAS)]
+        path = pattern.format(area=area, Area=_cap(area), noun=noun, Noun=_cap(noun), other=other, Other=_cap(other), n=i)
+        added = _lines(rng, template, per_file + (total_added % files if i == 0 else 0), i * 1000)
+        if bad and i % 3 == 0:  # some files carry a real finding
+            added[len(added) // 2] = rng.choice(bad).format()
+        if i % 2 == 0:  # a new file
+            new = added
+            body = [f"diff --git a/{path} b/{path}", "new file mode 100644", f"index 0000000..{i:07x}", "--- /dev/null",
+                    f"+++ b/{path}", f"@@ -0,0 +1,{len(new)} @@"] + [f"+{ln}" for ln in new]
+        else:  # a modified file: the additions land in three places of an existing file
+            old = _lines(rng, template, 120, i * 1000 + 500)
+            third = len(added) // 3
+            new = old[:40] + added[:third] + old[40:80] + added[third : 2 * third] + old[80:] + added[2 * third :]
+            body = [f"diff --git a/{path} b/{path}", f"index {i:07x}..{i + 1:07x} 100644"]
+            body += list(difflib.unified_diff(old, new, f"a/{path}", f"b/{path}", n=3, lineterm=""))
+        parts.append("\n".join(body))
+        post[path] = "\n".join(new) + "\n"
+    return ("\n".join(parts) + "\n").encode("utf-8"), post
+
+
+# --- measuring ----------------------------------------------------------------------------------
+
+
+def run_child(argv: list[str], stdout: int | None = subprocess.DEVNULL) -> tuple[float, int, int]:
+    """(wall seconds, exit status, peak RSS in MB) of one child process, measured by wait4."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - start, proc.returncode, usage.ru_maxrss // 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=50_000, help="added lines in the generated diff")
+    parser.add_argument("--files", type=int, default=200, help="files in the generated diff")
+    parser.add_argument("--keep", type=Path, help="keep the diff and post-images in this directory")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="gitops-bench-")) if args.keep is None else args.keep
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        diff, post = generate(args.lines, args.files)
+        diff_path = work / "bench.diff"
+        diff_path.write_bytes(diff)
+        tree = work / "post"
+        for path, text in post.items():
+            target = tree / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        added = sum(1 for line in diff.split(b"\n") if line.startswith(b"+") and not line.startswith(b"+++"))
+        print(f"diff: {added:,} added lines, {len(post)} files, {len(diff) / 1e6:.1f} MB ({diff_path})")
+
+        # 1. end to end, process start included
+        ours, code, rss = run_child([str(CLI), "review", "--diff", str(diff_path), "--format", "json"])
+        if code != 0:
+            print(f"error: gitops-health review exited {code}", file=sys.stderr)
+            return 1
+        bandit, _, _ = run_child([str(BIN / "bandit"), "-r", "-q", "-f", "json", "-o", os.devnull, str(tree)])
+        secrets, _, _ = run_child([str(BIN / "detect-secrets"), "scan", "--all-files", str(tree)])
+        baseline = bandit + secrets
+        print(f"gitops-health review (end to end): {ours:.2f} s")
+        print(f"bandit {bandit:.2f} s + detect-secrets {secrets:.2f} s = {baseline:.2f} s")
+        print(f"ratio: {baseline / ours:.1f}x faster (target >= 10x)")
+
+        # 2. in process, already loaded
+        sys.path.insert(0, str(ROOT))
+        from graphs.review import run_review
+
+        run_review(diff[: diff.find(b"\ndiff --git", 1) + 1])  # load rules, grammars, policies, graph
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            result = run_review(diff)
+            best = min(best, time.perf_counter() - start)
+        print(
+            f"in-process review graph: {best:.3f} s, {added / best:,.0f} added lines/s (target >= 200,000); "
+            f"{len(result.findings)} findings, decision {result.policy.decision}, risk {result.risk.score}"
+        )
+
+        # 3. memory
+        print(f"peak memory of the CLI process: {rss} MB (target < 300 MB)")
+        return 0
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
