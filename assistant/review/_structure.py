@@ -189,3 +189,20 @@ def nested_switch_off(ctx: FileContext, topic: object) -> Iterator[tuple[DiffLin
             path = ".".join(parents).lower()
             if topic.search(path) is not None:  # type: ignore[attr-defined]
                 yield ln, parents
+
+
+def udiff(path: str, *lines: str, start: int = 1) -> str:
+    """A one-hunk unified diff of `path` from marked lines (" ctx", "-old", "+new"), with correct counts.
+
+    Structural rules carry whole diffs as examples; writing them through this
+    keeps their hunk headers right.
+    """
+    old = sum(1 for ln in lines if ln[:1] in (" ", "-"))
+    new = sum(1 for ln in lines if ln[:1] in (" ", "+"))
+    old_start = start if old else 0
+    new_start = start if new else 0
+    body = "\n".join(lines)
+    return (
+        f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n"
+        f"@@ -{old_start},{old} +{new_start},{new} @@\n{body}\n"
+    )

@@ -1,5 +1,603 @@
-"""Reviewer rules: (family being written)."""
+"""Access control: who may reach patient data, and whether the code still asks.
 
-from assistant.review.base import Rule
+Authentication and authorization mostly fail by omission -- a decorator
+deleted, a route added without one, a record fetched by id without checking
+whose it is -- so most rules here are structural: they read the decorator
+stack and signature around a route, the change block a guard was removed
+from, and the lines around a fetch-by-id for an ownership check. Backdoors
+and wildcard grants are visible on their own lines.
+"""
 
-RULES: tuple[Rule, ...] = ()
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import re2
+
+from assistant.diffs import DiffLine
+from assistant.review._structure import (
+    udiff,
+    DOC_LANGUAGES,
+    added_normalized,
+    anchor_for_removal,
+    blocks,
+    enclosing_keys,
+    index_in,
+    is_comment,
+    normalized,
+    post_lines,
+    statement_text,
+)
+from assistant.review.base import Hit, Rule
+from assistant.review.context import FileContext
+from assistant.review.vocabulary import split_words
+
+REGULATIONS = ("HIPAA 164.312(a)(1)", "HIPAA 164.312(d)")
+
+# Authentication: the request must carry a verified identity.
+AUTHN = (
+    r"login_?required|jwt_?required|requires?_?(?:auth\w*|login|logged_?in|role\w*|permission\w*|scope\w*|user|"
+    r"authenticated|claims?)|permission_?required|roles?_?(?:required|accepted|allowed)|pre_?authorize|"
+    r"post_?authorize|@secured|rolesallowed|requirespermissions|requiresroles|\[\s*authorize|isauthenticated|"
+    r"is_authenticated|ensure_?(?:authenticated|logged_?in|auth\w*)|passport\.authenticate|"
+    r"verify_?(?:token|jwt|session|auth\w*|user)|check_?(?:jwt|auth\w*|token|session)|auth_?middleware|"
+    r"authenticate|requireauthorization|\.authenticated\(\)|has_?(?:role|authority|any_?role|any_?authority|"
+    r"permission|perm|perms)\b|permission_classes|loginrequiredmixin|permissionrequiredmixin|userpassestestmixin|"
+    r"depends\(\s*(?:get_)?current_?\w*|depends\(\s*\w*(?:auth|user|token|verify|principal|session)\w*|"
+    r"security\(\s*\w+|useguards|authguard|jwtguard|@auth\b|\bprotect(?:ed)?\b|require_?user|with_?user|"
+    r"authn|oauth2_?scheme|bearer|get_?jwt_?identity|current_?user\s*:|principal\b|@authorize"
+)
+# Authorization: the caller may see this particular record.
+AUTHZ = (
+    r"can_?(?:view|access|read|see|edit|open|get)\w*|has_?access|check_?(?:access|perm\w*|owner\w*)|authoriz\w*\(|"
+    r"abort\(\s*403|\b403\b|forbidden|permission_?denied|access_?denied|forbid\(|is_?member|belongs_?to|"
+    r"ensure_?\w*(?:owner|access|member)\w*|assert_?\w*(?:owner|access|can)\w*|\.owner\b|owner_?id|"
+    r"may_?(?:view|access|read)|user_?can|is_?owner|is_?authorized|verify_?access|require_?access|"
+    r"get_?object_?for_?user|for_?user\(|care_?team|enforce\(|policy\.|authorize!|access_?check"
+)
+AUTH_RE = re2.compile(r"(?i)(?:" + AUTHN + r"|" + AUTHZ + r")")
+AUTHN_RE = re2.compile(r"(?i)(?:" + AUTHN + r")")
+AUTHZ_RE = re2.compile(r"(?i)(?:" + AUTHZ + r")")
+_ANON_RE = re2.compile(r"(?i)allow_?anonymous|permit_?all|allowany|no_?auth|skip_?auth|public|login_exempt")
+
+_PUBLIC_PATH_RE = re2.compile(
+    r"(?i)(?:^|/)(?:healthz?|health-check|healthcheck|readyz?|livez?|liveness|readiness|metrics|ping|status|version|"
+    r"login|logout|signin|sign-in|signup|sign-up|register|forgot[-_]?password|reset[-_]?password|static|public|"
+    r"assets|favicon\.ico|robots\.txt|docs|openapi(?:\.json)?|swagger\S*|redoc|\.well-known|callback|oauth2?|auth|"
+    r"token|sso|saml|webhooks?|csrf|actuator/(?:health|info)|heartbeat|alive)(?:$|[/.?\"'{<*])"
+)
+_IMPORT_RE = re2.compile(r"^\s*(?:import\s|from\s+\S+\s+import\s|using\s|const\s+\{?[\w\s,]+\}?\s*=\s*require\()")
+
+
+def _code(ln: DiffLine) -> bool:
+    return bool(ln.text.strip()) and not is_comment(ln.text) and _IMPORT_RE.search(ln.text) is None
+
+
+# ---------------------------------------------------------------- ACC-001 removed guard
+
+
+_ROUTER_LEVEL_RE = re2.compile(r"(?i)before_(?:app_)?request|\.use\(|dependencies\s*=|requireauthorization|useguards|"
+                               r"authorizationpolicy|fallbackpolicy|\[authorize")
+
+
+def _removed_guard(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test or ctx.language in DOC_LANGUAGES:
+        return
+    moved: set[str] | None = None
+    router_level: bool | None = None
+    for block in blocks(ctx):
+        gone = [ln for ln in block.removed if _code(ln) and AUTH_RE.search(ln.text)]
+        if not gone:
+            continue
+        if any(_code(ln) and AUTH_RE.search(ln.text) for ln in block.added):
+            continue
+        if moved is None:
+            moved = added_normalized(ctx)
+            router_level = any(_ROUTER_LEVEL_RE.search(ln.text) and AUTH_RE.search(ln.text) for ln in ctx.added)
+        if router_level or all(normalized(ln.text) in moved for ln in gone):
+            continue
+        anchor = anchor_for_removal(block)
+        if anchor is not None:
+            yield Hit(
+                anchor,
+                f"The guard `{gone[0].text.strip()[:80]}` is removed and nothing replaces it, so this code path "
+                "no longer checks who the caller is or whether they may see the record. Restore the "
+                "authentication/authorization check (or an equivalent one) before PHI is returned.",
+            )
+
+
+_REMOVED_GUARD = Rule(
+    id="ACC-001",
+    category="access-control",
+    severity="high",
+    message="An authentication or authorization check is removed without a replacement. Restore it.",
+    regulations=REGULATIONS,
+    keywords=("auth", "login", "role", "permission", "secured", "depends", "guard", "can_", "403", "forbid",
+              "access", "owner", "member", "protect", "principal", "bearer", "jwt", "token", "session"),
+    check=_removed_guard,
+    examples=(
+        udiff('portal/labs.py', ' @bp.get("/patients/<int:pid>/labs")', '-@login_required', '+@cross_origin(origins=KIOSK)', ' def labs(pid):', '     return jsonify(load(pid))'),
+        udiff('Api/LabsController.cs', ' [Route("api/labs")]', '-[Authorize(Policy = "Clinician")]', '+[AllowAnonymous]', ' public class LabsController : ControllerBase'),
+    ),
+    counterexamples=(
+        udiff('portal/labs.py', ' @bp.get("/patients/<int:pid>/labs")', '-@login_required', '+@roles_required("clinician")', ' def labs(pid):', '     return jsonify(load(pid))'),
+        udiff('portal/labs.py', '-# TODO: login_required', '+# login handled by the blueprint', ' def labs(pid):', '     return 1'),
+    ),
+)
+
+# ---------------------------------------------------------------- ACC-002 explicit anonymous access
+
+_ANON_MARKER_RE = re2.compile(
+    r"\[\s*AllowAnonymous\s*\]|\.AllowAnonymous\(\)|@PermitAll\b|@AnonymousAllowed\b|\.permitAll\(\)|\bAllowAny\b|"
+    r"@(?:public_?route|public_?endpoint|no_?auth|skip_?auth\w*|login_exempt|unauthenticated)\b|@Public\(\)|"
+    r"(?i:\b(?:auth|auth_?required|login_?required|requires_?auth|authenticated)\s*[=:]\s*(?:False|false)\b)|"
+    r"authentication_classes\s*=\s*(?:\[\s*\]|\(\s*\))|permission_classes\s*=\s*(?:\[\s*\]|\(\s*\))|"
+    r"^\s*security:\s*\[\s*\]|skip_before_action\s+:authenticate\w*|(?i:\banonymous\s*[=:]\s*true\b)"
+)
+_PATH_LITERAL_RE = re2.compile(r"""["'`](/[^"'`\s]*)["'`]|\[\s*Route\(\s*"([^"]*)"|@\w*Mapping\(\s*(?:value\s*=\s*)?"([^"]*)\"""")
+
+
+def _paths_in(lines: Sequence[DiffLine]) -> list[str]:
+    out: list[str] = []
+    for ln in lines:
+        for m in _PATH_LITERAL_RE.finditer(ln.text):
+            out.append(next(g for g in m.groups() if g is not None))
+    return out
+
+
+def _anonymous(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test or ctx.language in DOC_LANGUAGES:
+        return
+    for hunk in ctx.file.hunks:
+        post: list[DiffLine] | None = None
+        for ln in hunk.lines:
+            if ln.kind != "+" or is_comment(ln.text) or _ANON_MARKER_RE.search(ln.text) is None:
+                continue
+            if post is None:
+                post = post_lines(hunk)
+            i = index_in(post, ln.new_no or 0)
+            if i is None:
+                continue
+            same = _paths_in([ln])
+            near = same or _paths_in(post[max(0, i - 4): i + 5])
+            if near and all(_PUBLIC_PATH_RE.search(p) for p in near):
+                continue
+            if ln.new_no is not None:
+                yield Hit(ln.new_no)
+
+
+_ANONYMOUS = Rule(
+    id="ACC-002",
+    category="access-control",
+    severity="high",
+    message=(
+        "This opens the endpoint to anonymous callers. Endpoints that return or change patient data must "
+        "authenticate the caller: remove the anonymous/permit-all marker (keep it only for health checks, "
+        "login and public assets) and require an authenticated, authorized user."
+    ),
+    regulations=REGULATIONS,
+    keywords=("allowanonymous", "permitall", "allowany", "public", "no_auth", "noauth", "skip_auth", "skipauth",
+              "login_exempt", "unauthenticated", "auth", "login", "authentication_classes", "permission_classes",
+              "security:", "anonymous"),
+    check=_anonymous,
+    examples=(
+        udiff('Api/Imm.cs', ' [Route("api/patients/{id}/immunizations")]', '+[AllowAnonymous]', ' public class ImmController {}'),
+        udiff('Sec.java', ' http.authorizeHttpRequests(a -> a', '-    .anyRequest().authenticated());', '+    .anyRequest().permitAll());'),
+    ),
+    counterexamples=(
+        udiff('Api/Health.cs', ' [Route("/healthz")]', '+[AllowAnonymous]', ' public class HealthController {}'),
+        udiff('Sec.java', ' http.authorizeHttpRequests(a -> a', '+    .requestMatchers("/actuator/health", "/login").permitAll()'),
+    ),
+)
+
+# ---------------------------------------------------------------- ACC-003 new route without authentication
+
+_PY_ROUTE_RE = re2.compile(
+    r"""^\s*@\s*[\w.]+\.(?:route|get|post|put|patch|delete|api_route|websocket)\(\s*(?:path\s*=\s*|rule\s*=\s*)?[rf]?["']([^"']*)["']"""
+)
+_JS_ROUTE_RE = re2.compile(
+    r"""^\s*(?:app|router|server|routes|api[A-Z]\w*|\w*[rR]outer|\w*[aA]pp)\.(?:get|post|put|patch|delete|all)\(\s*["'`](/[^"'`]*)["'`]\s*,(.*)$"""
+)
+_GO_ROUTE_RE = re2.compile(
+    r"""^\s*[\w.]+\.(?:HandleFunc|Handle|Get|Post|Put|Patch|Delete|GET|POST|PUT|PATCH|DELETE|Any)\(\s*"((?:[A-Z]+ )?/[^"]*)"\s*,(.*)$"""
+)
+_CS_MINIMAL_RE = re2.compile(r"""\.Map(?:Get|Post|Put|Patch|Delete|Methods)\(\s*@?"(/?[^"]*)"\s*,(.*)$""")
+_ANNOTATED_RE = re2.compile(
+    r"""^\s*(?:@(?:Get|Post|Put|Patch|Delete|Request)Mapping\b|\[\s*Http(?:Get|Post|Put|Patch|Delete)\b|@(?:GET|POST|PUT|DELETE|PATCH)\b)"""
+)
+_DEF_RE = re2.compile(r"^\s*(?:async\s+)?def\s")
+_USE_AUTH_RE = re2.compile(r"(?i)\.use\w*\(")
+
+
+def _py_route_authed(post: Sequence[DiffLine], i: int) -> bool | None:
+    """Whether the Python route at post[i] carries authentication; None when its def is not visible."""
+    j = i
+    while j > 0 and post[j - 1].text.lstrip().startswith("@"):
+        j -= 1
+    k = i + 1
+    while k < len(post) and not _DEF_RE.search(post[k].text):
+        if not post[k].text.lstrip().startswith(("@", ")", ",")) and post[k].text.strip() and not post[k].text.startswith((" ", "\t")):
+            break
+        k += 1
+    if k >= len(post) or not _DEF_RE.search(post[k].text):
+        return None
+    end = min(len(post), k + 8)
+    text = "\n".join(ln.text for ln in post[j:end])
+    return AUTHN_RE.search(text) is not None
+
+
+def _visible_post(ctx: FileContext) -> list[list[DiffLine]]:
+    return [post_lines(h) for h in ctx.file.hunks]
+
+
+def _new_routes(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test or ctx.language in DOC_LANGUAGES:
+        return
+    language = ctx.language
+    posts = _visible_post(ctx)
+    everything = [ln for post in posts for ln in post]
+    global_auth = any(
+        (_ROUTER_LEVEL_RE.search(ln.text) or _USE_AUTH_RE.search(ln.text)) and AUTHN_RE.search(ln.text) for ln in everything
+    )
+    if global_auth:
+        return
+    if language == "python":
+        yield from _python_routes(posts)
+    elif language in ("javascript", "typescript"):
+        yield from _arg_routes(posts, _JS_ROUTE_RE, need_sibling=False)
+    elif language == "go":
+        yield from _arg_routes(posts, _GO_ROUTE_RE, need_sibling=True)
+    elif language == "csharp":
+        yield from _arg_routes(posts, _CS_MINIMAL_RE, need_sibling=False, lookahead=6)
+        yield from _annotated_routes(posts)
+    elif language in ("java", "kotlin"):
+        yield from _annotated_routes(posts)
+
+
+def _python_routes(posts: list[list[DiffLine]]) -> Iterator[Hit]:
+    unauth_sibling = False
+    candidates: list[int] = []
+    for post in posts:
+        for i, ln in enumerate(post):
+            m = _PY_ROUTE_RE.search(ln.text)
+            if not m or _PUBLIC_PATH_RE.search(m.group(1)) or m.group(1) in ("", "/"):
+                continue
+            authed = _py_route_authed(post, i)
+            if ln.kind == "+":
+                if authed is False and ln.new_no is not None:
+                    candidates.append(ln.new_no)
+            elif authed is False:
+                unauth_sibling = True
+    if not unauth_sibling:
+        for number in candidates:
+            yield Hit(number, _ROUTE_MESSAGE)
+
+
+def _arg_routes(posts: list[list[DiffLine]], pattern: object, *, need_sibling: bool, lookahead: int = 1) -> Iterator[Hit]:
+    authed_sibling = unauth_sibling = False
+    candidates: list[int] = []
+    for post in posts:
+        for i, ln in enumerate(post):
+            m = pattern.search(ln.text)  # type: ignore[attr-defined]
+            if not m:
+                continue
+            path = m.group(1)
+            args = " ".join([m.group(2)] + [p.text for p in post[i + 1: i + lookahead]])
+            if lookahead > 1:
+                args = args.split(";", 1)[0]
+            authed = AUTHN_RE.search(args) is not None
+            if _PUBLIC_PATH_RE.search(path) or path.strip() in ("", "/"):
+                continue
+            if ln.kind == "+":
+                if not authed and ln.new_no is not None:
+                    candidates.append(ln.new_no)
+            elif authed:
+                authed_sibling = True
+            else:
+                unauth_sibling = True
+    if unauth_sibling and not authed_sibling:
+        return
+    if need_sibling and not authed_sibling:
+        return
+    for number in candidates:
+        yield Hit(number, _ROUTE_MESSAGE)
+
+
+def _annotated_routes(posts: list[list[DiffLine]]) -> Iterator[Hit]:
+    """Spring/JAX-RS/ASP.NET controller methods: authentication is usually global, so only a new method
+    that lacks the method-level guard its visible siblings carry is reported."""
+    authed_sibling = False
+    candidates: list[int] = []
+    for post in posts:
+        for i, ln in enumerate(post):
+            if not _ANNOTATED_RE.search(ln.text):
+                continue
+            j = i
+            while j > 0 and post[j - 1].text.lstrip().startswith(("@", "[")):
+                j -= 1
+            k = i
+            while k + 1 < len(post) and post[k + 1].text.lstrip().startswith(("@", "[")):
+                k += 1
+            stack = "\n".join(p.text for p in post[j: k + 2])
+            if _PUBLIC_PATH_RE.search(stack) and not re2.search(r"(?i)patient|record|chart", stack):
+                continue
+            authed = AUTHN_RE.search(stack) is not None
+            if ln.kind == "+":
+                if not authed and ln.new_no is not None:
+                    candidates.append(ln.new_no)
+            elif authed:
+                authed_sibling = True
+    if authed_sibling:
+        for number in candidates:
+            yield Hit(number, _ROUTE_MESSAGE)
+
+
+_ROUTE_MESSAGE = (
+    "This new endpoint has no authentication: nothing on the route, its decorators/middleware or its "
+    "signature checks who is calling, so anyone who can reach the service can call it. Require an "
+    "authenticated user (e.g. `@login_required`, `Depends(current_user)`, auth middleware, "
+    "`.RequireAuthorization()`) and check that they may see the patient."
+)
+
+_NEW_ROUTE = Rule(
+    id="ACC-003",
+    category="access-control",
+    severity="high",
+    message=_ROUTE_MESSAGE,
+    regulations=REGULATIONS,
+    languages=frozenset({"python", "javascript", "typescript", "go", "csharp", "java", "kotlin"}),
+    keywords=("route", ".get(", ".post(", ".put(", ".patch(", ".delete(", ".all(", "handle", "mapping", "map",
+              "httpget", "httppost", "httpput", "httpdelete", "@get", "@post"),
+    check=_new_routes,
+    examples=(
+        udiff('research/routes.py', ' bp = Blueprint("cohorts", __name__)', ' ', '+@bp.post("/cohorts/<int:cid>/export")', '+def export(cid):', '+    rows = load(cid)', '+    return jsonify(rows)'),
+        udiff('server/routes/labs.js', ' const router = express.Router();', '+router.get("/patients/:id/labs", async (req, res) => res.json(await labs(req.params.id)));', ' module.exports = router;'),
+    ),
+    counterexamples=(
+        udiff('portal/routes.py', ' bp = Blueprint("problems", __name__)', ' ', '+@bp.get("/patients/<int:pid>/problems")', '+@login_required', '+def problems(pid):', '+    return jsonify(load(pid))', '+'),
+        udiff('api/health.py', ' router = APIRouter()', ' ', '+@router.get("/healthz")', '+def healthz():', '+    return {"ok": True}'),
+        udiff('server/routes/labs.js', ' const router = express.Router();', '+router.get("/patients/:id/labs", requireAuth, async (req, res) => res.json(await labs(req.params.id)));', ' module.exports = router;'),
+    ),
+)
+
+# ---------------------------------------------------------------- ACC-004 backdoors and bypass switches
+
+_REQUEST_LITERAL_RE = re2.compile(
+    r"""(?i)(?:header|headers|getheader|cookies?|query|args|params|querystring|form|searchparams)\b[^;{]{0,80}?(?:===?|!==?|\.equals\(|\bequals\b)\s*["'][^"']+["']|"""
+    r"""["'][^"']+["']\s*(?:===?|\.equals\(|\.Equals\()\s*[\w.]*(?:header|headers|getheader|cookie|query|args|params)"""
+)
+_BORING_HEADER_RE = re2.compile(
+    r"(?i)content-type|accept|user-agent|x-forwarded-proto|x-requested-with|upgrade|origin|if-none-match|"
+    r"content-encoding|x-forwarded-for|connection|\.method\b|format|lang|locale|page|sort|order|limit"
+)
+_BYPASS_WORD_RE = re2.compile(
+    r"(?i)debug|override|bypass|support|admin|internal|backdoor|skip|impersonat|master|superuser|letmein|"
+    r"god|test|magic|secret|emergency|break[-_]?glass|root"
+)
+_GRANTS_IDENTITY_RE = re2.compile(
+    r"(?i)next\(\)|return\s+(?:true|next|handler|view|f|func)|is_?admin|roles?\s*[:=]|\buser\s*[:=]|"
+    r"authenticated\s*=|skip|bypass|login_user|set_?user|principal"
+)
+_BYPASS_FLAG_RE = re2.compile(
+    r"(?i)\b(?:skip|bypass|disable|no)[_\-]?(?:auth\w*|login|permission\w*|acl|security|authz|authn)\b|"
+    r"\b(?:auth\w*|login|security)[_\-]?(?:disabled|bypass|off)\b|LOGIN_DISABLED\s*=\s*True|"
+    r"(?:password|passwd|pwd|passcode)\s*===?\s*[\"'][^\"']+[\"']"
+)
+_FALSE_VALUE_RE = re2.compile(r"""(?i)[=:]\s*["']?(?:false|0|no|off)\b""")
+
+
+def _backdoor(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test or ctx.language in DOC_LANGUAGES:
+        return
+    for hunk in ctx.file.hunks:
+        post: list[DiffLine] | None = None
+        for ln in hunk.lines:
+            if ln.kind != "+" or is_comment(ln.text) or ln.new_no is None:
+                continue
+            text = ln.text
+            m = _REQUEST_LITERAL_RE.search(text)
+            if m is not None and _BORING_HEADER_RE.search(m.group(0)) is None:
+                if _BYPASS_WORD_RE.search(text):
+                    yield Hit(ln.new_no)
+                    continue
+                if post is None:
+                    post = post_lines(hunk)
+                i = index_in(post, ln.new_no)
+                after = "\n".join(p.text for p in post[i + 1: i + 4]) if i is not None else ""
+                if _GRANTS_IDENTITY_RE.search(after) and "40" not in after:
+                    yield Hit(ln.new_no)
+                    continue
+            if _BYPASS_FLAG_RE.search(text) and _FALSE_VALUE_RE.search(text) is None:
+                yield Hit(ln.new_no)
+
+
+_BACKDOOR = Rule(
+    id="ACC-004",
+    category="access-control",
+    severity="critical",
+    message=(
+        "This is an authentication bypass: a request header, parameter, magic value or switch lets the caller skip "
+        "the normal login and authorization checks. Remove it; support and break-glass access must go through "
+        "named, audited accounts with their own authentication."
+    ),
+    regulations=REGULATIONS,
+    keywords=("header", "cookie", "query", "args", "params", "form", "skip", "bypass", "disable", "no_auth",
+              "noauth", "login_disabled", "password", "passwd", "pwd", "passcode"),
+    check=_backdoor,
+    examples=(
+        udiff('server/auth.js', ' function requireAuth(req, res, next) {', '+  if (req.headers["x-support-override"] === "letmein") {', '+    return next();', '+  }', '   const header = req.headers.authorization;'),
+        udiff('ehr/settings.py', ' DEBUG = False', '+SKIP_AUTH = True'),
+    ),
+    counterexamples=(
+        udiff('server/api.js', ' function parse(req, res, next) {', '+  if (req.headers["content-type"] === "application/json") return next();', '   return res.status(415).end();'),
+        udiff('ehr/settings.py', ' DEBUG = False', '+SKIP_AUTH = False'),
+    ),
+)
+
+# ---------------------------------------------------------------- ACC-005 fetch by id without ownership check
+
+_FETCH_BY_ID_RE = re2.compile(
+    r"\.objects(?:\.\w+\(\))*\.(?:get|filter)\(\s*(?:pk|id)\s*=\s*[\w.\[\]\"']+\s*\)|"
+    r"get_object_or_404\(\s*\w+\s*,\s*(?:pk|id)\s*=\s*[\w.\[\]\"']+\s*\)|"
+    r"\.query\.get(?:_or_404)?\(\s*[\w.\[\]\"']+\s*\)|"
+    r"\b(?:session|db\.session|db)\.get(?:_or_404)?\(\s*\w+\s*,\s*[\w.\[\]\"']+\s*\)|"
+    r"\.filter_by\(\s*id\s*=\s*[\w.\[\]\"']+\s*\)|\.filter\(\s*\w+\.id\s*==\s*[\w.\[\]\"']+\s*\)|"
+    r"\.(?:findByPk|findById|findByIdAndUpdate|findByIdAndDelete)\(\s*[\w.\[\]\"']+\s*[,)]|"
+    r"\.(?:findOne|findUnique|findFirst)\(\s*\{\s*(?:where\s*:\s*\{\s*)?_?id\s*:\s*[\w.\[\]\"']+\s*\}\s*\}?\s*\)|"
+    r"\.(?:findById|getById|getReferenceById|getOne|findOne)\(\s*\w+\s*\)|"
+    r"\.(?:Find|FindAsync)\(\s*\w+\s*\)|"
+    r"\.(?:FirstOrDefault|SingleOrDefault|First|Single)(?:Async)?\(\s*\w+\s*=>\s*\w+\.Id\s*==\s*\w+\s*\)|"
+    r"(?i:\bwhere\s+(?:\w+\.)?id\s*=\s*(?:\$\d+|\?|%s|:\w+|@\w+)\s*[\"'`;)])"
+)
+_SCOPE_WORDS = frozenset({
+    "user", "owner", "tenant", "org", "organization", "account", "practice", "principal", "claims", "current",
+    "caller", "scope", "scoped", "me", "member", "author", "subject", "creator", "uploader", "clinician",
+})
+_SCOPE_SYNTAX_RE = re2.compile(r"(?i)patient__|session\[|\band\b|&&|,\s*\w+\s*=\s*[\w.]+\s*\)")
+
+
+def _scoped(statement: str) -> bool:
+    """Whether a query carries a second condition tying it to the caller (owner, tenant, user, ...)."""
+    if _SCOPE_SYNTAX_RE.search(statement):
+        return True
+    return not _SCOPE_WORDS.isdisjoint(split_words(statement))
+
+
+_HANDLER_RE = re2.compile(
+    r"(?i)@\w*\.?(?:route|get|post|put|patch|delete)\(|@(?:Get|Post|Put|Delete|Request)Mapping|\[Http|"
+    r"\brequest\b|\breq\.|\(\s*req\s*,|@PathVariable|PathValue|URLParam|mux\.Vars|ctx\.params|http\.ResponseWriter|"
+    r"IActionResult|ActionResult|def \w+\(self,\s*request|login_required|HttpServletRequest"
+)
+_HANDLER_PATH_RE = re2.compile(r"(?i)views?|routes?|controllers?|handlers?|api|endpoints?|resources?")
+
+
+def _idor(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test or ctx.language in DOC_LANGUAGES or ctx.language in ("yaml", "terraform", "json"):
+        return
+    for hunk in ctx.file.hunks:
+        post: list[DiffLine] | None = None
+        for ln in hunk.lines:
+            if ln.kind != "+" or ln.new_no is None or is_comment(ln.text):
+                continue
+            if _FETCH_BY_ID_RE.search(ln.text) is None:
+                continue
+            if post is None:
+                post = post_lines(hunk)
+            i = index_in(post, ln.new_no)
+            if i is None:
+                continue
+            stmt = statement_text(post, i)
+            if _scoped(stmt):
+                continue
+            start = _function_start(post, i)
+            before = post[start:i]
+            after = post[i + 1: i + 10]
+            around = "\n".join(p.text for p in (*before, *after)) + "\n" + hunk.header
+            if AUTHZ_RE.search(around):
+                continue
+            removed_scope = any(_scoped(r.text) and _FETCH_LIKE_RE.search(r.text) for r in hunk.lines if r.kind == "-")
+            handler = _HANDLER_RE.search(around + "\n" + ln.text) is not None or _HANDLER_PATH_RE.search(ctx.path) is not None
+            if handler or removed_scope:
+                yield Hit(ln.new_no)
+
+
+_FETCH_LIKE_RE = re2.compile(r"(?i)\.(?:get|filter|find\w*|query|first\w*|single\w*)\(|\bwhere\b")
+_FUNC_START_RE = re2.compile(r"^\s*(?:async\s+)?(?:def|func|function)\s|^\s*(?:public|private|protected|internal)\s[^;=]*\(|=>\s*\{\s*$|^\s*(?:router|app)\.\w+\(")
+
+
+def _function_start(post: Sequence[DiffLine], i: int) -> int:
+    for j in range(i, max(-1, i - 25), -1):
+        if _FUNC_START_RE.search(post[j].text):
+            k = j
+            while k > 0 and post[k - 1].text.lstrip().startswith(("@", "[")):
+                k -= 1
+            return k
+    return max(0, i - 12)
+
+
+_IDOR = Rule(
+    id="ACC-005",
+    category="access-control",
+    severity="high",
+    message=(
+        "The record is fetched by its id alone, so any authenticated caller can read another patient's record "
+        "by changing the id (IDOR). Scope the query to the caller (e.g. `patient__user=request.user`, "
+        "`findByIdAndOwner`) or check that the caller may see this patient before returning it."
+    ),
+    regulations=REGULATIONS,
+    keywords=("pk=", "id=", ".get(", "findbyid", "findbypk", "findone", "findunique", "findfirst", "getbyid",
+              "getreferencebyid", "getone", "find(", "findasync(", "firstordefault", "singleordefault", "where"),
+    check=_idor,
+    examples=(
+        udiff('portal/documents/views.py', ' @login_required', ' def download(request, document_id):', '-    doc = ClinicalDocument.objects.get(pk=document_id, patient__user=request.user)', '+    doc = ClinicalDocument.objects.filter(pk=document_id).first()', '     return FileResponse(doc.file.open())'),
+    ),
+    counterexamples=(
+        udiff('portal/documents/views.py', ' @login_required', ' def download(request, document_id):', '+    doc = get_object_or_404(ClinicalDocument, pk=document_id, patient__user=request.user)', '     return FileResponse(doc.file.open())'),
+        udiff('portal/documents/views.py', ' @login_required', ' def download(request, document_id):', '+    doc = ClinicalDocument.objects.get(pk=document_id)', '+    if not can_view_patient(request.user, doc.patient_id):', '+        raise PermissionDenied', '     return FileResponse(doc.file.open())'),
+    ),
+)
+
+# ---------------------------------------------------------------- ACC-006 wildcard and over-broad grants
+
+_WILDCARD_RE = re2.compile(
+    r"""(?i)^\s*-?\s*["']?(?:verbs|resources|apiGroups|nonResourceURLs)["']?\s*:\s*\[[^\]]*["']\*["']|"""
+    r"""\bcluster-admin\b|"""
+    r"""["']?(?:Action|NotAction|actions)["']?\s*[:=]\s*\[?\s*["'](?:\*|[\w-]+:\*)["']|"""
+    r"""arn:aws:iam::aws:policy/(?:AdministratorAccess|PowerUserAccess|IAMFullAccess)\b|"""
+    r"""\brole\s*[:=]\s*["']roles/(?:owner|editor)["']|role_definition_name\s*[:=]\s*["'](?:Owner|Contributor)["']|"""
+    r"""\bGRANT\s+ALL\b|\bGRANT\b[^;]*\bTO\s+PUBLIC\b|\b(?:WITH\s+)?SUPERUSER\b|\bGRANT\s+(?:DBA|SYSADMIN)\b|"""
+    r"""sp_addsrvrolemember[^;]*sysadmin|\bdb_owner\b|"""
+    r"""["']?(?:permissions|scopes?|roles|allowed_?roles|authorities|privileges)["']?\s*[:=]\s*\[?\s*["']\*["']|"""
+    r"""hasAuthority\(\s*["']\*["']\)|Permission\.ALL\b"""
+)
+_WILDCARD_ITEM_RE = re2.compile(r"""^\s*-\s*["']?\*["']?\s*$""")
+_WILDCARD_KEYS = frozenset({"verbs", "resources", "apigroups", "nonresourceurls", "actions", "action", "permissions", "scopes"})
+_NOT_A_GRANT_RE = re2.compile(r"(?i)audit|allowed_?hosts|cors|origins?|headers|NOSUPERUSER|revoke")
+
+
+def _wildcards(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test or ctx.language in DOC_LANGUAGES:
+        return
+    for hunk in ctx.file.hunks:
+        post: list[DiffLine] | None = None
+        for ln in hunk.lines:
+            if ln.kind != "+" or ln.new_no is None or is_comment(ln.text) or _NOT_A_GRANT_RE.search(ln.text):
+                continue
+            if _WILDCARD_RE.search(ln.text):
+                yield Hit(ln.new_no)
+            elif _WILDCARD_ITEM_RE.search(ln.text) and ctx.language == "yaml":
+                if post is None:
+                    post = post_lines(hunk)
+                i = index_in(post, ln.new_no)
+                if i is None:
+                    continue
+                keys = enclosing_keys(post, i, hunk.header)
+                if keys and keys[-1].lower() in _WILDCARD_KEYS:
+                    yield Hit(ln.new_no)
+
+
+_WILDCARD = Rule(
+    id="ACC-006",
+    category="access-control",
+    severity="high",
+    message=(
+        "This grants a wildcard or administrator role (every verb/resource/action, cluster-admin, ALL PRIVILEGES, "
+        "superuser), far beyond what the workload needs and including secrets and patient data. Grant only the "
+        "specific verbs, resources and tables it uses (least privilege)."
+    ),
+    regulations=REGULATIONS,
+    keywords=("*", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess", "roles/owner",
+              "roles/editor", "owner", "contributor", "grant", "superuser", "sysadmin", "db_owner", "permission.all"),
+    check=_wildcards,
+    examples=(
+        udiff('k8s/rbac.yaml', ' rules:', '   - apiGroups: [""]', '-    resources: ["configmaps"]', '+    resources: ["*"]', '     verbs: ["get"]'),
+        udiff('infra/iam.tf', ' statement {', '-  actions = ["s3:GetObject"]', '+  actions = ["*"]'),
+        udiff('db/V9.sql', '+GRANT ALL PRIVILEGES ON ALL TABLES IN SCHEMA public TO reporting;'),
+    ),
+    counterexamples=(
+        udiff('k8s/rbac.yaml', ' rules:', '   - apiGroups: [""]', '-    resources: ["configmaps"]', '+    resources: ["configmaps", "secrets"]', '     verbs: ["get"]'),
+        udiff('db/V9.sql', '+GRANT SELECT ON encounters TO reporting;'),
+    ),
+)
+
+RULES: tuple[Rule, ...] = (_REMOVED_GUARD, _ANONYMOUS, _NEW_ROUTE, _BACKDOOR, _IDOR, _WILDCARD)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import re2
 
 from assistant.review._structure import (
+    udiff,
     DOC_LANGUAGES,
     added_normalized,
     anchor_for_removal,
@@ -84,23 +85,12 @@ _REMOVED_AUDIT = Rule(
     keywords=("audit", "access", "disclosure", "hipaa_log"),
     check=_removed_audit,
     examples=(
-        "diff --git a/ehr/meds.py b/ehr/meds.py\n--- a/ehr/meds.py\n+++ b/ehr/meds.py\n"
-        "@@ -1,5 +1,3 @@\n def active_orders(self, user, patient_id):\n"
-        "-    orders = self.repo.for_patient(patient_id)\n"
-        "-    self.audit.record(actor=user.id, action=\"medication.list\", patient_id=patient_id)\n"
-        "-    return orders\n+    return self.repo.for_patient(patient_id)\n \n",
-        "diff --git a/ehr/settings.py b/ehr/settings.py\n--- a/ehr/settings.py\n+++ b/ehr/settings.py\n"
-        "@@ -1,3 +1,3 @@\n MIDDLEWARE = [\n-    \"ehr.audit.middleware.AuditTrailMiddleware\",\n"
-        "+    \"ehr.metrics.middleware.TimingMiddleware\",\n ]\n",
+        udiff('ehr/meds.py', ' def active_orders(self, user, patient_id):', '-    orders = self.repo.for_patient(patient_id)', '-    self.audit.record(actor=user.id, action="medication.list", patient_id=patient_id)', '-    return orders', '+    return self.repo.for_patient(patient_id)', ' '),
+        udiff('ehr/settings.py', ' MIDDLEWARE = [', '-    "ehr.audit.middleware.AuditTrailMiddleware",', '+    "ehr.metrics.middleware.TimingMiddleware",', ' ]'),
     ),
     counterexamples=(
-        "diff --git a/portal/labs.py b/portal/labs.py\n--- a/portal/labs.py\n+++ b/portal/labs.py\n"
-        "@@ -1,3 +1,3 @@\n def labs(patient_id):\n"
-        "-    audit_event(\"labs.view\", actor=current_user.id, patient_id=patient_id)\n"
-        "+    audit_event(\"labs.view\", actor=current_user.id, patient_id=patient_id, source=\"portal\")\n"
-        "     return results\n",
-        "diff --git a/ehr/notes.py b/ehr/notes.py\n--- a/ehr/notes.py\n+++ b/ehr/notes.py\n"
-        "@@ -1,3 +1,3 @@\n def save(note):\n-    # TODO: audit\n+    # audited by the repository\n     repo.save(note)\n",
+        udiff('portal/labs.py', ' def labs(patient_id):', '-    audit_event("labs.view", actor=current_user.id, patient_id=patient_id)', '+    audit_event("labs.view", actor=current_user.id, patient_id=patient_id, source="portal")', '     return results'),
+        udiff('ehr/notes.py', ' def save(note):', '-    # TODO: audit', '+    # audited by the repository', '     repo.save(note)'),
     ),
 )
 
@@ -168,14 +158,11 @@ _NESTED_AUDIT_OFF = Rule(
     keywords=("audit", "trail"),
     check=_nested_audit_off,
     examples=(
-        "diff --git a/app-prod.yml b/app-prod.yml\n--- a/app-prod.yml\n+++ b/app-prod.yml\n"
-        "@@ -1,4 +1,4 @@\n ehr:\n   audit:\n-    enabled: true\n+    enabled: false\n     sink: kafka\n",
+        udiff('app-prod.yml', ' ehr:', '   audit:', '-    enabled: true', '+    enabled: false', '     sink: kafka'),
     ),
     counterexamples=(
-        "diff --git a/app-prod.yml b/app-prod.yml\n--- a/app-prod.yml\n+++ b/app-prod.yml\n"
-        "@@ -1,4 +1,4 @@\n ehr:\n   audit:\n-    enabled: false\n+    enabled: true\n     sink: kafka\n",
-        "diff --git a/app-prod.yml b/app-prod.yml\n--- a/app-prod.yml\n+++ b/app-prod.yml\n"
-        "@@ -1,5 +1,5 @@\n ehr:\n   audit:\n     sink: kafka\n   beta:\n-    enabled: true\n+    enabled: false\n",
+        udiff('app-prod.yml', ' ehr:', '   audit:', '-    enabled: false', '+    enabled: true', '     sink: kafka'),
+        udiff('app-prod.yml', ' ehr:', '   audit:', '     sink: kafka', '   beta:', '-    enabled: true', '+    enabled: false'),
     ),
 )
 

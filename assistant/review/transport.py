@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import re2
 
-from assistant.review._structure import SOURCE_LANGUAGES, nested_switch_off
+from assistant.review._structure import SOURCE_LANGUAGES, nested_switch_off, udiff
 from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
 
@@ -222,14 +222,11 @@ _NESTED_TLS_OFF = Rule(
     keywords=("ssl", "tls", "https"),
     check=_nested_tls_off,
     examples=(
-        "diff --git a/config/hl7.yaml b/config/hl7.yaml\n--- a/config/hl7.yaml\n+++ b/config/hl7.yaml\n"
-        "@@ -1,4 +1,4 @@\n interfaces:\n   lab_feed:\n     tls:\n-      enabled: true\n+      enabled: false\n",
+        udiff('config/hl7.yaml', ' interfaces:', '   lab_feed:', '     tls:', '-      enabled: true', '+      enabled: false'),
     ),
     counterexamples=(
-        "diff --git a/config/hl7.yaml b/config/hl7.yaml\n--- a/config/hl7.yaml\n+++ b/config/hl7.yaml\n"
-        "@@ -1,4 +1,4 @@\n interfaces:\n   lab_feed:\n     tls:\n-      enabled: false\n+      enabled: true\n",
-        "diff --git a/config/app.yaml b/config/app.yaml\n--- a/config/app.yaml\n+++ b/config/app.yaml\n"
-        "@@ -1,4 +1,4 @@\n features:\n   beta_banner:\n-    enabled: true\n+    enabled: false\n tls:\n",
+        udiff('config/hl7.yaml', ' interfaces:', '   lab_feed:', '     tls:', '-      enabled: false', '+      enabled: true'),
+        udiff('config/app.yaml', ' features:', '   beta_banner:', '-    enabled: true', '+    enabled: false', ' tls:'),
     ),
 )
 
