@@ -20,7 +20,7 @@ from assistant.redact import redact
 if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import BaseChatModel
 
-__all__ = ["LLMConfigError", "PROVIDERS", "chat_model_from_env", "draft", "parse_spec"]
+__all__ = ["LLMConfigError", "PROVIDERS", "chat_model_from_env", "draft", "parse_spec", "spec_from_environment"]
 
 ENV_VAR = "GITOPS_HEALTH_LLM"
 DEFAULT_TIMEOUT_S = 20.0
@@ -114,7 +114,7 @@ def parse_spec(spec: str) -> tuple[str, str] | None:
     return provider, model.strip()
 
 
-def _spec_from_environment() -> str:
+def spec_from_environment() -> str:
     value = os.environ.get(ENV_VAR)
     if value is None:
         try:
@@ -133,7 +133,7 @@ def chat_model_from_env(spec: str | None = None, *, timeout_s: float = DEFAULT_T
     credential, or a provider whose optional extra is not installed (naming
     the `pip install 'gitops-health[extra]'` that fixes it).
     """
-    parsed = parse_spec(spec if spec is not None else _spec_from_environment())
+    parsed = parse_spec(spec if spec is not None else spec_from_environment())
     if parsed is None:
         return None
     provider, model = parsed

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from assistant.diffs import FileDiff
 from assistant.domain import SEVERITY_ORDER, ClinicalSafety, Finding, Risk
+from assistant.filekinds import kind_of as _kind
 
 if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import BaseChatModel
@@ -31,15 +32,6 @@ BODY_WIDTH = 72
 MAX_BODY_FILES = 12
 LLM_TIMEOUT_S = 20.0
 
-_DOC_EXT = (".md", ".rst", ".txt", ".adoc")
-_DOC_NAMES = {"readme", "changelog", "changes", "license", "contributing", "authors", "notice", "history"}
-_BUILD_NAMES = {
-    "pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "package.json", "package-lock.json",
-    "yarn.lock", "pnpm-lock.yaml", "poetry.lock", "uv.lock", "go.mod", "go.sum", "pom.xml", "build.gradle",
-    "build.gradle.kts", "settings.gradle", "makefile", "dockerfile", "cargo.toml", "cargo.lock", "gemfile",
-    "gemfile.lock", "tsconfig.json", "webpack.config.js", "vite.config.ts", "manifest.in",
-}
-_CHORE_NAMES = {".gitignore", ".gitattributes", ".editorconfig", ".dockerignore", ".pre-commit-config.yaml", "codeowners"}
 _GENERIC_DIRS = {
     "src", "lib", "libs", "app", "apps", "pkg", "internal", "main", "java", "kotlin", "python", "com", "org", "net",
     "io", "code", "source", "sources", "packages", "modules", "cmd", "test", "tests", "spec", "specs", "__tests__",
@@ -61,61 +53,6 @@ _CONVENTIONAL_PREFIX = re.compile(r"^(?:[a-z]+)(?:\([^)]*\))?!?:\s*")
 
 
 # --------------------------------------------------------------------------- classification
-
-
-def _name(path: str) -> str:
-    return path.rsplit("/", 1)[-1].lower()
-
-
-def _is_test(path: str) -> bool:
-    p = path.lower()
-    name = _name(path)
-    return (
-        "/tests/" in f"/{p}" or "/test/" in f"/{p}" or "/__tests__/" in f"/{p}" or "/spec/" in f"/{p}"
-        or name.startswith("test_") or name.endswith(("_test.py", "_test.go", ".test.ts", ".test.js", ".spec.ts",
-                                                       ".spec.js", ".test.tsx", ".spec.tsx", "test.java", "tests.java",
-                                                       "tests.cs", "test.cs", "_spec.rb", "_test.rego"))
-        or name == "conftest.py"
-    )
-
-
-def _is_docs(path: str) -> bool:
-    p = path.lower()
-    name = _name(path)
-    stem = name.split(".", 1)[0]
-    return p.startswith(("docs/", "doc/")) or "/docs/" in p or name.endswith(_DOC_EXT) or stem in _DOC_NAMES
-
-
-def _is_ci(path: str) -> bool:
-    p = path.lower()
-    return (
-        p.startswith((".github/workflows/", ".circleci/", ".ci/", ".buildkite/", ".gitlab/"))
-        or _name(path) in {".gitlab-ci.yml", "jenkinsfile", "azure-pipelines.yml", ".travis.yml", "bitbucket-pipelines.yml"}
-    )
-
-
-def _is_build(path: str) -> bool:
-    name = _name(path)
-    return name in _BUILD_NAMES or name.startswith(("requirements", "dockerfile")) or name.endswith((".gradle", ".csproj", ".sln"))
-
-
-def _is_chore(path: str) -> bool:
-    return _name(path) in _CHORE_NAMES or path.lower().startswith(".github/") and not _is_ci(path)
-
-
-def _kind(path: str) -> str:
-    """The commit type a file alone would suggest; "code" for source."""
-    if _is_ci(path):
-        return "ci"
-    if _is_test(path):
-        return "test"
-    if _is_docs(path):
-        return "docs"
-    if _is_build(path):
-        return "build"
-    if _is_chore(path):
-        return "chore"
-    return "code"
 
 
 def _definitions(lines: Iterable[str]) -> list[str]:
