@@ -23,7 +23,7 @@ READY_TIMEOUT_S = 3.0
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -49,7 +49,7 @@ async def _database_problem(request: Request) -> str | None:
     return None
 
 
-@router.get("/readyz")
+@router.api_route("/readyz", methods=["GET", "HEAD"])
 async def readyz(request: Request) -> JSONResponse:
     problems: list[str] = []
     checks: dict[str, str] = {}

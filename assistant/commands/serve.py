@@ -73,10 +73,19 @@ def run(host: str, port: int) -> int:
         _error(f"policy {exc}; fix the policy and start again")
         return 2
 
+    from assistant.config import data_dir
     from assistant.storage import Database, DatabaseUnavailable
 
     try:
+        if settings.database_url is None:
+            data_dir(settings)  # created owner-only before SQLite creates files in it
         db = Database(settings.sqlalchemy_url)
+    except OSError as exc:
+        _error(
+            f"GITOPS_HEALTH_DATA_DIR: cannot create {settings.data_dir}: {exc.strerror or exc}; "
+            "fix: point it at a writable directory"
+        )
+        return 2
     except DatabaseUnavailable as exc:
         _error(f"GITOPS_HEALTH_DATABASE_URL: {exc}")
         return 2

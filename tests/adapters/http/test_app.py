@@ -97,7 +97,7 @@ def test_wrong_method_is_a_json_405_with_allow_header(make_app, serve) -> None:
     with serve(make_app()) as client:
         response = client.delete("/healthz")
     assert response.status_code == 405
-    assert response.headers["allow"] == "GET"
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD"}
     body = response.json()
     assert body["error"] == "method_not_allowed"
     assert "DELETE" in body["message"] and "GET" in body["message"]
@@ -196,3 +196,9 @@ def test_a_json_array_where_an_object_is_expected_is_a_400(make_app, serve) -> N
         "error": "invalid_request",
         "message": "the body must be a JSON object ({...}); see /openapi.json",
     }
+
+
+def test_probes_answer_head_too(make_app, serve) -> None:
+    with serve(make_app()) as client:
+        assert client.head("/healthz").status_code == 200
+        assert client.head("/readyz").status_code == 200

@@ -185,3 +185,79 @@ def test_an_impossible_port_is_refused(tmp_path: Path, port: str) -> None:
     result = _run(tmp_path, "--port", port)
     assert result.returncode == 2
     assert "is not a TCP port" in result.stderr
+
+
+_SLOW_SERVER = '''
+import asyncio, sys
+from fastapi import APIRouter
+from adapters.http.app import create_app
+from assistant.commands import serve
+from assistant.config import DEMO_CONFIG, Settings, parse_config
+from assistant.logging import configure_logging, get_logger
+from assistant.storage import Database
+
+configure_logging()
+log = get_logger("slow")
+db = Database(sys.argv[1])
+app = create_app(Settings(_env_file=None), parse_config(DEMO_CONFIG), db)
+router = APIRouter()
+
+@router.get("/slow")
+async def slow() -> dict:
+    log.info("slow_started")
+    await asyncio.sleep(1.5)
+    return {"done": True}
+
+app.include_router(router)
+code = serve._serve(app, serve._bind("127.0.0.1", 0), log)
+db.dispose()
+sys.exit(code)
+'''
+
+
+def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
+    """The server's own app and signal handling, plus a slow route added for this test."""
+    script = tmp_path / "slow_server.py"
+    script.write_text(_SLOW_SERVER)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), f"sqlite:///{tmp_path / 'db.sqlite'}"],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    server = Server(proc)
+    try:
+        port = server.wait_for("serve_starting")["port"]
+        result: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                result["response"] = httpx.get(f"http://127.0.0.1:{port}/slow", timeout=10)
+            except httpx.HTTPError as exc:  # recorded so the assertion below explains it
+                result["error"] = exc
+
+        deadline = time.monotonic() + 10
+        while True:  # the listener is up once a probe answers
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        client = threading.Thread(target=call)
+        client.start()
+        server.wait_for("slow_started")
+        proc.send_signal(signal.SIGTERM)
+        client.join(10)
+        code = server.finish()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert "error" not in result, result
+    assert result["response"].status_code == 200
+    assert result["response"].json() == {"done": True}
+    assert code == 0, "".join(server.lines)
+    assert any('"server_stopped"' in line and "SIGTERM" in line for line in server.lines)
