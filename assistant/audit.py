@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from assistant import clock
@@ -89,7 +90,7 @@ def canonical(seq: int, at: str, actor: str, action: str, subject: str, data: An
 
 
 def append(
-    session: Session,
+    session: Session | Connection,
     actor: str,
     action: str,
     subject: str,
@@ -98,7 +99,7 @@ def append(
     at: datetime | None = None,
 ) -> AuditRecord:
     """Add a record in the caller's transaction (commit together with the change it records)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if _dialect(session) == "postgresql":
         session.execute(_PG_LOCK)
     head = session.execute(_HEAD).first()
     seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
@@ -120,45 +121,58 @@ def append(
 _COLUMNS = "seq, at, actor, action, subject, body, prev_hash, hash"
 
 
-def _rows(db: Database, batch: int = 20_000) -> Iterator[tuple[Any, ...]]:
-    """Stream every record in chain order without loading the table."""
-    with db.engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=batch).exec_driver_sql(
-            f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq"
-        )
-        for part in result.partitions():
+def _rows(db: Database, columns: str = _COLUMNS, batch: int = 20_000) -> Iterator[tuple[Any, ...]]:
+    """Stream every record in chain order through the bare driver (a server-side cursor on Postgres)."""
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor(name="audit_walk") if db.dialect == "postgresql" else raw.cursor()  # type: ignore[call-arg]
+        cursor.execute(f"SELECT {columns} FROM audit_log ORDER BY seq")
+        while True:
+            part = cursor.fetchmany(batch)
+            if not part:
+                break
             yield from part
+        cursor.close()
+        raw.rollback()
+    finally:
+        raw.close()
 
 
 def verify(db: Database) -> VerifyResult:
-    """Walk the chain once; report the first record that does not fit."""
-    loads = _fast_loads()
+    """Walk the chain once; report the first record that does not fit.
+
+    The walk checks order, links and hashes in Python over the bare driver;
+    whether the queryable columns still agree with the hashed JSON is one
+    set-based query the database answers in C. The earlier of the two
+    problems is the one reported.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the database runs its query without the GIL
+        columns = pool.submit(_first_column_mismatch, db)
+        walk = _walk_chain(db)
+        mismatch = columns.result()
+    if mismatch is not None and (walk.ok or (walk.bad_seq is not None and mismatch <= walk.bad_seq)):
+        return VerifyResult(False, walk.records, mismatch, "its columns disagree with its hashed content (the record was edited or reordered)")
+    return walk
+
+
+def _walk_chain(db: Database) -> VerifyResult:
     sha256 = hashlib.sha256
     expected_seq = 1
     last_hash = GENESIS
-    count = 0
-    for seq, at, actor, action, subject, body, prev_hash, digest in _rows(db):
+    for seq, body, prev_hash, digest in _rows(db, "seq, body, prev_hash, hash"):
         if seq != expected_seq:
             if seq > expected_seq:
-                return VerifyResult(False, count, seq, f"records {expected_seq}..{seq - 1} are missing (removed)")
-            return VerifyResult(False, count, seq, f"sequence number repeats or goes backwards (expected {expected_seq})")
+                return VerifyResult(False, expected_seq - 1, seq, f"records {expected_seq}..{seq - 1} are missing (removed)")
+            return VerifyResult(False, expected_seq - 1, seq, f"sequence number repeats or goes backwards (expected {expected_seq})")
         if prev_hash != last_hash:
-            return VerifyResult(False, count, seq, "its prev hash does not match the record before it (a record was removed, inserted or reordered)")
+            return VerifyResult(False, expected_seq - 1, seq, "its prev hash does not match the record before it (a record was removed, inserted or reordered)")
         if sha256(body.encode("utf-8")).hexdigest() != digest:
-            return VerifyResult(False, count, seq, "its content does not match its hash (the record was edited)")
-        fields = loads(body)
-        if (
-            fields.get("seq") != seq
-            or fields.get("prev") != prev_hash
-            or fields.get("at") != at
-            or fields.get("actor") != actor
-            or fields.get("action") != action
-            or fields.get("subject") != subject
-        ):
-            return VerifyResult(False, count, seq, "its columns disagree with its hashed content (the record was edited)")
+            return VerifyResult(False, expected_seq - 1, seq, "its content does not match its hash (the record was edited)")
         last_hash = digest
         expected_seq += 1
-        count += 1
+    count = expected_seq - 1
     with db.read() as session:
         head = session.execute(_HEAD).first()
     if head is None:
@@ -172,6 +186,41 @@ def verify(db: Database) -> VerifyResult:
     if head.hash != last_hash:
         return VerifyResult(False, count, count, "the chain head's hash does not match the last record (the last record was replaced)")
     return VerifyResult(True, count)
+
+
+_COLUMN_CHECK = {
+    "sqlite": (
+        "SELECT min(seq) FROM audit_log WHERE json_valid(body) = 0 OR json_extract(body, '$.seq') IS NOT seq"
+        " OR json_extract(body, '$.prev') IS NOT prev_hash OR json_extract(body, '$.at') IS NOT at"
+        " OR json_extract(body, '$.actor') IS NOT actor OR json_extract(body, '$.action') IS NOT action"
+        " OR json_extract(body, '$.subject') IS NOT subject"
+    ),
+    "postgresql": (
+        "SELECT min(seq) FROM (SELECT seq, prev_hash, at, actor, action, subject, body::jsonb AS j FROM audit_log) r"
+        " WHERE (j->>'seq')::bigint IS DISTINCT FROM seq OR j->>'prev' IS DISTINCT FROM prev_hash"
+        " OR j->>'at' IS DISTINCT FROM at OR j->>'actor' IS DISTINCT FROM actor"
+        " OR j->>'action' IS DISTINCT FROM action OR j->>'subject' IS DISTINCT FROM subject"
+    ),
+}
+
+
+def _first_column_mismatch(db: Database) -> int | None:
+    with db.read() as session:
+        try:
+            return session.execute(text(_COLUMN_CHECK[db.dialect])).scalar()
+        except Exception:  # noqa: BLE001 - a body that is not JSON at all (Postgres cast fails)
+            session.rollback()
+    loads = _fast_loads()
+    for seq, at, actor, action, subject, body, prev_hash in _rows(db, "seq, at, actor, action, subject, body, prev_hash"):
+        try:
+            fields = loads(body)
+        except ValueError:
+            return seq
+        if (fields.get("seq"), fields.get("prev"), fields.get("at"), fields.get("actor"), fields.get("action"), fields.get("subject")) != (
+            seq, prev_hash, at, actor, action, subject,
+        ):
+            return seq
+    return None
 
 
 def records(db: Database) -> Iterator[AuditRecord]:
@@ -188,6 +237,12 @@ def export_jsonl(db: Database, out: IO[str]) -> int:
         out.write(json.dumps(record.as_dict(), sort_keys=True, ensure_ascii=False) + "\n")
         count += 1
     return count
+
+
+def _dialect(session: Session | Connection) -> str:
+    if isinstance(session, Connection):
+        return session.dialect.name
+    return session.get_bind().dialect.name
 
 
 def _fast_loads() -> Any:

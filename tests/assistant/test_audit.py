@@ -69,7 +69,7 @@ def test_a_record_rolled_back_with_its_change_leaves_no_trace(db: Database) -> N
         ("UPDATE audit_log SET actor = 'mallory' WHERE seq = 4", 4, "edited"),
         ("DELETE FROM audit_log WHERE seq = 2", 3, "missing"),
         ("DELETE FROM audit_log WHERE seq = 6", 6, "missing from the end"),
-        ("UPDATE audit_log SET seq = -1 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = -1", 2, "prev hash"),
+        ("UPDATE audit_log SET seq = -1 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = -1", 2, "reordered"),
     ],
     ids=["edit-body", "edit-column", "delete-middle", "delete-last", "reorder"],
 )
