@@ -1,5 +1,379 @@
-"""Reviewer rules: (family being written)."""
+"""Weak cryptography rules: broken ciphers and modes, static IVs, short RSA keys,
+MD5/SHA-1 or fast unsalted hashes where security depends on them, and
+non-cryptographic random for secrets.
 
-from assistant.review.base import Rule
+Whether a hash or a random number matters depends on its purpose, which no
+single line shows: `hashlib.md5(...)` is fine for a cache key and fatal for a
+password or a patient pseudonym. The purpose rules (CRY-001, CRY-005) look at
+the hunk lines around the call -- and the function name in the hunk header --
+for words of security (password, token, signature, salt, session, otp) or PHI
+(the vocabulary), and for words of harmless use (cache, checksum, etag,
+jitter, sample). Test files are skipped.
+"""
 
-RULES: tuple[Rule, ...] = ()
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import re2
+
+from assistant.diffs import DiffLine
+from assistant.review.base import Hit, Rule
+from assistant.review.context import FileContext
+from assistant.review.lexing import chains, mask
+
+_REGS = ("HIPAA 164.312(a)(2)(iv)", "HIPAA 164.312(e)(2)(ii)")
+
+_WEAK_HASH_RE = re2.compile(
+    r"(?i)(?:hashlib\s*\.\s*(?:md5|sha1|new\s*\(\s*[\"'](?:md5|sha1)[\"'])|\bMD5\s*\.\s*(?:Create|new|HashData)|"
+    r"\bSHA1\s*\.\s*(?:Create|new|HashData)|\bSHA1Managed|\bMD5CryptoServiceProvider|\bSHA1CryptoServiceProvider|"
+    r"getInstance\s*\(\s*\"(?:MD5|SHA-?1|MD2|MD4)\"|createHash\s*\(\s*[\"'](?:md5|sha1)[\"']|"
+    r"\bmd5\s*\.\s*(?:New|Sum)\s*\(|\bsha1\s*\.\s*(?:New|Sum)\s*\(|DigestUtils\s*\.\s*(?:md5|sha1|sha)\w*\s*\(|"
+    r"Hashing\s*\.\s*(?:md5|sha1)\s*\(|\b(?:MD5|SHA1)\s*\(|HASHBYTES\s*\(\s*'(?:MD5|SHA1|MD4|MD2)'|"
+    r"\bmd5\s*\(|\bsha1\s*\(|crypto\s*\.\s*(?:MD5|SHA1)\b|HashAlgorithmName\s*\.\s*(?:MD5|SHA1)|"
+    r"hashes\s*\.\s*(?:MD5|SHA1)\s*\(|\bDigest::(?:MD5|SHA1))"
+)
+_SECURITY_WORDS_RE = re2.compile(
+    r"(?i)(passw|passwd|pwd|passphrase|secret|token|signature|\bsign\w*|verify_sig|hmac|salt|credential|"
+    r"session|otp|\bpin\b|api_?key|auth|login|nonce|pseudonym|anonymi|deidentif|de_identif|encrypt|cipher|"
+    r"integrity|tamper|certificate|\bkey\b|_key\b|reset|invite|verification|csrf|cookie|nonce)"
+)
+_HARMLESS_RE = re2.compile(
+    r"(?i)(cache|checksum|etag|e_tag|fingerprint|dedup|content[_-]?hash|file[_-]?hash|shard|bucket|partition|"
+    r"usedforsecurity\s*=\s*False|non[_-]?crypto|not (?:for|used for) security|jitter|backoff|sample|sampling|"
+    r"shuffle|color|colour|avatar|placeholder|test|mock|fixture|seed\b|simulat|demo|animation|retry|delay|"
+    r"load[_-]?balanc|round[_-]?robin|probability|rollout|a/b|experiment|canary)"
+)
+
+
+def _window(ctx: FileContext, ln: DiffLine, before: int = 4, after: int = 4) -> str:
+    around = ctx.neighbours(ln.new_no or 0, before, after)
+    return "\n".join(x.text for x in around) + "\n" + ctx.enclosing_header(ln.new_no or 0)
+
+
+def _phi_in(ctx: FileContext, text: str) -> bool:
+    m = mask(text)
+    for ch in chains(m.masked):
+        what = ctx.vocabulary.phi_in_chain(ch.segments)
+        if what is not None and what != "patient record":
+            return True
+    return False
+
+
+def _check_weak_hash(ctx: FileContext) -> Iterator[Hit]:
+    """MD5/SHA-1 where the surrounding code protects a secret or pseudonymises PHI."""
+    if ctx.is_test:
+        return
+    for ln in ctx.lines_with("md5", "sha1", "sha-1", "md2", "md4"):
+        m = _WEAK_HASH_RE.search(ln.text)
+        if m is None or "usedforsecurity=false" in ln.text.lower().replace(" ", ""):
+            continue
+        line_sec = _SECURITY_WORDS_RE.search(ln.text) is not None or _phi_in(ctx, ln.text)
+        window = _window(ctx, ln)
+        window_sec = _SECURITY_WORDS_RE.search(window) is not None or _phi_in(ctx, window)
+        harmless = _HARMLESS_RE.search(ln.text) is not None or (
+            _HARMLESS_RE.search(window) is not None and not line_sec
+        )
+        if (line_sec or window_sec) and not harmless:
+            yield Hit(ln.new_no or 1)
+
+
+_BROKEN_CIPHER = (
+    r"(?:getInstance\s*\(\s*\"(?:DES|DESede|TripleDES|3DES|RC4|ARCFOUR|RC2|Blowfish)(?:/[^\"]*)?\"|"
+    r"getInstance\s*\(\s*\"AES\"\s*[,)]|getInstance\s*\(\s*\"[A-Za-z0-9]+/ECB/|"
+    r"\b(?:DES|DES3|ARC4|ARC2|Blowfish|CAST)\s*\.\s*new\s*\(|\bAES\s*\.\s*MODE_ECB\b|\bmodes\s*\.\s*ECB\s*\(|"
+    r"algorithms\s*\.\s*(?:TripleDES|ARC4|Blowfish|CAST5|IDEA|SEED)\s*\(|"
+    r"create(?:De)?[Cc]ipher(?:iv)?\s*\(\s*[\"'](?:des[\w-]*|rc4[\w-]*|rc2[\w-]*|bf[\w-]*|blowfish|aes-\d+-ecb|id-aes\d+-ecb)[\"']|"
+    r"\b(?:DES|TripleDES|RC2)\s*\.\s*Create\s*\(|\bnew\s+(?:DES|TripleDES|RC2)CryptoServiceProvider\b|"
+    r"CipherMode\s*\.\s*ECB\b|\bdes\s*\.\s*New(?:TripleDES)?Cipher\s*\(|\brc4\s*\.\s*NewCipher\s*\(|"
+    r"\bcipher\s*\.\s*NewECB|\bECB(?:Encrypter|Decrypter)\b|\"(?:des|des3|rc4)-?(?:cbc|ecb)?\"\s*,\s*(?:key|secret)|"
+    r"ssl_ciphers\s*[:=].*(?:RC4|3DES|DES-CBC|NULL|EXPORT)|"
+    r"\bENCRYPTBYPASSPHRASE\s*\(|ENCRYPTION\s+BY\s+PASSWORD|ALGORITHM\s*=\s*(?:DES|TRIPLE_DES|RC4|RC2|DESX))"
+)
+
+_IV_ASSIGN_RE = re2.compile(
+    r"(?i)\b(\w*(?:iv|nonce|initialization_?vector|salt))\b\s*(?::\s*[\w\[\]]+\s*)?(?::=|=)\s*(.+)$"
+)
+_IV_CONST_RE = re2.compile(
+    r"(?i)^(?:new\s+byte\s*\[\s*\d*\s*\]\s*(?:;|$|\{\s*(?:0\s*,?\s*)*\})|b?[\"'][^\"'{}]*[\"']\s*(?:\*\s*\d+)?\s*[;)]*$|"
+    r"bytes\s*\(\s*\d+\s*\)|bytearray\s*\(\s*\d+\s*\)|Buffer\s*\.\s*alloc\s*\(\s*\d+\s*\)|"
+    r"Buffer\s*\.\s*from\s*\(\s*[\"'][^\"']*[\"']|new\s+Uint8Array\s*\(\s*\d+\s*\)|make\s*\(\s*\[\]byte\s*,\s*\d+\s*\)|"
+    r"\[\]byte\s*\(\s*\"[^\"]*\"\s*\)|\[\]byte\s*\{|\"[^\"]*\"\s*\.\s*getBytes|Encoding\s*\.\s*\w+\s*\.\s*GetBytes\s*\(\s*\"|"
+    r"\[\s*0\s*\]\s*\*\s*\d+|b\"\\x00\"|\d+\s*$|\{\s*0)"
+)
+_IV_INLINE_RE = re2.compile(
+    r"(?:new\s+IvParameterSpec\s*\(\s*(?:new\s+byte\s*\[|\"[^\"]*\"\s*\.\s*getBytes|[A-Z_]{2,}\b)|"
+    r"new\s+GCMParameterSpec\s*\(\s*\d+\s*,\s*new\s+byte\s*\[|"
+    r"modes\s*\.\s*(?:CBC|GCM|CTR|CFB|OFB)\s*\(\s*(?:b[\"']|bytes\s*\(\s*\d|b\"\\x00\"|[A-Z_]{2,}\s*\))|"
+    r"\bIV\s*=\s*new\s+byte\s*\[|\.IV\s*=\s*(?:new\s+byte|Encoding|[A-Z_]{2,}\s*;)|"
+    r"createCipheriv\s*\([^,]+,[^,]+,\s*(?:Buffer\s*\.\s*alloc\s*\(\s*\d+\s*\)|[\"']|Buffer\s*\.\s*from\s*\(\s*[\"']|[A-Z_]{2,}\s*\))|"
+    r"\biv\s*=\s*b?[\"'][^\"']+[\"'])"
+)
+_RANDOM_FILL_RE = re2.compile(
+    r"(?i)(urandom|random|rand\.|getrandom|secrets\.|nextBytes|GetBytes\s*\(\s*\w|GetNonZeroBytes|GenerateIV|"
+    r"ReadFull|rand\.Read|randomBytes|getRandomValues|get_random_bytes|token_bytes|RandomNumberGenerator|Fill\s*\()"
+)
+
+
+def _check_static_iv(ctx: FileContext) -> Iterator[Hit]:
+    """A zero or constant IV/nonce (not filled from a CSPRNG in the next lines): CRY-003."""
+    if ctx.is_test:
+        return
+    for ln in ctx.lines_with("iv", "nonce", "vector"):
+        text = ln.text
+        hit = _IV_INLINE_RE.search(text) is not None
+        if not hit:
+            m = _IV_ASSIGN_RE.search(text)
+            if m is None:
+                continue
+            name = m.group(1).lower()
+            if name.endswith("salt") and "password" not in _window(ctx, ln).lower():
+                continue
+            value = m.group(2).strip()
+            if not _IV_CONST_RE.search(value) or _RANDOM_FILL_RE.search(value):
+                continue
+            if name.endswith(("_size", "len", "length")):
+                continue
+            hit = True
+        if hit:
+            following = "\n".join(x.text for x in ctx.neighbours(ln.new_no or 0, 0, 3)[1:])
+            if _RANDOM_FILL_RE.search(following) or _RANDOM_FILL_RE.search(text.split("=", 1)[-1]):
+                continue
+            yield Hit(ln.new_no or 1)
+
+
+_RSA_CONTEXT_RE = re2.compile(r"(?i)(rsa|keypairgenerator|key_size|keysize|modulus|rsa_bits|generate_private_key|genrsa)")
+_SMALL_KEY_RE = re2.compile(
+    r"(?i)(?:key_?size\s*[=:]\s*|modulusLength\s*:\s*|rsa_bits\s*=\s*|initialize\s*\(\s*|GenerateKey\s*\(\s*[\w.]+\s*,\s*|"
+    r"RSA\s*\.\s*generate\s*\(\s*|RSACryptoServiceProvider\s*\(\s*|RSA\s*\.\s*Create\s*\(\s*|genrsa\s+(?:-\w+\s+)*|"
+    r"KeySize\s*=\s*|bits\s*[=:]\s*)(256|384|512|768|1024|1536)\b"
+)
+
+
+def _check_rsa(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test:
+        return
+    for ln in ctx.lines_with("512", "768", "1024", "1536", "256", "384"):
+        m = _SMALL_KEY_RE.search(ln.text)
+        if m is None:
+            continue
+        if _RSA_CONTEXT_RE.search(ln.text) or _RSA_CONTEXT_RE.search(_window(ctx, ln, 4, 1)):
+            if re2.search(r"(?i)\b(ec|ecdsa|aes|hmac|ed25519|x25519|secp)\b", ln.text):
+                continue
+            yield Hit(ln.new_no or 1)
+
+
+_WEAK_RANDOM_RE = re2.compile(
+    r"(?:\brandom\s*\.\s*(?:choice|choices|randint|random|randrange|getrandbits|sample|uniform|randbytes)\s*\(|"
+    r"\bMath\s*\.\s*random\s*\(|\bnew\s+Random\s*\(|\bRandom\s*\.\s*Shared\b|\bThreadLocalRandom\s*\.\s*current|"
+    r"RandomStringUtils\s*\.\s*random\w*\s*\(|\bnew\s+java\s*\.\s*util\s*\.\s*Random\s*\(|"
+    r"\brand\s*\.\s*(?:Intn|Int63n?|Int31n?|Uint32|Uint64|Float64|Float32|Perm|Seed|New\s*\(\s*rand\s*\.\s*NewSource)\s*\(|"
+    r"\bmt_rand\s*\(|\brand\s*\(\s*\)|\bsrand\s*\(|\buuid\s*\.\s*uuid1\s*\(|\b_\s*\.\s*random\s*\(|"
+    r"\bfaker\b|\bRandom\s*\(\s*\)\s*\.\s*Next)"
+)
+_RANDOM_PURPOSE_RE = re2.compile(
+    r"(?i)(token|passw|pwd|secret|session|otp|one_time|onetime|\bpin\b|api_?key|nonce|salt|csrf|reset|invite|"
+    r"verification|verify_code|auth|credential|\bkey\b|_key\b|Key\b|cookie|signup|magic_?link|coupon|voucher|"
+    r"temp_?pass|activation|recovery|access_code|confirm)"
+)
+
+
+def _check_weak_random(ctx: FileContext) -> Iterator[Hit]:
+    """Non-cryptographic random where the value is a token, password, session id or key: CRY-005."""
+    if ctx.is_test:
+        return
+    for ln in ctx.lines_with("random", "rand", "faker", "uuid1"):
+        m = _WEAK_RANDOM_RE.search(ln.text)
+        if m is None:
+            continue
+        if _HARMLESS_RE.search(ln.text):
+            continue
+        target = ln.text.split("=", 1)[0] if "=" in ln.text else ""
+        if target and _HARMLESS_RE.search(target):
+            continue
+        window = _window(ctx, ln, 3, 3)
+        if _RANDOM_PURPOSE_RE.search(ln.text) or (
+            _RANDOM_PURPOSE_RE.search(window) and not _HARMLESS_RE.search(window)
+        ):
+            yield Hit(ln.new_no or 1)
+
+
+_FAST_PASSWORD_HASH_RE = re2.compile(
+    r"(?i)(?:hashlib\s*\.\s*(?:sha\d+|sha3_\d+|blake2\w)|sha\d+\s*\.\s*(?:Sum\d*|New)|SHA\d+\s*\.\s*(?:Create|HashData)|"
+    r"getInstance\s*\(\s*\"SHA-?\d+\"|createHash\s*\(\s*[\"']sha\d+[\"']|DigestUtils\s*\.\s*sha\d+\w*|"
+    r"Hashing\s*\.\s*sha\d+|HASHBYTES\s*\(\s*'SHA2_\d+')"
+)
+_PASSWORD_RE = re2.compile(r"(?i)(passw|passwd|\bpwd\b|passphrase|\bpin\b)")
+_DISABLED_HASHING_RE = re2.compile(
+    r"(?:NoOpPasswordEncoder|Md5PasswordEncoder|ShaPasswordEncoder|LdapShaPasswordEncoder|StandardPasswordEncoder|"
+    r"MessageDigestPasswordEncoder|UnsaltedMD5PasswordHasher|UnsaltedSHA1PasswordHasher|MD5PasswordHasher|"
+    r"SHA1PasswordHasher|CryptPasswordHasher|plaintext_password|PLAINTEXT|\{noop\}|"
+    r"gensalt\s*\(\s*(?:rounds\s*=\s*)?[1-9]\s*\)|GenerateFromPassword\s*\([^,]+,\s*[1-9]\s*\)|"
+    r"(?:iterations|rounds|cost|work_?factor|log_?rounds)\s*[=:]\s*(?:[1-9]\d{0,3}|[1-9])\b)"
+)
+
+
+def _check_password_hashing(ctx: FileContext) -> Iterator[Hit]:
+    """Passwords hashed with a fast unsalted hash, or password hashing disabled or weakened: CRY-006."""
+    if ctx.is_test:
+        return
+    for ln in ctx.lines_with("sha", "hash", "encoder", "hasher", "noop", "plaintext", "salt", "iteration", "round",
+                             "cost", "work", "blake"):
+        text = ln.text
+        if _FAST_PASSWORD_HASH_RE.search(text) and _PASSWORD_RE.search(text) and not re2.search(
+            r"(?i)(pbkdf2|hmac|scrypt|bcrypt|argon)", text
+        ):
+            yield Hit(ln.new_no or 1, "A password is hashed with a fast general-purpose hash (no salt, no work "
+                      "factor). Use a password hashing function: Argon2id, scrypt, bcrypt or PBKDF2 with a high "
+                      "iteration count and a per-user salt.")
+            continue
+        m = _DISABLED_HASHING_RE.search(text)
+        if m is None:
+            continue
+        token = m.group(0).lower()
+        if token.startswith(("iterations", "rounds", "cost", "work", "log")):
+            window = _window(ctx, ln, 3, 3).lower()
+            if not any(w in window for w in ("pbkdf2", "bcrypt", "scrypt", "password", "hash", "kdf")):
+                continue
+            num = int(re2.search(r"(\d+)\s*$", m.group(0)).group(1))  # type: ignore[union-attr]
+            if token.startswith("iteration") and num >= 10000:
+                continue
+            if token.startswith(("rounds", "cost", "log")) and ("bcrypt" in window and num >= 10 or num >= 10000):
+                continue
+            if token.startswith(("rounds", "cost", "log", "work")) and "bcrypt" not in window and num >= 10:
+                continue
+        yield Hit(ln.new_no or 1)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        id="CRY-001",
+        category="weak-crypto",
+        severity="high",
+        message="MD5/SHA-1 protects a password, signature, token or patient pseudonym here; both are broken for "
+        "that. Use SHA-256+ in an HMAC with a secret key for pseudonyms and signatures, and Argon2id/bcrypt/scrypt "
+        "for passwords.",
+        regulations=_REGS,
+        keywords=("md5", "sha1", "sha-1", "md2", "md4"),
+        check=_check_weak_hash,
+        examples=(
+            "portal/passwords.py::def hash_password(password):\n    return hashlib.md5(password.encode()).hexdigest()",
+            "src/Extract.java::MessageDigest digest = MessageDigest.getInstance(\"MD5\");\nString pseudonym = hex(digest.digest(p.getSsn().getBytes()));",
+            "api/sign.js::const signature = crypto.createHash('sha1').update(secret + body).digest('hex');",
+        ),
+        counterexamples=(
+            "cache/keys.py::cache_key = hashlib.md5(json.dumps(params).encode()).hexdigest()",
+            "files/etag.go::etag := fmt.Sprintf(\"%x\", md5.Sum(body))",
+            "svc/x.py::h = hashlib.md5(data, usedforsecurity=False)",
+            "tests/test_pw.py::assert hashlib.md5(password.encode()).hexdigest() == stored",
+        ),
+    ),
+    Rule(
+        id="CRY-002",
+        category="weak-crypto",
+        severity="high",
+        message="A broken cipher or mode (DES, 3DES, RC4, RC2, Blowfish, ECB, or provider-default `AES` which is "
+        "ECB). Use AES-GCM (or ChaCha20-Poly1305) with a random nonce per message.",
+        regulations=_REGS,
+        keywords=("des", "rc4", "rc2", "arc4", "arc2", "blowfish", "ecb", "getinstance(\"aes\"", "cast", "ssl_ciphers",
+                  "encryptbypassphrase", "encryption by password", "algorithm", "tripledes", "bf-", "idea", "seed"),
+        pattern=_BROKEN_CIPHER,
+        examples=(
+            "lab/MessageCipher.java::Cipher cipher = Cipher.getInstance(\"DES/ECB/PKCS5Padding\");",
+            "lab/Cipher.java::Cipher c = Cipher.getInstance(\"AES\");",
+            "svc/enc.py::cipher = AES.new(key, AES.MODE_ECB)",
+            "svc/enc.js::const c = crypto.createCipheriv('des-ede3-cbc', key, iv);",
+            "Svc/Enc.cs::aes.Mode = CipherMode.ECB;",
+            "pkg/enc.go::block, err := des.NewTripleDESCipher(key)",
+        ),
+        counterexamples=(
+            "lab/MessageCipher.java::Cipher cipher = Cipher.getInstance(\"AES/GCM/NoPadding\");",
+            "svc/enc.py::cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)",
+            "svc/describe.py::description = \"Design notes\"",
+        ),
+    ),
+    Rule(
+        id="CRY-003",
+        category="weak-crypto",
+        severity="high",
+        message="A static or all-zero IV/nonce: identical plaintexts give identical ciphertexts (and GCM nonce reuse "
+        "breaks authentication). Generate a fresh random IV per message and store it with the ciphertext.",
+        regulations=_REGS,
+        keywords=("iv", "nonce", "vector"),
+        check=_check_static_iv,
+        examples=(
+            "Storage/DocumentEncryptor.cs::aes.IV = new byte[16];",
+            "svc/Enc.java::IvParameterSpec iv = new IvParameterSpec(new byte[16]);",
+            "svc/enc.py::iv = b\"\\x00\" * 16",
+            "svc/enc.js::const cipher = crypto.createCipheriv('aes-256-cbc', key, Buffer.alloc(16));",
+        ),
+        counterexamples=(
+            "Storage/Sealer.cs::var nonce = RandomNumberGenerator.GetBytes(12);",
+            "pkg/enc.go::iv := make([]byte, aes.BlockSize)\nif _, err := io.ReadFull(rand.Reader, iv); err != nil {",
+            "svc/enc.py::iv = os.urandom(16)",
+            "Storage/DocumentEncryptor.cs::aes.GenerateIV();",
+        ),
+    ),
+    Rule(
+        id="CRY-004",
+        category="weak-crypto",
+        severity="high",
+        message="An RSA key shorter than 2048 bits can be factored. Use at least 2048 bits (3072 for keys meant to "
+        "last beyond 2030), or an elliptic-curve key.",
+        regulations=_REGS,
+        keywords=("512", "768", "1024", "1536", "256", "384"),
+        check=_check_rsa,
+        examples=(
+            "svc/keys.py::key = rsa.generate_private_key(public_exponent=65537, key_size=1024)",
+            "src/Keys.java::KeyPairGenerator kpg = KeyPairGenerator.getInstance(\"RSA\");\nkpg.initialize(1024);",
+            "infra/tls.tf::  algorithm = \"RSA\"\n  rsa_bits  = 1024",
+        ),
+        counterexamples=(
+            "svc/keys.py::key = rsa.generate_private_key(public_exponent=65537, key_size=3072)",
+            "svc/buf.py::buf = bytearray(1024)",
+        ),
+    ),
+    Rule(
+        id="CRY-005",
+        category="weak-crypto",
+        severity="high",
+        message="A non-cryptographic random generator makes a token, password, session id or key; its output is "
+        "predictable. Use a CSPRNG: `secrets` (Python), `crypto.randomBytes`/`crypto.randomUUID` (Node), "
+        "`SecureRandom` (Java), `RandomNumberGenerator` (C#), `crypto/rand` (Go).",
+        regulations=_REGS,
+        keywords=("random", "rand", "faker", "uuid1"),
+        check=_check_weak_random,
+        examples=(
+            "portal/reset.py::value = \"\".join(random.choice(string.ascii_letters) for _ in range(32))\nreturn ResetToken.objects.create(user=user, value=value)",
+            "web/session.js::const sessionId = Math.random().toString(36).slice(2);",
+            "pkg/otp.go::otp := fmt.Sprintf(\"%06d\", rand.Intn(1000000))",
+        ),
+        counterexamples=(
+            "svc/retry.js::const jitter = Math.floor(Math.random() * backoff * 0.2);",
+            "svc/sample.py::if random.random() < SAMPLE_RATE:",
+            "svc/token.py::token = secrets.token_urlsafe(32)",
+        ),
+    ),
+    Rule(
+        id="CRY-006",
+        category="weak-crypto",
+        severity="high",
+        message="Password hashing is disabled or weakened (fast unsalted hash, plaintext/no-op encoder, too few "
+        "rounds). Use Argon2id, scrypt, bcrypt (cost >= 10) or PBKDF2 (>= 600,000 iterations for SHA-256).",
+        regulations=_REGS,
+        keywords=("sha", "hash", "encoder", "hasher", "noop", "plaintext", "salt", "iteration", "round", "cost",
+                  "work", "blake"),
+        check=_check_password_hashing,
+        examples=(
+            "portal/passwords.py::return hashlib.sha256(password.encode()).hexdigest()",
+            "src/SecurityConfig.java::return NoOpPasswordEncoder.getInstance();",
+            "portal/settings.py::PASSWORD_HASHERS = [\"django.contrib.auth.hashers.UnsaltedMD5PasswordHasher\"]",
+            "portal/pw.py::hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4))",
+        ),
+        counterexamples=(
+            "pharmacy/cache.py::digest = hashlib.sha256(json.dumps(params).encode()).hexdigest()",
+            "portal/pw.py::digest = hashlib.pbkdf2_hmac(\"sha256\", password.encode(), salt, 600_000)",
+            "portal/pw.py::hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=12))",
+        ),
+    ),
+)

@@ -9,8 +9,8 @@ tree-sitter only when it asks `ctx.syntax(hunk)`.
 
 After matching: findings off added lines are dropped, inline suppressions are
 applied (`gitops-health: ignore[RULE-ID] reason` on the line or the line
-above), and findings of one category within 2 lines of each other in a file
-are merged keeping the most severe, because they describe one problem.
+above), and findings that describe one problem are merged keeping the most
+severe (see `_dedupe`).
 
 Test files: line rules do not run on test files (tests/, test_*.py, *_test.go,
 *.spec.ts, fixtures/...), where fake passwords, MD5 fixtures and string-built
@@ -284,13 +284,26 @@ def _apply_suppressions(ctx: FileContext, findings: list[Finding]) -> tuple[list
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
-    """One finding per category and nearby line: within DEDUPE_WINDOW lines keep the most severe."""
-    by_category: dict[str, list[Finding]] = {}
+    """One finding per problem: merge findings of one category on the same line, or within
+    DEDUPE_WINDOW lines when the same rule fired (a statement over two or three lines), keeping
+    the most severe. Different rules on different lines are different problems and stay apart, and
+    so do hardcoded-secret findings on different lines: each line holding a literal is its own leak.
+    """
+    kept: list[Finding] = []
     for f in sorted(findings, key=lambda f: (f.category, f.line, -SEVERITY_ORDER[f.severity], f.rule)):
-        group = by_category.setdefault(f.category, [])
-        if group and f.line - group[-1].line <= DEDUPE_WINDOW:
-            if SEVERITY_ORDER[f.severity] > SEVERITY_ORDER[group[-1].severity]:
-                group[-1] = f
-            continue
-        group.append(f)
-    return [f for group in by_category.values() for f in group]
+        merged = False
+        for k in range(len(kept) - 1, -1, -1):
+            g = kept[k]
+            if g.category != f.category or f.line - g.line > DEDUPE_WINDOW:
+                if g.category != f.category:
+                    break
+                continue
+            same_line = g.line == f.line
+            if same_line or (g.rule == f.rule and f.category != "hardcoded-secret"):
+                if SEVERITY_ORDER[f.severity] > SEVERITY_ORDER[g.severity]:
+                    kept[k] = f
+                merged = True
+                break
+        if not merged:
+            kept.append(f)
+    return kept

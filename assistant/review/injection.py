@@ -1,5 +1,492 @@
-"""Reviewer rules: (family being written)."""
+"""Injection rules: SQL/JPQL, shell, eval, unsafe deserialization, template, LDAP/XPath.
 
-from assistant.review.base import Rule
+The SQL and LDAP/XPath rules share one question: is a string literal that
+holds query text *built* on this line from something that is not a literal --
+an f-string/template/`$""` interpolation, `+` concatenation, `%` or
+`.format()`/`Sprintf`/`String.format` formatting? `lexing.mask` answers it for
+every language at once. Bound parameters (`%s` with a separate tuple, `?`,
+`:name`, `$1`, `@p`) never appear as building, so they pass. Interpolations
+of UPPER_CASE constants or generated placeholder lists are not input and pass
+too. Test files are skipped.
+"""
 
-RULES: tuple[Rule, ...] = ()
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import re2
+
+from assistant.diffs import DiffLine
+from assistant.review.base import Hit, Rule
+from assistant.review.context import FileContext
+from assistant.review.lexing import Masked, StrLit, balanced_span, mask
+
+_REGS = ("HIPAA 164.312(c)(1)", "OWASP A03:2021")
+
+SQL_TEXT_RE = re2.compile(
+    r"(?i)(?:\bselect\s+(?:distinct\s+|top\s+\d+\s+)?[\w*,.\s\"'\[\]()`]+?\s+from\b|\bselect\s+\*|\binsert\s+into\b|"
+    r"\bupdate\s+[\w.\"\[\]`]+\s+set\b|\bdelete\s+from\b|\bmerge\s+into\b|"
+    r"\bwhere\s+[\w.\"\[\]()`]+\s*(?:=|<|>|!=|<>|\blike\b|\bilike\b|\bin\b|\bis\b|\bbetween\b)|"
+    r"\border\s+by\b|\bgroup\s+by\b|\bjoin\s+[\w.\"`]+(?:\s+\w+)?\s+on\b|\bvalues\s*\(|\btruncate\s+table\b|"
+    r"\bdrop\s+table\b|\balter\s+table\b|\bcreate\s+table\b|"
+    r"^\s*(?:and|or)\s+[\w.\"`]+\s*(?:=|<|>|\blike\b|\bilike\b|\bin\b)|\bfrom\s+[\w.\"`]+\s+(?:where|join|order|limit)\b|"
+    r"\blimit\s*$|\bwhere\s*$|=\s*'?$)"
+)
+_SQL_STRONG_RE = re2.compile(
+    r"(?i)(?:\bselect\b[^\n]*\bfrom\b|\binsert\s+into\b|\bupdate\s+[\w.\"\[\]`]+\s+set\b|\bdelete\s+from\b|"
+    r"\bwhere\b|\border\s+by\b|\bmerge\s+into\b|\bexec\b|\bvalues\s*\()"
+)
+_SAFE_INTERP_RE = re2.compile(
+    r"^\s*(?:[A-Z][A-Z0-9_]*|self\.[A-Z_][A-Z0-9_]*|cls\.[A-Z_][A-Z0-9_]*|\w*placeholders?\w*|\w*_?columns?|"
+    r"\w*(?:table_?name|TableName)\w*|self\.(?:table|model)\w*|len\s*\(.*\)|int\s*\(.*\)|float\s*\(.*\)|str\s*\(\s*int\s*\(.*\)|"
+    r"[\"',\s]*\.join\s*\(\s*\[?\s*[\"'](?:\?|%s|\$\d+)[\"'].*|\d+|schema\w*|ph|qs)\s*(?::[^}]*)?$"
+)
+_GO_FMT_RE = re2.compile(r"\b(?:fmt\s*\.\s*Sprintf|String\s*\.\s*format|string\s*\.\s*Format|sprintf|format)\s*\(\s*$")
+
+
+def _code_between(m: Masked, a: int, b: int) -> str:
+    return m.masked[a:b]
+
+
+def built_literals(m: Masked) -> Iterator[tuple[StrLit, str]]:
+    """String literals built dynamically on this line, with how: interpolation, concat, % or format()."""
+    code = m.masked
+    for k, s in enumerate(m.strings):
+        unsafe = [e for e in s.interpolations if not _SAFE_INTERP_RE.search(e)]
+        if s.formatted and unsafe:
+            yield s, "interpolation"
+            continue
+        after = code[s.end:].lstrip()
+        before = code[: s.start].rstrip()
+        # "..." % x   /   "...".format(x)   /   "...".formatted(x)
+        if after.startswith("%") and not after.startswith("%=") and ("%s" in s.content or "%(" in s.content or "%d" in s.content or "%r" in s.content):
+            rest = after[1:].lstrip()
+            if not _SAFE_INTERP_RE.search(rest.split(")")[0].lstrip("( ").split(",")[0]):
+                yield s, "% formatting"
+                continue
+        if after.startswith((".format(", ".formatted(")) and "{" in s.content or after.startswith(".formatted("):
+            yield s, "format()"
+            continue
+        # fmt.Sprintf("...%s...", x) / String.format / string.Format
+        if _GO_FMT_RE.search(before) and (
+            re2.search(r"%[-+# 0-9.]*[svqx]", s.content) or re2.search(r"\{\d+\}", s.content)
+        ) and after.startswith(","):
+            yield s, "format()"
+            continue
+        # concatenation with a non-literal operand
+        for side, operand in (("after", after), ("before", before)):
+            if side == "after" and operand.startswith("+") and not operand.startswith("+="):
+                nxt = operand[1:].lstrip()
+                if nxt and not nxt.startswith(("\"", "'", "`")) and not _SAFE_INTERP_RE.search(
+                    re2.split(r"[\s+)\];,]", nxt)[0]
+                ):
+                    yield s, "concatenation"
+                    break
+            if side == "before" and (operand.endswith("+") or operand.endswith("||")) and not operand.endswith("++"):
+                prev = re2.split(r"[\s(=+,|]", operand.rstrip("+|").rstrip())[-1]
+                if prev and not prev.endswith(("\"", "'", "`")) and not _SAFE_INTERP_RE.search(prev):
+                    yield s, "concatenation"
+                    break
+        else:
+            if before.endswith("+=") and k == len(m.strings) - 1 and False:
+                yield s, "concatenation"
+
+
+def _check_sql(ctx: FileContext) -> Iterator[Hit]:
+    """SQL/JPQL text built from non-literal parts: INJ-001."""
+    if ctx.is_test or ctx.language in ("markdown", "text", "yaml", "json", "terraform", "dotenv", "properties"):
+        return
+    if ctx.language == "sql":
+        yield from _check_sql_file(ctx)
+        return
+    for hunk in ctx.file.hunks:
+        post = ctx.post_lines(hunk)
+        masks: dict[int, Masked] = {}
+        for i, ln in enumerate(post):
+            if ln.kind != "+":
+                continue
+            low = ln.text.lower()
+            if not any(k in low for k in ("'", '"', "`")):
+                continue
+            m = masks.setdefault(i, mask(ln.text))
+            for s, how in built_literals(m):
+                if SQL_TEXT_RE.search(s.content) or _continues_sql(post, i, masks):
+                    yield Hit(ln.new_no or 1, f"SQL is built by {how} of a value into the query text. Use bound "
+                              "parameters (`?`, `%s` with a separate tuple, `:name`, `$1`) or the ORM's filters.")
+                    break
+
+
+def _continues_sql(post: list[DiffLine], i: int, masks: dict[int, Masked]) -> bool:
+    """Whether line i continues a multi-line SQL string started in the lines just above."""
+    text = post[i].text.lstrip()
+    if not (text[:1] in "\"'`+" or text[:2] in ('f"', "f'", '$"') or text.startswith(("sql +=", "query +=", "q +="))):
+        if not re2.search(r"(?i)\b(sql|query|stmt|statement|where|clause|filter)\w*\s*\+=", text):
+            return False
+    for j in range(i - 1, max(-1, i - 4), -1):
+        m = masks.setdefault(j, mask(post[j].text))
+        if any(_SQL_STRONG_RE.search(s.content) for s in m.strings):
+            return True
+        stripped = post[j].text.strip()
+        if stripped.endswith((";", ":")) and not stripped.endswith(("+", "(", ",")):
+            return False
+    return False
+
+
+_SQL_DYNAMIC_RE = re2.compile(
+    r"(?i)(?:\bexecute\s+(?:immediate\s+)?'[^']*'\s*\|\||\bexec(?:ute)?\s*\(\s*'[^']*'\s*\+|"
+    r"'[^']*\b(?:select|where|from|insert|update|delete|and|or)\b[^']*'\s*(?:\|\||\+)\s*@?[A-Za-z_]|"
+    r"\bexecute\s+(?:immediate\s+)?[a-z_]\w*\s*(?:;|$)|sp_executesql\s+@\w+\s*;?\s*$)"
+)
+
+
+def _check_sql_file(ctx: FileContext) -> Iterator[Hit]:
+    """Dynamic SQL in .sql files (PL/pgSQL EXECUTE '...' || v, T-SQL EXEC('...' + @v))."""
+    for ln in ctx.added:
+        m = _SQL_DYNAMIC_RE.search(ln.text)
+        if m is None:
+            continue
+        if "quote_literal" in ln.text or "quote_ident" in ln.text or "format(" in ln.text.lower() or "using" in ln.text.lower():
+            continue
+        if re2.search(r"(?i)\bexecute\s+[a-z_]\w*\s*(?:;|$)", m.group(0)) and "||" not in ctx.removed_text() + "".join(
+            x.text for x in ctx.added
+        ):
+            continue
+        yield Hit(ln.new_no or 1, "Dynamic SQL is built by concatenation. Use `EXECUTE ... USING` / "
+                  "`sp_executesql` with parameters, or `format()` with %L/%I.")
+
+
+_SHELL_CALL_RE = re2.compile(
+    r"(?:\bsubprocess\s*\.\s*(?:run|call|Popen|check_output|check_call|getoutput|getstatusoutput)\s*\(|"
+    r"\bos\s*\.\s*(?:system|popen|popen2|popen3|execl|execlp)\s*\(|\bcommands\s*\.\s*getoutput\s*\(|"
+    r"(?:\bchild_process\s*\.\s*|\bcp\s*\.\s*|(?:^|[^.\w]))(?:exec|execSync)\s*\(|"
+    r"Runtime\s*\.\s*getRuntime\s*\(\s*\)\s*\.\s*exec\s*\(|\bnew\s+ProcessBuilder\s*\(|"
+    r"\bexec\s*\.\s*Command(?:Context)?\s*\(|\bProcess\s*\.\s*Start\s*\(|\bpty\s*\.\s*spawn\s*\(|\bspawn(?:Sync)?\s*\()"
+)
+_SHELL_PROGRAM_RE = re2.compile(r"^\s*(?:ctx\s*,\s*)?[\"'](?:/bin/|/usr/bin/)?(?:sh|bash|zsh|cmd(?:\.exe)?|powershell(?:\.exe)?|pwsh)[\"']\s*,\s*[\"'](?:-c|/c|/C|-Command)[\"']\s*,")
+
+
+def _check_shell(ctx: FileContext) -> Iterator[Hit]:
+    """Shell commands built from non-literal parts: INJ-002."""
+    if ctx.is_test or ctx.language in ("markdown", "text", "yaml", "json", "dotenv", "properties", "sql", "terraform"):
+        return
+    for hunk in ctx.file.hunks:
+        post = ctx.post_lines(hunk)
+        for i, ln in enumerate(post):
+            m = _SHELL_CALL_RE.search(ln.text)
+            if m is None:
+                continue
+            span, starts = balanced_span(post, i, m.end() - 1, max_lines=8)
+            span_lines = post[i: i + len(starts)]
+            if not any(s.kind == "+" for s in span_lines):
+                continue
+            name = m.group(0)
+            args = span[1:-1] if span.endswith(")") else span[1:]
+            masked = mask(args)
+            first = _first_arg(masked)
+            uses_shell = (
+                "shell=True" in args.replace(" ", "")
+                or "shell:true" in args.replace(" ", "")
+                or any(k in name for k in ("os.", "system", "popen", "getoutput", "getRuntime"))
+                or re2.search(r"(?:^|[^.\w])(?:exec|execSync)\s*\($", name.strip()) is not None
+                or "child_process" in name
+                or _SHELL_PROGRAM_RE.search(args) is not None
+                or ("Process" in name and re2.search(r"(?i)cmd(?:\.exe)?[\"']|bash[\"']|/bin/sh|powershell", args) is not None)
+            )
+            if "spawn" in name and "shell" not in args:
+                uses_shell = False
+            if "ProcessBuilder" in name or "exec.Command" in name.replace(" ", ""):
+                uses_shell = _SHELL_PROGRAM_RE.search(args) is not None
+            if "getRuntime" in name and first.startswith(("new String[]", "new String [", "{")):
+                uses_shell = False
+            if not uses_shell:
+                continue
+            dynamic = _is_dynamic(masked, args, first, post, i)
+            if not dynamic:
+                continue
+            target = next((s for s in span_lines if s.kind == "+"), ln)
+            yield Hit(target.new_no or 1, "A shell command is built from a variable or interpolated value. Pass an "
+                      "argument list without a shell (`subprocess.run([...])`, `execFile`, `exec.Command(name, args...)`) "
+                      "and validate the values against an allow-list.")
+
+
+def _first_arg(m: Masked) -> str:
+    depth = 0
+    for k, ch in enumerate(m.masked):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return m.text[:k].strip()
+    return m.text.strip()
+
+
+def _is_dynamic(m: Masked, args: str, first: str, post: list[DiffLine], i: int) -> bool:
+    if any(True for _ in built_literals(m)):
+        return True
+    f = first.strip()
+    if not f:
+        return False
+    if f[0] in "\"'`" or f[:2] in ('r"', "r'", "b\"", "b'"):
+        return False  # a constant command
+    if f.startswith("["):
+        inner = mask(f)
+        return any(True for _ in built_literals(inner)) and _SHELL_PROGRAM_RE.search(f[1:]) is not None
+    if _SHELL_PROGRAM_RE.search(args):
+        rest = args[_SHELL_PROGRAM_RE.search(args).end():].strip()  # type: ignore[union-attr]
+        return bool(rest) and rest[0] not in "\"'`" or any(True for _ in built_literals(mask(rest)))
+    name = re2.split(r"[\s,)]", f)[0]
+    if re2.search(r"^[A-Z][A-Z0-9_]*$", name):
+        return False
+    # a name: dynamic unless bound to a constant literal just above
+    for j in range(i - 1, max(-1, i - 8), -1):
+        t = post[j].text.strip()
+        if t.startswith(name + " =") or t.startswith(name + "=") or t.startswith(f"const {name} =") or t.startswith(f"let {name} ="):
+            value = t.split("=", 1)[1].strip().rstrip(";")
+            vm = mask(value)
+            return not (value[:1] in "\"'" and not any(True for _ in built_literals(vm)))
+    return True
+
+
+_EVAL_RE = re2.compile(
+    r"(?:(?:^|[^.\w])(?:eval|exec)\s*\(\s*([^)\s])|\bnew\s+Function\s*\(|\bvm\s*\.\s*run\w*\s*\(|"
+    r"\bScriptEngine\w*\b.*\.eval\s*\(|\bengine\s*\.\s*eval\s*\(|\b(?:setTimeout|setInterval)\s*\(\s*[\"'`][^\"'`]*[\"'`]\s*\+|"
+    r"\bexecfile\s*\(|\bcompile\s*\([^)]*,\s*[\"'][^\"']*[\"']\s*,\s*[\"']exec[\"'])"
+)
+
+
+def _check_eval(ctx: FileContext) -> Iterator[Hit]:
+    """eval/exec of something other than a constant: INJ-003."""
+    if ctx.is_test or ctx.language not in ("python", "javascript", "typescript", "java", "ruby", "php", None):
+        return
+    for ln in ctx.lines_with("eval", "exec", "function", "vm.", "settimeout", "setinterval", "compile"):
+        m = _EVAL_RE.search(ln.text)
+        if m is None:
+            continue
+        text = ln.text
+        if "literal_eval" in text or re2.search(r"\.\s*(?:eval|exec)\s*\(\s*\)", text):
+            continue
+        if m.group(1) and m.group(1) in "\"'" and not any(True for _ in built_literals(mask(text[m.start(1):]))):
+            continue
+        if ctx.language == "java" and "eval" not in text:
+            continue
+        if ctx.language in ("javascript", "typescript") and re2.search(r"(?:^|[^.\w])exec\s*\(", text) and "eval" not in text:
+            continue  # exec( in JS is child_process or RegExp: the shell rule owns it
+        yield Hit(ln.new_no or 1)
+
+
+_DESERIALIZE = (
+    r"(?:\b(?:pickle|cPickle|_pickle|dill|cloudpickle|marshal|shelve)\s*\.\s*(?:loads?|Unpickler|open)\s*\(|"
+    r"\bjsonpickle\s*\.\s*decode\s*\(|\byaml\s*\.\s*(?:unsafe_load|unsafe_load_all|load|load_all|full_load)\s*\(|"
+    r"\bnew\s+ObjectInputStream\s*\(|\bXMLDecoder\s*\(|\benableDefaultTyping\s*\(|\bactivateDefaultTyping\s*\(|"
+    r"\bBinaryFormatter\b|\bNetDataContractSerializer\b|\bLosFormatter\b|\bSoapFormatter\b|\bObjectStateFormatter\b|"
+    r"TypeNameHandling\s*\.\s*(?:All|Auto|Objects|Arrays)|\bunserialize\s*\(|\bnode-serialize\b|"
+    r"\btorch\s*\.\s*load\s*\(|\bjoblib\s*\.\s*load\s*\(|\b(?:pd|pandas)\s*\.\s*read_pickle\s*\(|"
+    r"\bXStream\b.*\bfromXML\s*\(|\bnew\s+Yaml\s*\(\s*\)|\bMarshal\s*\.\s*load\b)"
+)
+
+
+def _check_deserialize(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test:
+        return
+    for ln in ctx.lines_with("pickle", "marshal", "shelve", "yaml", "objectinputstream", "xmldecoder", "defaulttyping",
+                             "formatter", "serializer", "typenamehandling", "unserialize", "torch.load", "joblib",
+                             "read_pickle", "fromxml", "new yaml", "dill", "jsonpickle"):
+        if _DESER_RE.search(ln.text) is None:
+            continue
+        text = ln.text
+        if re2.search(r"(?:SafeLoader|CSafeLoader|BaseLoader|safe_load|SafeConstructor|weights_only\s*=\s*True)", text):
+            continue
+        if re2.search(r"\byaml\s*\.\s*(?:load|load_all)\s*\(", text):
+            window = "\n".join(x.text for x in ctx.neighbours(ln.new_no or 0, 0, 2))
+            if re2.search(r"SafeLoader|CSafeLoader|BaseLoader", window):
+                continue
+        yield Hit(ln.new_no or 1)
+
+
+_DESER_RE = re2.compile(_DESERIALIZE)
+
+_SSTI = (
+    r"(?:\brender_template_string\s*\(\s*(?:f[\"']|[A-Za-z_][\w.]*\s*(?:\+|\)|,|$))|"
+    r"\bTemplate\s*\(\s*(?:f[\"']|request\b|req\.|[\"'][^\"']*[\"']\s*\+|[a-z_]\w*\s*\+)|"
+    r"\bfrom_string\s*\(\s*(?:f[\"']|request\b|req\.|[a-z_][\w.]*\s*[+)])|"
+    r"\b(?:Handlebars|handlebars|hbs|Mustache|mustache|ejs|pug|jade|nunjucks|doT|_)\s*\.\s*(?:compile|render|renderString|template)\s*\(\s*(?:req\.|request\.|`[^`]*\$\{|[\"'][^\"']*[\"']\s*\+)|"
+    r"\bVelocity\s*\.\s*evaluate\s*\(|\bnew\s+Template\s*\([^)]*\+|\bSpelExpressionParser\b.*parseExpression\s*\(\s*[a-z]|"
+    r"\bparser\s*\.\s*parseExpression\s*\(\s*(?:req|request|input|user|param))"
+)
+
+_LDAP_FILTER_RE = re2.compile(
+    r"(?i)\((?:[&|!]\s*\(?)?\s*(?:uid|cn|sAMAccountName|mail|userPrincipalName|memberOf|objectClass|ou|sn|givenName|"
+    r"employeeNumber|displayName|member)\s*=\s*$|\((?:[&|!]\s*\(?)?\s*(?:uid|cn|sAMAccountName|mail|userPrincipalName|"
+    r"memberOf|ou|sn|givenName|employeeNumber)\s*=\s*[{%$]"
+)
+_XPATH_RE = re2.compile(r"(?:\[\s*@?[\w:-]+\s*=\s*['\"]?\s*$|\[\s*@?[\w:-]+\s*=\s*['\"]?\s*[{%$]|^//\w|^/\w+/)")
+_XPATH_CALL_RE = re2.compile(r"(?i)(xpath|selectNodes|selectSingleNode|evaluate|compile|XPath|select_one|findall|find|iterfind)")
+_NOSQL_RE = re2.compile(r"\$where")
+
+
+def _check_ldap_xpath(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test:
+        return
+    for ln in ctx.lines_with("(", "$where"):
+        low = ln.text.lower()
+        if not any(k in low for k in ("uid=", "cn=", "samaccountname", "mail=", "userprincipalname", "memberof", "ou=",
+                                      "sn=", "givenname", "employeenumber", "member=", "[@", "xpath", "selectnodes",
+                                      "selectsinglenode", "$where", "evaluate", "displayname=")):
+            continue
+        m = mask(ln.text)
+        for s, how in built_literals(m):
+            content = s.content
+            if _LDAP_FILTER_RE.search(content) or _LDAP_FILTER_RE.search(content.split("{")[0]):
+                yield Hit(ln.new_no or 1, f"An LDAP filter is built by {how}. Escape the value with the library's "
+                          "filter escaping (ldap3 `escape_filter_chars`, `LdapEncoder.filterEncode`) or use a "
+                          "parameterised filter.")
+                break
+            if (_XPATH_RE.search(content) or _XPATH_RE.search(content.split("{")[0])) and _XPATH_CALL_RE.search(ln.text):
+                yield Hit(ln.new_no or 1, f"An XPath expression is built by {how}. Use XPath variables "
+                          "(`XPathVariableResolver`, lxml `$var` parameters) instead of splicing values in.")
+                break
+            if _NOSQL_RE.search(content):
+                yield Hit(ln.new_no or 1, f"A MongoDB `$where` JavaScript clause is built by {how}. Use query "
+                          "operators with values, never server-side JavaScript from input.")
+                break
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        id="INJ-001",
+        category="injection",
+        severity="high",
+        message="SQL is built by string formatting or concatenation of a value. Use bound parameters (`?`, `%s` "
+        "with a separate tuple, `:name`, `$1`) or the ORM's query API.",
+        regulations=_REGS,
+        keywords=("select", "insert", "update", "delete", "where", "from", "order by", "values", "execute", "exec",
+                  "merge", "and ", "or ", "limit", "join", "sql", "query", "="),
+        check=_check_sql,
+        examples=(
+            "ehr/repo.py::sql = f\"SELECT id, mrn FROM patients WHERE family_name ILIKE '{family}%' LIMIT {limit}\"",
+            "server/routes/p.js::const { rows } = await pool.query(\"SELECT id FROM patients WHERE mrn = '\" + req.params.mrn + \"'\");",
+            "server/routes/r.js::await pool.query(`SELECT * FROM referrals WHERE code = '${req.params.code}'`);",
+            "src/Dao.java::String q = \"SELECT p FROM Patient p WHERE p.lastName = '\" + lastName + \"'\";",
+            "pkg/store.go::q := fmt.Sprintf(\"SELECT id FROM orders WHERE status = '%s'\", status)",
+            "Data/Repo.cs::var sql = $\"DELETE FROM notes WHERE author = '{author}'\";",
+            "ehr/repo.py::cur.execute(\"UPDATE visits SET note = '%s' WHERE id = %d\" % (note, vid))",
+            "db/fn.sql::  EXECUTE 'SELECT count(*) FROM ' || tbl || ' WHERE ward = ' || ward;",
+        ),
+        counterexamples=(
+            "ehr/repo.py::return self.conn.execute(sql, (ward_code, day, limit)).fetchall()",
+            "ehr/repo.py::sql = \"SELECT id FROM encounters WHERE ward_code = %s AND day = %s\"",
+            "src/Dao.java::String sql = \"SELECT id FROM orders WHERE status = ? LIMIT ?\";",
+            "server/routes/p.js::await pool.query(\"SELECT id FROM patients WHERE mrn = $1\", [req.params.mrn]);",
+            "ehr/repo.py::sql = f\"SELECT id FROM patients WHERE id IN ({placeholders})\"",
+            "ehr/msg.py::log.info(f\"Selected {count} rows from the import\")",
+            "tests/test_repo.py::sql = f\"SELECT * FROM patients WHERE mrn = '{mrn}'\"",
+        ),
+    ),
+    Rule(
+        id="INJ-002",
+        category="injection",
+        severity="critical",
+        message="A shell command is built from a variable or interpolated value. Pass an argument list without a "
+        "shell and validate values against an allow-list.",
+        regulations=_REGS,
+        keywords=("subprocess", "os.system", "popen", "exec", "processbuilder", "process.start", "spawn", "getoutput"),
+        check=_check_shell,
+        examples=(
+            "ops/exports.py::subprocess.run(f\"pg_dump --table={table} ehr | gzip > {target}\", shell=True, check=True)",
+            "ops/backup.py::os.system(\"tar czf /backups/\" + name + \".tgz /data\")",
+            "ops/run.js::child_process.exec(`convert ${req.query.file} out.pdf`);",
+            "cmd/run.go::out, err := exec.Command(\"sh\", \"-c\", \"grep \"+pattern+\" /var/log/app.log\").Output()",
+            "src/Run.java::Runtime.getRuntime().exec(\"ping -c 1 \" + host);",
+        ),
+        counterexamples=(
+            "tools/archive.py::subprocess.run([\"tar\", \"--zstd\", \"-cf\", str(dest), \"-C\", str(archive), day_dir.name], check=True)",
+            "tools/archive.py::subprocess.run(\"make clean\", shell=True, check=True)",
+            "cmd/run.go::out, err := exec.Command(\"git\", \"log\", \"-1\", ref).Output()",
+            "ops/run.js::execFile(\"convert\", [file, \"out.pdf\"]);",
+        ),
+    ),
+    Rule(
+        id="INJ-003",
+        category="injection",
+        severity="critical",
+        message="Code is evaluated from a non-constant string (`eval`, `exec`, `new Function`, a script engine). "
+        "Parse the data instead (`json.loads`, `ast.literal_eval`, a dispatch table).",
+        regulations=_REGS,
+        keywords=("eval", "exec", "function", "vm.", "settimeout", "setinterval", "compile"),
+        check=_check_eval,
+        examples=(
+            "calc/rules.py::result = eval(request.args[\"expr\"])",
+            "web/calc.js::const fn = new Function(\"x\", body);",
+            "calc/rules.py::exec(rule_source, namespace)",
+        ),
+        counterexamples=(
+            "calc/rules.py::value = ast.literal_eval(text)",
+            "ml/train.py::model.eval()",
+            "calc/rules.py::result = eval(\"1 + 2\")",
+        ),
+    ),
+    Rule(
+        id="INJ-004",
+        category="injection",
+        severity="critical",
+        message="Untrusted data is deserialized with a format that can run code (pickle, yaml.load without a safe "
+        "loader, Java/.NET native serialization, polymorphic typing). Use JSON or `yaml.safe_load`, or sign and "
+        "verify the payload before loading it.",
+        regulations=_REGS,
+        keywords=("pickle", "marshal", "shelve", "yaml", "objectinputstream", "xmldecoder", "defaulttyping", "formatter",
+                  "serializer", "typenamehandling", "unserialize", "torch.load", "joblib", "read_pickle", "fromxml",
+                  "dill", "jsonpickle"),
+        check=_check_deserialize,
+        examples=(
+            "kiosk/session.py::state = pickle.loads(base64.b64decode(blob))",
+            "tools/cfg.py::config = yaml.load(fh)",
+            "src/Import.java::ObjectInputStream in = new ObjectInputStream(request.getInputStream());",
+            "Api/Import.cs::var obj = new BinaryFormatter().Deserialize(stream);",
+            "Api/Json.cs::settings.TypeNameHandling = TypeNameHandling.All;",
+        ),
+        counterexamples=(
+            "tools/cfg.py::config = yaml.safe_load(fh)",
+            "tools/cfg.py::config = yaml.load(fh, Loader=yaml.SafeLoader)",
+            "kiosk/session.py::state = json.loads(blob)",
+        ),
+    ),
+    Rule(
+        id="INJ-005",
+        category="injection",
+        severity="critical",
+        message="A template is compiled from request data or a built string (server-side template injection). "
+        "Render a fixed template and pass the values as context variables.",
+        regulations=_REGS,
+        keywords=("template", "from_string", "compile", "render", "velocity", "parseexpression"),
+        pattern=_SSTI,
+        examples=(
+            "portal/views.py::return render_template_string(f\"<h1>Hello {name}</h1>\")",
+            "portal/views.py::html = Template(request.form[\"body\"]).render(patient=p)",
+            "web/mail.js::const tpl = Handlebars.compile(req.body.template);",
+        ),
+        counterexamples=(
+            "portal/views.py::return render_template(\"hello.html\", name=name)",
+            "portal/views.py::return render_template_string(\"<h1>Hello {{ name }}</h1>\", name=name)",
+        ),
+    ),
+    Rule(
+        id="INJ-006",
+        category="injection",
+        severity="high",
+        message="An LDAP filter, XPath expression or MongoDB `$where` clause is built from a value. Escape it with "
+        "the library's encoder or use the query language's parameters.",
+        regulations=_REGS,
+        keywords=("(", "$where"),
+        check=_check_ldap_xpath,
+        examples=(
+            "auth/ldap.py::conn.search(BASE_DN, f\"(&(objectClass=person)(uid={username}))\")",
+            "src/Dir.java::String filter = \"(sAMAccountName=\" + user + \")\";",
+            "svc/xml.js::const node = xpath.select(\"//patient[@mrn='\" + mrn + \"']\", doc);",
+        ),
+        counterexamples=(
+            "auth/ldap.py::conn.search(BASE_DN, \"(&(objectClass=person)(uid=%s))\", escape_filter_chars(username))",
+            "svc/xml.js::const node = xpath.select(\"//patient[@active='true']\", doc);",
+        ),
+    ),
+)

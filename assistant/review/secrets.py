@@ -1,5 +1,306 @@
-"""Reviewer rules: (family being written)."""
+"""Hard-coded secret rules: private keys, provider tokens, credential literals, passwords in URLs.
 
-from assistant.review.base import Rule
+The generic rule reads `key = value` in every syntax the product meets
+(Python/Java/Go/C#/JS assignments and object keys, YAML, .env, .properties,
+Terraform, JSON) and then judges the value in Python, not in a regex: a value
+read from the environment or a secret store, a `${PLACEHOLDER}`, an empty or
+obviously fake example, a message sentence or a file path is not a secret.
 
-RULES: tuple[Rule, ...] = ()
+Test files: private keys and provider-issued tokens (SEC-001, SEC-002) are
+reported everywhere, since a real key in a fixture is still a leaked key; the
+generic credential rules (SEC-003..005) skip tests, fixtures and docs, where
+`password = "hunter2"` is a fake by design.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import re2
+
+from assistant.review.base import Hit, Rule
+from assistant.review.context import FileContext
+
+_REGS = ("HIPAA 164.312(a)(1)", "HIPAA 164.312(d)", "SOC 2 CC6.1")
+
+_SECRET_KEY_RE = re2.compile(
+    r"(?i)(pass(?:word|wd|phrase)?|pwd|secret|token|credential|api_?key|apikey|access_?key|private_?key|"
+    r"secret_?key|signing_?key|encryption_?key|master_?key|auth_?key|client_?secret|conn(?:ection)?_?str(?:ing)?|"
+    r"license_?key|webhook_?secret|bearer|session_?key|app_?key|account_?key|sas_?token|dsn)"
+)
+# A key naming something about a secret rather than the secret itself.
+_NOT_SECRET_KEY_RE = re2.compile(
+    r"(?i)(url|uri|endpoint|host|path|file|dir|name|_id$|^id$|length|len$|ttl|timeout|expir|minutes|seconds|"
+    r"header|type|field|policy|prefix|enabled|mode|version|algorithm|algo|rounds|size|format|regex|pattern|label|"
+    r"count|max|min|hint|reset|validity|lifetime|age|scope|placeholder|env|var|ref|source|provider|store|"
+    r"strategy|method|required|param|column|key_id|keyid|arn|location|generator|_at$|^is_|^has_|question|"
+    r"strength|policy|rule|message|error|text|desc|template|encoder|hasher|digest|hash|issuer|audience)"
+)
+_PLACEHOLDER_RE = re2.compile(
+    r"(?i)^(?:|x+|\*+|\.+|-+|changeme|change_me|change-me|changeit|example\w*|sample\w*|placeholder\w*|dummy\w*|"
+    r"fake\w*|test\w*|todo|tbd|none|null|nil|undefined|true|false|yes|no|on|off|secret|password|passwd|token|"
+    r"redacted|hidden|your[_-].*|my[_-].*|<.*>|\[.*\]|enter[_-].*|replace[_-].*|insert[_-].*|xxx.*|foo\w*|bar|"
+    r"baz|default|local\w*|dev|development|demo\w*|admin|root|user|guest|postgres|mysql|sa|required|optional|"
+    r"not[_-]?set|unset|empty|n/a|na)$"
+)
+_REFERENCE_RE = re2.compile(
+    r"(?i)(\$\{|\{\{|\$\(|#\{|%\(|%[sd]\b|\benv\b|environ|getenv|process\.env|os\.Getenv|Environment\.|"
+    r"System\.get|config\[|settings\.|secretKeyRef|valueFrom|vault:|secret://|arn:aws:|ENC\(|@Value|"
+    r"keyvault|secretsmanager|ssm:|/run/secrets|/var/run/secrets|\.pem$|\.key$|\.p12$|\.jks$|\.json$|\.txt$|"
+    r"^/|^~/|^\./|^\$[A-Za-z_])"
+)
+_CONSTANT_NAME_RE = re2.compile(r"^[A-Z][A-Z0-9_]{2,}$|^[a-z]+(?:[._-][a-z]+)+$")
+_KV_RE = re2.compile(
+    r"([A-Za-z_][A-Za-z0-9_.\-]*)[\"'\]]?\s*(:=|=>|=|:)\s*"
+)
+
+PRIVATE_KEY_RE = r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+_PROVIDER = (
+    r"(?:\bAKIA[0-9A-Z]{16}\b|\bASIA[0-9A-Z]{16}\b|\bsk_live_[0-9A-Za-z]{16,}|\brk_live_[0-9A-Za-z]{16,}|"
+    r"\bxox[abposr]-[0-9A-Za-z-]{10,}|\bghp_[0-9A-Za-z]{30,}|\bgithub_pat_[0-9A-Za-z_]{30,}|\bgho_[0-9A-Za-z]{30,}|"
+    r"\bglpat-[0-9A-Za-z_-]{20,}|\bAIza[0-9A-Za-z_-]{35}\b|hooks\.slack\.com/services/T[0-9A-Z]+/B[0-9A-Z]+/[0-9A-Za-z]+|"
+    r"\bSG\.[0-9A-Za-z_-]{16,}\.[0-9A-Za-z_-]{16,}|\bnpm_[0-9A-Za-z]{30,}|\bpypi-[0-9A-Za-z_-]{40,}|"
+    r"\bsq0csp-[0-9A-Za-z_-]{30,}|\bEAACEdEose0cBA[0-9A-Za-z]+|\bAC[0-9a-f]{32}\b.{0,40}\b[0-9a-f]{32}\b|"
+    r"DefaultEndpointsProtocol=https?;AccountName=[^;]+;AccountKey=[A-Za-z0-9+/=]{40,}|"
+    r"\beyJ[0-9A-Za-z_-]{10,}\.eyJ[0-9A-Za-z_-]{10,}\.[0-9A-Za-z_-]{10,})"
+)
+_URL_CRED_RE = re2.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^\s/:@'\"<>{}]+):([^\s@'\"/<>]+)@[A-Za-z0-9\[]")
+
+_NO_GENERIC = frozenset({"markdown", "text"})
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy in bits per character: random keys score high, words and repeats low."""
+    if not value:
+        return 0.0
+    counts: dict[str, int] = {}
+    for ch in value:
+        counts[ch] = counts.get(ch, 0) + 1
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def looks_secret(value: str) -> bool:
+    """Whether a literal value looks like a real credential rather than a placeholder, word or reference."""
+    v = value.strip()
+    if v.lower().startswith(("bearer ", "basic ", "token ")):
+        v = v.split(" ", 1)[1].strip()
+    if _PLACEHOLDER_RE.search(v) or _REFERENCE_RE.search(v):
+        return False
+    if _CONSTANT_NAME_RE.search(v):
+        return False  # the name of another setting, e.g. PASSWORD_ENV = "DB_PASSWORD"
+    if len(v) < 8 or " " in v:
+        return False
+    if v.isdigit() and len(v) < 12:
+        return False
+    classes = sum((any(c.islower() for c in v), any(c.isupper() for c in v), any(c.isdigit() for c in v),
+                   any(not c.isalnum() for c in v)))
+    if classes < 2 and len(v) < 20:
+        return False
+    return entropy(v) >= 2.5
+
+
+def _literal_after(text: str, pos: int, language: str | None) -> str | None:
+    """The literal value starting at `pos`, or None when the value is code (a call, a name, an f-string)."""
+    rest = text[pos:].strip()
+    if not rest:
+        return None
+    q = rest[0]
+    if rest[:2] in ('f"', "f'", '$"', '@"') or rest[:1] == "`" and "${" in rest:
+        return None
+    if q in "\"'`":
+        end = rest.find(q, 1)
+        if end < 0:
+            return None
+        value = rest[1:end]
+        after = rest[end + 1:].lstrip()
+        if after.startswith(("+", "%", ".format", "||", "or ", "?", "if ")):
+            return None  # built from parts, or a default that is overridden
+        return value
+    if language in ("dotenv", "properties", "yaml", "ini", "toml", None, "dockerfile", "shell"):
+        value = rest.split(" #", 1)[0].strip().rstrip(",;")
+        if value.startswith(("[", "{", "|", ">", "&", "*", "!")):
+            return None
+        return value
+    return None
+
+
+def _check_assignments(ctx: FileContext) -> Iterator[Hit]:
+    """`password = "literal"` in any syntax: SEC-003."""
+    if ctx.is_test or ctx.language in _NO_GENERIC:
+        return
+    for ln in ctx.lines_with("pass", "pwd", "secret", "token", "credential", "key", "bearer", "conn", "dsn"):
+        text = ln.text
+        stripped = text.lstrip(" \t-")
+        if stripped.startswith(("#", "//", "*", "/*", "<!--")) and ctx.language not in ("dotenv",):
+            continue
+        for m in _KV_RE.finditer(text):
+            key, op = m.group(1), m.group(2)
+            end = m.end()
+            if op == "=" and (end < len(text) and text[end:end + 1] == "=" or text[m.start(2) - 1: m.start(2)] in "!<>="):
+                continue
+            if op == ":" and ctx.language in ("python",) and not _in_dict(text, m.start()):
+                continue  # a type annotation or a slice, not a mapping
+            last = key.rsplit(".", 1)[-1]
+            if not _SECRET_KEY_RE.search(last) or _NOT_SECRET_KEY_RE.search(last):
+                continue
+            value = _literal_after(text, end, ctx.language)
+            if value is None or not looks_secret(value):
+                continue
+            yield Hit(ln.new_no or 1, f"`{last}` is set to a literal credential. Read it from the environment or "
+                      "a secret store (Vault, AWS Secrets Manager, a Kubernetes Secret) and rotate the exposed value.")
+            break
+
+
+def _in_dict(text: str, pos: int) -> bool:
+    before = text[:pos].rstrip()
+    return before.endswith(("{", ",", "\"", "'")) or before == "" or text[:pos].strip() == ""
+
+
+def _check_url_credentials(ctx: FileContext) -> Iterator[Hit]:
+    """`postgres://user:password@host`: SEC-004."""
+    if ctx.is_test or ctx.language in _NO_GENERIC:
+        return
+    for ln in ctx.lines_with("://"):
+        for m in _URL_CRED_RE.finditer(ln.text):
+            password = m.group(3)
+            if _PLACEHOLDER_RE.search(password) or password.startswith(("$", "%", "{", "<", ":")) or "${" in password:
+                continue
+            if len(password) < 4 or password.lower() in {"pass", "pwd", "secret"}:
+                continue
+            yield Hit(ln.new_no or 1, f"A `{m.group(1)}://` connection string carries a literal password. Build it "
+                      "from environment variables or a secret store, and rotate the password.")
+            break
+
+
+_K8S_NAME_RE = re2.compile(r"^\s*-?\s*name:\s*[\"']?([A-Za-z_][A-Za-z0-9_.\-]*)[\"']?\s*$")
+_K8S_VALUE_RE = re2.compile(r"^\s*value:\s*(.+?)\s*$")
+
+
+def _check_env_entries(ctx: FileContext) -> Iterator[Hit]:
+    """Kubernetes/compose `- name: DB_PASSWORD` followed by `value: literal`: SEC-005."""
+    if ctx.is_test or ctx.language != "yaml":
+        return
+    for hunk in ctx.file.hunks:
+        post = ctx.post_lines(hunk)
+        for i, ln in enumerate(post[:-1]):
+            m = _K8S_NAME_RE.search(ln.text)
+            if not m or not _SECRET_KEY_RE.search(m.group(1)) or _NOT_SECRET_KEY_RE.search(m.group(1)):
+                continue
+            nxt = post[i + 1]
+            v = _K8S_VALUE_RE.search(nxt.text)
+            if not v or nxt.kind != "+":
+                continue
+            value = v.group(1).strip("\"'")
+            if looks_secret(value):
+                yield Hit(nxt.new_no or 1, f"Environment variable `{m.group(1)}` gets a literal value in the manifest. "
+                          "Use `valueFrom: secretKeyRef` (a Kubernetes Secret) or an external secret store.")
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        id="SEC-001",
+        category="hardcoded-secret",
+        severity="critical",
+        message="A private key is committed. Remove it from the repository (and its history), revoke and rotate the "
+        "key, and load keys from a secret store or a mounted secret at run time.",
+        regulations=_REGS,
+        keywords=("private key",),
+        pattern=PRIVATE_KEY_RE,
+        examples=(
+            "deploy/keys/sftp_key::-----BEGIN OPENSSH PRIVATE KEY-----",
+            "tests/fixtures/key.pem::-----BEGIN RSA PRIVATE KEY-----",
+            "cfg/app.yaml::  tls_key: \"-----BEGIN EC PRIVATE KEY-----\\nMHcCAQEE\"",
+        ),
+        counterexamples=(
+            "deploy/keys/sftp_key.pub::-----BEGIN PUBLIC KEY-----",
+            "svc/keys.py::PEM_HEADER_PREFIX = \"-----BEGIN \"",
+        ),
+    ),
+    Rule(
+        id="SEC-002",
+        category="hardcoded-secret",
+        severity="critical",
+        message="A provider-issued credential (cloud key, API token, webhook URL, JWT) is committed. Revoke it at "
+        "the provider, rotate it, and read it from the environment or a secret store.",
+        regulations=_REGS,
+        keywords=("akia", "asia", "sk_live_", "rk_live_", "xox", "ghp_", "github_pat_", "gho_", "glpat-", "aiza",
+                  "hooks.slack.com", "sg.", "npm_", "pypi-", "sq0csp-", "eaaced", "accountkey=", "eyj"),
+        pattern=_PROVIDER,
+        examples=(
+            "deploy/.env.production::STRIPE_KEY=sk_live_51HqLmDJx8Yt2PkR4vW9nZc3aBfE7gT1uQ0sXyVbN6mKjH5d",
+            "infra/main.tf::  access_key = \"AKIAIOSFODNN7EXAMPLE\"",
+            "notify/hook.js::const HOOK = \"https://hooks.slack.com/services/T024BE7LD/B01ABCDEF/abcdefghijklmnop1234\";",
+        ),
+        counterexamples=(
+            "docs/setup.py::STRIPE_KEY = os.environ[\"STRIPE_SECRET_KEY\"]",
+            "infra/main.tf::  access_key = var.aws_access_key_id",
+        ),
+    ),
+    Rule(
+        id="SEC-003",
+        category="hardcoded-secret",
+        severity="high",
+        message="A credential is set to a literal value in code or configuration. Read it from the environment or "
+        "a secret store and rotate the exposed value.",
+        regulations=_REGS,
+        keywords=("pass", "pwd", "secret", "token", "credential", "key", "bearer", "conn", "dsn"),
+        check=_check_assignments,
+        examples=(
+            "reminders/sms.py::API_TOKEN = \"tg_live_8f2c41d9a7e64b0b9c3e5a1d2f7b6c80\"",
+            "k8s/configmap.yaml::  DB_PASSWORD: \"r3p0rt!ng-Pr0d-2024\"",
+            "src/Db.java::private static final String DB_PASSWORD = \"Wint3r!Clinic#22\";",
+            "deploy/app.properties::spring.datasource.password=Sup3rS3cret!x",
+            "cmd/main.go::apiKey := \"a8f5f167f44f4964e6c998dee827110c\"",
+            "infra/db.tf::  password = \"Rds-Adm1n-2024!\"",
+            "web/cfg.ts::export const config = { clientSecret: \"9d8f7a6b5c4e3d2f1a0b9c8d\" };",
+        ),
+        counterexamples=(
+            "portal/settings.py::SECRET_KEY = os.environ[\"PORTAL_SECRET_KEY\"]",
+            ".env.example::DB_PASSWORD=",
+            "k8s/cm.yaml::  DB_PASSWORD: \"${DB_PASSWORD}\"",
+            "portal/settings.py::PASSWORD_MIN_LENGTH = 12",
+            "tests/test_login.py::password = \"Sup3rS3cret!x\"",
+            "portal/forms.py::password_help = \"Use at least 12 characters\"",
+            "infra/db.tf::  password = var.db_password",
+            "app/cfg.py::TOKEN_URL = \"https://auth.example.org/oauth/token\"",
+        ),
+    ),
+    Rule(
+        id="SEC-004",
+        category="hardcoded-secret",
+        severity="high",
+        message="A connection string carries a literal password. Build it from environment variables or a secret "
+        "store and rotate the password.",
+        regulations=_REGS,
+        keywords=("://",),
+        check=_check_url_credentials,
+        examples=(
+            "deploy/.env.production::DATABASE_URL=postgres://portal_app:Qm7!vR2x9Lp@ehr-db.internal:5432/portal",
+            "svc/db.py::engine = create_engine(\"mysql://reports:Tr0ub4dor@db.internal/reports\")",
+        ),
+        counterexamples=(
+            "deploy/.env.production::REDIS_URL=redis://cache.internal:6379/0",
+            "svc/db.py::url = f\"postgres://{user}:{password}@{host}/ehr\"",
+            "docker-compose.yaml::      DATABASE_URL: postgres://app:${DB_PASSWORD}@db/app",
+        ),
+    ),
+    Rule(
+        id="SEC-005",
+        category="hardcoded-secret",
+        severity="high",
+        message="A Kubernetes/compose environment variable holding a credential gets a literal value. Use "
+        "`valueFrom: secretKeyRef` or an external secret store.",
+        regulations=_REGS,
+        keywords=("name:",),
+        check=_check_env_entries,
+        examples=(
+            "k8s/deploy.yaml::        - name: DB_PASSWORD\n          value: \"pr0d-Sched!2024\"",
+        ),
+        counterexamples=(
+            "k8s/deploy.yaml::        - name: DB_PASSWORD\n          valueFrom:\n            secretKeyRef:\n              name: db\n              key: password",
+            "k8s/deploy.yaml::        - name: LOG_LEVEL\n          value: info",
+        ),
+    ),
+)
