@@ -1,5 +1,482 @@
-"""Reviewer rules: (family being written)."""
+"""Unencrypted PHI at rest: columns, files, exports, volumes and buckets must be encrypted.
 
-from assistant.review.base import Rule
+Rules here need more than a line: a Terraform resource is unencrypted by
+what its body lacks (and by whether a separate encryption resource points at
+it), a file write stores PHI only when patient data flows into it, and a
+column is sensitive by its name and plaintext by its type. So most are
+structural; the switches (`storage_encrypted = false`) are line rules.
+"""
 
-RULES: tuple[Rule, ...] = ()
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import re2
+
+from assistant.diffs import DiffLine
+from assistant.review._structure import (
+    CODE_LANGUAGES,
+    DOC_LANGUAGES,
+    SOURCE_LANGUAGES,
+    added_normalized,
+    anchor_for_removal,
+    blocks,
+    index_in,
+    is_comment,
+    nested_switch_off,
+    normalized,
+    post_lines,
+    statement_text,
+    udiff,
+)
+from assistant.review.base import Hit, Rule
+from assistant.review.context import FileContext
+from assistant.review.vocabulary import split_words
+
+REGULATIONS = ("HIPAA 164.312(a)(2)(iv)", "HIPAA 164.312(e)(2)(ii)")
+_COMMENT = r"^\s*(?:#|//|/\*|\*|<!--|--)"
+
+# ---------------------------------------------------------------- ENC-001 plaintext sensitive columns
+
+# Column names (as word sequences) that must never sit in a plaintext column.
+_SENSITIVE_TERMS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(t.split("_"))
+    for t in (
+        "ssn", "social_security", "socialsecurity", "national_id", "national_insurance", "tax_id", "taxpayer_id",
+        "passport", "drivers_license", "driver_license", "diagnosis", "diagnoses", "dx", "dx_code", "icd10",
+        "icd_code", "hiv", "genetic", "genome", "genotype", "psychotherapy", "psych", "substance", "mental_health",
+        "sexual", "medicare_number", "medicare_id", "mbi", "medicaid_id", "medicaid_number", "insurance_member_id",
+        "member_number", "policy_number", "credit_card", "card_number", "cvv", "bank_account",
+    )
+)
+_SAFE_COLUMN_WORDS = frozenset({
+    "hash", "hashed", "digest", "enc", "encrypted", "cipher", "ciphertext", "token", "tokenized", "last4", "last",
+    "four", "masked", "mask", "redacted", "id", "ids", "count", "flag", "present", "verified", "type", "status",
+    "at", "date", "on", "by", "version", "fingerprint", "hmac", "ref",
+})
+_SQL_COLUMN_RE = re2.compile(
+    r"""(?i)^\s*(?:ALTER\s+TABLE\s+\S+\s+)?(?:ADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?)?["`\[]?(\w+)["`\]]?\s+"""
+    r"""(?:VARCHAR2?|N?VARCHAR|N?CHAR|CHARACTER|TEXT|CITEXT|STRING|CLOB|INT|INTEGER|BIGINT|NUMERIC|DECIMAL|DATE|JSONB?)\b"""
+)
+_ORM_COLUMN_RES = (
+    re2.compile(r"^\s*(\w+)\s*=\s*models\.(\w+)\("),  # Django
+    re2.compile(r"^\s*(\w+)(?:\s*:\s*Mapped\[[^\]]*\])?\s*=\s*(?:sa\.|db\.|sqlalchemy\.)?(?:Column|mapped_column)\("),
+    re2.compile(r"""(?:sa|sqlalchemy)\.Column\(\s*["'](\w+)["']"""),  # Alembic
+    re2.compile(r"""AddColumn<\w+\??>\(\s*(?:name:\s*)?"(\w+)\""""),  # EF Core migration
+    re2.compile(r"^\s*(\w+)\s*=\s*table\.Column<"),  # EF Core CreateTable
+    re2.compile(r"^\s*(\w+)\s*:\s*\{?\s*(?:type:\s*)?(?:DataTypes|Sequelize)\.(?:STRING|TEXT|CHAR)"),  # Sequelize
+    re2.compile(r"^\s*(\w+)\s+string\s+`[^`]*(?:gorm|db|bun|pg):\""),  # Go struct tags
+)
+_JPA_FIELD_RE = re2.compile(r"^\s*(?:private|protected|public)\s+(?:String|Long|Integer|LocalDate|char\[\])\s+(\w+)\s*;")
+_TS_FIELD_RE = re2.compile(r"^\s*(\w+)[?!]?\s*:\s*string\s*;")
+_ENCRYPTED_COLUMN_RE = re2.compile(
+    r"(?i)encrypt|bytea|blob|varbinary|\bbinary\b|\braw\b|pgp_sym|ENCRYPTED\s+WITH|@Convert|ColumnTransformer|"
+    r"\bcipher|vault|tokeniz|hash"
+)
+
+
+def _sensitive_column(name: str) -> str | None:
+    words = split_words(name)
+    if not words or not _SAFE_COLUMN_WORDS.isdisjoint(words[1:] if len(words) > 1 else ()):
+        return None
+    if words[-1] in _SAFE_COLUMN_WORDS:
+        return None
+    for term in _SENSITIVE_TERMS:
+        k = len(term)
+        for i in range(len(words) - k + 1):
+            if tuple(words[i:i + k]) == term:
+                return "_".join(term)
+    return None
+
+
+def _column_name(ctx: FileContext, post: Sequence[DiffLine], i: int) -> str | None:
+    text = post[i].text
+    if ctx.language == "sql" or "ALTER TABLE" in text.upper() or "CREATE TABLE" in text.upper():
+        m = _SQL_COLUMN_RE.search(text)
+        if m:
+            return m.group(1)
+    for pattern in _ORM_COLUMN_RES:
+        m = pattern.search(text)
+        if m:
+            return m.group(1)
+    if ctx.language in ("java", "kotlin", "typescript"):
+        m = (_JPA_FIELD_RE if ctx.language != "typescript" else _TS_FIELD_RE).search(text)
+        if m:
+            above = "\n".join(p.text for p in post[max(0, i - 3): i])
+            if re2.search(r"@Column|@Field|@Property|@Prop\(", above):
+                return m.group(1)
+    return None
+
+
+def _plaintext_columns(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test or ctx.language not in (CODE_LANGUAGES | {"sql"}):
+        return
+    for hunk in ctx.file.hunks:
+        post: list[DiffLine] | None = None
+        for ln in hunk.lines:
+            if ln.kind != "+" or ln.new_no is None or is_comment(ln.text):
+                continue
+            if post is None:
+                post = post_lines(hunk)
+            i = index_in(post, ln.new_no)
+            if i is None:
+                continue
+            name = _column_name(ctx, post, i)
+            if name is None:
+                continue
+            term = _sensitive_column(name)
+            if term is None:
+                continue
+            near = "\n".join(p.text for p in post[max(0, i - 3): i + 2])
+            if _ENCRYPTED_COLUMN_RE.search(statement_text(post, i)) or re2.search(r"(?i)encrypt|@Convert|ColumnTransformer", near):
+                continue
+            yield Hit(
+                ln.new_no,
+                f"`{name}` stores {term.replace('_', ' ')} data in a plaintext column. Encrypt it at the application "
+                "or column level (e.g. an encrypted field type, `pgp_sym_encrypt`, Always Encrypted), store a "
+                "token or keyed hash instead, or drop the column if only a last-4 or a flag is needed.",
+            )
+
+
+_PLAINTEXT_COLUMN = Rule(
+    id="ENC-001",
+    category="unencrypted-phi-storage",
+    severity="high",
+    message="A sensitive PHI field is stored in a plaintext column. Encrypt it or store a token.",
+    regulations=REGULATIONS,
+    keywords=("ssn", "social", "national", "tax", "passport", "license", "licence", "diagnos", "dx", "icd", "hiv",
+              "genetic", "genom", "genotype", "psych", "substance", "mental", "sexual", "medicare", "medicaid", "mbi",
+              "member", "policy", "card", "cvv", "bank"),
+    check=_plaintext_columns,
+    examples=(
+        udiff("db/migrations/V7__ids.sql", "+ALTER TABLE patients ADD COLUMN ssn VARCHAR(11);"),
+        udiff("ehr/models.py", " class Patient(models.Model):", "+    diagnosis = models.TextField(blank=True)"),
+    ),
+    counterexamples=(
+        udiff("db/migrations/V7__ids.sql", "+ALTER TABLE patients ADD COLUMN ssn_hash CHAR(64);"),
+        udiff("db/migrations/V8__slots.sql", "+ALTER TABLE schedule_slots ADD COLUMN capacity SMALLINT NOT NULL DEFAULT 1;"),
+        udiff("ehr/models.py", " class Patient(models.Model):", "+    ssn = EncryptedCharField(max_length=11)"),
+    ),
+)
+
+# ---------------------------------------------------------------- ENC-002 encryption switched off
+
+_FALSE_VALUE = r"""["']?\s*(?:=|:|=>)\s*["']?(?:False|false|FALSE|off|Off|no|No|none|None|NONE|disabled?|Disabled?|0)["']?\s*(?:[,;})\]#]|//|$)"""
+
+_ENCRYPTION_OFF = Rule(
+    id="ENC-002",
+    category="unencrypted-phi-storage",
+    severity="high",
+    message=(
+        "Encryption at rest is switched off here, so the data (and its backups and snapshots) are stored in the "
+        "clear. Turn storage encryption on (`storage_encrypted = true`, `encrypted = true`, a KMS key) for every "
+        "store that can hold PHI."
+    ),
+    regulations=REGULATIONS,
+    languages=SOURCE_LANGUAGES,
+    keywords=("encrypt",),
+    pattern=(
+        r"(?i)\b[\w.\-]*encrypt\w*" + _FALSE_VALUE
+        + r"|(?i)\b\w*(?:disable|skip|no|without)_?encrypt\w*[\"']?\s*(?:=|:|=>)\s*[\"']?(?:true|yes|on|1)\b"
+        r"|(?i)\bunencrypted\w*[\"']?\s*(?:=|:|=>)\s*[\"']?(?:true|yes|on|1)\b"
+    ),
+    unless=(
+        _COMMENT,
+        r"(?i)\b\w*(?:disable|skip|no|without|un)_?encrypt\w*[\"']?\s*(?:=|:|=>)\s*[\"']?(?:false|no|off|0)\b",
+        r"(?i)(?:server|data source|host)\s*=[^;]*;",
+        r"(?i)\bencrypt\s*=\s*(?:false|no|optional)\s*;",
+    ),
+    examples=(
+        "infra/rds.tf::  storage_encrypted       = false",
+        "infra/ebs.tf::  encrypted = false",
+        "infra/cache.tf::  at_rest_encryption_enabled = false",
+        "charts/ehr/values.yaml::  encryptAtRest: false",
+        "ops/export.py::    writer = ExportWriter(path, encrypt=False)",
+    ),
+    counterexamples=(
+        "infra/rds.tf::  storage_encrypted       = true",
+        "infra/ebs.tf::  encrypted = true",
+        "src/appsettings.json::  \"Ehr\": \"Server=sql01;Database=ehr;Encrypt=False;\"",
+    ),
+)
+
+_ENC_TOPIC = re2.compile(r"encrypt|(?:^|[._\-])(?:kms|sse|at_rest|atrest)(?:$|[._\-])")
+
+
+def _nested_encryption_off(ctx: FileContext) -> Iterator[Hit]:
+    for ln, parents in nested_switch_off(ctx, _ENC_TOPIC):
+        if ln.new_no is not None:
+            yield Hit(ln.new_no, f"Encryption at rest is switched off under `{'.'.join(parents)}`. " + _ENCRYPTION_OFF.message)
+
+
+_NESTED_ENCRYPTION_OFF = Rule(
+    id="ENC-003",
+    category="unencrypted-phi-storage",
+    severity="high",
+    message=_ENCRYPTION_OFF.message,
+    regulations=REGULATIONS,
+    languages=frozenset({"yaml", "terraform", "json", "toml"}),
+    keywords=("encrypt", "kms", "sse", "at_rest", "atrest"),
+    check=_nested_encryption_off,
+    examples=(
+        udiff("infra/search.tf", ' resource "aws_opensearch_domain" "notes" {', "   encrypt_at_rest {",
+              "-    enabled = true", "+    enabled = false", "   }"),
+    ),
+    counterexamples=(
+        udiff("infra/search.tf", ' resource "aws_opensearch_domain" "notes" {', "   encrypt_at_rest {",
+              "-    enabled = false", "+    enabled = true", "   }"),
+    ),
+)
+
+# ---------------------------------------------------------------- ENC-004 cloud storage without encryption
+
+_RESOURCE_RE = re2.compile(r'^\s*resource\s+"(\w+)"\s+"([\w-]+)"\s*\{')
+# resource type -> what its body must say to be encrypted
+_REQUIRED: dict[str, str] = {
+    "aws_db_instance": r"storage_encrypted\s*=\s*true|replicate_source_db|snapshot_identifier",
+    "aws_rds_cluster": r"storage_encrypted\s*=\s*true|snapshot_identifier|replication_source_identifier",
+    "aws_docdb_cluster": r"storage_encrypted\s*=\s*true",
+    "aws_neptune_cluster": r"storage_encrypted\s*=\s*true",
+    "aws_ebs_volume": r"encrypted\s*=\s*true",
+    "aws_efs_file_system": r"encrypted\s*=\s*true",
+    "aws_redshift_cluster": r"encrypted\s*=\s*true",
+    "aws_elasticache_replication_group": r"at_rest_encryption_enabled\s*=\s*true",
+    "aws_elasticsearch_domain": r"encrypt_at_rest\s*\{[^}]*enabled\s*=\s*true",
+    "aws_opensearch_domain": r"encrypt_at_rest\s*\{[^}]*enabled\s*=\s*true",
+    "aws_kinesis_stream": r"encryption_type\s*=\s*\"KMS\"",
+    "aws_s3_bucket": r"server_side_encryption_configuration",
+}
+_NON_PHI_BUCKET_RE = re2.compile(r"(?i)static|assets|website|cdn|frontend|public|artifact|build|tfstate|terraform-state")
+
+
+def _resource_body(post: Sequence[DiffLine], i: int) -> tuple[list[DiffLine], bool]:
+    depth = 0
+    body: list[DiffLine] = []
+    for ln in post[i:]:
+        body.append(ln)
+        depth += ln.text.count("{") - ln.text.count("}")
+        if depth <= 0:
+            return body, True
+    return body, False
+
+
+def _unencrypted_resources(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.language != "terraform":
+        return
+    visible = "\n".join(ln.text for h in ctx.file.hunks for ln in h.lines if ln.kind != "-")
+    for hunk in ctx.file.hunks:
+        post = post_lines(hunk)
+        for i, ln in enumerate(post):
+            if ln.kind != "+" or ln.new_no is None:
+                continue
+            m = _RESOURCE_RE.search(ln.text)
+            if not m or m.group(1) not in _REQUIRED:
+                continue
+            kind, name = m.group(1), m.group(2)
+            body, complete = _resource_body(post, i)
+            if not complete:
+                continue
+            text = "\n".join(b.text for b in body)
+            if re2.search(r"(?s)" + _REQUIRED[kind], text):
+                continue
+            if kind == "aws_s3_bucket":
+                if _NON_PHI_BUCKET_RE.search(name + " " + text) and not re2.search(r"(?i)phi|patient|clinical|record", text + name):
+                    continue
+                if re2.search(
+                    r'aws_s3_bucket_server_side_encryption_configuration"\s+"' + re2.escape(name) + r'"|aws_s3_bucket\.'
+                    + re2.escape(name) + r"\.(?:id|bucket)[^\n]*\n(?:[^\n]*\n){0,6}[^\n]*apply_server_side_encryption_by_default",
+                    visible,
+                ):
+                    continue
+            yield Hit(
+                ln.new_no,
+                f"`{kind}.{name}` is created without encryption at rest"
+                + (" (no server-side encryption configuration for this bucket; relying on the provider default is "
+                   "not an explicit control)" if kind == "aws_s3_bucket" else "")
+                + ". Configure it explicitly with a KMS key ("
+                + ("`aws_s3_bucket_server_side_encryption_configuration` with `aws:kms`" if kind == "aws_s3_bucket"
+                   else "`storage_encrypted = true` / `encrypted = true` and `kms_key_id`")
+                + ").",
+            )
+
+
+_UNENCRYPTED_RESOURCE = Rule(
+    id="ENC-004",
+    category="unencrypted-phi-storage",
+    severity="high",
+    message="A storage resource is created without explicit encryption at rest. Configure KMS encryption.",
+    regulations=REGULATIONS,
+    languages=frozenset({"terraform"}),
+    keywords=("resource",),
+    check=_unencrypted_resources,
+    examples=(
+        udiff("infra/storage.tf", '+resource "aws_s3_bucket" "patient_exports" {', '+  bucket = "patient-exports"', "+}"),
+        udiff("infra/db.tf", '+resource "aws_db_instance" "ehr" {', '+  engine = "postgres"', "+}"),
+    ),
+    counterexamples=(
+        udiff("infra/discharge.tf", '+resource "aws_s3_bucket" "discharge" {', '+  bucket = "discharge"', "+}", "+",
+              '+resource "aws_s3_bucket_server_side_encryption_configuration" "discharge" {',
+              "+  bucket = aws_s3_bucket.discharge.id", "+  rule {", "+    apply_server_side_encryption_by_default {",
+              '+      sse_algorithm = "aws:kms"', "+    }", "+  }", "+}"),
+        udiff("infra/db.tf", '+resource "aws_db_instance" "ehr" {', '+  engine = "postgres"', "+  storage_encrypted = true", "+}"),
+    ),
+)
+
+# ---------------------------------------------------------------- ENC-005 PHI written to files in the clear
+
+_WRITE_RE = re2.compile(
+    r"""\bopen\([^)]*["'][wa]b?\+?["']|\bopen\([^)]*mode\s*=\s*["'][wa]|\.open\(\s*["'][wa]b?\+?["']|"""
+    r"""\.write_(?:text|bytes)\(|\.to_(?:csv|parquet|excel|json|pickle|feather|hdf|orc)\(|\b(?:json|pickle|yaml)\.dump\(|"""
+    r"""Files\.(?:write|writeString|newBufferedWriter|newOutputStream|copy)\(|new\s+(?:FileWriter|FileOutputStream|PrintWriter|RandomAccessFile)\(|"""
+    r"""\.writeValue\(\s*(?:new\s+File|\w+\.toFile\(\)|\w*[fF]ile\b)|"""
+    r"""\bfs(?:Promises)?\.(?:writeFile|writeFileSync|appendFile|appendFileSync|createWriteStream)\(|\bwriteFile(?:Sync)?\(|"""
+    r"""\b(?:localStorage|sessionStorage|AsyncStorage)\.setItem\(|"""
+    r"""\bFile\.(?:WriteAll\w+|AppendAll\w+|Create|OpenWrite)\(|new\s+(?:StreamWriter|FileStream)\(|"""
+    r"""\b(?:os|ioutil)\.(?:WriteFile|Create|OpenFile)\("""
+)
+_ENCRYPTION_NEAR_RE = re2.compile(r"(?i)encrypt|cipher|fernet|kms|gpg|pgp|\bseal|aesgcm|\bcrypt|vault|sops|age\.")
+_WEAK_TERMS = frozenset({
+    "name", "given", "family", "contact", "history", "condition", "conditions", "procedure", "treatment",
+    "identifier", "member", "city", "zip", "mobile", "fax", "medication", "medications", "prescription",
+})
+_IDENT_RE = re2.compile(r"[A-Za-z_][\w.]*")
+
+
+def _phi_near(ctx: FileContext, lines: Sequence[DiffLine]) -> bool:
+    vocab = ctx.vocabulary
+    for ln in lines:
+        for ident in _IDENT_RE.findall(ln.text):
+            term = vocab.phi_term(ident)
+            if term is not None and term not in _WEAK_TERMS:
+                return True
+            if vocab.is_record(ident.rstrip(".")):
+                return True
+    return False
+
+
+def _plaintext_files(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test or ctx.language not in CODE_LANGUAGES:
+        return
+    for hunk in ctx.file.hunks:
+        post: list[DiffLine] | None = None
+        last = -10
+        for ln in hunk.lines:
+            if ln.kind != "+" or ln.new_no is None or is_comment(ln.text) or _WRITE_RE.search(ln.text) is None:
+                continue
+            if ln.new_no - last <= 2:
+                continue
+            if post is None:
+                post = post_lines(hunk)
+            i = index_in(post, ln.new_no)
+            if i is None:
+                continue
+            near = post[max(0, i - 8): i + 4]
+            if _ENCRYPTION_NEAR_RE.search("\n".join(p.text for p in near)):
+                continue
+            if not _phi_near(ctx, post[max(0, i - 6): i + 3]):
+                continue
+            last = ln.new_no
+            yield Hit(ln.new_no)
+
+
+_PLAINTEXT_FILE = Rule(
+    id="ENC-005",
+    category="unencrypted-phi-storage",
+    severity="high",
+    message=(
+        "Patient data is written to a file (or device storage) in the clear: anyone with access to the disk, "
+        "share, backup or browser profile can read it. Write it encrypted (an encrypted store or envelope "
+        "encryption with a KMS key), or keep it in the database under its access controls."
+    ),
+    regulations=REGULATIONS,
+    languages=CODE_LANGUAGES,
+    keywords=("open(", "write", "to_csv", "to_parquet", "to_excel", "to_json", "to_pickle", "dump(", "files.",
+              "filewriter", "fileoutputstream", "printwriter", "writevalue", "setitem", "file.", "streamwriter",
+              "filestream", "os.create", "os.openfile", ".open("),
+    check=_plaintext_files,
+    examples=(
+        udiff("sync/SnapshotWriter.java", "     public void write(Patient patient) throws IOException {",
+              '+        Path target = dir.resolve(patient.getId() + ".json");',
+              "+        Files.writeString(target, mapper.writeValueAsString(patient));", "     }"),
+        udiff("research/export.py", " def export(cohort):", "     rows = [[p.mrn, p.full_name] for p in cohort.patients]",
+              '+    with open("/mnt/share/cohort.csv", "w") as fh:', "+        csv.writer(fh).writerows(rows)"),
+    ),
+    counterexamples=(
+        udiff("sync/SnapshotWriter.java", "     public void write(Patient patient) throws IOException {",
+              "+        byte[] sealed = envelope.encrypt(mapper.writeValueAsBytes(patient));",
+              "+        Files.write(target, sealed);", "     }"),
+        udiff("reports/stats.py", " def write_stats(counts):", '+    with open("/var/reports/daily.json", "w") as fh:',
+              "+        json.dump({\"visits\": counts.total}, fh)"),
+    ),
+)
+
+# ---------------------------------------------------------------- ENC-006 encryption removed
+
+_CONFIG_ENCRYPTION_RE = re2.compile(
+    r"(?i)encrypt|kms_key|kms_master_key|kmskey|sse_algorithm|server_side_encryption|sse_?kms|customer_managed_key"
+)
+_CODE_ENCRYPTION_RE = re2.compile(
+    r"(?i)\b\w*encrypt\w*\s*\(|Encrypted\w*(?:Field|Type|Column|Converter|String)\b|pgp_sym_encrypt|ENCRYPTED\s+WITH|"
+    r"@Convert\([^)]*[Ee]ncrypt|\bseal\s*\(|fernet\.encrypt"
+)
+
+
+def _removed_encryption(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test or ctx.language in DOC_LANGUAGES or ctx.language is None:
+        return
+    code = ctx.language in CODE_LANGUAGES
+    pattern = _CODE_ENCRYPTION_RE if code else _CONFIG_ENCRYPTION_RE
+    moved: set[str] | None = None
+    for block in blocks(ctx):
+        gone = [ln for ln in block.removed if ln.text.strip() and not is_comment(ln.text) and pattern.search(ln.text)]
+        if not gone:
+            continue
+        if any(_CONFIG_ENCRYPTION_RE.search(ln.text) or re2.search(r"(?i)seal|fernet|cipher", ln.text)
+               for ln in block.hunk.lines if ln.kind == "+"):
+            continue
+        if moved is None:
+            moved = added_normalized(ctx)
+            file_has = any(_CONFIG_ENCRYPTION_RE.search(ln.text) for ln in ctx.added)
+            if file_has and not code:
+                return  # encryption configured elsewhere in this file (e.g. moved to its own resource)
+        if all(normalized(ln.text) in moved for ln in gone):
+            continue
+        anchor = anchor_for_removal(block)
+        if anchor is not None:
+            yield Hit(
+                anchor,
+                f"Encryption is removed here (`{gone[0].text.strip()[:80]}`) and nothing replaces it, so the data "
+                "is stored in the clear. Keep encryption at rest for anything that can hold PHI.",
+            )
+
+
+_REMOVED_ENCRYPTION = Rule(
+    id="ENC-006",
+    category="unencrypted-phi-storage",
+    severity="high",
+    message="Encryption at rest is removed without a replacement. Keep it.",
+    regulations=REGULATIONS,
+    keywords=("encrypt", "kms", "sse", "seal", "fernet"),
+    check=_removed_encryption,
+    examples=(
+        udiff("infra/volume.tf", ' resource "aws_ebs_volume" "scans" {', "-  encrypted  = true",
+              "-  kms_key_id = aws_kms_key.scans.arn", "+  size       = 500", " }"),
+        udiff("ehr/archive.py", " def archive(record):", "-    blob = fernet.encrypt(serialize(record))",
+              "+    blob = serialize(record)", "     store.put(record.id, blob)"),
+    ),
+    counterexamples=(
+        udiff("infra/volume.tf", ' resource "aws_ebs_volume" "scans" {', "-  kms_key_id = aws_kms_key.old.arn",
+              "+  kms_key_id = aws_kms_key.scans.arn", " }"),
+        udiff("ehr/archive.py", " def read(record_id):", "-    return fernet.decrypt(store.get(record_id))",
+              "+    return fernet.decrypt(store.get(record_id), ttl=None)"),
+    ),
+)
+
+RULES: tuple[Rule, ...] = (
+    _PLAINTEXT_COLUMN,
+    _ENCRYPTION_OFF,
+    _NESTED_ENCRYPTION_OFF,
+    _UNENCRYPTED_RESOURCE,
+    _PLAINTEXT_FILE,
+    _REMOVED_ENCRYPTION,
+)
