@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+# RE2 must be loaded before regopy: regopy's librego_shared.so carries its own
+# static libstdc++ whose GNU-unique symbols hijack later-loaded C++ libraries;
+# compiling some RE2 patterns after a PolicyEngine.load() then aborts the
+# process ("double free or corruption"). The server does the same: logging
+# (which imports assistant.redact) is configured before policies load.
+import assistant.redact  # noqa: F401  isort: skip
+
 import socket
 import threading
 import time
