@@ -1,5 +1,72 @@
-"""Reviewer rules: (family being written)."""
+"""Clinical safety: changes to dosing, unit conversion, infusion, alarm and device-control logic.
 
-from assistant.review.base import Rule
+The finding is raised on the changed line so the change gets clinical review
+and tests; it is not a judgement that the new value is wrong. What counts as
+a clinical change (and what does not: tests, docs, imports, logging, pure
+renames and moves) is decided once, in `assistant.clinical`, which also gives
+the IEC 62304 class; this rule reports its changed lines as findings.
+"""
 
-RULES: tuple[Rule, ...] = ()
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from assistant.clinical import KIND_CLASS, KIND_TEXT, scan_file
+from assistant.review._structure import udiff
+from assistant.review.base import Hit, Rule
+from assistant.review.context import FileContext
+
+REGULATIONS = ("IEC 62304 §5", "IEC 62304 §8", "21 CFR 820.30")
+
+
+def _clinical_changes(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test:
+        return
+    for change in scan_file(ctx.file).changes:
+        what = f" `{change.symbol}`" if change.symbol else ""
+        yield Hit(
+            change.line,
+            f"This changes safety-critical clinical logic ({KIND_TEXT[change.kind]}{what}; IEC 62304 class "
+            f"{KIND_CLASS[change.kind]}). Have it reviewed by a clinical safety officer, record the rationale and "
+            "hazard analysis, and add or update tests that pin the new behaviour (boundaries included) before release.",
+        )
+
+
+_KEYWORDS = (
+    "dose", "dosing", "dosage", "mg", "mcg", "ml", "kg", "insulin", "basal", "bolus", "titrat", "infus", "pump",
+    "drip", "alarm", "spo2", "systolic", "diastolic", "brady", "tachy", "apnea", "vital", "ventilat", "peep",
+    "fio2", "firmware", "loop", "cds", "sepsis", "news2", "mews", "triage", "glucose", "heparin", "mmol",
+    "nomogram", "telemetry",
+)
+
+_CLINICAL_CHANGE = Rule(
+    id="SAFE-001",
+    category="clinical-safety",
+    severity="high",
+    message=(
+        "This changes safety-critical clinical logic (dosing, unit conversion, infusion, alarms or device control). "
+        "Have it clinically reviewed and add tests that pin the new behaviour."
+    ),
+    regulations=REGULATIONS,
+    keywords=_KEYWORDS,
+    check=_clinical_changes,
+    examples=(
+        udiff("cds/dosing/acetaminophen.py", ' SINGLE_DOSE_MG_PER_KG = Decimal("15")',
+              '-MAX_DAILY_MG_PER_KG = Decimal("75")', '+MAX_DAILY_MG_PER_KG = Decimal("90")',
+              ' ADULT_MAX_DAILY_MG = Decimal("4000")'),
+        udiff("monitoring/config/alarm_limits.yaml", " adult:", "   spo2:", "-    low: 90", "+    low: 85", "   resp_rate:"),
+        udiff("internal/alarms/dispatch.go", " func (d *Dispatcher) Raise(ctx context.Context, a Alarm) error {",
+              "+\tif a.Patient.Muted {", "+\t\treturn nil", "+\t}", " \treturn d.Board.Show(ctx, a)"),
+    ),
+    counterexamples=(
+        udiff("tests/cds/dosing/test_acetaminophen.py", " def test_single_dose():",
+              "+    assert single_dose_mg(Decimal(\"10.9\")) == Decimal(\"163\")"),
+        udiff("docs/clinical/alarm-limits.md", " | parameter | adult low |", "-| SpO2 | 90 |", "+| SpO2 | 88 |"),
+        udiff("cds/dosing/acetaminophen.py", ' SINGLE_DOSE_MG_PER_KG = Decimal("15")',
+              '-MAX_DAILY = Decimal("75")', '+MAX_DAILY_MG_PER_KG = Decimal("75")'),
+        udiff("monitoring/vitals/trend.py", " from statistics import mean", "-from monitoring.units import Reading",
+              "+from monitoring.vitals.units import Reading"),
+    ),
+)
+
+RULES: tuple[Rule, ...] = (_CLINICAL_CHANGE,)

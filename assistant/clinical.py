@@ -1,0 +1,358 @@
+"""Clinical-safety validator: which changes touch safety-critical medical logic, and how critical they are.
+
+A change is clinical when what it changes -- a constant, a formula, a
+comparison, an early return -- sits in dosing, unit conversion, infusion,
+alarm or device-control logic. That is judged from words, not values: the
+identifiers on the changed line (`MAX_DAILY_MG_PER_KG`, `mlPerHour`), and the
+context around it (the file path `alarms/dispatch.go`, the enclosing YAML keys
+`adult.spo2`, the function in the hunk header). Tests, documentation,
+imports, comments, logging and pure renames or moves are not clinical
+changes, however clinical their words.
+
+IEC 62304 software safety class: C when a change could contribute to serious
+injury (dose limits and calculation, unit conversion, infusion rates, alarm
+thresholds and suppression, device control), B for other clinical logic
+(decision rules and scores that a clinician reviews), A otherwise. The class,
+the reasons and whether the diff also changes tests for the touched units are
+facts for risk and policy; this module decides nothing else.
+
+`scan_file` keeps no line text (only line numbers, kinds and identifier
+names), so a streamed 100 MB diff is assessed in bounded memory; `combine`
+turns the scans into the verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import re2
+
+from assistant.diffs import DiffLine, FileDiff, Hunk
+from assistant.domain import ClinicalSafety, Finding
+from assistant.review._structure import enclosing_keys
+from assistant.review.context import is_test_path
+from assistant.review.vocabulary import split_words
+
+# Kinds of clinical change, most serious first, with their IEC 62304 class.
+KIND_CLASS: dict[str, str] = {
+    "alarm-suppression": "C",
+    "dose": "C",
+    "infusion-rate": "C",
+    "unit-conversion": "C",
+    "device-control": "C",
+    "alarm-threshold": "C",
+    "decision-rule": "B",
+}
+KIND_TEXT: dict[str, str] = {
+    "alarm-suppression": "alarm suppression or silencing",
+    "dose": "dose calculation or dose limit",
+    "infusion-rate": "infusion rate calculation",
+    "unit-conversion": "unit conversion",
+    "device-control": "device control loop",
+    "alarm-threshold": "alarm threshold",
+    "decision-rule": "clinical decision rule",
+}
+
+_DOSE = frozenset({
+    "dose", "doses", "dosing", "dosage", "dosages", "mg", "mcg", "ug", "microgram", "micrograms", "milligram",
+    "milligrams", "titration", "titrate", "titrated", "basal", "bolus", "insulin", "heparin", "warfarin",
+    "anticoagulant", "opioid", "morphine", "acetaminophen", "paracetamol", "ibuprofen", "vancomycin", "gentamicin",
+    "potassium", "dextrose", "iu", "meq", "nomogram", "carb", "carbs", "icr",
+})
+_INFUSION = frozenset({"infusion", "infusions", "infuse", "drip", "drips", "ml", "mlh", "vtbi", "gtt", "pump"})
+_UNITS = frozenset({"mmol", "mgdl", "dl", "lb", "lbs", "kg", "mg", "mcg", "ml", "l", "oz", "celsius", "fahrenheit",
+                    "kpa", "mmhg", "g", "ug", "iu", "meq", "units", "unit"})
+_ALARM = frozenset({
+    "alarm", "alarms", "spo2", "bradycardia", "tachycardia", "apnea", "apnoea", "desat", "desaturation", "arrhythmia",
+    "asystole", "vfib", "systolic", "diastolic", "bpm", "etco2", "hypoxia", "hypoxemia",
+})
+_VITAL = frozenset({"spo2", "hr", "heart", "rate", "resp", "rr", "temp", "temperature", "bp", "map", "pulse", "etco2", "sat"})
+_SUPPRESS = frozenset({"silence", "silenced", "silent", "mute", "muted", "suppress", "suppressed", "suppression",
+                       "snooze", "snoozed", "inhibit", "inhibited", "disable", "disabled", "pause", "paused", "skip",
+                       "ignore", "ignored", "quiet"})
+_DEVICE = frozenset({"ventilator", "vent", "peep", "fio2", "tidal", "actuator", "motor", "firmware", "kp", "ki", "kd",
+                     "pid", "setpoint", "closed", "loop", "gain", "cycle", "delivery", "deliver", "stepper",
+                     "occlusion", "pressure"})
+_DECISION = frozenset({"cds", "sepsis", "news2", "mews", "qsofa", "sofa", "triage", "glucose", "hypoglycemia",
+                       "hyperglycemia", "hypo", "creatinine", "egfr", "inr", "lactate", "troponin", "score",
+                       "threshold", "target", "escalate", "escalation", "contraindication", "interaction"})
+# Words that make a path (or enclosing section) clinical by themselves.
+_CONTEXT = frozenset({
+    "dose", "doses", "dosing", "dosage", "infusion", "infusions", "pump", "pumps", "titration", "insulin", "alarm",
+    "alarms", "vital", "vitals", "ventilator", "ventilation", "cds", "firmware", "glucose", "heparin",
+    "anticoagulation", "drip", "bolus", "nomogram", "sepsis", "news2", "mews", "triage", "spo2", "basal",
+    "closedloop", "apnea", "telemetry",
+})
+_CONTEXT_PAIRS = (("control", "loop"), ("closed", "loop"), ("decision", "support"), ("early", "warning"))
+_NOT_CLINICAL_LANGUAGES = frozenset({"terraform", "markdown", "text", "dockerfile", "json", "xml"})
+_DOC_DIRS = ("docs/", "doc/", "documentation/")
+
+_IMPORT_RE = re2.compile(
+    r"^\s*(?:import\s|from\s+\S+\s+import\s|using\s|package\s|#include|require\(|const\s+\{?[\w\s,]+\}?\s*=\s*require\(|\"[\w./-]+\"\s*$)"
+)
+_COMMENT_RE = re2.compile(r"^\s*(?:#|//|/\*|\*|--|<!--|\"\"\"|''')")
+_LOG_RE = re2.compile(
+    r"^\s*(?:(?:self\.|this\.)?(?:log|logger|LOG|LOGGER|_log|_logger|console|slog|zap|Log)\s*\.\s*\w+\s*\(|print\(|println|"
+    r"System\.out|fmt\.Print|Console\.Write|debug\()"
+)
+_IDENT_RE = re2.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NUMBER_RE = re2.compile(r"(?:^|[^\w.])\d+(?:\.\d+)?")
+_ARITH_RE = re2.compile(r"[\w)\]]\s*[*/]\s*[\w(]|[\w)\]]\s+[-+]\s+[\w(]")
+_COMPARE_RE = re2.compile(r"[<>]=?|==|!=|\bif\b|\breturn\b|\bcontinue\b|\bbreak\b|\?|\bmin\(|\bmax\(|\bclamp\b|Math\.(?:min|max)")
+_EARLY_EXIT_RE = re2.compile(r"\breturn\b\s*(?:nil|None|null|false|False|;|$|//|#)|\bcontinue\b|\bbreak\b")
+_DEF_RE = re2.compile(
+    r"^\s*(?:(?:public|private|protected|internal|static|final|async|export|override|virtual|def|func|function|fn)\s+)+"
+    r"(?:\([^)]*\)\s*)?(?:[\w<>\[\],.?]+\s+)?([A-Za-z_]\w*)\s*\("
+)
+_ASSIGN_RE = re2.compile(r"^\s*(?:(?:const|let|var|final|static|public|private|protected|readonly|val|double|int|float|long|decimal)\s+)*([A-Za-z_]\w*)\s*(?::\s*[\w\[\]<>.]+\s*)?(?:=|:)(?:[^=]|$)")
+_HEADER_NAME_RE = re2.compile(r"([A-Za-z_]\w*)\s*\(")
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicalChange:
+    """One clinically significant changed line: where, what kind, and which identifier (no line text)."""
+
+    line: int
+    kind: str
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicalFileScan:
+    """What one file of a diff contributes to the clinical verdict; small enough to keep per file."""
+
+    path: str
+    is_test: bool
+    changes: tuple[ClinicalChange, ...] = ()
+    units: frozenset[str] = field(default_factory=frozenset)  # module and function names touched
+    references: frozenset[str] = field(default_factory=frozenset)  # test files: names they mention
+    clinical_test: bool = False  # a test file whose words are clinical
+
+
+def is_doc_path(path: str) -> bool:
+    low = path.lower()
+    return low.startswith(_DOC_DIRS) or "/docs/" in low or low.rsplit(".", 1)[-1] in ("md", "rst", "txt", "adoc")
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in split_words(text) if w}
+
+
+def _has_context(words: set[str]) -> bool:
+    if not _CONTEXT.isdisjoint(words):
+        return True
+    return any(a in words and b in words for a, b in _CONTEXT_PAIRS)
+
+
+def _canonical(text: str) -> str:
+    """The line with identifiers abstracted away: equal canonical forms mean a rename, not a behaviour change."""
+    code = text.split("//", 1)[0] if "//" in text and "://" not in text else text
+    code = code.split(" #", 1)[0]
+    return "".join(_IDENT_RE.sub("x", code).split())
+
+
+def _code_line(text: str) -> bool:
+    stripped = text.strip()
+    if not stripped or stripped in ("{", "}", "(", ")", "[", "]", "};", ");", "},", "end", "else", "} else {", "pass"):
+        return False
+    return not (_COMMENT_RE.search(text) or _IMPORT_RE.search(text) or _LOG_RE.search(text))
+
+
+def _kind(words: set[str], context: set[str], text: str) -> str | None:
+    """The kind of clinical change a line makes, from its own words first, then its context's."""
+    low = text.lower()
+    every = words | context
+    alarm_ctx = not _ALARM.isdisjoint(every) or "spo2" in low
+    if alarm_ctx and (not _SUPPRESS.isdisjoint(words) or (_EARLY_EXIT_RE.search(text) and not _ALARM.isdisjoint(context))):
+        return "alarm-suppression"
+    if not _INFUSION.isdisjoint(words) and ("per" in words or "h" in words or "hr" in words or "hour" in words
+                                             or "rate" in words or "min" in words or "infusion" in words):
+        return "infusion-rate"
+    if "to" in words and len(_UNITS & words) >= 2 or ("convert" in words or "conversion" in words) and _UNITS & words:
+        return "unit-conversion"
+    if not _DOSE.isdisjoint(words):
+        return "dose"
+    if not _ALARM.isdisjoint(words) or "spo2" in low:
+        return "alarm-threshold"
+    if not _DEVICE.isdisjoint(words) and ("firmware" in every or "loop" in every or "pump" in every or "ventilator" in every):
+        return "device-control"
+    if not _DECISION.isdisjoint(words) and _has_context(every | words):
+        return "decision-rule"
+    # nothing on the line itself: the context decides
+    if not _INFUSION.isdisjoint(context) and ("infusion" in context or "pump" in context):
+        return "infusion-rate"
+    if not _DOSE.isdisjoint(context):
+        return "dose"
+    if alarm_ctx:
+        return "alarm-threshold" if not _VITAL.isdisjoint(every) or "limit" in every or "limits" in every else "alarm-suppression"
+    if not _DEVICE.isdisjoint(every) and ("firmware" in every or "loop" in every or "ventilator" in every):
+        return "device-control"
+    if _has_context(context):
+        return "decision-rule"
+    return None
+
+
+def _strong(words: set[str], text: str) -> bool:
+    if not (_DOSE.isdisjoint(words) and _ALARM.isdisjoint(words)) or "spo2" in text.lower():
+        return True
+    if not _INFUSION.isdisjoint(words) and ("per" in words or "rate" in words or "infusion" in words):
+        return True
+    return "to" in words and len(_UNITS & words) >= 2
+
+
+def _enclosing_names(post: Sequence[DiffLine], index: int, header: str) -> list[str]:
+    """Function name(s) around post[index]: the nearest definition above it in the hunk, else the header's."""
+    names: list[str] = []
+    for j in range(index, -1, -1):
+        m = _DEF_RE.search(post[j].text)
+        if m:
+            names.append(m.group(1))
+            break
+    if header:
+        m = _DEF_RE.search(header) or _HEADER_NAME_RE.search(header)
+        if m:
+            names.append(m.group(1))
+    return names
+
+
+def scan_file(file: FileDiff) -> ClinicalFileScan:
+    """Scan one file of a diff for clinically significant changes (and, for a test file, what it tests)."""
+    path = file.path
+    test = is_test_path(path)
+    language = file.language
+    if test:
+        refs: set[str] = set()
+        for word in _words(path):
+            refs.add(word)
+        stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
+        refs.add(stem)
+        for hunk in file.hunks:
+            for ln in hunk.lines:
+                if ln.kind != " " and len(refs) < 4000:
+                    for ident in _IDENT_RE.findall(ln.text):
+                        refs.add(ident.lower())
+                        refs.update(split_words(ident))
+        return ClinicalFileScan(path, True, references=frozenset(refs), clinical_test=_has_context(refs) or not _DOSE.isdisjoint(refs))
+    if (
+        file.binary or file.status == "deleted" or not file.hunks or language in _NOT_CLINICAL_LANGUAGES
+        or is_doc_path(path)
+    ):
+        return ClinicalFileScan(path, False)
+    path_words = _words(path)
+    removed_exact = {"".join(ln.text.split()) for h in file.hunks for ln in h.lines if ln.kind == "-"}
+    changes: list[ClinicalChange] = []
+    units: set[str] = set()
+    for hunk in file.hunks:
+        changes.extend(_scan_hunk(hunk, path_words, removed_exact, language, units))
+    if changes:
+        units.add(path.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+    return ClinicalFileScan(path, False, tuple(changes), frozenset(units))
+
+
+def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], language: str | None, units: set[str]) -> list[ClinicalChange]:
+    post = [ln for ln in hunk.lines if ln.kind != "-"]
+    position = {id(ln): i for i, ln in enumerate(post)}
+    hunk_words: set[str] | None = None
+    out: list[ClinicalChange] = []
+    for removed, added in hunk.change_blocks():
+        if not added:
+            continue
+        removed_canon = {_canonical(ln.text) for ln in removed if _code_line(ln.text)}
+        flagged_in_block = 0
+        last = -10
+        for ln in added:
+            text = ln.text
+            if ln.new_no is None or not _code_line(text):
+                continue
+            if "".join(text.split()) in removed_exact:
+                continue  # moved, not changed
+            if removed and _canonical(text) in removed_canon:
+                continue  # renamed or reformatted, same behaviour
+            words = _words(text)
+            has_value = bool(_NUMBER_RE.search(text) or _ARITH_RE.search(text) or _COMPARE_RE.search(text))
+            if not has_value:
+                continue
+            if hunk_words is None:
+                hunk_words = set(path_words) | _words(hunk.header)
+                for other in hunk.lines:
+                    if other.kind != "+" and _code_line(other.text):
+                        hunk_words |= _strong_words(other.text)
+            i = position[id(ln)]
+            context = set(hunk_words)
+            if language == "yaml":
+                for key in enclosing_keys(post, i):
+                    context |= _words(key)
+            names = _enclosing_names(post, i, hunk.header)
+            for name in names:
+                context |= _words(name)
+            strong = _strong(words, text)
+            if not strong and not _has_context(context) and _ALARM.isdisjoint(context) and _DOSE.isdisjoint(context):
+                continue
+            kind = _kind(words, context, text)
+            if kind is None:
+                continue
+            if not removed and not strong and flagged_in_block and ln.new_no - last <= 6:
+                continue  # one finding for a new block of logic, unless a line names clinical quantities itself
+            if ln.new_no - last <= 2 or flagged_in_block >= 3:
+                continue
+            m = _ASSIGN_RE.search(text)
+            symbol = m.group(1) if m else (names[0] if names else "")
+            out.append(ClinicalChange(ln.new_no, kind, symbol))
+            units.update(n for n in names if n)
+            flagged_in_block += 1
+            last = ln.new_no
+    return out
+
+
+def _strong_words(text: str) -> set[str]:
+    """The clinical words of a context line (so a hunk that shows `TARGET_MG_DL` counts as dosing context)."""
+    words = _words(text)
+    return words & (_DOSE | _ALARM | _CONTEXT | {"ml", "infusion", "loop", "firmware"})
+
+
+def combine(scans: Iterable[ClinicalFileScan], findings: Sequence[Finding] = ()) -> ClinicalSafety:
+    """The verdict for a whole diff from its per-file scans (and the reviewer's clinical-safety findings)."""
+    scans = list(scans)
+    changes = [(s.path, c) for s in scans if not s.is_test for c in s.changes]
+    notes: list[str] = []
+    kinds: set[str] = set()
+    seen: set[tuple[str, int]] = set()
+    for path, change in changes:
+        kinds.add(change.kind)
+        seen.add((path, change.line))
+        what = f" ({change.symbol})" if change.symbol else ""
+        notes.append(f"{path}:{change.line}: {KIND_TEXT[change.kind]} changed{what} -> class {KIND_CLASS[change.kind]}")
+    for f in findings:
+        if f.category == "clinical-safety" and not any(p == f.file and abs(n - f.line) <= 2 for p, n in seen):
+            kinds.add("decision-rule")
+            notes.append(f"{f.file}:{f.line}: clinical logic changed (reviewer rule {f.rule}) -> class B")
+    units = sorted({u for s in scans if not s.is_test for u in s.units})
+    tests = [s for s in scans if s.is_test]
+    if units:
+        wanted = {u.lower() for u in units} | {"_".join(split_words(u)) for u in units}
+        tests_changed = any(not wanted.isdisjoint(t.references) or any(w in r for r in t.references for w in wanted if len(w) > 3)
+                            for t in tests)
+    else:
+        tests_changed = any(t.clinical_test for t in tests)
+    if not kinds:
+        if tests_changed:
+            notes.append("only tests of clinical logic changed; no safety-critical code changed")
+        return ClinicalSafety(safety_critical=False, iec62304_class="A", notes=notes, tests_changed=tests_changed, touched_units=units)
+    safety_class = "C" if any(KIND_CLASS[k] == "C" for k in kinds) else "B"
+    if tests_changed:
+        notes.append("tests for the touched units change in the same diff")
+    else:
+        notes.append("no tests for the touched units change in this diff: clinical review and new tests needed")
+    return ClinicalSafety(
+        safety_critical=True,
+        iec62304_class=safety_class,  # type: ignore[arg-type]
+        notes=notes,
+        tests_changed=tests_changed,
+        touched_units=units,
+    )
+
+
+def assess(files: Sequence[FileDiff], findings: Sequence[Finding] = ()) -> ClinicalSafety:
+    """The clinical-safety verdict for a parsed diff."""
+    return combine((scan_file(f) for f in files), findings)
