@@ -46,6 +46,41 @@ _HARMLESS_RE = re2.compile(
 )
 
 
+_FUNC_DEF_RE = re2.compile(
+    r"(?:^\s*(?:async\s+)?def\s+(\w+)|^\s*func\s+(?:\([^)]*\)\s*)?(\w+)|\bfunction\s+(\w+)|"
+    r"^\s*(?:export\s+)?(?:const|let)\s+(\w+)\s*=\s*(?:async\s*)?\(|"
+    r"^\s*(?:(?:public|private|protected|internal|static|final|async|override|virtual|synchronized)\s+)+[\w<>\[\],. ]+\s+(\w+)\s*\()"
+)
+
+
+def function_name(ctx: FileContext, ln: DiffLine) -> str:
+    """Name of the function around `ln`: the nearest definition above it in the hunk, else the hunk header's."""
+    hunk = ctx.hunk_of(ln.new_no or 0)
+    if hunk is not None:
+        post = ctx.post_lines(hunk)
+        idx = next((k for k, x in enumerate(post) if x is ln), None)
+        if idx is not None:
+            for k in range(idx, -1, -1):
+                m = _FUNC_DEF_RE.search(post[k].text)
+                if m:
+                    return next(g for g in m.groups() if g)
+    m = _FUNC_DEF_RE.search(ctx.enclosing_header(ln.new_no or 0).strip())
+    return next((g for g in m.groups() if g), "") if m else ""
+
+
+def _same_function_window(ctx: FileContext, ln: DiffLine, before: int, after: int) -> str:
+    """Lines around `ln` that belong to the same function (stopping at another definition)."""
+    around = ctx.neighbours(ln.new_no or 0, before, after)
+    idx = next((k for k, x in enumerate(around) if x is ln), 0)
+    lo = idx
+    while lo > 0 and not _FUNC_DEF_RE.search(around[lo].text):
+        lo -= 1
+    hi = idx
+    while hi + 1 < len(around) and not _FUNC_DEF_RE.search(around[hi + 1].text):
+        hi += 1
+    return "\n".join(x.text for x in around[lo: hi + 1])
+
+
 def _window(ctx: FileContext, ln: DiffLine, before: int = 4, after: int = 4) -> str:
     around = ctx.neighbours(ln.new_no or 0, before, after)
     return "\n".join(x.text for x in around) + "\n" + ctx.enclosing_header(ln.new_no or 0)
@@ -191,8 +226,11 @@ def _check_weak_random(ctx: FileContext) -> Iterator[Hit]:
         target = ln.text.split("=", 1)[0] if "=" in ln.text else ""
         if target and _HARMLESS_RE.search(target):
             continue
-        window = _window(ctx, ln, 3, 3)
-        if _RANDOM_PURPOSE_RE.search(ln.text) or (
+        func = function_name(ctx, ln)
+        if func and _HARMLESS_RE.search(func):
+            continue
+        window = _same_function_window(ctx, ln, 3, 3)
+        if _RANDOM_PURPOSE_RE.search(ln.text) or _RANDOM_PURPOSE_RE.search(func) or (
             _RANDOM_PURPOSE_RE.search(window) and not _HARMLESS_RE.search(window)
         ):
             yield Hit(ln.new_no or 1)

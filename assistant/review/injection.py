@@ -30,7 +30,7 @@ SQL_TEXT_RE = re2.compile(
     r"\border\s+by\b|\bgroup\s+by\b|\bjoin\s+[\w.\"`]+(?:\s+\w+)?\s+on\b|\bvalues\s*\(|\btruncate\s+table\b|"
     r"\bdrop\s+table\b|\balter\s+table\b|\bcreate\s+table\b|"
     r"^\s*(?:and|or)\s+[\w.\"`]+\s*(?:=|<|>|\blike\b|\bilike\b|\bin\b)|\bfrom\s+[\w.\"`]+\s+(?:where|join|order|limit)\b|"
-    r"\blimit\s*$|\bwhere\s*$|=\s*'?$)"
+    r"\blimit\s*$|\bwhere\s*$|\b[\w.]+\s*(?:=|like|ilike)\s*'%?$)"
 )
 _SQL_STRONG_RE = re2.compile(
     r"(?i)(?:\bselect\b[^\n]*\bfrom\b|\binsert\s+into\b|\bupdate\s+[\w.\"\[\]`]+\s+set\b|\bdelete\s+from\b|"

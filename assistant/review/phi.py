@@ -34,7 +34,7 @@ _LOG_SINK_RE = re2.compile(
     r"\bTrace\s*\.\s*(?:WriteLine|TraceInformation|TraceError)\s*\(|\bslog\s*\.\s*\w+\s*\(|"
     r"\bsys\s*\.\s*(?:stdout|stderr)\s*\.\s*write\s*\(|\bwarnings\s*\.\s*warn\s*\(|\bclick\s*\.\s*echo\s*\(|"
     r"\bputs\s*\(|\berror_log\s*\(|\bprintStackTrace|"
-    r"\braise\s+[\w.]*(?:Error|Exception|Failure|Invalid\w*)\s*\(|\bthrow\s+new\s+[\w.]*(?:Error|Exception)\s*\(|"
+    r"\braise\s+[\w.]*[A-Z]\w*\s*\(|\bthrow\s+new\s+[\w.]*[A-Z]\w*\s*\(|"
     r"\bnew\s+Error\s*\(|\berrors\s*\.\s*New\s*\(|\bfmt\s*\.\s*Errorf\s*\(|\bpanic\s*\()"
 )
 _LOG_KEYWORDS = ("log", "print", "console", "system.", "fmt.", "write", "warn", "echo", "puts", "raise", "throw",
@@ -73,7 +73,10 @@ _QUERY_PARAM_CALL_RE = re2.compile(
     r"searchParams\s*\.\s*(?:append|set)|q\s*\.\s*(?:Set|Add)|values\s*\.\s*(?:Set|Add)|params\s*\.\s*(?:append|set|Add|put))"
     r"\s*\(\s*[\"']([A-Za-z_][\w.\-]*)[\"']"
 )
-_PARAMS_DICT_RE = re2.compile(r"(?i)\b(?:params|query|searchParams|query_params|queryParams)\s*[:=]\s*\{")
+_PARAMS_DICT_RE = re2.compile(
+    r"(?:\b(?:params|searchParams|query_params|queryParams|qs)\s*[:=]\s*(?:dict\s*\(|\{)|\bURLSearchParams\s*\(\s*\{|\burlencode\s*\(\s*\{)"
+)
+_DICT_KEY_RE = re2.compile(r"(?:[\"']([A-Za-z_][\w.\-]*)[\"']|\b([A-Za-z_]\w*))\s*(?::|=(?:[^=]|$))")
 _URL_HINT_RE = re2.compile(r"(?i)(https?://|\burl\b|\buri\b|endpoint|\bpath\b|[?&][\w]+=|/v\d+/|Url|Uri|\.get\(|\.post\(|fetch\(|axios|requests\.|http\.|href|redirect|location)")
 
 _ERROR_RESPONSE_RE = re2.compile(
@@ -280,6 +283,25 @@ def _check_urls(ctx: FileContext) -> Iterator[Hit]:
                     break
                 if hit:
                     break
+            if hit:
+                continue
+            pm = _PARAMS_DICT_RE.search(text)
+            if pm is not None:
+                span, starts = balanced_span(post, i, pm.end() - 1, max_lines=10)
+                for km in _DICT_KEY_RE.finditer(span):
+                    key = km.group(1) or km.group(2)
+                    term = vocab.phi_term(key)
+                    if term is None or term in _RECIPIENT_TERMS:
+                        continue
+                    value = span[km.end(): km.end() + 120].split(",")[0]
+                    if vocab.is_weak(term) and not _has_phi_arg(value, ctx, flow):
+                        continue
+                    target = post[i + line_at(starts, km.start())]
+                    if target.kind == "+":
+                        hit = True
+                        yield Hit(target.new_no or 1, f"PHI (`{term}`) is sent as a URL query parameter, which "
+                                  "proxies and access logs record. Send it in a POST body over TLS or use an opaque id.")
+                        break
             if hit:
                 continue
             for q in _QUERY_PARAM_CALL_RE.finditer(text):
