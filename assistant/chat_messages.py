@@ -1,0 +1,106 @@
+"""Where each request's (or alert's) card lives in each chat, so later updates edit it instead of posting anew.
+
+One row per (subject, platform, channel): Slack's channel id and message `ts`,
+or Teams' conversation id and activity id, plus whatever else the adapter
+needs to reach it again (`data`, e.g. the Teams service URL). The chat
+adapters' outbox handlers call `save` right after posting and `find` before
+updating; a handler that runs twice (retry after a crash between the post and
+the save) finds the row and updates instead of posting a second card.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from assistant import clock
+from assistant.storage import Database
+from assistant.storage.tables import chat_messages
+
+__all__ = ["ChatMessage", "find", "find_by_ref", "save"]
+
+PLATFORMS = ("slack", "teams")
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    subject_id: str
+    platform: str
+    channel: str
+    message_ref: str
+    data: dict[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+    updated_at: str = ""
+
+
+def _check_platform(platform: str) -> None:
+    if platform not in PLATFORMS:
+        raise ValueError(f"platform {platform!r} is not one of {', '.join(PLATFORMS)}")
+
+
+def save(
+    db: Database | Session,
+    subject_id: str,
+    platform: str,
+    channel: str,
+    message_ref: str,
+    data: dict[str, Any] | None = None,
+) -> ChatMessage:
+    """Remember (or move) the card of `subject_id` in `channel`; pass a Session to join the caller's transaction."""
+    _check_platform(platform)
+    if isinstance(db, Database):
+        with db.session() as session:
+            return save(session, subject_id, platform, channel, message_ref, data)
+    session = db
+    when = clock.now().isoformat(timespec="microseconds")
+    payload = json.dumps(data or {}, sort_keys=True, separators=(",", ":"))
+    where = (chat_messages.c.subject_id == subject_id) & (chat_messages.c.platform == platform) & (chat_messages.c.channel == channel)
+    moved = session.execute(update(chat_messages).where(where).values(message_ref=message_ref, data=payload, updated_at=when))
+    if moved.rowcount == 0:
+        try:
+            with session.begin_nested():
+                session.execute(
+                    insert(chat_messages).values(
+                        subject_id=subject_id, platform=platform, channel=channel, message_ref=message_ref, data=payload, created_at=when, updated_at=when
+                    )
+                )
+        except IntegrityError:  # another process saved it between our update and insert: ours is newer
+            session.execute(update(chat_messages).where(where).values(message_ref=message_ref, data=payload, updated_at=when))
+    row = session.execute(select(chat_messages).where(where)).one()
+    return _message(row)
+
+
+def find(db: Database | Session, subject_id: str, platform: str | None = None) -> list[ChatMessage]:
+    """Every card of `subject_id` (in one platform, if given), oldest first."""
+    if platform is not None:
+        _check_platform(platform)
+    if isinstance(db, Database):
+        with db.read() as session:
+            return find(session, subject_id, platform)
+    query = select(chat_messages).where(chat_messages.c.subject_id == subject_id)
+    if platform is not None:
+        query = query.where(chat_messages.c.platform == platform)
+    return [_message(row) for row in db.execute(query.order_by(chat_messages.c.id))]
+
+
+def find_by_ref(db: Database | Session, platform: str, channel: str, message_ref: str) -> ChatMessage | None:
+    """The card a click came from (Slack gives channel + ts), or None when it is not one of ours."""
+    _check_platform(platform)
+    if isinstance(db, Database):
+        with db.read() as session:
+            return find_by_ref(session, platform, channel, message_ref)
+    row = db.execute(
+        select(chat_messages).where(
+            (chat_messages.c.platform == platform) & (chat_messages.c.channel == channel) & (chat_messages.c.message_ref == message_ref)
+        )
+    ).first()
+    return _message(row) if row else None
+
+
+def _message(row: Any) -> ChatMessage:
+    return ChatMessage(row.subject_id, row.platform, row.channel, row.message_ref, json.loads(row.data or "{}"), row.created_at, row.updated_at)
