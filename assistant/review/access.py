@@ -22,6 +22,7 @@ from assistant.review._structure import (
     anchor_for_removal,
     blocks,
     enclosing_keys,
+    indent_of,
     index_in,
     is_comment,
     normalized,
@@ -386,6 +387,17 @@ _BYPASS_FLAG_RE = re2.compile(
 _FALSE_VALUE_RE = re2.compile(r"""(?i)[=:]\s*["']?(?:false|0|no|off)\b""")
 
 
+def _body_under(post: Sequence[DiffLine], i: int, limit: int = 3) -> list[DiffLine]:
+    """The lines indented under post[i] (the body of an `if`), at most `limit`."""
+    base = indent_of(post[i].text)
+    body: list[DiffLine] = []
+    for ln in post[i + 1: i + 1 + limit]:
+        if not ln.text.strip() or indent_of(ln.text) <= base:
+            break
+        body.append(ln)
+    return body
+
+
 def _backdoor(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language in DOC_LANGUAGES:
         return
@@ -403,7 +415,7 @@ def _backdoor(ctx: FileContext) -> Iterator[Hit]:
                 if post is None:
                     post = post_lines(hunk)
                 i = index_in(post, ln.new_no)
-                after = "\n".join(p.text for p in post[i + 1: i + 4]) if i is not None else ""
+                after = "\n".join(p.text for p in _body_under(post, i)) if i is not None else ""
                 if _GRANTS_IDENTITY_RE.search(after) and "40" not in after:
                     yield Hit(ln.new_no)
                     continue

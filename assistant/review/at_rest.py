@@ -67,6 +67,8 @@ _ORM_COLUMN_RES = (
     re2.compile(r"^\s*(\w+)\s*:\s*\{?\s*(?:type:\s*)?(?:DataTypes|Sequelize)\.(?:STRING|TEXT|CHAR)"),  # Sequelize
     re2.compile(r"^\s*(\w+)\s+string\s+`[^`]*(?:gorm|db|bun|pg):\""),  # Go struct tags
 )
+_EF_ADD_COLUMN_RE = re2.compile(r"\bAddColumn<\w+\??>\(\s*$|\bAddColumn<\w+\??>\(\s*name:")
+_EF_NAME_RE = re2.compile(r"""\bname:\s*"(\w+)\"""")
 _JPA_FIELD_RE = re2.compile(r"^\s*(?:private|protected|public)\s+(?:String|Long|Integer|LocalDate|char\[\])\s+(\w+)\s*;")
 _TS_FIELD_RE = re2.compile(r"^\s*(\w+)[?!]?\s*:\s*string\s*;")
 _ENCRYPTED_COLUMN_RE = re2.compile(
@@ -97,6 +99,10 @@ def _column_name(ctx: FileContext, post: Sequence[DiffLine], i: int) -> str | No
             return m.group(1)
     for pattern in _ORM_COLUMN_RES:
         m = pattern.search(text)
+        if m:
+            return m.group(1)
+    if _EF_ADD_COLUMN_RE.search(text):
+        m = _EF_NAME_RE.search(statement_text(post, i, max_lines=6))
         if m:
             return m.group(1)
     if ctx.language in ("java", "kotlin", "typescript"):
