@@ -118,7 +118,7 @@ _BROKEN_CIPHER = (
     r"getInstance\s*\(\s*\"AES\"\s*[,)]|getInstance\s*\(\s*\"[A-Za-z0-9]+/ECB/|"
     r"\b(?:DES|DES3|ARC4|ARC2|Blowfish|CAST)\s*\.\s*new\s*\(|\bAES\s*\.\s*MODE_ECB\b|\bmodes\s*\.\s*ECB\s*\(|"
     r"algorithms\s*\.\s*(?:TripleDES|ARC4|Blowfish|CAST5|IDEA|SEED)\s*\(|"
-    r"create(?:De)?[Cc]ipher(?:iv)?\s*\(\s*[\"'](?:des[\w-]*|rc4[\w-]*|rc2[\w-]*|bf[\w-]*|blowfish|aes-\d+-ecb|id-aes\d+-ecb)[\"']|"
+    r"\bcreate(?:Dec|C)ipher\s*\(|create(?:De)?[Cc]ipher(?:iv)?\s*\(\s*[\"'](?:des[\w-]*|rc4[\w-]*|rc2[\w-]*|bf[\w-]*|blowfish|aes-\d+-ecb|id-aes\d+-ecb)[\"']|"
     r"\b(?:DES|TripleDES|RC2)\s*\.\s*Create\s*\(|\bnew\s+(?:DES|TripleDES|RC2)CryptoServiceProvider\b|"
     r"CipherMode\s*\.\s*ECB\b|\bdes\s*\.\s*New(?:TripleDES)?Cipher\s*\(|\brc4\s*\.\s*NewCipher\s*\(|"
     r"\bcipher\s*\.\s*NewECB|\bECB(?:Encrypter|Decrypter)\b|\"(?:des|des3|rc4)-?(?:cbc|ecb)?\"\s*,\s*(?:key|secret)|"
@@ -230,11 +230,15 @@ def _check_weak_random(ctx: FileContext) -> Iterator[Hit]:
         if func and _HARMLESS_RE.search(func):
             continue
         window = _same_function_window(ctx, ln, 3, 3)
-        if _RANDOM_PURPOSE_RE.search(ln.text) or _RANDOM_PURPOSE_RE.search(func) or (
+        stem = ctx.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        if _RANDOM_PURPOSE_RE.search(ln.text) or _RANDOM_PURPOSE_RE.search(func) or _PURPOSE_NAME_RE.search(stem) or (
             _RANDOM_PURPOSE_RE.search(window) and not _HARMLESS_RE.search(window)
         ):
             yield Hit(ln.new_no or 1)
 
+
+# A file named for one-time codes or tokens: every random number in it is a secret.
+_PURPOSE_NAME_RE = re2.compile(r"(?i)(otp|one_?time|token|passw|session|reset|invite|verification|mfa|2fa|totp|pin_?code)")
 
 _FAST_PASSWORD_HASH_RE = re2.compile(
     r"(?i)(?:hashlib\s*\.\s*(?:sha\d+|sha3_\d+|blake2\w)|sha\d+\s*\.\s*(?:Sum\d*|New)|SHA\d+\s*\.\s*(?:Create|HashData)|"
@@ -313,7 +317,7 @@ RULES: tuple[Rule, ...] = (
         message="A broken cipher or mode (DES, 3DES, RC4, RC2, Blowfish, ECB, or provider-default `AES` which is "
         "ECB). Use AES-GCM (or ChaCha20-Poly1305) with a random nonce per message.",
         regulations=_REGS,
-        keywords=("des", "rc4", "rc2", "arc4", "arc2", "blowfish", "ecb", "getinstance(\"aes\"", "cast", "ssl_ciphers",
+        keywords=("createcipher(", "createdecipher(", "des", "rc4", "rc2", "arc4", "arc2", "blowfish", "ecb", "getinstance(\"aes\"", "cast", "ssl_ciphers",
                   "encryptbypassphrase", "encryption by password", "algorithm", "tripledes", "bf-", "idea", "seed"),
         pattern=_BROKEN_CIPHER,
         examples=(

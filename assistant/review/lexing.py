@@ -77,7 +77,8 @@ def mask(text: str) -> Masked:
                     break
                 if ch == "\n" and not triple and c != "`":
                     break
-                if formatted and ch == "{" and (c != "`" or (k > 0 and text[k - 1] == "$")):
+                dollar = ch == "{" and k > 0 and text[k - 1] == "$" and c == '"' and not raw
+                if (formatted or dollar) and ch == "{" and (c != "`" or (k > 0 and text[k - 1] == "$")):
                     if k + 1 < n and text[k + 1] == "{" and c != "`":
                         out[k] = out[k + 1] = " "
                         k += 2
@@ -95,7 +96,7 @@ def mask(text: str) -> Masked:
                     expr_end = m - 1 if depth == 0 else m
                     interps.append(text[k + 1:expr_end])
                     out[k] = " "
-                    if c == "`" and k > 0:
+                    if (c == "`" or dollar) and k > 0:
                         out[k - 1] = " "
                     if depth == 0:
                         out[m - 1] = " "
@@ -105,7 +106,7 @@ def mask(text: str) -> Masked:
                 k += 1
             content = text[content_start:min(k, n)]
             end = min(k + len(quote), n) if k < n and text.startswith(quote, k) else k
-            strings.append(StrLit(i, end, content, formatted and bool(interps), interps))
+            strings.append(StrLit(i, end, content, bool(interps) and (formatted or "${" in content), interps))
             i = end if end > i else i + 1
             continue
         if c == "#" and (i == 0 or text[i - 1] in " \t\n"):

@@ -54,6 +54,8 @@ _OUTPUT_SINK_RE = re2.compile(
     r"SendMessage|post_message|send_mail|sendMail|send_email|sendEmail|SendEmail|send_mass_mail|mail_admins|"
     r"EmailMessage|EmailMultiAlternatives|MimeMessage|MailMessage|send_sms|sendSms|sendSMS|SendSms|"
     r"send_notification|sendNotification|notify|publish|sendgrid\w*|Mail)\s*\(|"
+    r"\b(?:requests|httpx|session|client|http|axios|restTemplate|HttpClient|_http|fetch)\s*(?:\.\s*(?:post|put|postForObject|PostAsync|PostAsJsonAsync)\s*)?\(\s*"
+    r"[\w.\[\]\"']*(?:webhook|slack|teams|hook|chat|discord|notify)\w*|"
     r"\b(?:webhook|slack|teams|discord|smtp|mailer|ses|sns|pagerduty|opsgenie|twilio|messages|pusher|fcm|apns|"
     r"push|transporter)\w*\s*\.\s*(?:send|post|create|sendmail|send_message|publish|notify|trigger|"
     r"send_email|messages\s*\.\s*create)\w*\s*\()"
@@ -61,7 +63,7 @@ _OUTPUT_SINK_RE = re2.compile(
 _OUTPUT_KEYWORDS = ("analytics", "track", "mixpanel", "amplitude", "posthog", "segment", "sentry", "telemetry",
                     "newrelic", "datadog", "statsd", "insights", "gtag", "datalayer", "breadcrumb", "attribute",
                     "capture", "set_user", "setuser", "message", "mail", "sms", "notif", "webhook", "slack",
-                    "teams", "publish", "push", "bugsnag", "rollbar", "label", "tag", "context", "extra")
+                    "teams", "publish", "push", "bugsnag", "rollbar", "label", "tag", "context", "extra", "hook")
 
 # Contact details are how messages are addressed; as a recipient they are not a disclosure.
 _RECIPIENT_TERMS = frozenset({"phone", "phone_number", "mobile", "email", "email_address", "telephone", "fax",
