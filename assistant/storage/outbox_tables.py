@@ -20,7 +20,8 @@ outbox_jobs = Table(
     Column("kind", String(100), nullable=False),
     Column("payload", Text, nullable=False),  # JSON object
     Column("dedupe_key", String(200), nullable=True),
-    # pending: waits for run_at; running: claimed until lease_until; done; failed (a handler gave up)
+    # pending: waits for run_at; running: claimed until lease_until; done; failed (a handler gave up);
+    # superseded (a retry found a newer waiting job with its dedupe key, which does the same work)
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("run_at", Double, nullable=False),

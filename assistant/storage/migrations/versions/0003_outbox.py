@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text, nullable=True),
         sa.Column("created_at", sa.Double, nullable=False),
         sa.Column("finished_at", sa.Double, nullable=True),
-        sa.CheckConstraint("status IN ('pending', 'running', 'done', 'failed')", name="ck_outbox_jobs_status"),
+        sa.CheckConstraint("status IN ('pending', 'running', 'done', 'failed', 'superseded')", name="ck_outbox_jobs_status"),
     )
     # The worker's two questions: what is due, and whose lease has run out.
     op.create_index("ix_outbox_jobs_due", "outbox_jobs", ["status", "run_at"])

@@ -1,0 +1,437 @@
+"""The outbox worker: claims due jobs, runs their handlers, retries with backoff, survives crashes.
+
+Claiming sets a job ``running`` with a lease (``lease_until``) and records
+the attempt, in one transaction (Postgres: ``FOR UPDATE SKIP LOCKED``, so
+replicas never claim the same job; SQLite: the single writer serializes
+claims). While a handler runs, a heartbeat extends the lease. A worker that
+is killed (``kill -9``) or stalls stops extending it; once it runs out any
+worker claims the job again and marks the cut-short attempt ``lost``. Every
+write after a handler is fenced on (claimed_by, attempts), so a stalled
+worker that wakes up late cannot overwrite the newer run's outcome.
+
+Failures retry until success with exponential backoff and full jitter
+(delay = uniform(0, min(cap, base * 2**(attempt-1)))), which spreads the
+retries of many jobs that failed together instead of hammering a receiver
+that has just come back. A handler raises :class:`~assistant.outbox.RetryLater`
+to name its own delay, :class:`~assistant.outbox.GiveUp` when retrying
+cannot help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from assistant import clock
+from assistant.outbox import GiveUp, Handler, Job, RetryLater, add_waker, handlers as registered_handlers, remove_waker, utc
+from assistant.storage import Database
+from assistant.storage.outbox_tables import outbox_attempts, outbox_jobs
+
+__all__ = ["OutboxWorker", "WorkerOptions", "backoff_delay"]
+
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    lease_s: float = 30.0  # a crashed worker's job is claimable again this long after its last heartbeat
+    poll_s: float = 0.5  # how often other processes' jobs and due retries are looked for
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 300.0
+    concurrency: int = 8  # handlers running at once
+    stop_timeout_s: float = 10.0  # how long stop() lets running handlers finish before handing their jobs back
+
+    ENV = {
+        "lease_s": "GITOPS_HEALTH_OUTBOX_LEASE_SECONDS",
+        "poll_s": "GITOPS_HEALTH_OUTBOX_POLL_SECONDS",
+        "backoff_base_s": "GITOPS_HEALTH_OUTBOX_BACKOFF_BASE_SECONDS",
+        "backoff_max_s": "GITOPS_HEALTH_OUTBOX_BACKOFF_MAX_SECONDS",
+        "concurrency": "GITOPS_HEALTH_OUTBOX_CONCURRENCY",
+    }
+
+    def __post_init__(self) -> None:
+        for name in ("lease_s", "poll_s", "backoff_base_s", "backoff_max_s", "stop_timeout_s"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"outbox option {name} must be a positive number of seconds, not {value!r}")
+        if self.backoff_max_s < self.backoff_base_s:
+            raise ValueError("outbox backoff maximum must be at least the backoff base")
+        if not isinstance(self.concurrency, int) or self.concurrency < 1:
+            raise ValueError(f"outbox concurrency must be a whole number >= 1, not {self.concurrency!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerOptions:
+        """Options from GITOPS_HEALTH_OUTBOX_* variables; ValueError naming the variable on a bad value."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, var in cls.ENV.items():
+            raw = env.get(var, "").strip()
+            if not raw:
+                continue
+            try:
+                values[name] = int(raw) if name == "concurrency" else float(raw)
+            except ValueError:
+                kind = "a whole number" if name == "concurrency" else "a number of seconds"
+                raise ValueError(f"{var}: {raw!r} is not {kind}") from None
+        try:
+            return cls(**values)
+        except ValueError as exc:
+            names = ", ".join(cls.ENV[n] for n in values) or "defaults"
+            raise ValueError(f"{names}: {exc}") from None
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Full jitter: a uniform delay up to the exponential ceiling for this attempt (1-based)."""
+    ceiling = min(cap, base * 2 ** min(max(attempt - 1, 0), 62))
+    return (rng or random).uniform(0, ceiling)
+
+
+@dataclass(slots=True)
+class _Periodic:
+    name: str
+    interval_s: float
+    fn: Callable[[], Awaitable[None]]
+    next_at: float = 0.0
+    task: asyncio.Task[None] | None = None
+
+
+class OutboxWorker:
+    """Runs outbox jobs in this process; start()/stop() from the server's lifespan, or run_once() in tests."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        options: WorkerOptions | None = None,
+        handlers: Mapping[str, Handler] | None = None,
+        worker_id: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.options = options or WorkerOptions()
+        self._fixed_handlers = dict(handlers) if handlers is not None else None
+        self.worker_id = worker_id or f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._rng = rng or random.Random()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._periodic: list[_Periodic] = []
+        self._loop_task: asyncio.Task[None] | None = None
+        self._wake_event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+        from assistant.logging import get_logger
+
+        self._log = get_logger("gitops_health.outbox")
+
+    # ------------------------------------------------------------------ public
+
+    def handlers(self) -> dict[str, Handler]:
+        return dict(self._fixed_handlers) if self._fixed_handlers is not None else registered_handlers()
+
+    def every(self, interval_s: float, name: str, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run ``fn`` every ``interval_s`` seconds while the worker runs (never two runs of it at once)."""
+        if not interval_s > 0:
+            raise ValueError(f"periodic task {name!r}: interval must be positive, not {interval_s!r}")
+        self._periodic.append(_Periodic(name, float(interval_s), fn))
+
+    async def run_once(self, limit: int = 100) -> int:
+        """Claim up to ``limit`` jobs due now, run them (``concurrency`` at a time), return how many ran."""
+        jobs = await asyncio.to_thread(self._claim, limit)
+        if not jobs:
+            return 0
+        gate = asyncio.Semaphore(self.options.concurrency)
+
+        async def gated(job: Job) -> None:
+            async with gate:
+                await self._run(job)
+
+        await asyncio.gather(*(gated(job) for job in jobs))
+        return len(jobs)
+
+    async def drain(self, max_rounds: int = 100) -> int:
+        """run_once() until nothing is due now; returns the total run (a test helper: due retries run too)."""
+        total = 0
+        for _ in range(max_rounds):
+            ran = await self.run_once()
+            if not ran:
+                break
+            total += ran
+        return total
+
+    async def run_periodic_once(self) -> None:
+        """Run every periodic task once, now (tests)."""
+        for periodic in self._periodic:
+            await self._run_periodic(periodic)
+
+    async def start(self) -> None:
+        """Start polling in the running event loop; returns at once."""
+        if self._loop_task is not None:
+            return
+        self._stopping = False
+        self._loop = asyncio.get_running_loop()
+        self._wake_event = asyncio.Event()
+        add_waker(self.wake)
+        self._loop_task = asyncio.create_task(self._main(), name=f"outbox-worker {self.worker_id}")
+        self._log.info("outbox_worker_started", worker=self.worker_id, kinds=sorted(self.handlers()))
+
+    async def stop(self) -> None:
+        """Stop claiming; let running handlers finish (up to stop_timeout_s), hand unfinished jobs back."""
+        if self._loop_task is None:
+            return
+        self._stopping = True
+        remove_waker(self.wake)
+        self.wake()
+        await self._loop_task
+        self._loop_task = None
+        running = set(self._tasks) | {p.task for p in self._periodic if p.task is not None and not p.task.done()}
+        if running:
+            _done, pending = await asyncio.wait(running, timeout=self.options.stop_timeout_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2)
+        released = await asyncio.to_thread(self._release_mine)
+        self._log.info("outbox_worker_stopped", worker=self.worker_id, handed_back=released)
+
+    def wake(self) -> None:
+        """Thread-safe: look for due jobs now instead of at the next poll."""
+        loop, event = self._loop, self._wake_event
+        if loop is None or event is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(event.set)
+        except RuntimeError:  # the loop closed meanwhile
+            pass
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _main(self) -> None:
+        assert self._wake_event is not None
+        while not self._stopping:
+            claimed = 0
+            free = self.options.concurrency - len(self._tasks)
+            if free > 0:
+                try:
+                    jobs = await asyncio.to_thread(self._claim, free)
+                except Exception as exc:  # noqa: BLE001 - the database may be briefly away; keep polling
+                    self._log.warning("outbox_claim_failed", error=f"{type(exc).__name__}: {str(exc)[:300]}")
+                    jobs = []
+                claimed = len(jobs)
+                for job in jobs:
+                    task = asyncio.create_task(self._run(job), name=f"outbox {job.kind} #{job.id}")
+                    self._tasks.add(task)
+                    task.add_done_callback(self._job_finished)
+            now = time.monotonic()
+            for periodic in self._periodic:
+                if periodic.next_at <= now and (periodic.task is None or periodic.task.done()):
+                    periodic.next_at = now + periodic.interval_s
+                    periodic.task = asyncio.create_task(self._run_periodic(periodic), name=f"outbox periodic {periodic.name}")
+            if claimed and claimed == free:
+                continue  # more may be due
+            timeout = self.options.poll_s
+            if self._periodic:
+                timeout = max(0.0, min(timeout, min(p.next_at for p in self._periodic) - time.monotonic()))
+            try:
+                await asyncio.wait_for(self._wake_event.wait(), timeout)
+            except TimeoutError:
+                pass
+            self._wake_event.clear()
+
+    def _job_finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._wake_event is not None and not self._stopping:
+            self._wake_event.set()  # a slot is free
+
+    async def _run_periodic(self, periodic: _Periodic) -> None:
+        try:
+            await periodic.fn()
+        except Exception as exc:  # noqa: BLE001 - a failing tick must not stop the worker
+            self._log.warning("outbox_periodic_failed", task=periodic.name, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+
+    # ------------------------------------------------------------------ one job
+
+    async def _run(self, job: Job) -> None:
+        handler = self.handlers().get(job.kind)
+        outcome, error, delay = "ok", None, None
+        heartbeat = asyncio.create_task(self._heartbeat(job))
+        try:
+            if handler is None:
+                raise RetryLater(f"no handler for {job.kind!r} in this process any more")
+            await handler(job)
+        except RetryLater as exc:
+            outcome, error, delay = "retry", exc.reason, exc.delay
+        except GiveUp as exc:
+            outcome, error = "failed", exc.reason
+        except asyncio.CancelledError:
+            heartbeat.cancel()
+            raise  # stop() hands the job back
+        except Exception as exc:  # noqa: BLE001 - any handler failure is retried
+            outcome, error = "retry", f"{type(exc).__name__}: {exc}"
+        finally:
+            heartbeat.cancel()
+        if delay is None and outcome == "retry":
+            delay = backoff_delay(job.attempt, self.options.backoff_base_s, self.options.backoff_max_s, self._rng)
+        if error is not None:
+            error = _clean_error(error)
+        try:
+            await asyncio.to_thread(self._finish, job, outcome, error, delay)
+        except Exception as exc:  # noqa: BLE001 - the lease runs out and the job is retried
+            self._log.warning("outbox_finish_failed", job=job.id, kind=job.kind, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+            return
+        if outcome == "ok":
+            self._log.info("outbox_job_done", job=job.id, kind=job.kind, attempt=job.attempt)
+        elif outcome == "retry":
+            self._log.warning("outbox_job_retry", job=job.id, kind=job.kind, attempt=job.attempt, retry_in_s=round(delay or 0, 3), error=error)
+        else:
+            self._log.error("outbox_job_failed", job=job.id, kind=job.kind, attempt=job.attempt, error=error)
+
+    async def _heartbeat(self, job: Job) -> None:
+        interval = self.options.lease_s / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self._extend_lease, job)
+            except Exception as exc:  # noqa: BLE001 - keep trying; the lease may still hold
+                self._log.warning("outbox_heartbeat_failed", job=job.id, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+
+    # ------------------------------------------------------------------ database (run in threads)
+
+    def _due(self, now: float, kinds: list[str]) -> Any:
+        c = outbox_jobs.c
+        return and_(
+            c.kind.in_(kinds),
+            or_(and_(c.status == "pending", c.run_at <= now), and_(c.status == "running", c.lease_until < now)),
+        )
+
+    def _claim(self, limit: int) -> list[Job]:
+        kinds = sorted(self.handlers())
+        if not kinds or limit < 1:
+            return []
+        now = clock.now().timestamp()
+        c = outbox_jobs.c
+        # A read first: on SQLite an idle poll must not take the write lock.
+        with self.db.read() as session:
+            if session.execute(select(c.id).where(self._due(now, kinds)).limit(1)).first() is None:
+                return []
+        with self.db.session() as session:
+            due = select(c.id).where(self._due(now, kinds)).order_by(c.run_at, c.id).limit(limit)
+            if self.db.dialect == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            rows = session.execute(
+                update(outbox_jobs)
+                .where(c.id.in_(due))
+                .values(status="running", attempts=c.attempts + 1, lease_until=now + self.options.lease_s, claimed_by=self.worker_id)
+                .returning(c.id, c.kind, c.payload, c.dedupe_key, c.attempts, c.created_at)
+            ).all()
+            if not rows:
+                return []
+            ids = [row.id for row in rows]
+            a = outbox_attempts.c
+            session.execute(
+                update(outbox_attempts)
+                .where(a.job_id.in_(ids), a.outcome.is_(None))
+                .values(outcome="lost", finished_at=now, error="the worker running it died or stalled past its lease; claimed again")
+            )
+            session.execute(
+                insert(outbox_attempts),
+                [{"job_id": row.id, "attempt": row.attempts, "worker": self.worker_id, "started_at": now} for row in rows],
+            )
+        return [
+            Job(
+                id=row.id,
+                kind=row.kind,
+                payload=json.loads(row.payload),
+                attempt=row.attempts,
+                created_at=utc(row.created_at),
+                dedupe_key=row.dedupe_key,
+                worker=self.worker_id,
+            )
+            for row in sorted(rows, key=lambda r: r.id)
+        ]
+
+    def _mine(self, job: Job) -> Any:
+        c = outbox_jobs.c
+        return and_(c.id == job.id, c.status == "running", c.claimed_by == self.worker_id, c.attempts == job.attempt)
+
+    def _extend_lease(self, job: Job) -> None:
+        with self.db.session() as session:
+            session.execute(
+                update(outbox_jobs).where(self._mine(job)).values(lease_until=clock.now().timestamp() + self.options.lease_s)
+            )
+
+    def _finish(self, job: Job, outcome: str, error: str | None, delay: float | None) -> None:
+        now = clock.now().timestamp()
+        c = outbox_jobs.c
+        with self.db.session() as session:
+            if outcome == "ok":
+                values: dict[str, Any] = {"status": "done", "finished_at": now, "lease_until": None, "last_error": None}
+            elif outcome == "failed":
+                values = {"status": "failed", "finished_at": now, "lease_until": None, "last_error": error}
+            elif job.dedupe_key is not None and self._newer_waiting(session, job):
+                outcome = "retry"
+                values = {"status": "superseded", "finished_at": now, "lease_until": None, "last_error": error}
+            else:
+                values = {"status": "pending", "run_at": now + (delay or 0.0), "lease_until": None, "last_error": error}
+            changed = session.execute(update(outbox_jobs).where(self._mine(job)).values(values)).rowcount
+            if not changed:
+                self._log.warning("outbox_lease_lost", job=job.id, kind=job.kind, attempt=job.attempt, detail="another worker claimed it again; its outcome stands")
+                return
+            a = outbox_attempts.c
+            session.execute(
+                update(outbox_attempts)
+                .where(a.job_id == job.id, a.attempt == job.attempt)
+                .values(finished_at=now, outcome=outcome, error=error)
+            )
+
+    def _newer_waiting(self, session: Session, job: Job) -> bool:
+        c = outbox_jobs.c
+        return bool(
+            session.execute(
+                select(exists().where(c.dedupe_key == job.dedupe_key, c.status == "pending", c.id != job.id))
+            ).scalar()
+        )
+
+    def _release_mine(self) -> int:
+        """Hand back jobs this worker still holds (cut short by stop()) so another worker takes them at once."""
+        now = clock.now().timestamp()
+        c = outbox_jobs.c
+        a = outbox_attempts.c
+        with self.db.session() as session:
+            rows = session.execute(
+                select(c.id, c.attempts, c.dedupe_key).where(c.status == "running", c.claimed_by == self.worker_id)
+            ).all()
+            for row in rows:
+                session.execute(
+                    update(outbox_attempts)
+                    .where(a.job_id == row.id, a.attempt == row.attempts, a.outcome.is_(None))
+                    .values(outcome="lost", finished_at=now, error="the worker stopped before the handler finished")
+                )
+                status = "pending"
+                if row.dedupe_key is not None and session.execute(
+                    select(exists().where(c.dedupe_key == row.dedupe_key, c.status == "pending"))
+                ).scalar():
+                    status = "superseded"
+                session.execute(
+                    update(outbox_jobs)
+                    .where(c.id == row.id, c.claimed_by == self.worker_id, c.status == "running")
+                    .values(status=status, run_at=now, lease_until=None, finished_at=now if status == "superseded" else None)
+                )
+        return len(rows)
+
+
+def _clean_error(error: str) -> str:
+    """What is stored about a failure: PHI redacted, bounded."""
+    from assistant.redact import redact
+
+    text = redact(error)
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
