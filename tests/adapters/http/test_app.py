@@ -56,6 +56,17 @@ def test_readyz_is_200_when_database_and_policies_are_there(make_app, serve) -> 
     assert response.json()["checks"] == {"database": "ok", "policies": "ok"}
 
 
+def test_readyz_pings_sqlite_and_postgres(make_app, serve, database_url) -> None:
+    database = Database(database_url)
+    try:
+        with serve(make_app(db=database)) as client:
+            response = client.get("/readyz")
+    finally:
+        database.dispose()
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"]["database"] == "ok"
+
+
 def test_readyz_is_503_naming_the_database_when_it_is_unreachable(make_app, serve) -> None:
     # Port 1 on loopback: nothing listens there, so the connection is refused.
     down = Database("postgresql://gitops:hunter2-password@127.0.0.1:1/gitops")

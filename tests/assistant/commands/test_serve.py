@@ -106,6 +106,34 @@ def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
     )
 
 
+def _wait_until_listening(base: str) -> httpx.Response:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=2)
+        except httpx.ConnectError:
+            assert time.monotonic() < deadline, "server never answered /healthz"
+            time.sleep(0.05)
+
+
+def test_serve_migrates_and_serves_on_sqlite_and_postgres(tmp_path: Path, database_url: str) -> None:
+    with _serve(tmp_path, GITOPS_HEALTH_DATABASE_URL=database_url) as server:
+        base = f"http://127.0.0.1:{server.wait_for('serve_starting')['port']}"
+        _wait_until_listening(base)
+        ready = httpx.get(f"{base}/readyz", timeout=5)
+        server.proc.send_signal(signal.SIGTERM)
+        code = server.finish()
+    assert ready.status_code == 200, ready.text
+    assert code == 0, "".join(server.lines)
+    from assistant.storage import Database
+
+    database = Database(database_url)
+    try:
+        assert database.current_revision() is not None  # serve applied the migrations
+    finally:
+        database.dispose()
+
+
 def test_serve_runs_on_the_defaults_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     with _serve(tmp_path) as server:
         started = server.wait_for("serve_starting")
