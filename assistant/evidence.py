@@ -51,7 +51,7 @@ class Control:
     title: str
     categories: frozenset[str]  # finding categories that are gaps against it
     refs: tuple[str, ...]  # substrings of a finding's regulations that map it here
-    scope: str  # "code": applies when source code changed; "commits": to commits; "changes": to any change
+    scope: str  # "code": when source code changed; "software": anything but docs; "commits": commits; "changes": any
 
 
 CONTROLS: tuple[Control, ...] = (
@@ -76,7 +76,7 @@ CONTROLS: tuple[Control, ...] = (
     Control("SOC2-CC8.1", "SOC 2", "SOC 2 CC8.1", "Change management",
             frozenset(), ("CC8.1",), "changes"),
     Control("SOX-ITGC-CM", "SOX", "SOX ITGC change management", "Change management (segregation of duties)",
-            frozenset(), ("SOX",), "code"),
+            frozenset(), ("SOX",), "software"),
 )
 
 
@@ -109,6 +109,11 @@ class ChangeRecord:
     @property
     def changes_code(self) -> bool:
         return any(kind_of(f.path) == "code" for f in self.files)
+
+    @property
+    def changes_software(self) -> bool:
+        """Anything but documentation: code, tests, build and pipeline files all reach production."""
+        return any(kind_of(f.path) != "docs" for f in self.files)
 
 
 def file_entries(files: Iterable[Any]) -> list[FileEntry]:
@@ -187,6 +192,8 @@ def _applies(control: Control, records: Sequence[ChangeRecord]) -> bool:
         return any(r.commit is not None for r in records)
     if control.scope == "code":
         return any(r.changes_code for r in records) or any(_maps(control, f) for r in records for f in r.findings)
+    if control.scope == "software":
+        return any(r.changes_software for r in records)
     return True
 
 
@@ -243,7 +250,7 @@ def _process(control: Control, record: ChangeRecord) -> tuple[list[dict[str, Any
             have = f"{len(approvals)} recorded" if commit is not None else "pending"
             gaps.append(_process_gap(record, f"approval required ({roles}); {have}"))
 
-    elif control.id == "SOX-ITGC-CM" and record.changes_code:
+    elif control.id == "SOX-ITGC-CM" and record.changes_software:
         if commit is None:
             if record.policy.required_approvals:
                 roles = ", ".join(f"{a.role} x{a.count}" for a in record.policy.required_approvals)

@@ -88,8 +88,14 @@ def _empty_tree(cwd: str | os.PathLike[str] | None) -> str:
     return run_git(["hash-object", "-t", "tree", "--stdin"], cwd, input=b"").decode().strip()
 
 
+def _require_repository(cwd: str | os.PathLike[str] | None) -> None:
+    # Outside a repository `git diff` silently becomes `git diff --no-index`; say what is wrong instead.
+    run_git(["rev-parse", "--git-dir"], cwd)
+
+
 def staged_diff(cwd: str | os.PathLike[str] | None = None) -> bytes:
     """`git diff --cached`: what the next commit will contain."""
+    _require_repository(cwd)
     args = ["diff", "--cached", *_DIFF_FLAGS]
     if not _has_head(cwd):
         args.append(_empty_tree(cwd))  # the first commit: everything staged is new
@@ -98,6 +104,7 @@ def staged_diff(cwd: str | os.PathLike[str] | None = None) -> bytes:
 
 def worktree_diff(cwd: str | os.PathLike[str] | None = None) -> bytes:
     """`git diff HEAD`: staged and unstaged changes to tracked files together."""
+    _require_repository(cwd)
     base = "HEAD" if _has_head(cwd) else _empty_tree(cwd)
     return run_git(["diff", *_DIFF_FLAGS, base], cwd)
 

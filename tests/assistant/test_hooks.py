@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.hooks import MARKER, prepare_commit_msg
+from assistant.commands.commit import commit_msg
+from assistant.hooks import MARKER, main, prepare_commit_msg
 
 CLI = str(Path(sys.executable).parent / "gitops-health")
 
@@ -123,9 +124,6 @@ def test_core_hooks_path_is_respected(repo: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (repo / ".githooks" / "prepare-commit-msg").exists()
     assert not (repo / ".git" / "hooks" / "prepare-commit-msg").exists()
-    stage_dosing_change(repo)
-    git(repo, "commit", "-q", env={**os.environ, "GIT_EDITOR": "true"})
-    assert last_message(repo).startswith("feat(dosing):")
 
 
 def test_install_outside_a_repository_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,46 +136,59 @@ def test_install_outside_a_repository_exits_2(tmp_path: Path, monkeypatch: pytes
 # --------------------------------------------------------------------------- commit-msg
 
 
-def test_commit_msg_staged_prints_the_message_for_the_index(repo: Path) -> None:
+def test_commit_msg_staged_prints_the_message_for_the_index(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     stage_dosing_change(repo)
-    proc = cli(repo, "commit-msg", "--staged")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("feat(dosing): add infusion_rate\n")
-    assert proc.stdout.rstrip("\n").splitlines()[-1].startswith("Safety-Class: ")
+    assert commit_msg(staged=True) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("feat(dosing): add infusion_rate\n")
+    assert out.rstrip("\n").splitlines()[-1].startswith("Safety-Class: ")
 
 
-def test_commit_msg_without_staged_describes_the_working_tree(repo: Path) -> None:
+def test_commit_msg_without_staged_describes_the_working_tree(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (repo / "README.md").write_text("# pump\n\nThe infusion pump controller.\n")
-    proc = cli(repo, "commit-msg")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("docs(readme): update README.md\n")
-    assert cli(repo, "commit-msg", "--staged").returncode == 1  # nothing staged
+    assert commit_msg(staged=False) == 0
+    assert capsys.readouterr().out.startswith("docs: update README.md\n")
+    assert commit_msg(staged=True) == 1  # nothing staged
 
 
-def test_commit_msg_with_nothing_staged_says_so(repo: Path) -> None:
-    proc = cli(repo, "commit-msg", "--staged")
-    assert proc.returncode == 1
-    assert proc.stdout == ""
-    assert "git add" in proc.stderr
+def test_commit_msg_with_nothing_staged_says_so(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert commit_msg(staged=True) == 1
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert "git add" in out.err
 
 
-def test_commit_msg_in_a_repository_without_commits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_commit_msg_in_a_repository_without_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
     git(tmp_path, "init", "-q")
     stage_dosing_change(tmp_path)
-    proc = cli(tmp_path, "commit-msg", "--staged")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("feat(dosing): ")
+    monkeypatch.chdir(tmp_path)
+    assert commit_msg(staged=True) == 0
+    assert capsys.readouterr().out.startswith("feat(dosing): ")
 
 
-def test_a_bad_llm_setting_warns_and_still_prints_the_deterministic_message(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_commit_msg_outside_a_repository_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert commit_msg(staged=True) == 2
+    assert "not inside a git repository" in capsys.readouterr().err
+
+
+def test_a_bad_llm_setting_warns_and_still_prints_the_deterministic_message(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     stage_dosing_change(repo)
-    expected = cli(repo, "commit-msg", "--staged").stdout
+    assert commit_msg(staged=True) == 0
+    expected = capsys.readouterr().out
     monkeypatch.setenv("GITOPS_HEALTH_LLM", "nosuch:model")
-    proc = cli(repo, "commit-msg", "--staged")
-    assert proc.returncode == 0
-    assert proc.stdout == expected
-    assert "unknown provider 'nosuch'" in proc.stderr
+    assert commit_msg(staged=True) == 0
+    out = capsys.readouterr()
+    assert out.out == expected
+    assert "unknown provider 'nosuch'" in out.err
 
 
 # --------------------------------------------------------------------------- the pre-commit framework entry
@@ -187,9 +198,7 @@ def test_pre_commit_entry_fills_an_empty_message_file(repo: Path) -> None:
     stage_dosing_change(repo)
     msg = repo / ".git" / "COMMIT_EDITMSG"
     msg.write_text("\n# Please enter the commit message\n")
-    proc = subprocess.run([sys.executable, "-m", "assistant.hooks", "prepare-commit-msg", str(msg), ""],
-                          cwd=repo, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    assert main(["prepare-commit-msg", str(msg), ""]) == 0
     text = msg.read_text()
     assert text.startswith("feat(dosing): add infusion_rate")
     assert text.endswith("# Please enter the commit message\n")
