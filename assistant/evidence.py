@@ -194,7 +194,7 @@ def _applies(control: Control, records: Sequence[ChangeRecord]) -> bool:
         return any(r.changes_code for r in records) or any(_maps(control, f) for r in records for f in r.findings)
     if control.scope == "software":
         return any(r.changes_software for r in records)
-    return True
+    return any(r.files or r.commit is not None for r in records)
 
 
 def _process(control: Control, record: ChangeRecord) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
