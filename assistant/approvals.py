@@ -450,6 +450,10 @@ class ApprovalService:
             return existing, False
         return view, True
 
+    def replay(self, req: DeploymentRequest, idempotency_key: str) -> DeploymentView | None:
+        """The request an Idempotency-Key already made (None: the key is new); IdempotencyConflict for another body."""
+        return self._replay(idempotency_key, request_hash(req))
+
     def _replay(self, key: str, digest: str) -> DeploymentView | None:
         with self.db.read() as session:
             row = session.execute(

@@ -1,0 +1,267 @@
+"""The approval workflow as one LangGraph graph; read top to bottom, it is the workflow.
+
+    request ─┬─▶ await_votes ⟲ (interrupt until the votes settle it) ─┬─▶ decided
+             └────────────────────────────────────────────────────────┘
+
+One thread per deploy request (thread id = deployment id), checkpointed in a
+durable store (SQLite beside the database, or the same Postgres), so the wait
+for humans survives restarts: a server that comes back finds each thread
+parked in `interrupt()` where it was.
+
+The database, not the checkpoint, is the truth. Votes are cast through
+`ApprovalService.cast_vote` first (refusals go straight back to the clicker,
+the decision is a compare-and-set, and the callback and card jobs are written
+to the outbox in the decision's own transaction); only then is the thread
+resumed, and `await_votes` re-reads the request instead of trusting what it
+was handed. So a resume that is lost (a crash between the commit and the
+resume) or that races another process loses nothing: the next resume, or
+`catch_up`, brings the thread to the database's state. `decided` ends the
+thread; the callback to CI is already on its way through the outbox.
+
+`ApprovalWorkflow` offers the same commands as ApprovalService (adapters use
+it as `app.state.approvals`), adding the thread bookkeeping around them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command, interrupt
+
+from assistant.approvals import ApprovalService, VoteResult, new_deployment_id
+from assistant.deployments import DeploymentRequest, DeploymentView
+from assistant.logging import get_logger
+from assistant.storage import Database
+
+__all__ = ["ApprovalWorkflow", "build_approval_graph", "open_checkpointer"]
+
+log = get_logger("gitops_health.approval")
+
+
+@dataclass
+class ApprovalContext:
+    """What a run needs but must not be checkpointed (the request carries the whole diff)."""
+
+    service: ApprovalService
+    request: DeploymentRequest | None = None
+    idempotency_key: str | None = None
+    out: dict[str, Any] = field(default_factory=dict)
+
+
+class ApprovalState(TypedDict, total=False):
+    deployment_id: str
+    status: str
+    created: bool
+    votes: int
+    decided_by: str | None
+    decided_at: str | None
+
+
+# --- nodes ------------------------------------------------------------------------------------
+
+
+def request(state: ApprovalState, runtime: Runtime[ApprovalContext]) -> dict[str, Any]:
+    """Review the change and store the request (or find the one an Idempotency-Key already made)."""
+    ctx = runtime.context
+    assert ctx.request is not None, "a new thread starts with a request"
+    view, created = ctx.service.request_deployment(ctx.request, ctx.idempotency_key, deployment_id=state["deployment_id"])
+    ctx.out["view"], ctx.out["created"] = view, created
+    return {"status": view.status, "created": created, "votes": len(view.votes)}
+
+
+def await_votes(state: ApprovalState, runtime: Runtime[ApprovalContext]) -> dict[str, Any]:
+    """Park until a vote (or an expiry) is recorded, then look at the database again."""
+    service = runtime.context.service
+    view = service.get(state["deployment_id"])
+    if view.status == "pending":
+        waiting = service.outstanding(view)
+        interrupt({"deployment_id": view.id, "waiting_for": [w.model_dump() for w in waiting], "votes": len(view.votes)})
+        view = service.get(state["deployment_id"])
+    return {"status": view.status, "votes": len(view.votes)}
+
+
+def decided(state: ApprovalState, runtime: Runtime[ApprovalContext]) -> dict[str, Any]:
+    """The end: the callback and the final cards were enqueued with the decision, in its transaction."""
+    view = runtime.context.service.get(state["deployment_id"])
+    log.info("approval_decided", deployment_id=view.id, status=view.status, decided_by=view.decided_by, votes=len(view.votes))
+    return {"status": view.status, "decided_by": view.decided_by, "decided_at": view.decided_at}
+
+
+def _after_request(state: ApprovalState) -> str:
+    if not state.get("created", True):
+        return END  # an Idempotency-Key replay: the first request's thread does the waiting
+    return "await_votes" if state["status"] == "pending" else "decided"
+
+
+def _after_votes(state: ApprovalState) -> str:
+    return "await_votes" if state["status"] == "pending" else "decided"
+
+
+def build_approval_graph(checkpointer: Any = None) -> Any:
+    graph = StateGraph(ApprovalState, context_schema=ApprovalContext)
+    graph.add_node("request", request)
+    graph.add_node("await_votes", await_votes)
+    graph.add_node("decided", decided)
+    graph.add_edge(START, "request")
+    graph.add_conditional_edges("request", _after_request, ["await_votes", "decided", END])
+    graph.add_conditional_edges("await_votes", _after_votes, ["await_votes", "decided"])
+    graph.add_edge("decided", END)
+    return graph.compile(checkpointer=checkpointer, name="approval")
+
+
+# --- durable checkpoints ---------------------------------------------------------------------
+
+
+def checkpoint_path(db: Database) -> Path:
+    """Beside the SQLite database: `gitops-health.db` -> `gitops-health.checkpoints.db`."""
+    database = db.url.database
+    if not database or database == ":memory:":
+        raise ValueError("an in-memory SQLite database has no place for durable checkpoints; use a file")
+    path = Path(database)
+    return path.with_name(f"{path.stem}.checkpoints{path.suffix or '.db'}")
+
+
+_PG_SETUP_LOCK = 7243005
+
+
+def open_checkpointer(db: Database) -> tuple[Any, Any]:
+    """A durable checkpointer for `db`'s dialect and a `close()` for its connections."""
+    if db.is_sqlite:
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        conn = sqlite3.connect(checkpoint_path(db), check_same_thread=False, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        saver = SqliteSaver(conn)
+        saver.setup()
+        return saver, conn.close
+
+    import psycopg
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    conninfo = db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:  # replicas starting together must not race the DDL
+        conn.execute(f"SELECT pg_advisory_lock({_PG_SETUP_LOCK})")
+        try:
+            PostgresSaver(conn).setup()  # type: ignore[arg-type]
+        finally:
+            conn.execute(f"SELECT pg_advisory_unlock({_PG_SETUP_LOCK})")
+    pool = ConnectionPool(
+        conninfo, min_size=1, max_size=10, open=True, kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+    )
+    return PostgresSaver(pool), pool.close  # type: ignore[arg-type]
+
+
+# --- the workflow ----------------------------------------------------------------------------
+
+
+class ApprovalWorkflow:
+    """ApprovalService's commands, each also moving the request's graph thread along.
+
+    Checkpoints are written when a run stops (`durability="exit"`): the
+    thread's interesting states are "parked" and "ended", and the database
+    holds everything in between.
+    """
+
+    def __init__(self, service: ApprovalService, checkpointer: Any, *, close: Any = None) -> None:
+        self.service = service
+        self.graph = build_approval_graph(checkpointer)
+        self._close = close
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, service: ApprovalService) -> ApprovalWorkflow:
+        saver, close = open_checkpointer(service.db)
+        return cls(service, saver, close=close)
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+            self._close = None
+
+    @staticmethod
+    def _config(deployment_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": deployment_id}}
+
+    # ---- the same commands as ApprovalService
+
+    def request_deployment(self, req: DeploymentRequest, idempotency_key: str | None = None) -> tuple[DeploymentView, bool]:
+        if idempotency_key is not None:
+            existing = self.service.replay(req, idempotency_key)
+            if existing is not None:
+                return existing, False
+        dep_id = new_deployment_id()
+        ctx = ApprovalContext(self.service, req, idempotency_key)
+        self.graph.invoke({"deployment_id": dep_id}, self._config(dep_id), context=ctx, durability="exit")
+        return ctx.out["view"], ctx.out["created"]
+
+    def cast_vote(self, deployment_id: str, person_id: str, decision: str, via: str, reason: str | None = None) -> VoteResult:
+        result = self.service.cast_vote(deployment_id, person_id, decision, via, reason)
+        self.resume(deployment_id)
+        return result
+
+    def expire_due(self) -> list[DeploymentView]:
+        expired = self.service.expire_due()
+        for view in expired:
+            self.resume(view.id)
+        return expired
+
+    def get(self, deployment_id: str) -> DeploymentView:
+        return self.service.get(deployment_id)
+
+    def outstanding(self, view: DeploymentView) -> Any:
+        return self.service.outstanding(view)
+
+    def resolve_person(self, platform: str, user_id: str, aad_object_id: str | None = None) -> str:
+        return self.service.resolve_person(platform, user_id, aad_object_id)
+
+    def person(self, person_id: str) -> Any:
+        return self.service.person(person_id)
+
+    # ---- threads
+
+    def waiting_for(self, deployment_id: str) -> dict[str, Any] | None:
+        """What the parked thread waits for (its interrupt's value), or None when it is not parked."""
+        snapshot = self.graph.get_state(self._config(deployment_id))
+        if not snapshot.interrupts:
+            return None
+        return dict(snapshot.interrupts[0].value)
+
+    def thread_status(self, deployment_id: str) -> str | None:
+        """The status the thread last saw (None: no thread), for checking it followed the database."""
+        snapshot = self.graph.get_state(self._config(deployment_id))
+        return snapshot.values.get("status") if snapshot.values else None
+
+    def resume(self, deployment_id: str) -> bool:
+        """Wake a parked thread so it re-reads the database; False when there was nothing to wake.
+
+        Never raises for the thread's sake: the vote or expiry that caused
+        the resume is already committed, and a thread left behind is caught
+        up by the next resume or by `catch_up`.
+        """
+        config = self._config(deployment_id)
+        try:
+            if not self.graph.get_state(config).interrupts:
+                return False
+            self.graph.invoke(Command(resume={"recheck": True}), config, context=ApprovalContext(self.service), durability="exit")
+            return True
+        except Exception as exc:  # noqa: BLE001 - the database already holds the truth
+            log.warning("approval_resume_failed", deployment_id=deployment_id, error=f"{type(exc).__name__}: {exc}")
+            return False
+
+    def catch_up(self, deployment_ids: list[str]) -> int:
+        """Resume each parked thread whose request the database has decided (after a crash, at start-up)."""
+        woken = 0
+        for dep_id in deployment_ids:
+            snapshot = self.graph.get_state(self._config(dep_id))
+            if snapshot.interrupts and self.service.get(dep_id).decided and self.resume(dep_id):
+                woken += 1
+        return woken
