@@ -19,6 +19,7 @@ _BUILD_NAMES = {
     "gemfile.lock", "tsconfig.json", "webpack.config.js", "vite.config.ts", "manifest.in",
 }
 _CHORE_NAMES = {".gitignore", ".gitattributes", ".editorconfig", ".dockerignore", ".pre-commit-config.yaml", "codeowners"}
+_ASSET_EXT = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".ico", ".webp", ".woff", ".woff2", ".ttf", ".otf", ".eot", ".pdf")
 _CI_NAMES = {".gitlab-ci.yml", "jenkinsfile", "azure-pipelines.yml", ".travis.yml", "bitbucket-pipelines.yml"}
 _TEST_SUFFIXES = (
     "_test.py", "_test.go", ".test.ts", ".test.js", ".spec.ts", ".spec.js", ".test.tsx", ".spec.tsx", ".test.jsx",
@@ -58,7 +59,9 @@ def is_build(path: str) -> bool:
 
 
 def is_chore(path: str) -> bool:
-    return _name(path) in _CHORE_NAMES or (path.lower().startswith(".github/") and not is_ci(path))
+    """Repository housekeeping and static assets (images, fonts)."""
+    name = _name(path)
+    return name in _CHORE_NAMES or name.endswith(_ASSET_EXT) or (path.lower().startswith(".github/") and not is_ci(path))
 
 
 def kind_of(path: str) -> FileKind:

@@ -44,7 +44,17 @@ _DEF_RE = re.compile(
     r"|^\s*(?:public|private|protected|internal)\s+(?:static\s+|final\s+|async\s+|override\s+|virtual\s+|abstract\s+)*"
     r"[A-Za-z_][\w<>\[\],.? ]*\s+([A-Za-z_][A-Za-z0-9_]*)\s*\("
     r"|^\s*(?:export\s+)?(?:const|let)\s+([A-Za-z_$][\w$]*)\s*=\s*(?:async\s*)?(?:\([^)]*\)|[A-Za-z_$][\w$]*)\s*=>"
-    r"|^\s*resource\s+\"[^\"]+\"\s+\"([^\"]+)\""
+    r"|^\s*(?:resource|data|module)\s+\"((?:[^\"]+\"\s+\")?[^\"]+)\""
+)
+_NOT_NAMES = frozenset({"if", "for", "while", "switch", "return", "new", "catch", "main"})
+# New HTTP routes on added lines: Flask/FastAPI, Express, Spring, ASP.NET, Go net/http.
+_ROUTE_RE = re.compile(
+    r"""@(?:\w+\.)?(get|post|put|patch|delete|route)\(\s*["']([^"']+)["']"""
+    r"""|\b(?:app|router|r|api)\.(get|post|put|patch|delete)\(\s*["'`]([^"'`]+)["'`]"""
+    r"""|@(Get|Post|Put|Patch|Delete|Request)Mapping\(\s*(?:value\s*=\s*|path\s*=\s*)?["']([^"']+)["']"""
+    r"""|\[Http(Get|Post|Put|Patch|Delete)\(\s*"([^"]+)"\s*\)\]"""
+    r'|\bHandleFunc\(\s*"(?:(GET|POST|PUT|PATCH|DELETE) )?([^"]+)"',
+    re.I,
 )
 _PERF_WORDS = re.compile(r"\b(?:lru_cache|functools\.cache|memoi[sz]e|cache[sd]?|batch(?:ed|ing)?|prefetch|vectori[sz]ed?)\b", re.I)
 _FIX_WORDS = re.compile(r"\b(?:fix(?:e[sd])?|bug|wrong|incorrect|off-by-one|regression|workaround|typo)\b", re.I)
@@ -61,6 +71,9 @@ def _definitions(lines: Iterable[str]) -> list[str]:
         m = _DEF_RE.match(text)
         if m:
             name = next(g for g in m.groups() if g)
+            name = re.sub(r'"\s+"', ".", name)
+            if name.startswith("__") or name in _NOT_NAMES:
+                continue  # dunder methods and keywords say nothing about the change
             if name not in names:
                 names.append(name)
     return names
@@ -89,10 +102,10 @@ def infer_type(files: Sequence[FileDiff]) -> str:
     if all(f.status == "renamed" for f in code) and len(added) <= 2 * max(1, len(removed)):
         return "refactor"
     new_defs = set(_definitions(added)) - set(_definitions(removed))
-    if any(f.status == "added" for f in code) or new_defs:
+    if any(f.status == "added" for f in code) or new_defs or _routes(added):
         return "feat"
-    if not added and removed:
-        return "refactor"  # only deletions in code: dead code removed
+    if len(removed) >= 2 * len(added) + 3:
+        return "refactor"  # mostly deletions: dead code removed
     stripped_added = sorted(t.strip() for t in added if t.strip())
     stripped_removed = sorted(t.strip() for t in removed if t.strip())
     if stripped_added == stripped_removed:
@@ -100,9 +113,26 @@ def infer_type(files: Sequence[FileDiff]) -> str:
     added_blob = "\n".join(added)
     if _PERF_WORDS.search(added_blob) and not _PERF_WORDS.search("\n".join(removed)):
         return "perf"
-    if removed and (len(added) <= 3 * len(removed) + 3 or _FIX_WORDS.search(added_blob)):
+    if _FIX_WORDS.search(added_blob) or (removed and len(added) + len(removed) <= 16):
         return "fix"
     return "feat"
+
+
+def _routes(lines: Iterable[str]) -> list[str]:
+    """`GET /patients/{id}` for each route declared on the given lines, in order."""
+    out: list[str] = []
+    for text in lines:
+        m = _ROUTE_RE.search(text)
+        if not m:
+            continue
+        groups = [g for g in m.groups()]
+        method, path = next((groups[i], groups[i + 1]) for i in range(0, len(groups), 2) if groups[i + 1])
+        verb = (method or "").upper()
+        verb = "" if verb in ("ROUTE", "REQUEST", "") else verb + " "
+        route = f"{verb}{path}"
+        if route not in out:
+            out.append(route)
+    return out
 
 
 def _scope_word(part: str) -> str:
@@ -128,7 +158,8 @@ def infer_scope(files: Sequence[FileDiff]) -> str | None:
     if len(paths) == 1:
         stem = posixpath.basename(paths[0]).split(".")[0] or posixpath.basename(paths[0]).lstrip(".").split(".")[0]
         word = _scope_word(stem)
-        if word and word not in _GENERIC_DIRS and word not in ("index", "init", "main", "mod", "readme"):
+        if (word and word not in _GENERIC_DIRS and word not in ("index", "init", "main", "mod", "readme")
+                and not word[:1].isdigit()):  # `20240611_add_ids.sql` is a migration, scoped by its folder
             return word
     dirs = [p.split("/")[:-1] for p in paths]
     common: list[str] = []
@@ -202,10 +233,17 @@ def _subject_options(kind: str, files: Sequence[FileDiff], scope: str | None) ->
             return [f"move {renamed[0].old_path} to {renamed[0].path}", f"move {posixpath.basename(renamed[0].old_path or '')} to {renamed[0].path}", f"move {posixpath.basename(renamed[0].path)}"]
         if all(f.status == "deleted" for f in code):
             return _named("remove", [posixpath.basename(f.path) for f in code], "", "file")
+        gone = [d for d in _definitions(t for f in code for t in _removed_text(f)) if d not in set(added_defs)]
+        if gone:
+            return _named("remove", gone, where, "definition")
         if touched_defs:
             return _named("restructure", touched_defs, where, "definition")
         return _named("restructure", [posixpath.basename(f.path) for f in code], "", "file")
     if kind == "feat":
+        routes = [r for r in _routes(t for f in code for t in _added_text(f))
+                  if r not in set(_routes(t for f in code for t in _removed_text(f)))]
+        if routes:
+            return _named("add", routes, "", "endpoint")
         if new_defs:
             return _named("add", new_defs, where, "definition")
         added_files = [f for f in code if f.status == "added"]

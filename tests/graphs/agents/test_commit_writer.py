@@ -203,3 +203,27 @@ def test_an_llm_timeout_falls_back_to_the_deterministic_message() -> None:
     deterministic = write_commit_message(parse_diff(DIFF), [], NO_CLINICAL, LOW)
     model = FakeListChatModel(responses=["a fine subject"], sleep=2.0)
     assert write_commit_message(parse_diff(DIFF), [], NO_CLINICAL, LOW, llm=model, timeout_s=0.2) == deterministic
+
+
+def test_a_new_route_is_named_in_the_subject() -> None:
+    msg = message(diff_of(("api/routes.py", "modified", ["x = 1"], ["x = 1", "@app.get('/patients/{pid}/problems')",
+                                                                    "def problems(pid):", "    return []"])))
+    assert first_line(msg) == "feat(routes): add GET /patients/{pid}/problems"
+
+
+def test_removing_a_class_names_what_was_removed() -> None:
+    diff = diff_of(
+        ("ehr/integrations/fax.py", "deleted", ["class FaxGateway:", "    def __init__(self):", "        pass",
+                                                "    def send(self):", "        pass"], []),
+        ("ehr/integrations/__init__.py", "modified", ["from .fax import FaxGateway"], []),
+    )
+    assert first_line(message(diff)) == "refactor(integrations): remove FaxGateway and send"
+
+
+def test_a_migration_file_is_scoped_by_its_folder() -> None:
+    msg = message(diff_of(("db/migrations/20240611_add_ids.sql", "added", [], ["ALTER TABLE patients ADD ssn text;"])))
+    assert first_line(msg).startswith("feat(migrations): ")
+
+
+def test_an_image_is_a_chore() -> None:
+    assert first_line(message(diff_of(("web/static/logo.png", "modified", ["a"], ["b"])))) == "chore(logo): update logo.png"
