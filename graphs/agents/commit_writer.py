@@ -104,7 +104,7 @@ def infer_type(files: Sequence[FileDiff]) -> str:
     new_defs = set(_definitions(added)) - set(_definitions(removed))
     if any(f.status == "added" for f in code) or new_defs or _routes(added):
         return "feat"
-    if len(removed) >= 2 * len(added) + 3:
+    if (removed and not added) or len(removed) >= 2 * len(added) + 3:
         return "refactor"  # mostly deletions: dead code removed
     stripped_added = sorted(t.strip() for t in added if t.strip())
     stripped_removed = sorted(t.strip() for t in removed if t.strip())
