@@ -435,7 +435,7 @@ for _kind, _keys in {
     "MRN": ("mrn", "medicalrecordnumber", "medicalrecord", "medicalrecordno", "patientid", "chartnumber", "identifier"),
     "ADDRESS": (
         "address", "streetaddress", "homeaddress", "mailingaddress", "postaladdress", "addressline1", "addressline2",
-        "line", "street", "city", "zip", "zipcode", "postalcode", "postcode",
+        "street", "city", "zip", "zipcode", "postalcode", "postcode",
     ),
     "PHONE": ("phone", "phonenumber", "telephone", "tel", "mobile", "cell", "cellphone", "fax", "homephone", "workphone"),
     "EMAIL": ("email", "emailaddress", "mail", "contactemail"),

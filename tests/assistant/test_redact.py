@@ -176,6 +176,11 @@ def test_redact_obj_replaces_values_under_phi_keys_and_redacts_other_strings() -
     assert redact_obj(out) == out
 
 
+def test_redact_obj_keeps_finding_like_records_intact() -> None:
+    finding = {"file": "svc/api.py", "line": 42, "rule": "PHI-LOG-001", "severity": "high", "category": "phi-exposure-log"}
+    assert redact_obj(finding) == finding
+
+
 def test_redact_obj_keeps_tuples_and_scalars() -> None:
     assert redact_obj(("ssn 123-45-6789", 1, 2.5, None)) == ("ssn [REDACTED:SSN]", 1, 2.5, None)
 
