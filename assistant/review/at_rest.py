@@ -183,12 +183,12 @@ _ENCRYPTION_OFF = Rule(
     keywords=("encrypt",),
     pattern=(
         r"(?i)\b[\w.\-]*encrypt\w*" + _FALSE_VALUE
-        + r"|(?i)\b\w*(?:disable|skip|no|without)_?encrypt\w*[\"']?\s*(?:=|:|=>)\s*[\"']?(?:true|yes|on|1)\b"
+        + r"|(?i)(?:disable|skip|no|without)_?encrypt\w*[\"']?\s*(?:=|:|=>)\s*[\"']?(?:true|yes|on|1)\b"
         r"|(?i)\bunencrypted\w*[\"']?\s*(?:=|:|=>)\s*[\"']?(?:true|yes|on|1)\b"
     ),
     unless=(
         _COMMENT,
-        r"(?i)\b\w*(?:disable|skip|no|without|un)_?encrypt\w*[\"']?\s*(?:=|:|=>)\s*[\"']?(?:false|no|off|0)\b",
+        r"(?i)(?:disable|skip|no|without|un)_?encrypt\w*[\"']?\s*(?:=|:|=>)\s*[\"']?(?:false|no|off|0)\b",
         r"(?i)(?:server|data source|host)\s*=[^;]*;",
         r"(?i)\bencrypt\s*=\s*(?:false|no|optional)\s*;",
     ),
@@ -422,7 +422,7 @@ _CONFIG_ENCRYPTION_RE = re2.compile(
     r"(?i)encrypt|kms_key|kms_master_key|kmskey|sse_algorithm|server_side_encryption|sse_?kms|customer_managed_key"
 )
 _CODE_ENCRYPTION_RE = re2.compile(
-    r"(?i)\b\w*encrypt\w*\s*\(|Encrypted\w*(?:Field|Type|Column|Converter|String)\b|pgp_sym_encrypt|ENCRYPTED\s+WITH|"
+    r"(?i)encrypt\w*\s*\(|Encrypted\w*(?:Field|Type|Column|Converter|String)\b|pgp_sym_encrypt|ENCRYPTED\s+WITH|"
     r"@Convert\([^)]*[Ee]ncrypt|\bseal\s*\(|fernet\.encrypt"
 )
 

@@ -43,7 +43,7 @@ _VERIFY_OFF = Rule(
         r"verify_?peer|verify_?host(?:name)?|check_?hostname|check_?certs?|reject_?unauthorized|strict_?ssl|"
         r"validate_?certs?|validate_?certificates?|cert_?reqs|verify_?mode)"
         r"""["']?\s*(?:=|:|=>)\s*""" + _FALSE
-        + r"|\b\w*(?:insecure|skip_?(?:tls_?|ssl_?|cert_?)?verif\w*|no_?verify|disable_?(?:ssl|tls|cert)\w*|"
+        + r"|(?:insecure|skip_?(?:tls_?|ssl_?|cert_?)?verif\w*|no_?verify|disable_?(?:ssl|tls|cert)\w*|"
         r"ssl_?disabled|ignore_?(?:ssl|cert|tls)\w*|trust_?all\w*|accept_?any_?cert\w*|trust_?server_?certificate|"
         r"allow_?invalid_?cert\w*|allow_?self_?signed\w*|allow_?untrusted\w*|accept_?invalid\w*)"
         r"""["']?\s*(?:=|:|=>)\s*""" + _TRUE

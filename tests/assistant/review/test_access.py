@@ -1,0 +1,127 @@
+"""Access control: removed guards, anonymous access, unauthenticated routes, backdoors, IDOR, wildcard grants."""
+
+from __future__ import annotations
+
+from assistant.diffs import parse_diff
+from assistant.review import access
+from assistant.review._structure import udiff
+from assistant.review.engine import review
+
+
+def findings(diff: str):
+    return [f for f in review(parse_diff(diff), rules=access.RULES).findings if f.category == "access-control"]
+
+
+def test_removed_login_decorator_is_anchored_on_the_line_replacing_it():
+    diff = udiff(
+        "portal/labs/routes.py",
+        ' @bp.get("/patients/<int:patient_id>/labs")',
+        "-@login_required",
+        "+@cross_origin(origins=KIOSK_ORIGINS)",
+        " def lab_results(patient_id: int):",
+        start=12,
+    )
+    assert [(f.line, f.rule) for f in findings(diff)] == [(13, "ACC-001")]
+
+
+def test_a_guard_replaced_by_another_guard_is_not_reported():
+    diff = udiff("portal/labs.py", ' @bp.get("/labs")', "-@login_required", '+@roles_required("clinician")', " def labs():")
+    assert findings(diff) == []
+
+
+def test_allow_anonymous_on_a_patient_controller_but_not_on_health():
+    patient = udiff("Api/Imm.cs", ' [Route("api/patients/{id}/immunizations")]', "-[Authorize]", "+[AllowAnonymous]",
+                    " public class ImmController {}")
+    health = udiff("Api/Health.cs", ' [Route("/healthz")]', "+[AllowAnonymous]", " public class HealthController {}")
+    assert [f.line for f in findings(patient)] == [2]
+    assert findings(health) == []
+
+
+def test_new_flask_route_without_authentication_is_reported_on_its_declaration():
+    diff = udiff(
+        "research/cohorts/routes.py",
+        ' bp = Blueprint("cohorts", __name__)',
+        "+",
+        '+@bp.post("/cohorts/<int:cohort_id>/export")',
+        "+def export(cohort_id: int):",
+        "+    return jsonify(load(cohort_id))",
+    )
+    assert [f.line for f in findings(diff)] == [3]
+
+
+def test_new_routes_with_login_public_paths_or_an_app_without_per_route_auth_are_not_reported():
+    authed = udiff("p/routes.py", ' bp = Blueprint("p", __name__)', '+@bp.get("/patients/<int:pid>/problems")',
+                   "+@login_required", "+def problems(pid):", "+    return load(pid)")
+    health = udiff("p/health.py", " router = APIRouter()", '+@router.get("/healthz")', "+def healthz():",
+                   '+    return {"ok": True}')
+    global_auth = udiff("p/app.py", " bp.before_request(require_login)", '+@bp.get("/patients/<int:pid>")',
+                        "+def patient(pid):", "+    return load(pid)")
+    fastapi = udiff("p/api.py", ' @router.get("/claims/{cid}")',
+                    "+def claim(cid: int, member=Depends(current_member)):", "+    return load(cid)")
+    for diff in (authed, health, global_auth, fastapi):
+        assert findings(diff) == [], diff
+
+
+def test_express_route_needs_middleware_unless_the_router_uses_it():
+    bare = udiff("api/routes/notes.js", " const router = express.Router();",
+                 '+router.get("/patients/:id/notes/export", async (req, res) => res.send(await exportAll(req.params.id)));')
+    wrapped = udiff("api/routes/notes.js", " const router = express.Router();",
+                    '+router.get("/patients/:id/notes", authenticate, async (req, res) => res.json(await list(req)));')
+    router_wide = udiff("api/routes/notes.js", " router.use(requireAuth);",
+                        '+router.get("/patients/:id/notes", async (req, res) => res.json(await list(req)));')
+    assert [f.line for f in findings(bare)] == [2]
+    assert findings(wrapped) == [] and findings(router_wide) == []
+
+
+def test_go_route_missing_the_wrapper_its_siblings_have():
+    diff = udiff(
+        "cmd/portal/routes.go",
+        ' \tmux.Handle("GET /api/patients/{id}", s.requireUser(http.HandlerFunc(s.patient)))',
+        '+\tmux.HandleFunc("GET /api/patients/{id}/labs", s.labs)',
+        ' \tmux.HandleFunc("GET /healthz", s.healthz)',
+    )
+    assert [f.line for f in findings(diff)] == [2]
+
+
+def test_support_override_header_is_a_backdoor_but_content_negotiation_is_not():
+    backdoor = udiff("server/middleware/auth.js", " function requireAuth(req, res, next) {",
+                     '+  if (req.headers["x-support-override"] === "letmein") {', "+    return next();", "+  }")
+    [f] = findings(backdoor)
+    assert (f.line, f.rule, f.severity) == (2, "ACC-004", "critical")
+    benign = udiff("server/api.js", " function parse(req, res, next) {",
+                   '+  if (req.headers["content-type"] === "application/json") return next();')
+    assert findings(benign) == []
+
+
+def test_fetch_by_id_without_owner_scope_is_reported_on_the_fetch():
+    diff = udiff(
+        "portal/documents/views.py",
+        " @login_required",
+        " def download(request, document_id: int):",
+        "-    doc = ClinicalDocument.objects.get(pk=document_id, patient__user=request.user)",
+        "+    doc = ClinicalDocument.objects.filter(pk=document_id).first()",
+        "     return FileResponse(doc.file.open())",
+        start=9,
+    )
+    assert [(f.line, f.rule) for f in findings(diff)] == [(11, "ACC-005")]
+
+
+def test_fetch_scoped_to_the_caller_or_checked_after_is_not_reported():
+    scoped = udiff("portal/views.py", " def download(request, document_id):",
+                   "+    doc = get_object_or_404(ClinicalDocument, pk=document_id, patient__user=request.user)")
+    checked = udiff("portal/views.py", " def download(request, document_id):",
+                    "+    doc = ClinicalDocument.objects.get(pk=document_id)",
+                    "+    if not can_view_patient(request.user, doc.patient_id):", "+        raise PermissionDenied")
+    assert findings(scoped) == [] and findings(checked) == []
+
+
+def test_wildcard_grants_in_rbac_iam_and_sql():
+    rbac = udiff("k8s/rbac.yaml", " rules:", '-  - apiGroups: [""]', '+  - apiGroups: ["*"]', '+    resources: ["*"]',
+                 '+    verbs: ["*"]')
+    assert [f.rule for f in findings(rbac)] == ["ACC-006"]  # one problem, merged
+    block = udiff("k8s/rbac.yaml", " rules:", "   - apiGroups: [\"\"]", "     verbs:", '+      - "*"')
+    assert findings(block)
+    assert findings(udiff("k8s/binding.yaml", " roleRef:", "   kind: ClusterRole", "-  name: reader", "+  name: cluster-admin"))
+    assert findings(udiff("db/V9.sql", "+GRANT ALL PRIVILEGES ON ALL TABLES IN SCHEMA public TO reporting;"))
+    assert findings(udiff("db/V9.sql", "+GRANT SELECT ON encounters TO reporting;")) == []
+    assert findings(udiff("db/V9.sql", "+GRANT SELECT, INSERT, UPDATE, DELETE ON audit_log TO ehr_app;")) == []
