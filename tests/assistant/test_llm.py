@@ -276,3 +276,31 @@ def test_a_server_error_gives_the_deterministic_message(openai_stub: OpenAIStub)
     openai_stub.mode = "error"
     with_llm = write_commit_message(*args, llm=chat_model_from_env("openai:stub-model"))
     assert with_llm == write_commit_message(*args)
+
+
+def test_commit_msg_uses_the_configured_model_and_sends_it_no_phi(
+    openai_stub: OpenAIStub, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import subprocess
+
+    from assistant.commands.commit import commit_msg
+
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GITOPS_HEALTH_LLM", "openai:stub-model")
+    for args in (["init", "-q"], ["config", "user.email", "d@example.org"], ["config", "user.name", "D"]):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True)
+    (tmp_path / "svc").mkdir()
+    (tmp_path / "svc" / "intake.py").write_text(
+        '# fixture: patient_name = "Rosa Delgado", MRN: 90817263, DOB: 1961-07-14, SSN 321-54-9876\n'
+        "def admit(patient):\n    return patient\n"
+    )
+    subprocess.run(["git", "add", "svc/intake.py"], cwd=tmp_path, check=True)
+    monkeypatch.chdir(tmp_path)
+    assert commit_msg(staged=True) == 0
+    message = capsys.readouterr().out
+    assert message.startswith("feat(intake): tighten dose limit checks\n")
+    assert message.rstrip().splitlines()[-1].startswith("Safety-Class: ")
+    sent = openai_stub.sent_text()
+    for phi in ("Rosa", "Delgado", "90817263", "1961-07-14", "321-54-9876"):
+        assert phi not in sent, phi
