@@ -15,6 +15,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from assistant.approvals import missing_approvals
 from assistant.config import AppConfig
 from assistant.deployments import DeploymentView
 from assistant.domain import SEVERITY_ORDER
@@ -126,15 +127,21 @@ def _findings_text(view: DeploymentView) -> str:
 
 
 def _approvals_text(view: DeploymentView, config: AppConfig) -> str:
+    """Each required role with how many of its slots are filled, counting each approver once (the core's matching)."""
     if not view.required_approvals:
         return "*Required approvals*\nNone."
     approvers = [v.person for v in view.votes if v.decision == "approve"]
+
+    def roles_of(person_id: str) -> list[str]:
+        person = config.person(person_id)
+        return list(person.roles) if person else []
+
+    missing = {m.role: m.count for m in missing_approvals(view.required_approvals, approvers, roles_of)}
     lines = []
     for need in view.required_approvals:
-        holders = [p for p in approvers if (person := config.person(p)) is not None and need.role in person.roles]
-        names = ", ".join(display_name(config, p) for p in holders)
-        mark = ":white_check_mark:" if len(holders) >= need.count else ":hourglass_flowing_sand:"
-        lines.append(f"{mark} *{escape(need.role)}*: {min(len(holders), need.count)} of {need.count}" + (f" ({names})" if names else ""))
+        filled = need.count - missing.get(need.role, 0)
+        mark = ":white_check_mark:" if filled >= need.count else ":hourglass_flowing_sand:"
+        lines.append(f"{mark} *{escape(need.role)}*: {filled} of {need.count}")
     return _clip("*Required approvals*\n" + "\n".join(lines), _SECTION_LIMIT)
 
 

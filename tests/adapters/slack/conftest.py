@@ -1,4 +1,4 @@
-"""Slack adapter fixtures: the loopback Slack Web API (tests/support/slack_api.py).
+"""Slack adapter fixtures: the loopback Slack Web API, and the real server wired to it.
 
 ``tests`` is not on sys.path under pytest's importlib mode, so the repository
 root is added here to import the shared support modules as ``tests.support``.
@@ -6,20 +6,141 @@ root is added here to import the shared support modules as ``tests.support``.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from pathlib import Path
+# RE2 before regopy (see tests/adapters/http/conftest.py): regopy's static
+# libstdc++ otherwise makes later RE2 compiles abort the process.
+import assistant.redact  # noqa: F401  isort: skip
 
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
 import pytest
+from pydantic import SecretStr
 
 _ROOT = str(Path(__file__).resolve().parents[3])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from tests.support.slack_api import SlackApiServer  # noqa: E402
+from tests.support.slack_api import SlackApiServer, signed_headers  # noqa: E402
+
+SIGNING_SECRET = "slack-signing-secret-for-tests"
+BOT_TOKEN = "xoxb-test-bot-token"
 
 
 @pytest.fixture
 def slack_api() -> Iterator[SlackApiServer]:
     with SlackApiServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def policy_engine() -> Any:
+    from assistant.policy import PolicyEngine
+
+    return PolicyEngine.load()
+
+
+@pytest.fixture
+def config() -> Any:
+    from assistant.config import DEMO_CONFIG, parse_config
+
+    return parse_config(DEMO_CONFIG, "demo")
+
+
+@pytest.fixture
+def slack_settings(tmp_path: Path, slack_api: SlackApiServer) -> Any:
+    from assistant.config import Settings
+
+    return Settings(
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        webhook_secret=SecretStr("test-webhook-secret"),
+        slack_bot_token=SecretStr(BOT_TOKEN),
+        slack_signing_secret=SecretStr(SIGNING_SECRET),
+        slack_api_url=slack_api.url,
+    )
+
+
+@contextmanager
+def running(app: Any) -> Iterator[httpx.Client]:
+    """Serve ``app`` (lifespan and all) with uvicorn on 127.0.0.1:<free port>; yield a client bound to it."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()
+
+
+@pytest.fixture
+def serve() -> Callable[[Any], Any]:
+    return running
+
+
+@dataclass
+class SlackServer:
+    """The running gitops-health server with Slack on, and what a test needs to drive it."""
+
+    http: httpx.Client
+    app: Any
+    service: Any
+    slack: SlackApiServer
+
+    def post_signed(self, body: bytes, headers: dict[str, str], *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> httpx.Response:
+        return self.http.post("/slack/events", content=body, headers={**headers, **signed_headers(secret, body, timestamp)})
+
+
+@pytest.fixture
+def slack_server(db: Any, config: Any, slack_settings: Any, slack_api: SlackApiServer, policy_engine: Any) -> Iterator[SlackServer]:
+    """create_app + the outbox worker, Slack pointed at the loopback Web API; the database is SQLite or Postgres."""
+    from adapters.http.app import create_app
+    from adapters.http.background import install_outbox
+    from assistant.approvals import ApprovalService, configured_chats
+    from assistant.outbox_worker import WorkerOptions
+
+    app = create_app(slack_settings, config, db, policy_engine=policy_engine)
+    service = ApprovalService(db, config, policies=policy_engine, chats=configured_chats(slack_settings, config))
+    app.state.approvals = service
+    install_outbox(app, options=WorkerOptions(poll_s=0.05, backoff_base_s=0.05, backoff_max_s=0.2))
+    with running(app) as http:
+        yield SlackServer(http=http, app=app, service=service, slack=slack_api)
+
+
+@pytest.fixture
+def request_deployment(slack_server: SlackServer) -> Callable[..., Any]:
+    """Ask for a deploy decision through the core, as POST /api/deployments does; returns the view."""
+    from assistant.deployments import DeploymentRequest
+
+    def ask(diff: str = "", **fields: Any) -> Any:
+        body = {
+            "service": "infusion-pump-controller", "version": "2.4.1", "environment": "production",
+            "repository": "acme/pump", "commit": "9f1c2e7", "requested_by": "dev@example.org",
+            "authors": ["dev@example.org"], "diff": diff,
+        }
+        body.update(fields)
+        view, created = slack_server.service.request_deployment(DeploymentRequest.model_validate(body))
+        assert created
+        return view
+
+    return ask

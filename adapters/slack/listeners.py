@@ -1,0 +1,227 @@
+"""The Bolt app: clicks, the reject modal and ``/gitops``, each acknowledged at once and worked on after.
+
+Slack wants an answer to every interaction within 3 s and shows the user an
+error otherwise, so every listener calls ``ack()`` first and only then does
+the database work (in a thread: the core is synchronous SQLAlchemy). Bolt's
+asyncio runner sends the HTTP answer as soon as ``ack()`` is called and lets
+the rest of the listener run on.
+
+The listeners only translate: a click becomes ``ApprovalService.cast_vote``
+and whatever the core answers is shown to the person who clicked. The core
+decides who may vote; a refusal (unknown user, missing role, author or
+requester, already voted, already decided) comes back as an exception that
+the core has already audited, and is shown only to that person
+(``chat.postEphemeral``). The card itself is updated by the outbox handler
+(adapters/slack/notifier.py) that the core scheduled with the vote, so a vote
+cast from Teams or the web updates the Slack card the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from adapters.slack import cards
+from assistant.approvals import AlreadyDecided, ApprovalError, ReasonRequired, UnknownDeployment, VoteRefused
+
+if TYPE_CHECKING:
+    from slack_bolt.async_app import AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from assistant.approvals import ApprovalService
+    from assistant.config import AppConfig
+    from assistant.deployments import DeploymentView
+
+__all__ = ["HELP", "build_bolt_app"]
+
+_DEPLOYMENT_ID = re.compile(r"^dep_[A-Za-z0-9_-]{1,36}$")
+
+HELP = (
+    "*gitops-health* commands:\n"
+    "• `/gitops status <deployment id>`: the state of a deploy request (e.g. `/gitops status dep_3f2a…`)\n"
+    "• `/gitops help`: this message\n"
+    "Approve or reject a request with the buttons on its card in the approvals channel."
+)
+
+
+def build_bolt_app(
+    *,
+    client: AsyncWebClient,
+    signing_secret: str | None,
+    config: AppConfig,
+    service: ApprovalService,
+) -> AsyncApp:
+    """The Bolt app with every listener registered; it knows nothing of FastAPI or Socket Mode."""
+    import logging
+
+    from slack_bolt.async_app import AsyncApp
+
+    app = AsyncApp(
+        name="gitops-health",
+        client=client,
+        signing_secret=signing_secret,
+        # Socket Mode delivers over an authenticated websocket: nothing to verify. Over HTTP, Bolt checks v0 signatures.
+        request_verification_enabled=signing_secret is not None,
+        process_before_response=False,
+        logger=logging.getLogger("gitops_health.slack.bolt"),
+    )
+    votes = _Votes(config, service)
+
+    @app.action(cards.APPROVE_ACTION)
+    async def on_approve(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await votes.approve(client, body, action)
+
+    @app.action(cards.REJECT_ACTION)
+    async def on_reject(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await votes.ask_reason(client, body, action)
+
+    @app.view_submission(cards.REJECT_MODAL)
+    async def on_reject_reason(ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
+        reason = _reason(view)
+        if not reason:
+            await ack(response_action="errors", errors={cards.REASON_BLOCK: "Say why: the reason is shown on the card and sent to CI."})
+            return
+        await ack()
+        await votes.reject(client, body, view, reason)
+
+    @app.command("/gitops")
+    async def on_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
+        words = (command.get("text") or "").split()
+        sub = words[0].lower() if words else "help"
+        if sub == "help":
+            await ack(text=HELP)
+            return
+        if sub != "status":
+            await ack(text=f"`{cards.escape(sub[:40])}` is not a /gitops command here.\n\n{HELP}")
+            return
+        if len(words) != 2:
+            await ack(text="Usage: `/gitops status <deployment id>` (the id is on the card and in CI's answer, e.g. `dep_3f2a…`)")
+            return
+        await ack()
+        await respond(**await votes.status(words[1]))
+
+    return app
+
+
+class _Votes:
+    """What the listeners do after their ack; one instance per app."""
+
+    def __init__(self, config: AppConfig, service: ApprovalService) -> None:
+        self.config = config
+        self.service = service
+        from assistant.logging import get_logger
+
+        self.log = get_logger("gitops_health.slack")
+
+    # ---------------------------------------------------------------- clicks
+
+    async def approve(self, client: AsyncWebClient, body: dict[str, Any], action: dict[str, Any]) -> None:
+        user, channel = _user(body), _channel(body)
+        deployment_id = str(action.get("value") or "")
+        await self._vote(client, user, channel, deployment_id, "approve", None)
+
+    async def ask_reason(self, client: AsyncWebClient, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Open the reason modal, unless the core would refuse this person's reject anyway (then say why, now)."""
+        user, channel = _user(body), _channel(body)
+        deployment_id = str(action.get("value") or "")
+        person = self.service.resolve_person("slack", user)
+        try:
+            view = await asyncio.to_thread(self.service.get, deployment_id)
+        except UnknownDeployment as exc:
+            await self._tell(client, channel, user, str(exc))
+            return
+        if not self._may_reject(view, person):
+            # Let the core refuse (and audit) it: without a reason it refuses anyone eligible with ReasonRequired.
+            try:
+                await asyncio.to_thread(self.service.cast_vote, deployment_id, person, "reject", "slack", None)
+            except ReasonRequired:
+                pass  # eligible after all: ask for the reason
+            except ApprovalError as exc:
+                await self._tell(client, channel, user, self._refusal(exc))
+                return
+        await client.views_open(trigger_id=body["trigger_id"], view=cards.reject_modal(view, channel))
+
+    async def reject(self, client: AsyncWebClient, body: dict[str, Any], view: dict[str, Any], reason: str) -> None:
+        user = _user(body)
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            meta = {}
+        deployment_id = str(meta.get("deployment_id") or "")
+        channel = meta.get("channel") or self.config.channels.approvals.slack
+        await self._vote(client, user, channel, deployment_id, "reject", reason)
+
+    async def _vote(self, client: AsyncWebClient, user: str, channel: str | None, deployment_id: str, decision: str, reason: str | None) -> None:
+        if not _DEPLOYMENT_ID.match(deployment_id):
+            await self._tell(client, channel, user, "That button does not belong to a deploy request I know; nothing was recorded.")
+            return
+        person = self.service.resolve_person("slack", user)
+        try:
+            result = await asyncio.to_thread(self.service.cast_vote, deployment_id, person, decision, "slack", reason)
+        except ApprovalError as exc:
+            self.log.info("slack_vote_refused", deployment=deployment_id, user=user, code=exc.code)
+            await self._tell(client, channel, user, self._refusal(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - the person must learn the click did not count
+            self.log.error("slack_vote_failed", deployment=deployment_id, user=user, error=f"{type(exc).__name__}: {str(exc)[:200]}")
+            await self._tell(client, channel, user, "Your vote could not be recorded because of a server error; nothing changed. Please click again in a moment.")
+            return
+        self.log.info("slack_vote", deployment=deployment_id, person=person, decision=decision, decided=result.decided, status=result.view.status)
+
+    # ---------------------------------------------------------------- /gitops status
+
+    async def status(self, deployment_id: str) -> dict[str, Any]:
+        try:
+            view = await asyncio.to_thread(self.service.get, deployment_id)
+        except UnknownDeployment as exc:
+            return {"text": cards.escape(str(exc)), "response_type": "ephemeral"}
+        text, blocks = cards.card(view, self.config, interactive=False)
+        return {"text": text, "blocks": blocks, "response_type": "ephemeral", "replace_original": False}
+
+    # ---------------------------------------------------------------- helpers
+
+    def _may_reject(self, view: DeploymentView, person: str) -> bool:
+        """Whether the core should accept a reject from ``person`` once it has a reason (only gates the modal)."""
+        someone = self.service.person(person)
+        if view.decided or someone is None:
+            return False
+        needed = {r.role for r in view.required_approvals}
+        return bool(needed & set(someone.roles)) and all(v.person != person for v in view.votes)
+
+    def _refusal(self, exc: ApprovalError) -> str:
+        if isinstance(exc, AlreadyDecided):
+            return cards.decided_answer(exc.view, self.config)
+        text = f":no_entry: {cards.escape(exc.message)}"
+        if isinstance(exc, VoteRefused) and "not recorded" not in text:
+            text += "; nothing was recorded."
+        return text
+
+    async def _tell(self, client: AsyncWebClient, channel: str | None, user: str, text: str) -> None:
+        """Only the person who clicked sees this; a failure to say it is logged, never raised into Bolt."""
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            if channel:
+                await client.chat_postEphemeral(channel=channel, user=user, text=text)
+            else:
+                await client.chat_postMessage(channel=user, text=text)
+        except (SlackApiError, OSError, asyncio.TimeoutError) as exc:
+            self.log.warning("slack_ephemeral_failed", user=user, error=f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+def _user(body: dict[str, Any]) -> str:
+    return str((body.get("user") or {}).get("id") or "")
+
+
+def _channel(body: dict[str, Any]) -> str | None:
+    container = body.get("container") or {}
+    return container.get("channel_id") or (body.get("channel") or {}).get("id")
+
+
+def _reason(view: dict[str, Any]) -> str:
+    values = ((view.get("state") or {}).get("values") or {}).get(cards.REASON_BLOCK) or {}
+    return str((values.get(cards.REASON_ACTION) or {}).get("value") or "").strip()

@@ -1,0 +1,171 @@
+"""The Slack side of the outbox: ``slack.post_card``, ``slack.update_card``, ``slack.blocked_notice``.
+
+Every handler does the same thing: load the request as the database has it
+*now*, render it, and make the one card in the approvals channel show it
+(post it if it is not there yet, else ``chat.update`` it). Rendering the
+current state rather than the event that caused the job means a late or
+repeated job can only ever make the card more up to date, and the outbox's
+at-least-once delivery cannot post two cards: the card's channel and ``ts``
+are saved (``assistant.chat_messages``) right after the post and looked up
+before every run. Jobs for one request are serialized in this process so a
+post and an update racing each other cannot both post.
+
+Failures are sorted the way Slack means them: rate limits and server or
+network trouble are retried (``RetryLater``, honouring ``Retry-After``);
+answers that cannot get better by retrying (bad token, unknown channel, the
+bot not in the channel) give up with a message saying what to fix, because
+the next vote enqueues a fresh update anyway once the operator has fixed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from adapters.slack import cards
+from assistant import chat_messages
+from assistant.approvals import UnknownDeployment, load_view
+from assistant.outbox import GiveUp, Handler, Job, RetryLater
+
+if TYPE_CHECKING:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from assistant.config import AppConfig
+    from assistant.deployments import DeploymentView
+    from assistant.storage import Database
+
+__all__ = ["KINDS", "SlackNotifier"]
+
+KINDS = ("slack.post_card", "slack.update_card", "slack.blocked_notice")
+
+# Slack errors that retrying cannot fix; each with what the operator should do.
+_PERMANENT = {
+    "not_authed": "no bot token was sent; set SLACK_BOT_TOKEN",
+    "invalid_auth": "SLACK_BOT_TOKEN is not valid for this workspace; install the app again and update the token",
+    "token_revoked": "SLACK_BOT_TOKEN was revoked; install the app again and update the token",
+    "account_inactive": "the bot's account is deactivated; reinstall the app",
+    "missing_scope": "the app lacks the chat:write scope; add it in the app settings and reinstall",
+    "channel_not_found": "channels.approvals.slack does not name a channel the bot can see; fix the channel id in the config",
+    "not_in_channel": "the bot is not a member of the approvals channel; invite it (/invite @gitops-health)",
+    "is_archived": "the approvals channel is archived; unarchive it or configure another one",
+    "invalid_blocks": "Slack refused the card's blocks (a bug in gitops-health; please report it)",
+}
+
+
+class SlackNotifier:
+    """Renders deploy requests into the approvals channel; its methods are outbox handlers."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        config: AppConfig,
+        db: Database,
+        *,
+        load: Callable[[str], DeploymentView] | None = None,
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.db = db
+        self.channel = config.channels.approvals.slack
+        self._load = load or (lambda deployment_id: load_view(db, deployment_id))
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def handlers(self) -> dict[str, Handler]:
+        return {"slack.post_card": self.post_card, "slack.update_card": self.update_card, "slack.blocked_notice": self.blocked_notice}
+
+    async def post_card(self, job: Job) -> None:
+        await self.sync_card(_deployment_id(job))
+
+    async def update_card(self, job: Job) -> None:
+        await self.sync_card(_deployment_id(job))
+
+    async def blocked_notice(self, job: Job) -> None:
+        # A blocked request renders as the notice: why the policy denied it, and no buttons.
+        await self.sync_card(_deployment_id(job))
+
+    async def sync_card(self, deployment_id: str) -> str:
+        """Make the approvals-channel card of ``deployment_id`` show its current state; returns the card's ts."""
+        if not self.channel:
+            raise GiveUp("channels.approvals.slack is not set in the config; nowhere to post the card")
+        lock = self._locks.setdefault(deployment_id, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._sync(deployment_id)
+        finally:
+            if not lock.locked() and self._locks.get(deployment_id) is lock:
+                self._locks.pop(deployment_id, None)
+
+    async def _sync(self, deployment_id: str) -> str:
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            view = await asyncio.to_thread(self._load, deployment_id)
+        except UnknownDeployment as exc:
+            raise GiveUp(str(exc)) from None
+        text, blocks = cards.card(view, self.config)
+        existing = await asyncio.to_thread(chat_messages.find, self.db, deployment_id, "slack")
+        # One card per request in Slack; Slack names channels by id in its answers, whatever the config says.
+        card = existing[-1] if existing else None
+        if card is not None:
+            try:
+                await self.client.chat_update(channel=card.channel, ts=card.message_ref, text=text, blocks=blocks)
+                return card.message_ref
+            except SlackApiError as exc:
+                if _error(exc) not in ("message_not_found", "cant_update_message"):
+                    raise _outcome(exc, "chat.update") from None
+                # Someone deleted the card: post it again below and remember the new one.
+            except _TRANSIENT as exc:
+                raise RetryLater(f"chat.update: {type(exc).__name__}: {exc}") from None
+        try:
+            posted = await self.client.chat_postMessage(
+                channel=self.channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+            )
+        except SlackApiError as exc:
+            raise _outcome(exc, "chat.postMessage") from None
+        except _TRANSIENT as exc:
+            raise RetryLater(f"chat.postMessage: {type(exc).__name__}: {exc}") from None
+        channel, ts = str(posted["channel"]), str(posted["ts"])
+        await asyncio.to_thread(chat_messages.save, self.db, deployment_id, "slack", channel, ts)
+        return ts
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    import aiohttp
+
+    return (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ConnectionError)
+
+
+_TRANSIENT = _transient_errors()
+
+
+def _deployment_id(job: Job) -> str:
+    deployment_id = job.payload.get("deployment_id")
+    if not isinstance(deployment_id, str) or not deployment_id:
+        raise GiveUp(f"job {job.id} ({job.kind}) has no deployment_id in its payload: {job.payload!r}")
+    return deployment_id
+
+
+def _error(exc: Any) -> str:
+    response = getattr(exc, "response", None)
+    try:
+        return str(response.get("error") or "") if response is not None else ""
+    except Exception:  # noqa: BLE001 - a non-JSON answer has no error code
+        return ""
+
+
+def _outcome(exc: Any, method: str) -> Exception:
+    """RetryLater or GiveUp for a Slack error answer."""
+    response = exc.response
+    status = getattr(response, "status_code", 200)
+    code = _error(exc)
+    if code in _PERMANENT:
+        return GiveUp(f"{method}: Slack answered {code}: {_PERMANENT[code]}")
+    delay: float | None = None
+    if status == 429 or code == "ratelimited":
+        retry_after = (getattr(response, "headers", None) or {}).get("Retry-After") or (getattr(response, "headers", None) or {}).get("retry-after")
+        try:
+            delay = float(retry_after) if retry_after is not None else None
+        except (TypeError, ValueError):
+            delay = None
+    return RetryLater(f"{method}: Slack answered HTTP {status} {code or '(no error code)'}", delay=delay)

@@ -1,0 +1,96 @@
+"""Slack's parts in one running server: the Bolt app, how events reach it, and the card notifier.
+
+Slack is on when ``SLACK_BOT_TOKEN`` is set. Events arrive over HTTP
+(``POST /slack/events``, v0-signed with ``SLACK_SIGNING_SECRET``) or, when
+``SLACK_APP_TOKEN`` is set, over Socket Mode (a websocket the server opens to
+Slack, for deployments Slack cannot reach). Both feed the same Bolt app.
+``SLACK_API_URL`` points the Web API client somewhere else than Slack (tests
+run a loopback Slack). Nothing here is imported unless Slack is configured,
+so a server without Slack never loads slack_bolt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+    from slack_bolt.async_app import AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from adapters.slack.notifier import SlackNotifier
+    from assistant.approvals import ApprovalService
+    from assistant.config import AppConfig, Settings
+    from assistant.storage import Database
+
+__all__ = ["SlackRuntime", "build_runtime", "slack_enabled"]
+
+DEFAULT_API_URL = "https://slack.com/api/"
+API_TIMEOUT_S = 10
+
+
+def _secret(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+    return text or None
+
+
+def slack_enabled(settings: Settings) -> bool:
+    return _secret(settings.slack_bot_token) is not None
+
+
+@dataclass
+class SlackRuntime:
+    bolt: AsyncApp
+    client: AsyncWebClient
+    notifier: SlackNotifier
+    http: AsyncSlackRequestHandler | None  # None: no signing secret, so HTTP events cannot be verified
+    socket: AsyncSocketModeHandler | None  # set when SLACK_APP_TOKEN is
+
+    async def start(self) -> None:
+        """Register the outbox handlers and, in Socket Mode, connect to Slack."""
+        from assistant import outbox
+
+        for kind, handler in self.notifier.handlers().items():
+            outbox.register(kind, handler)
+        if self.socket is not None:
+            await self.socket.connect_async()
+
+    async def stop(self) -> None:
+        from assistant import outbox
+
+        for kind, handler in self.notifier.handlers().items():
+            outbox.unregister(kind, handler)
+        if self.socket is not None:
+            await self.socket.close_async()
+
+
+def build_runtime(settings: Settings, config: AppConfig, db: Database, service: ApprovalService) -> SlackRuntime | None:
+    """Everything Slack needs, built from the settings; None when SLACK_BOT_TOKEN is not set."""
+    token = _secret(settings.slack_bot_token)
+    if token is None:
+        return None
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from adapters.slack.listeners import build_bolt_app
+    from adapters.slack.notifier import SlackNotifier
+
+    signing_secret = _secret(settings.slack_signing_secret)
+    app_token = _secret(settings.slack_app_token)
+    client = AsyncWebClient(token=token, base_url=settings.slack_api_url or DEFAULT_API_URL, timeout=API_TIMEOUT_S)
+    bolt = build_bolt_app(client=client, signing_secret=signing_secret, config=config, service=service)
+    http = None
+    if signing_secret is not None:
+        from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+
+        http = AsyncSlackRequestHandler(bolt)
+    socket = None
+    if app_token is not None:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        socket = AsyncSocketModeHandler(bolt, app_token, web_client=client)
+    notifier = SlackNotifier(client, config, db)
+    return SlackRuntime(bolt=bolt, client=client, notifier=notifier, http=http, socket=socket)
