@@ -105,6 +105,9 @@ def _column_name(ctx: FileContext, post: Sequence[DiffLine], i: int) -> str | No
         m = _EF_NAME_RE.search(statement_text(post, i, max_lines=6))
         if m:
             return m.group(1)
+    m = _EF_NAME_RE.search(text)
+    if m and any("AddColumn<" in p.text for p in post[max(0, i - 3): i]):
+        return m.group(1)
     if ctx.language in ("java", "kotlin", "typescript"):
         m = (_JPA_FIELD_RE if ctx.language != "typescript" else _TS_FIELD_RE).search(text)
         if m:
