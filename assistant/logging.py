@@ -155,6 +155,16 @@ def redact_values(
     return event_dict
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at write time (test runners and daemons swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(
     level: str = "INFO", json: bool = True, stream: TextIO | None = None
 ) -> None:
@@ -169,7 +179,7 @@ def configure_logging(
             "set GITOPS_HEALTH_LOG_LEVEL to one of them"
         )
     _redactor()  # fail now, not on the first log line
-    out = stream if stream is not None else sys.stderr
+    out = stream if stream is not None else _CurrentStderr()
 
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

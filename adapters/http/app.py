@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
 
-from adapters.http import health, metrics
+from adapters.http import deployments, health, metrics
 from adapters.http.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware
 from adapters.http.errors import install_error_handlers
 from adapters.http.metrics import HttpMetrics
@@ -29,6 +29,7 @@ __all__ = ["create_app"]
 _ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     metrics.router,
+    deployments.router,
     slack_routes.router,
 )
 
@@ -41,7 +42,18 @@ def create_app(
     policy_engine: Any = None,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
-    """Build the server; ``policy_engine`` None means "not loaded" and /readyz says so."""
+    """Build the server; ``policy_engine`` None means "not loaded" and /readyz says so.
+
+    If nothing configured logging yet, the redacting JSON configuration is
+    installed: structlog's default renderer prints tracebacks with local
+    variables, which would put request bodies (PHI) on the console.
+    """
+    import structlog
+
+    if not structlog.is_configured():
+        from assistant.logging import configure_logging
+
+        configure_logging()
     app = FastAPI(
         title="gitops-health",
         version=_version(),

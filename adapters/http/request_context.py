@@ -81,14 +81,8 @@ class RequestContextMiddleware:
                 await self.app(scope, receive, send_with_id)
             except Exception as exc:  # noqa: BLE001 - the last resort: answer and log, never leak
                 status = 500
-                _errors.error(
-                    "unhandled_error",
-                    method=method,
-                    route=route_template(self.routes(), pristine),
-                    error_type=type(exc).__name__,
-                    exc_info=exc,
-                )
                 if not response_started:
+                    # Answer first: rendering a traceback must not keep the caller waiting.
                     await error_response(
                         500,
                         "internal_error",
@@ -97,6 +91,13 @@ class RequestContextMiddleware:
                         "to the operators",
                         {REQUEST_ID_HEADER: request_id},
                     )(scope, receive, send)
+                _errors.error(
+                    "unhandled_error",
+                    method=method,
+                    route=route_template(self.routes(), pristine),
+                    error_type=type(exc).__name__,
+                    exc_info=exc,
+                )
             finally:
                 elapsed = time.perf_counter() - started
                 route = route_template(self.routes(), pristine)
