@@ -1,0 +1,191 @@
+"""`POST /api/deployments` and `GET /api/deployments/{id}`: CI/CD asks for a deploy decision and reads it.
+
+Both are HMAC-signed (webhook_auth.verified_body; the GET over an empty
+body), so nothing is parsed, reviewed or stored for a caller without the
+secret. The body is parsed only after the signature check, from the exact
+bytes that were signed. An `Idempotency-Key` makes a retried POST return the
+first request (200) instead of making a second one (202), so a pipeline can
+retry safely and approvers never see two cards for one deploy.
+
+The routes are thin: the approval workflow (graphs/approval.py over
+assistant/approvals.py) does the work; `approvals(app)` builds it once per
+app from what `create_app` put in `app.state` and keeps it as
+`app.state.approvals`, where the chat adapters find it too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from adapters.http.errors import ApiError, validation_message
+from adapters.http.webhook_auth import verified_body
+from assistant.deployments import DeploymentRequest, DeploymentView
+
+__all__ = ["approvals", "install", "router"]
+
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Build the workflow at start-up (before the chat adapters look for it) and close its checkpoint store at the end."""
+    try:
+        install(app)
+    except Exception as exc:  # noqa: BLE001 - the routes answer 503 and retry the build
+        from assistant.logging import get_logger
+
+        get_logger("gitops_health.approval").error("approvals_unavailable", error=f"{type(exc).__name__}: {exc}")
+    try:
+        yield
+    finally:
+        workflow = getattr(app.state, "approvals", None)
+        if workflow is not None and hasattr(workflow, "close"):
+            workflow.close()
+
+
+router = APIRouter(prefix="/api", tags=["deployments"], lifespan=lifespan)
+
+MAX_IDEMPOTENCY_KEY = 255
+_ERROR = {"content": {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}}}}
+_build_lock = threading.Lock()
+
+
+def install(app: FastAPI) -> Any:
+    """Build the approval workflow for `app` now (server start-up) instead of on the first request."""
+    return approvals(app)
+
+
+def approvals(app: FastAPI) -> Any:
+    """The app's ApprovalWorkflow (`app.state.approvals`), built on first use from the app's db, config and policies."""
+    existing = getattr(app.state, "approvals", None)
+    if existing is not None:
+        return existing
+    with _build_lock:
+        existing = getattr(app.state, "approvals", None)
+        if existing is None:
+            from assistant.approvals import ApprovalService, configured_chats
+            from graphs.approval import ApprovalWorkflow
+
+            state = app.state
+            service = ApprovalService(
+                state.db, state.config, policies=state.policy_engine, chats=configured_chats(state.settings, state.config)
+            )
+            existing = ApprovalWorkflow.open(service)
+            state.approvals = existing
+    return existing
+
+
+def _workflow(request: Request) -> Any:
+    try:
+        return approvals(request.app)
+    except Exception as exc:  # noqa: BLE001 - a store we cannot open means "not ready", said clearly
+        raise ApiError(
+            503,
+            "approvals_unavailable",
+            f"deploy approvals cannot start ({type(exc).__name__}); check the database and the data directory, then retry",
+        ) from exc
+
+
+def _idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    key = value.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
+        raise ApiError(
+            400,
+            "invalid_idempotency_key",
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters "
+            "(e.g. the pipeline run id plus the commit); leave the header out if you do not need one",
+        )
+    return key
+
+
+def _parse(request: Request, body: bytes) -> DeploymentRequest:
+    content_type = request.headers.get("content-type", "")
+    if "json" not in content_type.lower():
+        got = f"got {content_type.split(';')[0]!r}" if content_type else "none was given"
+        raise ApiError(400, "bad_json", f"the body must be JSON sent with Content-Type: application/json ({got}); set the header")
+    try:
+        return DeploymentRequest.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_input=False)
+        if errors and errors[0].get("type") == "model_type":
+            raise ApiError(400, "invalid_request", "the body must be a JSON object ({...}); see /openapi.json") from None
+        code, message = validation_message([{**e, "loc": ("body", *e.get("loc", ()))} for e in errors])
+        raise ApiError(400, code, message) from None
+
+
+@router.post(
+    "/deployments",
+    status_code=202,
+    response_model=DeploymentView,
+    summary="Ask for a deploy decision",
+    description=(
+        "Reviews the diff, lets the policy decide (blocked, or pending with required approvals, or approved "
+        "when nothing needs people) and posts the approval card to the configured chats. 202 for a new "
+        "request, 200 when the Idempotency-Key was seen before with the same body. When decided, the same "
+        "object is POSTed (signed like this request) to callback_url until it answers 2xx."
+    ),
+    responses={
+        200: {"model": DeploymentView, "description": "the request this Idempotency-Key already made"},
+        400: {**_ERROR, "description": "bad JSON, schema or diff"},
+        401: {**_ERROR, "description": "missing, stale or wrong signature"},
+        409: {**_ERROR, "description": "the Idempotency-Key was used for a different body"},
+        413: {**_ERROR, "description": "body over 5 MiB"},
+        503: {**_ERROR, "description": "no webhook secret configured, or storage not ready"},
+    },
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": DeploymentRequest.model_json_schema()}}},
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
+                "description": "the same key returns the same request, never a second approval card",
+            }
+        ],
+    },
+)
+def create_deployment(
+    request: Request, body: Annotated[bytes, Depends(verified_body)], idempotency_key: Annotated[str | None, Header(include_in_schema=False)] = None
+) -> JSONResponse:
+    from assistant.approvals import IdempotencyConflict, InvalidDiff
+
+    key = _idempotency_key(idempotency_key)
+    req = _parse(request, body)
+    workflow = _workflow(request)
+    try:
+        view, created = workflow.request_deployment(req, key)
+    except InvalidDiff as exc:
+        raise ApiError(400, exc.code, exc.message) from None
+    except IdempotencyConflict as exc:
+        raise ApiError(409, exc.code, exc.message) from None
+    return JSONResponse(view.model_dump(mode="json"), status_code=202 if created else 200, headers={"Location": f"/api/deployments/{view.id}"})
+
+
+@router.get(
+    "/deployments/{deployment_id}",
+    response_model=DeploymentView,
+    summary="A deploy request's state",
+    description="Signed like the POST, over an empty body.",
+    responses={401: {**_ERROR, "description": "missing, stale or wrong signature"}, 404: {**_ERROR, "description": "no such request"}},
+)
+def read_deployment(
+    request: Request,
+    deployment_id: Annotated[str, Path(max_length=40, description="dep_...")],
+    body: Annotated[bytes, Depends(verified_body)],
+) -> JSONResponse:
+    from assistant.approvals import UnknownDeployment
+
+    try:
+        view = _workflow(request).get(deployment_id)
+    except UnknownDeployment as exc:
+        raise ApiError(404, exc.code, exc.message) from None
+    return JSONResponse(view.model_dump(mode="json"))
