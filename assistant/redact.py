@@ -366,7 +366,25 @@ _PATTERNS: tuple[_Pattern, ...] = (
         _quoted_value("ADDRESS", _address_value),
         ("addr",),
     ),
+    _Pattern(
+        "ADDRESS",  # labelled ZIP codes: zip=02139, "postalCode": "02139-4307"
+        _c(r"(?i)(" + _B[1:-1] + r"|_)((?:zip|zip[ _\-]?code|postal[ _\-]?code|post[ _\-]?code)[\"']?\s*(?::|=|=>)\s*[\"']?)"
+           r"(\d{5}(?:-\d{4})?)\b"),
+        lambda m: m.group(1) + m.group(2) + _ph("ADDRESS"),
+        ("zip", "postal", "postcode", "post_code", "post-code", "post code"),
+    ),
+    _Pattern(  # a salutation introduces a name: Mrs. Okafor, Mr John Smith
+        "NAME",
+        _c(r"\b((?:Mr|Mrs|Ms|Miss|Mx)\.?[ \t]+)(" + _NAME_WORD + r"(?:[ \t]+" + _NAME_WORD + r"){0,2})"),
+        lambda m: m.group(0) if m.group(2).startswith(PLACEHOLDER_PREFIX) else m.group(1) + _ph("NAME"),
+        ("mr", "ms", "miss", "mx"),
+    ),
     # --- free-standing PHI -------------------------------------------------------
+    _Pattern(  # Medicare Beneficiary Identifier: 1EG4-TE5-MK73 (a fixed letter/digit layout)
+        "INSURANCE_ID",
+        _c(r"\b[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y]{2}\d{2}\b"),
+        _whole("INSURANCE_ID"),
+    ),
     _Pattern(
         "ADDRESS",
         _c(

@@ -45,6 +45,11 @@ MUST_REDACT = [
     ("member_id: XJH123456789", "XJH123456789", "INSURANCE_ID"),
     ("insurance id W123456789", "W123456789", "INSURANCE_ID"),
     ("medicaid_number=NY12345678", "NY12345678", "INSURANCE_ID"),
+    ("zip=02139", "02139", "ADDRESS"),
+    ('"postalCode": "02139-4307"', "02139-4307", "ADDRESS"),
+    ("spoke with Mrs. Okafor about the results", "Okafor", "NAME"),
+    ("Mr John Smith called", "John Smith", "NAME"),
+    ("MBI 1EG4-TE5-MK73 on the claim", "1EG4-TE5-MK73", "INSURANCE_ID"),
     ("Authorization: Bearer abcdef1234567890xyz", "abcdef1234567890xyz", "TOKEN"),
     ("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefghijk", "eyJhbGciOiJIUzI1NiJ9", "TOKEN"),
     ("SLACK_BOT_TOKEN=xoxb-1234567890-abcdefghij", "xoxb-1234567890-abcdefghij", "TOKEN"),
@@ -94,6 +99,8 @@ MUST_KEEP = [
     "ports: [8080, 8443] replicas: 3",
     "Risk: high (72)",
     "Regulations: HIPAA 164.312(b), IEC 62304",
+    "zip_file = archive.zip",
+    "errors=2 warnings=14 in 3 files",
 ]
 
 
