@@ -82,7 +82,7 @@ _CONTEXT = frozenset({
     "dose", "doses", "dosing", "dosage", "infusion", "infusions", "pump", "pumps", "titration", "insulin", "alarm",
     "alarms", "vital", "vitals", "ventilator", "ventilation", "cds", "firmware", "glucose", "heparin",
     "anticoagulation", "drip", "bolus", "nomogram", "sepsis", "news2", "mews", "triage", "spo2", "basal",
-    "closedloop", "apnea", "telemetry",
+    "closedloop", "apnea", "telemetry", "vent", "peep",
 })
 _CONTEXT_PAIRS = (("control", "loop"), ("closed", "loop"), ("decision", "support"), ("early", "warning"))
 _NOT_CLINICAL_LANGUAGES = frozenset({"terraform", "markdown", "text", "dockerfile", "json", "xml"})
@@ -145,10 +145,21 @@ def _has_context(words: set[str]) -> bool:
     return any(a in words and b in words for a, b in _CONTEXT_PAIRS)
 
 
+_STRING_RE = re2.compile(r"\"[^\"]*\"|'[^']*'|`[^`]*`")
+
+
 def _canonical(text: str) -> str:
-    """The line with identifiers abstracted away: equal canonical forms mean a rename, not a behaviour change."""
+    """The line with identifiers, type annotations and string words abstracted away.
+
+    Equal canonical forms mean a rename, a re-typing or a restyle, not a
+    behaviour change; digits inside strings are kept (`Decimal("90")`).
+    """
     code = text.split("//", 1)[0] if "//" in text and "://" not in text else text
     code = code.split(" #", 1)[0]
+    code = _STRING_RE.sub(lambda m: '"' + "".join(ch for ch in m.group(0) if ch.isdigit() or ch == ".") + '"', code)
+    if _DEF_RE.search(code):
+        code = re2.sub(r"->[^:{]*", "", code)
+        code = re2.sub(r":\s*[A-Za-z_][\w.\[\]|, ]*?(\s*[,)=])", r"\1", code)
     return "".join(_IDENT_RE.sub("x", code).split())
 
 
@@ -175,7 +186,9 @@ def _kind(words: set[str], context: set[str], text: str) -> str | None:
         return "dose"
     if not _ALARM.isdisjoint(words) or "spo2" in low:
         return "alarm-threshold"
-    if not _DEVICE.isdisjoint(words) and ("firmware" in every or "loop" in every or "pump" in every or "ventilator" in every):
+    if not _DEVICE_STRONG.isdisjoint(words) or not _DEVICE.isdisjoint(words) and (
+        "firmware" in every or "loop" in every or "pump" in every or "ventilator" in every or "vent" in every
+    ):
         return "device-control"
     if not _DECISION.isdisjoint(words) and _has_context(every | words):
         return "decision-rule"
@@ -193,8 +206,13 @@ def _kind(words: set[str], context: set[str], text: str) -> str | None:
     return None
 
 
+_DEVICE_STRONG = frozenset({"peep", "fio2", "tidal", "ventilator", "setpoint"})
+
+
 def _strong(words: set[str], text: str) -> bool:
-    if not (_DOSE.isdisjoint(words) and _ALARM.isdisjoint(words)) or "spo2" in text.lower():
+    if not (_DOSE.isdisjoint(words) and _ALARM.isdisjoint(words) and _DEVICE_STRONG.isdisjoint(words)):
+        return True
+    if "spo2" in text.lower():
         return True
     if not _INFUSION.isdisjoint(words) and ("per" in words or "rate" in words or "infusion" in words):
         return True
