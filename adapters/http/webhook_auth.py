@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Header, Request
 from pydantic import SecretStr
 
 from adapters.http.errors import ApiError
@@ -26,6 +26,8 @@ __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "WebhookAuthError",
+    "check_headers",
+    "check_mac",
     "compute_signature",
     "sign",
     "verified_body",
@@ -71,15 +73,11 @@ def sign(
     }
 
 
-def verify(
-    secret: str | bytes | SecretStr,
-    timestamp: str | None,
-    signature: str | None,
-    body: bytes,
-    *,
-    now: float | None = None,
-) -> None:
-    """Raise WebhookAuthError unless the headers authenticate ``body`` right now."""
+def check_headers(timestamp: str | None, signature: str | None, *, now: float | None = None) -> tuple[str, str]:
+    """Validate presence, form and freshness of the two headers; returns (timestamp, hex digest).
+
+    Runs before the body is read, so a stale or unsigned request costs nothing.
+    """
     if not timestamp or not signature:
         missing = [
             name
@@ -105,21 +103,38 @@ def verify(
             f"{MAX_SKEW_SECONDS} s of the server's clock. Sign each request when sending it "
             "and check the sender's clock (NTP)"
         )
-    given = signature.strip()
-    scheme, sep, hex_digest = given.partition("=")
+    scheme, sep, hex_digest = signature.strip().partition("=")
     if not sep or scheme != _VERSION or not hex_digest:
         raise WebhookAuthError(
             f"{SIGNATURE_HEADER} must look like v1=<64 hex digits>; only scheme v1 is supported"
         )
-    expected = compute_signature(secret, ts, body)
+    return ts, hex_digest
+
+
+def check_mac(secret: str | bytes | SecretStr, timestamp: str, hex_digest: str, body: bytes) -> None:
+    expected = compute_signature(secret, timestamp, body)
     # Constant time over equal-length ASCII strings; lower-case the caller's
     # hex so upper-case senders are not refused for spelling.
-    if not hmac.compare_digest(expected.encode(), f"{_VERSION}={hex_digest.lower()}".encode()):
+    given = f"{_VERSION}={hex_digest.lower()}"
+    if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
         raise WebhookAuthError(
             f"{SIGNATURE_HEADER} does not match the body; sign the exact raw body bytes you send "
             f"with the shared secret ({_SECRET_ENV}) as HMAC-SHA256 over "
             "\"v1:\" + timestamp + \":\" + body"
         )
+
+
+def verify(
+    secret: str | bytes | SecretStr,
+    timestamp: str | None,
+    signature: str | None,
+    body: bytes,
+    *,
+    now: float | None = None,
+) -> None:
+    """Raise WebhookAuthError unless the headers authenticate ``body`` right now."""
+    ts, hex_digest = check_headers(timestamp, signature, now=now)
+    check_mac(secret, ts, hex_digest, body)
 
 
 def _configured_secret(request: Request) -> SecretStr | None:
@@ -130,10 +145,29 @@ def _configured_secret(request: Request) -> SecretStr | None:
     return secret
 
 
-async def verified_body(request: Request) -> bytes:
+async def verified_body(
+    request: Request,
+    timestamp: Annotated[
+        str | None,
+        Header(
+            alias=TIMESTAMP_HEADER,
+            description="Unix seconds when the request was signed; within 300 s of the server's clock.",
+        ),
+    ] = None,
+    signature: Annotated[
+        str | None,
+        Header(
+            alias=SIGNATURE_HEADER,
+            description='v1=<hex HMAC-SHA256(secret, "v1:" + timestamp + ":" + raw body)>; '
+            "GET requests sign the empty body.",
+        ),
+    ] = None,
+) -> bytes:
     """FastAPI dependency: the raw body, once the request is proven to come from a holder of the secret.
 
-    GET requests are signed over their (empty) body like any other.
+    Declared as header parameters so every route using it documents the
+    signature headers in /openapi.json. GET requests are signed over their
+    (empty) body like any other.
     """
     secret = _configured_secret(request)
     if secret is None:
@@ -143,7 +177,7 @@ async def verified_body(request: Request) -> bytes:
             f"webhooks are disabled because no secret is configured; set {_SECRET_ENV} "
             "in the server's environment (or .env) and restart it",
         )
+    ts, hex_digest = check_headers(timestamp, signature)
     body = await request.body()
-    headers: Mapping[str, str] = request.headers
-    verify(secret, headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER), body)
+    check_mac(secret, ts, hex_digest, body)
     return body

@@ -143,3 +143,28 @@ def test_the_window_is_measured_by_the_one_clock() -> None:
 def test_verify_accepts_a_secret_str() -> None:
     headers = sign(SecretStr(SECRET), body=BODY)
     verify(SecretStr(SECRET), headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER], BODY)
+
+
+def test_an_unsigned_request_is_refused_without_waiting_for_its_body(signed_app, serve) -> None:
+    import socket
+
+    with serve(signed_app) as client:
+        with socket.create_connection((client.base_url.host, client.base_url.port), timeout=5) as sock:
+            # Declares a body it never sends: only the headers can have been judged.
+            sock.sendall(b"POST /api/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n")
+            data = b""
+            while b"unauthorized" not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    assert data.startswith(b"HTTP/1.1 401")
+    assert signed_app.state.stored == []
+
+
+def test_routes_using_the_dependency_document_the_signature_headers(signed_app, serve) -> None:
+    with serve(signed_app) as client:
+        spec = client.get("/openapi.json").json()
+    params = {p["name"]: p for p in spec["paths"]["/api/echo"]["post"]["parameters"]}
+    assert params[TIMESTAMP_HEADER]["in"] == "header"
+    assert "HMAC-SHA256" in params[SIGNATURE_HEADER]["description"]
