@@ -70,9 +70,15 @@ class SlackNotifier:
         self.channel = config.channels.approvals.slack
         self._load = load or (lambda deployment_id: load_view(db, deployment_id))
         self._locks: dict[str, asyncio.Lock] = {}
+        # Bound once: the outbox unregisters a handler only if it is still the very object registered.
+        self._handlers: dict[str, Handler] = {
+            "slack.post_card": self.post_card,
+            "slack.update_card": self.update_card,
+            "slack.blocked_notice": self.blocked_notice,
+        }
 
     def handlers(self) -> dict[str, Handler]:
-        return {"slack.post_card": self.post_card, "slack.update_card": self.update_card, "slack.blocked_notice": self.blocked_notice}
+        return dict(self._handlers)
 
     async def post_card(self, job: Job) -> None:
         await self.sync_card(_deployment_id(job))

@@ -1,0 +1,150 @@
+"""The outbox's Slack handlers: one card per request, always the current state, retried the way Slack's answers mean."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from assistant.storage.outbox_tables import outbox_jobs
+
+APPROVALS = "C0APPROVALS"
+
+DIFF = """diff --git a/svc/api.py b/svc/api.py
+--- a/svc/api.py
++++ b/svc/api.py
+@@ -1,2 +1,3 @@
+ import logging
++logging.info("patient %s", patient.ssn)
+ x = 1
+"""
+
+
+@pytest.fixture
+def parts(db: Any, config: Any, slack_api: Any, policy_engine: Any) -> dict[str, Any]:
+    """The core, the Slack notifier on the loopback Web API, and a worker that runs only the Slack jobs."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from adapters.slack.notifier import SlackNotifier
+    from assistant.approvals import ApprovalService
+    from assistant.outbox_worker import OutboxWorker, WorkerOptions
+
+    service = ApprovalService(db, config, policies=policy_engine, chats=("slack",))
+    notifier = SlackNotifier(AsyncWebClient(token="xoxb-test", base_url=slack_api.url), config, db)
+    worker = OutboxWorker(db, handlers=notifier.handlers(), options=WorkerOptions(backoff_base_s=0.01, backoff_max_s=0.02, poll_s=0.05))
+    return {"service": service, "notifier": notifier, "worker": worker, "db": db}
+
+
+def ask(service: Any, **fields: Any) -> Any:
+    from assistant.deployments import DeploymentRequest
+
+    body = {"service": "pump", "version": "1.0", "environment": "production", "repository": "acme/pump", "commit": "abc1234",
+            "requested_by": "dev@example.org", "authors": ["dev@example.org"], "diff": DIFF}
+    body.update(fields)
+    return service.request_deployment(DeploymentRequest.model_validate(body))[0]
+
+
+def job_states(db: Any) -> list[tuple[str, str, str | None]]:
+    with db.read() as s:
+        return [(r.kind, r.status, r.last_error) for r in s.execute(select(outbox_jobs).order_by(outbox_jobs.c.id))]
+
+
+async def drain_until(worker: Any, done: Any, timeout: float = 10.0) -> None:
+    """Run due jobs (retries come due a few ms later) until ``done()``."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError("the outbox did not get there in time")
+        if not await worker.run_once():
+            await asyncio.sleep(0.02)
+
+
+async def test_post_then_updates_edit_the_same_card_with_the_latest_state(parts, slack_api):
+    service, worker = parts["service"], parts["worker"]
+    view = ask(service)
+    await worker.drain()
+    (posted,) = slack_api.calls_to("chat.postMessage")
+    ts = slack_api.channel_messages(APPROVALS)[0]["ts"]
+
+    service.cast_vote(view.id, "bob", "approve", "teams")  # cast anywhere: the Slack card follows
+    await worker.drain()
+
+    (updated,) = slack_api.calls_to("chat.update")
+    assert (updated.args["channel"], updated.args["ts"]) == (APPROVALS, ts)
+    assert "*Approved* by Bob Chen" in json.dumps(updated.args["blocks"])
+    assert len(slack_api.calls_to("chat.postMessage")) == 1
+
+
+async def test_a_job_that_runs_twice_never_posts_a_second_card(parts, slack_api):
+    view = ask(parts["service"])
+    first = await parts["notifier"].sync_card(view.id)
+    again = await parts["notifier"].sync_card(view.id)
+    assert first == again
+    assert len(slack_api.calls_to("chat.postMessage")) == 1 and len(slack_api.calls_to("chat.update")) == 1
+
+
+async def test_slack_server_errors_and_rate_limits_are_retried_until_the_card_is_there(parts, slack_api):
+    slack_api.fail("chat.postMessage", times=2, status=500)
+    slack_api.fail("chat.postMessage", times=1, status=429, error="ratelimited", retry_after=0)
+    view = ask(parts["service"])
+
+    await drain_until(parts["worker"], lambda: job_states(parts["db"])[0][1] == "done")
+
+    assert len(slack_api.calls_to("chat.postMessage")) == 4
+    assert len(slack_api.channel_messages(APPROVALS)) == 1
+    assert view.id in slack_api.channel_messages(APPROVALS)[0]["text"]
+    assert job_states(parts["db"]) == [("slack.post_card", "done", None)]
+
+
+async def test_a_deleted_card_is_posted_again(parts, slack_api):
+    view = ask(parts["service"])
+    await parts["worker"].drain()
+    slack_api.messages.clear()  # someone deleted the message in Slack
+
+    parts["service"].cast_vote(view.id, "bob", "approve", "slack")
+    await parts["worker"].drain()
+
+    assert [c.args.get("ts") for c in slack_api.calls_to("chat.update")] != []
+    (card,) = slack_api.channel_messages(APPROVALS)
+    assert "*Approved* by Bob Chen" in json.dumps(card["blocks"])
+
+
+async def test_a_channel_the_bot_cannot_post_to_fails_the_job_saying_what_to_fix(parts, slack_api):
+    slack_api.fail("chat.postMessage", times=1, error="not_in_channel")
+    ask(parts["service"])
+
+    await parts["worker"].drain()
+
+    ((kind, status, error),) = job_states(parts["db"])
+    assert (kind, status) == ("slack.post_card", "failed")
+    assert "not_in_channel" in error and "/invite" in error
+
+
+async def test_a_blocked_request_gets_a_notice_saying_why_and_no_buttons(parts, slack_api):
+    secret = 'diff --git a/c.py b/c.py\n--- a/c.py\n+++ b/c.py\n@@ -1 +1,2 @@\n x = 1\n+AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"\n'
+    view = ask(parts["service"], diff=secret)
+    assert view.status == "blocked"
+
+    await parts["worker"].drain()
+
+    (card,) = slack_api.channel_messages(APPROVALS)
+    blocks = json.dumps(card["blocks"])
+    assert "*Blocked by policy*" in blocks and "no-hardcoded-secrets" in blocks
+    assert '"type": "actions"' not in blocks
+    assert "wJalrXUtnFEMI" not in blocks
+    assert job_states(parts["db"]) == [("slack.blocked_notice", "done", None)]
+
+
+def test_handlers_are_registered_only_while_the_server_runs(db, config, slack_settings, policy_engine, serve):
+    from adapters.http.app import create_app
+    from assistant import outbox
+
+    app = create_app(slack_settings, config, db, policy_engine=policy_engine)
+    with serve(app):
+        assert {"slack.post_card", "slack.update_card", "slack.blocked_notice"} <= set(outbox.handlers())
+    assert not {"slack.post_card", "slack.update_card", "slack.blocked_notice"} & set(outbox.handlers())
