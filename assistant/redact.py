@@ -139,6 +139,8 @@ def _is_identifier_path(value: str) -> bool:
         return True
     if sum(c.isdigit() for c in value) >= 3:
         return False  # `sk_live_4eC39HqLyjW` is a key, not a variable name
+    if value.isalpha() and value[:1].isupper() and any(c.islower() for c in value[1:]):
+        return True  # `secret: SecretStr`: a type annotation
     # `password=letmein` in a log line is a secret; `password=db_password` is a variable.
     return "_" in value or value.lower() in _VARIABLE_WORDS or (value[:1].islower() and any(c.isupper() for c in value) and not any(c.isdigit() for c in value))
 
@@ -189,12 +191,18 @@ def _generic_name(m: Any) -> str:
 
 def _quoted_name_generic(m: Any) -> str:
     value = m.group(4)
-    if len(value.split()) < 2 or not _is_person(value):
+    if len(value.split()) < 2 or not _is_person(value) or not _not_code(value):
         return m.group(0)
     return m.group(1) + m.group(2) + m.group(3) + _ph("NAME") + m.group(3)
 
 
-def _quoted_value(kind: str, check: Callable[[str], bool] | None = None) -> Callable[[Any], str]:
+def _not_code(value: str) -> bool:
+    """A quoted value that is a value, not string-building code (`" + lastName + "`, `${name}`, `{x}`)."""
+    v = value.strip()
+    return not (v.startswith(("\\", "+", "{", "$", "%")) or " + " in v or v.endswith(("+", "\\")))
+
+
+def _quoted_value(kind: str, check: Callable[[str], bool] | None = _not_code) -> Callable[[Any], str]:
     """Groups: 1 prefix, 2 label+separator, 3 quote, 4 value."""
     placeholder = _ph(kind)
 
@@ -237,7 +245,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
         "PRIVATE_KEY",
         _c(
             r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?:(?s:.)*?-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
-            r"|[A-Za-z0-9+/=\s:,\-]*)"
+            r"|(?:[A-Za-z0-9+/=\s:,\-]|\\n)*)"
         ),
         _whole("PRIVATE_KEY"),
         ("private key",),
@@ -266,13 +274,13 @@ _PATTERNS: tuple[_Pattern, ...] = (
     ),
     _Pattern(
         "SECRET",  # credentials in a URL: scheme://user:password@host
-        _c(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@\"'<>]+)(:)([^\s@/\"'<>\[]+)@"),
+        _c(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[A-Za-z0-9._%+~\-]+)(:)([^\s@/\"'<>\[{$|\\()][^\s@/\"'<>\[|\\()]*)@"),
         lambda m: m.group(1) + ":" + _ph("SECRET") + "@",
         ("://",),
     ),
     _Pattern(
         "SECRET",  # quoted: password = "hunter2", "apiKey": "abc123"
-        _c(r"(?i)(" + _B[1:-1] + r"|_)((?:" + _SECRET_LABELS + r")[\"']?\s*(?::|=|=>|:=)\s*)([\"'])([^\"'\n]{1,})[\"']"),
+        _c(r"(?i)(" + _B[1:-1] + r"|_)((?:" + _SECRET_LABELS + r")\\?[\"']?\s*(?::=|=>|:|=)\s*)(\\?[\"'])([^\"'\\\n]{1,})\\?[\"']"),
         lambda m: (
             m.group(0)
             if not _looks_like_literal_secret(m.group(4))
@@ -282,7 +290,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
     ),
     _Pattern(
         "SECRET",  # unquoted: password=hunter2 in a URL query, .env file or log line
-        _c(r"(?i)(" + _B[1:-1] + r"|_)((?:" + _SECRET_LABELS + r")\s*(?:=|:)\s*)([^\s\"',;&\[\]{}]+)"),
+        _c(r"(?i)(" + _B[1:-1] + r"|_)((?:" + _SECRET_LABELS + r")\s*(?::=|=|:)\s*)([^\s\"',;&\[\]{}\\=/|][^\s\"',;&\[\]{}\\]*)"),
         _assigned_secret,
         ("pass", "pwd", "secret", "key", "token", "credential"),
     ),
@@ -363,7 +371,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
     _Pattern(
         "ADDRESS",  # labelled, quoted
         _c(r"(?i)(" + _B[1:-1] + r"|_)((?:" + _ADDRESS_LABELS + r")[\"']?\s*(?::|=|=>)\s*)([\"'])([^\"'\n]+)[\"']"),
-        _quoted_value("ADDRESS", _address_value),
+        _quoted_value("ADDRESS", lambda v: _not_code(v) and _address_value(v)),
         ("addr",),
     ),
     _Pattern(

@@ -199,3 +199,35 @@ def test_redact_obj_keeps_tuples_and_scalars() -> None:
 )
 def test_phi_keys_are_recognised_in_any_spelling(key: str, kind: str | None) -> None:
     assert is_phi_key(key) == kind
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "secret: SecretStr | None = Field(None, validation_alias='WEBHOOK_SECRET')",
+        "def sign(secret: SecretStr, body: bytes) -> str:",
+        'query = "SELECT p FROM Patient p WHERE p.lastName = \'" + lastName + "\'"',
+        'url = f"postgres://{user}:{password}@{host}/ehr"',
+        'SAFE = r"vault:|secret://|arn:aws:|ENC\\(|@Value"',
+        "apiKey := os.Getenv(\"API_KEY\")",
+    ],
+)
+def test_code_that_mentions_secrets_or_names_is_left_alone(code: str) -> None:
+    assert redact(code) == code
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ('"infra/main.tf::  access_key = \\"wJalrXUtnFEMI0K7MDENG\\""', "wJalrXUtnFEMI0K7MDENG"),
+        ('apiKey := "a8f5f167f44f4964e6c998dee827110c"', "a8f5f167f44f4964e6c998dee827110c"),
+    ],
+)
+def test_secrets_inside_escaped_or_go_style_assignments_are_redacted(text: str, secret: str) -> None:
+    out = redact(text)
+    assert secret not in out and "[REDACTED:SECRET]" in out
+
+
+def test_a_private_key_inside_a_json_string_is_redacted_whole() -> None:
+    out = redact('{"tls_key": "-----BEGIN EC PRIVATE KEY-----\\nMHcCAQEEIBase64Body\\nMore==\\n"}')
+    assert out == '{"tls_key": "[REDACTED:PRIVATE_KEY]"}'
