@@ -15,6 +15,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from assistant import outbox
+from assistant.callbacks import KIND as CALLBACK_KIND
 from assistant.callbacks import register_callbacks
 from assistant.outbox_worker import OutboxWorker, WorkerOptions
 
@@ -24,34 +26,38 @@ EXPIRY_TICK_S = 1.0  # how late a request may be marked expired, at most
 
 
 def install_outbox(app: FastAPI, *, options: WorkerOptions | None = None) -> OutboxWorker:
-    """Register the core's handlers, run the worker in the app's lifespan, expire due requests every tick.
+    """Run the outbox worker in the app's lifespan with the core's handlers, and expire due requests every tick.
 
-    Call after ``create_app`` (and after the chat adapters registered their
-    handlers, or before: the worker looks handlers up on every claim).
+    Call after ``create_app``. The callback handler is registered while the
+    app runs; the chat adapters register theirs in their own lifespans (the
+    worker looks handlers up on every claim).
     ``options`` default to the GITOPS_HEALTH_OUTBOX_* variables (ValueError
     naming the variable on a bad one).
     """
     db = app.state.db
-    register_callbacks(db, app.state.settings)
     worker = OutboxWorker(db, options=options or WorkerOptions.from_env())
-    approvals = getattr(app.state, "approvals", None)
-    if approvals is not None:
 
-        async def expire() -> None:
+    async def expire() -> None:
+        # The approval workflow is built in the deployments router's lifespan; look it up on each tick.
+        approvals = getattr(app.state, "approvals", None)
+        if approvals is not None:
             await asyncio.to_thread(approvals.expire_due)
 
-        worker.every(EXPIRY_TICK_S, "expire_due", expire)
+    worker.every(EXPIRY_TICK_S, "expire_due", expire)
 
     inner = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(running_app: Any) -> AsyncIterator[Any]:
-        await worker.start()
-        try:
-            async with inner(running_app) as state:
+        # Inside the other lifespans: the workflow exists before the first tick and is closed after the last job.
+        async with inner(running_app) as state:
+            sender = register_callbacks(db, app.state.settings)
+            await worker.start()
+            try:
                 yield state
-        finally:
-            await worker.stop()
+            finally:
+                await worker.stop()
+                outbox.unregister(CALLBACK_KIND, sender)
 
     app.router.lifespan_context = lifespan
     app.state.outbox = worker

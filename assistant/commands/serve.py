@@ -73,6 +73,14 @@ def run(host: str, port: int) -> int:
         _error(f"policy {exc}; fix the policy and start again")
         return 2
 
+    from assistant.outbox_worker import WorkerOptions
+
+    try:
+        outbox_options = WorkerOptions.from_env()
+    except ValueError as exc:
+        _error(f"{exc}; fix the variable or unset it for the default")
+        return 2
+
     from assistant.config import data_dir
     from assistant.storage import Database, DatabaseUnavailable
 
@@ -113,6 +121,9 @@ def run(host: str, port: int) -> int:
         from adapters.http.app import create_app
 
         app = create_app(settings, config, db, policy_engine=engine)
+        from adapters.http.background import install_outbox
+
+        install_outbox(app, options=outbox_options)  # callbacks, chat cards, expiry: started/stopped with the server
         code = _serve(app, sock, log)
     finally:
         db.dispose()
