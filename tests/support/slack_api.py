@@ -360,3 +360,130 @@ def slash_command(*, user: str, text: str, command: str = "/gitops", channel: st
         "api_app_id": "A0GITOPS", "response_url": response_url, "trigger_id": "1337.44.ijkl",
     }).encode()
     return body, {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+# ---------------------------------------------------------------------- Socket Mode
+
+
+class SocketModeServer:
+    """A loopback Socket Mode endpoint: says hello, sends envelopes on demand, records the app's acks.
+
+    Give ``ws_url`` to ``SlackApiServer(socket_mode_url=...)``: ``apps.connections.open``
+    hands it to the app, which connects here instead of to Slack. ``send(type, payload)``
+    delivers an envelope the way Slack does; ``wait_ack(envelope_id)`` returns the
+    app's acknowledgement (``{"envelope_id": ..., "payload": ...}``).
+    """
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._cond = threading.Condition()
+        self.acks: list[dict[str, Any]] = []
+        self.connections = 0
+        self._sockets: list[Any] = []
+        self._runner: Any = None
+        self._port = 0
+        self._thread = threading.Thread(target=self._serve, name="slack-socket-mode", daemon=True)
+        self._ids = itertools.count(1)
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self._port}/link"
+
+    def _serve(self) -> None:
+        import asyncio
+
+        from aiohttp import WSMsgType, web
+
+        async def link(request: Any) -> Any:
+            ws = web.WebSocketResponse(autoping=True)
+            await ws.prepare(request)
+            with self._cond:
+                self._sockets.append(ws)
+                self.connections += 1
+                self._cond.notify_all()
+            await ws.send_str(json.dumps({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0GITOPS"}}))
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    with self._cond:
+                        self.acks.append(json.loads(msg.data))
+                        self._cond.notify_all()
+            with self._cond:
+                self._sockets.remove(ws)
+            return ws
+
+        async def start() -> None:
+            app = web.Application()
+            app.router.add_get("/link", link)
+            self._runner = web.AppRunner(app)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            await site.start()
+            self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self._ready.set()
+
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(start())
+        self._loop.run_forever()
+
+    def start(self) -> SocketModeServer:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        import asyncio
+
+        async def shutdown() -> None:
+            for ws in list(self._sockets):
+                await ws.close()
+            await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def __enter__(self) -> SocketModeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait_connected(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._sockets:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("the app did not open a Socket Mode connection")
+                self._cond.wait(left)
+
+    def send(self, envelope_type: str, payload: dict[str, Any]) -> str:
+        """Deliver an envelope (``interactive``, ``slash_commands``, ``events_api``); returns its envelope_id."""
+        import asyncio
+
+        envelope_id = f"env-{next(self._ids)}"
+        message = {"envelope_id": envelope_id, "type": envelope_type, "payload": payload, "accepts_response_payload": envelope_type != "events_api", "retry_attempt": 0, "retry_reason": ""}
+        with self._cond:
+            ws = self._sockets[-1]
+        asyncio.run_coroutine_threadsafe(ws.send_str(json.dumps(message)), self._loop).result(10)
+        return envelope_id
+
+    def wait_ack(self, envelope_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for ack in self.acks:
+                    if ack.get("envelope_id") == envelope_id:
+                        return ack
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no ack for {envelope_id}; acks so far: {self.acks}")
+                self._cond.wait(left)
+
+
+def block_action_payload(body: bytes) -> dict[str, Any]:
+    """The JSON payload inside a form-encoded interaction body (what Socket Mode delivers as-is)."""
+    return json.loads(parse_qs(body.decode())["payload"][0])

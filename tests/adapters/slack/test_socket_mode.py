@@ -1,0 +1,66 @@
+"""Socket Mode: with SLACK_APP_TOKEN the server opens a websocket to Slack and takes clicks from it, acked at once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from tests.support.slack_api import SlackApiServer, SocketModeServer, block_action, block_action_payload
+
+DIFF = """diff --git a/svc/api.py b/svc/api.py
+--- a/svc/api.py
++++ b/svc/api.py
+@@ -1,2 +1,3 @@
+ import logging
++logging.info("patient %s", patient.ssn)
+ x = 1
+"""
+
+
+@pytest.fixture
+def socket_mode() -> Any:
+    with SocketModeServer() as server:
+        yield server
+
+
+def test_a_click_over_socket_mode_is_acked_and_decides(db, config, tmp_path, policy_engine, serve, socket_mode):
+    from adapters.http.app import create_app
+    from adapters.http.background import install_outbox
+    from assistant.approvals import ApprovalService
+    from assistant.config import Settings
+    from assistant.deployments import DeploymentRequest
+    from assistant.outbox_worker import WorkerOptions
+
+    with SlackApiServer(socket_mode_url=socket_mode.ws_url) as slack_api:
+        settings = Settings(
+            _env_file=None, data_dir=tmp_path / "data", slack_bot_token=SecretStr("xoxb-test"),
+            slack_app_token=SecretStr("xapp-1-test"), slack_api_url=slack_api.url,
+        )
+        app = create_app(settings, config, db, policy_engine=policy_engine)
+        service = app.state.approvals = ApprovalService(db, config, policies=policy_engine, chats=("slack",))
+        install_outbox(app, options=WorkerOptions(poll_s=0.05))
+        with serve(app) as http:
+            socket_mode.wait_connected()
+            (opened,) = slack_api.calls_to("apps.connections.open")
+            assert opened.token == "xapp-1-test"
+
+            view, _ = service.request_deployment(DeploymentRequest.model_validate({
+                "service": "pump", "version": "1.0", "environment": "production", "repository": "acme/pump", "commit": "abc1234",
+                "requested_by": "dev@example.org", "authors": ["dev@example.org"], "diff": DIFF}))
+            slack_api.wait_for("chat.postMessage")
+
+            body, _ = block_action(user="U0BOB", action_id="deployment.approve", value=view.id)
+            envelope = socket_mode.send("interactive", block_action_payload(body))
+            assert socket_mode.wait_ack(envelope)["envelope_id"] == envelope
+
+            slack_api.wait_for("chat.update")
+            assert service.get(view.id).status == "approved"
+            card = slack_api.channel_messages("C0APPROVALS")[0]
+            assert "*Approved* by Bob Chen" in json.dumps(card["blocks"])
+
+            # No signing secret: HTTP events cannot be verified, and the server says so instead of trusting them.
+            refused = http.post("/slack/events", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+            assert refused.status_code == 503 and refused.json()["error"] == "slack_unverifiable"
