@@ -101,6 +101,7 @@ class ChangeRecord:
     policy: PolicyResult
     commit: Commit | None = None
     tests_changed: list[str] = field(default_factory=list)
+    merge_of: list[str] = field(default_factory=list)  # a merge whose branch commits were reviewed on their own
 
     def __post_init__(self) -> None:
         if not self.tests_changed:
@@ -204,6 +205,9 @@ def _process(control: Control, record: ChangeRecord) -> tuple[list[dict[str, Any
     sha = record.commit.sha if record.commit else None
     commit = record.commit
 
+    if record.merge_of and control.id not in ("SOC2-CC8.1", "SOX-ITGC-CM"):
+        return evidence, gaps  # a merge adds no change of its own: its branch commits carry the evidence
+
     if control.id == "21CFR11-11.50" and commit is not None:
         signed_off = _signed_off(commit)
         for person in signed_off:
@@ -236,6 +240,9 @@ def _process(control: Control, record: ChangeRecord) -> tuple[list[dict[str, Any
                                                  "reference (e.g. PUMP-123 or #123) in its message"))
 
     elif control.id == "SOC2-CC8.1":
+        if record.merge_of:
+            evidence.append({"kind": "merge", "commit": sha, "merged": record.merge_of})
+            return evidence, gaps
         evidence.append({"kind": "policy", "commit": sha, "decision": record.policy.decision,
                          "risk": f"{record.risk.level} ({record.risk.score})"})
         required = sum(a.count for a in record.policy.required_approvals)
@@ -342,6 +349,7 @@ def _commit_entry(record: ChangeRecord) -> dict[str, Any]:
         "clinical_safety": record.clinical.model_dump(mode="json"),
         "risk": record.risk.model_dump(mode="json"),
         "policy": record.policy.model_dump(mode="json"),
+        "merge_of": record.merge_of,
     }
 
 

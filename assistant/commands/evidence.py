@@ -81,8 +81,16 @@ def _review_all(commits: list) -> list:
     try:
         if progress:
             progress.start()
+        in_range = {c.sha for c in commits}
         for commit in commits:
             diff = commit_diff(commit)
+            if len(commit.parents) > 1 and all(p in in_range for p in commit.parents[1:]):
+                # A merge whose branch commits are in the range: they were reviewed one by one;
+                # reviewing the merge's net change again would count every finding twice.
+                records.append(_merge_record(commit, diff))
+                if progress:
+                    progress.advance(task)
+                continue
             try:
                 result = run_review(diff)
             except DiffError as exc:
@@ -107,6 +115,24 @@ def _review_all(commits: list) -> list:
         if progress:
             progress.stop()
     return records
+
+
+def _merge_record(commit, diff: bytes):  # -> ChangeRecord
+    from assistant.diffs import parse_diff
+    from assistant.domain import ClinicalSafety, PolicyResult, Risk
+    from assistant.evidence import ChangeRecord, file_entries
+
+    return ChangeRecord(
+        id=commit.sha,
+        files=file_entries(parse_diff(diff)),
+        findings=[],
+        suppressions=[],
+        clinical=ClinicalSafety(),
+        risk=Risk(score=0, level="low"),
+        policy=PolicyResult(decision="allow"),
+        commit=commit,
+        merge_of=list(commit.parents[1:]),
+    )
 
 
 def _progress(total: int):  # -> rich.progress.Progress | None

@@ -318,3 +318,21 @@ def test_commit_subjects_are_redacted_in_the_bundle() -> None:
     c = Commit(**{**{f: getattr(c, f) for f in c.__slots__}, "subject": "fix lookup for MRN: 77812345"})
     bundle = build_bundle("A..B", [_record("5" * 40, commit=c)])
     assert bundle["commits"][0]["subject"] == "fix lookup for MRN: [REDACTED:MRN]"
+
+
+def test_a_merge_does_not_count_its_branchs_findings_twice(history: tuple[Path, list[str]], tmp_path: Path) -> None:
+    repo, shas = history
+    git(repo, "checkout", "-q", "-b", "topic", shas[2])
+    leak = commit(repo, {"svc/export.py": "import logging\ndef export(p):\n    logging.info('ssn %s', p.ssn)\n"},
+                  "feat(export): export", "2026-01-09T09:00:00+00:00")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-ff", "-m", "Merge topic", "topic", date="2026-01-10T09:00:00+00:00")
+    merge = git(repo, "rev-parse", "HEAD").strip()
+    assert run(f"{shas[2]}..HEAD", str(tmp_path / "b")) == 0
+    bundle = bundle_of(tmp_path / "b")
+    order = [c["sha"] for c in bundle["commits"]]
+    assert sorted(order[:2]) == sorted([shas[3], leak]) and order[2] == merge  # parents before the merge
+    merged = next(c for c in bundle["commits"] if c["sha"] == merge)
+    assert merged["merge_of"] == [leak] and merged["findings"] == []
+    export_gaps = [g for g in control(bundle, "HIPAA-164.312(b)")["gaps"] if g.get("file") == "svc/export.py"]
+    assert [g["commit"] for g in export_gaps] == [leak]
