@@ -135,6 +135,10 @@ class OutboxWorker:
 
     # ------------------------------------------------------------------ public
 
+    @property
+    def running(self) -> bool:
+        return self._loop_task is not None
+
     def handlers(self) -> dict[str, Handler]:
         return dict(self._fixed_handlers) if self._fixed_handlers is not None else registered_handlers()
 

@@ -1,0 +1,72 @@
+"""The server's background work: a request nobody decides expires on time, and CI hears it from the running server."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.http.background import install_outbox
+from assistant import outbox
+from assistant.callbacks import KIND
+from assistant.config import DEMO_CONFIG, parse_config
+from assistant.outbox_worker import WorkerOptions
+from assistant.review.examples import example_diff
+from assistant.signing import sign, verify
+from assistant.storage import Database
+
+_ROOT = str(Path(__file__).resolve().parents[3])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from tests.support.ci_sink import CiSink  # noqa: E402
+
+SECRET = "test-webhook-secret"  # what the http conftest's settings carry
+DOSE_DIFF = example_diff(
+    "pump/dosing.py::MAX_DAILY_DOSE_MG_PER_KG = 12\ndef max_dose(weight_kg):\n    return weight_kg * MAX_DAILY_DOSE_MG_PER_KG"
+)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+def test_an_undecided_request_expires_and_the_callback_says_so(make_app: Any, serve: Any, db: Database) -> None:
+    config = parse_config({**DEMO_CONFIG, "approvals": {"expire_after_minutes": 0.02}}, "test")  # 1.2 s
+    app = make_app(config=config, db=db)
+    worker = install_outbox(app, options=WorkerOptions(poll_s=0.05, backoff_base_s=0.05, backoff_max_s=0.2))
+    with CiSink() as sink, serve(app) as client:
+        assert KIND in outbox.handlers() and worker.running
+        body = json.dumps(
+            {
+                "service": "infusion-pump-controller", "version": "2.4.1", "environment": "production",
+                "repository": "acme/pump", "commit": "9f1c2e7", "requested_by": "dev@example.org",
+                "authors": ["dev@example.org"], "diff": DOSE_DIFF, "callback_url": sink.url,
+            }
+        ).encode()
+        created = client.post("/api/deployments", content=body, headers={**sign(SECRET, None, body), "Content-Type": "application/json"})
+        assert created.status_code == 202, created.text
+        assert created.json()["status"] == "pending"
+        asked = time.monotonic()
+
+        (call,) = sink.wait_for(1, timeout=20)
+        waited = time.monotonic() - asked
+        verify(SECRET, call.headers["X-GitOps-Timestamp"], call.headers["X-GitOps-Signature"], call.body, now=call.at)
+        sent = json.loads(call.body)
+        assert (sent["id"], sent["status"], sent["decided_by"]) == (created.json()["id"], "expired", "expiry")
+        assert sent["reason"] == "no decision within 0.02 minutes"
+        assert 1.0 <= waited < 10  # not before its time, and soon after it
+
+        now = client.get(f"/api/deployments/{sent['id']}", headers=sign(SECRET, None, b""))
+        assert now.json() == sent
+    assert KIND not in outbox.handlers()  # the stopped server no longer sends callbacks
+    assert not worker.running
