@@ -23,17 +23,10 @@ __all__ = ["router"]
 
 
 def approval_service(app: FastAPI) -> Any:
-    """The app's ApprovalService; built here from the app's own parts when nothing else has set one."""
-    service = getattr(app.state, "approvals", None)
-    if service is None:
-        from assistant.approvals import ApprovalService, configured_chats
+    """The app's approval workflow (``app.state.approvals``: votes also move the request's graph thread along)."""
+    from adapters.http.deployments import approvals
 
-        settings = app.state.settings
-        service = ApprovalService(
-            app.state.db, app.state.config, policies=getattr(app.state, "policy_engine", None), chats=configured_chats(settings, app.state.config)
-        )
-        app.state.approvals = service
-    return service
+    return approvals(app)
 
 
 @asynccontextmanager

@@ -116,15 +116,13 @@ def slack_server(db: Any, config: Any, slack_settings: Any, slack_api: SlackApiS
     """create_app + the outbox worker, Slack pointed at the loopback Web API; the database is SQLite or Postgres."""
     from adapters.http.app import create_app
     from adapters.http.background import install_outbox
-    from assistant.approvals import ApprovalService, configured_chats
     from assistant.outbox_worker import WorkerOptions
 
     app = create_app(slack_settings, config, db, policy_engine=policy_engine)
-    service = ApprovalService(db, config, policies=policy_engine, chats=configured_chats(slack_settings, config))
-    app.state.approvals = service
     install_outbox(app, options=WorkerOptions(poll_s=0.05, backoff_base_s=0.05, backoff_max_s=0.2))
     with running(app) as http:
-        yield SlackServer(http=http, app=app, service=service, slack=slack_api)
+        # The approval workflow (graph over the service) the server built at start-up: what the Slack listeners call.
+        yield SlackServer(http=http, app=app, service=app.state.approvals, slack=slack_api)
 
 
 @pytest.fixture

@@ -72,12 +72,12 @@ def click(server: Any, user: str, action: str, deployment_id: str, **kw: Any) ->
 
 
 def votes_of(server: Any, deployment_id: str) -> list[Any]:
-    with server.service.db.read() as s:
+    with server.app.state.db.read() as s:
         return s.execute(select(votes).where(votes.c.deployment_id == deployment_id)).all()
 
 
 def audit_actions(server: Any, deployment_id: str) -> list[tuple[str, str]]:
-    with server.service.db.read() as s:
+    with server.app.state.db.read() as s:
         rows = s.execute(select(audit_log.c.actor, audit_log.c.action).where(audit_log.c.subject == deployment_id).order_by(audit_log.c.seq)).all()
     return [(r.actor, r.action) for r in rows]
 

@@ -29,7 +29,6 @@ def socket_mode() -> Any:
 def test_a_click_over_socket_mode_is_acked_and_decides(db, config, tmp_path, policy_engine, serve, socket_mode):
     from adapters.http.app import create_app
     from adapters.http.background import install_outbox
-    from assistant.approvals import ApprovalService
     from assistant.config import Settings
     from assistant.deployments import DeploymentRequest
     from assistant.outbox_worker import WorkerOptions
@@ -40,9 +39,9 @@ def test_a_click_over_socket_mode_is_acked_and_decides(db, config, tmp_path, pol
             slack_app_token=SecretStr("xapp-1-test"), slack_api_url=slack_api.url,
         )
         app = create_app(settings, config, db, policy_engine=policy_engine)
-        service = app.state.approvals = ApprovalService(db, config, policies=policy_engine, chats=("slack",))
         install_outbox(app, options=WorkerOptions(poll_s=0.05))
         with serve(app) as http:
+            service = app.state.approvals
             socket_mode.wait_connected()
             (opened,) = slack_api.calls_to("apps.connections.open")
             assert opened.token == "xapp-1-test"
