@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from fastapi import APIRouter, Request
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.responses import Response
-from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute
 from starlette.types import Scope
 

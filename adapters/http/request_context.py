@@ -1,7 +1,8 @@
 """Per-request context: request id, access log line, metrics, and the last-resort 500.
 
 Pure ASGI (not BaseHTTPMiddleware) so streaming bodies pass through
-untouched and the route template is read from the scope after routing.
+untouched. The route template for logs and metrics is matched from a copy of
+the scope taken before routing, never the concrete path.
 Unexpected exceptions end here: logged once (through the redacting logger,
 so no PHI from the exception text), answered as the contract's JSON 500 with
 the request id to quote, never a stack trace or echo of the body.
@@ -12,10 +13,9 @@ from __future__ import annotations
 import re
 import time
 import uuid
-
-import structlog
 from collections.abc import Callable, Iterable
 
+import structlog
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -76,6 +76,7 @@ class RequestContextMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        route: str | None = None
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)
@@ -94,13 +95,14 @@ class RequestContextMiddleware:
                 _errors.error(
                     "unhandled_error",
                     method=method,
-                    route=route_template(self.routes(), pristine),
+                    route=(route := route_template(self.routes(), pristine)),
                     error_type=type(exc).__name__,
                     exc_info=exc,
                 )
             finally:
                 elapsed = time.perf_counter() - started
-                route = route_template(self.routes(), pristine)
+                if route is None:
+                    route = route_template(self.routes(), pristine)
                 self.metrics.observe(method, route, status, elapsed)
                 _access.info(
                     "http_request",

@@ -7,11 +7,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 
 def _router() -> APIRouter:
-    router = APIRouter(prefix="/api")
+    router = APIRouter(prefix="/api/test-only")
 
-    @router.get("/deployments/{deployment_id}")
-    async def get(deployment_id: str) -> dict[str, str]:
-        return {"id": deployment_id}
+    @router.get("/things/{thing_id}")
+    async def get(thing_id: str) -> dict[str, str]:
+        return {"id": thing_id}
 
     return router
 
@@ -30,21 +30,21 @@ def test_metrics_are_prometheus_text_labelled_by_route_template(make_app, serve)
     app = make_app()
     app.include_router(_router())
     with serve(app) as client:
-        client.get("/api/deployments/dep_8f2a")
-        client.get("/api/deployments/dep_patient-123-45-6789")
-        client.post("/api/deployments/dep_8f2a")  # 405
+        client.get("/api/test-only/things/dep_8f2a")
+        client.get("/api/test-only/things/dep_patient-123-45-6789")
+        client.post("/api/test-only/things/dep_8f2a")  # 405
         client.get("/patients/John%20Smith/records")  # 404
         client.get("/healthz")
         response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     counts = _samples(response.text, "gitops_health_http_requests_total")
-    assert counts[("GET", "/api/deployments/{deployment_id}", "200")] == 2
-    assert counts[("POST", "/api/deployments/{deployment_id}", "405")] == 1
+    assert counts[("GET", "/api/test-only/things/{thing_id}", "200")] == 2
+    assert counts[("POST", "/api/test-only/things/{thing_id}", "405")] == 1
     assert counts[("GET", "<unmatched>", "404")] == 1
     assert counts[("GET", "/healthz", "200")] == 1
     latency = _samples(response.text, "gitops_health_http_request_duration_seconds_count")
-    assert latency[("GET", "/api/deployments/{deployment_id}", "200")] == 2
+    assert latency[("GET", "/api/test-only/things/{thing_id}", "200")] == 2
     for leaked in ("dep_8f2a", "123-45-6789", "John", "patients"):
         assert leaked not in response.text
 
