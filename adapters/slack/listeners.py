@@ -143,7 +143,14 @@ class _Votes:
             except ApprovalError as exc:
                 await self._tell(client, channel, user, self._refusal(exc))
                 return
-        await client.views_open(trigger_id=body["trigger_id"], view=cards.reject_modal(view, channel))
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            await client.views_open(trigger_id=body["trigger_id"], view=cards.reject_modal(view, channel))
+        except (SlackApiError, OSError, asyncio.TimeoutError) as exc:
+            # Typically an expired trigger (Slack allows 3 s): the person must know nothing happened.
+            self.log.warning("slack_modal_failed", deployment=deployment_id, user=user, error=f"{type(exc).__name__}: {str(exc)[:200]}")
+            await self._tell(client, channel, user, "The reject form could not be opened (Slack did not accept it in time); nothing was recorded. Click Reject again.")
 
     async def reject(self, client: AsyncWebClient, body: dict[str, Any], view: dict[str, Any], reason: str) -> None:
         user = _user(body)

@@ -187,6 +187,18 @@ def test_reject_by_someone_without_the_role_is_refused_without_a_modal(slack_ser
     assert votes_of(slack_server, view.id) == []
 
 
+def test_a_reject_form_slack_will_not_open_is_reported_to_the_clicker(slack_server, request_deployment):
+    view = request_deployment(ONE_APPROVER)
+    wait_card(slack_server, view.id, lambda c: c, "the card to be posted")
+    slack_server.slack.fail("views.open", error="expired_trigger_id")
+
+    click(slack_server, "U0ERIN", "deployment.reject", view.id)
+
+    told = slack_server.slack.wait_for("chat.postEphemeral")[0]
+    assert told.args["user"] == "U0ERIN" and "Click Reject again" in told.args["text"]
+    assert votes_of(slack_server, view.id) == [] and slack_server.service.get(view.id).status == "pending"
+
+
 def test_every_vote_updates_the_card_and_quorum_needs_distinct_people(slack_server, request_deployment):
     view = request_deployment(CLINICAL)
     wait_card(slack_server, view.id, lambda c: c, "the card to be posted")
