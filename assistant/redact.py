@@ -426,6 +426,23 @@ _PATTERNS: tuple[_Pattern, ...] = (
 )
 
 
+def _pattern_set() -> Any:
+    options = re2.Options()
+    options.max_mem = 64 << 20
+    patterns = re2.Set.SearchSet(options)
+    for pattern in _PATTERNS:
+        patterns.Add(pattern.regex.pattern)
+    patterns.Compile()
+    return patterns
+
+
+# One pass that says which patterns match at all: a log line without PHI costs one scan instead of
+# one per pattern. Used on short texts only, where the DFA cannot run out of its memory budget
+# (RE2::Set reports "no match" when it does, which must never mean "nothing to redact").
+_SET = _pattern_set()
+_SET_MAX_CHARS = 4096
+
+
 def redact(text: str) -> str:
     """Replace PHI and secrets in `text` with typed placeholders such as `[REDACTED:SSN]`.
 
@@ -434,12 +451,19 @@ def redact(text: str) -> str:
     """
     if not text:
         return text
+    if len(text) <= _SET_MAX_CHARS:
+        hits = _SET.Match(text)
+        if not hits:
+            return text
+        for index in sorted(hits):
+            text = _PATTERNS[index].regex.sub(_PATTERNS[index].replace, text)
+        return text
     lowered = text.lower()
     for pattern in _PATTERNS:
         if pattern.keywords and not any(k in lowered for k in pattern.keywords):
             continue
         new = pattern.regex.sub(pattern.replace, text)
-        if new is not text and new != text:
+        if new != text:
             text = new
             lowered = text.lower()
     return text

@@ -231,3 +231,12 @@ def test_secrets_inside_escaped_or_go_style_assignments_are_redacted(text: str, 
 def test_a_private_key_inside_a_json_string_is_redacted_whole() -> None:
     out = redact('{"tls_key": "-----BEGIN EC PRIVATE KEY-----\\nMHcCAQEEIBase64Body\\nMore==\\n"}')
     assert out == '{"tls_key": "[REDACTED:PRIVATE_KEY]"}'
+
+
+@pytest.mark.parametrize("text", [t for t, _, _ in MUST_REDACT] + MUST_KEEP)
+def test_short_and_long_texts_are_redacted_alike(text: str) -> None:
+    # Short texts go through one RE2::Set pass that picks the patterns to run; long ones through
+    # keyword prefilters. Both must give the same answer.
+    padding = "\n" + "plain words only " * 300
+    assert len(text + padding) > 4096
+    assert redact(text + padding) == redact(text) + padding
