@@ -41,9 +41,7 @@ def _not_blank(value: str) -> str:
     return value.strip()
 
 
-def _http_url(value: str | None) -> str | None:
-    if value is None:
-        return None
+def _http_url(value: str) -> str:
     value = value.strip()
     if not value.startswith(("http://", "https://")) or len(value) < 10 or any(c.isspace() for c in value):
         raise ValueError("must be an absolute http(s) URL such as https://ci.example.org/hooks/gitops")
@@ -69,9 +67,9 @@ class DeploymentRequest(BaseModel):
         Field(max_length=1000, description="commit authors' e-mails; none of them may approve", examples=[["dev@example.org"]]),
     ] = Field(default_factory=list)
     diff: str = Field(description="the unified diff being deployed (may be empty)")
-    callback_url: Annotated[
-        str | None, AfterValidator(_http_url), Field(max_length=2000, description="POSTed the decided object, signed like the webhooks")
-    ] = None
+    callback_url: Annotated[str, Field(max_length=2000), AfterValidator(_http_url)] | None = Field(
+        None, description="POSTed the decided object, signed like the webhooks, until it answers 2xx"
+    )
 
 
 class Vote(BaseModel):
