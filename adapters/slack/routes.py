@@ -45,12 +45,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if runtime is None:
         yield
         return
+    _warn_about_gaps(settings, app.state.config)
     await runtime.start()
     try:
         yield
     finally:
         await runtime.stop()
         app.state.slack = None
+
+
+def _warn_about_gaps(settings: Any, config: Any) -> None:
+    """Slack half-configured starts anyway (cards or clicks still work), but the log says what is missing."""
+    from assistant.logging import get_logger
+
+    log = get_logger("gitops_health.slack")
+    if not config.channels.approvals.slack:
+        log.warning("slack_no_approvals_channel", detail="SLACK_BOT_TOKEN is set but channels.approvals.slack is not; approval cards will not be posted to Slack")
+    if settings.slack_signing_secret is None and settings.slack_app_token is None:
+        log.warning("slack_events_unverifiable", detail="neither SLACK_SIGNING_SECRET nor SLACK_APP_TOKEN is set; clicks cannot reach this server")
+    mode = "socket" if settings.slack_app_token is not None else "http"
+    log.info("slack_enabled", mode=mode, api=settings.slack_api_url or "https://slack.com/api/", channel=config.channels.approvals.slack)
 
 
 router = APIRouter(lifespan=lifespan, include_in_schema=False)
