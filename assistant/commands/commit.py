@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from langchain_core.language_models.chat_models import BaseChatModel
 
 
 def _diff(staged: bool) -> bytes:
@@ -57,7 +61,7 @@ def draft_message(staged: bool) -> tuple[int, str]:
     return 0, result.commit_message
 
 
-def _llm() -> object | None:
+def _llm() -> BaseChatModel | None:
     """The configured chat model, or None; a bad setting is reported but never stops a commit."""
     from assistant.llm import LLMConfigError, chat_model_from_env, parse_spec, spec_from_environment
 

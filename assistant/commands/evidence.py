@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from assistant.evidence import ChangeRecord
+    from assistant.gitrepo import Commit
 
 PROGRESS_MIN_COMMITS = 25  # below this, a bar only flickers (unless stderr is a terminal)
 
@@ -68,14 +75,14 @@ def _version() -> str:
         return "0+unknown"
 
 
-def _review_all(commits: list) -> list:
+def _review_all(commits: list[Commit]) -> list[ChangeRecord]:
     from assistant.diffs import DiffError
     from assistant.evidence import ChangeRecord, file_entries
     from assistant.gitrepo import commit_diff
     from assistant.policy import PolicyError
     from graphs.review import run_review
 
-    records = []
+    records: list[ChangeRecord] = []
     progress = _progress(len(commits))
     task = progress.add_task("reviewing commits", total=len(commits)) if progress else None
     try:
@@ -117,7 +124,7 @@ def _review_all(commits: list) -> list:
     return records
 
 
-def _merge_record(commit, diff: bytes):  # -> ChangeRecord
+def _merge_record(commit: Commit, diff: bytes) -> ChangeRecord:
     from assistant.diffs import parse_diff
     from assistant.domain import ClinicalSafety, PolicyResult, Risk
     from assistant.evidence import ChangeRecord, file_entries
@@ -135,7 +142,7 @@ def _merge_record(commit, diff: bytes):  # -> ChangeRecord
     )
 
 
-def _progress(total: int):  # -> rich.progress.Progress | None
+def _progress(total: int) -> Progress | None:
     """A progress bar on stderr for long ranges, or whenever stderr is a terminal; never on stdout."""
     if total == 0 or not (sys.stderr.isatty() or total >= PROGRESS_MIN_COMMITS):
         return None
