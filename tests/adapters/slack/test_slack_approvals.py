@@ -130,10 +130,11 @@ def test_forged_and_stale_signatures_are_refused_and_nothing_is_recorded(slack_s
         ("U0STRANGER", "is not one of the people in the gitops-health config"),  # unknown user
         ("U0CAROL", "does not hold a role this request needs"),  # on-call only, not an approver
         ("U0ALICE", "cannot approve it (separation of duties)"),  # alice is an author of this change
+        ("U0ERIN", "cannot approve it (separation of duties)"),  # erin asked for the deploy
     ],
 )
 def test_people_who_may_not_approve_get_an_ephemeral_refusal_and_nothing_is_recorded(slack_server, request_deployment, user, expected):
-    view = request_deployment(ONE_APPROVER, authors=["dev@example.org", "alice@example.org"])
+    view = request_deployment(ONE_APPROVER, authors=["dev@example.org", "alice@example.org"], requested_by="erin@example.org")
     card = wait_card(slack_server, view.id, lambda c: c, "the card to be posted")
 
     assert click(slack_server, user, "deployment.approve", view.id).status_code == 200
@@ -257,6 +258,13 @@ def test_slash_command_help_and_status(slack_server, request_deployment):
     body, headers = slash_command(user="U0CAROL", text="oncall")
     unknown = slack_server.post_signed(body, headers).text
     assert "`oncall` is not a /gitops command here" in unknown and "/gitops help" in unknown
+
+
+def test_slack_can_verify_the_events_url(slack_server):
+    body = json.dumps({"token": "legacy", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}).encode()
+    answer = slack_server.post_signed(body, {"Content-Type": "application/json"})
+    assert answer.status_code == 200
+    assert answer.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
 
 
 def test_without_slack_credentials_the_events_url_says_what_to_set(db, config, tmp_path, policy_engine, serve):
