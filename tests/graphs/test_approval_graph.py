@@ -1,0 +1,173 @@
+"""The approval graph parks in interrupt() until the votes settle a request, durably: a process killed
+mid-approval comes back to the same wait, and the database stays the truth."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import re2  # noqa: F401 - RE2's library must load before regopy's, or a later re2.compile aborts the process
+
+from assistant.approvals import ApprovalService, SelfApproval
+from assistant.config import DEMO_CONFIG, parse_config
+from assistant.deployments import DeploymentRequest
+from assistant.review.examples import example_diff
+from assistant.storage import Database
+from graphs.approval import ApprovalWorkflow, checkpoint_path
+
+ROOT = Path(__file__).resolve().parents[2]
+DOSE_DIFF = example_diff(
+    "pump/dosing.py::MAX_DAILY_DOSE_MG_PER_KG = 12\ndef max_dose(weight_kg):\n    return weight_kg * MAX_DAILY_DOSE_MG_PER_KG"
+)  # approver x2 + clinical-safety-officer
+SECRET_DIFF = example_diff('src/cfg.py::AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"')
+
+
+def _req(diff: str = DOSE_DIFF, **overrides: Any) -> DeploymentRequest:
+    fields: dict[str, Any] = {
+        "service": "infusion-pump-controller", "version": "2.4.1", "environment": "production", "repository": "acme/pump",
+        "commit": "9f1c2e7", "requested_by": "dev@example.org", "authors": ["dev@example.org"], "diff": diff,
+    }
+    fields.update(overrides)
+    return DeploymentRequest(**fields)
+
+
+@pytest.fixture(scope="module")
+def policies() -> Any:
+    from assistant.policy import PolicyEngine
+
+    return PolicyEngine.load()
+
+
+def _workflow(db: Database, policies: Any) -> ApprovalWorkflow:
+    return ApprovalWorkflow.open(ApprovalService(db, parse_config(DEMO_CONFIG), policies=policies, chats=("teams",)))
+
+
+@pytest.fixture
+def workflow(db: Database, policies: Any) -> Iterator[ApprovalWorkflow]:
+    wf = _workflow(db, policies)
+    yield wf
+    wf.close()
+
+
+def test_a_pending_request_parks_its_thread_until_the_votes_decide_it(workflow: ApprovalWorkflow) -> None:
+    view, created = workflow.request_deployment(_req())
+    assert created and view.status == "pending"
+    waiting = workflow.waiting_for(view.id)
+    assert waiting == {
+        "deployment_id": view.id,
+        "waiting_for": [{"role": "approver", "count": 2}, {"role": "clinical-safety-officer", "count": 1}],
+        "votes": 0,
+    }
+    workflow.cast_vote(view.id, "alice", "approve", "slack")
+    assert workflow.waiting_for(view.id)["waiting_for"] == [{"role": "approver", "count": 1}, {"role": "clinical-safety-officer", "count": 1}]
+    workflow.cast_vote(view.id, "bob", "approve", "teams")
+    assert workflow.waiting_for(view.id) is not None and workflow.thread_status(view.id) == "pending"
+    result = workflow.cast_vote(view.id, "erin", "approve", "slack")
+    assert result.decided and result.view.status == "approved"
+    assert workflow.waiting_for(view.id) is None and workflow.thread_status(view.id) == "approved"
+
+
+def test_a_refused_vote_leaves_the_thread_waiting_as_it_was(workflow: ApprovalWorkflow) -> None:
+    view, _ = workflow.request_deployment(_req(authors=["alice@example.org"]))
+    before = workflow.waiting_for(view.id)
+    with pytest.raises(SelfApproval):
+        workflow.cast_vote(view.id, "alice", "approve", "slack")
+    assert workflow.waiting_for(view.id) == before
+    workflow.cast_vote(view.id, "bob", "reject", "teams", "needs a dose-cap test")
+    assert workflow.thread_status(view.id) == "rejected"
+
+
+def test_a_request_the_policy_settles_never_waits(workflow: ApprovalWorkflow) -> None:
+    view, _ = workflow.request_deployment(_req(SECRET_DIFF))
+    assert view.status == "blocked"
+    assert workflow.waiting_for(view.id) is None and workflow.thread_status(view.id) == "blocked"
+
+
+def test_an_idempotent_replay_starts_no_second_thread(workflow: ApprovalWorkflow) -> None:
+    first, _ = workflow.request_deployment(_req(), "run-1")
+    again, created = workflow.request_deployment(_req(), "run-1")
+    assert not created and again.id == first.id
+    assert workflow.waiting_for(first.id)["votes"] == 0
+
+
+def test_a_thread_left_behind_catches_up_with_the_database(workflow: ApprovalWorkflow) -> None:
+    """Votes committed without a resume (a crash between the two) are found by the next look at the database."""
+    view, _ = workflow.request_deployment(_req())
+    for person in ("alice", "bob", "erin"):
+        workflow.service.cast_vote(view.id, person, "approve", "web")  # the service alone: no resume
+    assert workflow.thread_status(view.id) == "pending" and workflow.waiting_for(view.id) is not None
+    assert workflow.catch_up([view.id]) == 1
+    assert workflow.thread_status(view.id) == "approved" and workflow.waiting_for(view.id) is None
+    assert workflow.catch_up([view.id]) == 0
+
+
+def test_expiry_ends_the_thread(db: Database, policies: Any) -> None:
+    from datetime import timedelta
+
+    from freezegun import freeze_time
+
+    service = ApprovalService(db, parse_config({**DEMO_CONFIG, "approvals": {"expire_after_minutes": 1}}), policies=policies)
+    wf = ApprovalWorkflow.open(service)
+    try:
+        with freeze_time("2026-03-01T10:00:00Z") as frozen:
+            view, _ = wf.request_deployment(_req())
+            frozen.tick(timedelta(minutes=2))
+            assert [v.id for v in wf.expire_due()] == [view.id]
+        assert wf.thread_status(view.id) == "expired"
+    finally:
+        wf.close()
+
+
+CRASHER = r"""
+import json, os, signal, sys
+import re2
+from assistant.approvals import ApprovalService
+from assistant.config import DEMO_CONFIG, parse_config
+from assistant.deployments import DeploymentRequest
+from assistant.storage import Database
+from graphs.approval import ApprovalWorkflow
+
+url, body = sys.argv[1], json.loads(sys.argv[2])
+wf = ApprovalWorkflow.open(ApprovalService(Database(url), parse_config(DEMO_CONFIG)))
+view, _ = wf.request_deployment(DeploymentRequest(**body))
+wf.cast_vote(view.id, "alice", "approve", "slack")
+print(view.id, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no clean shutdown: connections and checkpoints left as they are
+"""
+
+
+def test_a_process_killed_mid_approval_loses_nothing(database_url: str, db: Database, policies: Any) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", CRASHER, database_url, _req().model_dump_json()],
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    dep_id = proc.stdout.strip()
+    wf = _workflow(db, policies)  # a new process' view: fresh connections to the same stores
+    try:
+        assert wf.waiting_for(dep_id) == {
+            "deployment_id": dep_id,
+            "waiting_for": [{"role": "approver", "count": 1}, {"role": "clinical-safety-officer", "count": 1}],
+            "votes": 1,
+        }
+        assert [v.person for v in wf.get(dep_id).votes] == ["alice"]
+        wf.cast_vote(dep_id, "bob", "approve", "teams")
+        result = wf.cast_vote(dep_id, "erin", "approve", "teams")
+        assert result.decided and wf.thread_status(dep_id) == "approved"
+    finally:
+        wf.close()
+
+
+def test_sqlite_checkpoints_live_beside_the_database(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'data' / 'gitops-health.db'}")
+    assert checkpoint_path(db) == tmp_path / "data" / "gitops-health.checkpoints.db"
+    with pytest.raises(ValueError, match="in-memory"):
+        checkpoint_path(Database("sqlite:///:memory:"))
+    db.dispose()
