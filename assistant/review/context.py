@@ -40,6 +40,19 @@ def is_test_path(path: str) -> bool:
     )
 
 
+_COMPILED: dict[str, object] = {}
+
+
+def _compiled(pattern: str):  # type: ignore[no-untyped-def]
+    found = _COMPILED.get(pattern)
+    if found is None:
+        import re2
+
+        found = re2.compile(pattern)
+        _COMPILED[pattern] = found
+    return found
+
+
 class FileContext:
     """One file of a diff, as structural rules see it."""
 
@@ -100,15 +113,87 @@ class FileContext:
         found = self._line_index.get(number)
         return found[0] if found else None
 
+    @cached_property
+    def _post_index(self) -> dict[int, tuple[list[DiffLine], int]]:
+        index: dict[int, tuple[list[DiffLine], int]] = {}
+        for hunk in self.file.hunks:
+            post = self.post_lines(hunk)
+            for j, ln in enumerate(post):
+                if ln.new_no is not None:
+                    index[ln.new_no] = (post, j)
+        return index
+
+    def position(self, number: int) -> tuple[list[DiffLine], int] | None:
+        """(post-image lines of the hunk, index) of new-file line `number`, when the diff shows it."""
+        return self._post_index.get(number)
+
     def neighbours(self, number: int, before: int = 3, after: int = 3) -> list[DiffLine]:
         """The post-image lines around `number` (context and added, no removed), within its hunk."""
-        found = self._line_index.get(number)
+        found = self._post_index.get(number)
         if not found:
             return []
-        hunk, i = found
-        post = [ln for ln in hunk.lines if ln.kind != "-"]
-        j = next(k for k, ln in enumerate(post) if ln is hunk.lines[i])
+        post, j = found
         return post[max(0, j - before): j + after + 1]
+
+    @cached_property
+    def _joined_post(self) -> tuple[list[DiffLine], str, list[int]]:
+        lines = [ln for hunk in self.file.hunks for ln in self.post_lines(hunk)]
+        starts: list[int] = []
+        pos = 0
+        for ln in lines:
+            starts.append(pos)
+            pos += len(ln.text) + 1
+        return lines, "\n".join(ln.text for ln in lines), starts
+
+    def scan(self, pattern: str, *, added_only: bool = True, lower: bool = True) -> list[DiffLine]:
+        """Lines (in order) where an RE2 `pattern` matches, found with one linear pass over the file.
+
+        This is how rules should find candidate lines: one regex call per file, not one per line.
+        With `lower` the text is lowercased first (write the pattern in lowercase).
+        """
+        key = ("scan", pattern, added_only, lower)
+        found = self._memo.get(key)
+        if found is not None:
+            return found  # type: ignore[return-value]
+        import bisect
+
+        import re2
+
+        lines, text, starts = self._joined_post
+        regex = _compiled(pattern)
+        hay = text.lower() if lower else text
+        out: list[DiffLine] = []
+        last = -1
+        for m in regex.finditer(hay):
+            idx = bisect.bisect_right(starts, m.start()) - 1
+            if idx != last:
+                last = idx
+                ln = lines[idx]
+                if not added_only or ln.kind == "+":
+                    out.append(ln)
+        self._memo[key] = out
+        del re2
+        return out
+
+    @cached_property
+    def phi_hint_lines(self) -> frozenset[int]:
+        """New-file numbers of post-image lines that contain a PHI term's word or a record word (a
+        necessary condition for holding PHI): PHI rules skip everything else without looking."""
+        lines, text, starts = self._joined_post
+        if not lines:
+            return frozenset()
+        out: set[int] = set()
+        import bisect
+
+        last = -1
+        for m in self.vocabulary.hint_re.finditer(text):  # type: ignore[attr-defined]
+            idx = bisect.bisect_right(starts, m.start()) - 1
+            if idx != last:
+                last = idx
+                no = lines[idx].new_no
+                if no is not None:
+                    out.add(no)
+        return frozenset(out)
 
     def change_block(self, number: int) -> tuple[list[DiffLine], list[DiffLine]]:
         """The (removed, added) run of changed lines that contains added line `number`."""
@@ -141,10 +226,14 @@ class FileContext:
             self._trees[key] = parse(self.language, hunk.post_image())
         return self._trees[key]
 
-    @staticmethod
-    def post_lines(hunk: Hunk) -> list[DiffLine]:
-        """The hunk's post-image lines; row r of `syntax(hunk)` is `post_lines(hunk)[r]`."""
-        return [ln for ln in hunk.lines if ln.kind != "-"]
+    def post_lines(self, hunk: Hunk) -> list[DiffLine]:
+        """The hunk's post-image lines; row r of `syntax(hunk)` is `post_lines(hunk)[r]` (computed once)."""
+        key = ("post", id(hunk))
+        found = self._memo.get(key)
+        if found is None:
+            found = [ln for ln in hunk.lines if ln.kind != "-"]
+            self._memo[key] = found
+        return found  # type: ignore[return-value]
 
     def line_of(self, hunk: Hunk, node: Node) -> int:
         """The new-file line number where a syntax node of `syntax(hunk)` starts."""

@@ -99,7 +99,7 @@ def _check_weak_hash(ctx: FileContext) -> Iterator[Hit]:
     """MD5/SHA-1 where the surrounding code protects a secret or pseudonymises PHI."""
     if ctx.is_test:
         return
-    for ln in ctx.lines_with("md5", "sha1", "sha-1", "md2", "md4"):
+    for ln in ctx.scan(_WEAK_HASH_RE.pattern, lower=False):
         m = _WEAK_HASH_RE.search(ln.text)
         if m is None or "usedforsecurity=false" in ln.text.lower().replace(" ", ""):
             continue
@@ -144,6 +144,10 @@ _IV_INLINE_RE = re2.compile(
     r"createCipheriv\s*\([^,]+,[^,]+,\s*(?:Buffer\s*\.\s*alloc\s*\(\s*\d+\s*\)|[\"']|Buffer\s*\.\s*from\s*\(\s*[\"']|[A-Z_]{2,}\s*\))|"
     r"\biv\s*=\s*b?[\"'][^\"']+[\"'])"
 )
+_IV_CANDIDATE = (
+    r"(?i:\b\w*(?:iv|nonce|initialization_?vector|salt)\b\s*(?::\s*[\w\[\]]+\s*)?(?::=|=))|(?:"
+    + _IV_INLINE_RE.pattern + ")"
+)
 _RANDOM_FILL_RE = re2.compile(
     r"(?i)(urandom|random|rand\.|getrandom|secrets\.|nextBytes|GetBytes\s*\(\s*\w|GetNonZeroBytes|GenerateIV|"
     r"ReadFull|rand\.Read|randomBytes|getRandomValues|get_random_bytes|token_bytes|RandomNumberGenerator|Fill\s*\()"
@@ -154,7 +158,7 @@ def _check_static_iv(ctx: FileContext) -> Iterator[Hit]:
     """A zero or constant IV/nonce (not filled from a CSPRNG in the next lines): CRY-003."""
     if ctx.is_test:
         return
-    for ln in ctx.lines_with("iv", "nonce", "vector"):
+    for ln in ctx.scan(_IV_CANDIDATE, lower=False):
         text = ln.text
         hit = _IV_INLINE_RE.search(text) is not None
         if not hit:
@@ -188,7 +192,7 @@ _SMALL_KEY_RE = re2.compile(
 def _check_rsa(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test:
         return
-    for ln in ctx.lines_with("512", "768", "1024", "1536", "256", "384"):
+    for ln in ctx.scan(_SMALL_KEY_RE.pattern, lower=False):
         m = _SMALL_KEY_RE.search(ln.text)
         if m is None:
             continue
@@ -217,7 +221,7 @@ def _check_weak_random(ctx: FileContext) -> Iterator[Hit]:
     """Non-cryptographic random where the value is a token, password, session id or key: CRY-005."""
     if ctx.is_test:
         return
-    for ln in ctx.lines_with("random", "rand", "faker", "uuid1"):
+    for ln in ctx.scan(_WEAK_RANDOM_RE.pattern, lower=False):
         m = _WEAK_RANDOM_RE.search(ln.text)
         if m is None:
             continue
@@ -259,8 +263,7 @@ def _check_password_hashing(ctx: FileContext) -> Iterator[Hit]:
     """Passwords hashed with a fast unsalted hash, or password hashing disabled or weakened: CRY-006."""
     if ctx.is_test:
         return
-    for ln in ctx.lines_with("sha", "hash", "encoder", "hasher", "noop", "plaintext", "salt", "iteration", "round",
-                             "cost", "work", "blake"):
+    for ln in ctx.scan(f"(?:{_FAST_PASSWORD_HASH_RE.pattern})|(?:{_DISABLED_HASHING_RE.pattern})", lower=False):
         text = ln.text
         if _FAST_PASSWORD_HASH_RE.search(text) and _PASSWORD_RE.search(text) and not re2.search(
             r"(?i)(pbkdf2|hmac|scrypt|bcrypt|argon)", text

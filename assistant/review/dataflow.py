@@ -53,11 +53,18 @@ def _mentions_record(text: str, vocab: PhiVocabulary) -> bool:
     return False
 
 
-def hunk_flow(hunk: Hunk, vocab: PhiVocabulary, post: list[DiffLine] | None = None) -> HunkFlow:
-    """Names bound to patient records and to PHI values in this hunk's post-image (and its header)."""
+def hunk_flow(
+    hunk: Hunk, vocab: PhiVocabulary, post: list[DiffLine] | None = None, hints: frozenset[int] | None = None
+) -> HunkFlow:
+    """Names bound to patient records and to PHI values in this hunk's post-image (and its header).
+
+    `hints` (new-file numbers of lines that may mention PHI at all) lets lines that cannot bind
+    anything be skipped without a regex.
+    """
     post = post if post is not None else [ln for ln in hunk.lines if ln.kind != "-"]
     flow = HunkFlow()
-    texts = [hunk.header] + [ln.text for ln in post]
+    candidates = [ln for ln in post if hints is None or ln.new_no in hints]
+    texts = [hunk.header] + [ln.text for ln in candidates]
     for text in texts:
         for regex in (_TYPED_RE, _GO_PARAM_RE):
             for m in regex.finditer(text):
@@ -72,6 +79,10 @@ def hunk_flow(hunk: Hunk, vocab: PhiVocabulary, post: list[DiffLine] | None = No
             if m and _mentions_record(m.group(2), vocab):
                 flow.record_vars.add(m.group(1))
     for i, ln in enumerate(post):
+        if hints is not None and ln.new_no not in hints and not ln.text.rstrip().endswith(("(", "[", "{")):
+            continue
+        if "=" not in ln.text:
+            continue
         m = _ASSIGN_RE.search(ln.text)
         if not m:
             continue

@@ -71,6 +71,10 @@ class _Compiled:
     keyword_re: object | None
     keyless: tuple[_LineRule, ...]
     structural: tuple[Rule, ...]
+    # One RE2 Set per stage: a single linear pass over a file says which rules can fire at all.
+    line_set: object | None = None  # over the added text, one entry per line rule (its pattern)
+    struct_set: object | None = None  # over the whole diff text, lowercased: one entry per keyworded structural rule
+    struct_index: tuple[int, ...] = ()  # Set entry -> index into `structural`
 
 
 _CACHE: dict[int, tuple[Sequence[Rule], _Compiled]] = {}
@@ -105,9 +109,33 @@ def _compile(rules: Sequence[Rule]) -> _Compiled:
     if keywords:
         alternation = "|".join(re2.escape(k) for k in sorted(keywords, key=len, reverse=True))
         keyword_re = re2.compile(alternation)
-    result = _Compiled(tuple(line_rules), keyword_re, tuple(keyless), tuple(structural))
+    all_line = [*line_rules, *keyless]
+    line_set = None
+    if all_line:
+        line_set = re2.Set.SearchSet(_set_options())
+        for lr in all_line:
+            line_set.Add(f"(?m:{lr.rule.pattern})")
+        line_set.Compile()
+    struct_set = None
+    struct_index: list[int] = []
+    if any(r.keywords for r in structural):
+        struct_set = re2.Set.SearchSet(_set_options())
+        for i, r in enumerate(structural):
+            if r.keywords:
+                struct_set.Add("|".join(re2.escape(k) for k in r.keywords))
+                struct_index.append(i)
+        struct_set.Compile()
+    result = _Compiled(
+        tuple(line_rules), keyword_re, tuple(keyless), tuple(structural), line_set, struct_set, tuple(struct_index)
+    )
     _CACHE[id(rules)] = (rules, result)
     return result
+
+
+def _set_options() -> object:
+    options = re2.Options()
+    options.max_mem = 256 << 20  # a DFA that runs out of memory would silently match nothing
+    return options
 
 
 def _default_rules() -> Sequence[Rule]:
@@ -183,39 +211,26 @@ def _finding(rule: Rule, ctx: FileContext, line: int, message: str | None = None
 
 def _line_findings(ctx: FileContext, compiled: _Compiled) -> Iterator[Finding]:
     added = ctx.added
-    if not added:
+    if not added or compiled.line_set is None:
+        return
+    all_line = (*compiled.line_rules, *compiled.keyless)
+    text = "\n".join(ln.text for ln in added)
+    hits = compiled.line_set.Match(text)  # type: ignore[attr-defined]
+    if not hits:
         return
     in_test = ctx.is_test
-    active = [lr for lr in compiled.line_rules if _applies(lr.rule, ctx) and (not in_test or lr.rule.id in TEST_FILE_RULES)]
-    keyless = [lr for lr in compiled.keyless if _applies(lr.rule, ctx) and (not in_test or lr.rule.id in TEST_FILE_RULES)]
-    if active and compiled.keyword_re is not None:
-        lowers = ctx.added_lower
-        text = "\n".join(lowers)
-        starts: list[int] = []
-        pos = 0
-        for low in lowers:
-            starts.append(pos)
-            pos += len(low) + 1
-        candidates: list[int] = []
-        last = -1
-        for m in compiled.keyword_re.finditer(text):  # type: ignore[attr-defined]
-            idx = bisect.bisect_right(starts, m.start()) - 1
-            if idx != last:
-                candidates.append(idx)
-                last = idx
-        for idx in candidates:
-            ln = added[idx]
-            low = lowers[idx]
-            for lr in active:
-                if not any(k in low for k in lr.rule.keywords):
+    for index in sorted(hits):
+        lr = all_line[index]
+        rule = lr.rule
+        if not _applies(rule, ctx) or (in_test and rule.id not in TEST_FILE_RULES):
+            continue
+        for ln in ctx.scan(f"(?m:{rule.pattern})", lower=False):
+            if rule.keywords:
+                low = ln.text.lower()
+                if not any(k in low for k in rule.keywords):
                     continue
-                if _matches(lr, ln.text):
-                    yield _finding(lr.rule, ctx, ln.new_no or 1)
-    if keyless:
-        for ln in added:
-            for lr in keyless:
-                if _matches(lr, ln.text):
-                    yield _finding(lr.rule, ctx, ln.new_no or 1)
+            if _matches(lr, ln.text):
+                yield _finding(rule, ctx, ln.new_no or 1)
 
 
 def _matches(lr: _LineRule, text: str) -> bool:
@@ -225,17 +240,18 @@ def _matches(lr: _LineRule, text: str) -> bool:
 
 
 def _structural_findings(ctx: FileContext, compiled: _Compiled) -> Iterator[Finding]:
-    rules = [r for r in compiled.structural if _applies(r, ctx)]
-    if not rules:
+    if not compiled.structural:
         return
-    diff_text: str | None = None
+    runnable = [i for i, r in enumerate(compiled.structural) if not r.keywords]
+    if compiled.struct_set is not None:
+        diff_text = "\n".join(ln.text for h in ctx.file.hunks for ln in h.lines).lower() + "\n" + ctx.path.lower()
+        hits = compiled.struct_set.Match(diff_text)  # type: ignore[attr-defined]
+        runnable.extend(compiled.struct_index[k] for k in hits or ())
     numbers = ctx.added_numbers
-    for rule in rules:
-        if rule.keywords:
-            if diff_text is None:
-                diff_text = "\n".join(ln.text for h in ctx.file.hunks for ln in h.lines).lower() + "\n" + ctx.path.lower()
-            if not any(k in diff_text for k in rule.keywords):
-                continue
+    for i in sorted(runnable):
+        rule = compiled.structural[i]
+        if not _applies(rule, ctx):
+            continue
         for hit in rule.check(ctx):  # type: ignore[misc]
             if not isinstance(hit, Hit):
                 raise RuleDefinitionError(f"rule {rule.id}: check must yield Hit values, got {type(hit).__name__}")

@@ -99,14 +99,26 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
     if ctx.language == "sql":
         yield from _check_sql_file(ctx)
         return
-    for hunk in ctx.file.hunks:
-        post = ctx.post_lines(hunk)
-        masks: dict[int, Masked] = {}
-        for i, ln in enumerate(post):
-            if ln.kind != "+":
-                continue
-            low = ln.text.lower()
-            if not any(k in low for k in ("'", '"', "`")):
+    sql_lines = ctx.scan(_SQL_WORDS, added_only=False)
+    if not sql_lines:
+        return
+    todo: list[DiffLine] = []
+    seen: set[int] = set()
+    for s_ln in sql_lines:
+        where = ctx.position(s_ln.new_no or 0)
+        if where is None:
+            continue
+        post, j = where
+        for cand in post[j: j + 4]:
+            if cand.kind == "+" and cand.new_no not in seen:
+                seen.add(cand.new_no or 0)
+                todo.append(cand)
+    masks_by_post: dict[int, dict[int, Masked]] = {}
+    for ln in sorted(todo, key=lambda x: x.new_no or 0):
+        post, i = ctx.position(ln.new_no or 0)  # type: ignore[misc]
+        masks = masks_by_post.setdefault(id(post), {})
+        if True:
+            if not any(k in ln.text for k in ("'", '"', "`")):
                 continue
             m = masks.setdefault(i, mask(ln.text))
             for s, how in built_literals(m):
@@ -114,6 +126,12 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
                     yield Hit(ln.new_no or 1, f"SQL is built by {how} of a value into the query text. Use bound "
                               "parameters (`?`, `%s` with a separate tuple, `:name`, `$1`) or the ORM's filters.")
                     break
+
+
+_SQL_WORDS = (
+    r"select|insert|update|delete|where|order by|group by|values|merge into|join|truncate|drop table|"
+    r"alter table|create table|exec|sql|query|\+=|^\s*(?:and|or)\s"
+)
 
 
 def _continues_sql(post: list[DiffLine], i: int, masks: dict[int, Masked]) -> bool:
@@ -169,12 +187,12 @@ def _check_shell(ctx: FileContext) -> Iterator[Hit]:
     """Shell commands built from non-literal parts: INJ-002."""
     if ctx.is_test or ctx.language in ("markdown", "text", "yaml", "json", "dotenv", "properties", "sql", "terraform"):
         return
-    for hunk in ctx.file.hunks:
-        post = ctx.post_lines(hunk)
-        for i, ln in enumerate(post):
-            m = _SHELL_CALL_RE.search(ln.text)
-            if m is None:
-                continue
+    for ln in ctx.scan(_SHELL_CALL_RE.pattern, added_only=False, lower=False):
+        post, i = ctx.position(ln.new_no or 0) or ([], 0)
+        m = _SHELL_CALL_RE.search(ln.text)
+        if m is None or not post:
+            continue
+        if True:
             span, starts = balanced_span(post, i, m.end() - 1, max_lines=8)
             span_lines = post[i: i + len(starts)]
             if not any(s.kind == "+" for s in span_lines):
@@ -259,7 +277,7 @@ def _check_eval(ctx: FileContext) -> Iterator[Hit]:
     """eval/exec of something other than a constant: INJ-003."""
     if ctx.is_test or ctx.language not in ("python", "javascript", "typescript", "java", "ruby", "php", None):
         return
-    for ln in ctx.lines_with("eval", "exec", "function", "vm.", "settimeout", "setinterval", "compile"):
+    for ln in ctx.scan(_EVAL_RE.pattern, lower=False):
         m = _EVAL_RE.search(ln.text)
         if m is None:
             continue
@@ -289,9 +307,7 @@ _DESERIALIZE = (
 def _check_deserialize(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test:
         return
-    for ln in ctx.lines_with("pickle", "marshal", "shelve", "yaml", "objectinputstream", "xmldecoder", "defaulttyping",
-                             "formatter", "serializer", "typenamehandling", "unserialize", "torch.load", "joblib",
-                             "read_pickle", "fromxml", "new yaml", "dill", "jsonpickle"):
+    for ln in ctx.scan(_DESERIALIZE, lower=False):
         if _DESER_RE.search(ln.text) is None:
             continue
         text = ln.text
@@ -328,7 +344,8 @@ _NOSQL_RE = re2.compile(r"\$where")
 def _check_ldap_xpath(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test:
         return
-    for ln in ctx.lines_with("(", "$where"):
+    for ln in ctx.scan(r"uid=|cn=|samaccountname|mail=|userprincipalname|memberof|ou=|sn=|givenname|employeenumber|"
+                       r"member=|\[@|xpath|selectnodes|selectsinglenode|\$where|displayname=|evaluate"):
         low = ln.text.lower()
         if not any(k in low for k in ("uid=", "cn=", "samaccountname", "mail=", "userprincipalname", "memberof", "ou=",
                                       "sn=", "givenname", "employeenumber", "member=", "[@", "xpath", "selectnodes",

@@ -10,6 +10,7 @@ backtracking explosion.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import re2
@@ -35,6 +36,23 @@ class Masked:
     strings: list[StrLit]
 
 
+# Python's re for these single character classes: no quantifier nesting, and
+# called once per token boundary, where RE2's per-call overhead would dominate.
+_INTERESTING_RE = re.compile(r"[\"'`#/]")
+_STOPS = "\\{\n"
+_STOPS_TRIPLE = "\\{"
+_STOP_RES: dict[tuple[str, str], re.Pattern[str]] = {}
+
+
+def stops_re(stops: str, quote: str) -> re.Pattern[str]:
+    key = (stops, quote)
+    found = _STOP_RES.get(key)
+    if found is None:
+        found = re.compile("[" + re.escape(stops + quote) + "]")
+        _STOP_RES[key] = found
+    return found
+
+
 def mask(text: str) -> Masked:
     """Blank string contents so code-level patterns cannot match inside literals.
 
@@ -47,6 +65,10 @@ def mask(text: str) -> Masked:
     i = 0
     n = len(text)
     while i < n:
+        nxt = _INTERESTING_RE.search(text, i)
+        if nxt is None:
+            break
+        i = nxt.start()
         c = text[i]
         if c in "\"'`":
             # prefixes: f"", rf"", $"", @$"" -- look back over letters/$/@
@@ -65,7 +87,18 @@ def mask(text: str) -> Masked:
             k = i + len(quote)
             interps: list[str] = []
             content_start = k
+            stops = _STOPS_TRIPLE if triple else _STOPS
             while k < n:
+                if text[k] not in stops:
+                    nk = stops_re(stops, c).search(text, k)
+                    if nk is None:
+                        for m in range(k, n):
+                            out[m] = " "
+                        k = n
+                        break
+                    for m in range(k, nk.start()):
+                        out[m] = " "
+                    k = nk.start()
                 ch = text[k]
                 if ch == "\\" and not raw:
                     out[k] = " "
@@ -133,6 +166,9 @@ _CHAIN_RE = re2.compile(
 )
 
 
+_SEP_RE = re.compile(r"\?\.|\.|->|::")
+
+
 @dataclass(slots=True)
 class Chain:
     start: int
@@ -149,7 +185,7 @@ def chains(masked: str) -> list[Chain]:
         start = m.start()
         if start > 0 and (masked[start - 1].isalnum() or masked[start - 1] in "_$"):
             continue
-        segs = [s.strip().rstrip("()").strip() for s in re2.split(r"\?\.|\.|->|::", text)]
+        segs = [s.strip().rstrip("()").strip() for s in _SEP_RE.split(text)]
         segs = [s for s in segs if s]
         out.append(Chain(start, text, segs, text.rstrip().endswith(")")))
     return out

@@ -69,6 +69,10 @@ _OUTPUT_KEYWORDS = ("analytics", "track", "mixpanel", "amplitude", "posthog", "s
 _RECIPIENT_TERMS = frozenset({"phone", "phone_number", "mobile", "email", "email_address", "telephone", "fax",
                              "contact", "telecom", "cell_phone"})
 
+_URL_CANDIDATE = (
+    r"[?&;][a-z_][\w.\-\[\]]*=|params|urlsearchparams|urlencode|queryparam|query_param|searchparams|"
+    r"\.(?:set|add|append|put)\s*\(\s*[\"']"
+)
 _QUERY_RE = re2.compile(r"(?i)[?&;]([A-Za-z_][\w.\-\[\]]*)=")
 _QUERY_PARAM_CALL_RE = re2.compile(
     r"(?i)\b(?:queryParam|addQueryParameter|add_query_param|query_param|appendQueryParameter|"
@@ -107,11 +111,14 @@ _REG_OUT = ("HIPAA 164.502(b)", "HIPAA 164.514")
 
 
 def _hunks(ctx: FileContext) -> Iterator[tuple[object, list[DiffLine], HunkFlow]]:
+    hints = ctx.phi_hint_lines
+    if not hints:
+        return
     for hunk in ctx.file.hunks:
-        if not any(ln.kind == "+" for ln in hunk.lines):
-            continue
         post = ctx.post_lines(hunk)
-        flow = ctx.memo(("phi-flow", id(hunk)), lambda h=hunk, p=post: hunk_flow(h, ctx.vocabulary, p))
+        if not any(ln.kind == "+" for ln in post) or not any(ln.new_no in hints for ln in post):
+            continue
+        flow = ctx.memo(("phi-flow", id(hunk)), lambda h=hunk, p=post: hunk_flow(h, ctx.vocabulary, p, hints))
         yield hunk, post, flow
 
 
@@ -125,17 +132,27 @@ def _sink_hits(
     require: object | None = None,
 ) -> Iterator[Hit]:
     """Hits for PHI expressions passed (directly or through a PHI-holding name) to calls matching `sink`."""
-    for _hunk, post, flow in _hunks(ctx):
-        for i, ln in enumerate(post):
-            low = ln.text.lower()
-            if not any(k in low for k in keywords):
-                continue
+    hints = ctx.phi_hint_lines
+    if not hints:
+        return
+    for ln in ctx.scan(sink.pattern, added_only=False, lower=False):  # type: ignore[attr-defined]
+        where = ctx.position(ln.new_no or 0)
+        hunk = ctx.hunk_of(ln.new_no or 0)
+        if where is None or hunk is None:
+            continue
+        post, i = where
+        flow = _flow(ctx, hunk, post)
+        if True:
             for m in sink.finditer(ln.text):  # type: ignore[attr-defined]
                 open_col = ln.text.find("(", m.end() - 1)
                 if open_col < 0:
                     open_col = m.end() - 1
                 span, starts = balanced_span(post, i, open_col, max_lines=12)
                 span_lines = post[i: i + len(starts)]
+                if not any(s.new_no in hints for s in span_lines) and not (
+                    flow.phi_vars and _names(span) & flow.phi_vars.keys()
+                ):
+                    continue
                 if not any(s.kind == "+" for s in span_lines) and not any(
                     n in flow.phi_vars and any(ctx.new_line(x) and ctx.new_line(x).kind == "+" for x in flow.phi_vars[n])  # type: ignore[union-attr]
                     for n in _names(span)
@@ -164,6 +181,10 @@ def _sink_hits(
                             yield Hit(number, f"{what}: `{desc}` reaches it. " + _fix(what))
                 if found:
                     break
+
+
+def _flow(ctx: FileContext, hunk: object, post: list[DiffLine]) -> HunkFlow:
+    return ctx.memo(("phi-flow", id(hunk)), lambda: hunk_flow(hunk, ctx.vocabulary, post, ctx.phi_hint_lines))  # type: ignore[arg-type]
 
 
 def _names(span: str) -> set[str]:
@@ -205,12 +226,20 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
     """Error bodies that echo stack traces, exception internals, request bodies or patient records."""
     if ctx.is_test or ctx.language not in CODE:
         return
-    for _hunk, post, flow in _hunks(ctx):
-        for i, ln in enumerate(post):
-            low = ln.text.lower()
-            if not any(k in low for k in ("json", "send", "response", "error", "status", "encode", "body", "abort",
-                                          "problem", "content", "return", "write")):
-                continue
+    hints = ctx.phi_hint_lines
+    leaks = {x.new_no for x in ctx.scan(_LEAK_RE.pattern, added_only=False, lower=False)}
+    if not hints and not leaks:
+        return
+    for ln in ctx.scan(_ERROR_RESPONSE_RE.pattern, added_only=False, lower=False):
+        where = ctx.position(ln.new_no or 0)
+        hunk = ctx.hunk_of(ln.new_no or 0)
+        if where is None or hunk is None:
+            continue
+        post, i = where
+        if not any(x.new_no in hints or x.new_no in leaks for x in post[i: i + 10]):
+            continue
+        flow = _flow(ctx, hunk, post)
+        if True:
             m = _ERROR_RESPONSE_RE.search(ln.text)
             if m is None:
                 continue
@@ -247,13 +276,20 @@ def _check_urls(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language not in CODE:
         return
     vocab = ctx.vocabulary
-    for _hunk, post, flow in _hunks(ctx):
-        for i, ln in enumerate(post):
-            if ln.kind != "+":
-                continue
+    hints = ctx.phi_hint_lines
+    if not hints:
+        return
+    for ln in ctx.scan(_URL_CANDIDATE):
+        where = ctx.position(ln.new_no or 0)
+        hunk = ctx.hunk_of(ln.new_no or 0)
+        if where is None or hunk is None:
+            continue
+        post, i = where
+        if ln.new_no not in hints and _PARAMS_DICT_RE.search(ln.text) is None:
+            continue
+        flow = _flow(ctx, hunk, post)
+        if True:
             text = ln.text
-            if "=" not in text and "param" not in text.lower() and "query" not in text.lower():
-                continue
             m = mask(text)
             hit = False
             for s in m.strings:

@@ -101,6 +101,13 @@ def looks_secret(value: str) -> bool:
     return entropy(v) >= 2.5
 
 
+_UNQUOTED = frozenset({"dotenv", "properties", "yaml", "ini", "toml", None, "dockerfile", "shell"})
+_SECRET_WORDS = r"(?:pass|pwd|secret|token|credential|key|bearer|conn|dsn)"
+# Candidate lines: a secret-ish key, then an operator, then (in code) a quote.
+_GATE_QUOTED = _SECRET_WORDS + r"[\w.\-]*[\"'\]]?\s*(?::=|=>|=|:)\s*[@$]?[rbuf]?[\"'`]|[\"'`](?:bearer|basic) "
+_GATE_ANY = _SECRET_WORDS + r"[\w.\-]*[\"'\]]?\s*(?::=|=>|=|:)\s*\S"
+
+
 def _literal_after(text: str, pos: int, language: str | None) -> str | None:
     """The literal value starting at `pos`, or None when the value is code (a call, a name, an f-string)."""
     rest = text[pos:].strip()
@@ -130,7 +137,9 @@ def _check_assignments(ctx: FileContext) -> Iterator[Hit]:
     """`password = "literal"` in any syntax: SEC-003."""
     if ctx.is_test or ctx.language in _NO_GENERIC:
         return
-    for ln in ctx.lines_with("pass", "pwd", "secret", "token", "credential", "key", "bearer", "conn", "dsn"):
+    quoted = ctx.language not in _UNQUOTED
+    gate = _GATE_QUOTED if quoted else _GATE_ANY
+    for ln in ctx.scan(gate):
         text = ln.text
         stripped = text.lstrip(" \t-")
         if stripped.startswith(("#", "//", "*", "/*", "<!--")) and ctx.language not in ("dotenv",):
@@ -162,7 +171,7 @@ def _check_url_credentials(ctx: FileContext) -> Iterator[Hit]:
     """`postgres://user:password@host`: SEC-004."""
     if ctx.is_test or ctx.language in _NO_GENERIC:
         return
-    for ln in ctx.lines_with("://"):
+    for ln in ctx.scan(r"://[^\s/:@]+:[^\s@/]+@"):
         for m in _URL_CRED_RE.finditer(ln.text):
             password = m.group(3)
             if _PLACEHOLDER_RE.search(password) or password.startswith(("$", "%", "{", "<", ":")) or "${" in password:

@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import re
+from functools import lru_cache
+
 import re2
 
 # Each term is a sequence of words, written as it would appear snake_cased.
@@ -85,18 +88,33 @@ _RECORD_WORDS: tuple[str, ...] = (
     "encounter", "demographics", "person", "resident", "client_record", "claimant",
 )
 
-_SPLIT_RE = re2.compile(r"[A-Z]+(?:[a-z0-9]+)?|[a-z0-9]+")
+# Python's re here, deliberately: identifiers are short (capped below), the
+# pattern has no nested quantifiers, and this runs per identifier, where RE2's
+# per-call overhead would dominate the whole review.
+_SPLIT_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+
+@lru_cache(maxsize=65536)
+def _split(identifier: str) -> tuple[str, ...]:
+    return tuple(part.lower() for part in _SPLIT_RE.findall(identifier[:200]))
 
 
 def split_words(identifier: str) -> list[str]:
     """`patient.getDateOfBirth()` -> ['patient', 'get', 'date', 'of', 'birth']: words, lowercase."""
-    out: list[str] = []
-    for part in _SPLIT_RE.findall(identifier):
-        if part.isupper() and len(part) > 1 and not part.isdigit():
-            out.append(part.lower())
-            continue
-        out.append(part.lower())
-    return out
+    return list(_split(identifier))
+
+
+# Words too common in ordinary code to stand for a multi-word term in the PHI prefilter.
+_GENERIC_WORDS = frozenset({
+    "result", "results", "status", "date", "number", "code", "note", "notes", "text", "day", "time", "of", "line",
+    "type", "value", "list", "info", "data", "first", "last", "full", "display", "home", "id", "record", "set",
+})
+
+
+def _hint_word(term: tuple[str, ...]) -> str:
+    """The word of a term to prefilter on: its longest uncommon word (any word is a necessary condition)."""
+    specific = [w for w in term if w not in _GENERIC_WORDS]
+    return max(specific or term, key=len)
 
 
 @dataclass(frozen=True)
@@ -147,6 +165,23 @@ class PhiVocabulary:
         for term in self.terms:
             by_first.setdefault(term[0], []).append(term)
         object.__setattr__(self, "_by_first", by_first)
+        object.__setattr__(self, "_term_cache", {})
+        object.__setattr__(self, "_record_cache", {})
+        # One cheap necessary condition for "this text may hold PHI": the longest word of each term,
+        # and every record word, as substrings (lowercase).
+        # Short words (ssn, mrn, dob, pt) only count at an identifier-word boundary, or
+        # `except` and `options` would hint at a patient. Matched on the original text.
+        hints = {_hint_word(term) for term in self.terms} | set(self.record_words)
+        long_h = sorted((h for h in hints if len(h) > 3), key=len, reverse=True)
+        short_h = sorted((h for h in hints if len(h) <= 3), key=len, reverse=True)
+        parts = ["(?i:" + "|".join(re2.escape(h) for h in long_h) + ")"] if long_h else []
+        if short_h:
+            lower_alt = "|".join(re2.escape(h) for h in short_h)
+            cap_alt = "|".join(re2.escape(h.capitalize()) for h in short_h)
+            upper_alt = "|".join(re2.escape(h.upper()) for h in short_h)
+            parts.append(f"(?:^|[^A-Za-z])(?:{lower_alt}|{cap_alt}|{upper_alt})(?:[^a-z]|$)")
+            parts.append(f"[a-z0-9](?:{cap_alt}|{upper_alt})(?:[^a-z]|$)")
+        object.__setattr__(self, "hint_re", re2.compile("|".join(parts)))
 
     def phi_term(self, identifier: str) -> str | None:
         """The PHI term `identifier` names (e.g. 'date_of_birth'), or None when it is not PHI.
@@ -157,7 +192,17 @@ class PhiVocabulary:
         words = split_words(identifier)
         return self.phi_term_words(words)
 
-    def phi_term_words(self, words: list[str]) -> str | None:
+    def phi_term_words(self, words: list[str] | tuple[str, ...]) -> str | None:
+        key = tuple(words)
+        cache: dict[tuple[str, ...], str | None] = self._term_cache  # type: ignore[attr-defined]
+        if key in cache:
+            return cache[key]
+        result = self._phi_term_words(key)
+        if len(cache) < 100_000:
+            cache[key] = result
+        return result
+
+    def _phi_term_words(self, words: tuple[str, ...]) -> str | None:
         by_first: dict[str, list[tuple[str, ...]]] = self._by_first  # type: ignore[attr-defined]
         found: str | None = None
         found_end = -1
@@ -167,7 +212,7 @@ class PhiVocabulary:
             best = 0
             for term in by_first.get(words[i], ()):
                 k = len(term)
-                if k > best and tuple(words[i:i + k]) == term:
+                if k > best and words[i:i + k] == term:
                     best = k
             if best:
                 found = "_".join(words[i:i + best])
@@ -183,7 +228,16 @@ class PhiVocabulary:
 
     def is_record(self, identifier: str) -> bool:
         """Whether `identifier` names a whole patient/record object (`patient`, `memberRecord`, `pt`)."""
-        words = split_words(identifier)
+        cache: dict[str, bool] = self._record_cache  # type: ignore[attr-defined]
+        found = cache.get(identifier)
+        if found is None:
+            found = self._is_record(identifier)
+            if len(cache) < 100_000:
+                cache[identifier] = found
+        return found
+
+    def _is_record(self, identifier: str) -> bool:
+        words = _split(identifier)
         if not words:
             return False
         if words[-1] in self.neutral or words[-1] in {"ids", "id", "count"}:
