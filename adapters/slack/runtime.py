@@ -11,6 +11,7 @@ so a server without Slack never loads slack_bolt.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,14 +51,21 @@ class SlackRuntime:
     http: AsyncSlackRequestHandler | None  # None: no signing secret, so HTTP events cannot be verified
     socket: AsyncSocketModeHandler | None  # set when SLACK_APP_TOKEN is
 
+    _connecting: asyncio.Task[None] | None = None
+
     async def start(self) -> None:
-        """Register the outbox handlers and, in Socket Mode, connect to Slack."""
+        """Register the outbox handlers and, in Socket Mode, start connecting to Slack.
+
+        The connection is made in the background (slack_sdk retries until it
+        gets through): a Slack outage must not keep the server, and with it
+        CI's deploy requests, from starting.
+        """
         from assistant import outbox
 
         for kind, handler in self.notifier.handlers().items():
             outbox.register(kind, handler)
         if self.socket is not None:
-            await self.socket.connect_async()
+            self._connecting = asyncio.create_task(self.socket.connect_async(), name="slack-socket-mode-connect")
 
     async def stop(self) -> None:
         from assistant import outbox
@@ -65,7 +73,11 @@ class SlackRuntime:
         for kind, handler in self.notifier.handlers().items():
             outbox.unregister(kind, handler)
         if self.socket is not None:
-            await self.socket.close_async()
+            await self.socket.close_async()  # also ends a connect still retrying
+            if self._connecting is not None:
+                self._connecting.cancel()
+                await asyncio.gather(self._connecting, return_exceptions=True)
+                self._connecting = None
 
 
 def build_runtime(settings: Settings, config: AppConfig, db: Database, service: ApprovalService) -> SlackRuntime | None:

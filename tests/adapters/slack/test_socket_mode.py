@@ -63,3 +63,17 @@ def test_a_click_over_socket_mode_is_acked_and_decides(db, config, tmp_path, pol
             # No signing secret: HTTP events cannot be verified, and the server says so instead of trusting them.
             refused = http.post("/slack/events", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
             assert refused.status_code == 503 and refused.json()["error"] == "slack_unverifiable"
+
+
+def test_a_slack_outage_does_not_keep_the_server_from_starting(db, config, tmp_path, policy_engine, serve):
+    from adapters.http.app import create_app
+    from assistant.config import Settings
+
+    with SlackApiServer() as slack_api:  # apps.connections.open answers ok: false, as when Socket Mode is off for the app
+        settings = Settings(
+            _env_file=None, data_dir=tmp_path / "data", slack_bot_token=SecretStr("xoxb-test"),
+            slack_app_token=SecretStr("xapp-1-test"), slack_api_url=slack_api.url,
+        )
+        with serve(create_app(settings, config, db, policy_engine=policy_engine)) as http:
+            assert http.get("/healthz").status_code == 200
+            slack_api.wait_for("apps.connections.open")  # it keeps trying in the background
