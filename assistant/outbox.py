@@ -169,38 +169,44 @@ def enqueue(
         "run_at": due,
         "created_at": now,
     }
-    job_id: int | None
     if dedupe_key is None:
-        job_id = session.execute(insert(outbox_jobs).values(values).returning(outbox_jobs.c.id)).scalar_one()
+        job_id = session.execute(_INSERT, values).scalar_one()
     else:
-        job_id = session.execute(_insert_unless_waiting(session, values)).scalar()
+        job_id = session.execute(_INSERT_UNLESS_WAITING[_dialect(session)], values).scalar()
         if job_id is None:  # a job with this key is waiting to start: it will do the work
-            job_id = session.execute(
-                select(outbox_jobs.c.id).where(outbox_jobs.c.dedupe_key == dedupe_key, outbox_jobs.c.status == "pending")
-            ).scalar_one()
+            job_id = session.execute(_WAITING, {"key": dedupe_key}).scalar_one()
             if run_at is not None:  # an earlier due time wins
-                session.execute(
-                    outbox_jobs.update().where(outbox_jobs.c.id == job_id, outbox_jobs.c.run_at > due).values(run_at=due)
-                )
-    _wake_after_commit(session)
+                session.execute(_BRING_FORWARD, {"job_id": job_id, "due": due})
+    if isinstance(session, Session):
+        session.info["outbox_wake"] = True
     return int(job_id)
 
 
-def _insert_unless_waiting(session: Session | Connection, values: dict[str, Any]) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING against the partial unique index on waiting jobs' dedupe keys."""
-    dialect = _dialect(session)
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    from sqlalchemy import text
+def _build_statements() -> tuple[Any, dict[str, Any], Any, Any]:
+    """Statements built once: constructing them costs more than executing them."""
+    from sqlalchemy import bindparam, text
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return (
-        dialect_insert(outbox_jobs)
-        .values(values)
+    c = outbox_jobs.c
+    plain = insert(outbox_jobs).returning(c.id)
+    # INSERT ... ON CONFLICT DO NOTHING against the partial unique index on waiting jobs' dedupe keys.
+    unless_waiting = {
+        name: dialect_insert(outbox_jobs)
         .on_conflict_do_nothing(index_elements=["dedupe_key"], index_where=text("status = 'pending'"))
-        .returning(outbox_jobs.c.id)
+        .returning(c.id)
+        for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+    }
+    waiting = select(c.id).where(c.dedupe_key == bindparam("key"), c.status == "pending")
+    forward = (
+        outbox_jobs.update()
+        .where(c.id == bindparam("job_id"), c.run_at > bindparam("due"))
+        .values(run_at=bindparam("due"))
     )
+    return plain, unless_waiting, waiting, forward
+
+
+_INSERT, _INSERT_UNLESS_WAITING, _WAITING, _BRING_FORWARD = _build_statements()
 
 
 def _check_kind(kind: str) -> None:
@@ -243,15 +249,16 @@ def _wake_all(*_args: Any) -> None:
         wake()
 
 
-def _wake_after_commit(session: Session | Connection) -> None:
-    if isinstance(session, Session) and not session.info.get("outbox_wake"):
-        session.info["outbox_wake"] = True
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    """One class-level listener (per-session listeners cost more than the insert): wake workers if this commit enqueued."""
+    if session.info.pop("outbox_wake", False):
+        _wake_all()
 
-        def _after_commit(committed: Session) -> None:
-            committed.info.pop("outbox_wake", None)
-            _wake_all()
 
-        event.listen(session, "after_commit", _after_commit, once=True)
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop("outbox_wake", None)
 
 
 def utc(ts: float) -> datetime:
