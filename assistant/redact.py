@@ -217,8 +217,9 @@ def _quoted_value(kind: str, check: Callable[[str], bool] | None = _not_code) ->
 
 def _fhir_given(m: Any) -> str:
     items = m.group(2)
-    if not items.strip() or PLACEHOLDER_PREFIX in items and items.count('"') <= 2 and items.count("'") <= 2:
-        return m.group(0)
+    head = items.lstrip(" \t\"'")
+    if not head or head.startswith((PLACEHOLDER_PREFIX, PLACEHOLDER_PREFIX[1:])):
+        return m.group(0)  # already `["[REDACTED:NAME]"]`, or `given=[REDACTED:...]`
     quote = "'" if items.lstrip().startswith("'") else '"'
     return m.group(1) + "[" + quote + _ph("NAME") + quote + "]"
 
@@ -449,6 +450,17 @@ def redact(text: str) -> str:
     Linear in the length of the text and idempotent. Use it on everything
     that leaves the core: log records, chat messages, LLM prompts, embeddings.
     """
+    # A replacement can expose a match that its neighbour hid (`12345AKIA...` loses its digits and the
+    # key gains a word boundary), so run to a fixed point; placeholders never match, so it comes fast.
+    for _ in range(4):
+        new = _redact_once(text)
+        if new == text:
+            break
+        text = new
+    return text
+
+
+def _redact_once(text: str) -> str:
     if not text:
         return text
     if len(text) <= _SET_MAX_CHARS:

@@ -240,3 +240,20 @@ def test_short_and_long_texts_are_redacted_alike(text: str) -> None:
     padding = "\n" + "plain words only " * 300
     assert len(text + padding) > 4096
     assert redact(text + padding) == redact(text) + padding
+
+
+def test_random_mixtures_of_labels_values_and_placeholders_redact_idempotently() -> None:
+    import random
+
+    rng = random.Random(20261125)
+    tokens = [
+        "name", ":", "=", " ", "Jane", "Doe", "patient", "MRN", "123-45-6789", "1980-01-02", "dob", "ssn", '"', "'",
+        "[", "]", "REDACTED", "555", "-", "1234", "@", "example.com", "password", "token", "Bearer", "abc123def456ghi",
+        "\n", "Mr.", "Smith", "family", "given", "St", "Main", "42", "zip", "02139", "member_id", "X12345", "{", "}",
+        ",", "key", "://", "u", "p4ss", "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----", "\\",
+        "\\n", "AKIAIOSFODNN7EXAMPLE", "Ave", "7", "(", ")", "+", "$", "address", "phone", "Okafor",
+    ]
+    for _ in range(3000):
+        text = "".join(rng.choice(tokens) for _ in range(rng.randrange(1, 25)))
+        once = redact(text)
+        assert redact(once) == once, text
