@@ -34,7 +34,7 @@ from assistant.domain import ClinicalSafety, Finding, PolicyResult, Risk, Suppre
 from assistant.policy import PolicyEngine
 from assistant.review.engine import ReviewOutput
 from assistant.review.vocabulary import PhiVocabulary
-from graphs.agents import clinical_safety, commit_writer, policy, reviewer
+from graphs.agents import clinical_safety, commit_writer, evidence, policy, reviewer
 from graphs.agents import risk as risk_agent
 from graphs.result import FileSummary, ReviewResult, ReviewSummary
 
@@ -53,6 +53,7 @@ class ReviewContext:
     vocabulary: PhiVocabulary | None = None
     llm: Any = None  # a LangChain chat model, or None for the deterministic drafts
     policies: PolicyEngine | None = None
+    commit_sample_lines: int = COMMIT_SAMPLE_LINES
 
 
 class ReviewState(TypedDict, total=False):
@@ -82,7 +83,7 @@ def parse(state: ReviewState, runtime: Runtime[ReviewContext]) -> dict[str, Any]
     sample: list[FileDiff] = []
     reviewed = ReviewOutput()
     scans: list[Any] = []
-    budget = COMMIT_SAMPLE_LINES
+    budget = ctx.commit_sample_lines
     with _open(ctx.source) as stream:
         for file in iter_file_diffs(stream):
             reviewed.extend(reviewer.review_file(file, ctx.vocabulary))
@@ -143,6 +144,18 @@ def commit_writer_node(state: ReviewState, runtime: Runtime[ReviewContext]) -> d
     return {"commit_message": message, "sample": []}  # the sample is not needed past this point
 
 
+def evidence_node(state: ReviewState) -> dict[str, Any]:
+    bundle = evidence.build_evidence(
+        state["files"],
+        state["findings"],
+        state["suppressions"],
+        state["clinical_safety"],
+        state["risk"],
+        state["policy"],
+    )
+    return {"evidence": bundle}
+
+
 def build_review_graph() -> Any:
     """The compiled graph; `run_review` is the usual way in."""
     graph = StateGraph(ReviewState, context_schema=ReviewContext)
@@ -152,13 +165,15 @@ def build_review_graph() -> Any:
     graph.add_node("risk", risk_node)
     graph.add_node("policy", policy_node)
     graph.add_node("commit_writer", commit_writer_node)
+    graph.add_node("evidence", evidence_node)
     graph.add_edge(START, "parse")
     graph.add_edge("parse", "reviewer")
     graph.add_edge("parse", "clinical_safety")
     graph.add_edge(["reviewer", "clinical_safety"], "risk")
     graph.add_edge("risk", "policy")
     graph.add_edge("policy", "commit_writer")
-    graph.add_edge("commit_writer", END)
+    graph.add_edge("commit_writer", "evidence")
+    graph.add_edge("evidence", END)
     return graph.compile(name="review")
 
 
@@ -207,7 +222,7 @@ def result_from_state(state: ReviewState) -> ReviewResult:
         commit_message=state["commit_message"],
         clinical_safety=state["clinical_safety"],
         policy=state["policy"],
-        evidence=state.get("evidence", {}),
+        evidence=state["evidence"],
         files=files,
         summary=ReviewSummary(
             files=len(files),
