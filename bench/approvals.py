@@ -1,0 +1,358 @@
+"""Deploy approvals benchmark: POST /api/deployments requests/s on SQLite and Postgres, and Slack click ack latency.
+
+Usage: .venv/bin/python bench/approvals.py [--requests 1500] [--concurrency 32]
+           [--clicks-per-s 200] [--click-seconds 5] [--postgres URL | --no-postgres]
+
+A real `gitops-health serve` runs as a subprocess (Slack enabled against a
+loopback Slack Web API in this process, so every request also posts its card
+through the outbox, as in production); this process is the load: bounded
+(a fixed number of requests, a fixed number in flight), small diffs, every
+request a new deploy. Afterwards every 202 is read back with a signed GET:
+nothing may be lost. Then Approve clicks (real v0-signed `block_actions`)
+arrive open-loop at --clicks-per-s and the time to Slack's ack (the HTTP
+answer) is measured; the vote itself is recorded after the ack.
+
+Targets (issue 5): >= 300 requests/s on SQLite; ack p99 < 50 ms.
+Anchor, measured in the same run against the same server: GET /healthz
+requests/s with the same client and concurrency (the ceiling of the HTTP
+stack and this client, with no review, no database write).
+Postgres: --postgres URL, else GITOPS_HEALTH_TEST_POSTGRES_URL; a fresh
+database is created and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402  (readiness polling only)
+
+from assistant.signing import sign  # noqa: E402
+from tests.support.slack_api import SlackApiServer, block_action, signed_headers  # noqa: E402
+
+SECRET = "bench-webhook-secret"
+SLACK_SIGNING_SECRET = "bench-slack-signing-secret"
+CLI = Path(sys.executable).with_name("gitops-health")
+CONFIG = """
+people:
+  - {id: alice, name: Alice Moreno, email: alice@example.org, slack_id: U0ALICE, roles: [approver]}
+  - {id: bob, name: Bob Chen, email: bob@example.org, slack_id: U0BOB, roles: [approver, clinical-safety-officer]}
+  - {id: erin, name: Erin Walsh, email: erin@example.org, slack_id: U0ERIN, roles: [approver]}
+channels:
+  approvals: {slack: C0APPROVALS}
+  alerts: {slack: C0ALERTS}
+approvals:
+  expire_after_minutes: 240
+"""
+CLICKERS = ("U0ALICE", "U0BOB", "U0ERIN")
+
+
+def small_diff(i: int) -> str:
+    return (
+        f"diff --git a/svc/limits.py b/svc/limits.py\n--- a/svc/limits.py\n+++ b/svc/limits.py\n"
+        f"@@ -1,3 +1,4 @@\n import os\n \n-RATE_LIMIT = {i}\n+RATE_LIMIT = {i + 1}\n+BURST = {i % 7 + 2}\n"
+    )
+
+
+def request_body(i: int, run: str) -> bytes:
+    return json.dumps(
+        {
+            "service": "infusion-pump-controller",
+            "version": f"2.4.{i}",
+            "environment": "production",
+            "repository": "acme/pump",
+            "commit": f"{run}{i:07x}"[:40],
+            "requested_by": "dev@example.org",
+            "authors": ["dev@example.org"],
+            "diff": small_diff(i),
+        }
+    ).encode()
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(database_url: str, slack_api_url: str) -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="bench-approvals-") as tmp:
+        (Path(tmp) / "gitops-health.yaml").write_text(CONFIG)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_HEALTH_", "SLACK_", "TEAMS_"))}
+        env.update(
+            GITOPS_HEALTH_DATA_DIR=str(Path(tmp) / "data"),
+            GITOPS_HEALTH_DATABASE_URL=database_url,
+            GITOPS_HEALTH_CONFIG=str(Path(tmp) / "gitops-health.yaml"),
+            GITOPS_HEALTH_WEBHOOK_SECRET=SECRET,
+            GITOPS_HEALTH_LOG_LEVEL="WARNING",
+            SLACK_BOT_TOKEN="xoxb-bench-token",
+            SLACK_SIGNING_SECRET=SLACK_SIGNING_SECRET,
+            SLACK_API_URL=slack_api_url,
+        )
+        port = _free_port()
+        log = (Path(tmp) / "server.log").open("wb")
+        proc = subprocess.Popen([str(CLI), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=tmp, stdout=log, stderr=log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                if proc.poll() is not None:
+                    raise SystemExit(f"server exited with {proc.returncode}:\n{(Path(tmp) / 'server.log').read_text()[-3000:]}")
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit("server did not become ready within 120 s")
+                time.sleep(0.2)
+            yield base
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+
+
+# --------------------------------------------------------------------------- load
+# A minimal HTTP/1.1 keep-alive client over asyncio streams: requests are
+# built (and signed) before the clock starts, so the load generator spends
+# microseconds per request, not the millisecond httpx needs; on a shared
+# 2-core machine that is the difference between measuring the server and
+# measuring the client.
+
+
+class RawClient:
+    def __init__(self, base: str) -> None:
+        host_port = base.split("://", 1)[1]
+        self.host, port = host_port.split(":")
+        self.port = int(port)
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.opened = 0
+
+    def build(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> bytes:
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        if self._idle:
+            reader, writer = self._idle.pop()
+            return reader, writer, True
+        reader, writer = await asyncio.open_connection(self.host, self.port, limit=1 << 22)
+        self.opened += 1
+        return reader, writer, False
+
+    async def send(self, raw: bytes) -> tuple[int, bytes]:
+        """Send one pre-built request; (status, body). A reused connection the server closed is replaced once."""
+        for _ in range(2):
+            reader, writer, reused = await self._connection()
+            try:
+                writer.write(raw)
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+                if reused:
+                    continue
+                raise
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            body = await reader.readexactly(length) if length else b""
+            self._idle.append((reader, writer))
+            return status, body
+        raise ConnectionError("server closed the connection twice")
+
+    async def close(self) -> None:
+        for _reader, writer in self._idle:
+            writer.close()
+        self._idle.clear()
+
+
+async def bounded(n: int, concurrency: int, one: Any) -> tuple[float, list[Any]]:
+    """Run one(i) for i in range(n) with at most `concurrency` in flight; (seconds, results)."""
+    results: list[Any] = [None] * n
+    counter = iter(range(n))
+
+    async def lane() -> None:
+        for i in counter:
+            results[i] = await one(i)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    return time.perf_counter() - start, results
+
+
+async def post_deployments(base: str, n: int, concurrency: int) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:8]
+    client = RawClient(base)
+    try:
+        health = client.build("GET", "/healthz")
+        anchor_s, anchor = await bounded(n, concurrency, lambda _i: client.send(health))
+
+        posts = []
+        for i in range(n):
+            body = request_body(i, run)
+            posts.append(client.build("POST", "/api/deployments", body, {**sign(SECRET, None, body), "Content-Type": "application/json"}))
+        post_s, posted = await bounded(n, concurrency, lambda i: client.send(posts[i]))
+        accepted = [json.loads(body)["id"] for status, body in posted if status == 202]
+        errors = [(status, body[:200]) for status, body in posted if status != 202]
+
+        reads = [client.build("GET", f"/api/deployments/{dep}", b"", sign(SECRET, None, b"")) for dep in accepted]
+
+        async def read(i: int) -> bool:
+            status, body = await client.send(reads[i])
+            return status == 200 and json.loads(body)["id"] == accepted[i]
+
+        _read_s, readable = await bounded(len(accepted), concurrency, read)
+    finally:
+        await client.close()
+    return {
+        "requests": n,
+        "accepted_202": len(accepted),
+        "errors": errors[:5],
+        "error_count": len(errors),
+        "requests_per_s": len(accepted) / post_s,
+        "retrievable": sum(readable),
+        "anchor_healthz_per_s": sum(1 for status, _ in anchor if status == 200) / anchor_s,
+        "ids": accepted,
+    }
+
+
+async def slack_clicks(base: str, deployment_ids: list[str], rate: float, seconds: float) -> dict[str, Any]:
+    """Open-loop Approve clicks at `rate`/s; latency = send to Slack's ack (HTTP 200)."""
+    n = int(rate * seconds)
+    client = RawClient(base)
+    clicks = []
+    for i in range(n):
+        user = CLICKERS[i % len(CLICKERS)]
+        dep = deployment_ids[(i // len(CLICKERS)) % len(deployment_ids)]
+        body, content = block_action(user=user, action_id="deployment.approve", value=dep, trigger_id=f"{i}.{i}.bench")
+        clicks.append(client.build("POST", "/slack/events", body, {**content, **signed_headers(SLACK_SIGNING_SECRET, body)}))
+    latencies: list[float] = []
+    statuses: list[int] = []
+    try:
+        # Open the connections outside the measurement.
+        warm = client.build("GET", "/healthz")
+        await asyncio.gather(*(client.send(warm) for _ in range(64)))
+
+        async def click(i: int) -> None:
+            sent = time.perf_counter()
+            status, _body = await client.send(clicks[i])
+            latencies.append(time.perf_counter() - sent)
+            statuses.append(status)
+
+        start = time.perf_counter()
+        tasks = []
+        for i in range(n):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(click(i)))
+        sent_s = time.perf_counter() - start
+        await asyncio.gather(*tasks)
+    finally:
+        await client.close()
+    ms = sorted(x * 1000 for x in latencies)
+    q = statistics.quantiles(ms, n=100)
+    return {
+        "clicks": n,
+        "offered_per_s": rate,
+        "achieved_per_s": n / sent_s if sent_s else float(n),
+        "ack_200": sum(1 for s in statuses if s == 200),
+        "p50_ms": q[49],
+        "p99_ms": q[98],
+        "max_ms": ms[-1],
+    }
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@contextmanager
+def postgres_database(url: str) -> Iterator[str]:
+    import psycopg
+
+    name = f"gh_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{url.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_one(label: str, database_url: str, args: argparse.Namespace, *, clicks: bool) -> None:
+    with SlackApiServer() as slack, server(database_url, slack.url) as base:
+        result = asyncio.run(post_deployments(base, args.requests, args.concurrency))
+        ids = result.pop("ids")
+        print(
+            f"{label:9} POST /api/deployments: {result['requests_per_s']:7.1f} requests/s "
+            f"({result['accepted_202']}/{result['requests']} accepted, {result['error_count']} errors, "
+            f"{result['retrievable']}/{result['accepted_202']} retrievable afterwards)   "
+            f"anchor GET /healthz: {result['anchor_healthz_per_s']:7.1f} requests/s",
+            flush=True,
+        )
+        if result["errors"]:
+            print(f"          first errors: {result['errors']}", flush=True)
+        if clicks and ids:
+            ack = asyncio.run(slack_clicks(base, ids, args.clicks_per_s, args.click_seconds))
+            print(
+                f"{label:9} Slack Approve ack at {ack['offered_per_s']:.0f}/s offered ({ack['achieved_per_s']:.0f}/s sent, "
+                f"{ack['ack_200']}/{ack['clicks']} acked 200): p50 {ack['p50_ms']:.1f} ms, p99 {ack['p99_ms']:.1f} ms, max {ack['max_ms']:.1f} ms",
+                flush=True,
+            )
+            posted = len(slack.calls_to("chat.postMessage"))
+            print(f"          cards posted to the loopback Slack meanwhile: {posted}", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--clicks-per-s", type=float, default=200.0)
+    parser.add_argument("--click-seconds", type=float, default=5.0)
+    parser.add_argument("--postgres", default=os.environ.get("GITOPS_HEALTH_TEST_POSTGRES_URL"))
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    print(f"bench/approvals.py: {args.requests} requests, {args.concurrency} in flight, small diffs; {os.cpu_count()} CPUs; targets >= 300 requests/s (SQLite), ack p99 < 50 ms")
+    with tempfile.TemporaryDirectory(prefix="bench-approvals-db-") as tmp:
+        run_one("SQLite", f"sqlite:///{tmp}/gitops-health.db", args, clicks=True)
+    if args.postgres and not args.no_postgres:
+        with postgres_database(args.postgres) as url:
+            run_one("Postgres", url, args, clicks=True)
+    else:
+        print("Postgres  skipped: pass --postgres URL or set GITOPS_HEALTH_TEST_POSTGRES_URL")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
