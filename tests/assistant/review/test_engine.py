@@ -1,0 +1,229 @@
+"""The reviewer engine: what it looks at, what it skips, how it merges and silences findings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from assistant.diffs import parse_diff
+from assistant.review.base import Hit, Rule
+from assistant.review.context import FileContext
+from assistant.review.engine import review
+from assistant.review.examples import example_diff
+from assistant.review.vocabulary import PhiVocabulary
+
+SECRET_LINE = 'API_TOKEN = "tg_live_8f2c41d9a7e64b0b9c3e5a1d2f7b6c80"'
+
+
+def diff_of(path: str, *added: str, removed: tuple[str, ...] = (), context: tuple[str, ...] = ()) -> str:
+    body = [f" {c}" for c in context] + [f"-{r}" for r in removed] + [f"+{a}" for a in added]
+    old = len(context) + len(removed)
+    new = len(context) + len(added)
+    return (
+        f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n"
+        f"@@ -1,{old} +1,{new} @@ def handler(request):\n" + "\n".join(body) + "\n"
+    )
+
+
+def test_empty_diff_gives_a_clean_result() -> None:
+    out = review(parse_diff(b""))
+    assert out.findings == [] and out.suppressions == []
+
+
+def test_findings_are_on_added_lines_with_new_file_numbers() -> None:
+    out = review(parse_diff(diff_of("svc/sms.py", "import os", SECRET_LINE, context=("# header", "# two"))))
+    assert [(f.file, f.line, f.category) for f in out.findings] == [("svc/sms.py", 4, "hardcoded-secret")]
+    f = out.findings[0]
+    assert f.rule.startswith("SEC-") and f.regulations and "environment" in f.message
+
+
+def test_removed_lines_are_never_reported() -> None:
+    out = review(parse_diff(diff_of("svc/sms.py", "API_TOKEN = os.environ['API_TOKEN']", removed=(SECRET_LINE,))))
+    assert out.findings == []
+
+
+def test_deleted_and_binary_files_are_skipped() -> None:
+    deleted = (
+        "diff --git a/svc/old.py b/svc/old.py\ndeleted file mode 100644\n--- a/svc/old.py\n+++ /dev/null\n"
+        f"@@ -1 +0,0 @@\n-{SECRET_LINE}\n"
+    )
+    binary = "diff --git a/web/logo.png b/web/logo.png\nindex 1..2 100644\nBinary files a/web/logo.png and b/web/logo.png differ\n"
+    files = parse_diff(deleted + binary)
+    assert [f.status for f in files] == ["deleted", "modified"] and files[1].binary
+    assert review(files).findings == []
+
+
+def test_findings_are_sorted_by_file_line_rule() -> None:
+    text = diff_of("b/z.py", SECRET_LINE) + diff_of("a/y.py", "x = 1", SECRET_LINE)
+    out = review(parse_diff(text))
+    assert [(f.file, f.line) for f in out.findings] == [("a/y.py", 2), ("b/z.py", 1)]
+
+
+def test_line_rules_skip_test_files_except_real_credential_rules() -> None:
+    key = "-----BEGIN RSA PRIVATE KEY-----"
+    out = review(parse_diff(diff_of("tests/fixtures/settings.py", SECRET_LINE, "x = 1", "y = 2", key)))
+    assert [f.rule for f in out.findings] == ["SEC-001"]
+
+
+def _counting_rule(calls: list[str], keywords: tuple[str, ...]) -> Rule:
+    def check(ctx: FileContext):  # type: ignore[no-untyped-def]
+        calls.append(ctx.path)
+        for ln in ctx.added:
+            if "boom" in ln.text:
+                yield Hit(ln.new_no or 1)
+            yield Hit(10_000)  # not an added line: dropped by the engine
+
+    return Rule(
+        id="TST-001", category="injection", severity="low", message="m", regulations=("r",),
+        keywords=keywords, check=check,
+    )
+
+
+def test_structural_rules_run_only_where_their_keywords_appear() -> None:
+    calls: list[str] = []
+    rule = _counting_rule(calls, ("boom",))
+    files = parse_diff(diff_of("a.py", "quiet = 1") + diff_of("b.py", "x = boom()"))
+    out = review(files, rules=(rule,))
+    assert calls == ["b.py"]
+    assert [(f.file, f.line) for f in out.findings] == [("b.py", 1)]
+
+
+def test_keywords_in_removed_lines_open_the_gate_for_structural_rules() -> None:
+    calls: list[str] = []
+    rule = _counting_rule(calls, ("@audited",))
+    review(parse_diff(diff_of("a.py", "def f():", removed=("@audited",))), rules=(rule,))
+    assert calls == ["a.py"]
+
+
+def test_line_rule_prefilter_and_unless() -> None:
+    rule = Rule(
+        id="TST-002", category="weak-crypto", severity="medium", message="m", regulations=("r",),
+        keywords=("md5",), pattern=r"md5\(", unless=(r"usedforsecurity",),
+    )
+    text = diff_of("c.py", "h = md5(x)", "h = md5(x, usedforsecurity=False)", "md5 = 1", "h = MD5(x)")
+    out = review(parse_diff(text), rules=(rule,))
+    assert [f.line for f in out.findings] == [1]
+
+
+def test_one_statement_over_lines_is_one_finding_but_distant_lines_stay_apart() -> None:
+    rule = Rule(id="TST-003", category="injection", severity="low", message="m", regulations=("r",),
+                keywords=("bad",), pattern="bad")
+    text = diff_of("d.py", "bad(", "  bad,", ")", "ok", "ok", "bad")
+    out = review(parse_diff(text), rules=(rule,))
+    assert [f.line for f in out.findings] == [1, 6]
+
+
+def test_merge_keeps_the_most_severe_of_one_line() -> None:
+    low = Rule(id="TST-004", category="injection", severity="low", message="low", regulations=("r",),
+               keywords=("bad",), pattern="bad")
+    high = Rule(id="TST-005", category="injection", severity="high", message="high", regulations=("r",),
+                keywords=("bad",), pattern="bad")
+    out = review(parse_diff(diff_of("e.py", "bad")), rules=(low, high))
+    assert [(f.rule, f.severity) for f in out.findings] == [("TST-005", "high")]
+
+
+def test_neighbouring_secrets_are_separate_findings() -> None:
+    text = diff_of(
+        "deploy/.env.production",
+        "DATABASE_URL=postgres://portal_app:Qm7!vR2x9Lp@ehr-db.internal:5432/portal",
+        "LOG_LEVEL=info",
+        "STRIPE_SECRET_KEY=sk_live_51HqLmDJx8Yt2PkR4vW9nZc3aBfE7gT1uQ0sXyVbN6mKjH5d",
+    )
+    assert [f.line for f in review(parse_diff(text)).findings] == [1, 3]
+
+
+def test_suppression_with_a_reason_silences_and_is_reported() -> None:
+    text = diff_of("svc/sms.py", "# gitops-health: ignore[SEC-003] sandbox token, revoked", SECRET_LINE)
+    out = review(parse_diff(text))
+    assert out.findings == []
+    [s] = out.suppressions
+    assert (s.rule, s.file, s.line, s.reason) == ("SEC-003", "svc/sms.py", 2, "sandbox token, revoked")
+    assert s.finding is not None and s.finding.category == "hardcoded-secret"
+
+
+def test_suppression_on_the_same_line_in_other_comment_styles() -> None:
+    js = 'const apiKey = "a8f5f167f44f4964e6c998dee827110c"; // gitops-health: ignore[SEC-003] test tenant key'
+    sql = "SELECT 1; -- gitops-health: ignore[INJ-001] fixed text"
+    out = review(parse_diff(diff_of("web/cfg.js", js) + diff_of("db/x.sql", sql)))
+    assert out.findings == [] and [s.rule for s in out.suppressions] == ["SEC-003"]
+
+
+def test_suppression_without_reason_does_not_silence_and_says_why() -> None:
+    text = diff_of("svc/sms.py", SECRET_LINE + "  # gitops-health: ignore[SEC-003]")
+    out = review(parse_diff(text))
+    assert out.suppressions == []
+    [f] = out.findings
+    assert "gives no reason" in f.message
+
+
+def test_suppression_of_another_rule_does_not_silence() -> None:
+    text = diff_of("svc/sms.py", "# gitops-health: ignore[CRY-001] not this one", SECRET_LINE)
+    out = review(parse_diff(text))
+    assert [f.rule for f in out.findings] == ["SEC-003"] and out.suppressions == []
+
+
+def test_file_context_helpers_and_syntax_tree() -> None:
+    text = diff_of("svc/views.py", "    patient = load(pid)", "    return patient",
+                   removed=("    @audited",), context=("def show(pid):",))
+    [file] = parse_diff(text)
+    ctx = FileContext(file, PhiVocabulary.default())
+    hunk = file.hunks[0]
+    tree = ctx.syntax(hunk)
+    assert tree is not None and tree.root_node.type == "module"
+    assert ctx.syntax(hunk) is tree  # parsed once
+    removed, added = ctx.change_block(2)
+    assert [r.text for r in removed] == ["    @audited"] and [a.new_no for a in added] == [2, 3]
+    assert ctx.enclosing_header(2) == "def handler(request):"
+    assert [ln.new_no for ln in ctx.neighbours(2, 1, 1)] == [1, 2, 3]
+    assert [ln.new_no for ln in ctx.scan("patient")] == [2, 3]
+    calls = ctx.nodes_on(hunk, 3, ("return_statement",))
+    assert calls and ctx.line_of(hunk, calls[0]) == 3
+    assert not ctx.is_test and FileContext(parse_diff(diff_of("pkg/x_test.go", "x"))[0], ctx.vocabulary).is_test
+
+
+def test_examples_helper_builds_new_file_diffs() -> None:
+    [f] = parse_diff(example_diff("src/a.py::x = 1\ny = 2"))
+    assert f.status == "added" and [ln.new_no for ln in f.added_lines()] == [1, 2]
+
+
+_BOUNDED = textwrap.dedent(
+    """
+    import io, resource, sys
+    from assistant.diffs import iter_file_diffs
+    from assistant.review.engine import review
+    kind = sys.argv[1]
+    if kind == "line":
+        # one 1 MB added line made of the characters patterns care about
+        line = ("password = '" + "a(b'\\"{x}" * 120_000)[:1_000_000]
+        data = f"diff --git a/x.py b/x.py\\n--- a/x.py\\n+++ b/x.py\\n@@ -0,0 +1 @@\\n+{line}\\n".encode()
+        out = review(iter_file_diffs(io.BytesIO(data)))
+    else:
+        # ~100 MB of diff (1000 files of 20 lines of 5 kB), generated while it is read: never held whole
+        def chunks():
+            body = "".join(f"+    value_{i} = [" + "compute(items[i], options) + offset, " * 125 + "]\\n" for i in range(20))
+            for n in range(1000):
+                yield f"diff --git a/m{n}.py b/m{n}.py\\n--- a/m{n}.py\\n+++ b/m{n}.py\\n@@ -0,0 +1,20 @@\\n".encode()
+                for ln in body.encode().splitlines(keepends=True):
+                    yield ln
+        out = review(iter_file_diffs(chunks()))
+    print(len(out.findings), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    """
+)
+
+
+def _run_bounded(kind: str) -> tuple[int, int]:
+    # A hang (catastrophic backtracking) fails the test instead of stalling the suite.
+    proc = subprocess.run([sys.executable, "-c", _BOUNDED, kind], capture_output=True, text=True, timeout=600, check=True)
+    findings, rss_mb = proc.stdout.split()
+    return int(findings), int(rss_mb)
+
+
+def test_a_single_one_megabyte_line_is_reviewed() -> None:
+    findings, rss_mb = _run_bounded("line")
+    assert findings >= 0 and rss_mb < 400
+
+
+def test_a_hundred_megabyte_diff_streams_in_bounded_memory() -> None:
+    findings, rss_mb = _run_bounded("big")
+    assert findings == 0 and rss_mb < 300
