@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from assistant import clock
@@ -41,6 +41,8 @@ from assistant.storage.outbox_tables import outbox_attempts, outbox_jobs
 __all__ = ["OutboxWorker", "WorkerOptions", "backoff_delay"]
 
 MAX_ERROR_CHARS = 2000
+PURGE_EVERY_S = 600.0
+PURGE_BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,7 @@ class WorkerOptions:
     backoff_max_s: float = 300.0
     concurrency: int = 8  # handlers running at once
     stop_timeout_s: float = 10.0  # how long stop() lets running handlers finish before handing their jobs back
+    retain_days: float = 7.0  # finished jobs (and their attempts) are purged this long after they finished; failed ones stay
 
     ENV = {
         "lease_s": "GITOPS_HEALTH_OUTBOX_LEASE_SECONDS",
@@ -58,13 +61,15 @@ class WorkerOptions:
         "backoff_base_s": "GITOPS_HEALTH_OUTBOX_BACKOFF_BASE_SECONDS",
         "backoff_max_s": "GITOPS_HEALTH_OUTBOX_BACKOFF_MAX_SECONDS",
         "concurrency": "GITOPS_HEALTH_OUTBOX_CONCURRENCY",
+        "retain_days": "GITOPS_HEALTH_OUTBOX_RETAIN_DAYS",
     }
 
     def __post_init__(self) -> None:
-        for name in ("lease_s", "poll_s", "backoff_base_s", "backoff_max_s", "stop_timeout_s"):
+        for name in ("lease_s", "poll_s", "backoff_base_s", "backoff_max_s", "stop_timeout_s", "retain_days"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"outbox option {name} must be a positive number of seconds, not {value!r}")
+                unit = "days" if name == "retain_days" else "seconds"
+                raise ValueError(f"outbox option {name} must be a positive number of {unit}, not {value!r}")
         if self.backoff_max_s < self.backoff_base_s:
             raise ValueError("outbox backoff maximum must be at least the backoff base")
         if not isinstance(self.concurrency, int) or self.concurrency < 1:
@@ -82,7 +87,7 @@ class WorkerOptions:
             try:
                 values[name] = int(raw) if name == "concurrency" else float(raw)
             except ValueError:
-                kind = "a whole number" if name == "concurrency" else "a number of seconds"
+                kind = "a whole number" if name == "concurrency" else "a number of days" if name == "retain_days" else "a number of seconds"
                 raise ValueError(f"{var}: {raw!r} is not {kind}") from None
         try:
             return cls(**values)
@@ -129,6 +134,7 @@ class OutboxWorker:
         self._wake_event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self.every(PURGE_EVERY_S, "purge_finished", self._purge_async)
         from assistant.logging import get_logger
 
         self._log = get_logger("gitops_health.outbox")
@@ -171,6 +177,15 @@ class OutboxWorker:
                 break
             total += ran
         return total
+
+    async def purge(self) -> int:
+        """Delete jobs finished (done or superseded) more than retain_days ago, with their attempts; how many."""
+        return await asyncio.to_thread(self._purge)
+
+    async def _purge_async(self) -> None:
+        purged = await self.purge()
+        if purged:
+            self._log.info("outbox_purged", jobs=purged, older_than_days=self.options.retain_days)
 
     async def run_periodic_once(self) -> None:
         """Run every periodic task once, now (tests)."""
@@ -404,6 +419,17 @@ class OutboxWorker:
                 select(exists().where(c.dedupe_key == job.dedupe_key, c.status == "pending", c.id != job.id))
             ).scalar()
         )
+
+    def _purge(self) -> int:
+        cutoff = clock.now().timestamp() - self.options.retain_days * 86400
+        c = outbox_jobs.c
+        with self.db.session() as session:
+            old = select(c.id).where(c.status.in_(("done", "superseded")), c.finished_at < cutoff).limit(PURGE_BATCH)
+            ids = list(session.execute(old).scalars())
+            if ids:
+                session.execute(delete(outbox_attempts).where(outbox_attempts.c.job_id.in_(ids)))
+                session.execute(delete(outbox_jobs).where(c.id.in_(ids)))
+        return len(ids)
 
     def _release_mine(self) -> int:
         """Hand back jobs this worker still holds (cut short by stop()) so another worker takes them at once."""

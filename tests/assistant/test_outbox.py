@@ -419,3 +419,21 @@ def test_the_migration_stores_times_that_compare_as_numbers(db: Database) -> Non
     with db.read() as s:
         due = s.execute(text("SELECT count(*) FROM outbox_jobs WHERE run_at <= :now"), {"now": clock.now().timestamp()}).scalar()
     assert due == 1
+
+
+async def test_finished_jobs_are_purged_after_the_retention_but_failed_and_waiting_ones_stay(db: Database) -> None:
+    worker = OutboxWorker(
+        db,
+        handlers={"test.ok": Recorder(), "test.bad": Recorder(fail=1, exc=GiveUp("gone"))},
+        options=WorkerOptions(retain_days=0.5 / 86400),  # half a second
+    )
+    done_id, failed_id = add(db, "test.ok"), add(db, "test.bad")
+    assert await worker.run_once() == 2
+    waiting_id = add(db, "test.ok", run_at=clock.now() + timedelta(hours=1))
+    assert await worker.purge() == 0  # not old enough yet
+    await asyncio.sleep(0.6)
+    assert await worker.purge() == 1
+    assert [(r.id, r.status) for r in jobs(db)] == [(failed_id, "failed"), (waiting_id, "pending")]
+    assert attempts(db, done_id) == [] and len(attempts(db, failed_id)) == 1
+    with pytest.raises(ValueError, match="GITOPS_HEALTH_OUTBOX_RETAIN_DAYS: 'forever' is not a number of days"):
+        WorkerOptions.from_env({"GITOPS_HEALTH_OUTBOX_RETAIN_DAYS": "forever"})
