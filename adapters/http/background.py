@@ -9,7 +9,7 @@ them at once. A crash skips all that and the lease brings the jobs back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,7 +20,7 @@ from assistant.callbacks import KIND as CALLBACK_KIND
 from assistant.callbacks import register_callbacks
 from assistant.outbox_worker import OutboxWorker, WorkerOptions
 
-__all__ = ["EXPIRY_TICK_S", "install_outbox"]
+__all__ = ["EXPIRY_TICK_S", "OutboxCollector", "install_outbox"]
 
 EXPIRY_TICK_S = 1.0  # how late a request may be marked expired, at most
 
@@ -61,4 +61,52 @@ def install_outbox(app: FastAPI, *, options: WorkerOptions | None = None) -> Out
 
     app.router.lifespan_context = lifespan
     app.state.outbox = worker
+    metrics = getattr(app.state, "metrics", None)
+    if metrics is not None:
+        metrics.registry.register(OutboxCollector(db))
     return worker
+
+
+class OutboxCollector:
+    """Prometheus gauges read from the outbox table at scrape time, so every replica reports the shared queue.
+
+    ``gitops_health_outbox_jobs{kind,status}``: jobs waiting, running or
+    failed; ``gitops_health_outbox_oldest_due_seconds{kind}``: how long the
+    oldest due job has waited (a callback stuck on a down CI, or a kind no
+    process has a handler for, shows here). Labels: job kinds (a closed set)
+    and statuses only.
+    """
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    def describe(self) -> list[Any]:
+        return []  # collected lazily; nothing to check at registration
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+        from sqlalchemy import func, select
+
+        from assistant import clock
+        from assistant.storage.outbox_tables import outbox_jobs
+
+        c = outbox_jobs.c
+        now = clock.now().timestamp()
+        jobs = GaugeMetricFamily("gitops_health_outbox_jobs", "Outbox jobs waiting, running or failed, by kind.", labels=("kind", "status"))
+        late = GaugeMetricFamily("gitops_health_outbox_oldest_due_seconds", "Seconds the oldest due outbox job has waited, by kind.", labels=("kind",))
+        try:
+            with self.db.read() as session:
+                counts = session.execute(
+                    select(c.kind, c.status, func.count()).where(c.status.in_(("pending", "running", "failed"))).group_by(c.kind, c.status)
+                ).all()
+                oldest = session.execute(
+                    select(c.kind, func.min(c.run_at)).where(c.status == "pending", c.run_at <= now).group_by(c.kind)
+                ).all()
+        except Exception:  # noqa: BLE001 - /readyz reports the database; metrics must still answer
+            return
+        for kind, status, count in counts:
+            jobs.add_metric((kind, status), count)
+        for kind, first in oldest:
+            late.add_metric((kind,), max(0.0, now - first))
+        yield jobs
+        yield late

@@ -70,3 +70,20 @@ def test_an_undecided_request_expires_and_the_callback_says_so(make_app: Any, se
         assert now.json() == sent
     assert KIND not in outbox.handlers()  # the stopped server no longer sends callbacks
     assert not worker.running
+
+
+def test_metrics_show_the_outbox_queue_and_how_late_it_runs(make_app: Any, serve: Any, db: Database) -> None:
+    from datetime import timedelta
+
+    from assistant import clock
+
+    app = make_app(db=db)
+    install_outbox(app, options=WorkerOptions(poll_s=0.05))
+    with db.session() as s:  # a kind no process here has a handler for: it waits, and the gauge says so
+        outbox.enqueue(s, "test.unhandled", {"deployment_id": "dep_1"}, run_at=clock.now() - timedelta(seconds=30))
+        outbox.enqueue(s, "test.unhandled", {"deployment_id": "dep_2"}, run_at=clock.now() + timedelta(hours=1))
+    with serve(app) as client:
+        text = client.get("/metrics").text
+    assert 'gitops_health_outbox_jobs{kind="test.unhandled",status="pending"} 2.0' in text
+    (late,) = [line for line in text.splitlines() if line.startswith('gitops_health_outbox_oldest_due_seconds{kind="test.unhandled"}')]
+    assert 29 <= float(late.split()[-1]) < 120
