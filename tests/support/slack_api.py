@@ -76,6 +76,7 @@ class SlackApiServer:
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.socket_mode_url = socket_mode_url
         self._failures: dict[str, list[_Failure]] = {}
+        self._holds: dict[str, threading.Event] = {}
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
         self._cond = threading.Condition()
@@ -119,6 +120,13 @@ class SlackApiServer:
         """Make the next ``times`` calls of ``method`` fail: an HTTP ``status`` (429 with Retry-After, 5xx) or ``ok: false`` with ``error``."""
         with self._cond:
             self._failures.setdefault(method, []).append(_Failure(times, status, error, retry_after))
+
+    def hold(self, method: str) -> threading.Event:
+        """Keep answers to ``method`` waiting until the returned event is set (the call is recorded at once)."""
+        gate = threading.Event()
+        with self._cond:
+            self._holds[method] = gate
+        return gate
 
     def calls_to(self, method: str) -> list[ApiCall]:
         with self._cond:
@@ -230,9 +238,12 @@ class SlackApiServer:
     def _record(self, call: ApiCall) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self._cond:
             self.calls.append(call)
-            answer = self._answer(call.method, call.args, call.token)
             self._cond.notify_all()
-            return answer
+            gate = self._holds.get(call.method)
+        if gate is not None:
+            gate.wait(30)
+        with self._cond:
+            return self._answer(call.method, call.args, call.token)
 
 
 def _decode_args(raw: bytes, content_type: str, query: str) -> dict[str, Any]:

@@ -108,6 +108,20 @@ def test_approve_click_is_acked_at_once_then_decides_and_updates_the_card(slack_
     assert ("bob", "deployment.approved") in audit_actions(slack_server, view.id)
 
 
+def test_the_click_is_acknowledged_before_the_work_after_it_is_done(slack_server, request_deployment):
+    view = request_deployment(ONE_APPROVER)
+    wait_card(slack_server, view.id, lambda c: c, "the card to be posted")
+    held = slack_server.slack.hold("chat.postEphemeral")  # the refusal the listener sends after its ack cannot finish
+    try:
+        response = click(slack_server, "U0CAROL", "deployment.approve", view.id)
+        # Slack got its 200 while the listener is still stuck in its follow-up call
+        assert response.status_code == 200
+        assert slack_server.slack.wait_for("chat.postEphemeral")[0].args["user"] == "U0CAROL"
+        assert not held.is_set()
+    finally:
+        held.set()
+
+
 def test_forged_and_stale_signatures_are_refused_and_nothing_is_recorded(slack_server, request_deployment):
     view = request_deployment(ONE_APPROVER)
     wait_card(slack_server, view.id, lambda c: c, "the card to be posted")
