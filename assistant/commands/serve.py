@@ -9,6 +9,7 @@ On SIGTERM/SIGINT uvicorn stops accepting, lets in-flight requests finish
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -155,6 +156,11 @@ def _serve(app: Any, sock: socket.socket, log: Any) -> int:
     previous = {sig: signal.signal(sig, _remember) for sig in (signal.SIGTERM, signal.SIGINT)}
     host, port = sock.getsockname()[:2]
     log.info("serve_starting", host=host, port=port, pid=os.getpid())
+    # Start-up builds a large, permanent object graph (FastAPI, pydantic
+    # schemas, graphs, policies). Freezing it keeps it out of every GC pass
+    # while serving, and out of the full collection at interpreter exit, which
+    # otherwise takes seconds after a SIGTERM.
+    gc.freeze()
     try:
         server.run(sockets=[sock])
     finally:
@@ -165,4 +171,5 @@ def _serve(app: Any, sock: socket.socket, log: Any) -> int:
         log.error("serve_failed", detail="the server did not start; see the lines above")
         return 1
     log.info("server_stopped", signal=",".join(stop_signals) or None)
+    gc.freeze()  # what serving allocated is about to be torn down anyway
     return 0
