@@ -227,3 +227,28 @@ def test_a_migration_file_is_scoped_by_its_folder() -> None:
 
 def test_an_image_is_a_chore() -> None:
     assert first_line(message(diff_of(("web/static/logo.png", "modified", ["a"], ["b"])))) == "chore(logo): update logo.png"
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["public " + "a " * 300_000, "@app.get('" + "/a" * 300_000, "func (" + "x" * 600_000, "const x = (" + "a" * 600_000],
+    ids=["method-words", "unterminated-route", "unterminated-receiver", "unterminated-arrow"],
+)
+def test_a_hostile_long_line_is_handled_in_linear_time(line: str) -> None:
+    import time
+
+    diff = f"diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -1 +1 @@\n-x\n+{line}\n"
+    started = time.perf_counter()
+    msg = message(diff)
+    assert time.perf_counter() - started < 10  # a backtracking pattern takes hours here
+    assert len(first_line(msg)) <= 72
+
+
+def test_definitions_are_found_across_languages() -> None:
+    diff = diff_of(
+        ("src/Repo.java", "modified", ["x"], ["    public static List<Map<String, X>> findPatients(String q) {", "x"]),
+        ("svc/handler.go", "modified", ["x"], ["func (s *Server) Handle(w http.ResponseWriter) {", "x"]),
+    )
+    body = message(diff)
+    assert "- src/Repo.java: modified (+2 -1); adds findPatients" in body
+    assert "- svc/handler.go: modified (+2 -1); adds Handle" in body
