@@ -39,7 +39,7 @@ _SECURITY_WORDS_RE = re2.compile(
     r"integrity|tamper|certificate|\bkey\b|_key\b|reset|invite|verification|csrf|cookie|nonce)"
 )
 _HARMLESS_RE = re2.compile(
-    r"(?i)(cache|checksum|etag|e_tag|fingerprint|dedup|content[_-]?hash|file[_-]?hash|shard|bucket|partition|"
+    r"(?i)(cache|checksum|etag|e_tag|fingerprint|dedup|content[_-]?(?:hash|md5)|file[_-]?hash|shard|bucket|partition|"
     r"usedforsecurity\s*=\s*False|non[_-]?crypto|not (?:for|used for) security|jitter|backoff|sample|sampling|"
     r"shuffle|color|colour|avatar|placeholder|test|mock|fixture|seed\b|simulat|demo|animation|retry|delay|"
     r"load[_-]?balanc|round[_-]?robin|probability|rollout|a/b|experiment|canary)"
@@ -104,7 +104,7 @@ def _check_weak_hash(ctx: FileContext) -> Iterator[Hit]:
         if m is None or "usedforsecurity=false" in ln.text.lower().replace(" ", ""):
             continue
         line_sec = _SECURITY_WORDS_RE.search(ln.text) is not None or _phi_in(ctx, ln.text)
-        window = _window(ctx, ln)
+        window = _same_function_window(ctx, ln, 4, 4) + "\n" + function_name(ctx, ln)
         window_sec = _SECURITY_WORDS_RE.search(window) is not None or _phi_in(ctx, window)
         harmless = _HARMLESS_RE.search(ln.text) is not None or (
             _HARMLESS_RE.search(window) is not None and not line_sec
@@ -255,7 +255,10 @@ _DISABLED_HASHING_RE = re2.compile(
     r"MessageDigestPasswordEncoder|UnsaltedMD5PasswordHasher|UnsaltedSHA1PasswordHasher|MD5PasswordHasher|"
     r"SHA1PasswordHasher|CryptPasswordHasher|plaintext_password|PLAINTEXT|\{noop\}|"
     r"gensalt\s*\(\s*(?:rounds\s*=\s*)?[1-9]\s*\)|GenerateFromPassword\s*\([^,]+,\s*[1-9]\s*\)|"
-    r"(?:iterations|rounds|cost|work_?factor|log_?rounds)\s*[=:]\s*(?:[1-9]\d{0,3}|[1-9])\b)"
+    r"(?:iterations|rounds|cost|work_?factor|log_?rounds)\s*[=:]\s*(?:[1-9]\d{0,3}|[1-9])\b|"
+    r"\bPBEKeySpec\s*\([^,]+,[^,]+,\s*[1-9]\d{0,3}\s*[,)]|\bRfc2898DeriveBytes\s*\([^,]+,[^,]+,\s*[1-9]\d{0,3}\s*[,)]|"
+    r"\bpbkdf2_hmac\s*\([^,]+,[^,]+,[^,]+,\s*[1-9]\d{0,3}\s*[,)]|\bpbkdf2Sync\s*\([^,]+,[^,]+,\s*[1-9]\d{0,3}\s*,|"
+    r"\bpbkdf2\s*\.\s*Key\s*\([^,]+,[^,]+,\s*[1-9]\d{0,3}\s*,|\bBCryptPasswordEncoder\s*\(\s*[4-9]\s*\))"
 )
 
 
@@ -276,6 +279,10 @@ def _check_password_hashing(ctx: FileContext) -> Iterator[Hit]:
         if m is None:
             continue
         token = m.group(0).lower()
+        if token.startswith(("pbekeyspec", "rfc2898", "pbkdf2", "bcryptpasswordencoder")):
+            yield Hit(ln.new_no or 1, "Password hashing uses too few iterations (or too low a cost) to resist "
+                      "offline guessing. Use >= 600,000 PBKDF2-SHA256 iterations, bcrypt cost >= 10, or Argon2id.")
+            continue
         if token.startswith(("iterations", "rounds", "cost", "work", "log")):
             window = _window(ctx, ln, 3, 3).lower()
             if not any(w in window for w in ("pbkdf2", "bcrypt", "scrypt", "password", "hash", "kdf")):

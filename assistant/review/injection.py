@@ -121,16 +121,29 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
             if not any(k in ln.text for k in ("'", '"', "`")):
                 continue
             m = masks.setdefault(i, mask(ln.text))
+            if _PLACEHOLDER_LIST_RE.search(ln.text):
+                continue  # "IN (" + ",".join("?" * n) + ")": placeholders, not values
+            raw_call = _RAW_SQL_CALL_RE.search(m.masked)
             for s, how in built_literals(m):
-                if SQL_TEXT_RE.search(s.content) or _continues_sql(post, i, masks):
+                in_raw = raw_call is not None and raw_call.end() <= s.start + 2
+                if in_raw or SQL_TEXT_RE.search(s.content) or _continues_sql(post, i, masks):
                     yield Hit(ln.new_no or 1, f"SQL is built by {how} of a value into the query text. Use bound "
                               "parameters (`?`, `%s` with a separate tuple, `:name`, `$1`) or the ORM's filters.")
                     break
 
 
+# Query APIs whose argument is raw SQL: any string built into them is injectable, SQL keywords or not.
+_RAW_SQL_CALL_RE = re2.compile(
+    r"\b(?:whereRaw|orWhereRaw|havingRaw|orderByRaw|groupByRaw|joinRaw|selectRaw|FromSqlRaw|ExecuteSqlRaw|"
+    r"ExecuteSqlRawAsync|SqlQueryRaw|createNativeQuery|createQuery|createSQLQuery|nativeQuery|executeQuery|"
+    r"executeUpdate|executeLargeUpdate|prepareStatement|queryForObject|queryForList|queryForMap|"
+    r"\.raw|\.extra|RawSQL|Raw|Exec|QueryRow|QueryRowContext|QueryContext|ExecContext|execute|executemany|"
+    r"executescript|exec_driver_sql|text|sql|query|unsafe|\$queryRawUnsafe|\$executeRawUnsafe)\s*\(\s*[$@]?[rbuf]?[\"'`]"
+)
+_PLACEHOLDER_LIST_RE = re2.compile(r"\.join\s*\(\s*\[?\s*[\"'](?:\?|%s|\$\d+|:\w+)[\"']|[\"'](?:\?|%s)[\"']\s*\*\s*len\s*\(|\brepeat\s*\(\s*[\"']\?|Repeat\s*\(\s*\"\?")
 _SQL_WORDS = (
     r"select|insert|update|delete|where|order by|group by|values|merge into|join|truncate|drop table|"
-    r"alter table|create table|exec|sql|query|\+=|^\s*(?:and|or)\s"
+    r"alter table|create table|exec|sql|query|\+=|^\s*(?:and|or)\s|raw\(|raw\s*\(|fromsqlraw|createnativequery"
 )
 
 
@@ -215,7 +228,16 @@ def _check_shell(ctx: FileContext) -> Iterator[Hit]:
             if "ProcessBuilder" in name or "exec.Command" in name.replace(" ", ""):
                 uses_shell = _SHELL_PROGRAM_RE.search(args) is not None
             if "getRuntime" in name and first.startswith(("new String[]", "new String [", "{")):
-                uses_shell = False
+                inner = first.split("{", 1)[-1]
+                uses_shell = _SHELL_PROGRAM_RE.search(inner) is not None
+                if uses_shell:
+                    rest = inner[_SHELL_PROGRAM_RE.search(inner).end():]  # type: ignore[union-attr]
+                    if any(True for _ in built_literals(mask(rest))) or (
+                        rest.strip() and rest.strip()[0] not in "\"'"
+                    ):
+                        yield Hit(ln.new_no or 1, "A shell command is built from a variable. Pass an argument "
+                                  "array without `sh -c` and validate the values.")
+                    continue
             if not uses_shell:
                 continue
             dynamic = _is_dynamic(masked, args, first, post, i)

@@ -33,14 +33,15 @@ _LOG_SINK_RE = re2.compile(
     r"\bConsole\s*\.\s*(?:Error\s*\.\s*)?Write(?:Line)?\s*\(|\bDebug\s*\.\s*(?:WriteLine|Print)\s*\(|"
     r"\bTrace\s*\.\s*(?:WriteLine|TraceInformation|TraceError)\s*\(|\bslog\s*\.\s*\w+\s*\(|"
     r"\bsys\s*\.\s*(?:stdout|stderr)\s*\.\s*write\s*\(|\bwarnings\s*\.\s*warn\s*\(|\bclick\s*\.\s*echo\s*\(|"
-    r"\bputs\s*\(|\berror_log\s*\(|\bprintStackTrace|"
+    r"\bputs\s*\(|\berror_log\s*\(|\bprintStackTrace|(?:^|[^\w.])p?pprint\s*\(|\bconsole\s*\.\s*table\s*\(|"
+    r"\bvar_dump\s*\(|\bprint_r\s*\(|\bDebug\s*\.\s*Log\w*\s*\(|"
     r"\braise\s+[\w.]*[A-Z]\w*\s*\(|\bthrow\s+new\s+[\w.]*[A-Z]\w*\s*\(|"
     r"\bnew\s+Error\s*\(|\berrors\s*\.\s*New\s*\(|\bfmt\s*\.\s*Errorf\s*\(|\bpanic\s*\()"
 )
 _LOG_KEYWORDS = ("log", "print", "console", "system.", "fmt.", "write", "warn", "echo", "puts", "raise", "throw",
                  "error", "panic", "trace")
 
-_OUTPUT_SINK_RE = re2.compile(
+_ANALYTICS_SINK_RE = re2.compile(
     r"(?i)(?:\banalytics\s*\.\s*(?:track|identify|page|screen|group|alias)\s*\(|"
     r"\b(?:mixpanel|amplitude|posthog|segment|heap|fullstory|FS|intercom|hotjar|clevertap|braze|appboy|"
     r"newrelic|datadog|dd|statsd|appInsights|telemetry|telemetryClient|_telemetry|tracker|gtm|plausible|"
@@ -49,8 +50,10 @@ _OUTPUT_SINK_RE = re2.compile(
     r"\b(?:gtag|ga|dataLayer\s*\.\s*push|trackEvent|track_event|TrackEvent|captureMessage|capture_message|"
     r"captureException|capture_exception|set_user|setUser|set_context|setContext|setExtra|set_extra|set_tag|setTag|"
     r"addBreadcrumb|add_breadcrumb|setCustomAttribute|addCustomAttribute|set_attribute|setAttribute|SetAttributes|"
-    r"SetTag|AddTag|labels)\s*\(|"
-    r"\b(?:chat_postMessage|chat\s*\.\s*postMessage|chat_postEphemeral|postMessage|send_message|sendMessage|"
+    r"SetTag|AddTag|labels)\s*\()"
+)
+_MESSAGING_SINK_RE = re2.compile(
+    r"(?i)(?:\b(?:chat_postMessage|chat\s*\.\s*postMessage|chat_postEphemeral|postMessage|send_message|sendMessage|"
     r"SendMessage|post_message|send_mail|sendMail|send_email|sendEmail|SendEmail|send_mass_mail|mail_admins|"
     r"EmailMessage|EmailMultiAlternatives|MimeMessage|MailMessage|send_sms|sendSms|sendSMS|SendSms|"
     r"send_notification|sendNotification|notify|publish|sendgrid\w*|Mail)\s*\(|"
@@ -150,7 +153,7 @@ def _sink_hits(
                 span, starts = balanced_span(post, i, open_col, max_lines=12)
                 span_lines = post[i: i + len(starts)]
                 if not any(s.new_no in hints for s in span_lines) and not (
-                    flow.phi_vars and _names(span) & flow.phi_vars.keys()
+                    (flow.phi_vars or flow.record_vars) and _names(span) & (flow.phi_vars.keys() | flow.record_vars)
                 ):
                     continue
                 if not any(s.kind == "+" for s in span_lines) and not any(
@@ -208,11 +211,16 @@ def _check_logs(ctx: FileContext) -> Iterator[Hit]:
 def _check_outputs(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language not in CODE:
         return
-    yield from _sink_hits(
-        ctx, _OUTPUT_SINK_RE, _OUTPUT_KEYWORDS,
-        "PHI sent to an analytics, telemetry, error-tracking or messaging service",
-        exclude_terms=_RECIPIENT_TERMS,
-    )
+    seen: set[int] = set()
+    for hit in _sink_hits(ctx, _ANALYTICS_SINK_RE, _OUTPUT_KEYWORDS,
+                          "PHI sent to an analytics, telemetry or error-tracking service"):
+        seen.add(hit.line)
+        yield hit
+    # Contact details addressed *to* (phone, e-mail) are how a message is sent, not what it leaks.
+    for hit in _sink_hits(ctx, _MESSAGING_SINK_RE, _OUTPUT_KEYWORDS, "PHI sent in a chat, e-mail or SMS message",
+                          exclude_terms=_RECIPIENT_TERMS):
+        if hit.line not in seen:
+            yield hit
 
 
 def _error_context(ctx: FileContext, post: list[DiffLine], i: int, span: str) -> bool:

@@ -139,6 +139,8 @@ def _check_assignments(ctx: FileContext) -> Iterator[Hit]:
         return
     quoted = ctx.language not in _UNQUOTED
     gate = _GATE_QUOTED if quoted else _GATE_ANY
+    if ctx.language == "terraform":
+        gate = f"(?:{gate})|default\\s*=\\s*\""  # a variable's default: judged by the variable's name
     for ln in ctx.scan(gate):
         text = ln.text
         stripped = text.lstrip(" \t-")
@@ -146,6 +148,8 @@ def _check_assignments(ctx: FileContext) -> Iterator[Hit]:
             continue
         for m in _KV_RE.finditer(text):
             key, op = m.group(1), m.group(2)
+            if key == "default" and ctx.language == "terraform":
+                key = _terraform_variable(ctx, ln) or key
             end = m.end()
             if op == "=" and (end < len(text) and text[end:end + 1] == "=" or text[m.start(2) - 1: m.start(2)] in "!<>="):
                 continue
@@ -162,15 +166,65 @@ def _check_assignments(ctx: FileContext) -> Iterator[Hit]:
             break
 
 
+_TF_VARIABLE_RE = re2.compile(r"^\s*variable\s+\"([^\"]+)\"")
+
+
+def _terraform_variable(ctx: FileContext, ln: object) -> str | None:
+    """The name of the Terraform `variable` block a `default = ...` line belongs to."""
+    for prev in reversed(ctx.neighbours(ln.new_no or 0, 8, 0)):  # type: ignore[attr-defined]
+        m = _TF_VARIABLE_RE.search(prev.text)
+        if m:
+            return m.group(1)
+        if prev.text.startswith("}"):
+            return None
+    return None
+
+
+_POSITIONAL_RE = re2.compile(
+    r"(?:\bauth\s*=\s*\(\s*[\"'][^\"']+[\"']\s*,\s*[\"']([^\"']+)[\"']|"
+    r"\b(?:HTTPBasicAuth|HTTPDigestAuth|BasicAuth|NetworkCredential|PasswordAuthentication|UsernamePasswordCredentials|"
+    r"SetBasicAuth|setBasicAuth|basicAuth|withBasicAuth|UsernamePasswordAuthenticationToken)\s*\(\s*"
+    r"[\"'][^\"']+[\"']\s*,\s*[\"']([^\"']+)[\"']|"
+    r"\bgetConnection\s*\([^,]+,\s*\"[^\"]+\"\s*,\s*\"([^\"]+)\"|"
+    r"\bsmtp\w*\s*\.\s*login\s*\(\s*[^,]+,\s*[\"']([^\"']+)[\"']|\.login\s*\(\s*[\"'][^\"']+[\"']\s*,\s*[\"']([^\"']+)[\"'])"
+)
+
+
+def _check_positional(ctx: FileContext) -> Iterator[Hit]:
+    """A literal password passed positionally to a credential API: SEC-006."""
+    if ctx.is_test or ctx.language in _NO_GENERIC:
+        return
+    for ln in ctx.scan(_POSITIONAL_RE.pattern, lower=False):
+        m = _POSITIONAL_RE.search(ln.text)
+        if m is None:
+            continue
+        value = next((g for g in m.groups() if g), "")
+        if _PLACEHOLDER_RE.search(value) or _REFERENCE_RE.search(value) or len(value) < 6:
+            continue
+        yield Hit(ln.new_no or 1)
+
+
 def _in_dict(text: str, pos: int) -> bool:
     before = text[:pos].rstrip()
     return before.endswith(("{", ",", "\"", "'")) or before == "" or text[:pos].strip() == ""
 
 
+_DSN_PASSWORD_RE = re2.compile(r"(?i)(?:^|[;\s\"'])(?:password|pwd)\s*=\s*([^;\s\"'{}$<>]{4,})")
+_DSN_CONTEXT_RE = re2.compile(r"(?i)(?:server|host|data source|dbname|database|user id|uid|initial catalog|port)\s*=")
+
+
 def _check_url_credentials(ctx: FileContext) -> Iterator[Hit]:
-    """`postgres://user:password@host`: SEC-004."""
+    """`postgres://user:password@host`, `Server=...;Password=...;`: SEC-004."""
     if ctx.is_test or ctx.language in _NO_GENERIC:
         return
+    for ln in ctx.scan(r"(?:password|pwd)\s*=\s*[^;\s\"'{}$<>]"):
+        m = _DSN_PASSWORD_RE.search(ln.text)
+        if m is None or not _DSN_CONTEXT_RE.search(ln.text):
+            continue
+        if _PLACEHOLDER_RE.search(m.group(1)) or _REFERENCE_RE.search(m.group(1)):
+            continue
+        yield Hit(ln.new_no or 1, "A connection string carries a literal password. Keep it in a secret store or "
+                  "environment variable (or use managed identity / IAM auth) and rotate it.")
     for ln in ctx.scan(r"://[^\s/:@]+:[^\s@/]+@"):
         for m in _URL_CRED_RE.finditer(ln.text):
             password = m.group(3)
@@ -264,6 +318,7 @@ RULES: tuple[Rule, ...] = (
             "cmd/main.go::apiKey := \"a8f5f167f44f4964e6c998dee827110c\"",
             "infra/db.tf::  password = \"Rds-Adm1n-2024!\"",
             "web/cfg.ts::export const config = { clientSecret: \"9d8f7a6b5c4e3d2f1a0b9c8d\" };",
+            "infra/variables.tf::variable \"db_password\" {\n  type    = string\n  default = \"Tf-Default-Pa55!\"\n}",
         ),
         counterexamples=(
             "portal/settings.py::SECRET_KEY = os.environ[\"PORTAL_SECRET_KEY\"]",
@@ -283,16 +338,37 @@ RULES: tuple[Rule, ...] = (
         message="A connection string carries a literal password. Build it from environment variables or a secret "
         "store and rotate the password.",
         regulations=_REGS,
-        keywords=("://",),
+        keywords=("://", "password", "pwd"),
         check=_check_url_credentials,
         examples=(
             "deploy/.env.production::DATABASE_URL=postgres://portal_app:Qm7!vR2x9Lp@ehr-db.internal:5432/portal",
             "svc/db.py::engine = create_engine(\"mysql://reports:Tr0ub4dor@db.internal/reports\")",
+            "api/appsettings.json::    \"Ehr\": \"Server=sql.internal;Database=ehr;User Id=app;Password=Ehr!Sql#2024;\"",
         ),
         counterexamples=(
             "deploy/.env.production::REDIS_URL=redis://cache.internal:6379/0",
             "svc/db.py::url = f\"postgres://{user}:{password}@{host}/ehr\"",
             "docker-compose.yaml::      DATABASE_URL: postgres://app:${DB_PASSWORD}@db/app",
+            "api/appsettings.json::    \"Ehr\": \"Server=sql.internal;Database=ehr;User Id=app;Password=${EHR_DB_PASSWORD};\"",
+        ),
+    ),
+    Rule(
+        id="SEC-006",
+        category="hardcoded-secret",
+        severity="high",
+        message="A literal password is passed to a credential API (basic auth, JDBC, SMTP login). Read it from the "
+        "environment or a secret store and rotate it.",
+        regulations=_REGS,
+        keywords=("auth", "credential", "getconnection", "login"),
+        check=_check_positional,
+        examples=(
+            "reports/fetch.py::return requests.get(url, auth=(\"svc_reports\", \"R3ports!2024-q3\"), timeout=30)",
+            "src/Db.java::Connection c = DriverManager.getConnection(url, \"ehr_app\", \"Ehr#Db2024!\");",
+            "Svc/Mail.cs::client.Credentials = new NetworkCredential(\"notifier\", \"Smtp!Relay2024\");",
+        ),
+        counterexamples=(
+            "reports/fetch.py::return requests.get(url, auth=(os.environ[\"U\"], os.environ[\"P\"]), timeout=30)",
+            "src/Db.java::Connection c = DriverManager.getConnection(url, user, password);",
         ),
     ),
     Rule(
