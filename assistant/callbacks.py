@@ -17,6 +17,7 @@ delivery may bring after a crash) and ``X-GitOps-Attempt``.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -83,6 +84,8 @@ class CallbackSender:
             raise GiveUp(str(exc)) from None
         if url is None:
             return  # the pipeline polls instead; nothing to send
+        if job.attempt > 1:
+            await _in_thread(self._audit_lost_attempts, job, deployment_id, url)
         if not view.decided:
             raise GiveUp(f"{deployment_id} is still {view.status}; a callback is only sent for a decision")
         secret = self.secret()
@@ -136,6 +139,48 @@ class CallbackSender:
                 audit.append(session, ACTOR, "deployment.callback_attempt", deployment_id, data)
 
         await _in_thread(write)
+
+
+    def _audit_lost_attempts(self, job: Job, deployment_id: str, url: str) -> None:
+        """Attempts cut short (the server died or stopped mid-call) get their audit record now, so none is missing."""
+        from sqlalchemy import select
+
+        from assistant.storage.outbox_tables import outbox_attempts
+        from assistant.storage.tables import audit_log
+
+        a = outbox_attempts.c
+        with self.db.session() as session:
+            lost = session.execute(
+                select(a.attempt, a.worker, a.started_at, a.finished_at)
+                .where(a.job_id == job.id, a.outcome == "lost", a.attempt < job.attempt)
+                .order_by(a.attempt)
+            ).all()
+            if not lost:
+                return
+            audited = set()
+            for (body,) in session.execute(
+                select(audit_log.c.body).where(audit_log.c.subject == deployment_id, audit_log.c.action == "deployment.callback_attempt")
+            ):
+                data = json.loads(body).get("data", {})
+                if data.get("delivery") == job.id:
+                    audited.add(data.get("attempt"))
+            for row in lost:
+                if row.attempt in audited:
+                    continue
+                audit.append(
+                    session,
+                    ACTOR,
+                    "deployment.callback_attempt",
+                    deployment_id,
+                    {
+                        "url": safe_url(url),
+                        "attempt": row.attempt,
+                        "delivery": job.id,
+                        "outcome": "lost",
+                        "status": None,
+                        "error": "no answer was recorded: the server stopped or died during this attempt",
+                    },
+                )
 
 
 def _retry_after(response: httpx.Response) -> float | None:

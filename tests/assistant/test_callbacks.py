@@ -302,8 +302,9 @@ def test_kill_9_mid_retry_then_restart_and_the_callback_still_arrives_as_signed(
         assert job.status == "done"
         assert [t.outcome for t in tries] == ["retry", "lost", "ok"]
         assert tries[0].worker != tries[2].worker  # another process finished it
+        # every attempt is audited, the one the kill cut short too (recorded by the attempt after it)
         records = callback_audit(db, dep_id)
-        assert [(r["attempt"], r["outcome"]) for r in records] == [(1, "failed"), (3, "delivered")]
+        assert [(r["attempt"], r["outcome"]) for r in records] == [(1, "failed"), (2, "lost"), (3, "delivered")]
         assert audit.verify(db).ok
     finally:
         db.dispose()
