@@ -42,7 +42,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def run(host: str, port: int) -> int:
-    from assistant.logging import configure_logging, get_logger, scrub_secrets
+    from assistant.logging import configure_logging, get_logger
 
     try:
         configure_logging(os.environ.get(LOG_LEVEL_ENV, "INFO"), json=True)
@@ -64,6 +64,25 @@ def run(host: str, port: int) -> int:
         for problem in exc.problems:
             _error(f"{exc.source}: {problem}")
         return 2
+
+    # The port next: the cheapest thing to check and the commonest to be wrong.
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        _error(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; fix: pick another "
+            "--port or stop the process using it"
+        )
+        return 1
+    try:
+        return _start(settings, config, sock, log)
+    finally:
+        sock.close()
+
+
+def _start(settings: Any, config: Any, sock: socket.socket, log: Any) -> int:
+    """Everything after the port is ours: policies, database, app, then serve."""
+    from assistant.logging import scrub_secrets
 
     # Policies before the database: a broken policy should not migrate anything.
     from assistant.policy import PolicyEngine, PolicyError
@@ -107,15 +126,6 @@ def run(host: str, port: int) -> int:
                 f"cannot open and migrate the database at {db.safe_url}: {type(exc).__name__}: "
                 f"{detail}; fix: check GITOPS_HEALTH_DATABASE_URL (or GITOPS_HEALTH_DATA_DIR) "
                 "and that the database is up and writable"
-            )
-            return 1
-
-        try:
-            sock = _bind(host, port)
-        except OSError as exc:
-            _error(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}; fix: pick another "
-                "--port or stop the process using it"
             )
             return 1
 
@@ -166,7 +176,6 @@ def _serve(app: Any, sock: socket.socket, log: Any) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        sock.close()
     if not server.started:
         log.error("serve_failed", detail="the server did not start; see the lines above")
         return 1
