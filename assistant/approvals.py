@@ -69,6 +69,11 @@ CHAT_PLATFORMS = ("slack", "teams")
 VIAS = ("slack", "teams", "web")
 IDEMPOTENCY_SCOPE = "deployments"
 MAX_REASON = 2000
+# Statements built once: constructing them costs more than executing them.
+_INSERT_DEPLOYMENT = insert(deployments)
+_INSERT_VOTE = insert(votes)
+_INSERT_KEY = insert(idempotency_keys)
+
 # A "review" decision from a policy that named no approvals still needs a human.
 DEFAULT_APPROVALS = (RequiredApproval(role="approver", count=1),)
 
@@ -432,9 +437,8 @@ class ApprovalService:
                 view = self._insert(session, dep_id, req, result, now)
                 if idempotency_key is not None:
                     session.execute(
-                        insert(idempotency_keys).values(
-                            scope=IDEMPOTENCY_SCOPE, key=idempotency_key, request_hash=digest, subject_id=dep_id, created_at=_iso(now)
-                        )
+                        _INSERT_KEY,
+                        {"scope": IDEMPOTENCY_SCOPE, "key": idempotency_key, "request_hash": digest, "subject_id": dep_id, "created_at": _iso(now)},
                     )
         except _Replay as replay:
             if replay.request_hash != digest:
@@ -500,7 +504,7 @@ class ApprovalService:
             "decided_by": decided_by,
             "reason": reason,
         }
-        session.execute(insert(deployments).values(values))
+        session.execute(_INSERT_DEPLOYMENT, values)
         audit.append(
             session,
             req.requested_by,
@@ -534,7 +538,7 @@ class ApprovalService:
                     self._enqueue(session, f"{chat}.blocked_notice", dep_id, dedupe=True)
             if req.callback_url:
                 self._enqueue(session, "deployment.callback", dep_id, dedupe=True)
-        return _view(session.execute(select(deployments).where(deployments.c.id == dep_id)).one(), [])
+        return _view(_Row(values), [])
 
     # ---- votes
 
@@ -612,7 +616,7 @@ class ApprovalService:
     ) -> VoteResult:
         at = _iso(now)
         session.execute(
-            insert(votes).values(deployment_id=row.id, person_id=person_id, decision=decision, via=via, reason=reason, at=at)
+            _INSERT_VOTE, {"deployment_id": row.id, "person_id": person_id, "decision": decision, "via": via, "reason": reason, "at": at}
         )
         audit.append(session, person_id, "deployment.vote", row.id, {"decision": decision, "via": via, "reason": reason}, at=now)
         vote = Vote(person=person_id, decision=decision, via=via, reason=reason, at=at)  # type: ignore[arg-type]
@@ -687,6 +691,13 @@ class ApprovalService:
         from assistant import outbox
 
         outbox.enqueue(session, kind, {"deployment_id": deployment_id}, dedupe_key=f"{kind}:{deployment_id}" if dedupe else None)
+
+
+class _Row:
+    """Column values read like a fetched row (so a just-inserted request needs no SELECT)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
 
 
 class _Replay(Exception):
