@@ -116,7 +116,10 @@ def _wait_until_listening(base: str) -> httpx.Response:
             time.sleep(0.05)
 
 
-def test_serve_migrates_and_serves_on_sqlite_and_postgres(tmp_path: Path, database_url: str) -> None:
+# SQLite is the default and is covered by the SIGTERM test below; a server start
+# costs seconds, so only Postgres gets its own.
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_serve_migrates_and_serves_on_postgres(tmp_path: Path, database_url: str) -> None:
     with _serve(tmp_path, GITOPS_HEALTH_DATABASE_URL=database_url) as server:
         base = f"http://127.0.0.1:{server.wait_for('serve_starting')['port']}"
         _wait_until_listening(base)
