@@ -102,6 +102,7 @@ class ChangeRecord:
     commit: Commit | None = None
     tests_changed: list[str] = field(default_factory=list)
     merge_of: list[str] = field(default_factory=list)  # a merge whose branch commits were reviewed on their own
+    merged_by: list[tuple[str, str]] = field(default_factory=list)  # (merge sha, merger e-mail) that brought it in
 
     def __post_init__(self) -> None:
         if not self.tests_changed:
@@ -270,6 +271,10 @@ def _process(control: Control, record: ChangeRecord) -> tuple[list[dict[str, Any
             if independent:
                 evidence.append({"kind": "independent-committer", "commit": sha,
                                  "author": commit.author_email, "committer": commit.committer_email})
+            for merge, merger in record.merged_by:
+                if merger.lower() != commit.author_email.lower():
+                    evidence.append({"kind": "merged-by", "commit": sha, "merge": merge, "by": merger})
+                    independent = True
             if not approvals and not independent:
                 gaps.append(_process_gap(record, "no independent approval: no Approved-by/Reviewed-by trailer from "
                                                  "another person and the author committed it"))
@@ -459,6 +464,8 @@ def _evidence_line(e: dict[str, Any]) -> str:
         return f"{commit}signature: {e['status']}"
     if kind == "approval":
         return f"{commit}{e['trailer']}: {_md(e['by'])}"
+    if kind == "merged-by":
+        return f"{commit}merged by {e['by']} in `{e['merge'][:12]}`"
     if kind == "independent-committer":
         return f"{commit}authored by {e['author']}, committed by {e['committer']}"
     if kind == "change-reference":

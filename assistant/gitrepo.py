@@ -22,6 +22,7 @@ __all__ = [
     "commit_diff",
     "hooks_dir",
     "load_commits",
+    "merged_commits",
     "repo_root",
     "rev_list",
     "run_git",
@@ -176,6 +177,14 @@ def load_commits(shas: Sequence[str], cwd: str | os.PathLike[str] | None = None)
                 trailers=tuple(trailers),
             )
     return [commits[s] for s in shas if s in commits]
+
+
+def merged_commits(merge: Commit, cwd: str | os.PathLike[str] | None = None) -> list[str]:
+    """The commits a merge brought in: reachable from its other parents but not from its first."""
+    if len(merge.parents) < 2:
+        return []
+    args = ["rev-list", *merge.parents[1:], f"^{merge.parents[0]}", "--"]
+    return run_git(args, cwd).decode().split()
 
 
 def commit_diff(commit: Commit, cwd: str | os.PathLike[str] | None = None) -> bytes:

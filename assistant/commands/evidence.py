@@ -78,7 +78,7 @@ def _version() -> str:
 def _review_all(commits: list[Commit]) -> list[ChangeRecord]:
     from assistant.diffs import DiffError
     from assistant.evidence import ChangeRecord, file_entries
-    from assistant.gitrepo import commit_diff
+    from assistant.gitrepo import commit_diff, merged_commits
     from assistant.policy import PolicyError
     from graphs.review import run_review
 
@@ -121,6 +121,14 @@ def _review_all(commits: list[Commit]) -> list[ChangeRecord]:
     finally:
         if progress:
             progress.stop()
+    # A merge made by someone else is an independent approval of every commit it brought in.
+    by_sha = {r.id: r for r in records}
+    for record in records:
+        if record.merge_of and record.commit is not None:
+            merger = record.commit.committer_email
+            for sha in merged_commits(record.commit):
+                if sha in by_sha:
+                    by_sha[sha].merged_by.append((record.id, merger))
     return records
 
 

@@ -336,3 +336,20 @@ def test_a_merge_does_not_count_its_branchs_findings_twice(history: tuple[Path, 
     assert merged["merge_of"] == [leak] and merged["findings"] == []
     export_gaps = [g for g in control(bundle, "HIPAA-164.312(b)")["gaps"] if g.get("file") == "svc/export.py"]
     assert [g["commit"] for g in export_gaps] == [leak]
+
+
+def test_a_merge_by_someone_else_is_independent_approval_of_the_branch(
+    history: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    repo, shas = history
+    git(repo, "checkout", "-q", "-b", "topic", shas[3])
+    change = commit(repo, {"svc/util.py": "def util():\n    return 1\n"}, "feat(util): util", "2026-01-09T09:00:00+00:00")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "chore: keep main moving", date="2026-01-09T10:00:00+00:00")
+    git(repo, "-c", "user.email=lead@example.org", "-c", "user.name=Lead", "merge", "-q", "--no-ff", "-m", "Merge topic",
+        "topic", date="2026-01-10T09:00:00+00:00")
+    merge = git(repo, "rev-parse", "HEAD").strip()
+    assert run(f"{shas[3]}..HEAD", str(tmp_path / "b")) == 0
+    sox = control(bundle_of(tmp_path / "b"), "SOX-ITGC-CM")
+    assert {"kind": "merged-by", "commit": change, "merge": merge, "by": "lead@example.org"} in sox["evidence"]
+    assert change not in {g["commit"] for g in sox["gaps"]}
