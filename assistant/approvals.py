@@ -676,6 +676,18 @@ class ApprovalService:
                     expired.append(_view(*again))
         return expired
 
+    def recently_decided(self, limit: int = 100) -> list[str]:
+        """Ids of the most recently decided requests, newest first (what a restarted server checks its threads against)."""
+        with self.db.read() as session:
+            return list(
+                session.execute(
+                    select(deployments.c.id)
+                    .where(deployments.c.decided_at.is_not(None))
+                    .order_by(deployments.c.decided_at.desc())
+                    .limit(limit)
+                ).scalars()
+            )
+
     def next_expiry(self) -> datetime | None:
         """When the soonest pending request expires (for a scheduler), or None when nothing is pending."""
         with self.db.read() as session:

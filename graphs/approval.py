@@ -257,10 +257,13 @@ class ApprovalWorkflow:
             log.warning("approval_resume_failed", deployment_id=deployment_id, error=f"{type(exc).__name__}: {exc}")
             return False
 
-    def catch_up(self, deployment_ids: list[str]) -> int:
-        """Resume each parked thread whose request the database has decided (after a crash, at start-up)."""
+    def catch_up(self, deployment_ids: list[str] | None = None) -> int:
+        """Resume each parked thread whose request the database has decided (after a crash, at start-up).
+
+        Without ids, the most recently decided requests are checked.
+        """
         woken = 0
-        for dep_id in deployment_ids:
+        for dep_id in self.service.recently_decided() if deployment_ids is None else deployment_ids:
             snapshot = self.graph.get_state(self._config(dep_id))
             if snapshot.interrupts and self.service.get(dep_id).decided and self.resume(dep_id):
                 woken += 1

@@ -35,12 +35,20 @@ __all__ = ["approvals", "install", "router"]
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build the workflow at start-up (before the chat adapters look for it) and close its checkpoint store at the end."""
-    try:
-        install(app)
-    except Exception as exc:  # noqa: BLE001 - the routes answer 503 and retry the build
-        from assistant.logging import get_logger
+    from assistant.logging import get_logger
 
-        get_logger("gitops_health.approval").error("approvals_unavailable", error=f"{type(exc).__name__}: {exc}")
+    log = get_logger("gitops_health.approval")
+    try:
+        workflow = install(app)
+    except Exception as exc:  # noqa: BLE001 - the routes answer 503 and retry the build
+        log.error("approvals_unavailable", error=f"{type(exc).__name__}: {exc}")
+    else:
+        try:  # threads a crash left parked behind a decision the database already holds
+            woken = workflow.catch_up()
+            if woken:
+                log.info("approval_threads_caught_up", threads=woken)
+        except Exception as exc:  # noqa: BLE001 - the database is the truth; the threads catch up on the next vote
+            log.warning("approval_catch_up_failed", error=f"{type(exc).__name__}: {exc}")
     try:
         yield
     finally:
