@@ -176,6 +176,12 @@ def output_value(output: Any, binding: str | None = None) -> Any:
     return expressions[0] if expressions else _UNDEFINED
 
 
+_UNREADABLE = (
+    "the policy result is not valid JSON; rego-cpp quotes computed strings inside sprintf's %s "
+    "(e.g. sprintf(\"%s\", [concat(...)])): build such strings with concat, or use %v"
+)
+
+
 class _Undefined:
     def __repr__(self) -> str:
         return "undefined"
@@ -227,7 +233,10 @@ class PolicyEngine:
 
         with self._lock:
             self._rego.set_input(input)
-            output = self._rego.query_bundle(self._bundle)
+            try:
+                output = self._rego.query_bundle(self._bundle)
+            except ValueError as exc:  # regopy parses the result as JSON and rego-cpp printed something else
+                raise PolicyError(str(self.directory), None, _UNREADABLE + f" ({exc})") from None
             if not output.ok():
                 raise PolicyError(str(self.directory), None, output_errors(output))
             value = output_value(output, "result")
@@ -331,6 +340,9 @@ def run_tests(directory: str | Path | None = None) -> list[RegoTest]:
         for name in names:
             try:
                 output = query(rego, f"x := data.{package.group(1)}.{name}")
+            except ValueError:
+                results.append(RegoTest(str(path), package.group(1), name, False, _UNREADABLE))
+                continue
             except RegoError as exc:
                 text = str(exc)
                 detail = str(error_from_rego(text, sources)) if text.startswith("(") else text

@@ -188,3 +188,22 @@ def test_whole_input_replacement_gets_a_hint_not_a_crash(tmp_path: Path) -> None
     [result] = run_tests(tmp_path)
     assert not result.passed
     assert "with input.findings as fs" in result.detail
+
+
+def test_a_result_rego_cpp_cannot_print_as_json_is_a_policy_error(tmp_path: Path) -> None:
+    directory = copy_bundled(tmp_path)
+    (directory / "team.rego").write_text(
+        "package gitops.review\n\nimport rego.v1\n\n"
+        'review contains {"rule": "team", "reason": sprintf("at %s", [lower(input.service)])} if input.service\n'
+    )
+    engine = PolicyEngine.load(directory)
+    with pytest.raises(PolicyError, match="use %v"):
+        evaluate(engine, service="EHR-API")
+
+
+def test_a_thousand_findings_are_decided_quickly_with_one_violation_per_rule(engine: PolicyEngine) -> None:
+    findings = [finding("phi-exposure-log", "high", f"svc/m{i}.cs", i + 1) for i in range(1000)]
+    result = evaluate(engine, findings)
+    assert result.decision == "review"
+    [violation] = result.violations
+    assert violation.reason.startswith("1000 high or critical finding(s) at svc/m0.cs:1, svc/m1.cs:2, svc/m2.cs:3 and 997 more")
