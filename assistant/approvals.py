@@ -434,12 +434,12 @@ class ApprovalService:
                     ).first()
                     if twin is not None:
                         raise _Replay(twin.subject_id, twin.request_hash)
-                view = self._insert(session, dep_id, req, result, now)
-                if idempotency_key is not None:
+                    # The key first: on Postgres a concurrent twin waits here, before taking the audit lock.
                     session.execute(
                         _INSERT_KEY,
                         {"scope": IDEMPOTENCY_SCOPE, "key": idempotency_key, "request_hash": digest, "subject_id": dep_id, "created_at": _iso(now)},
                     )
+                view = self._insert(session, dep_id, req, result, now)
         except _Replay as replay:
             if replay.request_hash != digest:
                 raise IdempotencyConflict(idempotency_key or "", replay.subject_id) from None

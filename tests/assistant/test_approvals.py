@@ -263,6 +263,17 @@ def test_an_idempotency_key_returns_the_first_request_and_refuses_another_body(s
     assert len(_jobs(db, first.id, "slack.post_card")) == 1
 
 
+def test_concurrent_requests_with_one_idempotency_key_make_one_request(service: ApprovalService, db: Database) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda _: service.request_deployment(_req(), "run-race"), range(6)))
+    assert len({view.id for view, _ in results}) == 1
+    assert sorted(created for _, created in results) == [False] * 5 + [True]
+    assert len(_jobs(db, results[0][0].id, "slack.post_card")) == 1
+    assert [a for _, a in _actions(db, results[0][0].id)] == ["deployment.requested"]
+
+
 def test_a_malformed_diff_stores_nothing(service: ApprovalService, db: Database) -> None:
     with pytest.raises(InvalidDiff, match="diff"):
         service.request_deployment(_req("@@ -1 +1 @@\n+x\n"))
