@@ -5,21 +5,31 @@ A request carries ``X-GitOps-Timestamp: <unix seconds>`` and
 The timestamp is inside the MAC and must be within 300 s of our clock, so a
 captured request cannot be replayed later. Routes depend on
 :func:`verified_body` and get the raw bytes only after the check passed, so
-nothing is parsed or stored for an unauthenticated caller. :func:`sign` is
-the other half, for tests, CI examples and the callback sender.
+nothing is parsed or stored for an unauthenticated caller.
+
+The formula and its checks live in :mod:`assistant.signing` (the core signs
+outgoing callbacks with it); this module only turns them into a FastAPI
+dependency and 401s. ``sign`` is re-exported for tests and CI examples.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Annotated
 
 from fastapi import Header, Request
 from pydantic import SecretStr
 
 from adapters.http.errors import ApiError
-from assistant import clock
+from assistant import signing
+from assistant.signing import (
+    MAX_SKEW_SECONDS,
+    SECRET_ENV,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    SignatureError,
+    compute_signature,
+    sign,
+)
 
 __all__ = [
     "MAX_SKEW_SECONDS",
@@ -27,18 +37,13 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "WebhookAuthError",
     "check_headers",
-    "check_mac",
     "compute_signature",
     "sign",
     "verified_body",
     "verify",
 ]
 
-TIMESTAMP_HEADER = "X-GitOps-Timestamp"
-SIGNATURE_HEADER = "X-GitOps-Signature"
-MAX_SKEW_SECONDS = 300
-_VERSION = "v1"
-_SECRET_ENV = "GITOPS_HEALTH_WEBHOOK_SECRET"
+Secret = str | bytes | SecretStr
 
 
 class WebhookAuthError(ApiError):
@@ -48,84 +53,8 @@ class WebhookAuthError(ApiError):
         super().__init__(401, "unauthorized", message)
 
 
-def _secret_bytes(secret: str | bytes | SecretStr) -> bytes:
-    if isinstance(secret, SecretStr):
-        secret = secret.get_secret_value()
-    return secret.encode() if isinstance(secret, str) else secret
-
-
-def compute_signature(secret: str | bytes | SecretStr, timestamp: str | int, body: bytes) -> str:
-    """``v1=<hex>`` for this timestamp and raw body."""
-    message = f"{_VERSION}:{timestamp}:".encode() + body
-    digest = hmac.new(_secret_bytes(secret), message, hashlib.sha256).hexdigest()
-    return f"{_VERSION}={digest}"
-
-
-def sign(
-    secret: str | bytes | SecretStr, timestamp: int | str | None = None, body: bytes = b""
-) -> dict[str, str]:
-    """The two headers that authenticate ``body``; ``timestamp`` defaults to now."""
-    if timestamp is None:
-        timestamp = int(clock.now().timestamp())
-    return {
-        TIMESTAMP_HEADER: str(timestamp),
-        SIGNATURE_HEADER: compute_signature(secret, timestamp, body),
-    }
-
-
-def check_headers(timestamp: str | None, signature: str | None, *, now: float | None = None) -> tuple[str, str]:
-    """Validate presence, form and freshness of the two headers; returns (timestamp, hex digest).
-
-    Runs before the body is read, so a stale or unsigned request costs nothing.
-    """
-    if not timestamp or not signature:
-        missing = [
-            name
-            for name, value in ((TIMESTAMP_HEADER, timestamp), (SIGNATURE_HEADER, signature))
-            if not value
-        ]
-        raise WebhookAuthError(
-            f"missing {' and '.join(missing)} header; sign the request: "
-            f"{TIMESTAMP_HEADER}: <unix seconds>, {SIGNATURE_HEADER}: "
-            f"v1=<hex HMAC-SHA256(secret, \"v1:\" + timestamp + \":\" + raw body)>"
-        )
-    ts = timestamp.strip()
-    if not ts.isascii() or not ts.isdigit() or len(ts) > 12:
-        raise WebhookAuthError(
-            f"{TIMESTAMP_HEADER} must be the current time in whole unix seconds (e.g. 1767600000)"
-        )
-    current = clock.now().timestamp() if now is None else now
-    skew = int(ts) - current
-    if abs(skew) > MAX_SKEW_SECONDS:
-        direction = "in the future" if skew > 0 else "old"
-        raise WebhookAuthError(
-            f"{TIMESTAMP_HEADER} is {abs(int(skew))} s {direction}; it must be within "
-            f"{MAX_SKEW_SECONDS} s of the server's clock. Sign each request when sending it "
-            "and check the sender's clock (NTP)"
-        )
-    scheme, sep, hex_digest = signature.strip().partition("=")
-    if not sep or scheme != _VERSION or not hex_digest:
-        raise WebhookAuthError(
-            f"{SIGNATURE_HEADER} must look like v1=<64 hex digits>; only scheme v1 is supported"
-        )
-    return ts, hex_digest
-
-
-def check_mac(secret: str | bytes | SecretStr, timestamp: str, hex_digest: str, body: bytes) -> None:
-    expected = compute_signature(secret, timestamp, body)
-    # Constant time over equal-length ASCII strings; lower-case the caller's
-    # hex so upper-case senders are not refused for spelling.
-    given = f"{_VERSION}={hex_digest.lower()}"
-    if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
-        raise WebhookAuthError(
-            f"{SIGNATURE_HEADER} does not match the body; sign the exact raw body bytes you send "
-            f"with the shared secret ({_SECRET_ENV}) as HMAC-SHA256 over "
-            "\"v1:\" + timestamp + \":\" + body"
-        )
-
-
 def verify(
-    secret: str | bytes | SecretStr,
+    secret: Secret,
     timestamp: str | None,
     signature: str | None,
     body: bytes,
@@ -133,8 +62,27 @@ def verify(
     now: float | None = None,
 ) -> None:
     """Raise WebhookAuthError unless the headers authenticate ``body`` right now."""
-    ts, hex_digest = check_headers(timestamp, signature, now=now)
-    check_mac(secret, ts, hex_digest, body)
+    try:
+        signing.verify(secret, timestamp, signature, body, now=now)
+    except SignatureError as exc:
+        raise WebhookAuthError(str(exc)) from None
+
+
+def check_headers(
+    secret: Secret, timestamp: str | None, signature: str | None, *, now: float | None = None
+) -> None:
+    """Refuse, before the body is read, what no body could make valid.
+
+    Missing headers and a malformed or stale timestamp fail whatever was
+    sent, so an unsigned or replayed request costs us no body read. The
+    rules are the core's: we run its ``verify`` over an empty body with the
+    signature that an empty body would have, so only the header checks can
+    fail here; the caller's own signature is checked once the body is in.
+    """
+    probe = signature
+    if timestamp and signature:
+        probe = compute_signature(secret, timestamp.strip(), b"")
+    verify(secret, timestamp, probe, b"", now=now)
 
 
 def _configured_secret(request: Request) -> SecretStr | None:
@@ -174,10 +122,10 @@ async def verified_body(
         raise ApiError(
             503,
             "webhook_secret_missing",
-            f"webhooks are disabled because no secret is configured; set {_SECRET_ENV} "
+            f"webhooks are disabled because no secret is configured; set {SECRET_ENV} "
             "in the server's environment (or .env) and restart it",
         )
-    ts, hex_digest = check_headers(timestamp, signature)
+    check_headers(secret, timestamp, signature)
     body = await request.body()
-    check_mac(secret, ts, hex_digest, body)
+    verify(secret, timestamp, signature, body)
     return body
