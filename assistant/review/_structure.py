@@ -28,6 +28,7 @@ NESTED_CONFIG = frozenset({"yaml", "terraform", "json", "toml"})
 _COMMENT_RE = re2.compile(r"^\s*(?:#|//|/\*|\*|--|<!--|;|')")
 _KEY_RE = re2.compile(r"""^\s*-?\s*["']?([A-Za-z0-9_.\-/]+)["']?\s*(?:[:=]|\{)""")
 _BLOCK_RE = re2.compile(r"""^\s*([A-Za-z0-9_\-]+)(?:\s+"[^"]*")*\s*\{\s*$""")
+_BLOCK_LABELS_RE = re2.compile(r'''^\s*([A-Za-z0-9_\-]+)\s+"([^"]*)"(?:\s+"([^"]*)")?\s*\{\s*$''')
 _DOC_DIRS = ("docs/", "doc/", "documentation/")
 
 
@@ -64,15 +65,21 @@ def enclosing_keys(post: Sequence[DiffLine], index: int, header: str = "") -> li
             continue
         ind = indent_of(text)
         if ind < current:
+            b = _BLOCK_LABELS_RE.search(text)
             m = _KEY_RE.search(text) or _BLOCK_RE.search(text)
-            if m:
+            if b:
+                keys.append(".".join(part for part in b.groups() if part))
+            elif m:
                 keys.append(m.group(1))
             current = ind
             if ind == 0:
                 break
     if current > 0 and header:
+        b = _BLOCK_LABELS_RE.search(header)
         m = _KEY_RE.search(header) or _BLOCK_RE.search(header)
-        if m:
+        if b:
+            keys.append(".".join(part for part in b.groups() if part))
+        elif m:
             keys.append(m.group(1))
         else:
             keys.append(header)
@@ -164,6 +171,7 @@ def index_in(post: Sequence[DiffLine], number: int) -> int | None:
 
 _FALSE_VALUE_RE = re2.compile(r"""(?i)^\s*-?\s*["']?[A-Za-z0-9_.\-]+["']?\s*[:=]\s*["']?(?:false|off|no|none|disabled?|0)["']?\s*(?:[,#;]|//|$)""")
 _SWITCH_KEYS = frozenset({"enabled", "enable", "active", "on", "required", "require", "enforced", "enforce", "mode", "level", "log", "logging"})
+_SWITCH_KEY_RE = re2.compile(r"^(?:enable|enabled|is_enabled|is_active)[_\-]\w+$|^\w+[_\-](?:enabled|logging)$")
 
 
 def nested_switch_off(ctx: FileContext, topic: object) -> Iterator[tuple[DiffLine, list[str]]]:
@@ -180,7 +188,7 @@ def nested_switch_off(ctx: FileContext, topic: object) -> Iterator[tuple[DiffLin
             if ln.kind != "+" or _FALSE_VALUE_RE.search(ln.text) is None:
                 continue
             key = (key_of(ln.text) or "").lower()
-            if key not in _SWITCH_KEYS:
+            if key not in _SWITCH_KEYS and _SWITCH_KEY_RE.search(key) is None:
                 continue
             if post is None:
                 post = post_lines(hunk)

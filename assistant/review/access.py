@@ -459,7 +459,10 @@ _FETCH_BY_ID_RE = re2.compile(
     r"\.(?:findById|getById|getReferenceById|getOne|findOne)\(\s*\w+\s*\)|"
     r"\.(?:Find|FindAsync)\(\s*\w+\s*\)|"
     r"\.(?:FirstOrDefault|SingleOrDefault|First|Single)(?:Async)?\(\s*\w+\s*=>\s*\w+\.Id\s*==\s*\w+\s*\)|"
-    r"(?i:\bwhere\s+(?:\w+\.)?id\s*=\s*(?:\$\d+|\?|%s|:\w+|@\w+)\s*[\"'`;)])"
+    r"(?i:\bwhere\s+(?:\w+\.)?id\s*=\s*(?:\$\d+|\?|%s|:\w+|@\w+)\s*[\"'`;)])|"
+    r"\.(?:Get|Find|Load|Fetch)\w*\(\s*(?:ctx|r\.Context\(\)|c\.Request\.Context\(\)|c)\s*,\s*"
+    r"(?:\w*(?:ID|Id|id)\b|r\.PathValue\([^)]*\)|chi\.URLParam\([^)]*\)|mux\.Vars\(r\)\[[^\]]*\]|c\.Param\([^)]*\))\s*\)|"
+    r"\.(?:get_by_id|find_by_id|GetByID|FindByID|GetById|FindById|GetByIdAsync|FindByIdAsync)\(\s*[\w.\[\]\"'()]+\s*\)"
 )
 _SCOPE_WORDS = frozenset({
     "user", "owner", "tenant", "org", "organization", "account", "practice", "principal", "claims", "current",
@@ -537,7 +540,7 @@ _IDOR = Rule(
         "`findByIdAndOwner`) or check that the caller may see this patient before returning it."
     ),
     regulations=REGULATIONS,
-    keywords=("pk=", "id=", ".get(", "findbyid", "findbypk", "findone", "findunique", "findfirst", "getbyid",
+    keywords=("pk=", "id=", ".get(", "findbyid", "byid", "by_id", "context()", "(ctx,", "findbypk", "findone", "findunique", "findfirst", "getbyid",
               "getreferencebyid", "getone", "find(", "findasync(", "firstordefault", "singleordefault", "where"),
     check=_idor,
     examples=(

@@ -51,7 +51,7 @@ _SENSITIVE_TERMS: tuple[tuple[str, ...], ...] = tuple(
 )
 _SAFE_COLUMN_WORDS = frozenset({
     "hash", "hashed", "digest", "enc", "encrypted", "cipher", "ciphertext", "token", "tokenized", "last4", "last",
-    "four", "masked", "mask", "redacted", "id", "ids", "count", "flag", "present", "verified", "type", "status",
+    "four", "masked", "mask", "redacted", "id", "ids", "count", "flag", "present", "verified", "type",
     "at", "date", "on", "by", "version", "fingerprint", "hmac", "ref",
 })
 _SQL_COLUMN_RE = re2.compile(

@@ -135,7 +135,7 @@ _AUDIT_DISABLED = Rule(
     ),
 )
 
-_AUDIT_TOPIC = re2.compile(r"audit|(?:^|[._\-])trail(?:$|[._\-])")
+_AUDIT_TOPIC = re2.compile(r"audit|cloudtrail|(?:^|[._\-])trail(?:$|[._\-])|access_?log")
 
 
 def _nested_audit_off(ctx: FileContext) -> Iterator[Hit]:
@@ -155,7 +155,7 @@ _NESTED_AUDIT_OFF = Rule(
     message="Auditing is switched off in configuration. Keep audit logging enabled.",
     regulations=REGULATIONS,
     languages=frozenset({"yaml", "terraform", "json", "toml"}),
-    keywords=("audit", "trail"),
+    keywords=("audit", "trail", "access_log", "accesslog"),
     check=_nested_audit_off,
     examples=(
         udiff('app-prod.yml', ' ehr:', '   audit:', '-    enabled: true', '+    enabled: false', '     sink: kafka'),

@@ -125,3 +125,19 @@ def test_wildcard_grants_in_rbac_iam_and_sql():
     assert findings(udiff("db/V9.sql", "+GRANT ALL PRIVILEGES ON ALL TABLES IN SCHEMA public TO reporting;"))
     assert findings(udiff("db/V9.sql", "+GRANT SELECT ON encounters TO reporting;")) == []
     assert findings(udiff("db/V9.sql", "+GRANT SELECT, INSERT, UPDATE, DELETE ON audit_log TO ehr_app;")) == []
+
+
+def test_go_handler_fetching_by_path_id_without_owner_is_reported():
+    diff = udiff(
+        "internal/docs/handler.go",
+        " func (h *Handler) Get(w http.ResponseWriter, r *http.Request) {",
+        '+\tdoc, err := h.store.GetByID(r.Context(), r.PathValue("docID"))',
+        "+\twriteJSON(w, doc)",
+    )
+    scoped = udiff(
+        "internal/docs/handler.go",
+        " func (h *Handler) Get(w http.ResponseWriter, r *http.Request) {",
+        '+\tdoc, err := h.store.GetForUser(r.Context(), auth.User(r.Context()), r.PathValue("docID"))',
+    )
+    assert [f.line for f in findings(diff)] == [2]
+    assert findings(scoped) == []

@@ -102,3 +102,8 @@ def test_removed_volume_encryption_is_anchored_on_the_replacing_line():
                     "+  kms_key_id = aws_kms_key.scans.arn", " }")
     assert [(f.line, f.rule) for f in findings(removed)] == [(2, "ENC-006")]
     assert findings(rotated) == []
+
+
+def test_jpa_entity_field_for_hiv_status_is_a_plaintext_column():
+    diff = udiff("ehr/Patient.java", '         @Column(name = "hiv_status")', "+        private String hivStatus;")
+    assert [f.line for f in findings(diff)] == [2]

@@ -89,3 +89,13 @@ def test_sql_that_drops_audit_triggers_or_makes_audit_rows_mutable():
         "+DROP TRIGGER IF EXISTS set_updated_at ON patients;",
     )
     assert findings(safe) == []
+
+
+def test_cloudtrail_logging_switched_off_is_found_through_the_hunk_header():
+    diff = (
+        "diff --git a/infra/trail.tf b/infra/trail.tf\n--- a/infra/trail.tf\n+++ b/infra/trail.tf\n"
+        '@@ -3,3 +3,3 @@ resource "aws_cloudtrail" "org" {\n'
+        "   is_multi_region_trail = true\n-  enable_logging        = true\n+  enable_logging        = false\n"
+        "   enable_log_file_validation = true\n"
+    )
+    assert [(f.line, f.rule) for f in findings(diff)] == [(4, "AUD-003")]
