@@ -173,3 +173,23 @@ def test_scrub_secrets_masks_credentials_in_free_text() -> None:
 def test_a_bad_level_is_refused_with_the_fix() -> None:
     with pytest.raises(ValueError, match="GITOPS_HEALTH_LOG_LEVEL"):
         configure_logging("LOUD")
+
+
+def test_console_rendering_for_people_is_redacted_too() -> None:
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    saved_structlog = structlog.get_config()
+    stream = io.StringIO()
+    try:
+        configure_logging("DEBUG", json=False, stream=stream)
+        get_logger("tests").debug("lookup", note=f"patient: {NAME} SSN {SSN}")
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved_handlers:
+            root.addHandler(handler)
+        root.setLevel(saved_level)
+        structlog.configure(**saved_structlog)
+    text = stream.getvalue()
+    assert "lookup" in text and not text.lstrip().startswith("{")
+    assert NAME not in text and SSN not in text

@@ -64,6 +64,7 @@ def test_a_declared_6_mib_body_is_refused_before_the_route_runs(make_app, serve)
     assert "5 MiB" in response.json()["message"]
     assert seen == []
     assert after.status_code == 200
+    assert len(response.headers["x-request-id"]) == 32  # refused requests are still traceable
 
 
 def test_a_chunked_body_without_content_length_is_cut_off_at_the_limit(make_app, serve) -> None:
