@@ -25,7 +25,6 @@ it as `app.state.approvals`), adding the thread bookkeeping around them.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
@@ -175,7 +174,6 @@ class ApprovalWorkflow:
         self.service = service
         self.graph = build_approval_graph(checkpointer)
         self._close = close
-        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, service: ApprovalService) -> ApprovalWorkflow:
