@@ -418,7 +418,7 @@ class ApprovalService:
                 "repository": req.repository,
                 "commit": req.commit,
                 "authors": list(req.authors),
-                "callback_url": req.callback_url,
+                "callback_url": _without_query(req.callback_url),
                 "policy": policy.decision,
                 "risk": {"score": result.risk.score, "level": result.risk.level},
                 "findings": len(result.findings),
@@ -619,6 +619,18 @@ class _Replay(Exception):
     def __init__(self, subject_id: str, request_hash: str) -> None:
         self.subject_id = subject_id
         self.request_hash = request_hash
+
+
+def _without_query(url: str | None) -> str | None:
+    """The callback URL for the audit log: a query string or user-info may carry a CI token, so they stay out."""
+    if url is None:
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _clean_reason(reason: str | None) -> str | None:

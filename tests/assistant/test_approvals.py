@@ -333,6 +333,16 @@ def test_every_step_is_an_audit_record_and_the_chain_verifies(service: ApprovalS
     assert audit.verify(db).ok
 
 
+def test_the_audit_log_keeps_no_token_from_a_callback_url(service: ApprovalService, db: Database) -> None:
+    view, _ = service.request_deployment(_req(callback_url="https://bot:s3cr3t@ci.example.org:8443/hooks/gitops?token=abc123"))
+    requested = next(r for r in audit.records(db) if r.action == "deployment.requested")
+    assert requested.data["callback_url"] == "https://ci.example.org:8443/hooks/gitops"
+    assert "abc123" not in json.dumps(requested.data) and "s3cr3t" not in json.dumps(requested.data)
+    from assistant.approvals import callback_url
+
+    assert callback_url(db, view.id) == "https://bot:s3cr3t@ci.example.org:8443/hooks/gitops?token=abc123"  # the sender needs it whole
+
+
 def test_the_vote_its_audit_record_and_its_jobs_commit_or_roll_back_together(service: ApprovalService, db: Database) -> None:
     """When scheduling the card update fails inside the vote's transaction, the vote and its audit record vanish too."""
     from assistant.outbox import InvalidJob
