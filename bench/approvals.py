@@ -65,9 +65,11 @@ CLICKERS = ("U0ALICE", "U0BOB", "U0ERIN")
 
 
 def small_diff(i: int) -> str:
+    """A few lines in an infusion pump's dosing module: the policy wants human approvals, so cards go out."""
     return (
-        f"diff --git a/svc/limits.py b/svc/limits.py\n--- a/svc/limits.py\n+++ b/svc/limits.py\n"
-        f"@@ -1,3 +1,4 @@\n import os\n \n-RATE_LIMIT = {i}\n+RATE_LIMIT = {i + 1}\n+BURST = {i % 7 + 2}\n"
+        f"diff --git a/pump/dosing.py b/pump/dosing.py\n--- a/pump/dosing.py\n+++ b/pump/dosing.py\n"
+        f"@@ -1,3 +1,4 @@\n import math\n \n-MAX_DAILY_DOSE_MG_PER_KG = {i % 50 + 10}\n+MAX_DAILY_DOSE_MG_PER_KG = {i % 50 + 11}\n"
+        f"+BOLUS_LIMIT_ML = {i % 7 + 2}\n"
     )
 
 
@@ -222,7 +224,11 @@ async def post_deployments(base: str, n: int, concurrency: int) -> dict[str, Any
             body = request_body(i, run)
             posts.append(client.build("POST", "/api/deployments", body, {**sign(SECRET, None, body), "Content-Type": "application/json"}))
         post_s, posted = await bounded(n, concurrency, lambda i: client.send(posts[i]))
-        accepted = [json.loads(body)["id"] for status, body in posted if status == 202]
+        answers = [json.loads(body) for status, body in posted if status == 202]
+        accepted = [a["id"] for a in answers]
+        statuses: dict[str, int] = {}
+        for a in answers:
+            statuses[a["status"]] = statuses.get(a["status"], 0) + 1
         errors = [(status, body[:200]) for status, body in posted if status != 202]
 
         reads = [client.build("GET", f"/api/deployments/{dep}", b"", sign(SECRET, None, b"")) for dep in accepted]
@@ -243,6 +249,7 @@ async def post_deployments(base: str, n: int, concurrency: int) -> dict[str, Any
         "retrievable": sum(readable),
         "anchor_healthz_per_s": sum(1 for status, _ in anchor if status == 200) / anchor_s,
         "ids": accepted,
+        "statuses": statuses,
     }
 
 
@@ -317,7 +324,7 @@ def run_one(label: str, database_url: str, args: argparse.Namespace, *, clicks: 
         print(
             f"{label:9} POST /api/deployments: {result['requests_per_s']:7.1f} requests/s "
             f"({result['accepted_202']}/{result['requests']} accepted, {result['error_count']} errors, "
-            f"{result['retrievable']}/{result['accepted_202']} retrievable afterwards)   "
+            f"{result['retrievable']}/{result['accepted_202']} retrievable afterwards; {result['statuses']})   "
             f"anchor GET /healthz: {result['anchor_healthz_per_s']:7.1f} requests/s",
             flush=True,
         )
@@ -343,7 +350,10 @@ def main() -> int:
     parser.add_argument("--postgres", default=os.environ.get("GITOPS_HEALTH_TEST_POSTGRES_URL"))
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
-    print(f"bench/approvals.py: {args.requests} requests, {args.concurrency} in flight, small diffs; {os.cpu_count()} CPUs; targets >= 300 requests/s (SQLite), ack p99 < 50 ms")
+    print(
+        f"bench/approvals.py: {args.requests} requests, {args.concurrency} in flight, small diffs; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at start; targets >= 300 requests/s (SQLite), ack p99 < 50 ms"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-approvals-db-") as tmp:
         run_one("SQLite", f"sqlite:///{tmp}/gitops-health.db", args, clicks=True)
     if args.postgres and not args.no_postgres:
@@ -351,6 +361,7 @@ def main() -> int:
             run_one("Postgres", url, args, clicks=True)
     else:
         print("Postgres  skipped: pass --postgres URL or set GITOPS_HEALTH_TEST_POSTGRES_URL")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end (other processes share these CPUs: compare figures from quiet runs)")
     return 0
 
 
