@@ -200,3 +200,62 @@ def test_the_server_builds_the_workflow_at_start_up_as_app_state_approvals(make_
         assert type(workflow).__name__ == "ApprovalWorkflow"
         body = _post(client, _request()).json()
         assert workflow.waiting_for(body["id"])["deployment_id"] == body["id"]
+
+
+class _Sink:
+    """A loopback CI endpoint that records what it is sent."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.arrived = threading.Event()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's spelling
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                sink.received.append((dict(self.headers.items()), body))
+                self.send_response(204)
+                self.end_headers()
+                sink.arrived.set()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/gitops"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _Sink:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_vote_in_chat_decides_and_ci_gets_the_same_object_back_signed(make_app, serve, db: Database) -> None:
+    """End to end in one server: the request, a vote through app.state.approvals, the outbox worker's signed callback."""
+    from adapters.http.background import install_outbox
+    from assistant.signing import verify
+
+    app = make_app()
+    install_outbox(app)
+    with _Sink() as sink, serve(app) as client:
+        body = _post(client, _request(DOSE_DIFF, callback_url=sink.url)).json()
+        workflow = app.state.approvals
+        for person in ("alice", "bob"):
+            workflow.cast_vote(body["id"], person, "approve", "slack")
+        assert not sink.arrived.wait(0.3)  # pending: nothing to call back yet
+        decided = workflow.cast_vote(body["id"], "erin", "approve", "teams")
+        assert decided.decided
+        assert sink.arrived.wait(20), "no callback arrived"
+        final = _get(client, body["id"]).json()
+    headers, raw = sink.received[0]
+    verify(SECRET, headers["X-GitOps-Timestamp"], headers["X-GitOps-Signature"], raw)
+    assert json.loads(raw) == final
+    assert final["status"] == "approved" and final["decided_by"] == "erin" and len(final["votes"]) == 3
+    assert len(sink.received) == 1
