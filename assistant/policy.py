@@ -21,6 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# Load google-re2's extension before rego-cpp's library, never after: with
+# regopy 1.5.2 and google-re2 1.1, importing `re2` once regopy has loaded
+# librego_shared.so (which exports its own operator new/delete) corrupts the
+# heap: `free(): invalid size` on the first re2.compile. The reviewer,
+# redaction and logging all use re2, and this is the only module that imports
+# regopy, so importing re2 here first keeps every process safe.
+import re2  # noqa: F401  (import order is the point)
+
 from assistant.domain import ClinicalSafety, Finding, PolicyResult, Risk
 
 if TYPE_CHECKING:

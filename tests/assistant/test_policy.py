@@ -207,3 +207,20 @@ def test_a_thousand_findings_are_decided_quickly_with_one_violation_per_rule(eng
     assert result.decision == "review"
     [violation] = result.violations
     assert violation.reason.startswith("1000 high or critical finding(s) at svc/m0.cs:1, svc/m1.cs:2, svc/m2.cs:3 and 997 more")
+
+
+def test_re2_still_works_after_policies_are_loaded() -> None:
+    """regopy loaded before re2 corrupts the heap; assistant.policy must load re2 first (in a fresh process)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from assistant.policy import PolicyEngine\n"
+        "PolicyEngine.load()\n"
+        "import re2\n"
+        "for i in range(100):\n"
+        "    re2.compile(r'gitops-health:\\s*ignore\\[([A-Za-z0-9_,\\s-]*)\\]([^\\n]*)' + str(i)).search('x')\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout.strip()) == (0, "ok"), proc.stderr[-500:]
