@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import re2
 
@@ -214,3 +215,23 @@ def udiff(path: str, *lines: str, start: int = 1) -> str:
         f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n"
         f"@@ -{old_start},{old} +{new_start},{new} @@\n{body}\n"
     )
+
+
+@cache
+def _hint_re(hints: tuple[str, ...]) -> object:
+    return re2.compile("|".join(re2.escape(h) for h in hints))
+
+
+def any_hint(lines: Sequence[DiffLine], hints: Sequence[str], ctx: FileContext | None = None) -> bool:
+    """Whether any of `hints` (lowercase substrings) occurs in these lines: one linear scan of their joined text.
+
+    With `ctx` and `lines is ctx.added`, the joined lowercase text is built once per file and reused.
+    """
+    if ctx is not None and lines is ctx.added:
+        joined = ctx.__dict__.get("_added_text_lower")
+        if joined is None:
+            joined = "\n".join(ctx.added_lower)
+            ctx.__dict__["_added_text_lower"] = joined
+    else:
+        joined = "\n".join(ln.text for ln in lines).lower()
+    return _hint_re(tuple(hints)).search(joined) is not None  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from assistant.review._structure import (
     DOC_LANGUAGES,
     added_normalized,
     anchor_for_removal,
+    any_hint,
     blocks,
     enclosing_keys,
     indent_of,
@@ -207,6 +208,10 @@ _ANNOTATED_RE = re2.compile(
     r"""^\s*(?:@(?:Get|Post|Put|Patch|Delete|Request)Mapping\b|\[\s*Http(?:Get|Post|Put|Patch|Delete)\b|@(?:GET|POST|PUT|DELETE|PATCH)\b)"""
 )
 _DEF_RE = re2.compile(r"^\s*(?:async\s+)?def\s")
+_ROUTER_LEVEL_HINTS = ("before_", ".use", "dependencies", "requireauthorization", "useguards", "authorizationpolicy",
+                       "fallbackpolicy", "[authorize")
+_ROUTE_HINTS = (".get(", ".post(", ".put(", ".patch(", ".delete(", ".all(", ".route(", ".api_route(", ".websocket(",
+                ".handle", ".map", ".any(")
 _USE_AUTH_RE = re2.compile(r"(?i)\.use\w*\(")
 
 
@@ -235,10 +240,15 @@ def _new_routes(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language in DOC_LANGUAGES:
         return
     language = ctx.language
+    if not any_hint(ctx.added, _ROUTE_HINTS + ("mapping", "[http", "@get", "@post", "@put", "@delete", "@patch"), ctx):
+        return
     posts = _visible_post(ctx)
     everything = [ln for post in posts for ln in post]
-    global_auth = any(
-        (_ROUTER_LEVEL_RE.search(ln.text) or _USE_AUTH_RE.search(ln.text)) and AUTHN_RE.search(ln.text) for ln in everything
+    global_auth = any_hint(everything, _ROUTER_LEVEL_HINTS) and any(
+        any(t in ln.text.lower() for t in _ROUTER_LEVEL_HINTS)
+        and (_ROUTER_LEVEL_RE.search(ln.text) or _USE_AUTH_RE.search(ln.text))
+        and AUTHN_RE.search(ln.text)
+        for ln in everything
     )
     if global_auth:
         return
@@ -260,6 +270,8 @@ def _python_routes(posts: list[list[DiffLine]]) -> Iterator[Hit]:
     candidates: list[int] = []
     for post in posts:
         for i, ln in enumerate(post):
+            if "@" not in ln.text:
+                continue
             m = _PY_ROUTE_RE.search(ln.text)
             if not m or _PUBLIC_PATH_RE.search(m.group(1)) or m.group(1) in ("", "/"):
                 continue
@@ -279,6 +291,9 @@ def _arg_routes(posts: list[list[DiffLine]], pattern: object, *, need_sibling: b
     candidates: list[int] = []
     for post in posts:
         for i, ln in enumerate(post):
+            low = ln.text.lower()
+            if not any(t in low for t in _ROUTE_HINTS):
+                continue
             m = pattern.search(ln.text)  # type: ignore[attr-defined]
             if not m:
                 continue
@@ -311,6 +326,8 @@ def _annotated_routes(posts: list[list[DiffLine]]) -> Iterator[Hit]:
     candidates: list[int] = []
     for post in posts:
         for i, ln in enumerate(post):
+            if "mapping" not in ln.text.lower() and "http" not in ln.text.lower() and "@" not in ln.text:
+                continue
             if not _ANNOTATED_RE.search(ln.text):
                 continue
             j = i
@@ -565,18 +582,24 @@ _WILDCARD_RE = re2.compile(
     r"""["']?(?:permissions|scopes?|roles|allowed_?roles|authorities|privileges)["']?\s*[:=]\s*\[?\s*["']\*["']|"""
     r"""hasAuthority\(\s*["']\*["']\)|Permission\.ALL\b"""
 )
+_GRANT_HINTS = ("'*'", '"*"', ":*", "- *", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess",
+                "roles/owner", "roles/editor", "owner", "contributor", "grant", "superuser", "sysadmin",
+                "permission.all")
 _WILDCARD_ITEM_RE = re2.compile(r"""^\s*-\s*["']?\*["']?\s*$""")
 _WILDCARD_KEYS = frozenset({"verbs", "resources", "apigroups", "nonresourceurls", "actions", "action", "permissions", "scopes"})
 _NOT_A_GRANT_RE = re2.compile(r"(?i)audit|allowed_?hosts|cors|origins?|headers|NOSUPERUSER|revoke")
 
 
 def _wildcards(ctx: FileContext) -> Iterator[Hit]:
-    if ctx.is_test or ctx.language in DOC_LANGUAGES:
+    if ctx.is_test or ctx.language in DOC_LANGUAGES or not any_hint(ctx.added, _GRANT_HINTS, ctx):
         return
     for hunk in ctx.file.hunks:
         post: list[DiffLine] | None = None
         for ln in hunk.lines:
-            if ln.kind != "+" or ln.new_no is None or is_comment(ln.text) or _NOT_A_GRANT_RE.search(ln.text):
+            if ln.kind != "+" or ln.new_no is None:
+                continue
+            low = ln.text.lower()
+            if not any(t in low for t in _GRANT_HINTS) or is_comment(ln.text) or _NOT_A_GRANT_RE.search(ln.text):
                 continue
             if _WILDCARD_RE.search(ln.text):
                 yield Hit(ln.new_no)
