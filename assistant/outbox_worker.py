@@ -53,6 +53,7 @@ class WorkerOptions:
     backoff_max_s: float = 300.0
     concurrency: int = 8  # handlers running at once
     stop_timeout_s: float = 10.0  # how long stop() lets running handlers finish before handing their jobs back
+    wake_delay_s: float = 0.02  # after a wake-up, wait this long so a burst of commits is claimed together
     retain_days: float = 7.0  # finished jobs (and their attempts) are purged this long after they finished; failed ones stay
 
     ENV = {
@@ -65,6 +66,8 @@ class WorkerOptions:
     }
 
     def __post_init__(self) -> None:
+        if not isinstance(self.wake_delay_s, (int, float)) or self.wake_delay_s < 0:
+            raise ValueError(f"outbox option wake_delay_s must be zero or a positive number of seconds, not {self.wake_delay_s!r}")
         for name in ("lease_s", "poll_s", "backoff_base_s", "backoff_max_s", "stop_timeout_s", "retain_days"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0:
@@ -264,6 +267,10 @@ class OutboxWorker:
                 await asyncio.wait_for(self._wake_event.wait(), timeout)
             except TimeoutError:
                 pass
+            else:
+                # Woken by a commit: let the commits of the next moment join this claim (one transaction
+                # for a burst of clicks, and more card updates coalesced by their dedupe key).
+                await asyncio.sleep(self.options.wake_delay_s)
             self._wake_event.clear()
 
     def _job_finished(self, task: asyncio.Task[None]) -> None:
