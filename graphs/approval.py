@@ -25,6 +25,7 @@ it as `app.state.approvals`), adding the thread bookkeeping around them.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
@@ -33,7 +34,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
-from assistant.approvals import ApprovalService, VoteResult, new_deployment_id
+from assistant.approvals import AlreadyDecided, ApprovalService, VoteResult, new_deployment_id
 from assistant.deployments import DeploymentRequest, DeploymentView
 from assistant.logging import get_logger
 from assistant.storage import Database
@@ -174,6 +175,9 @@ class ApprovalWorkflow:
         self.service = service
         self.graph = build_approval_graph(checkpointer)
         self._close = close
+        # Resumes of one thread are serialized in this process (striped locks), so two clicks
+        # at once do not fork its checkpoints; across processes the database keeps them honest.
+        self._stripes = tuple(threading.Lock() for _ in range(64))
 
     @classmethod
     def open(cls, service: ApprovalService) -> ApprovalWorkflow:
@@ -202,7 +206,11 @@ class ApprovalWorkflow:
         return ctx.out["view"], ctx.out["created"]
 
     def cast_vote(self, deployment_id: str, person_id: str, decision: str, via: str, reason: str | None = None) -> VoteResult:
-        result = self.service.cast_vote(deployment_id, person_id, decision, via, reason)
+        try:
+            result = self.service.cast_vote(deployment_id, person_id, decision, via, reason)
+        except AlreadyDecided:
+            self.resume(deployment_id)  # a thread another process left parked catches up on the late click
+            raise
         self.resume(deployment_id)
         return result
 
@@ -247,9 +255,10 @@ class ApprovalWorkflow:
         """
         config = self._config(deployment_id)
         try:
-            if not self.graph.get_state(config).interrupts:
-                return False
-            self.graph.invoke(Command(resume={"recheck": True}), config, context=ApprovalContext(self.service), durability="exit")
+            with self._stripes[hash(deployment_id) % len(self._stripes)]:
+                if not self.graph.get_state(config).interrupts:
+                    return False
+                self.graph.invoke(Command(resume={"recheck": True}), config, context=ApprovalContext(self.service), durability="exit")
             return True
         except Exception as exc:  # noqa: BLE001 - the database already holds the truth
             log.warning("approval_resume_failed", deployment_id=deployment_id, error=f"{type(exc).__name__}: {exc}")

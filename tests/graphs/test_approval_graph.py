@@ -108,6 +108,26 @@ def test_a_thread_left_behind_catches_up_with_the_database(workflow: ApprovalWor
     assert workflow.catch_up([view.id]) == 0
 
 
+def test_a_late_click_on_a_decided_request_brings_its_thread_along(workflow: ApprovalWorkflow) -> None:
+    from assistant.approvals import AlreadyDecided
+
+    view, _ = workflow.request_deployment(_req())
+    workflow.service.cast_vote(view.id, "bob", "reject", "web", "not this week")  # decided without a resume
+    with pytest.raises(AlreadyDecided):
+        workflow.cast_vote(view.id, "erin", "approve", "slack")
+    assert workflow.thread_status(view.id) == "rejected"
+
+
+def test_simultaneous_votes_in_one_process_leave_one_consistent_thread(workflow: ApprovalWorkflow) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    view, _ = workflow.request_deployment(_req())
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda p: workflow.cast_vote(view.id, p, "approve", "slack"), ("alice", "bob", "erin")))
+    assert sum(r.decided for r in results) == 1
+    assert workflow.thread_status(view.id) == "approved" and workflow.waiting_for(view.id) is None
+
+
 def test_expiry_ends_the_thread(db: Database, policies: Any) -> None:
     from datetime import timedelta
 
