@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -259,3 +262,75 @@ def test_a_vote_in_chat_decides_and_ci_gets_the_same_object_back_signed(make_app
     assert json.loads(raw) == final
     assert final["status"] == "approved" and final["decided_by"] == "erin" and len(final["votes"]) == 3
     assert len(sink.received) == 1
+
+
+def _serve_process(tmp_path: Path, database_url: str, name: str) -> tuple[subprocess.Popen[str], str]:
+    import os
+    import socket
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_HEALTH_", "SLACK_", "TEAMS_"))}
+    env.update(GITOPS_HEALTH_DATA_DIR=str(tmp_path / name), GITOPS_HEALTH_DATABASE_URL=database_url, GITOPS_HEALTH_WEBHOOK_SECRET=SECRET)
+    cli = Path(sys.executable).with_name("gitops-health")
+    proc = subprocess.Popen([str(cli), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _until_up(proc: subprocess.Popen[str], base: str) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "server did not come up"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_two_server_processes_on_one_postgres_share_requests_and_idempotency_keys(database_url: str, db: Database, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    servers = [_serve_process(tmp_path, database_url, name) for name in ("a", "b")]
+    try:
+        for proc, base in servers:
+            _until_up(proc, base)
+        raw = json.dumps(_request()).encode()
+
+        def post(base: str) -> httpx.Response:
+            headers = {**sign(SECRET, body=raw), "Content-Type": "application/json", "Idempotency-Key": "run-77"}
+            return httpx.post(f"{base}/api/deployments", content=raw, headers=headers, timeout=60)
+
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(post, [base for _, base in servers] * 2))
+        assert sorted(a.status_code for a in answers) == [200, 200, 200, 202]
+        assert len({a.json()["id"] for a in answers}) == 1
+        dep_id = answers[0].json()["id"]
+        # a request made through one process is read, and decided, through the other's database
+        from assistant.approvals import ApprovalService
+        from assistant.config import DEMO_CONFIG, parse_config
+
+        ApprovalService(db, parse_config(DEMO_CONFIG)).cast_vote(dep_id, "alice", "reject", "web", "not today")
+        for _, base in servers:
+            read = httpx.get(f"{base}/api/deployments/{dep_id}", headers=sign(SECRET, body=b""), timeout=30).json()
+            assert read["status"] == "rejected" and read["decided_by"] == "alice"
+    finally:
+        for proc, _ in servers:
+            proc.terminate()
+        for proc, _ in servers:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+    assert _count(db, deployments) == 1
+    assert _count(db, outbox_jobs, outbox_jobs.c.kind == "teams.post_card") == 1
