@@ -19,6 +19,7 @@ from adapters.http.errors import install_error_handlers
 from adapters.http.metrics import HttpMetrics
 from adapters.http.request_context import RequestContextMiddleware
 from adapters.slack import routes as slack_routes
+from adapters.teams import routes as teams_routes
 
 if TYPE_CHECKING:
     from assistant.config import AppConfig, Settings
@@ -31,6 +32,7 @@ _ROUTERS: tuple[APIRouter, ...] = (
     metrics.router,
     deployments.router,
     slack_routes.router,
+    teams_routes.router,
 )
 
 
