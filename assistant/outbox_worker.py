@@ -52,6 +52,7 @@ class WorkerOptions:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 300.0
     concurrency: int = 8  # handlers running at once
+    handler_timeout_s: float = 300.0  # a handler still running after this is cancelled and its job retried
     stop_timeout_s: float = 10.0  # how long stop() lets running handlers finish before handing their jobs back
     wake_delay_s: float = 0.02  # after a wake-up, wait this long so a burst of commits is claimed together
     retain_days: float = 7.0  # finished jobs (and their attempts) are purged this long after they finished; failed ones stay
@@ -68,7 +69,7 @@ class WorkerOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.wake_delay_s, (int, float)) or self.wake_delay_s < 0:
             raise ValueError(f"outbox option wake_delay_s must be zero or a positive number of seconds, not {self.wake_delay_s!r}")
-        for name in ("lease_s", "poll_s", "backoff_base_s", "backoff_max_s", "stop_timeout_s", "retain_days"):
+        for name in ("lease_s", "poll_s", "backoff_base_s", "backoff_max_s", "handler_timeout_s", "stop_timeout_s", "retain_days"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0:
                 unit = "days" if name == "retain_days" else "seconds"
@@ -290,10 +291,16 @@ class OutboxWorker:
         handler = self.handlers().get(job.kind)
         outcome, error, delay = "ok", None, None
         heartbeat = asyncio.create_task(self._heartbeat(job))
+        started = time.monotonic()
         try:
             if handler is None:
                 raise RetryLater(f"no handler for {job.kind!r} in this process any more")
-            await handler(job)
+            await asyncio.wait_for(handler(job), self.options.handler_timeout_s)
+        except TimeoutError as exc:
+            if time.monotonic() - started >= self.options.handler_timeout_s:
+                outcome, error = "retry", f"the handler did not finish within {self.options.handler_timeout_s:g} s; cancelled"
+            else:  # the handler's own timeout, not ours
+                outcome, error = "retry", f"TimeoutError: {exc}"
         except RetryLater as exc:
             outcome, error, delay = "retry", exc.reason, exc.delay
         except GiveUp as exc:
@@ -376,7 +383,7 @@ class OutboxWorker:
             Job(
                 id=row.id,
                 kind=row.kind,
-                payload=json.loads(row.payload),
+                payload=_payload(row.payload),
                 attempt=row.attempts,
                 created_at=utc(row.created_at),
                 dedupe_key=row.dedupe_key,
@@ -464,6 +471,15 @@ class OutboxWorker:
                     .values(status=status, run_at=now, lease_until=None, finished_at=now if status == "superseded" else None)
                 )
         return len(rows)
+
+
+def _payload(text: str) -> dict[str, Any]:
+    """The stored payload; a row edited into something else reaches the handler as {} (which gives up on it)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _clean_error(error: str) -> str:

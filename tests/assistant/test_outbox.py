@@ -437,3 +437,27 @@ async def test_finished_jobs_are_purged_after_the_retention_but_failed_and_waiti
     assert attempts(db, done_id) == [] and len(attempts(db, failed_id)) == 1
     with pytest.raises(ValueError, match="GITOPS_HEALTH_OUTBOX_RETAIN_DAYS: 'forever' is not a number of days"):
         WorkerOptions.from_env({"GITOPS_HEALTH_OUTBOX_RETAIN_DAYS": "forever"})
+
+
+async def test_a_handler_that_hangs_is_cancelled_and_its_job_retried(db: Database) -> None:
+    runs: list[int] = []
+
+    async def hang_once(job: Job) -> None:
+        runs.append(job.attempt)
+        if job.attempt == 1:
+            await asyncio.sleep(60)
+
+    worker = OutboxWorker(db, handlers={"test.job": hang_once}, options=WorkerOptions(handler_timeout_s=0.2, backoff_base_s=0.01, backoff_max_s=0.02))
+    job_id = add(db)
+    await drain_until(worker, lambda: jobs(db)[0].status == "done")
+    assert runs == [1, 2]
+    assert attempts(db, job_id)[0].error == "the handler did not finish within 0.2 s; cancelled"
+
+
+async def test_a_payload_edited_into_garbage_reaches_the_handler_as_an_empty_object(db: Database) -> None:
+    rec = Recorder()
+    job_id = add(db)
+    with db.session() as s:
+        s.execute(outbox_jobs.update().where(outbox_jobs.c.id == job_id).values(payload="not json"))
+    assert await OutboxWorker(db, handlers={"test.job": rec}).run_once() == 1
+    assert rec.seen[0].payload == {}
