@@ -39,7 +39,7 @@ _VERIFY_OFF = Rule(
         "skip", "ignore", "accept", "validate", "allow",
     ),
     pattern=(
-        r"(?i)\b(?:verify|verify_?ssl|ssl_?verify|verify_?certs?|verify_?tls|tls_?verify|ssl_?verification|"
+        r"(?i)(?:\b|_)(?:verify|verify_?ssl|ssl_?verify|verify_?certs?|verify_?tls|tls_?verify|ssl_?verification|"
         r"verify_?peer|verify_?host(?:name)?|check_?hostname|check_?certs?|reject_?unauthorized|strict_?ssl|"
         r"validate_?certs?|validate_?certificates?|cert_?reqs|verify_?mode)"
         r"""["']?\s*(?:=|:|=>)\s*""" + _FALSE
@@ -52,7 +52,7 @@ _VERIFY_OFF = Rule(
         r"DangerousAcceptAnyServerCertificateValidator|"
         r"""NODE_TLS_REJECT_UNAUTHORIZED["']?\s*[:=]\s*["']?0|PYTHONHTTPSVERIFY["']?\s*[:=]\s*["']?0|"""
         r"GIT_SSL_NO_VERIFY|--no-check-certificate|\bcurl\b[^|;]*\s(?:-k|--insecure)\b|"
-        r"SSL_VERIFY(?:PEER|HOST)\s*,\s*(?:false|0)\b|"
+        r"SSL_VERIFY(?:PEER|HOST)[\"']?\s*(?:,|=>)\s*(?:false|0)\b|\bVERIFY_NONE\b|new\s+X509Certificate\s*\[\s*0\s*\]|"
         r"checkServerTrusted\s*\([^)]*\)\s*(?:throws\s+[\w.]+\s*)?\{\s*\}|"
         r"(?:CertificateValidationCallback|CertificateCustomValidationCallback)\b[^;]*=>\s*true\b|"
         r"hostname_?verifier\b[^;]*->\s*true\b|"
@@ -68,6 +68,8 @@ _VERIFY_OFF = Rule(
         "src/main/java/Http.java::        .setSSLHostnameVerifier(NoopHostnameVerifier.INSTANCE)",
         "config/app.yaml::  insecure_skip_verify: true",
         "ops/pull.sh::curl -k https://fhir.example.org/metadata",
+        "lib/Client.php::curl_setopt($ch, CURLOPT_SSL_VERIFYPEER, false);",
+        "src/main/java/Trust.java::        public X509Certificate[] getAcceptedIssuers() { return new X509Certificate[0]; }",
     ),
     counterexamples=(
         "hie/client.py::            verify=True,",
@@ -131,10 +133,10 @@ _TLS_OFF = Rule(
     languages=SOURCE_LANGUAGES,
     keywords=("ssl", "tls", "https", "encrypt=", "encrypt =", "viewer_protocol_policy"),
     pattern=(
-        r"(?i)\b(?:use_?|enable_?|require_?|force_?)?(?:ssl|tls|https|starttls)"
+        r"(?i)(?:\b|_)(?:use_?|enable_?|require_?|force_?)?(?:ssl|tls|https|starttls)"
         r"(?:[_.\-]?(?:enabled?|required?|only|enforcement_?enabled|enforced?|redirect|mode|on))?"
         r"""["']?\s*(?:=|:|=>)\s*["']?(?:False|false|FALSE|0|no|off|disabled?|none|None)["']?\s*(?:[,;})\]&#]|//|$)|"""
-        r"(?i:\b(?:use|require)SSL\s*=\s*false\b|"
+        r"(?i:\b(?:use|require)SSL\s*=\s*false\b|sslmode\s*=\s*[\"']?disable\b|"
         r"(?:server|data source|host)\s*=[^;]*;.*\bencrypt\s*=\s*(?:false|no|optional)\b|"
         r"\bencrypt\s*=\s*(?:false|no|optional)\b.*(?:server|data source|host)\s*=)|"
         r"""viewer_protocol_policy\s*=\s*"allow-all\""""
@@ -151,6 +153,8 @@ _TLS_OFF = Rule(
         "config/application.properties::spring.datasource.url=jdbc:mysql://db.internal/ehr?useSSL=false",
         "src/appsettings.json::  \"Ehr\": \"Server=sql01;Database=ehr;Encrypt=False;\"",
         "infra/cdn.tf::    viewer_protocol_policy = \"allow-all\"",
+        "deploy/.env.production::SMTP_USE_TLS=false",
+        "deploy/.env.production::PGSSLMODE=disable",
     ),
     counterexamples=(
         "config/db.py::DATABASE_URL = f\"postgresql://{user}@{host}/ehr?sslmode=verify-full\"",
