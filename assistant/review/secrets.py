@@ -230,7 +230,8 @@ def _check_url_credentials(ctx: FileContext) -> Iterator[Hit]:
             password = m.group(3)
             if _PLACEHOLDER_RE.search(password) or password.startswith(("$", "%", "{", "<", ":")) or "${" in password:
                 continue
-            if len(password) < 4 or password.lower() in {"pass", "pwd", "secret"}:
+            low_pw = password.lower()
+            if len(password) < 4 or any(w in low_pw for w in ("pass", "pwd", "secret", "example", "changeme", "xxx", "***")):
                 continue
             yield Hit(ln.new_no or 1, f"A `{m.group(1)}://` connection string carries a literal password. Build it "
                       "from environment variables or a secret store, and rotate the password.")

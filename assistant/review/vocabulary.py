@@ -25,7 +25,7 @@ _DEFAULT_TERMS: tuple[str, ...] = (
     # identity
     "name", "full_name", "first_name", "last_name", "given_name", "family_name", "middle_name",
     "display_name", "patient_name", "maiden_name", "surname", "forename", "given", "family",
-    "fname", "lname", "fullname", "firstname", "lastname", "givenname", "familyname", "displayname",
+    "fullname", "firstname", "lastname", "givenname", "familyname", "displayname",
     "patientname",
     # identifiers
     "ssn", "social_security", "social_security_number", "sin", "nhs_number", "nhsnumber",
@@ -56,7 +56,7 @@ _WEAK_TERMS: tuple[str, ...] = (
     "contact", "telecom", "identifier", "condition", "conditions", "history", "treatment", "procedure",
     "medication", "medications", "allergies", "allergy", "prescription", "chart_number",
     "admission_date", "discharge_date", "license_number", "zip_code", "zipcode", "home_address",
-    "cell_phone", "street_address", "address_line",
+    "cell_phone", "street_address", "address_line", "fname", "lname",
 )
 
 # Methods that turn a whole record into text: logging `patient.toString()` logs every field.
