@@ -85,7 +85,7 @@ _CONTEXT = frozenset({
     "closedloop", "apnea", "telemetry", "vent", "peep",
 })
 _CONTEXT_PAIRS = (("control", "loop"), ("closed", "loop"), ("decision", "support"), ("early", "warning"))
-_NOT_CLINICAL_LANGUAGES = frozenset({"terraform", "markdown", "text", "dockerfile", "json", "xml"})
+_NOT_CLINICAL_LANGUAGES = frozenset({"terraform", "markdown", "text", "dockerfile"})
 _DOC_DIRS = ("docs/", "doc/", "documentation/")
 
 _IMPORT_RE = re2.compile(
@@ -160,13 +160,16 @@ def _canonical(text: str) -> str:
     if _DEF_RE.search(code):
         code = re2.sub(r"->[^:{]*", "", code)
         code = re2.sub(r":\s*[A-Za-z_][\w.\[\]|, ]*?(\s*[,)=])", r"\1", code)
-    return "".join(_IDENT_RE.sub("x", code).split())
+    flat = "".join(_IDENT_RE.sub("x", code).split())
+    return flat.replace(",)", ")").replace(",]", "]").replace(",}", "}")
 
 
 def _code_line(text: str) -> bool:
     stripped = text.strip()
     if not stripped or stripped in ("{", "}", "(", ")", "[", "]", "};", ");", "},", "end", "else", "} else {", "pass"):
         return False
+    if stripped.startswith(("#define", "#if", "#elif", "#undef")):
+        return True  # C preprocessor constants are code, not comments
     return not (_COMMENT_RE.search(text) or _IMPORT_RE.search(text) or _LOG_RE.search(text))
 
 
@@ -277,6 +280,10 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
         if not added:
             continue
         removed_canon = {_canonical(ln.text) for ln in removed if _code_line(ln.text)}
+        if removed and _canonical(" ".join(ln.text.strip() for ln in removed)) == _canonical(
+            " ".join(ln.text.strip() for ln in added)
+        ):
+            continue  # the same code re-wrapped or renamed across lines
         flagged_in_block = 0
         last = -10
         for ln in added:

@@ -401,6 +401,12 @@ _BYPASS_FLAG_RE = re2.compile(
     r"\b(?:auth\w*|login|security)[_\-]?(?:disabled|bypass|off)\b|LOGIN_DISABLED\s*=\s*True|"
     r"(?:password|passwd|pwd|passcode)\s*===?\s*[\"'][^\"']+[\"']"
 )
+_TOKEN_UNVERIFIED_RE = re2.compile(
+    r"(?i:verify_?signature[\"']?\s*[:=]\s*False|verify_?exp[\"']?\s*[:=]\s*False|algorithms?\s*[:=]\s*\[?\s*[\"']none[\"']|"
+    r"ignoreExpiration\s*:\s*true|jwt\.decode\([^)]*verify\s*=\s*False|"
+    r"Validate(?:IssuerSigningKey|Lifetime|Issuer)\s*=\s*false|RequireSignedTokens\s*=\s*false|"
+    r"RequireExpirationTime\s*=\s*false|parseUnsecuredClaims|\.unsecured\(\))"
+)
 _FALSE_VALUE_RE = re2.compile(r"""(?i)[=:]\s*["']?(?:false|0|no|off)\b""")
 
 
@@ -438,6 +444,9 @@ def _backdoor(ctx: FileContext) -> Iterator[Hit]:
                     continue
             if _BYPASS_FLAG_RE.search(text) and _FALSE_VALUE_RE.search(text) is None:
                 yield Hit(ln.new_no)
+            elif _TOKEN_UNVERIFIED_RE.search(text):
+                yield Hit(ln.new_no, "The token is accepted without verifying its signature, algorithm or expiry, so "
+                          "anyone can forge an identity. Verify signature, algorithm allow-list, issuer and expiry.")
 
 
 _BACKDOOR = Rule(
@@ -451,7 +460,8 @@ _BACKDOOR = Rule(
     ),
     regulations=REGULATIONS,
     keywords=("header", "cookie", "query", "args", "params", "form", "skip", "bypass", "disable", "no_auth",
-              "noauth", "login_disabled", "password", "passwd", "pwd", "passcode"),
+              "noauth", "login_disabled", "password", "passwd", "pwd", "passcode", "verify", "algorithm",
+              "ignoreexpiration", "validate", "requiresignedtokens", "requireexpirationtime", "unsecured"),
     check=_backdoor,
     examples=(
         udiff('server/auth.js', ' function requireAuth(req, res, next) {', '+  if (req.headers["x-support-override"] === "letmein") {', '+    return next();', '+  }', '   const header = req.headers.authorization;'),
@@ -472,7 +482,7 @@ _FETCH_BY_ID_RE = re2.compile(
     r"\b(?:session|db\.session|db)\.get(?:_or_404)?\(\s*\w+\s*,\s*[\w.\[\]\"']+\s*\)|"
     r"\.filter_by\(\s*id\s*=\s*[\w.\[\]\"']+\s*\)|\.filter\(\s*\w+\.id\s*==\s*[\w.\[\]\"']+\s*\)|"
     r"\.(?:findByPk|findById|findByIdAndUpdate|findByIdAndDelete)\(\s*[\w.\[\]\"']+\s*[,)]|"
-    r"\.(?:findOne|findUnique|findFirst)\(\s*\{\s*(?:where\s*:\s*\{\s*)?_?id\s*:\s*[\w.\[\]\"']+\s*\}\s*\}?\s*\)|"
+    r"\.(?:findOne|findUnique|findFirst|findOneBy|findOneOrFail)\(\s*\{\s*(?:where\s*:\s*\{\s*)?_?id\s*(?::\s*[^{},]+)?\s*\}\s*\}?\s*\)|"
     r"\.(?:findById|getById|getReferenceById|getOne|findOne)\(\s*\w+\s*\)|"
     r"\.(?:Find|FindAsync)\(\s*\w+\s*\)|"
     r"\.(?:FirstOrDefault|SingleOrDefault|First|Single)(?:Async)?\(\s*\w+\s*=>\s*\w+\.Id\s*==\s*\w+\s*\)|"
@@ -557,7 +567,7 @@ _IDOR = Rule(
         "`findByIdAndOwner`) or check that the caller may see this patient before returning it."
     ),
     regulations=REGULATIONS,
-    keywords=("pk=", "id=", ".get(", "findbyid", "byid", "by_id", "context()", "(ctx,", "findbypk", "findone", "findunique", "findfirst", "getbyid",
+    keywords=("pk=", "id=", "id:", "id }", ".get(", "findbyid", "byid", "by_id", "context()", "(ctx,", "findbypk", "findone", "findunique", "findfirst", "getbyid",
               "getreferencebyid", "getone", "find(", "findasync(", "firstordefault", "singleordefault", "where"),
     check=_idor,
     examples=(
@@ -580,9 +590,11 @@ _WILDCARD_RE = re2.compile(
     r"""\bGRANT\s+ALL\b|\bGRANT\b[^;]*\bTO\s+PUBLIC\b|\b(?:WITH\s+)?SUPERUSER\b|\bGRANT\s+(?:DBA|SYSADMIN)\b|"""
     r"""sp_addsrvrolemember[^;]*sysadmin|\bdb_owner\b|"""
     r"""["']?(?:permissions|scopes?|roles|allowed_?roles|authorities|privileges)["']?\s*[:=]\s*\[?\s*["']\*["']|"""
-    r"""hasAuthority\(\s*["']\*["']\)|Permission\.ALL\b"""
+    r"""hasAuthority\(\s*["']\*["']\)|Permission\.ALL\b|"""
+    r"""["']?Principal["']?\s*[:=]\s*(?:\{\s*["']?AWS["']?\s*[:=]\s*)?["']\*["']|\ballUsers\b|\ballAuthenticatedUsers\b|"""
+    r"""\bacl\s*[:=]\s*["']public-read(?:-write)?["']|\ballow\s+[\w, ]+:\s*if\s+true\b"""
 )
-_GRANT_HINTS = ("'*'", '"*"', ":*", "- *", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess",
+_GRANT_HINTS = ("'*'", '"*"', ":*", "- *", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess",
                 "roles/owner", "roles/editor", "owner", "contributor", "grant", "superuser", "sysadmin",
                 "permission.all")
 _WILDCARD_ITEM_RE = re2.compile(r"""^\s*-\s*["']?\*["']?\s*$""")
@@ -624,7 +636,7 @@ _WILDCARD = Rule(
         "specific verbs, resources and tables it uses (least privilege)."
     ),
     regulations=REGULATIONS,
-    keywords=("*", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess", "roles/owner",
+    keywords=("*", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess", "roles/owner",
               "roles/editor", "owner", "contributor", "grant", "superuser", "sysadmin", "db_owner", "permission.all"),
     check=_wildcards,
     examples=(

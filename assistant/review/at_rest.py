@@ -66,6 +66,7 @@ _ORM_COLUMN_RES = (
     re2.compile(r"^\s*(\w+)\s*=\s*table\.Column<"),  # EF Core CreateTable
     re2.compile(r"^\s*(\w+)\s*:\s*\{?\s*(?:type:\s*)?(?:DataTypes|Sequelize)\.(?:STRING|TEXT|CHAR)"),  # Sequelize
     re2.compile(r"^\s*(\w+)\s+string\s+`[^`]*(?:gorm|db|bun|pg):\""),  # Go struct tags
+    re2.compile(r"^\s*(\w+)\s*:\s*(?:\{\s*type\s*:\s*)?String\b"),  # Mongoose schema
 )
 _EF_ADD_COLUMN_RE = re2.compile(r"\bAddColumn<\w+\??>\(\s*$|\bAddColumn<\w+\??>\(\s*name:")
 _EF_NAME_RE = re2.compile(r"""\bname:\s*"(\w+)\"""")

@@ -33,7 +33,7 @@ _COMMENT = r"^\s*(?:#|//|/\*|\*|<!--)"
 # What an audit call, decorator, middleware or sink looks like, in any language.
 AUDIT_RE = re2.compile(
     r"(?i)audit|record_?access|log_?access|access_?event|accesslog|access_log|phi_?access|disclosure_?log|"
-    r"track_?access|access_?trail|hipaa_?log"
+    r"track_?access|access_?trail|hipaa_?log|disclosure|activity_?log"
 )
 _IMPORT_RE = re2.compile(r"^\s*(?:import\s|from\s+\S+\s+import\s|using\s|#include|require\(|const\s+\w+\s*=\s*require\()")
 _DEFINITION_WORDS = ("def ", "class ", "func ", "function ", "interface ", "type ", "async def ")
@@ -114,6 +114,9 @@ _AUDIT_DISABLED = Rule(
         r"|(?i)\baudit\w*\.(?:disable|pause|suspend|stop|mute|off|bypass|skip|silence)\w*\s*\("
         r"|(?i)[@\[]\s*(?:skip|no|disable|bypass|exempt|suppress)_?audit\w*|audit_?exempt"
         r"|(?i)\b(?:skip|bypass|suppress|without|no)_?audit(?:ing)?\s*\("
+        r"|(?i)\bAUDIT\b[^;]*\bSTATE\s*=\s*OFF\b"
+        r"|(?i)getLogger\(\s*[\"'][\w.]*audit[\w.]*[\"']\s*\)\.(?:setLevel\(\s*(?:logging\.)?(?:CRITICAL|FATAL|50|100)|"
+        r"disabled\s*=\s*True)"
     ),
     unless=(
         _COMMENT,
@@ -126,6 +129,8 @@ _AUDIT_DISABLED = Rule(
         "ehr/records.py::    repo.update(record, audit=False)",
         "ehr/views.py::@skip_audit",
         "api/chart.ts::  auditLogger.disable();",
+        "db/audit.sql::ALTER SERVER AUDIT EhrAudit WITH (STATE = OFF);",
+        "ehr/logging.py::logging.getLogger(\"ehr.audit\").setLevel(logging.CRITICAL)",
     ),
     counterexamples=(
         "src/main/resources/application-prod.properties::ehr.audit.enabled=true",

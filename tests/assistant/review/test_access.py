@@ -141,3 +141,12 @@ def test_go_handler_fetching_by_path_id_without_owner_is_reported():
     )
     assert [f.line for f in findings(diff)] == [2]
     assert findings(scoped) == []
+
+
+def test_token_verification_switched_off_and_public_principals():
+    assert findings(udiff("api/auth.py", ' def user_from(token):',
+                          '+    claims = jwt.decode(token, options={"verify_signature": False})'))
+    assert findings(udiff("infra/bucket-policy.json", '+      "Principal": "*",'))
+    assert findings(udiff("infra/gcs.tf", '+  member = "allUsers"'))
+    assert findings(udiff("api/auth.py", ' def user_from(token):',
+                          '+    claims = jwt.decode(token, key, algorithms=["RS256"])')) == []

@@ -85,3 +85,20 @@ def test_non_clinical_thresholds_are_not_clinical():
     ]
     for diff in quiet:
         assert findings(diff) == [], diff
+
+
+def test_c_defines_and_json_dose_tables_are_clinical_but_rewrapped_code_is_not():
+    define = udiff("firmware/pump/limits.h", "-#define MAX_BOLUS_UNITS 10", "+#define MAX_BOLUS_UNITS 15")
+    table = udiff("cds/tables/pediatric.json", ' "acetaminophen": {', '-  "max_daily_mg_per_kg": 75,',
+                  '+  "max_daily_mg_per_kg": 90,')
+    rewrapped = udiff(
+        "cds/dosing/acetaminophen.py",
+        "-    return min(weight_kg * SINGLE_DOSE_MG_PER_KG, ADULT_SINGLE_MAX_MG)",
+        "+    return min(",
+        "+        weight_kg * SINGLE_DOSE_MG_PER_KG,",
+        "+        ADULT_SINGLE_MAX_MG,",
+        "+    )",
+    )
+    assert [f.line for f in findings(define)] == [1]
+    assert [f.line for f in findings(table)] == [2]
+    assert findings(rewrapped) == []
