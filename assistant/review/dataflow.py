@@ -54,7 +54,12 @@ def _mentions_record(text: str, vocab: PhiVocabulary) -> bool:
 
 
 def hunk_flow(
-    hunk: Hunk, vocab: PhiVocabulary, post: list[DiffLine] | None = None, hints: frozenset[int] | None = None
+    hunk: Hunk,
+    vocab: PhiVocabulary,
+    post: list[DiffLine] | None = None,
+    hints: frozenset[int] | None = None,
+    lo: int = 0,
+    hi: int | None = None,
 ) -> HunkFlow:
     """Names bound to patient records and to PHI values in this hunk's post-image (and its header).
 
@@ -62,23 +67,28 @@ def hunk_flow(
     anything be skipped without a regex.
     """
     post = post if post is not None else [ln for ln in hunk.lines if ln.kind != "-"]
+    hi = len(post) if hi is None else min(hi, len(post))
     flow = HunkFlow()
-    candidates = [ln for ln in post if hints is None or ln.new_no in hints]
+    candidates = [ln for ln in post[lo:hi] if hints is None or ln.new_no in hints]
     texts = [hunk.header] + [ln.text for ln in candidates]
     for text in texts:
-        for regex in (_TYPED_RE, _GO_PARAM_RE):
-            for m in regex.finditer(text):
-                type_name, var = m.group(1), m.group(2)
-                if vocab.is_record(type_name):
-                    flow.record_vars.add(var)
-        for m in _ANNOT_RE.finditer(text):
-            if vocab.is_record(m.group(2)):
-                flow.record_vars.add(m.group(1))
-        for regex in (_FOR_RE, _FOREACH_RE, _RANGE_RE):
-            m = regex.search(text)
-            if m and _mentions_record(m.group(2), vocab):
-                flow.record_vars.add(m.group(1))
-    for i, ln in enumerate(post):
+        if any(c.isupper() for c in text):
+            for regex in (_TYPED_RE, _GO_PARAM_RE):
+                for m in regex.finditer(text):
+                    type_name, var = m.group(1), m.group(2)
+                    if vocab.is_record(type_name):
+                        flow.record_vars.add(var)
+            if ":" in text:
+                for m in _ANNOT_RE.finditer(text):
+                    if vocab.is_record(m.group(2)):
+                        flow.record_vars.add(m.group(1))
+        if "for" in text:
+            for regex in (_FOR_RE, _FOREACH_RE, _RANGE_RE):
+                m = regex.search(text)
+                if m and _mentions_record(m.group(2), vocab):
+                    flow.record_vars.add(m.group(1))
+    for i in range(lo, hi):
+        ln = post[i]
         if hints is not None and ln.new_no not in hints and not ln.text.rstrip().endswith(("(", "[", "{")):
             continue
         if "=" not in ln.text:

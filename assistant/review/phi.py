@@ -144,7 +144,7 @@ def _sink_hits(
         if where is None or hunk is None:
             continue
         post, i = where
-        flow = _flow(ctx, hunk, post)
+        flow = _flow(ctx, hunk, post, i)
         if True:
             for m in sink.finditer(ln.text):  # type: ignore[attr-defined]
                 open_col = ln.text.find("(", m.end() - 1)
@@ -186,8 +186,26 @@ def _sink_hits(
                     break
 
 
-def _flow(ctx: FileContext, hunk: object, post: list[DiffLine]) -> HunkFlow:
-    return ctx.memo(("phi-flow", id(hunk)), lambda: hunk_flow(hunk, ctx.vocabulary, post, ctx.phi_hint_lines))  # type: ignore[arg-type]
+_FLOW_BLOCK = 40
+
+
+def _flow(ctx: FileContext, hunk: object, post: list[DiffLine], i: int = 0) -> HunkFlow:
+    """Bindings visible at post[i]: computed over the 40-80 lines above it (and a few below), not the
+    whole hunk, so a new 5,000-line file costs a window per sink rather than a full pass per file."""
+    block = i // _FLOW_BLOCK
+    parts = [
+        ctx.memo(("phi-flow", id(hunk), b), lambda b=b: hunk_flow(  # type: ignore[misc]
+            hunk, ctx.vocabulary, post, ctx.phi_hint_lines, b * _FLOW_BLOCK, (b + 1) * _FLOW_BLOCK))  # type: ignore[arg-type]
+        for b in (block - 1, block, block + 1) if b >= 0 and b * _FLOW_BLOCK < len(post)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    merged = HunkFlow()
+    for part in parts:
+        merged.record_vars |= part.record_vars
+        for name, lines in part.phi_vars.items():
+            merged.phi_vars.setdefault(name, []).extend(lines)
+    return merged
 
 
 def _names(span: str) -> set[str]:
@@ -246,7 +264,7 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
         post, i = where
         if not any(x.new_no in hints or x.new_no in leaks for x in post[i: i + 10]):
             continue
-        flow = _flow(ctx, hunk, post)
+        flow = _flow(ctx, hunk, post, i)
         if True:
             m = _ERROR_RESPONSE_RE.search(ln.text)
             if m is None:
@@ -295,7 +313,7 @@ def _check_urls(ctx: FileContext) -> Iterator[Hit]:
         post, i = where
         if ln.new_no not in hints and _PARAMS_DICT_RE.search(ln.text) is None:
             continue
-        flow = _flow(ctx, hunk, post)
+        flow = _flow(ctx, hunk, post, i)
         if True:
             text = ln.text
             m = mask(text)
