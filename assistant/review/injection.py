@@ -100,7 +100,7 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
     if ctx.language == "sql":
         yield from _check_sql_file(ctx)
         return
-    sql_lines = ctx.scan(_SQL_WORDS, added_only=False)
+    sql_lines = ctx.scan(_SQL_IN_STRING, added_only=False)
     if not sql_lines:
         return
     todo: list[DiffLine] = []
@@ -142,6 +142,13 @@ _RAW_SQL_CALL_RE = re2.compile(
     r"executescript|exec_driver_sql|text|sql|query|unsafe|\$queryRawUnsafe|\$executeRawUnsafe)\s*\(\s*[$@]?[rbuf]?[\"'`]"
 )
 _PLACEHOLDER_LIST_RE = re2.compile(r"\.join\s*\(\s*\[?\s*[\"'](?:\?|%s|\$\d+|:\w+)[\"']|[\"'](?:\?|%s)[\"']\s*\*\s*len\s*\(|\brepeat\s*\(\s*[\"']\?|Repeat\s*\(\s*\"\?")
+# A SQL word after an opening quote on the line, a raw-SQL API, or a query being extended with +=.
+_SQL_IN_STRING = (
+    r"[\"'`][^\"'`]*\b(?:select|insert|update|delete|where|order by|group by|values|merge into|join|truncate|"
+    r"drop table|alter table|create table|exec|and|or|limit|from|set)\b|"
+    r"(?:raw|fromsqlraw|createnativequery|createquery|executequery|executeupdate)\s*\(|"
+    r"\b(?:sql|query|stmt|statement|where|clause|filter)\w*\s*\+=|\bexecute\s+(?:immediate\s+)?'|\bexec\s*\("
+)
 _SQL_WORDS = (
     r"select|insert|update|delete|where|order by|group by|values|merge into|join|truncate|drop table|"
     r"alter table|create table|exec|sql|query|\+=|^\s*(?:and|or)\s|raw\(|raw\s*\(|fromsqlraw|createnativequery"
