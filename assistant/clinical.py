@@ -30,7 +30,7 @@ import re2
 
 from assistant.diffs import DiffLine, FileDiff, Hunk
 from assistant.domain import ClinicalSafety, Finding
-from assistant.review._structure import enclosing_keys
+from assistant.review._structure import enclosing_keys, words_of
 from assistant.review.context import is_test_path
 from assistant.review.vocabulary import split_words
 
@@ -80,9 +80,9 @@ _DECISION = frozenset({"cds", "sepsis", "news2", "mews", "qsofa", "sofa", "triag
 # Words that make a path (or enclosing section) clinical by themselves.
 _CONTEXT = frozenset({
     "dose", "doses", "dosing", "dosage", "infusion", "infusions", "pump", "pumps", "titration", "insulin", "alarm",
-    "alarms", "vital", "vitals", "ventilator", "ventilation", "cds", "firmware", "glucose", "heparin",
-    "anticoagulation", "drip", "bolus", "nomogram", "sepsis", "news2", "mews", "triage", "spo2", "basal",
-    "closedloop", "apnea", "telemetry", "vent", "peep",
+    "alarms", "ventilator", "cds", "firmware", "glucose", "heparin",
+    "anticoagulation", "drip", "bolus", "nomogram", "sepsis", "news2", "mews", "pews", "ews", "triage", "spo2",
+    "basal", "closedloop", "apnea", "vent", "peep", "ventilation",
 })
 _CONTEXT_PAIRS = (("control", "loop"), ("closed", "loop"), ("decision", "support"), ("early", "warning"))
 _NOT_CLINICAL_LANGUAGES = frozenset({"terraform", "markdown", "text", "dockerfile"})
@@ -136,7 +136,15 @@ def is_doc_path(path: str) -> bool:
 
 
 def _words(text: str) -> set[str]:
-    return {w for w in split_words(text) if w}
+    """Lowercase words of identifiers, with a trailing number glued back on (`SpO2` -> sp, o, spo2)."""
+    parts = [w for w in words_of(text) if w]
+    words = set(parts)
+    for i in range(1, len(parts)):
+        if parts[i].isdigit():
+            words.add(parts[i - 1] + parts[i])
+            if i >= 2 and len(parts[i - 1]) == 1:
+                words.add(parts[i - 2] + parts[i - 1] + parts[i])
+    return words
 
 
 def _has_context(words: set[str]) -> bool:
@@ -145,6 +153,7 @@ def _has_context(words: set[str]) -> bool:
     return any(a in words and b in words for a, b in _CONTEXT_PAIRS)
 
 
+_NUMERIC_STRING_RE = re2.compile(r"^\s*-?\d+(?:\.\d+)?\s*[A-Za-z/%]{0,8}\s*$")
 _STRING_RE = re2.compile(r"\"[^\"]*\"|'[^']*'|`[^`]*`")
 
 
@@ -156,7 +165,7 @@ def _canonical(text: str) -> str:
     """
     code = text.split("//", 1)[0] if "//" in text and "://" not in text else text
     code = code.split(" #", 1)[0]
-    code = _STRING_RE.sub(lambda m: '"' + "".join(ch for ch in m.group(0) if ch.isdigit() or ch == ".") + '"', code)
+    code = _STRING_RE.sub(lambda m: '"' + m.group(0)[1:-1].strip() + '"' if _NUMERIC_STRING_RE.search(m.group(0)[1:-1]) else '""', code)
     if _DEF_RE.search(code):
         code = re2.sub(r"->[^:{]*", "", code)
         code = re2.sub(r":\s*[A-Za-z_][\w.\[\]|, ]*?(\s*[,)=])", r"\1", code)
@@ -271,7 +280,19 @@ def scan_file(file: FileDiff) -> ClinicalFileScan:
     return ClinicalFileScan(path, False, tuple(changes), frozenset(units))
 
 
+_DISPLAY_PARTS = frozenset({"components", "component", "ui", "views", "pages", "styles", "css", "web", "frontend",
+                            "templates", "i18n", "locales", "widgets", "screens"})
+
+
 def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], language: str | None, units: set[str]) -> list[ClinicalChange]:
+    """Clinically significant added lines of one hunk.
+
+    A line counts when it changes behaviour (not a move, rename, restyle,
+    comment, import or log call) and names a clinical quantity itself, or
+    sits in clinical context (path, function, enclosing keys); display code
+    (components, views, styles) counts only when the line itself is clinical.
+    """
+    display = not _DISPLAY_PARTS.isdisjoint(path_words) or language in ("css",)
     post = [ln for ln in hunk.lines if ln.kind != "-"]
     position = {id(ln): i for i, ln in enumerate(post)}
     hunk_words: set[str] | None = None
@@ -312,7 +333,7 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
             for name in names:
                 context |= _words(name)
             strong = _strong(words, text)
-            if not strong and not _has_context(context) and _ALARM.isdisjoint(context) and _DOSE.isdisjoint(context):
+            if not strong and (display or not _has_context(context) and _ALARM.isdisjoint(context) and _DOSE.isdisjoint(context)):
                 continue
             kind = _kind(words, context, text)
             if kind is None:

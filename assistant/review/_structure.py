@@ -235,3 +235,15 @@ def any_hint(lines: Sequence[DiffLine], hints: Sequence[str], ctx: FileContext |
     else:
         joined = "\n".join(ln.text for ln in lines).lower()
     return _hint_re(tuple(hints)).search(joined) is not None  # type: ignore[attr-defined]
+
+
+_WORD_RE = re2.compile(r"[A-Z]+(?:[a-z0-9]+)?|[a-z0-9]+")
+
+
+def words_of(text: str) -> list[str]:
+    """Lowercase identifier words of any length of text (camelCase, snake_case, dotted), in order.
+
+    Like the vocabulary's `split_words`, which is capped for identifiers, but
+    for whole lines and windows of lines.
+    """
+    return [w.lower() for w in _WORD_RE.findall(text)]

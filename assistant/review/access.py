@@ -17,6 +17,7 @@ import re2
 from assistant.diffs import DiffLine
 from assistant.review._structure import (
     udiff,
+    words_of,
     DOC_LANGUAGES,
     added_normalized,
     anchor_for_removal,
@@ -32,7 +33,6 @@ from assistant.review._structure import (
 )
 from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
-from assistant.review.vocabulary import split_words
 
 REGULATIONS = ("HIPAA 164.312(a)(1)", "HIPAA 164.312(d)")
 
@@ -502,7 +502,7 @@ def _scoped(statement: str) -> bool:
     """Whether a query carries a second condition tying it to the caller (owner, tenant, user, ...)."""
     if _SCOPE_SYNTAX_RE.search(statement):
         return True
-    return not _SCOPE_WORDS.isdisjoint(split_words(statement))
+    return not _SCOPE_WORDS.isdisjoint(words_of(statement))
 
 
 _HANDLER_RE = re2.compile(

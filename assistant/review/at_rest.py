@@ -28,6 +28,7 @@ from assistant.review._structure import (
     post_lines,
     statement_text,
     udiff,
+    words_of,
 )
 from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
@@ -361,7 +362,7 @@ _DATASET_WORDS = frozenset({
 
 def _phi_near(ctx: FileContext, lines: Sequence[DiffLine], header: str = "") -> bool:
     vocab = ctx.vocabulary
-    if not _DATASET_WORDS.isdisjoint(split_words(header + " " + " ".join(ln.text for ln in lines))):
+    if not _DATASET_WORDS.isdisjoint(words_of(header + " " + " ".join(ln.text for ln in lines))):
         return True
     for ln in lines:
         for ident in _IDENT_RE.findall(ln.text):
@@ -389,9 +390,9 @@ def _plaintext_files(ctx: FileContext) -> Iterator[Hit]:
             i = index_in(post, ln.new_no)
             if i is None:
                 continue
-            near = post[max(0, i - 8): i + 4]
-            if _ENCRYPTION_NEAR_RE.search("\n".join(p.text for p in near)):
-                continue
+            before = "\n".join(p.text for p in post[max(0, i - 8): i]) + "\n" + statement_text(post, i)
+            if _ENCRYPTION_NEAR_RE.search(before):
+                continue  # encrypted before (or as) it is written; encrypting the file afterwards still leaves a copy
             if not _phi_near(ctx, post[max(0, i - 6): i + 3], hunk.header):
                 continue
             last = ln.new_no

@@ -134,7 +134,7 @@ _TLS_OFF = Rule(
     keywords=("ssl", "tls", "https", "encrypt=", "encrypt =", "viewer_protocol_policy"),
     pattern=(
         r"(?i)(?:\b|_)(?:use_?|enable_?|require_?|force_?)?(?:ssl|tls|https|starttls)"
-        r"(?:[_.\-]?(?:enabled?|required?|only|enforcement_?enabled|enforced?|redirect|mode|on))?"
+        r"(?:[_.\-]?[\w.\-]*)?"
         r"""["']?\s*(?:=|:|=>)\s*["']?(?:False|false|FALSE|0|no|off|disabled?|none|None)["']?\s*(?:[,;})\]&#]|//|$)|"""
         r"(?i:\b(?:use|require)SSL\s*=\s*false\b|sslmode\s*=\s*[\"']?disable\b|"
         r"(?:server|data source|host)\s*=[^;]*;.*\bencrypt\s*=\s*(?:false|no|optional)\b|"
@@ -144,6 +144,7 @@ _TLS_OFF = Rule(
     unless=(
         _COMMENT,
         r"(?i)(?:disabled?|skip|insecure|ignore|no)[_\-.]?(?:ssl|tls|https)\w*[\"']?\s*(?:=|:)",
+        r"(?i)(?:ssl|tls|https)[\w.\-]*(?:disabled?|skip|insecure|ignore|bypass|allow_?http|no_?verify)[\w.\-]*[\"']?\s*(?:=|:)",
         r"(?i)(?:localhost|127\.0\.0\.1)",
     ),
     examples=(
@@ -155,11 +156,13 @@ _TLS_OFF = Rule(
         "infra/cdn.tf::    viewer_protocol_policy = \"allow-all\"",
         "deploy/.env.production::SMTP_USE_TLS=false",
         "deploy/.env.production::PGSSLMODE=disable",
+        "infra/azure/storage.tf::  enable_https_traffic_only = false",
     ),
     counterexamples=(
         "config/db.py::DATABASE_URL = f\"postgresql://{user}@{host}/ehr?sslmode=verify-full\"",
         "config/hl7.yaml::  tls: true",
         "config/hl7.yaml::  ssl_disabled: false",
+        "config/client.yaml::  tls_skip_verify: false",
         "src/appsettings.json::  \"Ehr\": \"Server=sql01;Database=ehr;Encrypt=True;\"",
         "infra/cdn.tf::    viewer_protocol_policy = \"redirect-to-https\"",
     ),

@@ -107,3 +107,14 @@ def test_removed_volume_encryption_is_anchored_on_the_replacing_line():
 def test_jpa_entity_field_for_hiv_status_is_a_plaintext_column():
     diff = udiff("ehr/Patient.java", '         @Column(name = "hiv_status")', "+        private String hivStatus;")
     assert [f.line for f in findings(diff)] == [2]
+
+
+def test_encrypting_a_file_after_writing_it_in_the_clear_is_still_reported():
+    diff = udiff(
+        "jobs/export_registry.py",
+        " def export(rows, path):",
+        '+    with open(path, "w", newline="") as fh:',
+        "+        csv.writer(fh).writerows(rows)",
+        '+    subprocess.run(["gpg", "--encrypt", "--recipient", "registry@state.gov", path], check=True)',
+    )
+    assert [f.line for f in findings(diff)] == [2]

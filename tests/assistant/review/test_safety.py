@@ -102,3 +102,12 @@ def test_c_defines_and_json_dose_tables_are_clinical_but_rewrapped_code_is_not()
     assert [f.line for f in findings(define)] == [1]
     assert [f.line for f in findings(table)] == [2]
     assert findings(rewrapped) == []
+
+
+def test_early_warning_score_bands_are_clinical_but_chart_styling_is_not():
+    band = udiff("ews/news2.py", "     if rr <= 11:", "         return 1", "-    if rr <= 20:", "+    if rr <= 22:", "         return 0")
+    styling = udiff("web/src/vitals/VitalsChart.tsx", '-const COLORS = { hr: "#d33", spo2: "#33d" };',
+                    '+const COLORS = { hr: "#e44", spo2: "#44e" };', "-export const CHART_HEIGHT = 240;",
+                    "+export const CHART_HEIGHT = 320;")
+    assert [f.line for f in findings(band)] == [3]
+    assert findings(styling) == []

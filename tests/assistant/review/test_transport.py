@@ -91,3 +91,9 @@ def test_a_megabyte_line_is_read_to_its_end():
     line = "+x = [" + "'ab', " * 180_000 + "requests.get(u, verify=False)]"
     [f] = findings(udiff("static/bundle.py", line))
     assert f.rule == "TLS-001"
+
+
+def test_https_only_switched_off_but_negated_keys_set_false_are_fine():
+    assert findings(udiff("infra/azure/storage.tf", "+  enable_https_traffic_only = false"))
+    assert findings(udiff("config/client.yaml", "+  tls_skip_verify: false")) == []
+    assert findings(udiff("config/client.yaml", "+  ssl_disabled: false")) == []
