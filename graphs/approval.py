@@ -72,13 +72,14 @@ def request(state: ApprovalState, runtime: Runtime[ApprovalContext]) -> dict[str
     assert ctx.request is not None, "a new thread starts with a request"
     view, created = ctx.service.request_deployment(ctx.request, ctx.idempotency_key, deployment_id=state["deployment_id"])
     ctx.out["view"], ctx.out["created"] = view, created
+    ctx.out["view_for_next"] = view  # read a moment ago in this run: the next node need not read it again
     return {"status": view.status, "created": created, "votes": len(view.votes)}
 
 
 def await_votes(state: ApprovalState, runtime: Runtime[ApprovalContext]) -> dict[str, Any]:
     """Park until a vote (or an expiry) is recorded, then look at the database again."""
     service = runtime.context.service
-    view = service.get(state["deployment_id"])
+    view = runtime.context.out.pop("view_for_next", None) or service.get(state["deployment_id"])
     if view.status == "pending":
         waiting = service.outstanding(view)
         interrupt({"deployment_id": view.id, "waiting_for": [w.model_dump() for w in waiting], "votes": len(view.votes)})
@@ -88,7 +89,7 @@ def await_votes(state: ApprovalState, runtime: Runtime[ApprovalContext]) -> dict
 
 def decided(state: ApprovalState, runtime: Runtime[ApprovalContext]) -> dict[str, Any]:
     """The end: the callback and the final cards were enqueued with the decision, in its transaction."""
-    view = runtime.context.service.get(state["deployment_id"])
+    view = runtime.context.out.pop("view_for_next", None) or runtime.context.service.get(state["deployment_id"])
     log.info("approval_decided", deployment_id=view.id, status=view.status, decided_by=view.decided_by, votes=len(view.votes))
     return {"status": view.status, "decided_by": view.decided_by, "decided_at": view.decided_at}
 
