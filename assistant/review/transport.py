@@ -58,7 +58,11 @@ _VERIFY_OFF = Rule(
         r"hostname_?verifier\b[^;]*->\s*true\b|"
         r"checkServerIdentity\s*[:=]\s*(?:\([^)]*\)|\w+)\s*=>\s*(?:undefined|null|\{\s*\})"
     ),
-    unless=(_COMMENT, r"(?i)(?:localhost|127\.0\.0\.1)"),
+    unless=(
+        _COMMENT,
+        r"(?i)(?:localhost|127\.0\.0\.1)",
+        r"(?i)(?:skip|insecure|no|disable|ignore)[_\-]?\w*verif\w*[\"']?\s*(?:=|:)\s*[\"']?(?:false|0|no|off)\b",
+    ),
     examples=(
         "hie/client.py::            verify=False,",
         "pacs/main.go::\t\tTLSClientConfig: &tls.Config{InsecureSkipVerify: true},",
