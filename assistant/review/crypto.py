@@ -213,7 +213,9 @@ _WEAK_RANDOM_RE = re2.compile(
 _RANDOM_PURPOSE_RE = re2.compile(
     r"(?i)(token|passw|pwd|secret|session|otp|one_time|onetime|\bpin\b|api_?key|nonce|salt|csrf|reset|invite|"
     r"verification|verify_code|auth|credential|\bkey\b|_key\b|Key\b|cookie|signup|magic_?link|coupon|voucher|"
-    r"temp_?pass|activation|recovery|access_code|confirm)"
+    r"temp_?pass|activation|recovery|access_code|confirm|"
+    r"(?:access|auth|login|verification|verify|confirm\w*|check_?in|pairing|invite|activation|one_?time|sms|mfa|"
+    r"security|reset|unlock|door|enrol\w*)_?code)"
 )
 
 

@@ -373,8 +373,8 @@ def _check_deserialize(ctx: FileContext) -> Iterator[Hit]:
         if re2.search(r"(?:SafeLoader|CSafeLoader|BaseLoader|safe_load|SafeConstructor|weights_only\s*=\s*True)", text):
             continue
         if re2.search(r"\byaml\s*\.\s*(?:load|load_all)\s*\(", text):
-            window = "\n".join(x.text for x in ctx.neighbours(ln.new_no or 0, 0, 2))
-            if re2.search(r"SafeLoader|CSafeLoader|BaseLoader", window):
+            window = "\n".join(x.text for x in ctx.neighbours(ln.new_no or 0, 3, 2))
+            if re2.search(r"SafeLoader|CSafeLoader|BaseLoader|SafeConstructor", window):
                 continue
         yield Hit(ln.new_no or 1)
 

@@ -67,6 +67,8 @@ def phi_chains(
         if not segs:
             continue
         after = masked[ch.start + len(ch.text): ch.start + len(ch.text) + 3].lstrip()
+        if after.startswith("(") and not ch.called:
+            continue  # a function being called (`mask_ssn(...)`): its arguments are judged on their own
         if after.startswith(":") and not after.startswith("::") or (after.startswith("=") and not after.startswith("==")):
             continue  # an object key or keyword-argument name, not a value
         what = vocab.phi_in_chain(segs, record_vars)

@@ -50,6 +50,7 @@ _REFERENCE_RE = re2.compile(
     r"keyvault|secretsmanager|ssm:|/run/secrets|/var/run/secrets|\.pem$|\.key$|\.p12$|\.jks$|\.json$|\.txt$|"
     r"^/|^~/|^\./|^\$[A-Za-z_])"
 )
+_URL_RE = re2.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _CONSTANT_NAME_RE = re2.compile(r"^[A-Z][A-Z0-9_]{2,}$|^[a-z]+(?:[._-][a-z]+)+$")
 _KV_RE = re2.compile(
     r"([A-Za-z_][A-Za-z0-9_.\-]*)[\"'\]]?\s*(:=|=>|=|:)\s*"
@@ -90,6 +91,9 @@ def looks_secret(value: str) -> bool:
         return False
     if _CONSTANT_NAME_RE.search(v):
         return False  # the name of another setting, e.g. PASSWORD_ENV = "DB_PASSWORD"
+    url = _URL_RE.search(v)
+    if url is not None:
+        return _URL_CRED_RE.search(v) is not None  # a URL is a secret only if it carries user:password@
     if len(v) < 8 or " " in v:
         return False
     if v.isdigit() and len(v) < 12:
