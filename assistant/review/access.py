@@ -46,6 +46,7 @@ AUTHN = (
     r"authenticate|requireauthorization|\.authenticated\(\)|has_?(?:role|authority|any_?role|any_?authority|"
     r"permission|perm|perms)\b|permission_classes|loginrequiredmixin|permissionrequiredmixin|userpassestestmixin|"
     r"depends\(\s*(?:get_)?current_?\w*|depends\(\s*\w*(?:auth|user|token|verify|principal|session)\w*|"
+    r"depends\(\s*(?:require|ensure|check|verify|validate|has|must)_?\w+|dependencies\s*=\s*\[\s*depends\(|"
     r"security\(\s*\w+|useguards|authguard|jwtguard|@auth\b|\bprotect(?:ed)?\b|require_?user|with_?user|"
     r"authn|oauth2_?scheme|bearer|get_?jwt_?identity|current_?user\s*:|principal\b|@authorize"
 )

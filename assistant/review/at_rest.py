@@ -345,7 +345,7 @@ _WRITE_RE = re2.compile(
     r"""\bFile\.(?:WriteAll\w+|AppendAll\w+|Create|OpenWrite)\(|new\s+(?:StreamWriter|FileStream)\(|"""
     r"""\b(?:os|ioutil)\.(?:WriteFile|Create|OpenFile)\("""
 )
-_ENCRYPTION_NEAR_RE = re2.compile(r"(?i)encrypt|cipher|fernet|kms|gpg|pgp|\bseal|aesgcm|\bcrypt|vault|sops|age\.")
+_ENCRYPTION_NEAR_RE = re2.compile(r"(?i)encrypt|cipher|fernet|kms|gpg|pgp|\bseal|aesgcm|\bcrypt|vault|sops|\bage\.encrypt")
 _WEAK_TERMS = frozenset({
     "name", "given", "family", "contact", "history", "condition", "conditions", "procedure", "treatment",
     "identifier", "member", "city", "zip", "mobile", "fax", "medication", "medications", "prescription",

@@ -135,7 +135,7 @@ _TLS_OFF = Rule(
     ),
     regulations=REGULATIONS,
     languages=SOURCE_LANGUAGES,
-    keywords=("ssl", "tls", "https", "encrypt=", "encrypt =", "viewer_protocol_policy"),
+    keywords=("ssl", "tls", "https", "encrypt=", "encrypt =", "viewer_protocol_policy", "insecure", "plaintext"),
     pattern=(
         r"(?i)(?:\b|_)(?:use_?|enable_?|require_?|force_?)?(?:ssl|tls|https|starttls)"
         r"(?:[_.\-]?[\w.\-]*)?"
@@ -143,7 +143,10 @@ _TLS_OFF = Rule(
         r"(?i:\b(?:use|require)SSL\s*=\s*false\b|sslmode\s*=\s*[\"']?disable\b|"
         r"(?:server|data source|host)\s*=[^;]*;.*\bencrypt\s*=\s*(?:false|no|optional)\b|"
         r"\bencrypt\s*=\s*(?:false|no|optional)\b.*(?:server|data source|host)\s*=)|"
-        r"""viewer_protocol_policy\s*=\s*"allow-all\""""
+        r"""viewer_protocol_policy\s*=\s*"allow-all\"|"""
+        r"""\binsecure_channel\(|\bgrpc\.WithInsecure\(|\binsecure\.NewCredentials\(|\.usePlaintext\(\)|"""
+        r"""ChannelCredentials\.Insecure\b|credentials\.createInsecure\(|"""
+        r"""(?i:security\.protocol["']?\s*[=:]\s*["']?(?:SASL_)?PLAINTEXT\b)"""
     ),
     unless=(
         _COMMENT,
@@ -161,6 +164,9 @@ _TLS_OFF = Rule(
         "deploy/.env.production::SMTP_USE_TLS=false",
         "deploy/.env.production::PGSSLMODE=disable",
         "infra/azure/storage.tf::  enable_https_traffic_only = false",
+        "ehr/grpc_client.py::channel = grpc.insecure_channel(\"ehr-records.prod.internal:443\")",
+        "cmd/sync/main.go::\tconn, err := grpc.Dial(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))",
+        "config/kafka.properties::security.protocol=PLAINTEXT",
     ),
     counterexamples=(
         "config/db.py::DATABASE_URL = f\"postgresql://{user}@{host}/ehr?sslmode=verify-full\"",
@@ -169,6 +175,7 @@ _TLS_OFF = Rule(
         "config/client.yaml::  tls_skip_verify: false",
         "src/appsettings.json::  \"Ehr\": \"Server=sql01;Database=ehr;Encrypt=True;\"",
         "infra/cdn.tf::    viewer_protocol_policy = \"redirect-to-https\"",
+        "config/kafka.properties::security.protocol=SASL_SSL",
     ),
 )
 

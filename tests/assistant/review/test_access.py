@@ -150,3 +150,14 @@ def test_token_verification_switched_off_and_public_principals():
     assert findings(udiff("infra/gcs.tf", '+  member = "allUsers"'))
     assert findings(udiff("api/auth.py", ' def user_from(token):',
                           '+    claims = jwt.decode(token, key, algorithms=["RS256"])')) == []
+
+
+def test_router_wide_dependency_removed_is_reported_on_the_new_router_line():
+    diff = udiff(
+        "api/routers/encounters.py",
+        " from ..auth import require_clinician",
+        " ",
+        '-router = APIRouter(prefix="/encounters", dependencies=[Depends(require_clinician)])',
+        '+router = APIRouter(prefix="/encounters")',
+    )
+    assert [(f.line, f.rule) for f in findings(diff)] == [(3, "ACC-001")]

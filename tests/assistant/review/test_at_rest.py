@@ -118,3 +118,10 @@ def test_encrypting_a_file_after_writing_it_in_the_clear_is_still_reported():
         '+    subprocess.run(["gpg", "--encrypt", "--recipient", "registry@state.gov", path], check=True)',
     )
     assert [f.line for f in findings(diff)] == [2]
+
+
+def test_patient_kept_in_browser_local_storage():
+    diff = udiff("web/src/state/session.ts", '   sessionStorage.setItem("token", token);', " }",
+                 "+export function cachePatient(patient: PatientSummary) {",
+                 '+  localStorage.setItem("lastPatient", JSON.stringify(patient));', "+}")
+    assert [f.line for f in findings(diff)] == [4]
