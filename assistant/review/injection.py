@@ -100,6 +100,9 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
     if ctx.language == "sql":
         yield from _check_sql_file(ctx)
         return
+    if ctx.language == "xml":
+        yield from _check_mapper_xml(ctx)
+        return
     sql_lines = ctx.scan(_SQL_IN_STRING, added_only=False)
     if not sql_lines:
         return
@@ -153,6 +156,15 @@ _SQL_WORDS = (
     r"select|insert|update|delete|where|order by|group by|values|merge into|join|truncate|drop table|"
     r"alter table|create table|exec|sql|query|\+=|^\s*(?:and|or)\s|raw\(|raw\s*\(|fromsqlraw|createnativequery"
 )
+
+
+def _check_mapper_xml(ctx: FileContext) -> Iterator[Hit]:
+    """MyBatis/iBATIS mappers: `${...}` splices text into the SQL (`#{...}` would bind it)."""
+    for ln in ctx.scan(r"\$\{[^}]+\}"):
+        window = "\n".join(x.text for x in ctx.neighbours(ln.new_no or 0, 4, 0))
+        if _SQL_STRONG_RE.search(window) or re2.search(r"(?i)<(?:select|update|delete|insert|sql)\b", window):
+            yield Hit(ln.new_no or 1, "A MyBatis `${...}` substitution splices the value into the SQL text. Use "
+                      "`#{...}`, which binds it as a parameter (and an allow-list for column names).")
 
 
 def _continues_sql(post: list[DiffLine], i: int, masks: dict[int, Masked]) -> bool:

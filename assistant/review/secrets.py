@@ -47,7 +47,7 @@ _PLACEHOLDER_RE = re2.compile(
 _REFERENCE_RE = re2.compile(
     r"(?i)(\$\{|\{\{|\$\(|#\{|%\(|%[sd]\b|\benv\b|environ|getenv|process\.env|os\.Getenv|Environment\.|"
     r"System\.get|config\[|settings\.|secretKeyRef|valueFrom|vault:|secret://|arn:aws:|ENC\(|@Value|"
-    r"keyvault|secretsmanager|ssm:|/run/secrets|/var/run/secrets|\.pem$|\.key$|\.p12$|\.jks$|\.json$|\.txt$|"
+    r"keyvault|secretsmanager|ssm:|/run/secrets|ENC\[|vault:v\d:|!vault|/var/run/secrets|\.pem$|\.key$|\.p12$|\.jks$|\.json$|\.txt$|"
     r"^/|^~/|^\./|^\$[A-Za-z_])"
 )
 _URL_RE = re2.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
@@ -105,6 +105,7 @@ def looks_secret(value: str) -> bool:
     return entropy(v) >= 2.5
 
 
+_ENCRYPTED_FILE = r"kind:\s*sealedsecret|^\s*encrypteddata:|^sops:|\$ansible_vault;|enc\[aes256_gcm"
 _UNQUOTED = frozenset({"dotenv", "properties", "yaml", "ini", "toml", None, "dockerfile", "shell"})
 _SECRET_WORDS = r"(?:pass|pwd|secret|token|credential|key|bearer|conn|dsn)"
 # Candidate lines: a secret-ish key, then an operator, then (in code) a quote.
@@ -141,6 +142,8 @@ def _check_assignments(ctx: FileContext) -> Iterator[Hit]:
     """`password = "literal"` in any syntax: SEC-003."""
     if ctx.is_test or ctx.language in _NO_GENERIC:
         return
+    if ctx.scan(_ENCRYPTED_FILE, added_only=False):
+        return  # SealedSecret / SOPS / ansible-vault: the values are ciphertext, safe to commit
     quoted = ctx.language not in _UNQUOTED
     gate = _GATE_QUOTED if quoted else _GATE_ANY
     if ctx.language == "terraform":
