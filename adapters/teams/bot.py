@@ -113,13 +113,13 @@ class ApprovalBot(TeamsActivityHandler):
         words = (text or "").split()
         sub = words[0].lower() if words else "help"
         if sub == "help":
-            await turn_context.send_activity(MessageFactory.text(HELP, text_format="markdown"))
+            await turn_context.send_activity(_markdown(HELP))
             return
         if sub != "status":
-            await turn_context.send_activity(MessageFactory.text(f"`{cards.safe(sub, 40)}` is not something I understand here.\n\n{HELP}", text_format="markdown"))
+            await turn_context.send_activity(_markdown(f"`{cards.safe(sub, 40)}` is not something I understand here.\n\n{HELP}"))
             return
         if len(words) != 2:
-            await turn_context.send_activity(MessageFactory.text("Usage: `status <deployment id>` (the id is on the card and in CI's answer, e.g. `dep_3f2a…`)", text_format="markdown"))
+            await turn_context.send_activity(_markdown("Usage: `status <deployment id>` (the id is on the card and in CI's answer, e.g. `dep_3f2a…`)"))
             return
         try:
             view = await asyncio.to_thread(self.service.get, words[1])
@@ -128,6 +128,12 @@ class ApprovalBot(TeamsActivityHandler):
             return
         card = cards.card(view, self.config, interactive=False)
         await turn_context.send_activity(MessageFactory.attachment(card_attachment(card), text=cards.fallback_text(view)))
+
+
+def _markdown(text: str) -> Any:
+    activity = MessageFactory.text(text)
+    activity.text_format = "markdown"
+    return activity
 
 
 def _card(card: dict[str, Any]) -> AdaptiveCardInvokeResponse:

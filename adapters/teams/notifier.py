@@ -148,7 +148,12 @@ class TeamsNotifier:
                 await turn_context.update_activity(activity)
                 sent.append(activity_id)
             else:
-                response = await turn_context.send_activity(activity)
+                # A new top-level post, not a reply: turn_context.send_activity would address it as a reply to the
+                # continuation event's made-up id, which the Bot Connector does not know.
+                TurnContext.apply_conversation_reference(activity, TurnContext.get_conversation_reference(turn_context.activity))
+                activity.reply_to_id = None
+                connector = turn_context.turn_state[turn_context.adapter.BOT_CONNECTOR_CLIENT_KEY]
+                response = await connector.conversations.send_to_conversation(conversation, activity)
                 if response is None or not response.id:
                     raise GiveUp("the Bot Connector accepted the card but returned no activity id, so it could never be updated")
                 sent.append(str(response.id))

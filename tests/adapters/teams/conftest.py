@@ -1,0 +1,158 @@
+"""Teams adapter fixtures: the loopback Bot Framework connector, and the real server wired to it.
+
+``tests`` is not on sys.path under pytest's importlib mode, so the repository
+root is added here to import the shared support modules as ``tests.support``.
+"""
+
+from __future__ import annotations
+
+# RE2 before regopy (see tests/adapters/http/conftest.py): regopy's static
+# libstdc++ otherwise makes later RE2 compiles abort the process.
+import assistant.redact  # noqa: F401  isort: skip
+
+import copy
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+_ROOT = str(Path(__file__).resolve().parents[3])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from tests.support.bot_connector import BotConnector, invoke_action  # noqa: E402
+
+APPROVALS = "19:approvals@thread.tacv2"
+
+# A high PHI-in-logs finding: the policy asks for one approver.
+ONE_APPROVER = """diff --git a/svc/api.py b/svc/api.py
+--- a/svc/api.py
++++ b/svc/api.py
+@@ -1,2 +1,3 @@
+ import logging
++logging.info("patient %s", patient.ssn)
+ x = 1
+"""
+
+
+@pytest.fixture
+def connector() -> Iterator[BotConnector]:
+    with BotConnector() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def policy_engine() -> Any:
+    from assistant.policy import PolicyEngine
+
+    return PolicyEngine.load()
+
+
+def teams_config(service_url: str, *, conversation: str | None = APPROVALS, **changes: Any) -> Any:
+    """The demo config with Teams cards going to ``service_url`` (and erin also known by her AAD object id)."""
+    from assistant.config import DEMO_CONFIG, parse_config
+
+    data = copy.deepcopy(DEMO_CONFIG)
+    data["teams"] = {"service_url": service_url}
+    data["channels"]["approvals"] = {"slack": None, "teams": conversation}
+    for person in data["people"]:
+        if person["id"] == "erin":
+            person["aad_object_id"] = "6f1e0c2a-0000-4000-8000-00000000e41e"
+    data.update(changes)
+    return parse_config(data, "teams-test")
+
+
+@pytest.fixture
+def config(connector: BotConnector) -> Any:
+    return teams_config(connector.url)
+
+
+def settings_for(tmp_path: Path, **values: Any) -> Any:
+    from assistant.config import Settings
+
+    return Settings(_env_file=None, data_dir=tmp_path / "data", webhook_secret=SecretStr("test-webhook-secret"), **values)
+
+
+@contextmanager
+def running(app: Any) -> Iterator[httpx.Client]:
+    """Serve ``app`` (lifespan and all) with uvicorn on 127.0.0.1:<free port>; yield a client bound to it."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()
+
+
+@dataclass
+class TeamsServer:
+    """The running gitops-health server with Teams on, and what a test needs to drive it."""
+
+    http: httpx.Client
+    app: Any
+    service: Any
+    connector: BotConnector
+
+    def click(self, user_id: str, verb: str, deployment_id: str, *, headers: dict[str, str] | None = None, **kw: Any) -> httpx.Response:
+        activity = invoke_action(user_id=user_id, verb=verb, deployment_id=deployment_id, service_url=self.connector.url, **kw)
+        return self.http.post("/api/messages", json=activity, headers=headers or {})
+
+    def ask(self, diff: str = ONE_APPROVER, **fields: Any) -> Any:
+        """A deploy request through the app's workflow, as POST /api/deployments makes it; returns the view."""
+        from assistant.deployments import DeploymentRequest
+
+        body = {
+            "service": "infusion-pump-controller", "version": "2.4.1", "environment": "production",
+            "repository": "acme/pump", "commit": "9f1c2e7", "requested_by": "dev@example.org",
+            "authors": ["dev@example.org"], "diff": diff,
+        }
+        body.update(fields)
+        view, created = self.service.request_deployment(DeploymentRequest.model_validate(body))
+        assert created
+        return view
+
+
+def start_server(db: Any, config: Any, settings: Any, connector: BotConnector, policy_engine: Any) -> Any:
+    from adapters.http.app import create_app
+    from adapters.http.background import install_outbox
+    from assistant.outbox_worker import WorkerOptions
+
+    app = create_app(settings, config, db, policy_engine=policy_engine)
+    install_outbox(app, options=WorkerOptions(poll_s=0.05, backoff_base_s=0.05, backoff_max_s=0.2))
+    return app
+
+
+@pytest.fixture
+def teams_server(db: Any, config: Any, tmp_path: Path, connector: BotConnector, policy_engine: Any) -> Iterator[TeamsServer]:
+    """create_app + the outbox worker, Teams in local mode with cards going to the loopback connector; SQLite or Postgres."""
+    app = start_server(db, config, settings_for(tmp_path), connector, policy_engine)
+    with running(app) as http:
+        yield TeamsServer(http=http, app=app, service=app.state.approvals, connector=connector)
+
+
+@pytest.fixture
+def serve() -> Callable[[Any], Any]:
+    return running
