@@ -8,9 +8,21 @@ on files whose diff mentions one of its keywords -- and parses a hunk with
 tree-sitter only when it asks `ctx.syntax(hunk)`.
 
 After matching: findings off added lines are dropped, inline suppressions are
-applied (`gitops-health: ignore[RULE-ID] reason` on the line or the line
-above), and findings that describe one problem are merged keeping the most
+applied, and findings that describe one problem are merged keeping the most
 severe (see `_dedupe`).
+
+Suppression: `gitops-health: ignore[RULE-ID, ...] reason` in any comment
+style, on the finding's line or the line above, silences those rules there;
+the silenced finding goes to `ReviewOutput.suppressions` so the evidence
+shows who silenced what and why. A suppression without a reason silences
+nothing: the finding stays, and its message says the suppression was ignored
+and how to write it. (It is not a finding of its own: no category fits, and
+the finding it failed to silence already carries the message.)
+
+Rule gating: one RE2 Set per file says which line rules' patterns occur in
+the added text and which structural rules' keywords occur anywhere in the
+diff (removed lines included, so "an audit decorator was removed" rules can
+fire); only those rules run, and they find candidate lines with `ctx.scan`.
 
 Test files: line rules do not run on test files (tests/, test_*.py, *_test.go,
 *.spec.ts, fixtures/...), where fake passwords, MD5 fixtures and string-built
