@@ -408,6 +408,8 @@ RULES: tuple[Rule, ...] = (
             "cmd/main.go::log.Printf(\"patient: %+v\", patient)",
             "Svc.cs::_logger.LogInformation(\"Patient {Name}\", patient.FullName);",
             "svc/m.py::raise ValueError(f\"no coverage for SSN {ssn}\")",
+            "svc/reg.py::logger.info(\"registered\", extra={\"ssn\": form.cleaned_data[\"ssn\"]})",
+            "src/Dao.java::log.debug(\"row {}\", rs.getString(\"last_name\"));",
         ),
         counterexamples=(
             "sync/chart.py::log.info(\"chart synced\", extra={\"subject_token\": subject, \"documents\": len(documents)})",
@@ -417,6 +419,8 @@ RULES: tuple[Rule, ...] = (
             "tests/test_views.py::print(patient.full_name)",
             "svc/views.py::log.info(\"count=%d\", len(patients))",
             "svc/views.py::log.info(\"mrn %s\", redact(patient.mrn))",
+            "svc/reg.py::logger.info(\"rows %d of %s\", data[\"count\"], row[\"name\"])",
+            "svc/views.py::log.info(\"masked ssn %s\", mask_ssn(patient.ssn))",
         ),
     ),
     Rule(

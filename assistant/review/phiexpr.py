@@ -24,6 +24,14 @@ _SAFE_CALL_RE = re2.compile(
 _IGNORED_HEADS = frozenset({"f", "$", "self", "this", "None", "null", "nil", "true", "false", "True", "False", "new", "return", "await"})
 
 
+_KEY_ACCESS_RE = re2.compile(
+    r"(?:\[|\.\s*(?:get|getString|getStr|get_str|getText|pop|getOrDefault|getValue|GetString|Get|value|field|attr|"
+    r"getAttribute|getParameter|getHeader)\s*\()\s*$"
+)
+_KEY_GETTER_RE = re2.compile(r"(?:get|pop|value|field|attr|Get)\w*$")
+_BASE_RE = re2.compile(r"([A-Za-z_$][\w$.]*)\s*(?:\[|\.\s*\w+\s*\()\s*$")
+
+
 def _enclosing_call(masked: str, pos: int) -> str:
     """Name of the innermost call whose parentheses enclose `pos`, or ''."""
     depth = 0
@@ -80,3 +88,24 @@ def phi_chains(
         if call and _SAFE_CALL_RE.search(call.rsplit(".", 1)[-1]):
             continue
         yield ch.start, what
+    # row["ssn"], data.get("dob"), payload['member_id'], rs.getString("last_name"): a string key names the field
+    for s in m.strings:
+        if s.start < skip_before or s.formatted or not s.content or len(s.content) > 40:
+            continue
+        before = masked[max(0, s.start - 40): s.start].rstrip()
+        if not _KEY_ACCESS_RE.search(before):
+            continue
+        term = vocab.phi_term(s.content)
+        if term is None:
+            continue
+        base = _BASE_RE.search(before)
+        base_segs = [x for x in (base.group(1).split(".") if base else []) if x]
+        if vocab.is_weak(term) and not any(vocab.is_record(b) or b in record_vars for b in base_segs):
+            continue
+        after = masked[s.end: s.end + 3].lstrip()
+        if after.startswith(("=",)) and not after.startswith("=="):
+            continue  # an assignment target: row["ssn"] = ... writes, it does not disclose
+        call = _enclosing_call(masked, s.start)
+        if call and _SAFE_CALL_RE.search(call.rsplit(".", 1)[-1]) and not _KEY_GETTER_RE.search(call):
+            continue
+        yield s.start, term
