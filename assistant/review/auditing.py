@@ -5,7 +5,8 @@ call folded away in a refactor, an audit middleware swapped out, a trigger
 dropped -- so the central rule here is structural: a removed line that
 audited, replaced by added lines that do not, anchored on the first added
 line of that change block (where a reviewer looks). The rest are line rules
-for auditing switched off in configuration and audit tables made mutable.
+for auditing switched off in configuration and audit tables made mutable,
+and one for a new handler that skips the audit call its siblings make.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from assistant.review._structure import (
     is_comment,
     nested_switch_off,
     normalized,
+    post_lines,
+    words_of,
 )
 from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
@@ -209,4 +212,87 @@ _AUDIT_TAMPER = Rule(
     ),
 )
 
-RULES: tuple[Rule, ...] = (_REMOVED_AUDIT, _AUDIT_DISABLED, _NESTED_AUDIT_OFF, _AUDIT_TAMPER)
+
+# ---------------------------------------------------------------- AUD-005 new handler without the audit its siblings do
+
+_HANDLER_START_RE = re2.compile(
+    r"^\s*@\s*[\w.]+\.(?:route|get|post|put|patch|delete|api_route)\(|"
+    r"^\s*@(?:Get|Post|Put|Patch|Delete|Request)Mapping\b|^\s*\[\s*Http(?:Get|Post|Put|Patch|Delete)\b|"
+    r"^\s*(?:app|router|\w*[rR]outer)\.(?:get|post|put|patch|delete)\(\s*[\"'`]/|"
+    r"^\s*func\s*(?:\([^)]*\)\s*)?\w+\s*\(\s*w\s+http\.ResponseWriter"
+)
+_DATA_ACCESS_RE = re2.compile(
+    r"\.objects\.|\.query\b|session\.(?:get|query|execute|add|merge|delete)\b|\.execute\(|\.find\w*\(|"
+    r"\.get_or_404\(|\.save\(|\.update\w*\(|\.delete\(|\.insert\w*\(|\.create\(|\brepo\w*\.\w+\(|"
+    r"\bstore\.\w+\(|\.(?:Get|Find|Load|Save|Update|Delete|Query)\w*\(|Repository\.\w+\(|\b_?db\.\w+"
+)
+_PHI_RESOURCE_WORDS = frozenset({
+    "patient", "patients", "record", "records", "chart", "charts", "note", "notes", "lab", "labs", "result", "results",
+    "encounter", "encounters", "visit", "visits", "prescription", "prescriptions", "medication", "medications",
+    "allergy", "allergies", "immunization", "immunizations", "document", "documents", "claim", "claims",
+    "diagnosis", "diagnoses", "problem", "problems", "member", "members", "vitals", "observation", "observations",
+})
+
+
+def _unaudited_new_handler(ctx: FileContext) -> Iterator[Hit]:
+    """A new request handler that reads or changes patient data without the audit call its siblings make."""
+    if ctx.is_test or ctx.language in DOC_LANGUAGES or "audit" in ctx.path.lower():
+        return
+    if not any(_HANDLER_START_RE.search(ln.text) for ln in ctx.added):
+        return
+    for hunk in ctx.file.hunks:
+        post = post_lines(hunk)
+        starts = [i for i, ln in enumerate(post) if _HANDLER_START_RE.search(ln.text)]
+        for n, i in enumerate(starts):
+            if post[i].kind != "+":
+                continue
+            end = starts[n + 1] if n + 1 < len(starts) else len(post)
+            body = []
+            for ln in post[i:min(end, i + 40)]:
+                if ln.kind != "+":
+                    break
+                body.append(ln)
+            text = "\n".join(ln.text for ln in body)
+            if AUDIT_RE.search(text) or _PHI_RESOURCE_WORDS.isdisjoint(words_of(text)):
+                continue
+            inside = {id(ln) for ln in body}
+            elsewhere = [ln for h in ctx.file.hunks for ln in h.lines if id(ln) not in inside and not is_comment(ln.text)]
+            if not any(AUDIT_RE.search(ln.text) for ln in elsewhere):
+                continue  # this file shows no auditing to be consistent with
+            access = next((ln for ln in body[1:] if _DATA_ACCESS_RE.search(ln.text) and not is_comment(ln.text)), None)
+            if access is not None and access.new_no is not None:
+                yield Hit(access.new_no)
+
+
+_UNAUDITED_HANDLER = Rule(
+    id="AUD-005",
+    category="missing-audit",
+    severity="medium",
+    message=(
+        "This new handler reads or changes patient data without an audit record, while the other handlers in this "
+        "file record one. Add the same audit call (who, what, which patient, when) so every PHI access is traceable."
+    ),
+    regulations=REGULATIONS,
+    languages=frozenset({"python", "javascript", "typescript", "go", "java", "kotlin", "csharp"}),
+    keywords=("audit", "access", "disclosure"),
+    check=_unaudited_new_handler,
+    examples=(
+        udiff("portal/routes.py", ' @bp.get("/patients/<int:pid>/labs")', " @login_required", " def labs(pid):",
+              '     audit_event("labs.view", actor=current_user.id, patient_id=pid)', "     return jsonify(load_labs(pid))",
+              " ", '+@bp.get("/patients/<int:pid>/notes")', "+@login_required", "+def notes(pid):",
+              "+    notes = Note.query.filter_by(patient_id=pid).all()", "+    return jsonify([n.to_dict() for n in notes])"),
+    ),
+    counterexamples=(
+        udiff("portal/routes.py", ' @bp.get("/patients/<int:pid>/labs")', " @login_required", " def labs(pid):",
+              '     audit_event("labs.view", actor=current_user.id, patient_id=pid)', "     return jsonify(load_labs(pid))",
+              " ", '+@bp.get("/patients/<int:pid>/notes")', "+@login_required", "+def notes(pid):",
+              "+    notes = Note.query.filter_by(patient_id=pid).all()",
+              '+    audit_event("notes.view", actor=current_user.id, patient_id=pid)',
+              "+    return jsonify([n.to_dict() for n in notes])"),
+        udiff("research/routes.py", ' @bp.get("/cohorts/<int:cid>")', " def show(cid):", "     return jsonify(load(cid))",
+              '+@bp.post("/cohorts/<int:cid>/export")', "+def export(cid):", "+    rows = Cohort.query.get_or_404(cid).patients",
+              "+    return jsonify(rows)"),
+    ),
+)
+
+RULES: tuple[Rule, ...] = (_REMOVED_AUDIT, _AUDIT_DISABLED, _NESTED_AUDIT_OFF, _AUDIT_TAMPER, _UNAUDITED_HANDLER)

@@ -99,3 +99,20 @@ def test_cloudtrail_logging_switched_off_is_found_through_the_hunk_header():
         "   enable_log_file_validation = true\n"
     )
     assert [(f.line, f.rule) for f in findings(diff)] == [(4, "AUD-003")]
+
+
+def test_new_handler_without_the_audit_its_siblings_make_is_reported_on_its_data_access():
+    sibling = [
+        ' @bp.get("/patients/<int:pid>/labs")',
+        " @login_required",
+        " def labs(pid):",
+        '     audit_event("labs.view", actor=current_user.id, patient_id=pid)',
+        "     return jsonify(load_labs(pid))",
+        " ",
+    ]
+    new = ['+@bp.get("/patients/<int:pid>/notes")', "+@login_required", "+def notes(pid):",
+           "+    notes = Note.query.filter_by(patient_id=pid).all()", "+    return jsonify([n.to_dict() for n in notes])"]
+    [f] = findings(udiff("portal/routes.py", *sibling, *new))
+    assert (f.line, f.rule) == (10, "AUD-005")
+    # a file that shows no auditing anywhere gives nothing to be consistent with
+    assert findings(udiff("portal/routes.py", *new)) == []
