@@ -26,11 +26,12 @@ import random
 import socket
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, update
+from sqlalchemy import Double, and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from assistant import clock
@@ -106,6 +107,14 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | No
     return (rng or random).uniform(0, ceiling)
 
 
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    job: Job
+    outcome: str  # ok | retry | failed
+    error: str | None
+    delay: float | None
+
+
 @dataclass(slots=True)
 class _Periodic:
     name: str
@@ -138,6 +147,9 @@ class OutboxWorker:
         self._wake_event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self._executor: ThreadPoolExecutor | None = None
+        self._finish_queue: list[tuple[_Outcome, asyncio.Future[None]]] = []
+        self._flushing = False
         self.every(PURGE_EVERY_S, "purge_finished", self._purge_async)
         from assistant.logging import get_logger
 
@@ -160,7 +172,7 @@ class OutboxWorker:
 
     async def run_once(self, limit: int = 100) -> int:
         """Claim up to ``limit`` jobs due now, run them (``concurrency`` at a time), return how many ran."""
-        jobs = await asyncio.to_thread(self._claim, limit)
+        jobs = await self._db(self._claim, limit)
         if not jobs:
             return 0
         gate = asyncio.Semaphore(self.options.concurrency)
@@ -184,7 +196,7 @@ class OutboxWorker:
 
     async def purge(self) -> int:
         """Delete jobs finished (done or superseded) more than retain_days ago, with their attempts; how many."""
-        return await asyncio.to_thread(self._purge)
+        return await self._db(self._purge)
 
     async def _purge_async(self) -> None:
         purged = await self.purge()
@@ -223,7 +235,10 @@ class OutboxWorker:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2)
-        released = await asyncio.to_thread(self._release_mine)
+        released = await self._db(self._release_mine)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
         self._log.info("outbox_worker_stopped", worker=self.worker_id, handed_back=released)
 
     def wake(self) -> None:
@@ -245,7 +260,7 @@ class OutboxWorker:
             free = self.options.concurrency - len(self._tasks)
             if free > 0:
                 try:
-                    jobs = await asyncio.to_thread(self._claim, free)
+                    jobs = await self._db(self._claim, free)
                 except Exception as exc:  # noqa: BLE001 - the database may be briefly away; keep polling
                     self._log.warning("outbox_claim_failed", error=f"{type(exc).__name__}: {str(exc)[:300]}")
                     jobs = []
@@ -317,7 +332,7 @@ class OutboxWorker:
         if error is not None:
             error = _clean_error(error)
         try:
-            await asyncio.to_thread(self._finish, job, outcome, error, delay)
+            await self._finish_batched(_Outcome(job, outcome, error, delay))
         except Exception as exc:  # noqa: BLE001 - the lease runs out and the job is retried
             self._log.warning("outbox_finish_failed", job=job.id, kind=job.kind, error=f"{type(exc).__name__}: {str(exc)[:300]}")
             return
@@ -333,11 +348,94 @@ class OutboxWorker:
         while True:
             await asyncio.sleep(interval)
             try:
-                await asyncio.to_thread(self._extend_lease, job)
+                await self._db(self._extend_lease, job)
             except Exception as exc:  # noqa: BLE001 - keep trying; the lease may still hold
                 self._log.warning("outbox_heartbeat_failed", job=job.id, error=f"{type(exc).__name__}: {str(exc)[:300]}")
 
     # ------------------------------------------------------------------ database (run in threads)
+    # The worker's transactions run on threads of its own: on SQLite exactly one
+    # (the single writer: its claims, heartbeats and finishes never wait on each
+    # other's lock, where SQLite's busy handler would sleep up to 100 ms per
+    # retry); on Postgres a few. Outcomes of handlers that finish together are
+    # written in one transaction.
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._executor is None:
+            workers = 1 if self.db.dialect == "sqlite" else 4
+            self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="outbox-db")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _finish_batched(self, outcome: _Outcome) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._finish_queue.append((outcome, future))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._finish_queue:
+                batch, self._finish_queue = self._finish_queue, []
+                try:
+                    await self._db(self._finish_many, [o for o, _ in batch])
+                except Exception as exc:  # noqa: BLE001 - reported to each waiting job
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                else:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_result(None)
+        finally:
+            self._flushing = False
+
+    def _finish_many(self, outcomes: list[_Outcome]) -> None:
+        """One transaction for the batch; if it fails, one per outcome so one bad row cannot hold back the rest."""
+        if len(outcomes) > 1:
+            try:
+                with self.db.session() as session:
+                    self._finish_in(session, outcomes)
+                return
+            except Exception:  # noqa: BLE001 - retried one by one below
+                pass
+        failure: Exception | None = None
+        for o in outcomes:
+            try:
+                with self.db.session() as session:
+                    self._finish_in(session, [o])
+            except Exception as exc:  # noqa: BLE001 - the lease runs out and that job is retried
+                failure = exc
+        if failure is not None:
+            raise failure
+
+    def _finish_in(self, session: Session, outcomes: list[_Outcome]) -> None:
+        """Write outcomes, fenced: a job another worker claimed since (its lease ran out) keeps that worker's state."""
+        now = clock.now().timestamp()
+        jobs: list[dict[str, Any]] = []
+        tries: list[dict[str, Any]] = []
+        for o in outcomes:
+            job = o.job
+            if o.outcome == "ok":
+                status, finished, run_at, error = "done", now, None, None
+            elif o.outcome == "failed":
+                status, finished, run_at, error = "failed", now, None, o.error
+            elif job.dedupe_key is not None and session.execute(_NEWER_WAITING, {"key": job.dedupe_key, "job_id": job.id}).scalar():
+                status, finished, run_at, error = "superseded", now, None, o.error
+            else:
+                status, finished, run_at, error = "pending", None, now + (o.delay or 0.0), o.error
+            jobs.append(
+                {"j_id": job.id, "j_worker": self.worker_id, "j_attempt": job.attempt,
+                 "v_status": status, "v_finished": finished, "v_run_at": run_at, "v_error": error}
+            )
+            tries.append({"a_job": job.id, "a_attempt": job.attempt, "a_finished": now, "a_outcome": o.outcome, "a_error": o.error})
+        changed = session.execute(_FINISH_JOB, jobs).rowcount
+        session.execute(_FINISH_ATTEMPT, tries)
+        if changed is not None and 0 <= changed < len(jobs):
+            self._log.warning(
+                "outbox_lease_lost", jobs=[o.job.id for o in outcomes], lost=len(jobs) - changed,
+                detail="another worker claimed a job again after its lease ran out; that worker's outcome stands",
+            )
 
     def _due(self, now: float, kinds: list[str]) -> Any:
         c = outbox_jobs.c
@@ -402,38 +500,6 @@ class OutboxWorker:
                 update(outbox_jobs).where(self._mine(job)).values(lease_until=clock.now().timestamp() + self.options.lease_s)
             )
 
-    def _finish(self, job: Job, outcome: str, error: str | None, delay: float | None) -> None:
-        now = clock.now().timestamp()
-        c = outbox_jobs.c
-        with self.db.session() as session:
-            if outcome == "ok":
-                values: dict[str, Any] = {"status": "done", "finished_at": now, "lease_until": None, "last_error": None}
-            elif outcome == "failed":
-                values = {"status": "failed", "finished_at": now, "lease_until": None, "last_error": error}
-            elif job.dedupe_key is not None and self._newer_waiting(session, job):
-                outcome = "retry"
-                values = {"status": "superseded", "finished_at": now, "lease_until": None, "last_error": error}
-            else:
-                values = {"status": "pending", "run_at": now + (delay or 0.0), "lease_until": None, "last_error": error}
-            changed = session.execute(update(outbox_jobs).where(self._mine(job)).values(values)).rowcount
-            if not changed:
-                self._log.warning("outbox_lease_lost", job=job.id, kind=job.kind, attempt=job.attempt, detail="another worker claimed it again; its outcome stands")
-                return
-            a = outbox_attempts.c
-            session.execute(
-                update(outbox_attempts)
-                .where(a.job_id == job.id, a.attempt == job.attempt)
-                .values(finished_at=now, outcome=outcome, error=error)
-            )
-
-    def _newer_waiting(self, session: Session, job: Job) -> bool:
-        c = outbox_jobs.c
-        return bool(
-            session.execute(
-                select(exists().where(c.dedupe_key == job.dedupe_key, c.status == "pending", c.id != job.id))
-            ).scalar()
-        )
-
     def _purge(self) -> int:
         cutoff = clock.now().timestamp() - self.options.retain_days * 86400
         c = outbox_jobs.c
@@ -471,6 +537,28 @@ class OutboxWorker:
                     .values(status=status, run_at=now, lease_until=None, finished_at=now if status == "superseded" else None)
                 )
         return len(rows)
+
+
+_J = outbox_jobs.c
+_A = outbox_attempts.c
+_FINISH_JOB = (
+    update(outbox_jobs)
+    .where(_J.id == bindparam("j_id"), _J.status == "running", _J.claimed_by == bindparam("j_worker"), _J.attempts == bindparam("j_attempt"))
+    .values(
+        status=bindparam("v_status"),
+        finished_at=bindparam("v_finished"),
+        run_at=func.coalesce(bindparam("v_run_at", type_=Double), _J.run_at),
+        lease_until=None,
+        last_error=bindparam("v_error"),
+    )
+)
+# Fenced too: an attempt the next claimer already marked "lost" keeps that mark.
+_FINISH_ATTEMPT = (
+    update(outbox_attempts)
+    .where(_A.job_id == bindparam("a_job"), _A.attempt == bindparam("a_attempt"), _A.outcome.is_(None))
+    .values(finished_at=bindparam("a_finished"), outcome=bindparam("a_outcome"), error=bindparam("a_error"))
+)
+_NEWER_WAITING = select(exists().where(_J.dedupe_key == bindparam("key"), _J.status == "pending", _J.id != bindparam("job_id")))
 
 
 def _payload(text: str) -> dict[str, Any]:
