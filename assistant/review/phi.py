@@ -248,6 +248,12 @@ def _error_context(ctx: FileContext, post: list[DiffLine], i: int, span: str) ->
     return _ERROR_CONTEXT_RE.search(window) is not None
 
 
+_FULL_IDENTIFIERS = frozenset({
+    "ssn", "social_security", "social_security_number", "national_id", "passport_number", "sin", "nhs_number",
+    "drivers_license",
+})
+
+
 def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
     """Error bodies that echo stack traces, exception internals, request bodies or patient records."""
     if ctx.is_test or ctx.language not in CODE:
@@ -275,6 +281,14 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
             if not any(s.kind == "+" for s in span_lines):
                 continue
             if not _error_context(ctx, post, i, span):
+                # A success response is the product working; only a full government identifier in it is
+                # beyond the minimum necessary (mask it: last four digits).
+                for offset, desc in phi_chains(span, ctx.vocabulary, flow.record_vars, flow.phi_vars):
+                    idx = i + line_at(starts, offset)
+                    if desc in _FULL_IDENTIFIERS and post[idx].kind == "+":
+                        yield Hit(post[idx].new_no or 1, f"The response returns the full `{desc}`. Return only what "
+                                  "the caller needs (e.g. the last four digits), never the full identifier.")
+                        break
                 continue
             hit_line: int | None = None
             detail = ""
@@ -475,6 +489,7 @@ RULES: tuple[Rule, ...] = (
         check=_check_error_responses,
         examples=(
             "routes/r.js::} catch (err) {\n  res.status(500).json({ error: err.message, stack: err.stack, patient });",
+            "routes/p.py::return jsonify({\"name\": patient.full_name, \"ssn\": patient.ssn})",
             _diff("api/errors.py",
                   "    @app.exception_handler(Exception)",
                   "    async def unhandled(request, exc):",
@@ -483,6 +498,7 @@ RULES: tuple[Rule, ...] = (
         counterexamples=(
             "routes/r.js::} catch (err) {\n  res.status(500).json({ error: \"internal_error\", id: req.id });",
             "routes/p.py::return jsonify([p.to_dict() for p in problems])",
+            "routes/p.py::return jsonify({\"name\": patient.full_name, \"ssn_last4\": patient.ssn_last4})",
         ),
     ),
 )

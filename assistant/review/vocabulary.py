@@ -72,7 +72,7 @@ _DEFAULT_NEUTRAL: tuple[str, ...] = (
     "id", "ids", "uuid", "guid", "token", "key", "ref", "reference", "hash", "hashed", "digest",
     "count", "counts", "total", "length", "len", "size", "num", "number_of", "type", "types", "kind",
     "status", "code_system", "version", "index", "idx", "pseudonym", "pseudo", "surrogate", "masked",
-    "redacted", "anon", "anonymized", "deidentified", "present", "exists", "valid", "is", "has",
+    "redacted", "last4", "last_four", "last", "4", "four", "suffix", "tail", "anon", "anonymized", "deidentified", "present", "exists", "valid", "is", "has",
     "enabled", "format", "field", "fields", "column", "columns", "label", "template", "prefix",
     "duration", "ms", "elapsed", "latency", "class", "category", "service", "svc", "repo",
     "repository", "client", "dao", "queue", "topic", "schema", "table", "path", "url", "endpoint",
