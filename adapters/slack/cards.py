@@ -150,8 +150,8 @@ def _votes_text(view: DeploymentView, config: AppConfig) -> str | None:
         return None
     lines = []
     for vote in view.votes:
-        verb = ":white_check_mark: approved" if vote.decision == "approve" else ":x: rejected"
-        line = f"{display_name(config, vote.person)} {verb} via {vote.via} at {when(vote.at)}"
+        mark, verb = (":white_check_mark:", "approved") if vote.decision == "approve" else (":x:", "rejected")
+        line = f"{mark} {display_name(config, vote.person)} {verb} via {vote.via} at {when(vote.at)}"
         if vote.reason:
             line += f": {safe(vote.reason, 300)}"
         lines.append(line)

@@ -89,7 +89,7 @@ def test_votes_count_toward_roles_by_distinct_people():
     body = all_text(blocks)
     # bob holds both roles but is one person: he fills one slot, not both
     assert "*approver*: 1 of 1" in body and "*clinical-safety-officer*: 0 of 1" in body
-    assert "Bob Chen :white_check_mark: approved via slack at 2026-11-25 09:05:00 UTC" in body
+    assert ":white_check_mark: Bob Chen approved via slack at 2026-11-25 09:05:00 UTC" in body
     assert buttons(blocks) == ["Approve", "Reject"]
 
 
