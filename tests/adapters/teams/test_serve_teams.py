@@ -1,0 +1,118 @@
+"""`gitops-health serve` as a real process with Teams in local mode: CI asks, the card reaches the connector, a click decides, CI reads it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from assistant.signing import sign
+from tests.support.bot_connector import BotConnector, invoke_action
+
+CLI = Path(sys.executable).with_name("gitops-health")
+WEBHOOK_SECRET = "serve-webhook-secret"
+CONVERSATION = "19:approvals@thread.tacv2"
+
+DIFF = """diff --git a/svc/api.py b/svc/api.py
+--- a/svc/api.py
++++ b/svc/api.py
+@@ -1,2 +1,3 @@
+ import logging
++logging.info("patient %s", patient.ssn)
+ x = 1
+"""
+
+
+def _lines(proc: subprocess.Popen[str], out: queue.Queue[dict[str, Any]]) -> None:
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        try:
+            out.put(json.loads(line))
+        except json.JSONDecodeError:
+            out.put({"event": "raw", "line": line})
+
+
+def _wait_event(events: queue.Queue[dict[str, Any]], name: str, seen: list[dict[str, Any]], timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            record = events.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        seen.append(record)
+        if record.get("event") == name:
+            return record
+    raise AssertionError(f"no {name!r} from the server; it said: {seen}")
+
+
+def test_serve_with_teams_posts_the_card_and_takes_a_click(tmp_path: Path) -> None:
+    from assistant.config import DEMO_CONFIG
+
+    with BotConnector() as connector:
+        config = copy.deepcopy(DEMO_CONFIG)
+        config["teams"] = {"service_url": connector.url}
+        config["channels"]["approvals"] = {"teams": CONVERSATION}
+        (tmp_path / "gitops-health.yaml").write_text(json.dumps(config, default=str))  # JSON is YAML
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_HEALTH_", "SLACK_", "TEAMS_"))}
+        env.update(
+            GITOPS_HEALTH_CONFIG=str(tmp_path / "gitops-health.yaml"),
+            GITOPS_HEALTH_DATA_DIR=str(tmp_path / "data"),
+            GITOPS_HEALTH_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            GITOPS_HEALTH_OUTBOX_POLL_SECONDS="0.1",
+        )
+        proc = subprocess.Popen([str(CLI), "serve", "--host", "127.0.0.1", "--port", "0"], cwd=tmp_path, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        events: queue.Queue[dict[str, Any]] = queue.Queue()
+        seen: list[dict[str, Any]] = []
+        threading.Thread(target=_lines, args=(proc, events), daemon=True).start()
+        try:
+            started = _wait_event(events, "serve_starting", seen)
+            enabled = _wait_event(events, "teams_enabled", seen)
+            assert enabled["mode"] == "local" and enabled["cards"] is True and enabled["conversation"] == CONVERSATION
+            with httpx.Client(base_url=f"http://127.0.0.1:{started['port']}", timeout=30) as http:
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        if http.get("/healthz").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    assert time.monotonic() < deadline, f"server never answered; it said: {seen}"
+                    time.sleep(0.1)
+
+                body = json.dumps({"service": "ehr-api", "version": "3.1.0", "environment": "production", "repository": "acme/ehr",
+                                   "commit": "9f1c2e7", "requested_by": "dev@example.org", "authors": ["dev@example.org"],
+                                   "diff": DIFF}).encode()
+                asked = http.post("/api/deployments", content=body, headers={"Content-Type": "application/json", **sign(WEBHOOK_SECRET, None, body)})
+                assert asked.status_code == 202, asked.text
+                dep_id = asked.json()["id"]
+
+                (posted,) = connector.wait_for("send", timeout=30)
+                card = posted.body["attachments"][0]["content"]
+                assert posted.conversation == CONVERSATION and [a["title"] for a in card["actions"]] == ["Approve", "Reject"]
+
+                click = invoke_action(user_id="29:1bob", verb="deployment.approve", deployment_id=dep_id, service_url=connector.url)
+                answered = http.post("/api/messages", json=click)
+                assert answered.status_code == 200 and "Approved** by Bob Chen" in json.dumps(answered.json()["value"], ensure_ascii=False)
+
+                (updated,) = connector.wait_for("update", timeout=30)
+                assert "Approved** by Bob Chen" in json.dumps(updated.body, ensure_ascii=False)
+                state = http.get(f"/api/deployments/{dep_id}", headers=sign(WEBHOOK_SECRET, None, b""))
+                assert state.json()["status"] == "approved"
+                assert [(v["person"], v["via"]) for v in state.json()["votes"]] == [("bob", "teams")]
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
