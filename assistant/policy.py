@@ -276,6 +276,12 @@ def default_engine() -> PolicyEngine:
         return _DEFAULT
 
 
+# rego-cpp holds an input finding in ~18 KB and evaluates in time linear in
+# the findings; a 100 MB diff can carry tens of thousands. The policy sees the
+# most severe MAX_POLICY_FINDINGS in full and exact counts of all of them.
+MAX_POLICY_FINDINGS = 1000
+
+
 def policy_input(
     findings: Sequence[Finding],
     clinical: ClinicalSafety,
@@ -283,7 +289,19 @@ def policy_input(
     environment: str | None,
     service: str | None,
 ) -> dict[str, Any]:
-    """The one document the policies see: facts only, never LLM prose."""
+    """The one document the policies see: facts only, never LLM prose.
+
+    `findings` lists at most MAX_POLICY_FINDINGS, most severe first;
+    `finding_counts` ({category: {severity: n}}) and `findings_total` count
+    every finding, so a rule that decides on "any X" stays exact on any diff.
+    """
+    from assistant.domain import SEVERITY_ORDER
+
+    counts: dict[str, dict[str, int]] = {}
+    for f in findings:
+        by_severity = counts.setdefault(f.category, {})
+        by_severity[f.severity] = by_severity.get(f.severity, 0) + 1
+    listed = sorted(findings, key=lambda f: (-SEVERITY_ORDER[f.severity], f.file, f.line, f.rule))[:MAX_POLICY_FINDINGS]
     return {
         "findings": [
             {
@@ -294,8 +312,10 @@ def policy_input(
                 "rule": f.rule,
                 "regulations": list(f.regulations),
             }
-            for f in findings
+            for f in listed
         ],
+        "finding_counts": counts,
+        "findings_total": len(findings),
         "clinical_safety": {
             "safety_critical": clinical.safety_critical,
             "iec62304_class": clinical.iec62304_class,

@@ -96,3 +96,17 @@ test_deny_wins_over_review if {
 	r.decision == "deny"
 	roles(r) == {"approver": 2, "clinical-safety-officer": 1}
 }
+
+test_counts_decide_when_findings_are_not_listed if {
+	r := data.gitops.review.result with input.findings as [] with input.finding_counts as {"hardcoded-secret": {"high": 2}}
+	r.decision == "deny"
+	some v in r.violations
+	v.reason == "hardcoded secret at 2 place(s) past the most severe findings listed; rotate it and load it from a secret store"
+}
+
+test_where_lists_three_places_and_counts_the_rest if {
+	fs := [finding("injection", "high"), finding("injection", "high"), finding("injection", "critical"), finding("injection", "high")]
+	r := data.gitops.review.result with input.findings as fs
+	some v in r.violations
+	startswith(v.reason, "4 high or critical finding(s) at svc/api.py:42, svc/api.py:42, svc/api.py:42 and 1 more;")
+}

@@ -13,16 +13,46 @@ production if lower(input.environment) in {"production", "prod", "prd", "live"}
 
 phi_categories := {"phi-exposure-log", "phi-exposure-output"}
 
-# "a.py:3, b.py:9, c.py:1 and 4 more": where to look, in a sentence.
-# (concat, not sprintf %s: rego-cpp quotes computed strings inside sprintf %s.)
-where(fs) := concat("", [
-	concat(", ", [concat(":", [f.file, format_int(f.line, 10)]) | some f in array.slice(fs, 0, 3)]),
-	more(count(fs)),
+# Exact counts, {category: {severity: n}}: from input.finding_counts, which
+# counts every finding even when input.findings lists only the most severe
+# (see assistant/policy.py); computed from input.findings when absent, as in tests.
+counts := input.finding_counts if {
+	input.finding_counts
+} else := {category: by_severity |
+	some f in input.findings
+	category := f.category
+	by_severity := {severity: count([g | some g in input.findings; g.category == category; g.severity == severity]) |
+		some g in input.findings
+		g.category == category
+		severity := g.severity
+	}
+}
+
+secret_count := sum([n | some n in object.get(counts, "hardcoded-secret", {})])
+
+critical_phi_count := sum([n | some category in phi_categories; n := counts[category].critical])
+
+serious_count := sum([n |
+	some category in object.keys(counts)
+	category != "hardcoded-secret"
+	some severity in ["high", "critical"]
+	n := counts[category][severity]
 ])
 
-more(n) := concat("", [" and ", format_int(n - 3, 10), " more"]) if n > 3
-
-more(n) := "" if n <= 3
+# "a.py:3, b.py:9, c.py:1 and 4 more": where to look, in a sentence.
+# (concat, not sprintf %s: rego-cpp quotes computed strings inside sprintf %s.)
+where(fs, total) := concat("", [
+	concat(", ", [concat(":", [f.file, format_int(f.line, 10)]) | some f in array.slice(fs, 0, 3)]),
+	concat("", [text |
+		count(fs) > 0
+		total > count(array.slice(fs, 0, 3))
+		text := concat("", [" and ", format_int(total - count(array.slice(fs, 0, 3)), 10), " more"])
+	]),
+	concat("", [text |
+		count(fs) == 0
+		text := concat("", [format_int(total, 10), " place(s) past the most severe findings listed"])
+	]),
+])
 
 secrets := [f | some f in input.findings; f.category == "hardcoded-secret"]
 
@@ -37,28 +67,28 @@ serious := [f |
 # A credential committed to a repository is compromised wherever the code runs.
 deny contains {
 	"rule": "no-hardcoded-secrets",
-	"reason": concat("", ["hardcoded secret at ", where(secrets), "; rotate it and load it from a secret store"]),
-} if count(secrets) > 0
+	"reason": concat("", ["hardcoded secret at ", where(secrets, secret_count), "; rotate it and load it from a secret store"]),
+} if secret_count > 0
 
 # Critical PHI exposure never goes to production (HIPAA 164.312(b), 164.502).
 deny contains {
 	"rule": "no-critical-phi-exposure-in-production",
-	"reason": concat("", ["critical PHI exposure at ", where(critical_phi), " in a production deploy; remove or redact the PHI"]),
+	"reason": concat("", ["critical PHI exposure at ", where(critical_phi, critical_phi_count), " in a production deploy; remove or redact the PHI"]),
 } if {
 	production
-	count(critical_phi) > 0
+	critical_phi_count > 0
 }
 
 # Any serious finding needs a second pair of eyes.
 review contains {
 	"rule": "serious-finding",
 	"reason": concat("", [
-		format_int(count(serious), 10), " high or critical finding(s) at ", where(serious),
+		format_int(serious_count, 10), " high or critical finding(s) at ", where(serious, serious_count),
 		"; fix them or have an approver accept them",
 	]),
-} if count(serious) > 0
+} if serious_count > 0
 
-approvals contains {"role": "approver", "count": 1} if count(serious) + count(secrets) > 0
+approvals contains {"role": "approver", "count": 1} if serious_count + secret_count > 0
 
 # A change to dosing, alarms or device control is a clinical decision too (IEC 62304 §5, ISO 14971).
 review contains {

@@ -60,7 +60,9 @@ def test_safety_critical_change_needs_clinical_safety_officer_and_more_without_t
 
 def test_policy_input_carries_facts_not_prose() -> None:
     data = policy_input([finding("injection", "high")], ClinicalSafety(), LOW, "production", "ehr-api")
-    assert set(data) == {"findings", "clinical_safety", "risk", "environment", "service"}
+    assert set(data) == {
+        "findings", "finding_counts", "findings_total", "clinical_safety", "risk", "environment", "service"
+    }
     assert "message" not in data["findings"][0]
 
 
@@ -202,11 +204,26 @@ def test_a_result_rego_cpp_cannot_print_as_json_is_a_policy_error(tmp_path: Path
 
 
 def test_a_thousand_findings_are_decided_quickly_with_one_violation_per_rule(engine: PolicyEngine) -> None:
-    findings = [finding("phi-exposure-log", "high", f"svc/m{i}.cs", i + 1) for i in range(1000)]
+    findings = [finding("phi-exposure-log", "high", f"svc/m{i:04d}.cs", i + 1) for i in range(1000)]
     result = evaluate(engine, findings)
     assert result.decision == "review"
     [violation] = result.violations
-    assert violation.reason.startswith("1000 high or critical finding(s) at svc/m0.cs:1, svc/m1.cs:2, svc/m2.cs:3 and 997 more")
+    assert violation.reason.startswith("1000 high or critical finding(s) at svc/m0000.cs:1, svc/m0001.cs:2, svc/m0002.cs:3 and 997 more")
+
+
+def test_the_policy_sees_the_most_severe_findings_and_exact_counts_of_all(engine: PolicyEngine) -> None:
+    from assistant.policy import MAX_POLICY_FINDINGS
+
+    many = [finding("phi-exposure-log", "critical", f"svc/m{i:04d}.py", 1) for i in range(MAX_POLICY_FINDINGS + 5)]
+    secret = finding("hardcoded-secret", "high", "zz/config.py", 3)  # less severe: not among those listed
+    data = policy_input([*many, secret], ClinicalSafety(), LOW, "staging", None)
+    assert len(data["findings"]) == MAX_POLICY_FINDINGS and data["findings_total"] == MAX_POLICY_FINDINGS + 6
+    assert data["finding_counts"] == {"phi-exposure-log": {"critical": MAX_POLICY_FINDINGS + 5}, "hardcoded-secret": {"high": 1}}
+    result = engine.evaluate(data)
+    assert result.decision == "deny"  # decided on the counts, so the unlisted secret still denies
+    reasons = {v.rule: v.reason for v in result.violations}
+    assert reasons["no-hardcoded-secrets"].startswith("hardcoded secret at 1 place(s) past the most severe findings listed")
+    assert reasons["serious-finding"].startswith(f"{MAX_POLICY_FINDINGS + 5} high or critical finding(s) at svc/m0000.py:1")
 
 
 def test_re2_still_works_after_policies_are_loaded() -> None:
