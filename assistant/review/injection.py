@@ -226,7 +226,7 @@ def _check_shell(ctx: FileContext) -> Iterator[Hit]:
         if m is None or not post:
             continue
         if True:
-            span, starts = balanced_span(post, i, m.end() - 1, max_lines=8)
+            span, starts = balanced_span(post, i, ln.text.rfind("(", m.start(), m.end()), max_lines=8)
             span_lines = post[i: i + len(starts)]
             if not any(s.kind == "+" for s in span_lines):
                 continue
@@ -242,7 +242,7 @@ def _check_shell(ctx: FileContext) -> Iterator[Hit]:
                 "shell=True" in args.replace(" ", "")
                 or "shell:true" in args.replace(" ", "")
                 or any(k in name for k in ("os.", "system", "popen", "getoutput", "getRuntime"))
-                or re2.search(r"(?:^|[^.\w])(?:exec|execSync)\s*\($", name.strip()) is not None
+                or re2.search(r"(?:^|[^.\w])(?:exec|execSync)\s*\(", name) is not None
                 or "child_process" in name
                 or _SHELL_PROGRAM_RE.search(args) is not None
                 or ("Process" in name and re2.search(r"(?i)cmd(?:\.exe)?[\"']|bash[\"']|/bin/sh|powershell", args) is not None)

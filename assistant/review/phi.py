@@ -60,7 +60,7 @@ _MESSAGING_SINK_RE = re2.compile(
     r"\b(?:requests|httpx|session|client|http|axios|restTemplate|HttpClient|_http|fetch)\s*(?:\.\s*(?:post|put|postForObject|PostAsync|PostAsJsonAsync)\s*)?\(\s*"
     r"[\w.\[\]\"']*(?:webhook|slack|teams|hook|chat|discord|notify)\w*|"
     r"\b(?:webhook|slack|teams|discord|smtp|mailer|ses|sns|pagerduty|opsgenie|twilio|messages|pusher|fcm|apns|"
-    r"push|transporter)\w*\s*\.\s*(?:send|post|create|sendmail|send_message|publish|notify|trigger|"
+    r"push|transporter|sms|text_?message|email|mail|notifier|notification|messenger|comms|pager|whatsapp)\w*\s*\.\s*(?:send|post|create|sendmail|send_message|publish|notify|trigger|"
     r"send_email|messages\s*\.\s*create)\w*\s*\()"
 )
 _OUTPUT_KEYWORDS = ("analytics", "track", "mixpanel", "amplitude", "posthog", "segment", "sentry", "telemetry",
