@@ -84,7 +84,7 @@ def parse(state: ReviewState, runtime: Runtime[ReviewContext]) -> dict[str, Any]
     reviewed = ReviewOutput()
     scans: list[Any] = []
     budget = ctx.commit_sample_lines
-    with _open(ctx.source) as stream:
+    with _SourceStream(ctx.source) as stream:
         for file in iter_file_diffs(stream):
             reviewed.extend(reviewer.review_file(file, ctx.vocabulary))
             scans.append(clinical_safety.scan_file(file))
@@ -236,7 +236,7 @@ def result_from_state(state: ReviewState) -> ReviewResult:
 # --- helpers ----------------------------------------------------------------------------------
 
 
-class _open:
+class _SourceStream:
     """A context manager over any accepted source, closing only what it opened."""
 
     def __init__(self, source: Source) -> None:
