@@ -280,6 +280,14 @@ def scan_file(file: FileDiff) -> ClinicalFileScan:
     return ClinicalFileScan(path, False, tuple(changes), frozenset(units))
 
 
+# Words that put a threshold or rate outside clinical care, whatever else the line says.
+_NOT_CLINICAL = frozenset({
+    "cloudwatch", "metric", "metrics", "cpu", "latency", "disk", "memory", "http", "queue", "prometheus", "grafana",
+    "pagerduty", "sla", "uptime", "throughput", "learning", "epoch", "epochs", "training", "requests", "retry",
+    "retries", "backoff", "timeout", "cache", "ttl", "pool", "batch", "page", "pagination", "upload", "bytes",
+})
+_INFRA_ALARM = frozenset({"cloudwatch", "metric", "metrics", "cpu", "prometheus", "grafana", "pagerduty", "latency",
+                          "disk", "memory", "uptime", "sla", "alertmanager", "datadog"})
 _DISPLAY_PARTS = frozenset({"components", "component", "ui", "views", "pages", "styles", "css", "web", "frontend",
                             "templates", "i18n", "locales", "widgets", "screens"})
 
@@ -296,6 +304,7 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
     post = [ln for ln in hunk.lines if ln.kind != "-"]
     position = {id(ln): i for i, ln in enumerate(post)}
     hunk_words: set[str] | None = None
+    infra: bool | None = None
     out: list[ClinicalChange] = []
     for removed, added in hunk.change_blocks():
         if not added:
@@ -332,12 +341,21 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
             names = _enclosing_names(post, i, hunk.header)
             for name in names:
                 context |= _words(name)
+            if not _NOT_CLINICAL.isdisjoint(words) and _DOSE.isdisjoint(words):
+                continue  # infrastructure alarms, ML learning rates, request rates
             strong = _strong(words, text)
             if not strong and (display or not _has_context(context) and _ALARM.isdisjoint(context) and _DOSE.isdisjoint(context)):
                 continue
             kind = _kind(words, context, text)
             if kind is None:
                 continue
+            if kind in ("alarm-threshold", "alarm-suppression", "decision-rule") and not strong:
+                if infra is None:
+                    infra = not _INFRA_ALARM.isdisjoint(
+                        words_of(hunk.header + " " + " ".join(o.text for o in hunk.lines if o.kind != "-"))
+                    )
+                if infra:
+                    continue  # an infrastructure alarm (CloudWatch, Prometheus), not a patient alarm
             if not removed and not strong and flagged_in_block and ln.new_no - last <= 6:
                 continue  # one finding for a new block of logic, unless a line names clinical quantities itself
             if ln.new_no - last <= 2 or flagged_in_block >= 3:

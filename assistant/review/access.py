@@ -56,7 +56,9 @@ AUTHZ = (
     r"abort\(\s*403|\b403\b|forbidden|permission_?denied|access_?denied|forbid\(|is_?member|belongs_?to|"
     r"ensure_?\w*(?:owner|access|member)\w*|assert_?\w*(?:owner|access|can)\w*|\.owner\b|owner_?id|"
     r"may_?(?:view|access|read)|user_?can|is_?owner|is_?authorized|verify_?access|require_?access|"
-    r"get_?object_?for_?user|for_?user\(|care_?team|enforce\(|policy\.|authorize!|access_?check"
+    r"get_?object_?for_?user|for_?user\(|care_?team|enforce\(|policy\.|authorize!|access_?check|"
+    r"roles?_?required|require_?roles?|has_?role|hasrole|hasanyrole|preauthorize|is_staff|is_admin|admin_required|"
+    r"staff_member_required|superuser_required|\[authorize\(\s*roles"
 )
 AUTH_RE = re2.compile(r"(?i)(?:" + AUTHN + r"|" + AUTHZ + r")")
 AUTHN_RE = re2.compile(r"(?i)(?:" + AUTHN + r")")

@@ -161,3 +161,10 @@ def test_router_wide_dependency_removed_is_reported_on_the_new_router_line():
         '+router = APIRouter(prefix="/encounters")',
     )
     assert [(f.line, f.rule) for f in findings(diff)] == [(3, "ACC-001")]
+
+
+def test_fetch_by_id_behind_a_role_requirement_is_not_an_idor():
+    diff = udiff("admin/routes.py", ' @bp.post("/admin/appointments/<int:appointment_id>/cancel")',
+                 ' @roles_required("scheduler")', " def cancel(appointment_id):",
+                 "+    appt = Appointment.query.get_or_404(appointment_id)", "+    appt.cancel()")
+    assert findings(diff) == []

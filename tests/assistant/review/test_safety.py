@@ -111,3 +111,12 @@ def test_early_warning_score_bands_are_clinical_but_chart_styling_is_not():
                     "+export const CHART_HEIGHT = 320;")
     assert [f.line for f in findings(band)] == [3]
     assert findings(styling) == []
+
+
+def test_learning_rates_and_infrastructure_alarms_are_not_clinical():
+    quiet = [
+        udiff("ml/train.py", "-ML_LEARNING_RATE = 0.01", "+ML_LEARNING_RATE = 0.001"),
+        udiff("ops/alarms.py", ' cw.put_metric_alarm(AlarmName="api-cpu",', "-    Threshold=80,", "+    Threshold=90,"),
+    ]
+    for diff in quiet:
+        assert findings(diff) == [], diff
