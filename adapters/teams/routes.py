@@ -16,6 +16,7 @@ request instead, so servers that never hear from Teams never load botbuilder.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator
@@ -145,6 +146,10 @@ def _activity(request: Request, raw: bytes) -> Any:
     return activity
 
 
+def _authenticate_blocking(auth: Any, activity: Any, header: str) -> Any:
+    return asyncio.run(auth.authenticate_request(activity, header))
+
+
 async def _authenticate(runtime: Any, activity: Any, header: str | None) -> Any:
     """botbuilder's validation of the request; every way it can fail is a 401, except unreachable metadata (503)."""
     import requests
@@ -154,7 +159,11 @@ async def _authenticate(runtime: Any, activity: Any, header: str | None) -> Any:
     elif not header:
         raise ApiError(401, "teams_unauthenticated", "no Authorization header; the Bot Framework sends a Bearer token with every activity")
     try:
-        return await runtime.auth.authenticate_request(activity, header)
+        if runtime.local:
+            return await runtime.auth.authenticate_request(activity, header)
+        # botbuilder fetches the OpenID metadata and keys with blocking `requests` calls (on the first
+        # token and once a day after): run the check on a worker thread so the server never stalls on them.
+        return await asyncio.to_thread(_authenticate_blocking, runtime.auth, activity, header)
     except requests.RequestException as exc:
         raise ApiError(
             503,

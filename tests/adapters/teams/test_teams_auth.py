@@ -119,3 +119,26 @@ def test_local_mode_accepts_this_machine_only(sqlite_db: Any, tmp_path: Path, co
         workflow = getattr(app.state, "approvals", None)
         if workflow is not None:
             workflow.close()
+
+
+def test_unreachable_openid_metadata_is_a_503_not_an_acceptance(
+    sqlite_db: Any, tmp_path: Path, connector: BotConnector, issuer: TokenIssuer, policy_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the keys cannot be fetched the token cannot be checked: the Bot Framework is told to retry, nothing is done."""
+    import socket
+
+    from tests.adapters.teams.conftest import TeamsServer, running, settings_for, start_server, teams_config
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    monkeypatch.setenv("TEAMS_OPENID_METADATA_URL", f"http://127.0.0.1:{port}/v1/.well-known/openidconfiguration")
+    settings = settings_for(tmp_path, teams_app_id=APP_ID, teams_app_password=SecretStr("not-used-offline"))
+    app = start_server(sqlite_db, teams_config(connector.url, conversation=None), settings, connector, policy_engine)
+    with running(app) as http:
+        server = TeamsServer(http=http, app=app, service=app.state.approvals, connector=connector)
+        view = server.ask()
+        answer = _click(server, view.id, f"Bearer {issuer.token(audience=APP_ID, service_url=connector.url)}")
+        assert answer.status_code == 503 and answer.json()["error"] == "teams_metadata_unavailable"
+        assert _votes(server, view.id) == []
