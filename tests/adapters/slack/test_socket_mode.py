@@ -60,6 +60,12 @@ def test_a_click_over_socket_mode_is_acked_and_decides(db, config, tmp_path, pol
             card = slack_api.channel_messages("C0APPROVALS")[0]
             assert "*Approved* by Bob Chen" in json.dumps(card["blocks"])
 
+            # Slash commands come over the socket too; the ack carries the answer.
+            command = {"command": "/gitops", "text": "help", "user_id": "U0CAROL", "channel_id": "C0APPROVALS", "team_id": "T0GITOPS",
+                       "response_url": slack_api.response_url("socket"), "trigger_id": "1.2.3", "api_app_id": "A0GITOPS"}
+            helped = socket_mode.wait_ack(socket_mode.send("slash_commands", command))
+            assert "/gitops status <deployment id>" in json.dumps(helped["payload"])
+
             # No signing secret: HTTP events cannot be verified, and the server says so instead of trusting them.
             refused = http.post("/slack/events", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
             assert refused.status_code == 503 and refused.json()["error"] == "slack_unverifiable"
