@@ -9,6 +9,7 @@ so ten rules asking about one hunk parse it once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-_TEST_DIR_PARTS = ("test", "tests", "__tests__", "spec", "specs", "testdata", "fixtures", "fixture", "mocks", "e2e")
+# Not "spec": OpenAPI and Kubernetes specs live in spec/ directories too.
+_TEST_DIR_PARTS = ("test", "tests", "__tests__", "testdata", "fixtures", "fixture", "mocks", "__mocks__", "e2e")
+_TEST_CLASS_RE = re.compile(r"[a-z0-9](?:Test|Tests|IT|Spec)$")
 
 
 def is_test_path(path: str) -> bool:
@@ -35,7 +38,7 @@ def is_test_path(path: str) -> bool:
     return (
         name.startswith("test_")
         or stem.endswith(("_test", "_tests", ".test", ".spec", "_spec"))
-        or original_stem.endswith(("Test", "Tests", "IT", "Spec"))
+        or _TEST_CLASS_RE.search(original_stem) is not None
         or name in {"conftest.py"}
     )
 

@@ -182,6 +182,16 @@ def test_file_context_helpers_and_syntax_tree() -> None:
     assert not ctx.is_test and FileContext(parse_diff(diff_of("pkg/x_test.go", "x"))[0], ctx.vocabulary).is_test
 
 
+def test_test_paths() -> None:
+    from assistant.review.context import is_test_path
+
+    tests = ["tests/a.py", "pkg/x_test.go", "web/a.spec.ts", "src/FooTest.java", "src/FooIT.java",
+             "app/__tests__/a.js", "test_views.py", "conftest.py", "spec/fixtures/key.pem"]
+    not_tests = ["src/AuditService.java", "src/AUDIT.java", "api/spec/openapi.yaml", "latest.py", "contest/app.py"]
+    assert all(is_test_path(p) for p in tests), [p for p in tests if not is_test_path(p)]
+    assert not any(is_test_path(p) for p in not_tests), [p for p in not_tests if is_test_path(p)]
+
+
 def test_examples_helper_builds_new_file_diffs() -> None:
     [f] = parse_diff(example_diff("src/a.py::x = 1\ny = 2"))
     assert f.status == "added" and [ln.new_no for ln in f.added_lines()] == [1, 2]
