@@ -148,3 +148,23 @@ def test_handlers_are_registered_only_while_the_server_runs(db, config, slack_se
     with serve(app):
         assert {"slack.post_card", "slack.update_card", "slack.blocked_notice"} <= set(outbox.handlers())
     assert not {"slack.post_card", "slack.update_card", "slack.blocked_notice"} & set(outbox.handlers())
+
+
+async def test_an_expired_request_shows_expired_and_loses_its_buttons(parts, slack_api, db, config, policy_engine):
+    from datetime import timedelta
+
+    from assistant import clock
+    from assistant.approvals import ApprovalService
+
+    view = ask(parts["service"])
+    await parts["worker"].drain()
+    later = ApprovalService(db, config, policies=policy_engine, chats=("slack",), clock=lambda: clock.now() + timedelta(hours=5))
+
+    (expired,) = later.expire_due()
+    await parts["worker"].drain()
+
+    assert expired.id == view.id and expired.status == "expired"
+    (card,) = slack_api.channel_messages(APPROVALS)
+    blocks = json.dumps(card["blocks"])
+    assert "*Expired*" in blocks and "no decision within the approval window" in blocks
+    assert '"type": "actions"' not in blocks
