@@ -1,0 +1,86 @@
+"""When Teams cards can go out from this server, what happens when they cannot, and what a refused post does to its job."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from adapters.teams.runtime import build_auth, cards_deliverable, is_loopback
+from assistant import outbox
+from assistant.storage.outbox_tables import outbox_jobs
+from tests.adapters.teams.conftest import running, settings_for, start_server, teams_config
+from tests.support.bot_connector import BotConnector
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.5.5.5", True), ("::1", True), ("[::1]", True), ("localhost", True),
+     ("10.0.0.1", False), ("smba.trafficmanager.net", False), ("", False), (None, False)],
+)
+def test_is_loopback(host: str | None, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_cards_go_out_only_where_they_can_arrive(tmp_path: Path) -> None:
+    local, remote = teams_config("http://127.0.0.1:3978/"), teams_config("https://smba.trafficmanager.net/teams/")
+    assert cards_deliverable(settings_for(tmp_path), local) == (True, None)
+    ok, why = cards_deliverable(settings_for(tmp_path), remote)
+    assert not ok and why is not None and "TEAMS_APP_ID" in why and "TEAMS_APP_PASSWORD" in why
+    assert cards_deliverable(settings_for(tmp_path, teams_app_id="app-1"), remote) == (True, None)
+    ok, why = cards_deliverable(settings_for(tmp_path), teams_config("http://127.0.0.1:3978/", conversation=None))
+    assert not ok and why is not None and "channels.approvals.teams" in why
+
+
+def test_a_bad_metadata_url_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="TEAMS_OPENID_METADATA_URL: 'ftp://x' is not an http"):
+        build_auth(settings_for(tmp_path, teams_app_id="app-1"), {"TEAMS_OPENID_METADATA_URL": "ftp://x"})
+
+
+def test_without_credentials_cards_for_a_remote_connector_wait_untouched(sqlite_db: Any, tmp_path: Path, policy_engine: Any) -> None:
+    """The demo defaults (Teams' public service URL, no TEAMS_APP_ID): no handler, so the jobs wait instead of failing forever."""
+    config = teams_config("https://smba.trafficmanager.net/teams/")
+    with BotConnector() as unused:
+        app = start_server(sqlite_db, config, settings_for(tmp_path), unused, policy_engine)
+        with running(app):
+            assert not any(kind.startswith("teams.") for kind in outbox.handlers())
+            assert app.state.teams is None  # botbuilder not even loaded until someone calls /api/messages
+            view = app.state.approvals.service.request_deployment(_request())[0]
+            time.sleep(0.3)  # a few worker polls
+            with sqlite_db.read() as s:
+                jobs = s.execute(select(outbox_jobs.c.kind, outbox_jobs.c.status, outbox_jobs.c.attempts)).all()
+            assert ("teams.post_card", "pending", 0) in [tuple(j) for j in jobs], jobs
+            assert view.status == "pending"
+
+
+def test_a_post_the_connector_refuses_for_good_fails_its_job_with_what_to_fix(db: Any, tmp_path: Path, connector: BotConnector, policy_engine: Any) -> None:
+    connector.fail("send", times=1, status=403)
+    app = start_server(db, teams_config(connector.url), settings_for(tmp_path), connector, policy_engine)
+    with running(app):
+        app.state.approvals.service.request_deployment(_request())
+        deadline = time.monotonic() + 10
+        while True:
+            with db.read() as s:
+                row = s.execute(select(outbox_jobs).where(outbox_jobs.c.kind == "teams.post_card")).one()
+            if row.status == "failed":
+                break
+            assert time.monotonic() < deadline, f"job still {row.status}: {row.last_error}"
+            time.sleep(0.05)
+        assert row.attempts == 1 and "add the app to that team/channel" in row.last_error
+        assert len(connector.calls_to("send")) == 1  # not retried
+
+
+def _request() -> Any:
+    from assistant.deployments import DeploymentRequest
+    from tests.adapters.teams.conftest import ONE_APPROVER
+
+    return DeploymentRequest.model_validate({
+        "service": "infusion-pump-controller", "version": "2.4.1", "environment": "production", "repository": "acme/pump",
+        "commit": "9f1c2e7", "requested_by": "dev@example.org", "authors": ["dev@example.org"], "diff": ONE_APPROVER,
+    })
+
