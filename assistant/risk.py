@@ -49,6 +49,10 @@ def score(
 ) -> Risk:
     """Score a reviewed change; factors come in a fixed order and their points sum to the score (capped at 100)."""
     factors: list[RiskFactor] = []
+    if clinical.safety_critical:
+        # The verdict below already scores the safety-critical change; its
+        # clinical-safety findings point at the same lines, so count it once.
+        findings = [f for f in findings if f.category != "clinical-safety"]
     factors.extend(_finding_factors(findings))
     if clinical.safety_critical:
         factors.append(

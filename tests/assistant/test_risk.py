@@ -83,3 +83,12 @@ def test_same_input_same_score_whatever_the_order() -> None:
 @pytest.mark.parametrize(("points", "level"), [(0, "low"), (24, "low"), (25, "medium"), (49, "medium"), (50, "high"), (74, "high"), (75, "critical"), (100, "critical")])
 def test_levels(points: int, level: str) -> None:
     assert level_for(points) == level
+
+
+def test_a_safety_critical_change_is_not_counted_twice() -> None:
+    clinical = ClinicalSafety(safety_critical=True, iec62304_class="C", tests_changed=True)
+    safety_finding = finding("clinical-safety", "high", "pump/dose.py", 6)
+    risk = score([safety_finding], clinical)
+    assert [f.name for f in risk.factors] == ["safety-critical-change", "iec62304-class-c"]
+    # a clinical-safety finding without a safety-critical verdict still counts
+    assert score([safety_finding], ClinicalSafety()).factors[0].name == "clinical-safety"
