@@ -10,7 +10,9 @@ through the outbox, as in production); this process is the load: bounded
 request a new deploy. Afterwards every 202 is read back with a signed GET:
 nothing may be lost. Then Approve clicks (real v0-signed `block_actions`)
 arrive open-loop at --clicks-per-s and the time to Slack's ack (the HTTP
-answer) is measured; the vote itself is recorded after the ack.
+answer) is measured; the vote itself is recorded after the ack. Last, how
+far the outbox (cards, card updates) was behind when the load ended, and
+how long until it is idle (read from the server's /metrics gauge).
 
 Targets (issue 5): >= 300 requests/s on SQLite; ack p99 < 50 ms.
 Anchor, measured in the same run against the same server: GET /healthz
@@ -303,6 +305,15 @@ async def slack_clicks(base: str, deployment_ids: list[str], rate: float, second
 # --------------------------------------------------------------------------- runs
 
 
+def outbox_backlog(base: str) -> int:
+    """Jobs waiting or running, from the server's own /metrics gauge."""
+    total = 0
+    for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
+        if line.startswith("gitops_health_outbox_jobs{") and ('status="pending"' in line or 'status="running"' in line):
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
 @contextmanager
 def postgres_database(url: str) -> Iterator[str]:
     import psycopg
@@ -337,8 +348,18 @@ def run_one(label: str, database_url: str, args: argparse.Namespace, *, clicks: 
                 f"{ack['ack_200']}/{ack['clicks']} acked 200): p50 {ack['p50_ms']:.1f} ms, p99 {ack['p99_ms']:.1f} ms, max {ack['max_ms']:.1f} ms",
                 flush=True,
             )
-            posted = len(slack.calls_to("chat.postMessage"))
-            print(f"          cards posted to the loopback Slack meanwhile: {posted}", flush=True)
+        # The outbox posts and updates cards behind the load: how far behind, and how long until it is idle.
+        posted = len(slack.calls_to("chat.postMessage"))
+        start = time.perf_counter()
+        left = outbox_backlog(base)
+        while left and time.perf_counter() < start + 180:
+            time.sleep(0.2)
+            left = outbox_backlog(base)
+        print(
+            f"          outbox: {posted}/{len(ids)} cards posted when the load ended; idle {time.perf_counter() - start:.1f} s later "
+            f"({left} jobs left), {len(slack.calls_to('chat.postMessage'))} cards and {len(slack.calls_to('chat.update'))} card updates sent",
+            flush=True,
+        )
 
 
 def main() -> int:
