@@ -383,9 +383,14 @@ _NEW_ROUTE = Rule(
 
 # ---------------------------------------------------------------- ACC-004 backdoors and bypass switches
 
+_REQUEST_INPUT = (
+    r"(?:\b(?:req|request|ctx|context|r|c|event|self\.request|this\.request|HttpContext\.Request|Request)\s*\.\s*"
+    r"(?:headers?|get_?header|header|cookies?|query|args|params|query_?params|querystring|form|GET|POST|META|Headers|"
+    r"Cookies|Query|Form|get)\b)"
+)
 _REQUEST_LITERAL_RE = re2.compile(
-    r"""(?i)(?:header|headers|getheader|cookies?|query|args|params|querystring|form|searchparams)\b[^;{]{0,80}?(?:===?|!==?|\.equals\(|\bequals\b)\s*["'][^"']+["']|"""
-    r"""["'][^"']+["']\s*(?:===?|\.equals\(|\.Equals\()\s*[\w.]*(?:header|headers|getheader|cookie|query|args|params)"""
+    r"""(?i)""" + _REQUEST_INPUT + r"""[^;{]{0,80}?(?:===?|!==?|\.equals\(|\bequals\b)\s*["'][^"']+["']|"""
+    r"""["'][^"']+["']\s*(?:===?|\.equals\(|\.Equals\()\s*""" + _REQUEST_INPUT
 )
 _BORING_HEADER_RE = re2.compile(
     r"(?i)content-type|accept|user-agent|x-forwarded-proto|x-requested-with|upgrade|origin|if-none-match|"
@@ -400,8 +405,11 @@ _GRANTS_IDENTITY_RE = re2.compile(
     r"authenticated\s*=|skip|bypass|login_user|set_?user|principal"
 )
 _BYPASS_FLAG_RE = re2.compile(
-    r"(?i)\b(?:skip|bypass|disable|no)[_\-]?(?:auth\w*|login|permission\w*|acl|security|authz|authn)\b|"
-    r"\b(?:auth\w*|login|security)[_\-]?(?:disabled|bypass|off)\b|LOGIN_DISABLED\s*=\s*True|"
+    r"(?i)(?:\b(?:skip|bypass|disable|no)[_\-]?(?:auth\w*|login|permission\w*|acl|security|authz|authn)\b|"
+    r"\b(?:auth\w*|login|security)[_\-]?(?:disabled|bypass|off)\b)"
+    r"(?:[\"']?\s*(?:=|:|=>)\s*[\"']?(?:True|true|1|yes|on)\b|[^=:\n]*:\s*$|\s*\)?\s*(?:\{|:|&&|\|\||\bthen\b))|"
+    r"^\s*(?:if|elif|unless)\b.*\b(?:skip|bypass|disable|no)[_\-]?(?:auth\w*|login)\b|"
+    r"LOGIN_DISABLED\s*=\s*True|"
     r"(?:password|passwd|pwd|passcode)\s*===?\s*[\"'][^\"']+[\"']"
 )
 _TOKEN_UNVERIFIED_RE = re2.compile(
@@ -430,7 +438,7 @@ def _backdoor(ctx: FileContext) -> Iterator[Hit]:
     for hunk in ctx.file.hunks:
         post: list[DiffLine] | None = None
         for ln in hunk.lines:
-            if ln.kind != "+" or is_comment(ln.text) or ln.new_no is None:
+            if ln.kind != "+" or is_comment(ln.text) or ln.new_no is None or ln.text.lstrip().startswith(("assert ", ">>>")):
                 continue
             text = ln.text
             m = _REQUEST_LITERAL_RE.search(text)

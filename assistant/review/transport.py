@@ -139,7 +139,8 @@ _TLS_OFF = Rule(
     pattern=(
         r"(?i)(?:\b|_)(?:use_?|enable_?|require_?|force_?)?(?:ssl|tls|https|starttls)"
         r"(?:[_.\-]?[\w.\-]*)?"
-        r"""["']?\s*(?:=|:|=>)\s*["']?(?:False|false|FALSE|0|no|off|disabled?|none|None)["']?\s*(?:[,;})\]&#]|//|$)|"""
+        r"""["']?\s*(?:=|:|=>)\s*["']?(?:False|false|FALSE|0|no|off|disabled?)["']?\s*(?:[,;})\]&#]|//|$)|"""
+        r"""(?i:\bssl_?mode\s*=\s*none\b)|"""
         r"(?i:\b(?:use|require)SSL\s*=\s*false\b|sslmode\s*=\s*[\"']?disable\b|"
         r"(?:server|data source|host)\s*=[^;]*;.*\bencrypt\s*=\s*(?:false|no|optional)\b|"
         r"\bencrypt\s*=\s*(?:false|no|optional)\b.*(?:server|data source|host)\s*=)|"
@@ -173,6 +174,7 @@ _TLS_OFF = Rule(
         "config/hl7.yaml::  tls: true",
         "config/hl7.yaml::  ssl_disabled: false",
         "config/client.yaml::  tls_skip_verify: false",
+        "compat.py::    ssl = None",
         "src/appsettings.json::  \"Ehr\": \"Server=sql01;Database=ehr;Encrypt=True;\"",
         "infra/cdn.tf::    viewer_protocol_policy = \"redirect-to-https\"",
         "config/kafka.properties::security.protocol=SASL_SSL",
@@ -201,6 +203,7 @@ _CLEARTEXT_URL = Rule(
         r"xml\.org|ietf\.org|schema\.org|schemas\.\w+|opensource\.org|gnu\.org|ihe\.net|nlm\.nih\.gov|cdc\.gov|"
         r"fhir\.org/guides|who\.int)",
         r"(?i)\bxmlns\b|\bschemaLocation\b|\$schema|\"system\"\s*:|\bsystem\s*=",
+        r"(?i)^\s*(?:>>>|\.\.\.\s|assert\b)|\bfor example\b|\bsuch as\b|\be\.g\.|://\.\.\.|\bsee:?\s+(?:http|ftp)",
         r"(?i)://[^\s\"'`]*/(?:healthz?|readyz?|livez?|metrics|ping)\b",
     ),
     examples=(
