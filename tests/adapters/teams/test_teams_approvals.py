@@ -252,3 +252,17 @@ def test_bad_bodies_are_refused_with_a_clear_error(teams_server: Any) -> None:
     assert not_json.status_code == 400 and not_json.json()["error"] == "bad_json"
     untyped = teams_server.http.post("/api/messages", json={"text": "hi"})
     assert untyped.status_code == 400 and "no type" in untyped.json()["message"]
+
+
+def test_an_expired_request_shows_expired_without_buttons(db: Any, tmp_path: Any, connector: Any, policy_engine: Any) -> None:
+    from tests.adapters.teams.conftest import TeamsServer, running, settings_for, start_server, teams_config
+
+    config = teams_config(connector.url, approvals={"expire_after_minutes": 0.02})  # 1.2 s
+    app = start_server(db, config, settings_for(tmp_path), connector, policy_engine)
+    with running(app) as http:
+        server = TeamsServer(http=http, app=app, service=app.state.approvals, connector=connector)
+        view = server.ask()
+        card = wait_card(server, view.id, lambda c: "Expired" in texts(c), "the expired card")
+        assert buttons(card) == [] and "no decision within the approval window" in texts(card)
+        late = answered_card(server.click("29:1bob", "deployment.approve", view.id))
+        assert "expired at" in texts(late) and votes_of(server, view.id) == []
