@@ -142,7 +142,7 @@ async def test_a_receiver_that_does_not_answer_in_time_is_tried_again(db: Databa
 
     records = callback_audit(db, dep_id)
     assert [(r["outcome"], r.get("error")) for r in records] == [("failed", "no answer within 0.3 s"), ("delivered", None)]
-    assert 250 <= records[0]["duration_ms"] < 2000
+    assert 250 <= records[0]["duration_ms"] < 5000
 
 
 async def test_a_retry_after_from_the_receiver_sets_the_next_attempt(db: Database, sink_factory: Any) -> None:

@@ -364,16 +364,16 @@ async def test_a_started_worker_wakes_on_commit_and_hands_unfinished_jobs_back_o
         await asyncio.sleep(60)
 
     worker = OutboxWorker(
-        db, handlers={"test.quick": quick, "test.slow": slow}, options=WorkerOptions(poll_s=30, stop_timeout_s=0.2)
+        db, handlers={"test.quick": quick, "test.slow": slow}, options=WorkerOptions(poll_s=120, stop_timeout_s=0.2)
     )
     await worker.start()
     try:
         await asyncio.sleep(0.05)  # the first (empty) poll is over; only a wake-up can find the next job
         t0 = time.monotonic()
         quick_id = await asyncio.to_thread(add, db, "test.quick")
-        while not done and time.monotonic() - t0 < 5:
+        while not done and time.monotonic() - t0 < 30:
             await asyncio.sleep(0.005)
-        assert done == [quick_id] and time.monotonic() - t0 < 2  # not the 30 s poll
+        assert done == [quick_id] and time.monotonic() - t0 < 30  # the wake-up, not the 120 s poll
         slow_id = await asyncio.to_thread(add, db, "test.slow")
         await asyncio.wait_for(started.wait(), 5)
     finally:
