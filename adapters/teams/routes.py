@@ -143,6 +143,8 @@ def _activity(request: Request, raw: bytes) -> Any:
         raise ApiError(400, "invalid_activity", "the body is not a Bot Framework activity (a field has the wrong type)") from None
     if not activity.type:
         raise ApiError(400, "invalid_activity", "the activity has no type; Bot Framework activities always carry one")
+    if not activity.service_url or not str(activity.service_url).startswith(("http://", "https://")):
+        raise ApiError(400, "invalid_activity", "the activity has no http(s) serviceUrl, so there is nowhere to answer; Bot Framework activities always carry one")
     return activity
 
 

@@ -141,6 +141,10 @@ def build_runtime(settings: Settings, config: AppConfig, db: Database, service: 
     from adapters.teams.bot import ApprovalBot
     from adapters.teams.notifier import TeamsNotifier
 
+    import logging
+
+    # msrest warns on every click that Teams' `trigger` field is not in botbuilder's model; it is harmless noise.
+    logging.getLogger("msrest.serialization").setLevel(logging.ERROR)
     auth = build_auth(settings, environ)
     adapter = CloudAdapter(auth)
     app_id = teams_app_id(settings)

@@ -252,6 +252,8 @@ def test_bad_bodies_are_refused_with_a_clear_error(teams_server: Any) -> None:
     assert not_json.status_code == 400 and not_json.json()["error"] == "bad_json"
     untyped = teams_server.http.post("/api/messages", json={"text": "hi"})
     assert untyped.status_code == 400 and "no type" in untyped.json()["message"]
+    nowhere = teams_server.http.post("/api/messages", json={"type": "message", "text": "help"})
+    assert nowhere.status_code == 400 and "serviceUrl" in nowhere.json()["message"]
 
 
 def test_an_expired_request_shows_expired_without_buttons(db: Any, tmp_path: Any, connector: Any, policy_engine: Any) -> None:
