@@ -223,7 +223,29 @@ def _fix(what: str) -> str:
 def _check_logs(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language not in CODE:
         return
-    yield from _sink_hits(ctx, _LOG_SINK_RE, _LOG_KEYWORDS, "Log/print/exception message carries PHI")
+    seen: set[int] = set()
+    for hit in _sink_hits(ctx, _LOG_SINK_RE, _LOG_KEYWORDS, "Log/print/exception message carries PHI"):
+        seen.add(hit.line)
+        yield hit
+    yield from (h for h in _request_body_logs(ctx) if h.line not in seen)
+
+
+_REQUEST_BODY_RE = re2.compile(
+    r"\b(?:req|request|ctx\.request|event)\s*\.\s*(?:body|json|data|form|POST|get_json\s*\(\s*\)|payload)\b(?:\s*\))?\s*[,)]"
+)
+_PATIENT_CONTEXT_RE = re2.compile(r"(?i)patient|member|fhir|ehr|chart|intake|admission|encounter|enrollee|claim")
+
+
+def _request_body_logs(ctx: FileContext) -> Iterator[Hit]:
+    """A whole request body logged by a handler of patient data: every field of the submitted record."""
+    for ln in ctx.scan(_LOG_SINK_RE.pattern, lower=False):
+        if _REQUEST_BODY_RE.search(ln.text) is None:
+            continue
+        context = ctx.path + " " + ctx.enclosing_header(ln.new_no or 0) + " " + " ".join(
+            x.text for x in ctx.neighbours(ln.new_no or 0, 8, 0))
+        if _PATIENT_CONTEXT_RE.search(context):
+            yield Hit(ln.new_no or 1, "The whole request body of a patient-data endpoint is logged, with every PHI "
+                      "field in it. Log the request id and the fields you need, redacted.")
 
 
 def _check_outputs(ctx: FileContext) -> Iterator[Hit]:
@@ -424,6 +446,7 @@ RULES: tuple[Rule, ...] = (
             "svc/m.py::raise ValueError(f\"no coverage for SSN {ssn}\")",
             "svc/reg.py::logger.info(\"registered\", extra={\"ssn\": form.cleaned_data[\"ssn\"]})",
             "src/Dao.java::log.debug(\"row {}\", rs.getString(\"last_name\"));",
+            "server/routes/patients.js::router.post(\"/\", async (req, res) => {\n  console.log(\"create\", req.body);",
         ),
         counterexamples=(
             "sync/chart.py::log.info(\"chart synced\", extra={\"subject_token\": subject, \"documents\": len(documents)})",
@@ -435,6 +458,7 @@ RULES: tuple[Rule, ...] = (
             "svc/views.py::log.info(\"mrn %s\", redact(patient.mrn))",
             "svc/reg.py::logger.info(\"rows %d of %s\", data[\"count\"], row[\"name\"])",
             "svc/views.py::log.info(\"masked ssn %s\", mask_ssn(patient.ssn))",
+            "server/routes/themes.js::router.post(\"/\", async (req, res) => {\n  console.log(\"create\", req.body);",
         ),
     ),
     Rule(
