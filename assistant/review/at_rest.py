@@ -196,6 +196,7 @@ _ENCRYPTION_OFF = Rule(
         r"(?i)(?:disable|skip|no|without|un)_?encrypt\w*[\"']?\s*(?:=|:|=>)\s*[\"']?(?:false|no|off|0)\b",
         r"(?i)(?:server|data source|host)\s*=[^;]*;",
         r"(?i)\bencrypt\s*=\s*(?:false|no|optional)\s*;",
+        r"(?i)infrastructure_encryption|double_encryption",
     ),
     examples=(
         "infra/rds.tf::  storage_encrypted       = false",
@@ -343,7 +344,17 @@ _WRITE_RE = re2.compile(
     r"""\bfs(?:Promises)?\.(?:writeFile|writeFileSync|appendFile|appendFileSync|createWriteStream)\(|\bwriteFile(?:Sync)?\(|"""
     r"""\b(?:localStorage|sessionStorage|AsyncStorage)\.setItem\(|"""
     r"""\bFile\.(?:WriteAll\w+|AppendAll\w+|Create|OpenWrite)\(|new\s+(?:StreamWriter|FileStream)\(|"""
-    r"""\b(?:os|ioutil)\.(?:WriteFile|Create|OpenFile)\("""
+    r"""\b(?:os|ioutil)\.(?:WriteFile|Create|OpenFile)\(|\bshelve\.open\("""
+)
+# A bare `.write(...)` is a file write only when patient data is in the call itself and the target is not a stream.
+_HANDLE_WRITE_RE = re2.compile(
+    r"\b(?:f|fh|fp|fd|fo|fout|outfile|out_file|file|csvfile|csv_file|tmp|tmpfile|handle|bw|fw|file_?writer|"
+    r"buffered_?writer|csv\.writer\([^)]*\))\s*\.\s*(?:write|writelines|writerow|writerows|Write|WriteLine|println|print)\(",
+)
+_STREAM_RE = re2.compile(
+    r"(?i)\b(?:sys\.std(?:out|err)|stdout|stderr|console|self\.wfile|wfile|response|res|resp|sock|socket|conn|ws|"
+    r"websocket|w|rw|out|System\.out|System\.err|Console|log|logger|http|ctx|c)\s*\.\s*(?:write|writelines|Write|"
+    r"WriteLine|println|print)\("
 )
 _ENCRYPTION_NEAR_RE = re2.compile(r"(?i)encrypt|cipher|fernet|kms|gpg|pgp|\bseal|aesgcm|\bcrypt|vault|sops|\bage\.encrypt")
 _WEAK_TERMS = frozenset({
@@ -381,8 +392,13 @@ def _plaintext_files(ctx: FileContext) -> Iterator[Hit]:
         post: list[DiffLine] | None = None
         last = -10
         for ln in hunk.lines:
-            if ln.kind != "+" or ln.new_no is None or is_comment(ln.text) or _WRITE_RE.search(ln.text) is None:
+            if ln.kind != "+" or ln.new_no is None or is_comment(ln.text):
                 continue
+            handle_write = False
+            if _WRITE_RE.search(ln.text) is None:
+                if _HANDLE_WRITE_RE.search(ln.text) is None or _STREAM_RE.search(ln.text):
+                    continue
+                handle_write = True
             if ln.new_no - last <= 2:
                 continue
             if post is None:
@@ -393,7 +409,7 @@ def _plaintext_files(ctx: FileContext) -> Iterator[Hit]:
             before = "\n".join(p.text for p in post[max(0, i - 8): i]) + "\n" + statement_text(post, i)
             if _ENCRYPTION_NEAR_RE.search(before):
                 continue  # encrypted before (or as) it is written; encrypting the file afterwards still leaves a copy
-            if not _phi_near(ctx, post[max(0, i - 6): i + 3], hunk.header):
+            if not _phi_near(ctx, [ln] if handle_write else post[max(0, i - 6): i + 3], "" if handle_write else hunk.header):
                 continue
             last = ln.new_no
             yield Hit(ln.new_no)
@@ -410,7 +426,7 @@ _PLAINTEXT_FILE = Rule(
     ),
     regulations=REGULATIONS,
     languages=CODE_LANGUAGES,
-    keywords=("open(", "write", "to_csv", "to_parquet", "to_excel", "to_json", "to_pickle", "dump(", "files.",
+    keywords=("open(", "write", "print", "shelve", "to_csv", "to_parquet", "to_excel", "to_json", "to_pickle", "dump(", "files.",
               "filewriter", "fileoutputstream", "printwriter", "writevalue", "setitem", "file.", "streamwriter",
               "filestream", "os.create", "os.openfile", ".open("),
     check=_plaintext_files,

@@ -125,3 +125,10 @@ def test_patient_kept_in_browser_local_storage():
                  "+export function cachePatient(patient: PatientSummary) {",
                  '+  localStorage.setItem("lastPatient", JSON.stringify(patient));', "+}")
     assert [f.line for f in findings(diff)] == [4]
+
+
+def test_patient_fields_written_through_an_open_handle_but_not_to_a_response_stream():
+    handle = udiff("jobs/extract.py", "     for p in patients:", "+        fh.write(f\"{p.mrn},{p.ssn},{p.date_of_birth}\\n\")")
+    stream = udiff("api/views.py", "     for p in patients:", "+        response.write(f\"{p.mrn}\\n\")")
+    assert [f.line for f in findings(handle)] == [2]
+    assert findings(stream) == []
