@@ -23,6 +23,7 @@ turns the scans into the verdict.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -154,6 +155,8 @@ def _has_context(words: set[str]) -> bool:
 
 
 _NUMERIC_STRING_RE = re2.compile(r"^\s*-?\d+(?:\.\d+)?\s*[A-Za-z/%]{0,8}\s*$")
+_CALLED_RE = re2.compile(r"(\.|\b)(round|ceil|floor|min|max|abs|trunc|pow|sqrt|exp|log|quantize|clamp|"
+                         r"to_integral_value|setScale|Round|Ceiling|Floor|Min|Max|Abs|Truncate)\s*\(")
 _STRING_RE = re2.compile(r"\"[^\"]*\"|'[^']*'|`[^`]*`")
 
 
@@ -169,6 +172,9 @@ def _canonical(text: str) -> str:
     if _DEF_RE.search(code):
         code = re2.sub(r"->[^:{]*", "", code)
         code = re2.sub(r":\s*[A-Za-z_][\w.\[\]|, ]*?(\s*[,)=])", r"\1", code)
+    else:
+        # Which method or math function is called is behaviour (`Math.round` -> `Math.ceil`), not naming.
+        code = _CALLED_RE.sub(lambda m: m.group(1) + "@" + str(zlib.crc32(m.group(2).encode())) + "(", code)
     flat = "".join(_IDENT_RE.sub("x", code).split())
     return flat.replace(",)", ")").replace(",]", "]").replace(",}", "}")
 

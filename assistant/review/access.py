@@ -48,7 +48,9 @@ AUTHN = (
     r"depends\(\s*(?:get_)?current_?\w*|depends\(\s*\w*(?:auth|user|token|verify|principal|session)\w*|"
     r"depends\(\s*(?:require|ensure|check|verify|validate|has|must)_?\w+|dependencies\s*=\s*\[\s*depends\(|"
     r"security\(\s*\w+|useguards|authguard|jwtguard|@auth\b|\bprotect(?:ed)?\b|require_?user|with_?user|"
-    r"authn|oauth2_?scheme|bearer|get_?jwt_?identity|current_?user\s*:|principal\b|@authorize"
+    r"authn|oauth2_?scheme|bearer|get_?jwt_?identity|current_?user\s*:|principal\b|@authorize|"
+    r"\bauth\.(?:require|middleware|protect|handler|wrap|ensure|must|check|verify|guard|authenticate|session)\w*|"
+    r"with_?auth\w*\(|require_?session"
 )
 # Authorization: the caller may see this particular record.
 AUTHZ = (

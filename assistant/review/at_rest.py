@@ -449,11 +449,12 @@ _PLAINTEXT_FILE = Rule(
 # ---------------------------------------------------------------- ENC-006 encryption removed
 
 _CONFIG_ENCRYPTION_RE = re2.compile(
-    r"(?i)encrypt|kms_key|kms_master_key|kmskey|sse_algorithm|server_side_encryption|sse_?kms|customer_managed_key"
+    r"(?i)encrypt|kms_key|kms_master_key|kmskey|sse_algorithm|server_side_encryption|sse_?kms|customer_managed_key|"
+    r"\bgpg\b|\bage\s+-[rRpe]|openssl\s+(?:enc|smime|cms)\b|\bpgp\b"
 )
 _CODE_ENCRYPTION_RE = re2.compile(
     r"(?i)encrypt\w*\s*\(|Encrypted\w*(?:Field|Type|Column|Converter|String)\b|pgp_sym_encrypt|ENCRYPTED\s+WITH|"
-    r"@Convert\([^)]*[Ee]ncrypt|\bseal\s*\(|fernet\.encrypt"
+    r"@Convert\([^)]*[Ee]ncrypt|\bseal\s*\(|fernet\.encrypt|\bgpg\b|\bage\s+-[rRpe]|openssl\s+(?:enc|smime|cms)\b"
 )
 
 
@@ -492,7 +493,7 @@ _REMOVED_ENCRYPTION = Rule(
     severity="high",
     message="Encryption at rest is removed without a replacement. Keep it.",
     regulations=REGULATIONS,
-    keywords=("encrypt", "kms", "sse", "seal", "fernet"),
+    keywords=("encrypt", "kms", "sse", "seal", "fernet", "gpg", "age ", "openssl", "pgp"),
     check=_removed_encryption,
     examples=(
         udiff("infra/volume.tf", ' resource "aws_ebs_volume" "scans" {', "-  encrypted  = true",

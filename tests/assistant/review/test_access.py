@@ -168,3 +168,8 @@ def test_fetch_by_id_behind_a_role_requirement_is_not_an_idor():
                  ' @roles_required("scheduler")', " def cancel(appointment_id):",
                  "+    appt = Appointment.query.get_or_404(appointment_id)", "+    appt.cancel()")
     assert findings(diff) == []
+
+
+def test_auth_middleware_swapped_for_another_wrapper():
+    diff = udiff("cmd/api/main.go", " \tmux := routes()", "-\thandler := auth.Require(mux)", "+\thandler := withRequestID(mux)")
+    assert [f.line for f in findings(diff)] == [2]

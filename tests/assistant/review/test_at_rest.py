@@ -132,3 +132,10 @@ def test_patient_fields_written_through_an_open_handle_but_not_to_a_response_str
     stream = udiff("api/views.py", "     for p in patients:", "+        response.write(f\"{p.mrn}\\n\")")
     assert [f.line for f in findings(handle)] == [2]
     assert findings(stream) == []
+
+
+def test_backup_encryption_step_dropped_from_a_job():
+    diff = udiff("k8s/backup/cronjob.yaml", "             - name: backup",
+                 '-              args: ["sh", "-c", "pg_dump $DB | gzip | age -r $KEY > /backups/ehr.sql.gz.age"]',
+                 '+              args: ["sh", "-c", "pg_dump $DB | gzip > /backups/ehr.sql.gz"]')
+    assert [f.rule for f in findings(diff)] == ["ENC-006"]

@@ -120,3 +120,9 @@ def test_learning_rates_and_infrastructure_alarms_are_not_clinical():
     ]
     for diff in quiet:
         assert findings(diff) == [], diff
+
+
+def test_changing_the_rounding_function_of_a_dose_is_a_change():
+    diff = udiff("libs/dosing/src/round.ts", " export function roundDoseMl(volumeMl: number): number {",
+                 "-  return Math.round(volumeMl * 10) / 10;", "+  return Math.ceil(volumeMl * 10) / 10;", " }")
+    assert [f.line for f in findings(diff)] == [2]
