@@ -291,6 +291,8 @@ _NOT_CLINICAL = frozenset({
     "cloudwatch", "metric", "metrics", "cpu", "latency", "disk", "memory", "http", "queue", "prometheus", "grafana",
     "pagerduty", "sla", "uptime", "throughput", "learning", "epoch", "epochs", "training", "requests", "retry",
     "retries", "backoff", "timeout", "cache", "ttl", "pool", "batch", "page", "pagination", "upload", "bytes",
+    "port", "host", "addr", "url", "version", "workers", "threads", "buffer", "verbosity", "debug", "color", "colour",
+    "width", "height", "font", "padding", "margin",
 })
 _INFRA_ALARM = frozenset({"cloudwatch", "metric", "metrics", "cpu", "prometheus", "grafana", "pagerduty", "latency",
                           "disk", "memory", "uptime", "sla", "alertmanager", "datadog"})
@@ -352,6 +354,11 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
             strong = _strong(words, text)
             if not strong and (display or not _has_context(context) and _ALARM.isdisjoint(context) and _DOSE.isdisjoint(context)):
                 continue
+            if not strong and not (
+                _NUMBER_RE.search(text) or _ARITH_RE.search(text)
+                or (_EARLY_EXIT_RE.search(text) or text.strip().startswith(("if ", "if(", "unless "))) and not _ALARM.isdisjoint(context)
+            ):
+                continue  # context alone makes a line clinical only when it carries a value, a formula or an alarm exit
             kind = _kind(words, context, text)
             if kind is None:
                 continue

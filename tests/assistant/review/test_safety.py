@@ -126,3 +126,12 @@ def test_changing_the_rounding_function_of_a_dose_is_a_change():
     diff = udiff("libs/dosing/src/round.ts", " export function roundDoseMl(volumeMl: number): number {",
                  "-  return Math.round(volumeMl * 10) / 10;", "+  return Math.ceil(volumeMl * 10) / 10;", " }")
     assert [f.line for f in findings(diff)] == [2]
+
+
+def test_plumbing_in_a_clinical_module_is_not_a_clinical_change():
+    quiet = [
+        udiff("pump/server.go", "-const listenPort = 8080", "+const listenPort = 8443"),
+        udiff("cds/dosing/service.py", " def dose_for(user, order):", "+    if user.role == \"guest\":", "+        raise PermissionError"),
+    ]
+    for diff in quiet:
+        assert findings(diff) == [], diff
