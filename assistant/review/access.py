@@ -60,7 +60,9 @@ AUTHZ = (
     r"may_?(?:view|access|read)|user_?can|is_?owner|is_?authorized|verify_?access|require_?access|"
     r"get_?object_?for_?user|for_?user\(|care_?team|enforce\(|policy\.|authorize!|access_?check|"
     r"roles?_?required|require_?roles?|has_?role|hasrole|hasanyrole|preauthorize|is_staff|is_admin|admin_required|"
-    r"staff_member_required|superuser_required|\[authorize\(\s*roles"
+    r"staff_member_required|superuser_required|\[authorize\(\s*roles|access_required|permission_required|"
+    r"check_?object_?permissions|has_?object_?permission|get_object_or_403|is_?owner|isowner|owned_?by|"
+    r"authorizationservice|iauthorizationservice|authorizeasync"
 )
 AUTH_RE = re2.compile(r"(?i)(?:" + AUTHN + r"|" + AUTHZ + r")")
 AUTHN_RE = re2.compile(r"(?i)(?:" + AUTHN + r")")
