@@ -354,6 +354,8 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
             strong = _strong(words, text)
             if not strong and (display or not _has_context(context) and _ALARM.isdisjoint(context) and _DOSE.isdisjoint(context)):
                 continue
+            if display and not (_NUMBER_RE.search(_STRING_RE.sub('""', text)) or _ARITH_RE.search(text)):
+                continue  # labels and markup in UI code are not clinical logic
             if not strong and not (
                 _NUMBER_RE.search(text) or _ARITH_RE.search(text)
                 or (_EARLY_EXIT_RE.search(text) or text.strip().startswith(("if ", "if(", "unless "))) and not _ALARM.isdisjoint(context)

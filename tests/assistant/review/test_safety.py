@@ -135,3 +135,9 @@ def test_plumbing_in_a_clinical_module_is_not_a_clinical_change():
     ]
     for diff in quiet:
         assert findings(diff) == [], diff
+
+
+def test_ui_labels_are_not_clinical_logic():
+    diff = udiff("web/src/components/DoseForm.tsx", " export function DoseForm() {",
+                 '-  return <label htmlFor="dose">Dose (mg)</label>;', '+  return <label htmlFor="dose">Dose in milligrams</label>;')
+    assert findings(diff) == []
