@@ -19,9 +19,13 @@ cast from Teams or the web updates the Slack card the same way.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from adapters.slack import cards
 from assistant.approvals import AlreadyDecided, ApprovalError, ReasonRequired, UnknownDeployment, VoteRefused
@@ -35,6 +39,8 @@ if TYPE_CHECKING:
     from assistant.deployments import DeploymentView
 
 __all__ = ["HELP", "build_bolt_app"]
+
+T = TypeVar("T")
 
 _DEPLOYMENT_ID = re.compile(r"^dep_[A-Za-z0-9_-]{1,36}$")
 
@@ -52,8 +58,15 @@ def build_bolt_app(
     signing_secret: str | None,
     config: AppConfig,
     service: ApprovalService,
+    executor: Executor | None = None,
 ) -> AsyncApp:
-    """The Bolt app with every listener registered; it knows nothing of FastAPI or Socket Mode."""
+    """The Bolt app with every listener registered; it knows nothing of FastAPI or Socket Mode.
+
+    ``executor`` runs the core's blocking calls (votes, lookups). A small
+    dedicated pool keeps a burst of clicks from filling the process with
+    threads that compete with the event loop, which must stay free to ack
+    the next click at once; the votes queue behind each other instead.
+    """
     import logging
 
     from slack_bolt.async_app import AsyncApp
@@ -67,7 +80,7 @@ def build_bolt_app(
         process_before_response=False,
         logger=logging.getLogger("gitops_health.slack.bolt"),
     )
-    votes = _Votes(config, service)
+    votes = _Votes(config, service, executor)
 
     @app.action(cards.APPROVE_ACTION)
     async def on_approve(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
@@ -110,12 +123,16 @@ def build_bolt_app(
 class _Votes:
     """What the listeners do after their ack; one instance per app."""
 
-    def __init__(self, config: AppConfig, service: ApprovalService) -> None:
+    def __init__(self, config: AppConfig, service: ApprovalService, executor: Executor | None) -> None:
         self.config = config
         self.service = service
+        self.executor = executor
         from assistant.logging import get_logger
 
         self.log = get_logger("gitops_health.slack")
+
+    async def _blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, contextvars.copy_context().run, functools.partial(fn, *args))
 
     # ---------------------------------------------------------------- clicks
 
@@ -130,14 +147,14 @@ class _Votes:
         deployment_id = str(action.get("value") or "")
         person = self.service.resolve_person("slack", user)
         try:
-            view = await asyncio.to_thread(self.service.get, deployment_id)
+            view = await self._blocking(self.service.get, deployment_id)
         except UnknownDeployment as exc:
             await self._tell(client, channel, user, str(exc))
             return
         if not self._may_reject(view, person):
             # Let the core refuse (and audit) it: without a reason it refuses anyone eligible with ReasonRequired.
             try:
-                await asyncio.to_thread(self.service.cast_vote, deployment_id, person, "reject", "slack", None)
+                await self._blocking(self.service.cast_vote, deployment_id, person, "reject", "slack", None)
             except ReasonRequired:
                 pass  # eligible after all: ask for the reason
             except ApprovalError as exc:
@@ -168,7 +185,7 @@ class _Votes:
             return
         person = self.service.resolve_person("slack", user)
         try:
-            result = await asyncio.to_thread(self.service.cast_vote, deployment_id, person, decision, "slack", reason)
+            result = await self._blocking(self.service.cast_vote, deployment_id, person, decision, "slack", reason)
         except ApprovalError as exc:
             self.log.info("slack_vote_refused", deployment=deployment_id, user=user, code=exc.code)
             await self._tell(client, channel, user, self._refusal(exc))
@@ -177,13 +194,13 @@ class _Votes:
             self.log.error("slack_vote_failed", deployment=deployment_id, user=user, error=f"{type(exc).__name__}: {str(exc)[:200]}")
             await self._tell(client, channel, user, "Your vote could not be recorded because of a server error; nothing changed. Please click again in a moment.")
             return
-        self.log.info("slack_vote", deployment=deployment_id, person=person, decision=decision, decided=result.decided, status=result.view.status)
+        self.log.debug("slack_vote", deployment=deployment_id, person=person, decision=decision, decided=result.decided, status=result.view.status)
 
     # ---------------------------------------------------------------- /gitops status
 
     async def status(self, deployment_id: str) -> dict[str, Any]:
         try:
-            view = await asyncio.to_thread(self.service.get, deployment_id)
+            view = await self._blocking(self.service.get, deployment_id)
         except UnknownDeployment as exc:
             return {"text": cards.escape(str(exc)), "response_type": "ephemeral"}
         text, blocks = cards.card(view, self.config, interactive=False)

@@ -20,7 +20,10 @@ the next vote enqueues a fresh update anyway once the operator has fixed it.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 from adapters.slack import cards
@@ -63,6 +66,7 @@ class SlackNotifier:
         db: Database,
         *,
         load: Callable[[str], DeploymentView] | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.client = client
         self.config = config
@@ -70,6 +74,7 @@ class SlackNotifier:
         self.channel = config.channels.approvals.slack
         self._load = load or (lambda deployment_id: load_view(db, deployment_id))
         self._locks: dict[str, asyncio.Lock] = {}
+        self._executor = executor  # None: the loop's default pool
         # Bound once: the outbox unregisters a handler only if it is still the very object registered.
         self._handlers: dict[str, Handler] = {
             "slack.post_card": self.post_card,
@@ -79,6 +84,9 @@ class SlackNotifier:
 
     def handlers(self) -> dict[str, Handler]:
         return dict(self._handlers)
+
+    async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, contextvars.copy_context().run, functools.partial(fn, *args))
 
     async def post_card(self, job: Job) -> None:
         await self.sync_card(_deployment_id(job))
@@ -106,11 +114,11 @@ class SlackNotifier:
         from slack_sdk.errors import SlackApiError
 
         try:
-            view = await asyncio.to_thread(self._load, deployment_id)
+            view = await self._blocking(self._load, deployment_id)
         except UnknownDeployment as exc:
             raise GiveUp(str(exc)) from None
         text, blocks = cards.card(view, self.config)
-        existing = await asyncio.to_thread(chat_messages.find, self.db, deployment_id, "slack")
+        existing = await self._blocking(chat_messages.find, self.db, deployment_id, "slack")
         # One card per request in Slack; Slack names channels by id in its answers, whatever the config says.
         card = existing[-1] if existing else None
         if card is not None:
@@ -132,7 +140,7 @@ class SlackNotifier:
         except _TRANSIENT as exc:
             raise RetryLater(f"chat.postMessage: {type(exc).__name__}: {exc}") from None
         channel, ts = str(posted["channel"]), str(posted["ts"])
-        await asyncio.to_thread(chat_messages.save, self.db, deployment_id, "slack", channel, ts)
+        await self._blocking(chat_messages.save, self.db, deployment_id, "slack", channel, ts)
         return ts
 
 

@@ -12,6 +12,7 @@ so a server without Slack never loads slack_bolt.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,9 @@ __all__ = ["SlackRuntime", "build_runtime", "slack_enabled"]
 
 DEFAULT_API_URL = "https://slack.com/api/"
 API_TIMEOUT_S = 10
+# Threads for the core's blocking calls (votes, card lookups). Few on purpose: SQLite takes one writer
+# at a time anyway, and every extra busy thread takes GIL time from the loop that acks clicks.
+BLOCKING_THREADS = 2
 
 
 def _secret(value: Any) -> str | None:
@@ -51,6 +55,7 @@ class SlackRuntime:
     http: AsyncSlackRequestHandler | None  # None: no signing secret, so HTTP events cannot be verified
     socket: AsyncSocketModeHandler | None  # set when SLACK_APP_TOKEN is
     session: Any = None  # the aiohttp.ClientSession behind ``client``; closed by stop()
+    executor: ThreadPoolExecutor | None = None  # runs the core's blocking calls; shut down by stop()
 
     _connecting: asyncio.Task[None] | None = None
 
@@ -81,6 +86,8 @@ class SlackRuntime:
                 self._connecting = None
         if self.session is not None:
             await self.session.close()
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
 
 
 def build_runtime(settings: Settings, config: AppConfig, db: Database, service: ApprovalService) -> SlackRuntime | None:
@@ -104,7 +111,8 @@ def build_runtime(settings: Settings, config: AppConfig, db: Database, service: 
     # connection) per call, which costs more than the call itself at a few hundred clicks a second.
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=API_TIMEOUT_S))
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url or DEFAULT_API_URL, timeout=API_TIMEOUT_S, session=session)
-    bolt = build_bolt_app(client=client, signing_secret=signing_secret, config=config, service=service)
+    executor = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="slack-core")
+    bolt = build_bolt_app(client=client, signing_secret=signing_secret, config=config, service=service, executor=executor)
     http = None
     if signing_secret is not None:
         from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
@@ -115,5 +123,5 @@ def build_runtime(settings: Settings, config: AppConfig, db: Database, service: 
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         socket = AsyncSocketModeHandler(bolt, app_token, web_client=client)
-    notifier = SlackNotifier(client, config, db)
-    return SlackRuntime(bolt=bolt, client=client, notifier=notifier, http=http, socket=socket, session=session)
+    notifier = SlackNotifier(client, config, db, executor=executor)
+    return SlackRuntime(bolt=bolt, client=client, notifier=notifier, http=http, socket=socket, session=session, executor=executor)
