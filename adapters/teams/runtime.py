@@ -107,6 +107,9 @@ class TeamsRuntime:
         if self.notifier is not None:
             for kind, handler in self.notifier.handlers().items():
                 outbox.unregister(kind, handler)
+        close = getattr(self.auth, "close", None)
+        if close is not None:
+            await close()
 
 
 def build_auth(settings: Settings, environ: dict[str, str] | None = None) -> BotFrameworkAuthentication:
@@ -145,7 +148,9 @@ def build_runtime(settings: Settings, config: AppConfig, db: Database, service: 
 
     # msrest warns on every click that Teams' `trigger` field is not in botbuilder's model; it is harmless noise.
     logging.getLogger("msrest.serialization").setLevel(logging.ERROR)
-    auth = build_auth(settings, environ)
+    from adapters.teams.clients import ReusedClients
+
+    auth = ReusedClients(build_auth(settings, environ))
     adapter = CloudAdapter(auth)
     app_id = teams_app_id(settings)
     deliverable, _why = cards_deliverable(settings, config)

@@ -84,3 +84,22 @@ def _request() -> Any:
         "commit": "9f1c2e7", "requested_by": "dev@example.org", "authors": ["dev@example.org"], "diff": ONE_APPROVER,
     })
 
+
+
+def test_connector_clients_are_built_once_and_closed_with_the_server(db: Any, tmp_path: Path, connector: BotConnector, policy_engine: Any) -> None:
+    """botbuilder would build a client (35-55 ms, and a new Entra token) per activity; one per service URL serves them all."""
+    from tests.support.bot_connector import invoke_action
+
+    app = start_server(db, teams_config(connector.url), settings_for(tmp_path), connector, policy_engine)
+    with running(app) as http:
+        runtime = app.state.teams
+        first = app.state.approvals.service.request_deployment(_request())[0]
+        app.state.approvals.service.request_deployment(_request().model_copy(update={"version": "2.4.2"}))
+        connector.wait_for("send", count=2)
+        clients = dict(runtime.auth.connectors)
+        click = invoke_action(user_id="29:1bob", verb="deployment.approve", deployment_id=first.id, service_url=connector.url)
+        assert http.post("/api/messages", json=click).status_code == 200
+        connector.wait_for("update", count=1)
+        assert len(clients) == 1 and [k[0] for k in clients] == [connector.url]
+        assert dict(runtime.auth.connectors) == clients  # the click and the update reused the proactive posts' client
+    assert runtime.auth.connectors == {}  # closed and forgotten at shutdown
