@@ -106,6 +106,28 @@ class ApprovalBot(TeamsActivityHandler):
             return _error(HTTPStatus.NOT_FOUND, exc.code, exc.message)
         return _card(cards.card(view, self.config, notice=notice))
 
+    # ---------------------------------------------------------------- installed somewhere
+
+    async def on_teams_members_added(self, teams_members_added: Any, team_info: Any, turn_context: TurnContext) -> None:
+        """When the bot itself joins a conversation, say how to send approval cards there (the ids are hard to find in Teams)."""
+        activity = turn_context.activity
+        me = getattr(activity.recipient, "id", None)
+        if not any(getattr(m, "id", None) == me for m in teams_members_added or []):
+            return
+        conversation = str(getattr(activity.conversation, "id", "") or "")
+        self.log.info("teams_bot_added", conversation=conversation, service_url=activity.service_url)
+        if getattr(activity.conversation, "conversation_type", None) == "personal":
+            await turn_context.send_activity(_markdown(HELP))
+            return
+        if conversation == self.config.channels.approvals.teams:
+            await turn_context.send_activity(_markdown("gitops-health is here: deploy approval cards will appear in this conversation."))
+            return
+        await turn_context.send_activity(_markdown(
+            "gitops-health is here. To have deploy approval cards posted in this conversation, put this in "
+            f"gitops-health.yaml and restart the server:\n\n"
+            f"```\nchannels:\n  approvals: {{teams: \"{conversation}\"}}\nteams:\n  service_url: {activity.service_url}\n```"
+        ))
+
     # ---------------------------------------------------------------- typed words
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:

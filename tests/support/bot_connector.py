@@ -30,16 +30,17 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["BotConnector", "ConnectorCall", "TokenIssuer", "invoke_action", "message"]
+__all__ = ["BotConnector", "ConnectorCall", "TokenIssuer", "bot_added", "invoke_action", "message"]
 
 BOT_ID = "28:gitops-health-bot"
 ISSUER = "https://api.botframework.com"
+_MEMBER = re.compile(r"^/v3/conversations/(?P<conv>[^/]+)/members/(?P<member>[^/]+)/?$")
 _ACTIVITIES = re.compile(r"^/v3/conversations/(?P<conv>[^/]+)/activities(?:/(?P<act>[^/]+))?/?$")
 
 
 @dataclass(frozen=True)
 class ConnectorCall:
-    operation: str  # "send" (new post), "reply", "update"
+    operation: str  # "send" (new post), "reply", "update", "get_member"
     conversation: str
     activity_id: str | None
     body: dict[str, Any]
@@ -133,6 +134,14 @@ class BotConnector(_Loopback):
     # ------------------------------------------------------------------ the connector's behaviour
 
     def _answer(self, method: str, path: str, body: dict[str, Any], authorization: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
+        member = _MEMBER.match(path.split("?")[0])
+        if member is not None and method == "GET":  # TeamsInfo.get_member: who joined
+            from urllib.parse import unquote
+
+            with self._cond:
+                self.calls.append(ConnectorCall("get_member", unquote(member["conv"]), None, {"member": unquote(member["member"])}, authorization))
+                self._cond.notify_all()
+            return 200, {"id": unquote(member["member"]), "name": unquote(member["member"])}, {}
         match = _ACTIVITIES.match(path.split("?")[0])
         if match is None:
             return 404, {"error": {"code": "NotFound", "message": f"no such endpoint {path}"}}, {}
@@ -195,6 +204,7 @@ def _connector_handler(connector: BotConnector) -> type[BaseHTTPRequestHandler]:
 
         do_POST = _handle
         do_PUT = _handle
+        do_GET = _handle
 
     return Handler
 
@@ -320,4 +330,12 @@ def message(*, user_id: str, text: str, service_url: str, conversation: str = "a
     activity.update(type="message", text=text)
     activity["conversation"]["conversationType"] = "personal"
     activity["conversation"]["isGroup"] = False
+    return activity
+
+
+def bot_added(*, service_url: str, conversation: str = "19:newchannel@thread.tacv2", recipient: str = BOT_ID) -> dict[str, Any]:
+    """The conversationUpdate Teams sends when the bot is added to a team (the bot is among membersAdded)."""
+    activity = _base(service_url, "29:installer", None, conversation, recipient)
+    activity.update(type="conversationUpdate", membersAdded=[{"id": recipient}])
+    activity["channelData"] = {"eventType": "teamMemberAdded", "team": {"id": conversation, "name": "Release"}, "tenant": {"id": "tenant-1"}}
     return activity

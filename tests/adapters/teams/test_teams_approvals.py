@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from assistant import chat_messages
 from assistant.storage.tables import audit_log, votes
-from tests.support.bot_connector import message
+from tests.support.bot_connector import bot_added, message
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -245,6 +245,19 @@ def test_typed_help_and_status_are_answered_in_the_conversation(teams_server: An
     replies = teams_server.connector.wait_for("reply", count=2)
     status_card = attachment(replies[-1].body)
     assert view.id in texts(status_card) and buttons(status_card) == []  # a status answer never carries live buttons
+
+
+def test_when_the_bot_joins_a_channel_it_says_how_to_send_cards_there(teams_server: Any) -> None:
+    url = teams_server.connector.url
+    assert teams_server.http.post("/api/messages", json=bot_added(service_url=url)).status_code == 200
+    (hello,) = teams_server.connector.wait_for("send")  # a new post in the channel (no message to reply to)
+    assert hello.conversation == "19:newchannel@thread.tacv2"
+    assert 'approvals: {teams: "19:newchannel@thread.tacv2"}' in hello.body["text"] and f"service_url: {url}" in hello.body["text"]
+
+    others = bot_added(service_url=url)
+    others["membersAdded"] = [{"id": "29:someone-else"}]
+    assert teams_server.http.post("/api/messages", json=others).status_code == 200
+    assert len(teams_server.connector.calls_to("send")) == 1  # someone else joining is not the bot's business
 
 
 def test_bad_bodies_are_refused_with_a_clear_error(teams_server: Any) -> None:
