@@ -95,6 +95,12 @@ class ApprovalBot(TeamsActivityHandler):
             if isinstance(exc, VoteRefused) and "not recorded" not in notice:
                 notice += "; nothing was recorded."
             return await self._current(deployment_id, notice=notice)
+        except Exception as exc:  # noqa: BLE001 - the person must learn the click did not count
+            self.log.error("teams_vote_failed", deployment=deployment_id, user=user_id, error=f"{type(exc).__name__}: {str(exc)[:200]}")
+            return _error(
+                HTTPStatus.INTERNAL_SERVER_ERROR, "server_error",
+                "Your vote could not be recorded because of a server error; nothing changed. Please click again in a moment.",
+            )
         self.log.info("teams_vote", deployment=deployment_id, person=person, decision=decision, decided=result.decided, status=result.view.status)
         verb_done = "approval" if decision == "approve" else "reject"
         return _card(cards.card(result.view, self.config, notice=f"Your {verb_done} was recorded."))

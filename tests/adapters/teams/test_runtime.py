@@ -103,3 +103,19 @@ def test_connector_clients_are_built_once_and_closed_with_the_server(db: Any, tm
         assert len(clients) == 1 and [k[0] for k in clients] == [connector.url]
         assert dict(runtime.auth.connectors) == clients  # the click and the update reused the proactive posts' client
     assert runtime.auth.connectors == {}  # closed and forgotten at shutdown
+
+
+def test_a_database_failure_during_a_click_is_told_to_the_clicker(sqlite_db: Any, tmp_path: Path, connector: BotConnector, policy_engine: Any) -> None:
+    from sqlalchemy import text
+
+    from tests.support.bot_connector import invoke_action
+
+    app = start_server(sqlite_db, teams_config(connector.url, conversation=None), settings_for(tmp_path), connector, policy_engine)
+    with running(app) as http:
+        view = app.state.approvals.service.request_deployment(_request())[0]
+        with sqlite_db.engine.begin() as conn:
+            conn.execute(text("DROP TABLE votes"))  # the database breaks under the server
+        click = invoke_action(user_id="29:1bob", verb="deployment.approve", deployment_id=view.id, service_url=connector.url)
+        answer = http.post("/api/messages", json=click)
+        assert answer.status_code == 200
+        assert answer.json()["statusCode"] == 500 and "could not be recorded" in answer.json()["value"]["message"]
