@@ -155,7 +155,9 @@ class ApprovalBot(TeamsActivityHandler):
             await turn_context.send_activity(MessageFactory.text(cards.safe(exc.message, 300)))
             return
         card = cards.card(view, self.config, interactive=False)
-        await turn_context.send_activity(MessageFactory.attachment(card_attachment(card), text=cards.fallback_text(view)))
+        answer = MessageFactory.attachment(card_attachment(card))
+        answer.summary = cards.fallback_text(view)
+        await turn_context.send_activity(answer)
 
 
 def _markdown(text: str) -> Any:

@@ -142,7 +142,9 @@ class TeamsNotifier:
         sent: list[str] = []
 
         async def logic(turn_context: TurnContext) -> None:
-            activity = MessageFactory.attachment(card_attachment(card), text=text)
+            # The card alone in the channel; `summary` is the line Teams shows in notifications and the activity feed.
+            activity = MessageFactory.attachment(card_attachment(card))
+            activity.summary = text
             if activity_id is not None:
                 activity.id = activity_id
                 await turn_context.update_activity(activity)

@@ -102,6 +102,8 @@ def test_a_pending_request_gets_one_adaptive_card_with_approve_and_reject(teams_
     assert "patient.ssn" not in text or "PHI" in text  # findings are named by rule and message, never raw PHI
     (sent,) = teams_server.connector.calls_to("send")
     assert sent.conversation == APPROVALS and sent.authorization is None  # local mode: no token
+    assert view.id in sent.body["summary"] and not sent.body.get("text")  # the card alone; the summary feeds notifications
+    assert "replyToId" not in sent.body  # a new post in the channel, not a reply to anything
     ref = saved_ref(teams_server, view.id)
     assert ref.channel == APPROVALS and ref.data["service_url"] == teams_server.connector.url
 
