@@ -191,7 +191,9 @@ def chains(masked: str) -> list[Chain]:
     return out
 
 
-def balanced_span(lines: list[DiffLine], index: int, col: int, max_lines: int = 12) -> tuple[str, list[int]]:
+def balanced_span(
+    lines: list[DiffLine], index: int, col: int, max_lines: int = 12, max_chars: int = 4000
+) -> tuple[str, list[int]]:
     """Text of the bracketed group opening at lines[index].text[col] (an opening bracket), across lines.
 
     Returns the joined text (lines separated by newlines) starting at `col`
@@ -206,6 +208,7 @@ def balanced_span(lines: list[DiffLine], index: int, col: int, max_lines: int = 
     quote = ""
     for k in range(index, min(len(lines), index + max_lines)):
         text = lines[k].text if k > index else lines[k].text[col:]
+        text = text[: max(0, max_chars - pos)]  # an argument list longer than this is generated code
         starts.append(pos)
         parts.append(text)
         i = 0

@@ -146,7 +146,9 @@ def _sink_hits(
         post, i = where
         flow = _flow(ctx, hunk, post, i)
         if True:
-            for m in sink.finditer(ln.text):  # type: ignore[attr-defined]
+            for n_sink, m in enumerate(sink.finditer(ln.text)):  # type: ignore[attr-defined]
+                if n_sink >= _MAX_SINKS_PER_LINE:
+                    break
                 open_col = ln.text.find("(", m.end() - 1)
                 if open_col < 0:
                     open_col = m.end() - 1
@@ -187,6 +189,7 @@ def _sink_hits(
 
 
 _FLOW_BLOCK = 40
+_MAX_SINKS_PER_LINE = 20  # minified code can hold thousands; the first ones show the pattern
 
 
 def _flow(ctx: FileContext, hunk: object, post: list[DiffLine], i: int = 0) -> HunkFlow:
@@ -362,7 +365,7 @@ def _check_urls(ctx: FileContext) -> Iterator[Hit]:
                     if term is None:
                         continue
                     rest = s.content[q.end():]
-                    after = text[s.end:].lstrip()
+                    after = text[s.end: s.end + 40].lstrip()
                     dynamic = (
                         rest[:1] in ("%", "{", "$")
                         or s.formatted
@@ -374,7 +377,7 @@ def _check_urls(ctx: FileContext) -> Iterator[Hit]:
                         continue
                     if vocab.is_weak(term) and not any(
                         vocab.phi_in_chain(c.split("."), flow.record_vars) for c in s.interpolations
-                    ) and not _has_phi_arg(text[s.end:], ctx, flow):
+                    ) and not _has_phi_arg(text[s.end: s.end + 300], ctx, flow):
                         continue
                     hit = True
                     yield Hit(ln.new_no or 1, f"PHI (`{term}`) is put in a URL query string, which proxies, "

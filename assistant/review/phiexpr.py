@@ -36,7 +36,8 @@ def _enclosing_call(masked: str, pos: int) -> str:
     """Name of the innermost call whose parentheses enclose `pos`, or ''."""
     depth = 0
     i = pos - 1
-    while i >= 0:
+    floor = max(0, pos - 300)  # bounded look-back: a 1 MB line stays linear
+    while i >= floor:
         ch = masked[i]
         if ch in ")]}":
             depth += 1
@@ -48,7 +49,7 @@ def _enclosing_call(masked: str, pos: int) -> str:
                 while j >= 0 and masked[j] == " ":
                     j -= 1
                 k = j
-                while k >= 0 and (masked[k].isalnum() or masked[k] in "_.$"):
+                while k >= 0 and j - k < 200 and (masked[k].isalnum() or masked[k] in "_.$"):
                     k -= 1
                 return masked[k + 1: j + 1]
             depth -= 1

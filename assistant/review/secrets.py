@@ -115,7 +115,7 @@ _GATE_ANY = _SECRET_WORDS + r"[\w.\-]*[\"'\]]?\s*(?::=|=>|=|:)\s*\S"
 
 def _literal_after(text: str, pos: int, language: str | None) -> str | None:
     """The literal value starting at `pos`, or None when the value is code (a call, a name, an f-string)."""
-    rest = text[pos:].strip()
+    rest = text[pos: pos + 600].strip()  # a bounded window keeps a 1 MB line linear
     if not rest:
         return None
     q = rest[0]

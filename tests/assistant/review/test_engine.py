@@ -204,10 +204,20 @@ _BOUNDED = textwrap.dedent(
     from assistant.review.engine import review
     kind = sys.argv[1]
     if kind == "line":
-        # one 1 MB added line made of the characters patterns care about
-        line = ("password = '" + "a(b'\\"{x}" * 120_000)[:1_000_000]
-        data = f"diff --git a/x.py b/x.py\\n--- a/x.py\\n+++ b/x.py\\n@@ -0,0 +1 @@\\n+{line}\\n".encode()
-        out = review(iter_file_diffs(io.BytesIO(data)))
+        # 1 MB added lines made of what patterns and call-span scanners care about (minified code)
+        lines = [
+            "password = '" + "a(b'\\"{x}" * 120_000,
+            "console.log(patient.name, " * 40_000,
+            "q = \\"SELECT * FROM t WHERE a = '\\" + x + \\"' \\" + " * 20_000,
+            "u = `https://x/?ssn=${p.ssn}&` + " * 30_000,
+            "password = 'Xy7#kP9!qL2m' ; " * 40_000,
+            "log.info(" + "(" * 999_000,
+        ]
+        out = None
+        for n, line in enumerate(lines):
+            line = line[:1_000_000]
+            data = f"diff --git a/x{n}.js b/x{n}.js\\n--- a/x{n}.js\\n+++ b/x{n}.js\\n@@ -0,0 +1 @@\\n+{line}\\n".encode()
+            out = review(iter_file_diffs(io.BytesIO(data)))
     else:
         # ~100 MB of diff (1000 files of 20 lines of 5 kB), generated while it is read: never held whole
         def chunks():
