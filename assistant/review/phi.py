@@ -24,7 +24,8 @@ from assistant.review.phiexpr import phi_chains
 CODE = frozenset({"python", "java", "kotlin", "javascript", "typescript", "go", "csharp", "ruby", "php"})
 
 _LOG_SINK_RE = re2.compile(
-    r"(?i)(?:\b[\w.]*log(?:ger)?\w*\s*(?:\?\.|\.|->|::)\s*"
+    r"(?:\bLog\s*\.\s*[dievw]\s*\(|\bTimber\s*\.\s*[dievw]\s*\()|"
+    r"(?i:\b[\w.]*log(?:ger)?\w*(?:\(\s*\))?\s*(?:\?\.|\.|->|::)\s*"
     r"(?:info|debug|warn|warning|error|exception|critical|fatal|trace|log|verbose|notice|msg|printf?|println|"
     r"infof|debugf|errorf|warnf|fatalf|tracef|infow|debugw|errorw|warnw|information|log\w+|with\w*|add)\s*\(|"
     r"(?:^|[^\w.])print\s*\(|\bconsole\s*\.\s*(?:log|info|warn|error|debug|trace|dir)\s*\(|"
@@ -43,6 +44,7 @@ _LOG_KEYWORDS = ("log", "print", "console", "system.", "fmt.", "write", "warn", 
 
 _ANALYTICS_SINK_RE = re2.compile(
     r"(?i)(?:\banalytics\s*\.\s*(?:track|identify|page|screen|group|alias)\s*\(|"
+    r"\b\w*analytics\w*\s*(?:\(\s*\)\s*)?(?:\.\s*\w+\s*\(\s*\)\s*)?\.\s*(?:logEvent|setUserPropert\w*|setUserId|log_event)\s*\(|"
     r"\b(?:mixpanel|amplitude|posthog|segment|heap|fullstory|FS|intercom|hotjar|clevertap|braze|appboy|"
     r"newrelic|datadog|dd|statsd|appInsights|telemetry|telemetryClient|_telemetry|tracker|gtm|plausible|"
     r"bugsnag|rollbar|honeybadger|raygun|airbrake|logrocket|LogRocket|sentry|Sentry|sentry_sdk|scope)\s*"
@@ -153,6 +155,9 @@ def _sink_hits(
                 if open_col < 0:
                     open_col = m.end() - 1
                 span, starts = balanced_span(post, i, open_col, max_lines=12)
+                if span.replace(" ", "") in ("()", "(") and i < len(post):
+                    # a fluent logger (`log.Info().Str("ssn", p.SSN).Msg(...)`): the values follow the call
+                    span, starts = _fluent_span(post, i, open_col)
                 span_lines = post[i: i + len(starts)]
                 if not any(s.new_no in hints for s in span_lines) and not (
                     (flow.phi_vars or flow.record_vars) and _names(span) & (flow.phi_vars.keys() | flow.record_vars)
@@ -209,6 +214,20 @@ def _flow(ctx: FileContext, hunk: object, post: list[DiffLine], i: int = 0) -> H
         for name, lines in part.phi_vars.items():
             merged.phi_vars.setdefault(name, []).extend(lines)
     return merged
+
+
+def _fluent_span(post: list[DiffLine], i: int, col: int) -> tuple[str, list[int]]:
+    parts = [post[i].text[col: col + 600]]
+    starts = [0]
+    pos = len(parts[0]) + 1
+    for k in range(i + 1, min(len(post), i + 7)):
+        text = post[k].text
+        if not text.lstrip().startswith("."):
+            break
+        starts.append(pos)
+        parts.append(text[:600])
+        pos += len(parts[-1]) + 1
+    return "\n".join(parts), starts
 
 
 def _names(span: str) -> set[str]:
@@ -446,6 +465,9 @@ RULES: tuple[Rule, ...] = (
             "api/x.ts::console.log(`member ${member.memberId} dob ${member.birthDate}`);",
             "cmd/main.go::log.Printf(\"patient: %+v\", patient)",
             "Svc.cs::_logger.LogInformation(\"Patient {Name}\", patient.FullName);",
+            "cmd/main.go::log.Info().Str(\"ssn\", p.SSN).Msg(\"lookup\")",
+            "app/src/Chart.kt::Log.d(TAG, \"loaded ${patient.lastName}\")",
+            "svc/a.py::structlog.get_logger().info(\"admit\", mrn=patient.mrn)",
             "svc/m.py::raise ValueError(f\"no coverage for SSN {ssn}\")",
             "svc/reg.py::logger.info(\"registered\", extra={\"ssn\": form.cleaned_data[\"ssn\"]})",
             "src/Dao.java::log.debug(\"row {}\", rs.getString(\"last_name\"));",
