@@ -199,3 +199,27 @@ def test_the_agents_work_alone() -> None:
     decision = policy.decide(out.findings, verdict, risk, "production", "infusion-pump-controller")
     assert decision.decision == "deny"
     assert policy.decide([], ClinicalSafety(), Risk(score=0, level="low")).decision == "allow"
+
+
+def test_the_plain_runner_follows_the_graphs_steps() -> None:
+    from graphs.review import steps
+
+    graph_steps: dict[str, int] = {}
+    for event in review_graph().stream({}, context=ReviewContext(PHI_LOG_DIFF), stream_mode="debug"):
+        if event["type"] == "task":
+            graph_steps[event["payload"]["name"]] = event["step"]
+    first = min(graph_steps.values())
+    assert {name: n for n, step in enumerate(steps()) for name in step} == {k: v - first for k, v in graph_steps.items()}
+
+
+@pytest.mark.parametrize("diff", [SECRET_DIFF, PHI_LOG_DIFF, CLEAN_DIFF, DOSE_DIFF, SECRET_DIFF + DOSE_DIFF, b""])
+def test_both_runners_give_the_same_result(diff: bytes) -> None:
+    for environment in (None, "production"):
+        graph = run_review(diff, environment=environment, service="infusion-pump-controller", runner="langgraph")
+        plain = run_review(diff, environment=environment, service="infusion-pump-controller", runner="steps")
+        assert plain.model_dump() == graph.model_dump()
+
+
+def test_an_unknown_runner_is_refused() -> None:
+    with pytest.raises(ValueError, match="runner must be"):
+        run_review(CLEAN_DIFF, runner="threads")  # type: ignore[arg-type]

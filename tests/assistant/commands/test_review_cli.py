@@ -110,7 +110,7 @@ def test_review_imports_no_heavy_or_chat_sdk(tmp_path: Path) -> None:
         "import sys\n"
         "from assistant.commands import review\n"
         f"code = review.run({path!r}, 'json')\n"
-        "heavy = {'torch', 'chromadb', 'slack_bolt', 'slack_sdk', 'botbuilder', 'langchain_openai', 'langchain_anthropic',"
+        "heavy = {'torch', 'chromadb', 'langgraph', 'langchain_core', 'langsmith', 'slack_bolt', 'slack_sdk', 'botbuilder', 'langchain_openai', 'langchain_anthropic',"
         " 'langchain_ollama', 'langchain_google_genai', 'fastapi', 'sentence_transformers', 'sqlalchemy'}\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
         "print(code, loaded, file=sys.stderr)\n"
