@@ -15,7 +15,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,8 +151,3 @@ def teams_server(db: Any, config: Any, tmp_path: Path, connector: BotConnector, 
     app = start_server(db, config, settings_for(tmp_path), connector, policy_engine)
     with running(app) as http:
         yield TeamsServer(http=http, app=app, service=app.state.approvals, connector=connector)
-
-
-@pytest.fixture
-def serve() -> Callable[[Any], Any]:
-    return running
