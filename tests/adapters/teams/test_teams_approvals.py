@@ -99,7 +99,8 @@ def test_a_pending_request_gets_one_adaptive_card_with_approve_and_reject(teams_
     text = texts(card)
     for shown in ("infusion-pump-controller", "2.4.1", "production", f"{view.risk.score}/100", "approver", "0 of 1"):
         assert shown in text
-    assert "patient.ssn" not in text or "PHI" in text  # findings are named by rule and message, never raw PHI
+    assert 'logging.info(\\"patient %s\\", patient.ssn)' not in text  # findings are named by rule and message; no code lines
+    assert any(f.rule in text for f in view.findings)
     (sent,) = teams_server.connector.calls_to("send")
     assert sent.conversation == APPROVALS and sent.authorization is None  # local mode: no token
     assert view.id in sent.body["summary"] and not sent.body.get("text")  # the card alone; the summary feeds notifications
