@@ -15,10 +15,14 @@ app from what `create_app` put in `app.state` and keeps it as
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
 from fastapi.responses import JSONResponse
@@ -28,8 +32,13 @@ from adapters.http.errors import ApiError, validation_message
 from adapters.http.webhook_auth import verified_body
 from assistant.deployments import DeploymentRequest, DeploymentView
 
-__all__ = ["approvals", "install", "router"]
+__all__ = ["CORE_THREADS", "approvals", "install", "router"]
 
+T = TypeVar("T")
+# Threads that run the core for these routes (review, database write, graph thread). Few on
+# purpose: the work is CPU-bound under one GIL, so more threads add no throughput, only GIL
+# hand-offs, SQLite busy waits and per-thread start-up; requests beyond these queue in order.
+CORE_THREADS = 2
 
 
 @asynccontextmanager
@@ -52,6 +61,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        pool = getattr(app.state, "deployments_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=True)  # requests still in the core finish before its store closes
+            app.state.deployments_pool = None
         workflow = getattr(app.state, "approvals", None)
         if workflow is not None and hasattr(workflow, "close"):
             workflow.close()
@@ -87,6 +100,23 @@ def approvals(app: FastAPI) -> Any:
             existing = ApprovalWorkflow.open(service)
             state.approvals = existing
     return existing
+
+
+def _pool(app: FastAPI) -> ThreadPoolExecutor:
+    pool: ThreadPoolExecutor | None = getattr(app.state, "deployments_pool", None)
+    if pool is None:
+        with _build_lock:
+            pool = getattr(app.state, "deployments_pool", None)
+            if pool is None:
+                pool = ThreadPoolExecutor(max_workers=CORE_THREADS, thread_name_prefix="deployments-core")
+                app.state.deployments_pool = pool
+    return pool
+
+
+async def _in_core(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """Run a blocking core call on the routes' small pool, with this request's context (request id in logs)."""
+    call = functools.partial(contextvars.copy_context().run, fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(_pool(request.app), call)
 
 
 def _workflow(request: Request) -> Any:
@@ -161,21 +191,28 @@ def _parse(request: Request, body: bytes) -> DeploymentRequest:
         ],
     },
 )
-def create_deployment(
+async def create_deployment(
     request: Request, body: Annotated[bytes, Depends(verified_body)], idempotency_key: Annotated[str | None, Header(include_in_schema=False)] = None
 ) -> JSONResponse:
     from assistant.approvals import IdempotencyConflict, InvalidDiff
 
     key = _idempotency_key(idempotency_key)
     req = _parse(request, body)
-    workflow = _workflow(request)
     try:
-        view, created = workflow.request_deployment(req, key)
+        view, created = await _in_core(request, _request_deployment, request, req, key)
     except InvalidDiff as exc:
         raise ApiError(400, exc.code, exc.message) from None
     except IdempotencyConflict as exc:
         raise ApiError(409, exc.code, exc.message) from None
     return JSONResponse(view.model_dump(mode="json"), status_code=202 if created else 200, headers={"Location": f"/api/deployments/{view.id}"})
+
+
+def _request_deployment(request: Request, req: DeploymentRequest, key: str | None) -> tuple[DeploymentView, bool]:
+    return _workflow(request).request_deployment(req, key)  # type: ignore[no-any-return]
+
+
+def _read(request: Request, deployment_id: str) -> DeploymentView:
+    return _workflow(request).get(deployment_id)  # type: ignore[no-any-return]
 
 
 @router.get(
@@ -185,7 +222,7 @@ def create_deployment(
     description="Signed like the POST, over an empty body.",
     responses={401: {**_ERROR, "description": "missing, stale or wrong signature"}, 404: {**_ERROR, "description": "no such request"}},
 )
-def read_deployment(
+async def read_deployment(
     request: Request,
     deployment_id: Annotated[str, Path(max_length=40, description="dep_...")],
     body: Annotated[bytes, Depends(verified_body)],
@@ -193,7 +230,7 @@ def read_deployment(
     from assistant.approvals import UnknownDeployment
 
     try:
-        view = _workflow(request).get(deployment_id)
+        view = await _in_core(request, _read, request, deployment_id)
     except UnknownDeployment as exc:
         raise ApiError(404, exc.code, exc.message) from None
     return JSONResponse(view.model_dump(mode="json"))

@@ -1,10 +1,12 @@
 """The Bolt app: clicks, the reject modal and ``/gitops``, each acknowledged at once and worked on after.
 
 Slack wants an answer to every interaction within 3 s and shows the user an
-error otherwise, so every listener calls ``ack()`` first and only then does
-the database work (in a thread: the core is synchronous SQLAlchemy). Bolt's
-asyncio runner sends the HTTP answer as soon as ``ack()`` is called and lets
-the rest of the listener run on.
+error otherwise, so every listener calls ``ack()`` first and hands the
+database work to a background task (which runs the core on a small thread
+pool: the core is synchronous SQLAlchemy) and returns. Bolt runs with
+``process_before_response=True``, so the answer goes out the moment the
+listener returns: Bolt's other mode polls every 10 ms for the ack, and under
+load its pending listeners share the event loop with the acks.
 
 The listeners only translate: a click becomes ``ApprovalService.cast_vote``
 and whatever the core answers is shown to the person who clicked. The core
@@ -23,7 +25,7 @@ import contextvars
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     from assistant.config import AppConfig
     from assistant.deployments import DeploymentView
 
-__all__ = ["HELP", "build_bolt_app"]
+__all__ = ["HELP", "Background", "build_bolt_app"]
 
 T = TypeVar("T")
 
@@ -52,6 +54,26 @@ HELP = (
 )
 
 
+class Background:
+    """The work listeners start after their ack: kept referenced while it runs, awaited at shutdown."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self) -> None:
+        """Wait for every started piece of work (a vote already acked must still be recorded)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
 def build_bolt_app(
     *,
     client: AsyncWebClient,
@@ -59,6 +81,7 @@ def build_bolt_app(
     config: AppConfig,
     service: ApprovalService,
     executor: Executor | None = None,
+    background: Background | None = None,
 ) -> AsyncApp:
     """The Bolt app with every listener registered; it knows nothing of FastAPI or Socket Mode.
 
@@ -66,6 +89,8 @@ def build_bolt_app(
     dedicated pool keeps a burst of clicks from filling the process with
     threads that compete with the event loop, which must stay free to ack
     the next click at once; the votes queue behind each other instead.
+    ``background`` tracks the work started after each ack (the runtime
+    drains it before shutting the pool and the Web API session down).
     """
     import logging
 
@@ -77,20 +102,23 @@ def build_bolt_app(
         signing_secret=signing_secret,
         # Socket Mode delivers over an authenticated websocket: nothing to verify. Over HTTP, Bolt checks v0 signatures.
         request_verification_enabled=signing_secret is not None,
-        process_before_response=False,
+        # The listeners ack and return at once (the work goes to `background`), so Bolt may answer
+        # when they return instead of polling for the ack.
+        process_before_response=True,
         logger=logging.getLogger("gitops_health.slack.bolt"),
     )
     votes = _Votes(config, service, executor)
+    later = background if background is not None else Background()
 
     @app.action(cards.APPROVE_ACTION)
     async def on_approve(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await votes.approve(client, body, action)
+        later.start(votes.approve(client, body, action))
 
     @app.action(cards.REJECT_ACTION)
     async def on_reject(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await votes.ask_reason(client, body, action)
+        later.start(votes.ask_reason(client, body, action))
 
     @app.view_submission(cards.REJECT_MODAL)
     async def on_reject_reason(ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
@@ -99,7 +127,7 @@ def build_bolt_app(
             await ack(response_action="errors", errors={cards.REASON_BLOCK: "Say why: the reason is shown on the card and sent to CI."})
             return
         await ack()
-        await votes.reject(client, body, view, reason)
+        later.start(votes.reject(client, body, view, reason))
 
     @app.command("/gitops")
     async def on_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
@@ -115,9 +143,13 @@ def build_bolt_app(
             await ack(text="Usage: `/gitops status <deployment id>` (the id is on the card and in CI's answer, e.g. `dep_3f2a…`)")
             return
         await ack()
-        await respond(**await votes.status(words[1]))
+        later.start(_respond(respond, votes.status(words[1])))
 
     return app
+
+
+async def _respond(respond: Any, answer: Coroutine[Any, Any, dict[str, Any]]) -> None:
+    await respond(**await answer)
 
 
 class _Votes:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
+    from adapters.slack.listeners import Background
     from adapters.slack.notifier import SlackNotifier
     from assistant.approvals import ApprovalService
     from assistant.config import AppConfig, Settings
@@ -56,6 +57,7 @@ class SlackRuntime:
     socket: AsyncSocketModeHandler | None  # set when SLACK_APP_TOKEN is
     session: Any = None  # the aiohttp.ClientSession behind ``client``; closed by stop()
     executor: ThreadPoolExecutor | None = None  # runs the core's blocking calls; shut down by stop()
+    background: Background | None = None  # work started after acks (votes, refusals); drained by stop()
 
     _connecting: asyncio.Task[None] | None = None
 
@@ -84,6 +86,8 @@ class SlackRuntime:
                 self._connecting.cancel()
                 await asyncio.gather(self._connecting, return_exceptions=True)
                 self._connecting = None
+        if self.background is not None:
+            await self.background.drain()  # clicks already acked are recorded before the pool and session go
         if self.session is not None:
             await self.session.close()
         if self.executor is not None:
@@ -100,7 +104,7 @@ def build_runtime(settings: Settings, config: AppConfig, db: Database, service: 
         return None
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from adapters.slack.listeners import build_bolt_app
+    from adapters.slack.listeners import Background, build_bolt_app
     from adapters.slack.notifier import SlackNotifier
 
     signing_secret = _secret(settings.slack_signing_secret)
@@ -112,7 +116,10 @@ def build_runtime(settings: Settings, config: AppConfig, db: Database, service: 
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=API_TIMEOUT_S))
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url or DEFAULT_API_URL, timeout=API_TIMEOUT_S, session=session)
     executor = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="slack-core")
-    bolt = build_bolt_app(client=client, signing_secret=signing_secret, config=config, service=service, executor=executor)
+    background = Background()
+    bolt = build_bolt_app(
+        client=client, signing_secret=signing_secret, config=config, service=service, executor=executor, background=background
+    )
     http = None
     if signing_secret is not None:
         from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
@@ -124,4 +131,6 @@ def build_runtime(settings: Settings, config: AppConfig, db: Database, service: 
 
         socket = AsyncSocketModeHandler(bolt, app_token, web_client=client)
     notifier = SlackNotifier(client, config, db, executor=executor)
-    return SlackRuntime(bolt=bolt, client=client, notifier=notifier, http=http, socket=socket, session=session, executor=executor)
+    return SlackRuntime(
+        bolt=bolt, client=client, notifier=notifier, http=http, socket=socket, session=session, executor=executor, background=background
+    )

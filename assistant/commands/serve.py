@@ -20,6 +20,10 @@ from typing import Any
 __all__ = ["GRACEFUL_TIMEOUT_S", "run"]
 
 GRACEFUL_TIMEOUT_S = 30
+# How long a busy thread (a review, a vote) may hold the GIL while the event loop waits for it.
+# Python's 5 ms default means every socket call the loop makes (each releases the GIL) can cost
+# it 5 ms behind a worker thread: an ack that needs a handful of them then takes tens of ms.
+SWITCH_INTERVAL_S = 0.0005
 LOG_LEVEL_ENV = "GITOPS_HEALTH_LOG_LEVEL"
 
 
@@ -153,6 +157,8 @@ def _serve(app: Any, sock: socket.socket, log: Any) -> int:
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S,
         lifespan="on",
+        # loop/http "auto": uvloop and httptools (dependencies) when importable -- the HTTP stack's
+        # own cost per request is a fraction of asyncio + h11's -- else the pure-Python ones.
     )
     server = uvicorn.Server(config)
     stop_signals: list[str] = []
@@ -171,6 +177,7 @@ def _serve(app: Any, sock: socket.socket, log: Any) -> int:
     # while serving, and out of the full collection at interpreter exit, which
     # otherwise takes seconds after a SIGTERM.
     gc.freeze()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         server.run(sockets=[sock])
     finally:
