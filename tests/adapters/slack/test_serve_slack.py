@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
-import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from assistant.signing import sign
+from tests.support.servers import ServeProcess, clean_environ
 from tests.support.slack_api import SlackApiServer, block_action, signed_headers
 
-CLI = Path(sys.executable).with_name("gitops-health")
 WEBHOOK_SECRET = "serve-webhook-secret"
 SIGNING_SECRET = "serve-slack-signing-secret"
 
@@ -32,32 +24,9 @@ DIFF = """diff --git a/svc/api.py b/svc/api.py
 """
 
 
-def _lines(proc: subprocess.Popen[str], out: queue.Queue[dict[str, Any]]) -> None:
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        try:
-            out.put(json.loads(line))
-        except json.JSONDecodeError:
-            out.put({"event": "raw", "line": line})
-
-
-def _wait_event(events: queue.Queue[dict[str, Any]], name: str, seen: list[dict[str, Any]], timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            record = events.get(timeout=0.2)
-        except queue.Empty:
-            continue
-        seen.append(record)
-        if record.get("event") == name:
-            return record
-    raise AssertionError(f"no {name!r} from the server; it said: {seen}")
-
-
 def test_serve_with_slack_posts_the_card_and_takes_a_signed_click(tmp_path: Path) -> None:
     with SlackApiServer() as slack_api:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_HEALTH_", "SLACK_", "TEAMS_"))}
-        env.update(
+        env = clean_environ(
             GITOPS_HEALTH_DATA_DIR=str(tmp_path / "data"),
             GITOPS_HEALTH_WEBHOOK_SECRET=WEBHOOK_SECRET,
             SLACK_BOT_TOKEN="xoxb-serve-test",
@@ -65,26 +34,11 @@ def test_serve_with_slack_posts_the_card_and_takes_a_signed_click(tmp_path: Path
             SLACK_API_URL=slack_api.url,
             GITOPS_HEALTH_OUTBOX_POLL_SECONDS="0.1",
         )
-        proc = subprocess.Popen([str(CLI), "serve", "--host", "127.0.0.1", "--port", "0"], cwd=tmp_path, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        events: queue.Queue[dict[str, Any]] = queue.Queue()
-        seen: list[dict[str, Any]] = []
-        threading.Thread(target=_lines, args=(proc, events), daemon=True).start()
-        try:
-            started = _wait_event(events, "serve_starting", seen)
-            enabled = _wait_event(events, "slack_enabled", seen)
+        with ServeProcess(tmp_path, env) as server:
+            enabled = server.wait_event("slack_enabled")
             assert enabled["mode"] == "http" and enabled["channel"] == "C0APPROVALS"
-            base = f"http://127.0.0.1:{started['port']}"
-            with httpx.Client(base_url=base, timeout=30) as http:
-                deadline = time.monotonic() + 30
-                while True:
-                    try:
-                        if http.get("/healthz").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    assert time.monotonic() < deadline, f"server never answered; it said: {seen}"
-                    time.sleep(0.1)
+            with httpx.Client(base_url=server.base_url, timeout=30) as http:
+                server.wait_healthy(http)
 
                 body = json.dumps({"service": "ehr-api", "version": "3.1.0", "environment": "production", "repository": "acme/ehr",
                                    "commit": "9f1c2e7", "requested_by": "dev@example.org", "authors": ["dev@example.org"],
@@ -106,9 +60,4 @@ def test_serve_with_slack_posts_the_card_and_takes_a_signed_click(tmp_path: Path
                 state = http.get(f"/api/deployments/{dep_id}", headers=sign(WEBHOOK_SECRET, None, b""))
                 assert state.json()["status"] == "approved"
                 assert [(v["person"], v["via"]) for v in state.json()["votes"]] == [("bob", "slack")]
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(60) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+            assert server.stop() == 0
