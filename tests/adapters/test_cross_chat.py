@@ -13,12 +13,7 @@ import assistant.redact  # noqa: F401  isort: skip
 
 import copy
 import json
-import socket
-import sys
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +21,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from tests.support.bot_connector import BotConnector, invoke_action  # noqa: E402
-from tests.support.slack_api import SlackApiServer, block_action, signed_headers  # noqa: E402
+from tests.support.bot_connector import BotConnector, invoke_action
+from tests.support.servers import running
+from tests.support.slack_api import SlackApiServer, block_action, signed_headers
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -48,29 +40,6 @@ CLINICAL = """diff --git a/pump/dose.py b/pump/dose.py
 +    rate = rate * 2
      return rate
 """
-
-
-@contextmanager
-def running(app: Any) -> Iterator[httpx.Client]:
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
 
 
 def teams_buttons(attachments: str) -> list[str]:

@@ -1,8 +1,4 @@
-"""Teams adapter fixtures: the loopback Bot Framework connector, and the real server wired to it.
-
-``tests`` is not on sys.path under pytest's importlib mode, so the repository
-root is added here to import the shared support modules as ``tests.support``.
-"""
+"""Teams adapter fixtures: the loopback Bot Framework connector, and the real server wired to it."""
 
 from __future__ import annotations
 
@@ -11,12 +7,7 @@ from __future__ import annotations
 import assistant.redact  # noqa: F401  isort: skip
 
 import copy
-import socket
-import sys
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,11 +16,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-_ROOT = str(Path(__file__).resolve().parents[3])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from tests.support.bot_connector import BotConnector, invoke_action  # noqa: E402
+from tests.support.bot_connector import BotConnector, invoke_action
+from tests.support.servers import running
 
 APPROVALS = "19:approvals@thread.tacv2"
 
@@ -80,31 +68,6 @@ def settings_for(tmp_path: Path, **values: Any) -> Any:
     from assistant.config import Settings
 
     return Settings(_env_file=None, data_dir=tmp_path / "data", webhook_secret=SecretStr("test-webhook-secret"), **values)
-
-
-@contextmanager
-def running(app: Any) -> Iterator[httpx.Client]:
-    """Serve ``app`` (lifespan and all) with uvicorn on 127.0.0.1:<free port>; yield a client bound to it."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
 
 
 @dataclass

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from adapters.teams.runtime import build_auth, cards_deliverable, is_loopback
 from assistant import outbox
 from assistant.storage.outbox_tables import outbox_jobs
-from tests.adapters.teams.conftest import running, settings_for, start_server, teams_config
+from tests.adapters.teams.conftest import settings_for, start_server, teams_config
+from tests.support.servers import running
 from tests.support.bot_connector import BotConnector
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")

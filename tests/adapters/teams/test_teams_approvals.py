@@ -272,7 +272,8 @@ def test_bad_bodies_are_refused_with_a_clear_error(teams_server: Any) -> None:
 
 
 def test_an_expired_request_shows_expired_without_buttons(db: Any, tmp_path: Any, connector: Any, policy_engine: Any) -> None:
-    from tests.adapters.teams.conftest import TeamsServer, running, settings_for, start_server, teams_config
+    from tests.adapters.teams.conftest import TeamsServer, settings_for, start_server, teams_config
+    from tests.support.servers import running
 
     config = teams_config(connector.url, approvals={"expire_after_minutes": 0.02})  # 1.2 s
     app = start_server(db, config, settings_for(tmp_path), connector, policy_engine)

@@ -34,7 +34,8 @@ def issuer() -> Iterator[TokenIssuer]:
 @pytest.fixture
 def authenticated(sqlite_db: Any, tmp_path: Path, connector: BotConnector, issuer: TokenIssuer, policy_engine: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The real server with TEAMS_APP_ID set, validating against the loopback metadata; no Teams cards configured."""
-    from tests.adapters.teams.conftest import TeamsServer, running, settings_for, start_server, teams_config
+    from tests.adapters.teams.conftest import TeamsServer, settings_for, start_server, teams_config
+    from tests.support.servers import running
 
     monkeypatch.setenv("TEAMS_OPENID_METADATA_URL", issuer.metadata_url)
     settings = settings_for(tmp_path, teams_app_id=APP_ID, teams_app_password=SecretStr("not-used-offline"))
@@ -127,7 +128,8 @@ def test_unreachable_openid_metadata_is_a_503_not_an_acceptance(
     """When the keys cannot be fetched the token cannot be checked: the Bot Framework is told to retry, nothing is done."""
     import socket
 
-    from tests.adapters.teams.conftest import TeamsServer, running, settings_for, start_server, teams_config
+    from tests.adapters.teams.conftest import TeamsServer, settings_for, start_server, teams_config
+    from tests.support.servers import running
 
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
