@@ -9,48 +9,18 @@ from __future__ import annotations
 # (which imports assistant.redact) is configured before policies load.
 import assistant.redact  # noqa: F401  isort: skip
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 
 from adapters.http.app import create_app
 from assistant.config import DEMO_CONFIG, AppConfig, Settings, parse_config
 from assistant.storage import Database
-
-
-@contextmanager
-def running(app: FastAPI) -> Iterator[httpx.Client]:
-    """Serve ``app`` on 127.0.0.1:<free port> until the block ends; yield a client bound to it."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+from tests.support.servers import running
 
 
 @pytest.fixture

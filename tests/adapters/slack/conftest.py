@@ -1,8 +1,4 @@
-"""Slack adapter fixtures: the loopback Slack Web API, and the real server wired to it.
-
-``tests`` is not on sys.path under pytest's importlib mode, so the repository
-root is added here to import the shared support modules as ``tests.support``.
-"""
+"""Slack adapter fixtures: the loopback Slack Web API, and the real server wired to it."""
 
 from __future__ import annotations
 
@@ -10,12 +6,7 @@ from __future__ import annotations
 # libstdc++ otherwise makes later RE2 compiles abort the process.
 import assistant.redact  # noqa: F401  isort: skip
 
-import socket
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +15,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-_ROOT = str(Path(__file__).resolve().parents[3])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from tests.support.slack_api import SlackApiServer, signed_headers  # noqa: E402
+from tests.support.servers import running
+from tests.support.slack_api import SlackApiServer, signed_headers
 
 SIGNING_SECRET = "slack-signing-secret-for-tests"
 BOT_TOKEN = "xoxb-test-bot-token"
@@ -66,31 +54,6 @@ def slack_settings(tmp_path: Path, slack_api: SlackApiServer) -> Any:
         slack_signing_secret=SecretStr(SIGNING_SECRET),
         slack_api_url=slack_api.url,
     )
-
-
-@contextmanager
-def running(app: Any) -> Iterator[httpx.Client]:
-    """Serve ``app`` (lifespan and all) with uvicorn on 127.0.0.1:<free port>; yield a client bound to it."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
 
 
 @pytest.fixture
