@@ -26,7 +26,6 @@ import random
 import socket
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +37,7 @@ from assistant import clock
 from assistant.outbox import GiveUp, Handler, Job, RetryLater, add_waker, handlers as registered_handlers, remove_waker, utc
 from assistant.storage import Database
 from assistant.storage.outbox_tables import outbox_attempts, outbox_jobs
+from assistant.thread_pool import FixedThreadPool
 
 __all__ = ["OutboxWorker", "WorkerOptions", "backoff_delay"]
 
@@ -147,7 +147,7 @@ class OutboxWorker:
         self._wake_event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: FixedThreadPool | None = None
         self._finish_queue: list[tuple[_Outcome, asyncio.Future[None]]] = []
         self._flushing = False
         self.every(PURGE_EVERY_S, "purge_finished", self._purge_async)
@@ -362,7 +362,7 @@ class OutboxWorker:
     async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self._executor is None:
             workers = 1 if self.db.dialect == "sqlite" else 4
-            self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="outbox-db")
+            self._executor = FixedThreadPool(workers, "outbox-db")  # submit never waits on other pools' thread starts
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def _finish_batched(self, outcome: _Outcome) -> None:

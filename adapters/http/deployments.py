@@ -20,7 +20,6 @@ import contextvars
 import functools
 import threading
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
@@ -31,6 +30,7 @@ from pydantic import ValidationError
 from adapters.http.errors import ApiError, validation_message
 from adapters.http.webhook_auth import verified_body
 from assistant.deployments import DeploymentRequest, DeploymentView
+from assistant.thread_pool import FixedThreadPool
 
 __all__ = ["CORE_THREADS", "approvals", "install", "router"]
 
@@ -102,13 +102,13 @@ def approvals(app: FastAPI) -> Any:
     return existing
 
 
-def _pool(app: FastAPI) -> ThreadPoolExecutor:
-    pool: ThreadPoolExecutor | None = getattr(app.state, "deployments_pool", None)
+def _pool(app: FastAPI) -> FixedThreadPool:
+    pool: FixedThreadPool | None = getattr(app.state, "deployments_pool", None)
     if pool is None:
         with _build_lock:
             pool = getattr(app.state, "deployments_pool", None)
             if pool is None:
-                pool = ThreadPoolExecutor(max_workers=CORE_THREADS, thread_name_prefix="deployments-core")
+                pool = FixedThreadPool(CORE_THREADS, "deployments-core")
                 app.state.deployments_pool = pool
     return pool
 

@@ -12,7 +12,6 @@ so a server without Slack never loads slack_bolt.
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
 
     from adapters.slack.listeners import Background
     from adapters.slack.notifier import SlackNotifier
+    from assistant.thread_pool import FixedThreadPool
     from assistant.approvals import ApprovalService
     from assistant.config import AppConfig, Settings
     from assistant.storage import Database
@@ -56,7 +56,7 @@ class SlackRuntime:
     http: AsyncSlackRequestHandler | None  # None: no signing secret, so HTTP events cannot be verified
     socket: AsyncSocketModeHandler | None  # set when SLACK_APP_TOKEN is
     session: Any = None  # the aiohttp.ClientSession behind ``client``; closed by stop()
-    executor: ThreadPoolExecutor | None = None  # runs the core's blocking calls; shut down by stop()
+    executor: FixedThreadPool | None = None  # runs the core's blocking calls; shut down by stop()
     background: Background | None = None  # work started after acks (votes, refusals); drained by stop()
 
     _connecting: asyncio.Task[None] | None = None
@@ -115,7 +115,9 @@ def build_runtime(settings: Settings, config: AppConfig, db: Database, service: 
     # connection) per call, which costs more than the call itself at a few hundred clicks a second.
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=API_TIMEOUT_S))
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url or DEFAULT_API_URL, timeout=API_TIMEOUT_S, session=session)
-    executor = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="slack-core")
+    from assistant.thread_pool import FixedThreadPool
+
+    executor = FixedThreadPool(BLOCKING_THREADS, "slack-core")
     background = Background()
     bolt = build_bolt_app(
         client=client, signing_secret=signing_secret, config=config, service=service, executor=executor, background=background
