@@ -131,7 +131,7 @@ _IV_ASSIGN_RE = re2.compile(
 )
 _IV_CONST_RE = re2.compile(
     r"(?i)^(?:new\s+byte\s*\[\s*\d*\s*\]\s*(?:;|$|\{\s*(?:0\s*,?\s*)*\})|b?[\"'][^\"'{}]*[\"']\s*(?:\*\s*\d+)?\s*[;)]*$|"
-    r"bytes\s*\(\s*\d+\s*\)|bytearray\s*\(\s*\d+\s*\)|Buffer\s*\.\s*alloc\s*\(\s*\d+\s*\)|"
+    r"bytes\s*\(\s*\d+\s*\)|bytearray\s*\(\s*\d+\s*\)|Buffer\s*\.\s*alloc\s*\(\s*\d+\s*(?:,\s*(?:0x)?0+\s*)?\)|"
     r"Buffer\s*\.\s*from\s*\(\s*[\"'][^\"']*[\"']|new\s+Uint8Array\s*\(\s*\d+\s*\)|make\s*\(\s*\[\]byte\s*,\s*\d+\s*\)|"
     r"\[\]byte\s*\(\s*\"[^\"]*\"\s*\)|\[\]byte\s*\{|\"[^\"]*\"\s*\.\s*getBytes|Encoding\s*\.\s*\w+\s*\.\s*GetBytes\s*\(\s*\"|"
     r"\[\s*0\s*\]\s*\*\s*\d+|b\"\\x00\"|\d+\s*$|\{\s*0)"
@@ -141,7 +141,7 @@ _IV_INLINE_RE = re2.compile(
     r"new\s+GCMParameterSpec\s*\(\s*\d+\s*,\s*new\s+byte\s*\[|"
     r"modes\s*\.\s*(?:CBC|GCM|CTR|CFB|OFB)\s*\(\s*(?:b[\"']|bytes\s*\(\s*\d|b\"\\x00\"|[A-Z_]{2,}\s*\))|"
     r"\bIV\s*=\s*new\s+byte\s*\[|\.IV\s*=\s*(?:new\s+byte|Encoding|[A-Z_]{2,}\s*;)|"
-    r"createCipheriv\s*\([^,]+,[^,]+,\s*(?:Buffer\s*\.\s*alloc\s*\(\s*\d+\s*\)|[\"']|Buffer\s*\.\s*from\s*\(\s*[\"']|[A-Z_]{2,}\s*\))|"
+    r"createCipheriv\s*\([^,]+,[^,]+,\s*(?:Buffer\s*\.\s*alloc\s*\(\s*\d+\s*(?:,\s*(?:0x)?0+\s*)?\)|[\"']|Buffer\s*\.\s*from\s*\(\s*[\"']|[A-Z_]{2,}\s*\))|"
     r"\biv\s*=\s*b?[\"'][^\"']+[\"'])"
 )
 _IV_CANDIDATE = (
@@ -219,6 +219,30 @@ _RANDOM_PURPOSE_RE = re2.compile(
 )
 
 
+def _random_for_secret(ctx: FileContext, ln: DiffLine) -> bool:
+    if _HARMLESS_RE.search(ln.text):
+        return False
+    target = ln.text.split("=", 1)[0] if "=" in ln.text else ""
+    if target and _HARMLESS_RE.search(target):
+        return False
+    func = function_name(ctx, ln)
+    if func and _HARMLESS_RE.search(func):
+        return False
+    window = _same_function_window(ctx, ln, 3, 3)
+    stem = ctx.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return bool(_RANDOM_PURPOSE_RE.search(ln.text) or _RANDOM_PURPOSE_RE.search(func) or _PURPOSE_NAME_RE.search(stem) or (
+        _RANDOM_PURPOSE_RE.search(window) and not _HARMLESS_RE.search(window)
+    ))
+
+
+# A generator kept in a field or variable (`static readonly Random Rng = new Random();`, `r := rand.New(...)`):
+# the secret is made where it is drawn from (`Rng.Next(...)`), often far from the construction.
+_GENERATOR_DECL_RE = re2.compile(
+    r"\b([A-Za-z_]\w*)\s*(?::=|=)\s*(?:new\s+(?:java\s*\.\s*util\s*\.\s*)?Random\s*\(|rand\s*\.\s*New\s*\()"
+)
+_DRAW_METHODS = r"\s*\.\s*(?:Next\w*|next\w*|Intn|Int\d*n?|Uint\d+|Float\d+|Perm|Read|ints|doubles|longs)\s*\("
+
+
 def _check_weak_random(ctx: FileContext) -> Iterator[Hit]:
     """Non-cryptographic random where the value is a token, password, session id or key: CRY-005."""
     if ctx.is_test:
@@ -227,20 +251,21 @@ def _check_weak_random(ctx: FileContext) -> Iterator[Hit]:
         m = _WEAK_RANDOM_RE.search(ln.text)
         if m is None:
             continue
-        if _HARMLESS_RE.search(ln.text):
-            continue
-        target = ln.text.split("=", 1)[0] if "=" in ln.text else ""
-        if target and _HARMLESS_RE.search(target):
-            continue
-        func = function_name(ctx, ln)
-        if func and _HARMLESS_RE.search(func):
-            continue
-        window = _same_function_window(ctx, ln, 3, 3)
-        stem = ctx.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        if _RANDOM_PURPOSE_RE.search(ln.text) or _RANDOM_PURPOSE_RE.search(func) or _PURPOSE_NAME_RE.search(stem) or (
-            _RANDOM_PURPOSE_RE.search(window) and not _HARMLESS_RE.search(window)
-        ):
+        decl = _GENERATOR_DECL_RE.search(ln.text)
+        draws: list[DiffLine] = []
+        if decl is not None:
+            draw_re = r"\b" + re2.escape(decl.group(1)) + _DRAW_METHODS
+            draws = [d for d in ctx.scan(draw_re, lower=False) if d is not ln]
+        if _random_for_secret(ctx, ln):
             yield Hit(ln.new_no or 1)
+            flagged = True
+        else:
+            flagged = False
+        for d in draws:
+            if _random_for_secret(ctx, d) and not _HARMLESS_RE.search(ln.text):
+                if not flagged or abs((d.new_no or 0) - (ln.new_no or 0)) > 2:
+                    yield Hit(d.new_no or 1)
+                break
 
 
 # A file named for one-time codes or tokens: every random number in it is a secret.
@@ -360,6 +385,7 @@ RULES: tuple[Rule, ...] = (
             "svc/Enc.java::IvParameterSpec iv = new IvParameterSpec(new byte[16]);",
             "svc/enc.py::iv = b\"\\x00\" * 16",
             "svc/enc.js::const cipher = crypto.createCipheriv('aes-256-cbc', key, Buffer.alloc(16));",
+            "svc/enc.js::const iv = Buffer.alloc(16, 0);",
         ),
         counterexamples=(
             "Storage/Sealer.cs::var nonce = RandomNumberGenerator.GetBytes(12);",
@@ -401,11 +427,13 @@ RULES: tuple[Rule, ...] = (
             "portal/reset.py::value = \"\".join(random.choice(string.ascii_letters) for _ in range(32))\nreturn ResetToken.objects.create(user=user, value=value)",
             "web/session.js::const sessionId = Math.random().toString(36).slice(2);",
             "pkg/otp.go::otp := fmt.Sprintf(\"%06d\", rand.Intn(1000000))",
+            "Auth/Codes.cs::private static readonly Random Rng = new Random();\n\npublic string NewVerificationCode()\n{\n    return Rng.Next(0, 1_000_000).ToString(\"D6\");\n}",
         ),
         counterexamples=(
             "svc/retry.js::const jitter = Math.floor(Math.random() * backoff * 0.2);",
             "svc/sample.py::if random.random() < SAMPLE_RATE:",
             "svc/token.py::token = secrets.token_urlsafe(32)",
+            "Svc/Retry.cs::private static readonly Random Rng = new Random();\n\npublic TimeSpan Backoff(int attempt)\n{\n    return TimeSpan.FromMilliseconds(Rng.Next(0, 250));\n}",
         ),
     ),
     Rule(

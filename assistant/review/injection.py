@@ -129,11 +129,33 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
                 continue  # "IN (" + ",".join("?" * n) + ")": placeholders, not values
             raw_call = _RAW_SQL_CALL_RE.search(m.masked)
             for s, how in built_literals(m):
+                if how == "interpolation" and _binds_interpolation(m.masked, s):
+                    continue
                 in_raw = raw_call is not None and raw_call.end() <= s.start + 2
                 if in_raw or SQL_TEXT_RE.search(s.content) or _continues_sql(post, i, masks):
                     yield Hit(ln.new_no or 1, f"SQL is built by {how} of a value into the query text. Use bound "
                               "parameters (`?`, `%s` with a separate tuple, `:name`, `$1`) or the ORM's filters.")
                     break
+
+
+# APIs that turn each interpolation hole into a bound parameter: a tagged template (`sql\`...\``,
+# Prisma `$queryRaw\`...\``) or EF Core's FormattableString overloads (`FromSqlInterpolated($"...")`).
+_BINDING_TAG_RE = re2.compile(r"(?:^|[^\w$])(?:[\w$]+\s*\.\s*)*([\w$]+)$")
+_NOT_TAGS = frozenset({"return", "await", "yield", "typeof", "case", "in", "of", "void", "throw", "new", "else", "do"})
+_BINDING_CALL_RE = re2.compile(
+    r"\b(?:FromSqlInterpolated|ExecuteSqlInterpolated|ExecuteSqlInterpolatedAsync|FromSql|ExecuteSql|"
+    r"ExecuteSqlAsync|SqlQuery|Database\s*\.\s*SqlQuery\w*)\s*(?:<[\w.]+>)?\s*\(\s*$"
+)
+
+
+def _binds_interpolation(code: str, s: StrLit) -> bool:
+    before = code[max(0, s.start - 80): s.start]
+    if code[s.start: s.start + 1] == "`":
+        tag = _BINDING_TAG_RE.search(before)
+        return tag is not None and tag.group(1) not in _NOT_TAGS
+    # C# $"..." / $@"...": the prefix sits before the quote
+    head = before.rstrip("$@")
+    return _BINDING_CALL_RE.search(head) is not None
 
 
 # Query APIs whose argument is raw SQL: any string built into them is injectable, SQL keywords or not.
@@ -395,7 +417,7 @@ def _check_deserialize(ctx: FileContext) -> Iterator[Hit]:
 _DESER_RE = re2.compile(_DESERIALIZE)
 
 _SSTI = (
-    r"(?:\brender_template_string\s*\(\s*(?:f[\"']|[A-Za-z_][\w.]*\s*(?:\+|\)|,|$))|"
+    r"(?:\brender_template_string\s*\(\s*(?:f[\"']|[A-Za-z_][\w.]*(?:\[[^\]\n]{0,60}\])*\s*(?:\+|\)|,|$))|"
     r"\bTemplate\s*\(\s*(?:f[\"']|request\b|req\.|[\"'][^\"']*[\"']\s*\+|[a-z_]\w*\s*\+)|"
     r"\bfrom_string\s*\(\s*(?:f[\"']|request\b|req\.|[a-z_][\w.]*\s*[+)])|"
     r"\b(?:Handlebars|handlebars|hbs|Mustache|mustache|ejs|pug|jade|nunjucks|doT|_)\s*\.\s*(?:compile|render|renderString|template)\s*\(\s*(?:req\.|request\.|`[^`]*\$\{|[\"'][^\"']*[\"']\s*\+)|"
@@ -461,6 +483,8 @@ RULES: tuple[Rule, ...] = (
             "Data/Repo.cs::var sql = $\"DELETE FROM notes WHERE author = '{author}'\";",
             "ehr/repo.py::cur.execute(\"UPDATE visits SET note = '%s' WHERE id = %d\" % (note, vid))",
             "db/fn.sql::  EXECUTE 'SELECT count(*) FROM ' || tbl || ' WHERE ward = ' || ward;",
+            "src/repo.ts::  return `SELECT id FROM patient WHERE name = '${name}'`;",
+            "Data/Repo.cs::db.Patients.FromSqlRaw($\"SELECT * FROM Patients WHERE Name = '{name}'\").ToList();",
         ),
         counterexamples=(
             "ehr/repo.py::return self.conn.execute(sql, (ward_code, day, limit)).fetchall()",
@@ -470,6 +494,9 @@ RULES: tuple[Rule, ...] = (
             "ehr/repo.py::sql = f\"SELECT id FROM patients WHERE id IN ({placeholders})\"",
             "ehr/msg.py::log.info(f\"Selected {count} rows from the import\")",
             "tests/test_repo.py::sql = f\"SELECT * FROM patients WHERE mrn = '{mrn}'\"",
+            "src/repo.ts::return this.prisma.$queryRaw`SELECT count(*) FROM \"Patient\" WHERE \"clinicId\" = ${clinicId}`;",
+            "src/repo.ts::const rows = await sql`SELECT id FROM patient WHERE name = ${name}`;",
+            "Data/Repo.cs::db.Encounters.FromSqlInterpolated($\"SELECT * FROM Encounters WHERE Ward = {ward}\").ToList();",
         ),
     ),
     Rule(
@@ -552,6 +579,7 @@ RULES: tuple[Rule, ...] = (
         examples=(
             "portal/views.py::return render_template_string(f\"<h1>Hello {name}</h1>\")",
             "portal/views.py::html = Template(request.form[\"body\"]).render(patient=p)",
+            "portal/views.py::return render_template_string(data[\"template\"], **data)",
             "web/mail.js::const tpl = Handlebars.compile(req.body.template);",
         ),
         counterexamples=(

@@ -29,14 +29,24 @@ _SECRET_KEY_RE = re2.compile(
     r"secret_?key|signing_?key|encryption_?key|master_?key|auth_?key|client_?secret|conn(?:ection)?_?str(?:ing)?|"
     r"license_?key|webhook_?secret|bearer|session_?key|app_?key|account_?key|sas_?token|dsn)"
 )
-# A key naming something about a secret rather than the secret itself.
+# A key naming something about a secret rather than the secret itself. Matched on whole words of the key
+# (`storage_account_key` is not an `age`, `admin_password` not a `min`, `refresh_token` not a `ref`).
 _NOT_SECRET_KEY_RE = re2.compile(
-    r"(?i)(url|uri|endpoint|host|path|file|dir|name|_id$|^id$|length|len$|ttl|timeout|expir|minutes|seconds|"
-    r"header|type|field|policy|prefix|enabled|mode|version|algorithm|algo|rounds|size|format|regex|pattern|label|"
-    r"count|max|min|hint|reset|validity|lifetime|age|scope|placeholder|env|var|ref|source|provider|store|"
-    r"strategy|method|required|param|column|key_id|keyid|arn|location|generator|_at$|^is_|^has_|question|"
-    r"strength|policy|rule|message|error|text|desc|template|encoder|hasher|digest|hash|issuer|audience)"
+    r"(?:^|_)(?:url|uri|endpoint|host|hostname|path|file|filename|dir|name|id|length|len|ttl|timeout|expir\w*|"
+    r"minutes|seconds|header|type|field|policy|prefix|enabled?|mode|version|algorithm|algo|rounds|size|format|"
+    r"regex|pattern|label|count|max|min|hint|reset|validity|lifetime|age|scope|placeholder|env|var|ref|source|"
+    r"provider|store|strategy|method|required|param|column|keyid|arn|location|generator|at|is|has|question|"
+    r"strength|rule|message|error|text|desc|description|template|encoder|hasher|digest|hash|issuer|audience)s?(?:_|$)"
 )
+_CAMEL_RE = re2.compile(r"([a-z0-9])([A-Z])")
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a setting's name says it holds a credential (`dbPassword`, `api-key`), not something about one."""
+    words = _CAMEL_RE.sub(r"\1_\2", key).replace("-", "_").replace(".", "_").lower()
+    return _SECRET_KEY_RE.search(words) is not None and _NOT_SECRET_KEY_RE.search(words) is None
+
+
 _PLACEHOLDER_RE = re2.compile(
     r"(?i)^(?:|x+|\*+|\.+|-+|changeme|change_me|change-me|changeit|example\w*|sample\w*|placeholder\w*|dummy\w*|"
     r"fake\w*|test\w*|todo|tbd|none|null|nil|undefined|true|false|yes|no|on|off|secret|password|passwd|token|"
@@ -163,7 +173,7 @@ def _check_assignments(ctx: FileContext) -> Iterator[Hit]:
             if op == ":" and ctx.language in ("python",) and not _in_dict(text, m.start()):
                 continue  # a type annotation or a slice, not a mapping
             last = key.rsplit(".", 1)[-1]
-            if not _SECRET_KEY_RE.search(last) or _NOT_SECRET_KEY_RE.search(last):
+            if not is_secret_key(last):
                 continue
             value = _literal_after(text, end, ctx.language)
             if value is None or not looks_secret(value):
@@ -257,7 +267,7 @@ def _check_env_entries(ctx: FileContext) -> Iterator[Hit]:
         post = ctx.post_lines(hunk)
         for i, ln in enumerate(post[:-1]):
             m = _K8S_NAME_RE.search(ln.text)
-            if not m or not _SECRET_KEY_RE.search(m.group(1)) or _NOT_SECRET_KEY_RE.search(m.group(1)):
+            if not m or not is_secret_key(m.group(1)):
                 continue
             nxt = post[i + 1]
             v = _K8S_VALUE_RE.search(nxt.text)
