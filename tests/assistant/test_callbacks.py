@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,27 +20,23 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from assistant import audit, clock  # noqa: E402
-from assistant.approvals import ApprovalService, load_view  # noqa: E402
-from assistant.callbacks import KIND, CallbackSender, safe_url  # noqa: E402
-from assistant.config import DEMO_CONFIG, parse_config  # noqa: E402
-from assistant.deployments import DeploymentRequest  # noqa: E402
-from assistant.outbox_worker import OutboxWorker, WorkerOptions  # noqa: E402
-from assistant.review.examples import example_diff  # noqa: E402
-from assistant.signing import sign, verify  # noqa: E402
-from assistant.storage import Database  # noqa: E402
-from assistant.storage.outbox_tables import outbox_attempts, outbox_jobs  # noqa: E402
-from tests.support.ci_sink import CiSink, Received  # noqa: E402
+from assistant import audit, clock
+from assistant.approvals import ApprovalService, load_view
+from assistant.callbacks import KIND, CallbackSender, safe_url
+from assistant.config import DEMO_CONFIG, parse_config
+from assistant.deployments import DeploymentRequest
+from assistant.outbox_worker import OutboxWorker, WorkerOptions
+from assistant.review.examples import example_diff
+from assistant.signing import sign, verify
+from assistant.storage import Database
+from assistant.storage.outbox_tables import outbox_attempts, outbox_jobs
+from tests.support.ci_sink import CiSink, Received
+from tests.support.servers import CLI, clean_environ
 
 SECRET = "callback-test-secret"
 # A hard-coded cloud key: the policy blocks the request outright, so the callback is due at once.
 BLOCKED_DIFF = example_diff('src/cfg.py::AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"')
 FAST = WorkerOptions(backoff_base_s=0.01, backoff_max_s=0.05, poll_s=0.05)
-CLI = Path(sys.executable).with_name("gitops-health")
 
 
 def request(callback_url: str | None, diff: str = BLOCKED_DIFF) -> DeploymentRequest:
@@ -228,8 +223,7 @@ def _free_port() -> int:
 
 
 def _start_server(tmp_path: Path, database_url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_HEALTH_", "SLACK_", "TEAMS_"))}
-    env.update(
+    env = clean_environ(
         GITOPS_HEALTH_DATA_DIR=str(tmp_path / "data"),
         GITOPS_HEALTH_DATABASE_URL=database_url,
         GITOPS_HEALTH_WEBHOOK_SECRET=SECRET,

@@ -27,8 +27,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.servers import LoopbackHTTPServer
 
 __all__ = ["BotConnector", "ConnectorCall", "TokenIssuer", "bot_added", "invoke_action", "message"]
 
@@ -55,36 +57,7 @@ class _Failure:
     retry_after: int | None
 
 
-class _Loopback:
-    """A ThreadingHTTPServer on 127.0.0.1:<free port> in its own thread."""
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler], name: str) -> None:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=name, daemon=True)
-
-    @property
-    def base(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> Any:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-class BotConnector(_Loopback):
+class BotConnector(LoopbackHTTPServer):
     """The loopback connector; use as a context manager or call start()/stop()."""
 
     def __init__(self) -> None:
@@ -216,7 +189,7 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-class TokenIssuer(_Loopback):
+class TokenIssuer(LoopbackHTTPServer):
     """A loopback OpenID metadata document and JWKS, and RS256 tokens signed with its key, like the Bot Framework's."""
 
     def __init__(self, *, endorsements: tuple[str, ...] = ("msteams",)) -> None:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.servers import LoopbackHTTPServer
 
 __all__ = ["CiSink", "Received"]
 
@@ -28,7 +30,7 @@ class Received:
 
 
 @dataclass
-class CiSink:
+class CiSink(LoopbackHTTPServer):
     script: list[Any] = field(default_factory=list)
     calls: list[Received] = field(default_factory=list)
 
@@ -68,14 +70,11 @@ class CiSink:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        LoopbackHTTPServer.__init__(self, Handler, "ci-sink")
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/hooks/gitops"
+        return f"{self.base}/hooks/gitops"
 
     def _next_answer(self) -> Any:
         with self._lock:
@@ -98,12 +97,6 @@ class CiSink:
         with self._lock:
             return [c for c in self.calls if c.answered is not None and 200 <= c.answered < 300]
 
-    def __enter__(self) -> CiSink:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+    def __exit__(self, *exc: object) -> None:
+        self._release.set()  # let held ("hang") calls end before the server goes
+        self.stop()

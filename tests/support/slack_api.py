@@ -30,9 +30,11 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
+
+from tests.support.servers import LoopbackHTTPServer
 
 __all__ = [
     "ApiCall",
@@ -68,7 +70,7 @@ class _Failure:
     retry_after: int | None
 
 
-class SlackApiServer:
+class SlackApiServer(LoopbackHTTPServer):
     """The loopback Web API; use as a context manager or call start()/stop()."""
 
     def __init__(self, *, socket_mode_url: str | None = None) -> None:
@@ -80,16 +82,9 @@ class SlackApiServer:
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
         self._cond = threading.Condition()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="slack-api", daemon=True)
+        super().__init__(_handler_for(self), "slack-api")
 
     # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def base(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def url(self) -> str:
@@ -98,21 +93,6 @@ class SlackApiServer:
 
     def response_url(self, name: str = "r1") -> str:
         return f"{self.base}/response/{name}"
-
-    def start(self) -> SlackApiServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
-
-    def __enter__(self) -> SlackApiServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ test controls
 

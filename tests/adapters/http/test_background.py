@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,12 +17,7 @@ from assistant.outbox_worker import WorkerOptions
 from assistant.review.examples import example_diff
 from assistant.signing import sign, verify
 from assistant.storage import Database
-
-_ROOT = str(Path(__file__).resolve().parents[3])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from tests.support.ci_sink import CiSink  # noqa: E402
+from tests.support.ci_sink import CiSink
 
 SECRET = "test-webhook-secret"  # what the http conftest's settings carry
 DOSE_DIFF = example_diff(
