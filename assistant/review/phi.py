@@ -61,7 +61,7 @@ _MESSAGING_SINK_RE = re2.compile(
     r"send_notification|sendNotification|notify|publish|sendgrid\w*|Mail)\s*\(|"
     r"\b(?:requests|httpx|session|client|http|axios|restTemplate|HttpClient|_http|fetch)\s*(?:\.\s*(?:post|put|postForObject|PostAsync|PostAsJsonAsync)\s*)?\(\s*"
     r"[\w.\[\]\"']*(?:webhook|slack|teams|hook|chat|discord|notify)\w*|"
-    r"\b(?:webhook|slack|teams|discord|smtp|mailer|ses|sns|pagerduty|opsgenie|twilio|messages|pusher|fcm|apns|"
+    r"\b_*(?:webhook|slack|teams|discord|smtp|mailer|ses|sns|pagerduty|opsgenie|twilio|messages|pusher|fcm|apns|"
     r"push|transporter|sms|text_?message|email|mail|notifier|notification|messenger|comms|pager|whatsapp)\w*\s*\.\s*(?:send|post|create|sendmail|send_message|publish|notify|trigger|"
     r"send_email|messages\s*\.\s*create)\w*\s*\()"
 )
@@ -500,6 +500,7 @@ RULES: tuple[Rule, ...] = (
             "notify/d.py::client.chat_postMessage(channel=C, text=f\"{p.full_name} (MRN {p.mrn}) discharged\")",
             "notify/d.py::p = encounter.patient\ntext = f\"{p.full_name} discharged\"\nclient.chat_postMessage(channel=C, text=text)",
             "app/err.js::Sentry.setUser({ email: patient.email, username: patient.fullName });",
+            "Lab/Notifier.cs::var body = $\"{patient.LastName} (MRN {patient.Mrn}) has a critical result\";\nawait _email.SendAsync(_options.OnCallList, \"Critical result\", body);",
         ),
         counterexamples=(
             "web/confirm.ts::analytics.track(\"booked\", { clinic: appt.clinicId });",
