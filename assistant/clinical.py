@@ -343,9 +343,12 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
                         hunk_words |= _strong_words(other.text)
             i = position[id(ln)]
             context = set(hunk_words)
+            key_words: set[str] = set()
             if language == "yaml":
                 for key in enclosing_keys(post, i):
-                    context |= _words(key)
+                    key_words |= _words(key)
+                # a YAML line's context is its own keys, not its siblings under other keys (`replicaCount` beside `alarms`)
+                context = set(path_words) | _words(hunk.header) | key_words
             names = _enclosing_names(post, i, hunk.header)
             for name in names:
                 context |= _words(name)
@@ -364,7 +367,10 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
             kind = _kind(words, context, text)
             if kind is None:
                 continue
-            if kind in ("alarm-threshold", "alarm-suppression", "decision-rule") and not strong:
+            if kind in ("alarm-threshold", "alarm-suppression", "decision-rule") and not strong and language == "yaml":
+                if not _INFRA_ALARM.isdisjoint(key_words | words):
+                    continue  # YAML says which alarm by its keys: `resources.limits.cpu` elsewhere in the hunk does not
+            elif kind in ("alarm-threshold", "alarm-suppression", "decision-rule") and not strong:
                 if infra is None:
                     infra = not _INFRA_ALARM.isdisjoint(
                         words_of(hunk.header + " " + " ".join(o.text for o in hunk.lines if o.kind != "-"))

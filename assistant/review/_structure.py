@@ -200,6 +200,44 @@ def nested_switch_off(ctx: FileContext, topic: object) -> Iterator[tuple[DiffLin
                 yield ln, parents
 
 
+_VALUE_OFF_RE = re2.compile(
+    r"""(?i)(?:^|[\s{,])["']?value["']?\s*[:=]\s*["']?(?:false|off|no|none|disabled?|0)["']?\s*(?:[,#;}]|//|$)"""
+)
+_SETTING_NAME_RE = re2.compile(r"""(?i)(?:^|[\s{,-])["']?(?:name|parameter_?name|key)["']?\s*[:=]\s*["']?([^"'\s,}#]+)""")
+
+
+def named_setting_off(ctx: FileContext, topic: object) -> Iterator[tuple[DiffLine, str]]:
+    """Added `value = "off"` lines whose sibling `name = "..."` matches `topic` (RE2, lowercase name).
+
+    Database flags, parameter groups, server configurations and container env
+    vars spell a switch as a name/value pair (`name = "require_secure_transport"`
+    / `value = "OFF"`, `- name: AUDIT_ENABLED` / `value: "false"`): the value
+    line alone does not say what it turns off, the name a line or two away does.
+    """
+    if ctx.language not in NESTED_CONFIG:
+        return
+    for hunk in ctx.file.hunks:
+        post: list[DiffLine] | None = None
+        for ln in hunk.lines:
+            if ln.kind != "+" or "value" not in ln.text.lower() or _VALUE_OFF_RE.search(ln.text) is None:
+                continue
+            if post is None:
+                post = post_lines(hunk)
+            idx = index_in(post, ln.new_no or 0)
+            if idx is None:
+                continue
+            m = _SETTING_NAME_RE.search(ln.text)
+            if m is None:
+                indent = indent_of(ln.text)
+                for j in (idx - 1, idx - 2, idx - 3, idx + 1, idx + 2):
+                    if 0 <= j < len(post) and abs(indent_of(post[j].text) - indent) <= 2:
+                        m = _SETTING_NAME_RE.search(post[j].text)
+                        if m is not None:
+                            break
+            if m is not None and topic.search(m.group(1).lower()) is not None:  # type: ignore[attr-defined]
+                yield ln, m.group(1)
+
+
 def udiff(path: str, *lines: str, start: int = 1) -> str:
     """A one-hunk unified diff of `path` from marked lines (" ctx", "-old", "+new"), with correct counts.
 

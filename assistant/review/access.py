@@ -143,7 +143,10 @@ _ANON_MARKER_RE = re2.compile(
     r"authentication_classes\s*=\s*(?:\[\s*\]|\(\s*\))|permission_classes\s*=\s*(?:\[\s*\]|\(\s*\))|"
     r"^\s*security:\s*\[\s*\]|skip_before_action\s+:authenticate\w*|(?i:\banonymous\s*[=:]\s*true\b)"
 )
-_PATH_LITERAL_RE = re2.compile(r"""["'`](/[^"'`\s]*)["'`]|\[\s*Route\(\s*"([^"]*)"|@\w*Mapping\(\s*(?:value\s*=\s*)?"([^"]*)\"""")
+_PATH_LITERAL_RE = re2.compile(
+    r"""["'`](/[^"'`\s]*)["'`]|\[\s*Route\(\s*"([^"]*)"|@\w*Mapping\(\s*(?:value\s*=\s*)?"([^"]*)\"|"""
+    r"""@(?:Controller|Get|Post|Put|Patch|Delete|All|Head)\(\s*["'`]([^"'`]*)["'`]"""
+)
 
 
 def _paths_in(lines: Sequence[DiffLine]) -> list[str]:
@@ -195,6 +198,7 @@ _ANONYMOUS = Rule(
     ),
     counterexamples=(
         udiff('Api/Health.cs', ' [Route("/healthz")]', '+[AllowAnonymous]', ' public class HealthController {}'),
+        udiff('src/health/health.controller.ts', " @Controller('health')", ' export class HealthController {', '+  @Public()', '+  @Get()', '+  check() {'),
         udiff('Sec.java', ' http.authorizeHttpRequests(a -> a', '+    .requestMatchers("/actuator/health", "/login").permitAll()'),
     ),
 )
@@ -528,6 +532,13 @@ _HANDLER_RE = re2.compile(
 _HANDLER_PATH_RE = re2.compile(r"(?i)views?|routes?|controllers?|handlers?|api|endpoints?|resources?")
 
 
+# A role check naming the record's own subject (patient, member, user) says who is logged in, not whose record it is.
+_SELF_ROLE_RE = re2.compile(
+    r"""(?i)(?:\[\s*authorize\(\s*roles\s*=\s*|roles?_?(?:required|accepted|allowed)\(\s*|require_?roles?\(\s*|"""
+    r"""has_?(?:any_?)?role\(\s*|preauthorize\(\s*["']has\w*role\(\s*)["']?(?:role_)?(?:patients?|members?|users?|customers?|guests?|subscribers?)["']"""
+)
+
+
 def _idor(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language in DOC_LANGUAGES or ctx.language in ("yaml", "terraform", "json"):
         return
@@ -550,7 +561,7 @@ def _idor(ctx: FileContext) -> Iterator[Hit]:
             before = post[start:i]
             after = post[i + 1: i + 10]
             around = "\n".join(p.text for p in (*before, *after)) + "\n" + hunk.header
-            if AUTHZ_RE.search(around):
+            if AUTHZ_RE.search(around) and AUTHZ_RE.search(_SELF_ROLE_RE.sub("", around)):
                 continue
             removed_scope = any(_scoped(r.text) and _FETCH_LIKE_RE.search(r.text) for r in hunk.lines if r.kind == "-")
             handler = _HANDLER_RE.search(around + "\n" + ln.text) is not None or _HANDLER_PATH_RE.search(ctx.path) is not None
@@ -587,6 +598,10 @@ _IDOR = Rule(
     check=_idor,
     examples=(
         udiff('portal/documents/views.py', ' @login_required', ' def download(request, document_id):', '-    doc = ClinicalDocument.objects.get(pk=document_id, patient__user=request.user)', '+    doc = ClinicalDocument.objects.filter(pk=document_id).first()', '     return FileResponse(doc.file.open())'),
+
+        udiff('src/Portal/Controllers/RxController.cs', '+    [Authorize(Roles = "Patient")]', '+    [HttpGet("{id:int}/label")]',
+              '+    public async Task<IActionResult> Label(int id)', '+    {',
+              '+        var rx = await _db.Prescriptions.FirstOrDefaultAsync(p => p.Id == id);', '+        return Ok(rx.Label);', '+    }'),
     ),
     counterexamples=(
         udiff('portal/documents/views.py', ' @login_required', ' def download(request, document_id):', '+    doc = get_object_or_404(ClinicalDocument, pk=document_id, patient__user=request.user)', '     return FileResponse(doc.file.open())'),

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import re2
 
 from assistant.review._structure import (
+    named_setting_off,
     udiff,
     DOC_LANGUAGES,
     added_normalized,
@@ -295,4 +296,37 @@ _UNAUDITED_HANDLER = Rule(
     ),
 )
 
-RULES: tuple[Rule, ...] = (_REMOVED_AUDIT, _AUDIT_DISABLED, _NESTED_AUDIT_OFF, _AUDIT_TAMPER, _UNAUDITED_HANDLER)
+def _setting_audit_off(ctx: FileContext) -> Iterator[Hit]:
+    """`name = "cloudsql.enable_pgaudit"` / `value = "off"`: a database flag or env var that stops auditing."""
+    for ln, name in named_setting_off(ctx, _AUDIT_TOPIC):
+        if ln.new_no is not None:
+            yield Hit(
+                ln.new_no,
+                f"The setting `{name}` is switched off, so PHI access leaves no audit trail. "
+                "Keep audit logging enabled (in production above all).",
+            )
+
+
+_SETTING_AUDIT_OFF = Rule(
+    id="AUD-006",
+    category="missing-audit",
+    severity="high",
+    message="Auditing is switched off by a named setting (database flag, parameter, env var). Keep audit logging enabled.",
+    regulations=REGULATIONS,
+    languages=frozenset({"yaml", "terraform", "json", "toml"}),
+    keywords=("audit", "trail", "access_log", "accesslog"),
+    check=_setting_audit_off,
+    examples=(
+        udiff('infra/cloudsql.tf', '     database_flags {', '       name  = "cloudsql.enable_pgaudit"', '-      value = "on"', '+      value = "off"', '     }'),
+        udiff('k8s/api.yaml', '         env:', '           - name: EHR_AUDIT_ENABLED', '-            value: "true"', '+            value: "false"'),
+    ),
+    counterexamples=(
+        udiff('infra/cloudsql.tf', '     database_flags {', '       name  = "cloudsql.enable_pgaudit"', '-      value = "off"', '+      value = "on"', '     }'),
+        udiff('infra/cloudsql.tf', '     database_flags {', '       name  = "log_min_duration_statement"', '-      value = "500"', '+      value = "0"', '     }'),
+    ),
+)
+
+
+RULES: tuple[Rule, ...] = (
+    _REMOVED_AUDIT, _AUDIT_DISABLED, _NESTED_AUDIT_OFF, _AUDIT_TAMPER, _UNAUDITED_HANDLER, _SETTING_AUDIT_OFF,
+)

@@ -57,6 +57,9 @@ _CLINICAL_CHANGE = Rule(
         udiff("monitoring/config/alarm_limits.yaml", " adult:", "   spo2:", "-    low: 90", "+    low: 85", "   resp_rate:"),
         udiff("internal/alarms/dispatch.go", " func (d *Dispatcher) Raise(ctx context.Context, a Alarm) error {",
               "+\tif a.Patient.Muted {", "+\t\treturn nil", "+\t}", " \treturn d.Board.Show(ctx, a)"),
+
+        udiff("charts/bedside-monitor/values.yaml", " alarms:", "   heartRate:", "-    high: 130", "+    high: 150",
+              " resources:", "   limits:", "-    cpu: 500m", "+    cpu: 750m"),
     ),
     counterexamples=(
         udiff("tests/cds/dosing/test_acetaminophen.py", " def test_single_dose():",
@@ -66,6 +69,9 @@ _CLINICAL_CHANGE = Rule(
               '-MAX_DAILY = Decimal("75")', '+MAX_DAILY_MG_PER_KG = Decimal("75")'),
         udiff("monitoring/vitals/trend.py", " from statistics import mean", "-from monitoring.units import Reading",
               "+from monitoring.vitals.units import Reading"),
+
+        udiff("charts/bedside-monitor/values.yaml", "-replicaCount: 2", "+replicaCount: 3", " alarms:", "   heartRate:",
+              "     high: 130"),
     ),
 )
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import re2
 
-from assistant.review._structure import SOURCE_LANGUAGES, nested_switch_off, udiff
+from assistant.review._structure import SOURCE_LANGUAGES, blocks, is_comment, named_setting_off, nested_switch_off, udiff
 from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
 
@@ -35,7 +35,7 @@ _VERIFY_OFF = Rule(
     languages=SOURCE_LANGUAGES,
     keywords=(
         "verify", "reject", "insecure", "cert_none", "unverified", "check_hostname", "checkserver", "hostname",
-        "validation", "trust", "strictssl", "strict_ssl", "no-check-certificate", "curl", "ssl_verify",
+        "validation", "trust", "strictssl", "strict_ssl", "no-check-certificate", "curl", "ssl_verify", "identification",
         "skip", "ignore", "accept", "validate", "allow",
     ),
     pattern=(
@@ -56,7 +56,8 @@ _VERIFY_OFF = Rule(
         r"checkServerTrusted\s*\([^)]*\)\s*(?:throws\s+[\w.]+\s*)?\{\s*\}|"
         r"(?:CertificateValidationCallback|CertificateCustomValidationCallback)\b[^;]*=>\s*true\b|"
         r"hostname_?verifier\b[^;]*->\s*true\b|"
-        r"checkServerIdentity\s*[:=]\s*(?:\([^)]*\)|\w+)\s*=>\s*(?:undefined|null|\{\s*\})"
+        r"checkServerIdentity\s*[:=]\s*(?:\([^)]*\)|\w+)\s*=>\s*(?:undefined|null|\{\s*\})|"
+        r"""(?i:endpoint[._]identification[._]algorithm["']?\s*[=:]\s*(?:["']\s*["']|none\b|null\b|$))"""
     ),
     unless=(
         _COMMENT,
@@ -74,6 +75,7 @@ _VERIFY_OFF = Rule(
         "ops/pull.sh::curl -k https://fhir.example.org/metadata",
         "lib/Client.php::curl_setopt($ch, CURLOPT_SSL_VERIFYPEER, false);",
         "src/main/java/Trust.java::        public X509Certificate[] getAcceptedIssuers() { return new X509Certificate[0]; }",
+        "src/main/resources/application.properties::spring.kafka.properties.ssl.endpoint.identification.algorithm=",
     ),
     counterexamples=(
         "hie/client.py::            verify=True,",
@@ -81,6 +83,7 @@ _VERIFY_OFF = Rule(
         "pacs/main.go::\t\tTLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: false},",
         "server/hie.js::const agent = new https.Agent({ rejectUnauthorized: true, ca: fs.readFileSync(caPath) });",
         "app/client.py::    # never pass verify=False here",
+        "src/main/resources/application.properties::spring.kafka.properties.ssl.endpoint.identification.algorithm=https",
     ),
 )
 
@@ -251,4 +254,91 @@ _NESTED_TLS_OFF = Rule(
     ),
 )
 
-RULES: tuple[Rule, ...] = (_VERIFY_OFF, _LEGACY_PROTOCOL, _TLS_OFF, _CLEARTEXT_URL, _NESTED_TLS_OFF)
+_SETTING_TLS_TOPIC = re2.compile(r"ssl|tls|https|secure_?transport|encrypt\w*_?in_?transit")
+
+
+def _setting_tls_off(ctx: FileContext) -> Iterator[Hit]:
+    """`name = "require_secure_transport"` / `value = "OFF"`: a server flag or env var that turns TLS off."""
+    for ln, name in named_setting_off(ctx, _SETTING_TLS_TOPIC):
+        if ln.new_no is not None:
+            yield Hit(ln.new_no, f"The setting `{name}` is switched off; " + _TLS_OFF.message)
+
+
+_SETTING_TLS_OFF = Rule(
+    id="TLS-006",
+    category="insecure-transport",
+    severity="high",
+    message=_TLS_OFF.message,
+    regulations=REGULATIONS,
+    languages=frozenset({"yaml", "terraform", "json", "toml"}),
+    keywords=("ssl", "tls", "https", "secure_transport", "securetransport", "in_transit"),
+    check=_setting_tls_off,
+    examples=(
+        udiff('infra/db.tf', ' resource "azurerm_mysql_flexible_server_configuration" "tls" {',
+              '   name                = "require_secure_transport"', '-  value               = "ON"', '+  value               = "OFF"', ' }'),
+        udiff('k8s/deploy.yaml', '         env:', '           - name: FHIR_TLS_ENABLED', '-            value: "true"', '+            value: "false"'),
+        udiff('infra/rds.tf', '+  parameter { name = "rds.force_ssl" value = "0" }'),
+    ),
+    counterexamples=(
+        udiff('infra/db.tf', ' resource "azurerm_mysql_flexible_server_configuration" "tls" {',
+              '   name                = "require_secure_transport"', '-  value               = "OFF"', '+  value               = "ON"', ' }'),
+        udiff('k8s/deploy.yaml', '         env:', '           - name: FEATURE_BANNER', '-            value: "true"', '+            value: "false"'),
+    ),
+)
+
+# A TLS connection call replaced by its plaintext twin in the same change block.
+_TLS_CALL_RE = re2.compile(
+    r"\btls\.(?:Dial\w*|Client|Server)\(|\bwrap_socket\(|\bSslStream\b|\bSSLSocketFactory\b|\btls\.connect\(|\bssl_context\s*=|"
+    r"\bcredentials\.NewTLS\(|\bNewClientTLSFromFile\(|\bstarttls\(|\bSMTP_SSL\(|\bFTP_TLS\(|\bHTTPSConnection\(|"
+    r"\bhttps\.(?:request|get|Agent)\b|\bssl_channel_credentials\(|\bsecure_channel\(|\bLDAPS?_?TLS|\bstart_tls\w*\("
+)
+_PLAIN_CALL_RE = re2.compile(
+    r"\bnet\.Dial(?:Timeout)?\(|\bnet\.Dialer\b|\bsocket\.create_connection\(|\bsocket\.socket\(|\bnew\s+Socket\(|"
+    r"\bnew\s+TcpClient\(|\bnet\.(?:connect|createConnection)\(|\bSMTP\(|\bFTP\(|\bHTTPConnection\(|"
+    r"\bhttp\.(?:request|get|Agent)\b|\binsecure_channel\(|\bGetStream\(\)"
+)
+
+
+def _tls_call_dropped(ctx: FileContext) -> Iterator[Hit]:
+    """`tls.Dial` -> `net.Dial`, `SMTP_SSL` -> `SMTP`: the TLS layer was taken out of a connection."""
+    if ctx.is_test:
+        return
+    for block in blocks(ctx):
+        if not block.removed or not block.added:
+            continue
+        if not any(_TLS_CALL_RE.search(r.text) for r in block.removed if not is_comment(r.text)):
+            continue
+        if any(_TLS_CALL_RE.search(a.text) for a in block.added):
+            continue
+        for a in block.added:
+            if a.new_no is not None and not is_comment(a.text) and _PLAIN_CALL_RE.search(a.text):
+                yield Hit(a.new_no, "This connection used TLS and now opens a plaintext socket; " + _TLS_OFF.message)
+                break
+
+
+_TLS_CALL_DROPPED = Rule(
+    id="TLS-007",
+    category="insecure-transport",
+    severity="high",
+    message=_TLS_OFF.message,
+    regulations=REGULATIONS,
+    languages=frozenset({"python", "java", "javascript", "typescript", "go", "csharp", "kotlin"}),
+    keywords=("dial", "socket", "tcpclient", "connect", "smtp", "ftp", "httpconnection", "http.", "insecure_channel", "getstream"),
+    check=_tls_call_dropped,
+    examples=(
+        udiff('internal/hl7/sender.go', ' func (s *Sender) Send(msg []byte) error {',
+              '-\tconn, err := tls.Dial("tcp", s.Addr, s.TLS)', '+\tconn, err := net.DialTimeout("tcp", s.Addr, s.Timeout)', ' \tif err != nil {'),
+        udiff('notify/mail.py', ' def send(msg):', '-    with smtplib.SMTP_SSL(HOST, 465) as s:', '+    with smtplib.SMTP(HOST, 25) as s:', '         s.send_message(msg)'),
+    ),
+    counterexamples=(
+        udiff('internal/hl7/sender.go', ' func (s *Sender) Send(msg []byte) error {',
+              '-\tconn, err := net.Dial("tcp", s.Addr)', '+\tconn, err := tls.Dial("tcp", s.Addr, s.TLS)', ' \tif err != nil {'),
+        udiff('internal/hl7/sender.go', ' func (s *Sender) Send(msg []byte) error {',
+              '-\tconn, err := tls.Dial("tcp", s.Addr, s.TLS)', '+\traw, err := net.Dial("tcp", s.Addr)', '+\tconn := tls.Client(raw, s.TLS)', ' \tif err != nil {'),
+    ),
+)
+
+
+RULES: tuple[Rule, ...] = (
+    _VERIFY_OFF, _LEGACY_PROTOCOL, _TLS_OFF, _CLEARTEXT_URL, _NESTED_TLS_OFF, _SETTING_TLS_OFF, _TLS_CALL_DROPPED,
+)
