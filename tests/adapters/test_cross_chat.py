@@ -22,6 +22,7 @@ import pytest
 from pydantic import SecretStr
 
 from tests.support.bot_connector import BotConnector, invoke_action
+from tests.support.deployments import CLINICAL, ask
 from tests.support.servers import running
 from tests.support.slack_api import SlackApiServer, block_action, signed_headers
 
@@ -30,16 +31,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 SLACK_CHANNEL = "C0APPROVALS"
 TEAMS_CONVERSATION = "19:approvals@thread.tacv2"
 SIGNING_SECRET = "cross-chat-slack-signing-secret"
-
-# A dosing change without tests: two approvers and a clinical safety officer, by distinct people.
-CLINICAL = """diff --git a/pump/dose.py b/pump/dose.py
---- a/pump/dose.py
-+++ b/pump/dose.py
-@@ -1,2 +1,3 @@
- def dose(rate):
-+    rate = rate * 2
-     return rate
-"""
 
 
 def teams_buttons(attachments: str) -> list[str]:
@@ -108,11 +99,7 @@ def both(db: Any, tmp_path: Path) -> Iterator[BothChats]:
 
 
 def test_votes_from_slack_and_teams_add_up_and_both_cards_follow(both: BothChats) -> None:
-    from assistant.deployments import DeploymentRequest
-
-    view, _ = both.workflow.request_deployment(DeploymentRequest.model_validate({
-        "service": "infusion-pump-controller", "version": "2.4.1", "environment": "production", "repository": "acme/pump",
-        "commit": "9f1c2e7", "requested_by": "dev@example.org", "authors": ["dev@example.org"], "diff": CLINICAL}))
+    view = ask(both.workflow, CLINICAL)
     assert [(r.role, r.count) for r in view.required_approvals] == [("approver", 2), ("clinical-safety-officer", 1)]
     slack_card, teams_card = both.wait_both(view.id, "Approve", "the buttons")
     assert "Reject" in slack_card and "Reject" in teams_card

@@ -6,6 +6,7 @@ from __future__ import annotations
 # libstdc++ otherwise makes later RE2 compiles abort the process.
 import assistant.redact  # noqa: F401  isort: skip
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from tests.support.deployments import ask
 from tests.support.servers import running
 from tests.support.slack_api import SlackApiServer, signed_headers
 
@@ -91,17 +93,4 @@ def slack_server(db: Any, config: Any, slack_settings: Any, slack_api: SlackApiS
 @pytest.fixture
 def request_deployment(slack_server: SlackServer) -> Callable[..., Any]:
     """Ask for a deploy decision through the core, as POST /api/deployments does; returns the view."""
-    from assistant.deployments import DeploymentRequest
-
-    def ask(diff: str = "", **fields: Any) -> Any:
-        body = {
-            "service": "infusion-pump-controller", "version": "2.4.1", "environment": "production",
-            "repository": "acme/pump", "commit": "9f1c2e7", "requested_by": "dev@example.org",
-            "authors": ["dev@example.org"], "diff": diff,
-        }
-        body.update(fields)
-        view, created = slack_server.service.request_deployment(DeploymentRequest.model_validate(body))
-        assert created
-        return view
-
-    return ask
+    return functools.partial(ask, slack_server.service)

@@ -9,17 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from assistant.storage.outbox_tables import outbox_jobs
+from tests.support.deployments import ONE_APPROVER as DIFF
 
 APPROVALS = "C0APPROVALS"
-
-DIFF = """diff --git a/svc/api.py b/svc/api.py
---- a/svc/api.py
-+++ b/svc/api.py
-@@ -1,2 +1,3 @@
- import logging
-+logging.info("patient %s", patient.ssn)
- x = 1
-"""
 
 
 @pytest.fixture

@@ -8,20 +8,12 @@ from pathlib import Path
 import httpx
 
 from assistant.signing import sign
+from tests.support.deployments import ONE_APPROVER, request_fields
 from tests.support.servers import ServeProcess, clean_environ
 from tests.support.slack_api import SlackApiServer, block_action, signed_headers
 
 WEBHOOK_SECRET = "serve-webhook-secret"
 SIGNING_SECRET = "serve-slack-signing-secret"
-
-DIFF = """diff --git a/svc/api.py b/svc/api.py
---- a/svc/api.py
-+++ b/svc/api.py
-@@ -1,2 +1,3 @@
- import logging
-+logging.info("patient %s", patient.ssn)
- x = 1
-"""
 
 
 def test_serve_with_slack_posts_the_card_and_takes_a_signed_click(tmp_path: Path) -> None:
@@ -40,9 +32,7 @@ def test_serve_with_slack_posts_the_card_and_takes_a_signed_click(tmp_path: Path
             with httpx.Client(base_url=server.base_url, timeout=30) as http:
                 server.wait_healthy(http)
 
-                body = json.dumps({"service": "ehr-api", "version": "3.1.0", "environment": "production", "repository": "acme/ehr",
-                                   "commit": "9f1c2e7", "requested_by": "dev@example.org", "authors": ["dev@example.org"],
-                                   "diff": DIFF}).encode()
+                body = json.dumps(request_fields(ONE_APPROVER, service="ehr-api", version="3.1.0", repository="acme/ehr")).encode()
                 asked = http.post("/api/deployments", content=body, headers={"Content-Type": "application/json", **sign(WEBHOOK_SECRET, None, body)})
                 assert asked.status_code == 202, asked.text
                 dep_id = asked.json()["id"]

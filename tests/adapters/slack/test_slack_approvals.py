@@ -17,31 +17,12 @@ import pytest
 from sqlalchemy import select
 
 from assistant.storage.tables import audit_log, votes
+from tests.support.deployments import CLINICAL, ONE_APPROVER
 from tests.support.slack_api import block_action, slash_command, view_submission
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 APPROVALS = "C0APPROVALS"
-
-# A high PHI-in-logs finding: the policy asks for one approver.
-ONE_APPROVER = """diff --git a/svc/api.py b/svc/api.py
---- a/svc/api.py
-+++ b/svc/api.py
-@@ -1,2 +1,3 @@
- import logging
-+logging.info("patient %s", patient.ssn)
- x = 1
-"""
-
-# A dosing change without tests: two approvers and a clinical safety officer, by distinct people.
-CLINICAL = """diff --git a/pump/dose.py b/pump/dose.py
---- a/pump/dose.py
-+++ b/pump/dose.py
-@@ -1,2 +1,3 @@
- def dose(rate):
-+    rate = rate * 2
-     return rate
-"""
 
 
 def buttons(blocks: list[dict[str, Any]]) -> list[str]:

@@ -8,16 +8,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from tests.support.deployments import ONE_APPROVER as DIFF
 from tests.support.slack_api import SlackApiServer, SocketModeServer, block_action, block_action_payload
-
-DIFF = """diff --git a/svc/api.py b/svc/api.py
---- a/svc/api.py
-+++ b/svc/api.py
-@@ -1,2 +1,3 @@
- import logging
-+logging.info("patient %s", patient.ssn)
- x = 1
-"""
 
 
 @pytest.fixture

@@ -17,19 +17,10 @@ import pytest
 from pydantic import SecretStr
 
 from tests.support.bot_connector import BotConnector, invoke_action
+from tests.support.deployments import ONE_APPROVER, ask as ask_through
 from tests.support.servers import running
 
 APPROVALS = "19:approvals@thread.tacv2"
-
-# A high PHI-in-logs finding: the policy asks for one approver.
-ONE_APPROVER = """diff --git a/svc/api.py b/svc/api.py
---- a/svc/api.py
-+++ b/svc/api.py
-@@ -1,2 +1,3 @@
- import logging
-+logging.info("patient %s", patient.ssn)
- x = 1
-"""
 
 
 @pytest.fixture
@@ -85,17 +76,7 @@ class TeamsServer:
 
     def ask(self, diff: str = ONE_APPROVER, **fields: Any) -> Any:
         """A deploy request through the app's workflow, as POST /api/deployments makes it; returns the view."""
-        from assistant.deployments import DeploymentRequest
-
-        body = {
-            "service": "infusion-pump-controller", "version": "2.4.1", "environment": "production",
-            "repository": "acme/pump", "commit": "9f1c2e7", "requested_by": "dev@example.org",
-            "authors": ["dev@example.org"], "diff": diff,
-        }
-        body.update(fields)
-        view, created = self.service.request_deployment(DeploymentRequest.model_validate(body))
-        assert created
-        return view
+        return ask_through(self.service, diff, **fields)
 
 
 def start_server(db: Any, config: Any, settings: Any, connector: BotConnector, policy_engine: Any) -> Any:

@@ -78,12 +78,9 @@ def test_a_post_the_connector_refuses_for_good_fails_its_job_with_what_to_fix(db
 
 def _request() -> Any:
     from assistant.deployments import DeploymentRequest
-    from tests.adapters.teams.conftest import ONE_APPROVER
+    from tests.support.deployments import ONE_APPROVER, request_fields
 
-    return DeploymentRequest.model_validate({
-        "service": "infusion-pump-controller", "version": "2.4.1", "environment": "production", "repository": "acme/pump",
-        "commit": "9f1c2e7", "requested_by": "dev@example.org", "authors": ["dev@example.org"], "diff": ONE_APPROVER,
-    })
+    return DeploymentRequest.model_validate(request_fields(ONE_APPROVER))
 
 
 
