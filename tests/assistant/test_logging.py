@@ -5,22 +5,18 @@ from __future__ import annotations
 import io
 import json
 import logging
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import structlog
-import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import SecretStr
 
 from assistant.logging import configure_logging, get_logger, scrub_secrets
+from tests.support.servers import running
 
 SSN = "123-45-6789"
 NAME = "John Smith"
@@ -37,15 +33,15 @@ PHI_BODY = {
 FORBIDDEN = (NAME, "Smith", SSN, DOB, BEARER, SIGNATURE[3:])
 
 
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
+@contextmanager
+def _logging_into_buffer(level: str, *, as_json: bool) -> Iterator[io.StringIO]:
     """Configure logging into a buffer; put the previous configuration back afterwards."""
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
     saved_structlog = structlog.get_config()
     stream = io.StringIO()
-    configure_logging("INFO", json=True, stream=stream)
     try:
+        configure_logging(level, json=as_json, stream=stream)
         yield stream
     finally:
         for handler in list(root.handlers):
@@ -56,28 +52,14 @@ def log_stream() -> Iterator[io.StringIO]:
         structlog.configure(**saved_structlog)
 
 
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    with _logging_into_buffer("INFO", as_json=True) as stream:
+        yield stream
+
+
 def _records(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
-
-
-@contextmanager
-def _running(app: FastAPI) -> Iterator[httpx.Client]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def _app(tmp_path: Path) -> FastAPI:
@@ -105,7 +87,7 @@ def _app(tmp_path: Path) -> FastAPI:
 
 
 def test_no_secret_or_phi_from_a_request_reaches_the_log(tmp_path: Path, log_stream: io.StringIO) -> None:
-    with _running(_app(tmp_path)) as client:
+    with running(_app(tmp_path)) as client:
         response = client.post(
             "/api/intake",
             json=PHI_BODY,
@@ -134,7 +116,7 @@ def test_no_secret_or_phi_from_a_request_reaches_the_log(tmp_path: Path, log_str
 
 
 def test_one_access_line_per_request_with_template_and_no_query(tmp_path: Path, log_stream: io.StringIO) -> None:
-    with _running(_app(tmp_path)) as client:
+    with running(_app(tmp_path)) as client:
         client.get(f"/healthz?patient={NAME}&ssn={SSN}")
     access = [r for r in _records(log_stream) if r["event"] == "http_request"]
     assert len(access) == 1
@@ -176,20 +158,8 @@ def test_a_bad_level_is_refused_with_the_fix() -> None:
 
 
 def test_console_rendering_for_people_is_redacted_too() -> None:
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    saved_structlog = structlog.get_config()
-    stream = io.StringIO()
-    try:
-        configure_logging("DEBUG", json=False, stream=stream)
+    with _logging_into_buffer("DEBUG", as_json=False) as stream:
         get_logger("tests").debug("lookup", note=f"patient: {NAME} SSN {SSN}")
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in saved_handlers:
-            root.addHandler(handler)
-        root.setLevel(saved_level)
-        structlog.configure(**saved_structlog)
     text = stream.getvalue()
     assert "lookup" in text and not text.lstrip().startswith("{")
     assert NAME not in text and SSN not in text
