@@ -4,13 +4,17 @@ Usage: .venv/bin/python bench/approvals.py [--requests 1500] [--concurrency 32]
            [--clicks-per-s 200] [--click-seconds 5] [--postgres URL | --no-postgres]
 
 A real `gitops-health serve` runs as a subprocess (Slack enabled against a
-loopback Slack Web API in this process, so every request also posts its card
-through the outbox, as in production); this process is the load: bounded
+loopback Slack Web API in a second subprocess, so every request also posts
+its card through the outbox, as in production, and the fake Slack's threads
+do not share a GIL with the load generator's clock); this process is the
+load: bounded
 (a fixed number of requests, a fixed number in flight), small diffs, every
 request a new deploy. Afterwards every 202 is read back with a signed GET:
 nothing may be lost. Then Approve clicks (real v0-signed `block_actions`)
 arrive open-loop at --clicks-per-s and the time to Slack's ack (the HTTP
-answer) is measured; the vote itself is recorded after the ack. Last, how
+answer) is measured; the vote itself is recorded after the ack, and every
+click's vote is then read back with signed GETs (an ack must stand for a
+vote that is really recorded). Last, how
 far the outbox (cards, card updates) was behind when the load ended, and
 how long until it is idle (read from the server's /metrics gauge).
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import signal
 import socket
@@ -64,6 +69,7 @@ approvals:
   expire_after_minutes: 240
 """
 CLICKERS = ("U0ALICE", "U0BOB", "U0ERIN")
+PEOPLE = {"U0ALICE": "alice", "U0BOB": "bob", "U0ERIN": "erin"}
 
 
 def small_diff(i: int) -> str:
@@ -91,6 +97,37 @@ def request_body(i: int, run: str) -> bytes:
 
 
 # --------------------------------------------------------------------------- the server
+
+
+def _slack_api_main(conn: Any) -> None:
+    with SlackApiServer() as slack:
+        conn.send(slack.url)
+        while (method := conn.recv()) is not None:
+            conn.send(len(slack.calls_to(method)))
+
+
+class SlackApiProcess:
+    """The loopback Slack Web API in a process of its own; `count(method)` = calls it received."""
+
+    def __enter__(self) -> SlackApiProcess:
+        self._conn, child = multiprocessing.Pipe()
+        self._proc = multiprocessing.get_context("fork").Process(target=_slack_api_main, args=(child,), daemon=True)
+        self._proc.start()
+        if not self._conn.poll(30):
+            raise SystemExit("the loopback Slack API did not start within 30 s")
+        self.url: str = self._conn.recv()
+        return self
+
+    def count(self, method: str) -> int:
+        self._conn.send(method)
+        return int(self._conn.recv())
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.send(None)
+        self._proc.join(10)
+        if self._proc.is_alive():
+            self._proc.kill()
+
 
 
 def _free_port() -> int:
@@ -287,6 +324,23 @@ async def slack_clicks(base: str, deployment_ids: list[str], rate: float, second
             tasks.append(asyncio.create_task(click(i)))
         sent_s = time.perf_counter() - start
         await asyncio.gather(*tasks)
+        # Every acked click must become a recorded vote: read them back (the server records them after the ack).
+        expected: dict[str, set[str]] = {}
+        for i in range(n):
+            expected.setdefault(deployment_ids[(i // len(CLICKERS)) % len(deployment_ids)], set()).add(PEOPLE[CLICKERS[i % len(CLICKERS)]])
+        reads = {dep: client.build("GET", f"/api/deployments/{dep}", b"", sign(SECRET, None, b"")) for dep in expected}
+        recorded = 0
+        waited = time.perf_counter()
+        while time.perf_counter() < waited + 180:
+            recorded = 0
+            for dep, raw in reads.items():
+                status, body = await client.send(raw)
+                if status == 200:
+                    recorded += len(expected[dep] & {v["person"] for v in json.loads(body)["votes"]})
+            if recorded >= n:
+                break
+            await asyncio.sleep(0.5)
+        waited = time.perf_counter() - waited
     finally:
         await client.close()
     ms = sorted(x * 1000 for x in latencies)
@@ -299,6 +353,8 @@ async def slack_clicks(base: str, deployment_ids: list[str], rate: float, second
         "p50_ms": q[49],
         "p99_ms": q[98],
         "max_ms": ms[-1],
+        "votes_recorded": recorded,
+        "votes_wait_s": waited,
     }
 
 
@@ -329,7 +385,7 @@ def postgres_database(url: str) -> Iterator[str]:
 
 
 def run_one(label: str, database_url: str, args: argparse.Namespace, *, clicks: bool) -> None:
-    with SlackApiServer() as slack, server(database_url, slack.url) as base:
+    with SlackApiProcess() as slack, server(database_url, slack.url) as base:
         result = asyncio.run(post_deployments(base, args.requests, args.concurrency))
         ids = result.pop("ids")
         print(
@@ -345,11 +401,12 @@ def run_one(label: str, database_url: str, args: argparse.Namespace, *, clicks: 
             ack = asyncio.run(slack_clicks(base, ids, args.clicks_per_s, args.click_seconds))
             print(
                 f"{label:9} Slack Approve ack at {ack['offered_per_s']:.0f}/s offered ({ack['achieved_per_s']:.0f}/s sent, "
-                f"{ack['ack_200']}/{ack['clicks']} acked 200): p50 {ack['p50_ms']:.1f} ms, p99 {ack['p99_ms']:.1f} ms, max {ack['max_ms']:.1f} ms",
+                f"{ack['ack_200']}/{ack['clicks']} acked 200): p50 {ack['p50_ms']:.1f} ms, p99 {ack['p99_ms']:.1f} ms, max {ack['max_ms']:.1f} ms; "
+                f"{ack['votes_recorded']}/{ack['clicks']} votes recorded (read back {ack['votes_wait_s']:.1f} s after the last ack)",
                 flush=True,
             )
         # The outbox posts and updates cards behind the load: how far behind, and how long until it is idle.
-        posted = len(slack.calls_to("chat.postMessage"))
+        posted = slack.count("chat.postMessage")
         start = time.perf_counter()
         left = outbox_backlog(base)
         while left and time.perf_counter() < start + 180:
@@ -357,7 +414,7 @@ def run_one(label: str, database_url: str, args: argparse.Namespace, *, clicks: 
             left = outbox_backlog(base)
         print(
             f"          outbox: {posted}/{len(ids)} cards posted when the load ended; idle {time.perf_counter() - start:.1f} s later "
-            f"({left} jobs left), {len(slack.calls_to('chat.postMessage'))} cards and {len(slack.calls_to('chat.update'))} card updates sent",
+            f"({left} jobs left), {slack.count('chat.postMessage')} cards and {slack.count('chat.update')} card updates sent",
             flush=True,
         )
 

@@ -77,13 +77,21 @@ def request(state: ApprovalState, runtime: Runtime[ApprovalContext]) -> dict[str
 
 
 def await_votes(state: ApprovalState, runtime: Runtime[ApprovalContext]) -> dict[str, Any]:
-    """Park until a vote (or an expiry) is recorded, then look at the database again."""
-    service = runtime.context.service
-    view = runtime.context.out.pop("view_for_next", None) or service.get(state["deployment_id"])
+    """Park until a vote (or an expiry) is recorded, then look at the database again.
+
+    The view it starts from may be the one this run just read or was handed
+    by the vote that resumed it (read in the vote's own transaction): a
+    decided view is final, and a pending one only feeds the interrupt, which
+    on a resume returns at once -- what follows it is a fresh read.
+    """
+    ctx = runtime.context
+    service = ctx.service
+    view = ctx.out.pop("view_for_next", None) or service.get(state["deployment_id"])
     if view.status == "pending":
         waiting = service.outstanding(view)
         interrupt({"deployment_id": view.id, "waiting_for": [w.model_dump() for w in waiting], "votes": len(view.votes)})
         view = service.get(state["deployment_id"])
+        ctx.out["view_for_next"] = view  # the next step (this node parking again, or decided) starts from it
     return {"status": view.status, "votes": len(view.votes)}
 
 
@@ -192,7 +200,7 @@ class ApprovalWorkflow:
 
     @staticmethod
     def _config(deployment_id: str) -> dict[str, Any]:
-        return {"configurable": {"thread_id": deployment_id}}
+        return {"configurable": {"thread_id": deployment_id}, "max_concurrency": 1}
 
     # ---- the same commands as ApprovalService
 
@@ -209,16 +217,16 @@ class ApprovalWorkflow:
     def cast_vote(self, deployment_id: str, person_id: str, decision: str, via: str, reason: str | None = None) -> VoteResult:
         try:
             result = self.service.cast_vote(deployment_id, person_id, decision, via, reason)
-        except AlreadyDecided:
-            self.resume(deployment_id)  # a thread another process left parked catches up on the late click
+        except AlreadyDecided as exc:
+            self.resume(deployment_id, exc.view)  # a thread another process left parked catches up on the late click
             raise
-        self.resume(deployment_id)
+        self.resume(deployment_id, result.view)
         return result
 
     def expire_due(self) -> list[DeploymentView]:
         expired = self.service.expire_due()
         for view in expired:
-            self.resume(view.id)
+            self.resume(view.id, view)
         return expired
 
     def get(self, deployment_id: str) -> DeploymentView:
@@ -247,19 +255,25 @@ class ApprovalWorkflow:
         snapshot = self.graph.get_state(self._config(deployment_id))
         return snapshot.values.get("status") if snapshot.values else None
 
-    def resume(self, deployment_id: str) -> bool:
+    def resume(self, deployment_id: str, view: DeploymentView | None = None) -> bool:
         """Wake a parked thread so it re-reads the database; False when there was nothing to wake.
 
+        ``view``: the request as the transaction that caused the resume left
+        it (a vote's result, an expiry); it saves the thread a read before
+        its wait returns, and a decided one ends the thread without reading.
         Never raises for the thread's sake: the vote or expiry that caused
         the resume is already committed, and a thread left behind is caught
         up by the next resume or by `catch_up`.
         """
         config = self._config(deployment_id)
+        ctx = ApprovalContext(self.service)
+        if view is not None and view.id == deployment_id:
+            ctx.out["view_for_next"] = view
         try:
             with self._stripes[hash(deployment_id) % len(self._stripes)]:
                 if not self.graph.get_state(config).interrupts:
                     return False
-                self.graph.invoke(Command(resume={"recheck": True}), config, context=ApprovalContext(self.service), durability="exit")
+                self.graph.invoke(Command(resume={"recheck": True}), config, context=ctx, durability="exit")
             return True
         except Exception as exc:  # noqa: BLE001 - the database already holds the truth
             log.warning("approval_resume_failed", deployment_id=deployment_id, error=f"{type(exc).__name__}: {exc}")
