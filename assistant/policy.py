@@ -41,6 +41,12 @@ _ERROR_HEAD = re.compile(r"\(error (\d+):")
 _ERROR_MSG = re.compile(r"\(errormsg (\d+):")
 _PACKAGE_RE = re.compile(r"^package\s+([A-Za-z_][\w.]*)", re.MULTILINE)
 _TEST_RULE_RE = re.compile(r"^(test_\w+)\b", re.MULTILINE)
+# Built-ins whose answer is not a function of the input (clock, randomness, network, runtime):
+# policies that call one are evaluated every time, never answered from the memo.
+_IMPURE_RE = re.compile(
+    r"\b(?:time\.now_ns|http\.send|rand\.intn|uuid\.rfc4122|opa\.runtime|net\.lookup_ip_addr|io\.jwt\.decode_verify)\s*\("
+)
+MEMO_SIZE = 1024
 
 
 class PolicyError(Exception):
@@ -207,6 +213,8 @@ class PolicyEngine:
     _bundle: Bundle
     _rego: Interpreter
     _lock: threading.Lock
+    # Answers by input, when every policy is a pure function of its input (see `_IMPURE_RE`); None otherwise.
+    _memo: dict[str, Any] | None = None
 
     @classmethod
     def load(cls, directory: str | Path | None = None) -> PolicyEngine:
@@ -231,23 +239,36 @@ class PolicyEngine:
             raise error_from_rego(str(exc), sources) from None
         if not bundle.ok():
             raise PolicyError(str(root), None, "the policies did not compile")
-        engine = cls(root, tuple(sources), bundle, new_interpreter(), threading.Lock())
+        pure = not any(_IMPURE_RE.search(source) for source in sources.values())
+        engine = cls(root, tuple(sources), bundle, new_interpreter(), threading.Lock(), {} if pure else None)
         engine.evaluate(policy_input([], ClinicalSafety(), Risk(score=0, level="low"), None, None))
         return engine
 
     def evaluate(self, input: dict[str, Any]) -> PolicyResult:
-        """Run the policies on one input; the answer is validated, so a policy cannot return nonsense."""
+        """Run the policies on one input; the answer is validated, so a policy cannot return nonsense.
+
+        Pure policies are evaluated once per distinct input (rego-cpp takes a
+        millisecond or more per call; a server sees the same clean-change input
+        again and again), up to MEMO_SIZE inputs.
+        """
         from pydantic import ValidationError
 
+        key = json.dumps(input, sort_keys=True, separators=(",", ":")) if self._memo is not None else ""
         with self._lock:
-            self._rego.set_input(input)
-            try:
-                output = self._rego.query_bundle(self._bundle)
-            except ValueError as exc:  # regopy parses the result as JSON and rego-cpp printed something else
-                raise PolicyError(str(self.directory), None, _UNREADABLE + f" ({exc})") from None
-            if not output.ok():
-                raise PolicyError(str(self.directory), None, output_errors(output))
-            value = output_value(output, "result")
+            value = self._memo.get(key, _UNDEFINED) if self._memo is not None else _UNDEFINED
+            if value is _UNDEFINED:
+                self._rego.set_input(input)
+                try:
+                    output = self._rego.query_bundle(self._bundle)
+                except ValueError as exc:  # regopy parses the result as JSON and rego-cpp printed something else
+                    raise PolicyError(str(self.directory), None, _UNREADABLE + f" ({exc})") from None
+                if not output.ok():
+                    raise PolicyError(str(self.directory), None, output_errors(output))
+                value = output_value(output, "result")
+                if self._memo is not None and value is not _UNDEFINED:
+                    if len(self._memo) >= MEMO_SIZE:
+                        del self._memo[next(iter(self._memo))]  # the oldest answer goes first
+                    self._memo[key] = value
         if value is _UNDEFINED:
             raise PolicyError(
                 str(self.directory),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant.domain import ClinicalSafety, Finding, Risk
-from assistant.policy import PolicyEngine, PolicyError, default_directory, policy_input, run_tests
+from assistant.policy import MEMO_SIZE, PolicyEngine, PolicyError, default_directory, policy_input, run_tests
 
 LOW = Risk(score=0, level="low")
 
@@ -241,3 +241,28 @@ def test_re2_still_works_after_policies_are_loaded() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout.strip()) == (0, "ok"), proc.stderr[-500:]
+
+
+def test_a_repeated_input_is_answered_from_the_memo_and_a_new_one_is_evaluated(tmp_path: Path) -> None:
+    engine = PolicyEngine.load(copy_bundled(tmp_path))
+    secret = [finding("hardcoded-secret", "high", line=3)]
+    first = evaluate(engine, secret)
+    assert first.decision == "deny"
+    evaluate(engine, secret).violations[0].reason = "changed by a caller"  # answers are copies, not shared
+    assert evaluate(engine, secret) == first
+    assert evaluate(engine, [finding("hardcoded-secret", "high", line=9)]).violations[0].reason != first.violations[0].reason
+    assert evaluate(engine).decision == "allow"
+    for n in range(MEMO_SIZE + 5):  # the memo stays bounded
+        evaluate(engine, [finding("weak-crypto", "low", line=n + 1)])
+    assert len(engine._memo or {}) == MEMO_SIZE
+
+
+def test_a_policy_that_reads_the_clock_is_evaluated_every_time(tmp_path: Path) -> None:
+    directory = copy_bundled(tmp_path)
+    (directory / "window.rego").write_text(
+        "package gitops.review\n\nimport rego.v1\n\n"
+        'review contains {"rule": "odd-second", "reason": "odd"} if (time.now_ns() / 1000000000) % 2 == 1\n'
+    )
+    engine = PolicyEngine.load(directory)
+    assert engine._memo is None
+    evaluate(engine)  # evaluates without error
