@@ -104,7 +104,10 @@ def _check_weak_hash(ctx: FileContext) -> Iterator[Hit]:
         if m is None or "usedforsecurity=false" in ln.text.lower().replace(" ", ""):
             continue
         line_sec = _SECURITY_WORDS_RE.search(ln.text) is not None or _phi_in(ctx, ln.text)
-        window = _same_function_window(ctx, ln, 4, 4) + "\n" + function_name(ctx, ln)
+        stem = ctx.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        # a module or class named for passwords/tokens (LegacyPasswords.java: `hash(raw)`) says the purpose
+        window = _same_function_window(ctx, ln, 4, 4) + "\n" + function_name(ctx, ln) + "\n" + (
+            stem if _PURPOSE_NAME_RE.search(stem) else "")
         window_sec = _SECURITY_WORDS_RE.search(window) is not None or _phi_in(ctx, window)
         harmless = _HARMLESS_RE.search(ln.text) is not None or (
             _HARMLESS_RE.search(window) is not None and not line_sec
@@ -132,7 +135,7 @@ _IV_ASSIGN_RE = re2.compile(
 _IV_CONST_RE = re2.compile(
     r"(?i)^(?:new\s+byte\s*\[\s*\d*\s*\]\s*(?:;|$|\{\s*(?:0\s*,?\s*)*\})|b?[\"'][^\"'{}]*[\"']\s*(?:\*\s*\d+)?\s*[;)]*$|"
     r"bytes\s*\(\s*\d+\s*\)|bytearray\s*\(\s*\d+\s*\)|Buffer\s*\.\s*alloc\s*\(\s*\d+\s*(?:,\s*(?:0x)?0+\s*)?\)|"
-    r"Buffer\s*\.\s*from\s*\(\s*[\"'][^\"']*[\"']|new\s+Uint8Array\s*\(\s*\d+\s*\)|make\s*\(\s*\[\]byte\s*,\s*\d+\s*\)|"
+    r"Buffer\s*\.\s*from\s*\(\s*[\"'][^\"']*[\"']|new\s+Uint8Array\s*\(\s*\d+\s*\)|make\s*\(\s*\[\]byte\s*,\s*[\w.]+\s*\)|"
     r"\[\]byte\s*\(\s*\"[^\"]*\"\s*\)|\[\]byte\s*\{|\"[^\"]*\"\s*\.\s*getBytes|Encoding\s*\.\s*\w+\s*\.\s*GetBytes\s*\(\s*\"|"
     r"\[\s*0\s*\]\s*\*\s*\d+|b\"\\x00\"|\d+\s*$|\{\s*0)"
 )
@@ -142,7 +145,8 @@ _IV_INLINE_RE = re2.compile(
     r"modes\s*\.\s*(?:CBC|GCM|CTR|CFB|OFB)\s*\(\s*(?:b[\"']|bytes\s*\(\s*\d|b\"\\x00\"|[A-Z_]{2,}\s*\))|"
     r"\bIV\s*=\s*new\s+byte\s*\[|\.IV\s*=\s*(?:new\s+byte|Encoding|[A-Z_]{2,}\s*;)|"
     r"createCipheriv\s*\([^,]+,[^,]+,\s*(?:Buffer\s*\.\s*alloc\s*\(\s*\d+\s*(?:,\s*(?:0x)?0+\s*)?\)|[\"']|Buffer\s*\.\s*from\s*\(\s*[\"']|[A-Z_]{2,}\s*\))|"
-    r"\biv\s*=\s*b?[\"'][^\"']+[\"'])"
+    r"\biv\s*=\s*b?[\"'][^\"']+[\"']|"
+    r"\bcipher\s*\.\s*New(?:CBC|CFB|OFB)(?:En|De)crypter\s*\(\s*\w+\s*,\s*make\s*\(|\bcipher\s*\.\s*NewCTR\s*\(\s*\w+\s*,\s*make\s*\()"
 )
 _IV_CANDIDATE = (
     r"(?i:\b\w*(?:iv|nonce|initialization_?vector|salt)\b\s*(?::\s*[\w\[\]]+\s*)?(?::=|=))|(?:"
@@ -337,6 +341,7 @@ RULES: tuple[Rule, ...] = (
         check=_check_weak_hash,
         examples=(
             "portal/passwords.py::def hash_password(password):\n    return hashlib.md5(password.encode()).hexdigest()",
+            "src/LegacyPasswords.java::public String hash(String raw) throws Exception {\n    MessageDigest md = MessageDigest.getInstance(\"MD5\");\n    return hex(md.digest(raw.getBytes()));",
             "src/Extract.java::MessageDigest digest = MessageDigest.getInstance(\"MD5\");\nString pseudonym = hex(digest.digest(p.getSsn().getBytes()));",
             "api/sign.js::const signature = crypto.createHash('sha1').update(secret + body).digest('hex');",
         ),
@@ -378,7 +383,7 @@ RULES: tuple[Rule, ...] = (
         message="A static or all-zero IV/nonce: identical plaintexts give identical ciphertexts (and GCM nonce reuse "
         "breaks authentication). Generate a fresh random IV per message and store it with the ciphertext.",
         regulations=_REGS,
-        keywords=("iv", "nonce", "vector"),
+        keywords=("iv", "nonce", "vector", "crypter", "newctr", "alloc"),
         check=_check_static_iv,
         examples=(
             "Storage/DocumentEncryptor.cs::aes.IV = new byte[16];",
@@ -386,6 +391,7 @@ RULES: tuple[Rule, ...] = (
             "svc/enc.py::iv = b\"\\x00\" * 16",
             "svc/enc.js::const cipher = crypto.createCipheriv('aes-256-cbc', key, Buffer.alloc(16));",
             "svc/enc.js::const iv = Buffer.alloc(16, 0);",
+            "pkg/env.go::cipher.NewCBCEncrypter(block, make([]byte, des.BlockSize)).CryptBlocks(out, plain)",
         ),
         counterexamples=(
             "Storage/Sealer.cs::var nonce = RandomNumberGenerator.GetBytes(12);",

@@ -131,7 +131,9 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
             for s, how in built_literals(m):
                 if how == "interpolation" and _binds_interpolation(m.masked, s):
                     continue
-                in_raw = raw_call is not None and raw_call.end() <= s.start + 2
+                # the raw-SQL argument itself, not a bound value later in the call (`knex.raw(sql, [`${q}%`])`)
+                in_raw = raw_call is not None and raw_call.end() <= s.start + 2 and (
+                    s.start - raw_call.end() <= 3 or "," not in m.masked[raw_call.end(): s.start])
                 if in_raw or SQL_TEXT_RE.search(s.content) or _continues_sql(post, i, masks):
                     yield Hit(ln.new_no or 1, f"SQL is built by {how} of a value into the query text. Use bound "
                               "parameters (`?`, `%s` with a separate tuple, `:name`, `$1`) or the ORM's filters.")
@@ -496,6 +498,7 @@ RULES: tuple[Rule, ...] = (
             "tests/test_repo.py::sql = f\"SELECT * FROM patients WHERE mrn = '{mrn}'\"",
             "src/repo.ts::return this.prisma.$queryRaw`SELECT count(*) FROM \"Patient\" WHERE \"clinicId\" = ${clinicId}`;",
             "src/repo.ts::const rows = await sql`SELECT id FROM patient WHERE name = ${name}`;",
+            "server/repo.js::search: (q) => knex.raw('SELECT id FROM patients WHERE family_name ILIKE ?', [`${q}%`]),",
             "Data/Repo.cs::db.Encounters.FromSqlInterpolated($\"SELECT * FROM Encounters WHERE Ward = {ward}\").ToList();",
         ),
     ),

@@ -242,11 +242,24 @@ def _fix(what: str) -> str:
             "dates of birth or diagnoses.")
 
 
+# Exceptions that a web framework turns into the HTTP response (FastAPI/Starlette/Werkzeug/NestJS/Spring):
+# their message is an output (PHI-OUT-003), not a log line.
+_HTTP_EXCEPTION_RE = re2.compile(
+    r"\b(?:raise|throw\s+new)\s+[\w.]*(?:HTTPException|HttpException|ResponseStatusException|HttpResponseException|"
+    r"WebApplicationException|HttpError)\s*\("
+)
+
+
+def _not_http_exception(ctx: FileContext, post: list[DiffLine], i: int, span: str) -> bool:
+    return _HTTP_EXCEPTION_RE.search(post[i].text) is None
+
+
 def _check_logs(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language not in CODE:
         return
     seen: set[int] = set()
-    for hit in _sink_hits(ctx, _LOG_SINK_RE, _LOG_KEYWORDS, "Log/print/exception message carries PHI"):
+    for hit in _sink_hits(ctx, _LOG_SINK_RE, _LOG_KEYWORDS, "Log/print/exception message carries PHI",
+                          require=_not_http_exception):
         seen.add(hit.line)
         yield hit
     yield from (h for h in _request_body_logs(ctx) if h.line not in seen)
@@ -483,6 +496,7 @@ RULES: tuple[Rule, ...] = (
             "svc/views.py::log.info(\"mrn %s\", redact(patient.mrn))",
             "svc/reg.py::logger.info(\"rows %d of %s\", data[\"count\"], row[\"name\"])",
             "svc/views.py::log.info(\"masked ssn %s\", mask_ssn(patient.ssn))",
+            "api/routes.py::raise HTTPException(status_code=404, detail=f\"No patient with SSN {ssn}\")",
             "server/routes/themes.js::router.post(\"/\", async (req, res) => {\n  console.log(\"create\", req.body);",
         ),
     ),

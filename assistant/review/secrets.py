@@ -157,7 +157,8 @@ def _check_assignments(ctx: FileContext) -> Iterator[Hit]:
     quoted = ctx.language not in _UNQUOTED
     gate = _GATE_QUOTED if quoted else _GATE_ANY
     if ctx.language == "terraform":
-        gate = f"(?:{gate})|default\\s*=\\s*\""  # a variable's default: judged by the variable's name
+        # a variable's default is judged by the variable's name, a secret resource's `value` by its type
+        gate = f"(?:{gate})|default\\s*=\\s*\"|value\\s*=\\s*\""
     for ln in ctx.scan(gate):
         text = ln.text
         stripped = text.lstrip(" \t-")
@@ -167,6 +168,8 @@ def _check_assignments(ctx: FileContext) -> Iterator[Hit]:
             key, op = m.group(1), m.group(2)
             if key == "default" and ctx.language == "terraform":
                 key = _terraform_variable(ctx, ln) or key
+            elif key == "value" and ctx.language == "terraform":
+                key = _terraform_block(ctx, ln, _TF_RESOURCE_RE) or key
             end = m.end()
             if op == "=" and (end < len(text) and text[end:end + 1] == "=" or text[m.start(2) - 1: m.start(2)] in "!<>="):
                 continue
@@ -186,10 +189,18 @@ def _check_assignments(ctx: FileContext) -> Iterator[Hit]:
 _TF_VARIABLE_RE = re2.compile(r"^\s*variable\s+\"([^\"]+)\"")
 
 
+_TF_RESOURCE_RE = re2.compile(r"^\s*resource\s+\"([^\"]+)\"")
+
+
 def _terraform_variable(ctx: FileContext, ln: object) -> str | None:
     """The name of the Terraform `variable` block a `default = ...` line belongs to."""
+    return _terraform_block(ctx, ln, _TF_VARIABLE_RE)
+
+
+def _terraform_block(ctx: FileContext, ln: object, block_re: object) -> str | None:
+    """The label of the enclosing top-level block (`variable "db_password"`, `resource "azurerm_key_vault_secret"`)."""
     for prev in reversed(ctx.neighbours(ln.new_no or 0, 8, 0)):  # type: ignore[attr-defined]
-        m = _TF_VARIABLE_RE.search(prev.text)
+        m = block_re.search(prev.text)  # type: ignore[attr-defined]
         if m:
             return m.group(1)
         if prev.text.startswith("}"):
@@ -337,6 +348,9 @@ RULES: tuple[Rule, ...] = (
             "infra/db.tf::  password = \"Rds-Adm1n-2024!\"",
             "web/cfg.ts::export const config = { clientSecret: \"9d8f7a6b5c4e3d2f1a0b9c8d\" };",
             "infra/variables.tf::variable \"db_password\" {\n  type    = string\n  default = \"Tf-Default-Pa55!\"\n}",
+            "infra/kv.tf::resource \"azurerm_key_vault_secret\" \"lab\" {\n  name  = \"lab-api-key\"\n  value = \"lab_9c2f7e41b8d34a06a5e1c3b7\"\n}",
+            "infra/azure/db.tf::  administrator_password = \"Az-Ehr-Pg-2024!secure\"",
+            "svc/application.properties::clearinghouse.api-key=ch_live_5f2a9c81d7e34b60a1c9e2f7",
         ),
         counterexamples=(
             "portal/settings.py::SECRET_KEY = os.environ[\"PORTAL_SECRET_KEY\"]",
@@ -346,6 +360,8 @@ RULES: tuple[Rule, ...] = (
             "tests/test_login.py::password = \"Sup3rS3cret!x\"",
             "portal/forms.py::password_help = \"Use at least 12 characters\"",
             "infra/db.tf::  password = var.db_password",
+            "infra/kv.tf::resource \"azurerm_key_vault_secret\" \"db\" {\n  name  = \"db-password\"\n  value = random_password.db.result\n}",
+            "infra/params.tf::resource \"azurerm_postgresql_flexible_server_configuration\" \"tz\" {\n  name  = \"timezone\"\n  value = \"Europe/Amsterdam-Clinic2\"\n}",
             "app/cfg.py::TOKEN_URL = \"https://auth.example.org/oauth/token\"",
         ),
     ),
