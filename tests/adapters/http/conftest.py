@@ -1,4 +1,4 @@
-"""Real servers for HTTP tests: uvicorn in a thread on a free loopback port, httpx as the client."""
+"""HTTP adapter fixtures: settings, a bare SQLite database, and make_app; ``serve`` (a real server) is in tests/adapters/conftest.py."""
 
 from __future__ import annotations
 
@@ -18,14 +18,8 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from adapters.http.app import create_app
-from assistant.config import DEMO_CONFIG, AppConfig, Settings, parse_config
+from assistant.config import AppConfig, Settings
 from assistant.storage import Database
-from tests.support.servers import running
-
-
-@pytest.fixture
-def serve() -> Callable[[FastAPI], Any]:
-    return running
 
 
 @pytest.fixture
@@ -38,22 +32,10 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def config() -> AppConfig:
-    return parse_config(DEMO_CONFIG, "demo")
-
-
-@pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
     database = Database(f"sqlite:///{tmp_path / 'data' / 'gitops-health.db'}")
     yield database
     database.dispose()
-
-
-@pytest.fixture(scope="session")
-def policy_engine() -> Any:
-    from assistant.policy import PolicyEngine
-
-    return PolicyEngine.load()
 
 
 @pytest.fixture

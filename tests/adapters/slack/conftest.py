@@ -30,20 +30,6 @@ def slack_api() -> Iterator[SlackApiServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def policy_engine() -> Any:
-    from assistant.policy import PolicyEngine
-
-    return PolicyEngine.load()
-
-
-@pytest.fixture
-def config() -> Any:
-    from assistant.config import DEMO_CONFIG, parse_config
-
-    return parse_config(DEMO_CONFIG, "demo")
-
-
 @pytest.fixture
 def slack_settings(tmp_path: Path, slack_api: SlackApiServer) -> Any:
     from assistant.config import Settings
@@ -56,11 +42,6 @@ def slack_settings(tmp_path: Path, slack_api: SlackApiServer) -> Any:
         slack_signing_secret=SecretStr(SIGNING_SECRET),
         slack_api_url=slack_api.url,
     )
-
-
-@pytest.fixture
-def serve() -> Callable[[Any], Any]:
-    return running
 
 
 @dataclass

@@ -29,13 +29,6 @@ def connector() -> Iterator[BotConnector]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def policy_engine() -> Any:
-    from assistant.policy import PolicyEngine
-
-    return PolicyEngine.load()
-
-
 def teams_config(service_url: str, *, conversation: str | None = APPROVALS, **changes: Any) -> Any:
     """The demo config with Teams cards going to ``service_url`` (and erin also known by her AAD object id)."""
     from assistant.config import DEMO_CONFIG, parse_config
