@@ -6,9 +6,10 @@ same way; a test overrides only the fields it is about.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-__all__ = ["CLINICAL", "ONE_APPROVER", "ask", "request_fields"]
+__all__ = ["CLINICAL", "ONE_APPROVER", "ask", "post_deployment", "request_fields"]
 
 # A high PHI-in-logs finding: the policy asks for one approver.
 ONE_APPROVER = """diff --git a/svc/api.py b/svc/api.py
@@ -49,3 +50,11 @@ def ask(service: Any, diff: str = "", **changes: Any) -> Any:
     view, created = service.request_deployment(DeploymentRequest.model_validate(request_fields(diff, **changes)))
     assert created, "the request was already there: a test asked twice for the same deploy"
     return view
+
+
+def post_deployment(http: Any, secret: str, fields: dict[str, Any]) -> Any:
+    """POST /api/deployments as CI sends it: JSON, signed with the webhook ``secret``; returns the httpx response."""
+    from assistant.signing import sign
+
+    body = json.dumps(fields).encode()
+    return http.post("/api/deployments", content=body, headers={"Content-Type": "application/json", **sign(secret, None, body)})

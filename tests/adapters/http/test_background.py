@@ -18,6 +18,7 @@ from assistant.review.examples import example_diff
 from assistant.signing import sign, verify
 from assistant.storage import Database
 from tests.support.ci_sink import CiSink
+from tests.support.deployments import post_deployment, request_fields
 
 SECRET = "test-webhook-secret"  # what the http conftest's settings carry
 DOSE_DIFF = example_diff(
@@ -39,14 +40,7 @@ def test_an_undecided_request_expires_and_the_callback_says_so(make_app: Any, se
     worker = install_outbox(app, options=WorkerOptions(poll_s=0.05, backoff_base_s=0.05, backoff_max_s=0.2))
     with CiSink() as sink, serve(app) as client:
         assert KIND in outbox.handlers() and worker.running
-        body = json.dumps(
-            {
-                "service": "infusion-pump-controller", "version": "2.4.1", "environment": "production",
-                "repository": "acme/pump", "commit": "9f1c2e7", "requested_by": "dev@example.org",
-                "authors": ["dev@example.org"], "diff": DOSE_DIFF, "callback_url": sink.url,
-            }
-        ).encode()
-        created = client.post("/api/deployments", content=body, headers={**sign(SECRET, None, body), "Content-Type": "application/json"})
+        created = post_deployment(client, SECRET, request_fields(DOSE_DIFF, callback_url=sink.url))
         assert created.status_code == 202, created.text
         assert created.json()["status"] == "pending"
         asked = time.monotonic()

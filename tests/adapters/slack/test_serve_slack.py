@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from assistant.signing import sign
-from tests.support.deployments import ONE_APPROVER, request_fields
+from tests.support.deployments import ONE_APPROVER, post_deployment, request_fields
 from tests.support.servers import ServeProcess, clean_environ
 from tests.support.slack_api import SlackApiServer, block_action, signed_headers
 
@@ -32,8 +32,8 @@ def test_serve_with_slack_posts_the_card_and_takes_a_signed_click(tmp_path: Path
             with httpx.Client(base_url=server.base_url, timeout=30) as http:
                 server.wait_healthy(http)
 
-                body = json.dumps(request_fields(ONE_APPROVER, service="ehr-api", version="3.1.0", repository="acme/ehr")).encode()
-                asked = http.post("/api/deployments", content=body, headers={"Content-Type": "application/json", **sign(WEBHOOK_SECRET, None, body)})
+                fields = request_fields(ONE_APPROVER, service="ehr-api", version="3.1.0", repository="acme/ehr")
+                asked = post_deployment(http, WEBHOOK_SECRET, fields)
                 assert asked.status_code == 202, asked.text
                 dep_id = asked.json()["id"]
 

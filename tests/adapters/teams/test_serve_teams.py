@@ -10,7 +10,7 @@ import httpx
 
 from assistant.signing import sign
 from tests.support.bot_connector import BotConnector, invoke_action
-from tests.support.deployments import ONE_APPROVER, request_fields
+from tests.support.deployments import ONE_APPROVER, post_deployment, request_fields
 from tests.support.servers import ServeProcess, clean_environ
 
 WEBHOOK_SECRET = "serve-webhook-secret"
@@ -37,8 +37,8 @@ def test_serve_with_teams_posts_the_card_and_takes_a_click(tmp_path: Path) -> No
             with httpx.Client(base_url=server.base_url, timeout=30) as http:
                 server.wait_healthy(http)
 
-                body = json.dumps(request_fields(ONE_APPROVER, service="ehr-api", version="3.1.0", repository="acme/ehr")).encode()
-                asked = http.post("/api/deployments", content=body, headers={"Content-Type": "application/json", **sign(WEBHOOK_SECRET, None, body)})
+                fields = request_fields(ONE_APPROVER, service="ehr-api", version="3.1.0", repository="acme/ehr")
+                asked = post_deployment(http, WEBHOOK_SECRET, fields)
                 assert asked.status_code == 202, asked.text
                 dep_id = asked.json()["id"]
 
