@@ -297,9 +297,37 @@ def _python_routes(posts: list[list[DiffLine]]) -> Iterator[Hit]:
             yield Hit(number, _ROUTE_MESSAGE)
 
 
+# `api := r.Group("/api", authMiddleware())`, `api.Use(requireAuth)`: routes on that receiver are authenticated.
+_AUTHED_GROUP_RE = re2.compile(
+    r"^\s*(?:(?:const|let|var)\s+)?([\w.]+)\s*:?=\s*[\w.]+\.(?:Group|Route|With|Subrouter|PathPrefix|Router)\w*\((.*)$|"
+    r"^\s*([\w.]+)\.Use\w*\((.*)$"
+)
+
+
+def _authed_receivers(posts: list[list[DiffLine]]) -> set[str]:
+    out: set[str] = set()
+    for post in posts:
+        for ln in post:
+            if "(" not in ln.text:
+                continue
+            m = _AUTHED_GROUP_RE.search(ln.text)
+            if m is None:
+                continue
+            name, args = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
+            if AUTHN_RE.search(args):
+                out.add(name)
+    return out
+
+
+def _receiver(text: str) -> str:
+    head = text.strip().split("(", 1)[0]
+    return head.rsplit(".", 1)[0] if "." in head else ""
+
+
 def _arg_routes(posts: list[list[DiffLine]], pattern: object, *, need_sibling: bool, lookahead: int = 1) -> Iterator[Hit]:
     authed_sibling = unauth_sibling = False
     candidates: list[int] = []
+    receivers = _authed_receivers(posts)
     for post in posts:
         for i, ln in enumerate(post):
             low = ln.text.lower()
@@ -312,7 +340,7 @@ def _arg_routes(posts: list[list[DiffLine]], pattern: object, *, need_sibling: b
             args = " ".join([m.group(2)] + [p.text for p in post[i + 1: i + lookahead]])
             if lookahead > 1:
                 args = args.split(";", 1)[0]
-            authed = AUTHN_RE.search(args) is not None
+            authed = AUTHN_RE.search(args) is not None or (bool(receivers) and _receiver(ln.text) in receivers)
             if _PUBLIC_PATH_RE.search(path) or path.strip() in ("", "/"):
                 continue
             if ln.kind == "+":
@@ -381,11 +409,15 @@ _NEW_ROUTE = Rule(
     examples=(
         udiff('research/routes.py', ' bp = Blueprint("cohorts", __name__)', ' ', '+@bp.post("/cohorts/<int:cid>/export")', '+def export(cid):', '+    rows = load(cid)', '+    return jsonify(rows)'),
         udiff('server/routes/labs.js', ' const router = express.Router();', '+router.get("/patients/:id/labs", async (req, res) => res.json(await labs(req.params.id)));', ' module.exports = router;'),
+        udiff('internal/server/routes.go', ' func (s *Server) Routes(r *gin.Engine) {', '+\tr.GET("/api/v1/patients/:id/allergies", s.getAllergies)',
+              ' \tapi := r.Group("/api/v1", s.authMiddleware())', ' \tapi.GET("/patients/:id", s.getPatient)'),
     ),
     counterexamples=(
         udiff('portal/routes.py', ' bp = Blueprint("problems", __name__)', ' ', '+@bp.get("/patients/<int:pid>/problems")', '+@login_required', '+def problems(pid):', '+    return jsonify(load(pid))', '+'),
         udiff('api/health.py', ' router = APIRouter()', ' ', '+@router.get("/healthz")', '+def healthz():', '+    return {"ok": True}'),
         udiff('server/routes/labs.js', ' const router = express.Router();', '+router.get("/patients/:id/labs", requireAuth, async (req, res) => res.json(await labs(req.params.id)));', ' module.exports = router;'),
+        udiff('internal/server/routes.go', ' func (s *Server) Routes(r *gin.Engine) {', ' \tapi := r.Group("/api/v1", s.authMiddleware())',
+              ' \tapi.GET("/patients/:id", s.getPatient)', '+\tapi.GET("/patients/:id/problems", s.getProblems)'),
     ),
 )
 

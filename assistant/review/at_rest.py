@@ -53,7 +53,8 @@ _SENSITIVE_TERMS: tuple[tuple[str, ...], ...] = tuple(
 _SAFE_COLUMN_WORDS = frozenset({
     "hash", "hashed", "digest", "enc", "encrypted", "cipher", "ciphertext", "token", "tokenized", "last4", "last",
     "four", "masked", "mask", "redacted", "id", "ids", "count", "flag", "present", "verified", "type",
-    "at", "date", "on", "by", "version", "fingerprint", "hmac", "ref",
+    "at", "date", "on", "by", "version", "fingerprint", "hmac", "ref", "blind", "pseudonym", "pseudonymized",
+    "salted", "sealed",
 })
 _SQL_COLUMN_RE = re2.compile(
     r"""(?i)^\s*(?:ALTER\s+TABLE\s+\S+\s+)?(?:ADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?)?["`\[]?(\w+)["`\]]?\s+"""
@@ -165,6 +166,7 @@ _PLAINTEXT_COLUMN = Rule(
     ),
     counterexamples=(
         udiff("db/migrations/V7__ids.sql", "+ALTER TABLE patients ADD COLUMN ssn_hash CHAR(64);"),
+        udiff("app/models/identity.py", " class Identity(Base):", "+    ssn_blind_index = Column(String(64), index=True)"),
         udiff("db/migrations/V8__slots.sql", "+ALTER TABLE schedule_slots ADD COLUMN capacity SMALLINT NOT NULL DEFAULT 1;"),
         udiff("ehr/models.py", " class Patient(models.Model):", "+    ssn = EncryptedCharField(max_length=11)"),
     ),

@@ -39,7 +39,9 @@ AUDIT_RE = re2.compile(
     r"(?i)audit|record_?access|log_?access|access_?event|accesslog|access_log|phi_?access|disclosure_?log|"
     r"track_?access|access_?trail|hipaa_?log|disclosure|activity_?log"
 )
-_IMPORT_RE = re2.compile(r"^\s*(?:import\s|from\s+\S+\s+import\s|using\s|#include|require\(|const\s+\w+\s*=\s*require\()")
+_IMPORT_RE = re2.compile(
+    r"^\s*(?:import\s|from\s+\S+\s+import\s|using\s|#include|require\(|(?:const|let|var)\s+(?:\w+|\{[^}]*\})\s*=\s*require\()"
+)
 _DEFINITION_WORDS = ("def ", "class ", "func ", "function ", "interface ", "type ", "async def ")
 
 
@@ -95,6 +97,8 @@ _REMOVED_AUDIT = Rule(
     counterexamples=(
         udiff('portal/labs.py', ' def labs(patient_id):', '-    audit_event("labs.view", actor=current_user.id, patient_id=patient_id)', '+    audit_event("labs.view", actor=current_user.id, patient_id=patient_id, source="portal")', '     return results'),
         udiff('ehr/notes.py', ' def save(note):', '-    # TODO: audit', '+    # audited by the repository', '     repo.save(note)'),
+        udiff('src/app.js', " const helmet = require('helmet');", "-const { auditTrail } = require('./middleware/audit');",
+              "+const compression = require('compression');", " const patients = require('./routes/patients');"),
     ),
 )
 
@@ -220,7 +224,10 @@ _HANDLER_START_RE = re2.compile(
     r"^\s*@\s*[\w.]+\.(?:route|get|post|put|patch|delete|api_route)\(|"
     r"^\s*@(?:Get|Post|Put|Patch|Delete|Request)Mapping\b|^\s*\[\s*Http(?:Get|Post|Put|Patch|Delete)\b|"
     r"^\s*(?:app|router|\w*[rR]outer)\.(?:get|post|put|patch|delete)\(\s*[\"'`]/|"
-    r"^\s*func\s*(?:\([^)]*\)\s*)?\w+\s*\(\s*w\s+http\.ResponseWriter"
+    r"^\s*func\s*(?:\([^)]*\)\s*)?\w+\s*\(\s*w\s+http\.ResponseWriter|"
+    # public repository/service methods (C#, Java) and exported Go methods: a new PHI write beside audited ones
+    r"^\s*public\s+(?:(?:async|static|final|synchronized|virtual|override)\s+)*[\w<>\[\],.?]+\s+[A-Za-z_]\w*\s*\(|"
+    r"^\s*func\s*\([^)]*\)\s*[A-Z]\w*\s*\("
 )
 _DATA_ACCESS_RE = re2.compile(
     r"\.objects\.|\.query\b|session\.(?:get|query|execute|add|merge|delete)\b|\.execute\(|\.find\w*\(|"
@@ -282,6 +289,12 @@ _UNAUDITED_HANDLER = Rule(
               '     audit_event("labs.view", actor=current_user.id, patient_id=pid)', "     return jsonify(load_labs(pid))",
               " ", '+@bp.get("/patients/<int:pid>/notes")', "+@login_required", "+def notes(pid):",
               "+    notes = Note.query.filter_by(patient_id=pid).all()", "+    return jsonify([n.to_dict() for n in notes])"),
+        udiff("src/Problems/ProblemRepository.cs", "     public async Task ResolveAsync(int problemId, string userId)", "     {",
+              '         await _db.ExecuteAsync("UPDATE problems SET status = 1 WHERE id = @Id", new { Id = problemId });',
+              '         await _audit.WriteAsync(userId, "problem.resolve", problemId);', "     }", "+",
+              "+    public async Task RecodeAsync(int problemId, string icd10, string userId)", "+    {",
+              '+        await _db.ExecuteAsync("UPDATE problems SET icd10_code = @Code WHERE id = @Id", new { Code = icd10, Id = problemId });',
+              "+    }"),
     ),
     counterexamples=(
         udiff("portal/routes.py", ' @bp.get("/patients/<int:pid>/labs")', " @login_required", " def labs(pid):",

@@ -13,7 +13,18 @@ from collections.abc import Iterator
 
 import re2
 
-from assistant.review._structure import SOURCE_LANGUAGES, blocks, is_comment, named_setting_off, nested_switch_off, udiff
+from assistant.diffs import DiffLine
+
+from assistant.review._structure import (
+    SOURCE_LANGUAGES,
+    blocks,
+    enclosing_keys,
+    is_comment,
+    named_setting_off,
+    nested_switch_off,
+    post_lines,
+    udiff,
+)
 from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
 
@@ -339,6 +350,58 @@ _TLS_CALL_DROPPED = Rule(
 )
 
 
+_HTTP_PROTOCOL_RE = re2.compile(r"""(?i)^\s*protocol\s*=\s*"HTTP"\s*(?:#.*)?$""")
+
+
+def _http_listener(ctx: FileContext) -> Iterator[Hit]:
+    """A load-balancer listener on plain HTTP that serves traffic instead of redirecting it to HTTPS."""
+    for hunk in ctx.file.hunks:
+        post: list[DiffLine] | None = None
+        for ln in hunk.lines:
+            if ln.kind != "+" or ln.new_no is None or _HTTP_PROTOCOL_RE.search(ln.text) is None:
+                continue
+            if post is None:
+                post = post_lines(hunk)
+            i = next(k for k, p in enumerate(post) if p is ln)
+            keys = ".".join(enclosing_keys(post, i, hunk.header)).lower()
+            if "listener" not in keys:
+                continue
+            start = i
+            while start > 0 and not post[start].text.startswith("resource"):
+                start -= 1
+            end = i + 1
+            while end < len(post) and not post[end].text.startswith("resource"):
+                end += 1
+            if any("redirect" in p.text.lower() for p in post[start:end]):
+                continue
+            yield Hit(ln.new_no)
+
+
+_HTTP_LISTENER = Rule(
+    id="TLS-008",
+    category="insecure-transport",
+    severity="high",
+    message=(
+        "This load-balancer listener serves plain HTTP, so PHI and session tokens cross the network in cleartext. "
+        "Serve HTTPS (protocol = \"HTTPS\" with a TLS 1.2+ policy) and make any port-80 listener a redirect to HTTPS."
+    ),
+    regulations=REGULATIONS,
+    languages=frozenset({"terraform"}),
+    keywords=("listener",),
+    check=_http_listener,
+    examples=(
+        udiff('infra/alb.tf', '+resource "aws_lb_listener" "api_http" {', '+  port              = 80', '+  protocol          = "HTTP"',
+              '+  default_action {', '+    type             = "forward"', '+  }', '+}'),
+    ),
+    counterexamples=(
+        udiff('infra/alb.tf', '+resource "aws_lb_listener" "api_http" {', '+  port              = 80', '+  protocol          = "HTTP"',
+              '+  default_action {', '+    type = "redirect"', '+    redirect {', '+      protocol = "HTTPS"', '+    }', '+  }', '+}'),
+        udiff('infra/alb.tf', '+resource "aws_lb_target_group" "api" {', '+  port     = 8080', '+  protocol = "HTTP"', '+}'),
+    ),
+)
+
+
 RULES: tuple[Rule, ...] = (
     _VERIFY_OFF, _LEGACY_PROTOCOL, _TLS_OFF, _CLEARTEXT_URL, _NESTED_TLS_OFF, _SETTING_TLS_OFF, _TLS_CALL_DROPPED,
+    _HTTP_LISTENER,
 )
