@@ -262,7 +262,50 @@ def _check_logs(ctx: FileContext) -> Iterator[Hit]:
                           require=_not_http_exception):
         seen.add(hit.line)
         yield hit
-    yield from (h for h in _request_body_logs(ctx) if h.line not in seen)
+    for h in _request_body_logs(ctx):
+        if h.line not in seen:
+            seen.add(h.line)
+            yield h
+    yield from (h for h in _record_dumps(ctx) if h.line not in seen)
+
+
+# `%+v`/`%#v`/`JSON.stringify(x)`/`repr(x)`: every field of `x` is written out.
+_DUMP_RE = re2.compile(
+    r"%[+#]v[^\"]*\"\s*,\s*([^)]*)|\bJSON\s*\.\s*stringify\s*\(\s*([A-Za-z_]\w*)\s*[,)]|"
+    r"\b(?:repr|vars)\s*\(\s*([A-Za-z_]\w*)\s*\)|\b([A-Za-z_]\w*)\s*\.\s*__dict__\b"
+)
+# Names code gives to "the record at hand" without saying what it is.
+_GENERIC_RECORD_NAMES = frozenset({
+    "rec", "record", "row", "entity", "obj", "item", "doc", "in", "input", "payload", "dto", "model", "p", "r",
+    "result", "res", "body", "data", "entry", "m", "v", "x", "e", "u",
+})
+
+
+def _record_dumps(ctx: FileContext) -> Iterator[Hit]:
+    """A generic-named value (`rec`, `row`, `dto`) dumped whole by a log call where the code around it is
+    building or handling a patient record: the hunk's function takes a patient type, or the lines just above
+    fill PHI fields. The binding itself may lie outside the hunk."""
+    hints = ctx.phi_hint_lines
+    if not hints:
+        return
+    vocab = ctx.vocabulary
+    for ln in ctx.scan(_LOG_SINK_RE.pattern, lower=False):
+        m = _DUMP_RE.search(ln.text)
+        if m is None:
+            continue
+        args = m.group(1)
+        names = [a.strip().lstrip("&*") for a in args.split(",")] if args is not None else [
+            next(g for g in m.groups()[1:] if g)]
+        names = [n for n in names if n in _GENERIC_RECORD_NAMES]
+        if not names:
+            continue
+        above = ctx.neighbours(ln.new_no or 0, 10, 0)[:-1]
+        header = ctx.enclosing_header(ln.new_no or 0)
+        typed = any(vocab.is_record(t) for t in re2.findall(r"\b[A-Z][A-Za-z0-9]*", header))
+        filled = sum(1 for x in above if x.new_no in hints and re2.search(r"^\s*\w+\s*:", x.text)) >= 2
+        if typed or filled:
+            yield Hit(ln.new_no or 1, f"Log/print dumps the whole record `{names[0]}` (every PHI field in it). "
+                      "Log its id and the fields you need, redacted.")
 
 
 _REQUEST_BODY_RE = re2.compile(
@@ -482,6 +525,7 @@ RULES: tuple[Rule, ...] = (
             "app/src/Chart.kt::Log.d(TAG, \"loaded ${patient.lastName}\")",
             "svc/a.py::structlog.get_logger().info(\"admit\", mrn=patient.mrn)",
             "svc/m.py::raise ValueError(f\"no coverage for SSN {ssn}\")",
+            "diff --git a/mpi/upsert.go b/mpi/upsert.go\n--- a/mpi/upsert.go\n+++ b/mpi/upsert.go\n@@ -10,4 +10,4 @@ func (s *Service) Upsert(ctx context.Context, in *PatientInput) error {\n \t\tGivenName:  in.GivenName,\n \t\tBirthDate:  in.BirthDate,\n \t}\n-\treturn s.repo.Save(ctx, rec)\n+\tlog.Printf(\"upsert failed for %+v\", rec)\n",
             "svc/reg.py::logger.info(\"registered\", extra={\"ssn\": form.cleaned_data[\"ssn\"]})",
             "src/Dao.java::log.debug(\"row {}\", rs.getString(\"last_name\"));",
             "server/routes/patients.js::router.post(\"/\", async (req, res) => {\n  console.log(\"create\", req.body);",
@@ -498,6 +542,7 @@ RULES: tuple[Rule, ...] = (
             "svc/views.py::log.info(\"masked ssn %s\", mask_ssn(patient.ssn))",
             "api/routes.py::raise HTTPException(status_code=404, detail=f\"No patient with SSN {ssn}\")",
             "server/routes/themes.js::router.post(\"/\", async (req, res) => {\n  console.log(\"create\", req.body);",
+            "diff --git a/jobs/sync.go b/jobs/sync.go\n--- a/jobs/sync.go\n+++ b/jobs/sync.go\n@@ -10,2 +10,2 @@ func (s *Syncer) Run(ctx context.Context, batch *Batch) error {\n \tfor _, rec := range batch.Items {\n-\t\tlog.Printf(\"x\")\n+\t\tlog.Printf(\"synced %+v\", rec)\n",
         ),
     ),
     Rule(
