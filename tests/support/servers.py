@@ -98,17 +98,20 @@ def clean_environ(**values: str) -> dict[str, str]:
 
 
 class ServeProcess:
-    """``gitops-health serve --port 0`` in ``cwd`` with ``env``; its stderr JSON lines become events a test waits for.
+    """``gitops-health serve --port 0`` in ``cwd`` with ``env``; its stderr lines are kept, its JSON log records waited for.
 
     Use as a context manager: entering starts it and waits for ``serve_starting``
     (which names the port); ``wait_healthy()`` polls /healthz; ``stop()`` sends
     SIGTERM and returns the exit code; leaving kills it if it is still running.
+    ``command`` replaces the CLI (a script that serves the app its own way).
     """
 
-    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+    def __init__(self, cwd: Path, env: dict[str, str], *args: str, command: list[str] | None = None) -> None:
         self.cwd, self.env = cwd, env
-        self.seen: list[dict[str, Any]] = []
-        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.command = command or [str(CLI), "serve", "--host", "127.0.0.1", "--port", "0", *args]
+        self.lines: list[str] = []  # every stderr line read so far
+        self._queue: queue.Queue[str | None] = queue.Queue()  # None: stderr closed (the process ended)
+        self._reader: threading.Thread | None = None
         self.proc: subprocess.Popen[str] | None = None
         self.port: int | None = None
 
@@ -118,9 +121,9 @@ class ServeProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ServeProcess:
-        self.proc = subprocess.Popen([str(CLI), "serve", "--host", "127.0.0.1", "--port", "0"], cwd=self.cwd, env=self.env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        self.proc = subprocess.Popen(self.command, cwd=self.cwd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        self._reader.start()
         try:
             self.port = int(self.wait_event("serve_starting")["port"])
         except BaseException:
@@ -136,38 +139,67 @@ class ServeProcess:
     def _read(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stderr is not None
         for line in proc.stderr:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The JSON log records among the lines read so far."""
+        found = []
+        for line in self.lines:
             try:
-                self._events.put(json.loads(line))
+                found.append(json.loads(line))
             except json.JSONDecodeError:
-                self._events.put({"event": "raw", "line": line})
+                continue
+        return found
 
     def wait_event(self, name: str, timeout: float = 60) -> dict[str, Any]:
         """The next log record whose ``event`` is ``name``; fails with everything the server said if none comes."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                record = self._events.get(timeout=0.2)
+                line = self._queue.get(timeout=0.1)
             except queue.Empty:
                 continue
-            self.seen.append(record)
-            if record.get("event") == name:
+            if line is None:
+                raise AssertionError(f"server exited before {name!r}:\n" + "".join(self.lines))
+            self.lines.append(line)
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and record.get("event") == name:
                 return record
-        raise AssertionError(f"no {name!r} from the server; it said: {self.seen}")
+        raise AssertionError(f"no {name!r} from the server within {timeout} s; it said:\n" + "".join(self.lines))
 
-    def wait_healthy(self, http: httpx.Client, timeout: float = 30) -> None:
-        """Poll /healthz until it answers 200."""
+    def wait_healthy(self, http: httpx.Client, timeout: float = 30) -> httpx.Response:
+        """Poll /healthz until it answers 200; that answer."""
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if http.get("/healthz").status_code == 200:
-                    return
+                answer = http.get("/healthz")
+                if answer.status_code == 200:
+                    return answer
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline, f"server never answered; it said: {self.seen}"
-            time.sleep(0.1)
+            assert time.monotonic() < deadline, "server never answered /healthz; it said:\n" + "".join(self.lines)
+            time.sleep(0.05)
+
+    def finish(self, timeout: float = 60) -> int:
+        """Wait for the process to end, read the rest of what it said, and return its exit code."""
+        assert self.proc is not None and self._reader is not None
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if line is not None:
+                self.lines.append(line)
+        return code
 
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM, then the exit code once it has shut down."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+        return self.finish(timeout)

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,78 +16,11 @@ import httpx
 import pytest
 
 import policies
-
-CLI = Path(sys.executable).with_name("gitops-health")
+from tests.support.servers import CLI, ServeProcess, clean_environ
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_HEALTH_", "SLACK_", "TEAMS_"))}
-    env["GITOPS_HEALTH_DATA_DIR"] = str(tmp_path / "data")
-    env.update(extra)
-    return env
-
-
-class Server:
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self._queue.put(line)
-        self._queue.put(None)
-
-    def wait_for(self, event: str, timeout: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self._queue.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise AssertionError(f"server exited before {event!r}:\n" + "".join(self.lines))
-            self.lines.append(line)
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if record.get("event") == event:
-                return record
-        raise AssertionError(f"no {event!r} within {timeout} s:\n" + "".join(self.lines))
-
-    def finish(self, timeout: float = 30) -> int:
-        code = self.proc.wait(timeout)
-        self._reader.join(5)
-        while True:
-            try:
-                line = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if line is not None:
-                self.lines.append(line)
-        return code
-
-
-@contextmanager
-def _serve(tmp_path: Path, *args: str, **env: str) -> Iterator[Server]:
-    proc = subprocess.Popen(
-        [str(CLI), "serve", "--host", "127.0.0.1", "--port", "0", *args],
-        cwd=tmp_path,
-        env=_env(tmp_path, **env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield Server(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    return clean_environ(GITOPS_HEALTH_DATA_DIR=str(tmp_path / "data"), **extra)
 
 
 def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -106,26 +34,15 @@ def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
     )
 
 
-def _wait_until_listening(base: str) -> httpx.Response:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=2)
-        except httpx.ConnectError:
-            assert time.monotonic() < deadline, "server never answered /healthz"
-            time.sleep(0.05)
-
-
 # SQLite is the default and is covered by the SIGTERM test below; a server start
 # costs seconds, so only Postgres gets its own.
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_serve_migrates_and_serves_on_postgres(tmp_path: Path, database_url: str) -> None:
-    with _serve(tmp_path, GITOPS_HEALTH_DATABASE_URL=database_url) as server:
-        base = f"http://127.0.0.1:{server.wait_for('serve_starting')['port']}"
-        _wait_until_listening(base)
-        ready = httpx.get(f"{base}/readyz", timeout=5)
-        server.proc.send_signal(signal.SIGTERM)
-        code = server.finish()
+    with ServeProcess(tmp_path, _env(tmp_path, GITOPS_HEALTH_DATABASE_URL=database_url)) as server:
+        with httpx.Client(base_url=server.base_url, timeout=5) as http:
+            server.wait_healthy(http, timeout=10)
+            ready = http.get("/readyz")
+        code = server.stop(30)
     assert ready.status_code == 200, ready.text
     assert code == 0, "".join(server.lines)
     from assistant.storage import Database
@@ -138,20 +55,11 @@ def test_serve_migrates_and_serves_on_postgres(tmp_path: Path, database_url: str
 
 
 def test_serve_runs_on_the_defaults_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    with _serve(tmp_path) as server:
-        started = server.wait_for("serve_starting")
-        base = f"http://127.0.0.1:{started['port']}"
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                health = httpx.get(f"{base}/healthz", timeout=2)
-                break
-            except httpx.ConnectError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-        ready = httpx.get(f"{base}/readyz", timeout=5)
-        server.proc.send_signal(signal.SIGTERM)
-        code = server.finish()
+    with ServeProcess(tmp_path, _env(tmp_path)) as server:
+        with httpx.Client(base_url=server.base_url, timeout=5) as http:
+            health = server.wait_healthy(http, timeout=10)
+            ready = http.get("/readyz")
+        code = server.stop(30)
     assert health.status_code == 200
     assert ready.status_code == 200, ready.text
     assert code == 0, "".join(server.lines)
@@ -250,43 +158,25 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
     """The server's own app and signal handling, plus a slow route added for this test."""
     script = tmp_path / "slow_server.py"
     script.write_text(_SLOW_SERVER)
-    proc = subprocess.Popen(
-        [sys.executable, str(script), f"sqlite:///{tmp_path / 'db.sqlite'}"],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    server = Server(proc)
-    try:
-        port = server.wait_for("serve_starting")["port"]
+    command = [sys.executable, str(script), f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    with ServeProcess(tmp_path, _env(tmp_path), command=command) as server:
         result: dict[str, Any] = {}
 
         def call() -> None:
             try:
-                result["response"] = httpx.get(f"http://127.0.0.1:{port}/slow", timeout=10)
+                result["response"] = httpx.get(f"{server.base_url}/slow", timeout=10)
             except httpx.HTTPError as exc:  # recorded so the assertion below explains it
                 result["error"] = exc
 
-        deadline = time.monotonic() + 10
-        while True:  # the listener is up once a probe answers
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except httpx.ConnectError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        with httpx.Client(base_url=server.base_url, timeout=2) as http:
+            server.wait_healthy(http, timeout=10)  # the listener is up once a probe answers
         client = threading.Thread(target=call)
         client.start()
-        server.wait_for("slow_started")
-        proc.send_signal(signal.SIGTERM)
+        server.wait_event("slow_started")
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
         client.join(10)
-        code = server.finish()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        code = server.finish(30)
     assert "error" not in result, result
     assert result["response"].status_code == 200
     assert result["response"].json() == {"done": True}
