@@ -41,29 +41,27 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield from _postgres_database()
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator["Database"]:  # noqa: F821
-    """A migrated Database on SQLite and on Postgres."""
+def _migrated(url: str) -> Iterator["Database"]:  # noqa: F821
+    """A Database at ``url`` with every migration applied, disposed of afterwards."""
     from assistant.storage import Database
 
-    database = Database(database_url)
+    database = Database(url)
     database.upgrade()
     try:
         yield database
     finally:
         database.dispose()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator["Database"]:  # noqa: F821
+    """A migrated Database on SQLite and on Postgres."""
+    yield from _migrated(database_url)
 
 
 @pytest.fixture
 def sqlite_db(tmp_path: Path) -> Iterator["Database"]:  # noqa: F821
-    from assistant.storage import Database
-
-    database = Database(f"sqlite:///{tmp_path / 'gitops-health.db'}")
-    database.upgrade()
-    try:
-        yield database
-    finally:
-        database.dispose()
+    yield from _migrated(f"sqlite:///{tmp_path / 'gitops-health.db'}")
 
 
 @pytest.fixture
