@@ -95,6 +95,9 @@ def _phi_in(ctx: FileContext, text: str) -> bool:
     return False
 
 
+_HASHED_SECRET_RE = re2.compile(r"(?i)(?:api_?key|apikey|passw|passphrase|secret|token|credential)")
+
+
 def _check_weak_hash(ctx: FileContext) -> Iterator[Hit]:
     """MD5/SHA-1 where the surrounding code protects a secret or pseudonymises PHI."""
     if ctx.is_test:
@@ -109,7 +112,9 @@ def _check_weak_hash(ctx: FileContext) -> Iterator[Hit]:
         window = _same_function_window(ctx, ln, 4, 4) + "\n" + function_name(ctx, ln) + "\n" + (
             stem if _PURPOSE_NAME_RE.search(stem) else "")
         window_sec = _SECURITY_WORDS_RE.search(window) is not None or _phi_in(ctx, window)
-        harmless = _HARMLESS_RE.search(ln.text) is not None or (
+        # a fingerprint/cache key *of a secret* (`SHA1(apiKey)`, `md5(password)`) still protects that secret
+        of_secret = _HASHED_SECRET_RE.search(ln.text[m.end():]) is not None
+        harmless = (_HARMLESS_RE.search(ln.text) is not None and not of_secret) or (
             _HARMLESS_RE.search(window) is not None and not line_sec
         )
         if (line_sec or window_sec) and not harmless:
@@ -341,6 +346,7 @@ RULES: tuple[Rule, ...] = (
         check=_check_weak_hash,
         examples=(
             "portal/passwords.py::def hash_password(password):\n    return hashlib.md5(password.encode()).hexdigest()",
+            "Partners/Keys.cs::public string Fingerprint(string apiKey) => Convert.ToHexString(SHA1.HashData(Encoding.UTF8.GetBytes(apiKey)));",
             "src/LegacyPasswords.java::public String hash(String raw) throws Exception {\n    MessageDigest md = MessageDigest.getInstance(\"MD5\");\n    return hex(md.digest(raw.getBytes()));",
             "src/Extract.java::MessageDigest digest = MessageDigest.getInstance(\"MD5\");\nString pseudonym = hex(digest.digest(p.getSsn().getBytes()));",
             "api/sign.js::const signature = crypto.createHash('sha1').update(secret + body).digest('hex');",

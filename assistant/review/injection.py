@@ -49,11 +49,13 @@ def _code_between(m: Masked, a: int, b: int) -> str:
     return m.masked[a:b]
 
 
-def built_literals(m: Masked) -> Iterator[tuple[StrLit, str]]:
-    """String literals built dynamically on this line, with how: interpolation, concat, % or format()."""
+def built_literals(m: Masked, constants: frozenset[str] = frozenset()) -> Iterator[tuple[StrLit, str]]:
+    """String literals built dynamically on this line, with how: interpolation, concat, % or format().
+
+    `constants` are names the file binds to a plain literal (`const labsTable = "lab_results"`): not input."""
     code = m.masked
     for k, s in enumerate(m.strings):
-        unsafe = [e for e in s.interpolations if not _SAFE_INTERP_RE.search(e)]
+        unsafe = [e for e in s.interpolations if not _SAFE_INTERP_RE.search(e) and e.strip() not in constants]
         if s.formatted and unsafe:
             yield s, "interpolation"
             continue
@@ -78,14 +80,17 @@ def built_literals(m: Masked) -> Iterator[tuple[StrLit, str]]:
         for side, operand in (("after", after), ("before", before)):
             if side == "after" and operand.startswith("+") and not operand.startswith("+="):
                 nxt = operand[1:].lstrip()
-                if nxt and not nxt.startswith(("\"", "'", "`")) and not _SAFE_INTERP_RE.search(
-                    re2.split(r"[\s+)\];,]", nxt)[0]
+                token = re2.split(r"[\s+)\];,]", nxt)[0]
+                if nxt and not nxt.startswith(("\"", "'", "`")) and not _SAFE_INTERP_RE.search(token) and (
+                    token not in constants
                 ):
                     yield s, "concatenation"
                     break
             if side == "before" and (operand.endswith("+") or operand.endswith("||")) and not operand.endswith("++"):
                 prev = re2.split(r"[\s(=+,|]", operand.rstrip("+|").rstrip())[-1]
-                if prev and not prev.endswith(("\"", "'", "`")) and not _SAFE_INTERP_RE.search(prev):
+                if prev and not prev.endswith(("\"", "'", "`")) and not _SAFE_INTERP_RE.search(prev) and (
+                    prev not in constants
+                ):
                     yield s, "concatenation"
                     break
         else:
@@ -118,6 +123,7 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
                 seen.add(cand.new_no or 0)
                 todo.append(cand)
     masks_by_post: dict[int, dict[int, Masked]] = {}
+    constants = _literal_constants(ctx)
     for ln in sorted(todo, key=lambda x: x.new_no or 0):
         post, i = ctx.position(ln.new_no or 0)  # type: ignore[misc]
         masks = masks_by_post.setdefault(id(post), {})
@@ -128,7 +134,7 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
             if _PLACEHOLDER_LIST_RE.search(ln.text):
                 continue  # "IN (" + ",".join("?" * n) + ")": placeholders, not values
             raw_call = _RAW_SQL_CALL_RE.search(m.masked)
-            for s, how in built_literals(m):
+            for s, how in built_literals(m, constants):
                 if how == "interpolation" and _binds_interpolation(m.masked, s):
                     continue
                 # the raw-SQL argument itself, not a bound value later in the call (`knex.raw(sql, [`${q}%`])`)
@@ -138,6 +144,23 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
                     yield Hit(ln.new_no or 1, f"SQL is built by {how} of a value into the query text. Use bound "
                               "parameters (`?`, `%s` with a separate tuple, `:name`, `$1`) or the ORM's filters.")
                     break
+
+
+_CONSTANT_BINDING = (
+    r"(?:^|\n)[ \t]*(?:(?:const|final|static|readonly|private|public|internal|let|var|val)\s+)*(?:[\w<>\[\]]+\s+)?"
+    r"([A-Za-z_]\w*)\s*(?::\s*\w+\s*)?(?::=|=)\s*[\"'`][\w.\-\"]*[\"'`]\s*;?[ \t]*(?:\n|$)"
+)
+_CONSTANT_BINDING_RE = re2.compile(_CONSTANT_BINDING)
+
+
+def _literal_constants(ctx: FileContext) -> frozenset[str]:
+    """Names the visible file binds to a plain identifier-like literal (a table or column name constant)."""
+    names = set()
+    for ln in ctx.scan(r"(?m)(?::=|=)[ \t]*[\"'`][\w.\-]*[\"'`][ \t]*;?[ \t]*$", added_only=False, lower=False):
+        m = _CONSTANT_BINDING_RE.search(ln.text)
+        if m is not None:
+            names.add(m.group(1))
+    return frozenset(names)
 
 
 # APIs that turn each interpolation hole into a bound parameter: a tagged template (`sql\`...\``,
@@ -499,6 +522,7 @@ RULES: tuple[Rule, ...] = (
             "src/repo.ts::return this.prisma.$queryRaw`SELECT count(*) FROM \"Patient\" WHERE \"clinicId\" = ${clinicId}`;",
             "src/repo.ts::const rows = await sql`SELECT id FROM patient WHERE name = ${name}`;",
             "server/repo.js::search: (q) => knex.raw('SELECT id FROM patients WHERE family_name ILIKE ?', [`${q}%`]),",
+            "store/labs.go::const labsTable = \"lab_results\"\n\nfunc q() string {\n\treturn \"SELECT id FROM \"+labsTable+\" WHERE patient_id = $1\"\n}",
             "Data/Repo.cs::db.Encounters.FromSqlInterpolated($\"SELECT * FROM Encounters WHERE Ward = {ward}\").ToList();",
         ),
     ),

@@ -45,7 +45,7 @@ _LOG_KEYWORDS = ("log", "print", "console", "system.", "fmt.", "write", "warn", 
 _ANALYTICS_SINK_RE = re2.compile(
     r"(?i)(?:\banalytics\s*\.\s*(?:track|identify|page|screen|group|alias)\s*\(|"
     r"\b\w*analytics\w*\s*(?:\(\s*\)\s*)?(?:\.\s*\w+\s*\(\s*\)\s*)?\.\s*(?:logEvent|setUserPropert\w*|setUserId|log_event)\s*\(|"
-    r"\b(?:mixpanel|amplitude|posthog|segment|heap|fullstory|FS|intercom|hotjar|clevertap|braze|appboy|"
+    r"\b(?:mp|mixpanel\w*|amplitude|posthog|segment|heap|fullstory|FS|intercom|hotjar|clevertap|braze|appboy|"
     r"newrelic|datadog|dd|statsd|appInsights|telemetry|telemetryClient|_telemetry|tracker|gtm|plausible|"
     r"bugsnag|rollbar|honeybadger|raygun|airbrake|logrocket|LogRocket|sentry|Sentry|sentry_sdk|scope)\s*"
     r"(?:\.\s*\w+\s*)*\.\s*\w+\s*\(|"
@@ -354,6 +354,9 @@ _FULL_IDENTIFIERS = frozenset({
 })
 
 
+_RECORD_ENTRY_RE = re2.compile(r"[\"']?([A-Za-z_]\w*)[\"']?\s*:\s*&?[A-Za-z_]\w*\s*[,}]")
+
+
 def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
     """Error bodies that echo stack traces, exception internals, request bodies or patient records."""
     if ctx.is_test or ctx.language not in CODE:
@@ -403,6 +406,14 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
                     hit_line = hit_line or post[idx].new_no
                     detail = f"it returns `{desc}`"
                     break
+            if not detail:
+                # `{"error": ..., "patient": p}`: the key names the record the value holds
+                for km in _RECORD_ENTRY_RE.finditer(span):
+                    if ctx.vocabulary.is_record(km.group(1)):
+                        idx = i + line_at(starts, km.start())
+                        if post[idx].kind == "+":
+                            hit_line, detail = post[idx].new_no, f"it returns the `{km.group(1)}` record"
+                            break
             if detail and hit_line is None:
                 first_added = next(s for s in span_lines if s.kind == "+")
                 hit_line = first_added.new_no
@@ -559,6 +570,7 @@ RULES: tuple[Rule, ...] = (
             "notify/d.py::client.chat_postMessage(channel=C, text=f\"{p.full_name} (MRN {p.mrn}) discharged\")",
             "notify/d.py::p = encounter.patient\ntext = f\"{p.full_name} discharged\"\nclient.chat_postMessage(channel=C, text=text)",
             "app/err.js::Sentry.setUser({ email: patient.email, username: patient.fullName });",
+            "rx/events.py::mp.track(user.id, \"Prescription Filled\", {\"drug\": rx.drug_name, \"diagnosis\": rx.diagnosis})",
             "Lab/Notifier.cs::var body = $\"{patient.LastName} (MRN {patient.Mrn}) has a critical result\";\nawait _email.SendAsync(_options.OnCallList, \"Critical result\", body);",
         ),
         counterexamples=(
@@ -599,6 +611,7 @@ RULES: tuple[Rule, ...] = (
         examples=(
             "routes/r.js::} catch (err) {\n  res.status(500).json({ error: err.message, stack: err.stack, patient });",
             "routes/p.py::return jsonify({\"name\": patient.full_name, \"ssn\": patient.ssn})",
+            "api/patients.go::if err != nil {\n\tc.JSON(http.StatusInternalServerError, gin.H{\"error\": err.Error(), \"patient\": p})",
             _diff("api/errors.py",
                   "    @app.exception_handler(Exception)",
                   "    async def unhandled(request, exc):",

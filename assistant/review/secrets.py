@@ -76,7 +76,7 @@ _PROVIDER = (
     r"DefaultEndpointsProtocol=https?;AccountName=[^;]+;AccountKey=[A-Za-z0-9+/=]{40,}|"
     r"\beyJ[0-9A-Za-z_-]{10,}\.eyJ[0-9A-Za-z_-]{10,}\.[0-9A-Za-z_-]{10,})"
 )
-_URL_CRED_RE = re2.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^\s/:@'\"<>{}]+):([^\s@'\"/<>]+)@[A-Za-z0-9\[]")
+_URL_CRED_RE = re2.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^\s/:@'\"<>{}]*):([^\s@'\"/<>]+)@[A-Za-z0-9\[]")
 
 _NO_GENERIC = frozenset({"markdown", "text"})
 
@@ -214,7 +214,11 @@ _POSITIONAL_RE = re2.compile(
     r"SetBasicAuth|setBasicAuth|basicAuth|withBasicAuth|UsernamePasswordAuthenticationToken)\s*\(\s*"
     r"[\"'][^\"']+[\"']\s*,\s*[\"']([^\"']+)[\"']|"
     r"\bgetConnection\s*\([^,]+,\s*\"[^\"]+\"\s*,\s*\"([^\"]+)\"|"
-    r"\bsmtp\w*\s*\.\s*login\s*\(\s*[^,]+,\s*[\"']([^\"']+)[\"']|\.login\s*\(\s*[\"'][^\"']+[\"']\s*,\s*[\"']([^\"']+)[\"'])"
+    r"\bsmtp\w*\s*\.\s*login\s*\(\s*[^,]+,\s*[\"']([^\"']+)[\"']|\.login\s*\(\s*[\"'][^\"']+[\"']\s*,\s*[\"']([^\"']+)[\"']|"
+    # signing keys given inline: jwt.SignedString([]byte("..")), jwt.encode(p, ".."), jwt.sign(p, '..'), hmacShaKeyFor("..")
+    r"\bSignedString\s*\(\s*\[\]byte\s*\(\s*\"([^\"]+)\"|\bjwt\s*\.\s*(?:encode|sign)\s*\(\s*[\w.]+\s*,\s*[\"']([^\"']+)[\"']|"
+    r"\b(?:hmacShaKeyFor|SymmetricSecurityKey)\s*\(\s*(?:Encoding\s*\.\s*\w+\s*\.\s*GetBytes\s*\(\s*)?\"([^\"]+)\"|"
+    r"\bAlgorithm\s*\.\s*HMAC\d+\s*\(\s*\"([^\"]+)\")"
 )
 
 
@@ -253,7 +257,7 @@ def _check_url_credentials(ctx: FileContext) -> Iterator[Hit]:
             continue
         yield Hit(ln.new_no or 1, "A connection string carries a literal password. Keep it in a secret store or "
                   "environment variable (or use managed identity / IAM auth) and rotate it.")
-    for ln in ctx.scan(r"://[^\s/:@]+:[^\s@/]+@"):
+    for ln in ctx.scan(r"://[^\s/:@]*:[^\s@/]+@"):
         for m in _URL_CRED_RE.finditer(ln.text):
             password = m.group(3)
             if _PLACEHOLDER_RE.search(password) or password.startswith(("$", "%", "{", "<", ":")) or "${" in password:
@@ -393,16 +397,21 @@ RULES: tuple[Rule, ...] = (
         message="A literal password is passed to a credential API (basic auth, JDBC, SMTP login). Read it from the "
         "environment or a secret store and rotate it.",
         regulations=_REGS,
-        keywords=("auth", "credential", "getconnection", "login"),
+        keywords=("auth", "credential", "getconnection", "login", "signedstring", "jwt", "hmacshakeyfor",
+                  "symmetricsecuritykey", "hmac"),
         check=_check_positional,
         examples=(
             "reports/fetch.py::return requests.get(url, auth=(\"svc_reports\", \"R3ports!2024-q3\"), timeout=30)",
             "src/Db.java::Connection c = DriverManager.getConnection(url, \"ehr_app\", \"Ehr#Db2024!\");",
             "Svc/Mail.cs::client.Credentials = new NetworkCredential(\"notifier\", \"Smtp!Relay2024\");",
+            "auth/jwt.go::return tok.SignedString([]byte(\"ehr-portal-signing-secret-2024\"))",
+            "auth/tokens.py::return jwt.encode(claims, \"p0rtal-Sign1ng-K3y\", algorithm=\"HS256\")",
         ),
         counterexamples=(
             "reports/fetch.py::return requests.get(url, auth=(os.environ[\"U\"], os.environ[\"P\"]), timeout=30)",
             "src/Db.java::Connection c = DriverManager.getConnection(url, user, password);",
+            "auth/jwt.go::return tok.SignedString([]byte(os.Getenv(\"JWT_SECRET\")))",
+            "auth/tokens.py::return jwt.encode(claims, settings.JWT_KEY, algorithm=\"HS256\")",
         ),
     ),
     Rule(
