@@ -10,6 +10,7 @@ families do not wait on it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -33,9 +34,15 @@ _BLOCK_LABELS_RE = re2.compile(r'''^\s*([A-Za-z0-9_\-]+)\s+"([^"]*)"(?:\s+"([^"]
 _DOC_DIRS = ("docs/", "doc/", "documentation/")
 
 
+_COMMENT_STARTS = ("#", "//", "/*", "*", "--", "<!--", ";", "'")
+
+
 def is_comment(text: str) -> bool:
-    """Whether a line is a comment in any of the languages we read (good enough for vetoes)."""
-    return _COMMENT_RE.search(text) is not None
+    """Whether a line is a comment in any of the languages we read (good enough for vetoes).
+
+    `_COMMENT_RE` without the regex engine, as rules ask it of every added line (RE2's `\\s` is [\\t\\n\\f\\r ]).
+    """
+    return text.lstrip(" \t\n\f\r").startswith(_COMMENT_STARTS)
 
 
 def is_doc_path(path: str, language: str | None) -> bool:
@@ -275,7 +282,9 @@ def any_hint(lines: Sequence[DiffLine], hints: Sequence[str], ctx: FileContext |
     return _hint_re(tuple(hints)).search(joined) is not None  # type: ignore[attr-defined]
 
 
-_WORD_RE = re2.compile(r"[A-Z]+(?:[a-z0-9]+)?|[a-z0-9]+")
+# ASCII classes only and no nested repetition: the stdlib engine gives RE2's answers in linear time,
+# and its findall runs ~20x faster than RE2's Python wrapper, which builds a match object per word.
+_WORD_RE = re.compile(r"[A-Z]+(?:[a-z0-9]+)?|[a-z0-9]+")
 
 
 def words_of(text: str) -> list[str]:
