@@ -15,10 +15,11 @@ import re2
 from assistant.review.lexing import chains, mask
 from assistant.review.vocabulary import PhiVocabulary
 
-# A chain inside one of these calls is measured or protected, not disclosed.
+# A chain inside one of these calls is measured or protected, not disclosed (C#'s `nameof(Patient)` is the
+# identifier's own name, a compile-time string).
 _SAFE_CALL_RE = re2.compile(
     r"(?i)(redact|mask|anonymi|pseudonym|hash|token|encrypt|scrub|sanitiz|deident|obfuscat|"
-    r"digest|hmac|len|count|size|bool|type|typeof|isinstance|hasattr|exists|is_?valid|last4|last_four|"
+    r"digest|hmac|len|count|size|bool|type|typeof|nameof|isinstance|hasattr|exists|is_?valid|last4|last_four|"
     r"truncat|initials|sha\d*|md5|fingerprint)"
 )
 _IGNORED_HEADS = frozenset({"f", "$", "self", "this", "None", "null", "nil", "true", "false", "True", "False", "new", "return", "await"})
