@@ -350,11 +350,15 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
                 # a YAML line's context is its own keys, not its siblings under other keys (`replicaCount` beside `alarms`)
                 context = set(path_words) | _words(hunk.header) | key_words
             names = _enclosing_names(post, i, hunk.header)
+            name_words: set[str] = set()
             for name in names:
-                context |= _words(name)
+                name_words |= _words(name)
+            context |= name_words
+            # inside a unit-conversion function (`LbToKg`, `mgdl_to_mmol`) every value or formula is the conversion
+            converter = "to" in name_words and len(_UNITS & name_words) >= 2
             if not _NOT_CLINICAL.isdisjoint(words) and _DOSE.isdisjoint(words):
                 continue  # infrastructure alarms, ML learning rates, request rates
-            strong = _strong(words, text)
+            strong = _strong(words, text) or converter
             if not strong and (display or not _has_context(context) and _ALARM.isdisjoint(context) and _DOSE.isdisjoint(context)):
                 continue
             if display and not (_NUMBER_RE.search(_STRING_RE.sub('""', text)) or _ARITH_RE.search(text)):
@@ -365,6 +369,8 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
             ):
                 continue  # context alone makes a line clinical only when it carries a value, a formula or an alarm exit
             kind = _kind(words, context, text)
+            if kind is None and converter:
+                kind = "unit-conversion"
             if kind is None:
                 continue
             if kind in ("alarm-threshold", "alarm-suppression", "decision-rule") and not strong and language == "yaml":

@@ -456,7 +456,10 @@ _TOKEN_UNVERIFIED_RE = re2.compile(
     r"(?i:verify_?signature[\"']?\s*[:=]\s*False|verify_?exp[\"']?\s*[:=]\s*False|algorithms?\s*[:=]\s*\[?\s*[\"']none[\"']|"
     r"ignoreExpiration\s*:\s*true|jwt\.decode\([^)]*verify\s*=\s*False|"
     r"Validate(?:IssuerSigningKey|Lifetime|Issuer)\s*=\s*false|RequireSignedTokens\s*=\s*false|"
-    r"RequireExpirationTime\s*=\s*false|parseUnsecuredClaims|\.unsecured\(\))"
+    r"RequireExpirationTime\s*=\s*false|parseUnsecuredClaims|\.unsecured\(\))|"
+    # jsonwebtoken's decode() never checks the signature: its result must not become the caller's identity
+    r"(?:(?:req|request|ctx|ctx\.state|res\.locals)\.\w+|\b(?:user|claims|principal|identity|caller)\w*)\s*=\s*(?:await\s+)?"
+    r"jwt\.decode\(\s*[\w.\[\]]+\s*(?:,\s*\{[^}]*\})?\s*\)"
 )
 _FALSE_VALUE_RE = re2.compile(r"""(?i)[=:]\s*["']?(?:false|0|no|off)\b""")
 
@@ -512,15 +515,18 @@ _BACKDOOR = Rule(
     regulations=REGULATIONS,
     keywords=("header", "cookie", "query", "args", "params", "form", "skip", "bypass", "disable", "no_auth",
               "noauth", "login_disabled", "password", "passwd", "pwd", "passcode", "verify", "algorithm",
-              "ignoreexpiration", "validate", "requiresignedtokens", "requireexpirationtime", "unsecured"),
+              "ignoreexpiration", "validate", "requiresignedtokens", "requireexpirationtime", "unsecured", "jwt.decode"),
     check=_backdoor,
     examples=(
         udiff('server/auth.js', ' function requireAuth(req, res, next) {', '+  if (req.headers["x-support-override"] === "letmein") {', '+    return next();', '+  }', '   const header = req.headers.authorization;'),
         udiff('ehr/settings.py', ' DEBUG = False', '+SKIP_AUTH = True'),
+        udiff('src/middleware/auth.js', "     const token = (req.headers.authorization || '').replace('Bearer ', '');",
+              '-    req.user = jwt.verify(token, process.env.JWT_PUBLIC_KEY);', '+    req.user = jwt.decode(token);', '     next();'),
     ),
     counterexamples=(
         udiff('server/api.js', ' function parse(req, res, next) {', '+  if (req.headers["content-type"] === "application/json") return next();', '   return res.status(415).end();'),
         udiff('ehr/settings.py', ' DEBUG = False', '+SKIP_AUTH = False'),
+        udiff('src/ui/session.js', ' function tokenExpiry(token) {', '+  const { exp } = jwt.decode(token);', '   return exp * 1000;'),
     ),
 )
 

@@ -139,7 +139,15 @@ def _plaintext_columns(ctx: FileContext) -> Iterator[Hit]:
             term = _sensitive_column(name)
             if term is None:
                 continue
-            near = "\n".join(p.text for p in post[max(0, i - 3): i + 2])
+            lo, hi = max(0, i - 3), i + 2
+            if ctx.language in ("java", "kotlin", "typescript", "csharp") and ln.text.rstrip().endswith(";"):
+                # annotations sit above a field; the line below belongs to the next field
+                hi = i + 1
+                for k in range(i - 1, lo - 1, -1):
+                    if post[k].text.rstrip().endswith((";", "}")):
+                        lo = k + 1
+                        break
+            near = "\n".join(p.text for p in post[lo:hi])
             if _ENCRYPTED_COLUMN_RE.search(statement_text(post, i)) or re2.search(r"(?i)encrypt|@Convert|ColumnTransformer", near):
                 continue
             yield Hit(
@@ -163,6 +171,8 @@ _PLAINTEXT_COLUMN = Rule(
     examples=(
         udiff("db/migrations/V7__ids.sql", "+ALTER TABLE patients ADD COLUMN ssn VARCHAR(11);"),
         udiff("ehr/models.py", " class Patient(models.Model):", "+    diagnosis = models.TextField(blank=True)"),
+        udiff("src/main/java/Referral.java", " public class Referral {", "+    @Column(name = \"diagnosis_text\")",
+              "+    private String diagnosisText;", "+    @Convert(converter = EncryptedStringConverter.class)", "+    private String memberId;"),
     ),
     counterexamples=(
         udiff("db/migrations/V7__ids.sql", "+ALTER TABLE patients ADD COLUMN ssn_hash CHAR(64);"),
@@ -197,7 +207,8 @@ _ENCRYPTION_OFF = Rule(
         _COMMENT,
         r"(?i)(?:disable|skip|no|without|un)_?encrypt\w*[\"']?\s*(?:=|:|=>)\s*[\"']?(?:false|no|off|0)\b",
         r"(?i)(?:server|data source|host)\s*=[^;]*;",
-        r"(?i)\bencrypt\s*=\s*(?:false|no|optional)\s*;",
+        r"(?i)\bencrypt\s*=\s*(?:false|no|optional)\s*(?:;|$)",
+        r"(?i)\bjdbc:|\b(?:postgres(?:ql)?|mysql|sqlserver|mongodb(?:\+srv)?)://",
         r"(?i)infrastructure_encryption|double_encryption",
     ),
     examples=(
@@ -211,6 +222,7 @@ _ENCRYPTION_OFF = Rule(
         "infra/rds.tf::  storage_encrypted       = true",
         "infra/ebs.tf::  encrypted = true",
         "src/appsettings.json::  \"Ehr\": \"Server=sql01;Database=ehr;Encrypt=False;\"",
+        "src/main/resources/application.properties::spring.datasource.url=jdbc:sqlserver://db:1433;databaseName=claims;encrypt=false",
     ),
 )
 

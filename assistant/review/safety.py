@@ -58,6 +58,7 @@ _CLINICAL_CHANGE = Rule(
         udiff("internal/alarms/dispatch.go", " func (d *Dispatcher) Raise(ctx context.Context, a Alarm) error {",
               "+\tif a.Patient.Muted {", "+\t\treturn nil", "+\t}", " \treturn d.Board.Show(ctx, a)"),
 
+        udiff("internal/units/weight.go", " func LbToKg(lb float64) float64 {", "-\treturn lb * 0.45359237", "+\treturn lb / 2.2", " }"),
         udiff("charts/bedside-monitor/values.yaml", " alarms:", "   heartRate:", "-    high: 130", "+    high: 150",
               " resources:", "   limits:", "-    cpu: 500m", "+    cpu: 750m"),
     ),

@@ -157,10 +157,11 @@ _TLS_OFF = Rule(
         r"""(?i:\bssl_?mode\s*=\s*none\b)|"""
         r"(?i:\b(?:use|require)SSL\s*=\s*false\b|sslmode\s*=\s*[\"']?disable\b|"
         r"(?:server|data source|host)\s*=[^;]*;.*\bencrypt\s*=\s*(?:false|no|optional)\b|"
+        r"jdbc:\w+:[^\s]*[;?&]encrypt\s*=\s*(?:false|no|optional)\b|"
         r"\bencrypt\s*=\s*(?:false|no|optional)\b.*(?:server|data source|host)\s*=)|"
         r"""viewer_protocol_policy\s*=\s*"allow-all\"|"""
         r"""\binsecure_channel\(|\bgrpc\.WithInsecure\(|\binsecure\.NewCredentials\(|\.usePlaintext\(\)|"""
-        r"""ChannelCredentials\.Insecure\b|credentials\.createInsecure\(|"""
+        r"""ChannelCredentials\.Insecure\b|credentials\.createInsecure\(|\bTLS(?:Client)?Config\s*[:=]\s*nil\b|"""
         r"""(?i:security\.protocol["']?\s*[=:]\s*["']?(?:SASL_)?PLAINTEXT\b)"""
     ),
     unless=(
@@ -182,6 +183,8 @@ _TLS_OFF = Rule(
         "ehr/grpc_client.py::channel = grpc.insecure_channel(\"ehr-records.prod.internal:443\")",
         "cmd/sync/main.go::\tconn, err := grpc.Dial(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))",
         "config/kafka.properties::security.protocol=PLAINTEXT",
+        "src/main/resources/application.properties::spring.datasource.url=jdbc:sqlserver://db:1433;databaseName=claims;encrypt=false",
+        "internal/db/pool.go::\tcfg.ConnConfig.TLSConfig = nil",
     ),
     counterexamples=(
         "config/db.py::DATABASE_URL = f\"postgresql://{user}@{host}/ehr?sslmode=verify-full\"",
@@ -210,7 +213,7 @@ _CLEARTEXT_URL = Rule(
     pattern=r"""(?i)(?:^|[^\w.+-])(?:http|ws|ftp|ldap|mllp|telnet)://[^\s"'`<>/:]+""",
     unless=(
         _COMMENT,
-        r"(?i)(?:http|ws|ftp|ldap|mllp)://(?:localhost|127\.|0\.0\.0\.0|\[?::1|host\.docker\.internal|[\w.-]+\.local\b|"
+        r"(?i)(?:http|ws|ftp|ldap|mllp)://(?:localhost|127\.|0\.0\.0\.0|\[?::1|host\.docker\.internal|[\w-]+\.local\b|"
         r"example\.invalid|\$\{?localhost)",
         r"(?i)://(?:[\w-]+\.)*(?:w3\.org|hl7\.org|loinc\.org|snomed\.info|unitsofmeasure\.org|json-schema\.org|"
         r"xmlsoap\.org|apache\.org|springframework\.org|purl\.org|openxmlformats\.org|microsoft\.com/schemas|"
@@ -226,6 +229,7 @@ _CLEARTEXT_URL = Rule(
         "auth/settings.py::TOKEN_URL = \"http://idp.stvincent.org/oauth2/token\"",
         ".env::FHIR_BASE_URL=http://fhir.partner.net/R4",
         "server/socket.js::const ws = new WebSocket(\"ws://monitor-hub.hospital.org/feed\");",
+        "charts/care-gaps/values.yaml::  url: http://fhir-server.ehr.svc.cluster.local:8080/fhir/R4",
     ),
     counterexamples=(
         "config/interfaces.yaml::    base_url: https://fhir.regional-hie.org/r4",
