@@ -15,9 +15,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-import re2
-
 from assistant.diffs import DiffLine, Hunk
+from assistant.review import re2fast as re2
 from assistant.review.context import FileContext
 
 DOC_LANGUAGES = frozenset({"markdown", "text"})

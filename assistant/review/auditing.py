@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import re2
-
+from assistant.review import re2fast as re2
 from assistant.review._structure import (
     named_setting_off,
     udiff,

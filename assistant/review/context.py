@@ -49,7 +49,7 @@ _COMPILED: dict[str | bytes, object] = {}
 def _compiled(pattern: str | bytes):  # type: ignore[no-untyped-def]
     found = _COMPILED.get(pattern)
     if found is None:
-        import re2
+        from assistant.review import re2fast as re2
 
         found = re2.compile(pattern)
         _COMPILED[pattern] = found

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import re2
-
 from assistant.diffs import DiffLine, Hunk
+from assistant.review import re2fast as re2
 from assistant.review.lexing import balanced_span, chains, line_at, mask
 from assistant.review.vocabulary import PhiVocabulary, split_words
 

@@ -37,10 +37,9 @@ import bisect
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-import re2
-
 from assistant.diffs import FileDiff
 from assistant.domain import SEVERITY_ORDER, Finding, Suppression
+from assistant.review import re2fast as re2
 from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
 from assistant.review.vocabulary import PhiVocabulary

@@ -13,9 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import re2
-
 from assistant.diffs import DiffLine
+from assistant.review import re2fast as re2
 
 
 @dataclass(slots=True)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import re2
-
+from assistant.review import re2fast as re2
 from assistant.review.lexing import chains, mask
 from assistant.review.vocabulary import PhiVocabulary
 

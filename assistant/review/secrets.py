@@ -17,8 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-import re2
-
+from assistant.review import re2fast as re2
 from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import re
 from functools import lru_cache
 
-import re2
+from assistant.review import re2fast as re2
 
 # Each term is a sequence of words, written as it would appear snake_cased.
 # Multi-word terms match consecutive words of an identifier.
