@@ -304,7 +304,9 @@ def _check_password_hashing(ctx: FileContext) -> Iterator[Hit]:
         return
     for ln in ctx.scan(f"(?:{_FAST_PASSWORD_HASH_RE.pattern})|(?:{_DISABLED_HASHING_RE.pattern})", lower=False):
         text = ln.text
-        if _FAST_PASSWORD_HASH_RE.search(text) and _PASSWORD_RE.search(text) and not re2.search(
+        if _FAST_PASSWORD_HASH_RE.search(text) and (
+            _PASSWORD_RE.search(text) or _PASSWORD_RE.search(function_name(ctx, ln))
+        ) and not re2.search(
             r"(?i)(pbkdf2|hmac|scrypt|bcrypt|argon)", text
         ):
             yield Hit(ln.new_no or 1, "A password is hashed with a fast general-purpose hash (no salt, no work "

@@ -189,14 +189,16 @@ _RAW_SQL_CALL_RE = re2.compile(
     r"ExecuteSqlRawAsync|SqlQueryRaw|createNativeQuery|createQuery|createSQLQuery|nativeQuery|executeQuery|"
     r"executeUpdate|executeLargeUpdate|prepareStatement|queryForObject|queryForList|queryForMap|"
     r"\.raw|\.extra|RawSQL|Raw|Exec|QueryRow|QueryRowContext|QueryContext|ExecContext|execute|executemany|"
-    r"executescript|exec_driver_sql|text|sql|query|unsafe|\$queryRawUnsafe|\$executeRawUnsafe)\s*\(\s*[$@]?[rbuf]?[\"'`]"
+    r"executescript|exec_driver_sql|text|sql|query|unsafe|\$queryRawUnsafe|\$executeRawUnsafe|"
+    r"where|andWhere|orWhere|having)\s*\(\s*[$@]?[rbuf]?[\"'`]"
 )
 _PLACEHOLDER_LIST_RE = re2.compile(r"\.join\s*\(\s*\[?\s*[\"'](?:\?|%s|\$\d+|:\w+)[\"']|[\"'](?:\?|%s)[\"']\s*\*\s*len\s*\(|\brepeat\s*\(\s*[\"']\?|Repeat\s*\(\s*\"\?")
 # A SQL word after an opening quote on the line, a raw-SQL API, or a query being extended with +=.
 _SQL_IN_STRING = (
     r"[\"'`][^\"'`]*\b(?:select|insert|update|delete|where|order by|group by|values|merge into|join|truncate|"
     r"drop table|alter table|create table|exec|and|or|limit|from|set)\b|"
-    r"(?:raw|fromsqlraw|createnativequery|createquery|executequery|executeupdate)\s*\(|"
+    r"(?:raw|fromsqlraw|createnativequery|createquery|executequery|executeupdate|\.where|\.andwhere|\.orwhere|"
+    r"\.having)\s*\(|"
     r"\b(?:sql|query|stmt|statement|where|clause|filter)\w*\s*\+=|\bexecute\s+(?:immediate\s+)?'|\bexec\s*\("
 )
 _SQL_WORDS = (
@@ -482,7 +484,7 @@ def _check_ldap_xpath(ctx: FileContext) -> Iterator[Hit]:
                 yield Hit(ln.new_no or 1, f"An XPath expression is built by {how}. Use XPath variables "
                           "(`XPathVariableResolver`, lxml `$var` parameters) instead of splicing values in.")
                 break
-            if _NOSQL_RE.search(content):
+            if _NOSQL_RE.search(content) or _NOSQL_RE.search(m.masked[max(0, s.start - 30): s.start]):
                 yield Hit(ln.new_no or 1, f"A MongoDB `$where` JavaScript clause is built by {how}. Use query "
                           "operators with values, never server-side JavaScript from input.")
                 break
@@ -509,6 +511,7 @@ RULES: tuple[Rule, ...] = (
             "ehr/repo.py::cur.execute(\"UPDATE visits SET note = '%s' WHERE id = %d\" % (note, vid))",
             "db/fn.sql::  EXECUTE 'SELECT count(*) FROM ' || tbl || ' WHERE ward = ' || ward;",
             "src/repo.ts::  return `SELECT id FROM patient WHERE name = '${name}'`;",
+            "src/p.service.ts::return this.repo.createQueryBuilder('p').where(`p.city = '${city}'`).getMany();",
             "Data/Repo.cs::db.Patients.FromSqlRaw($\"SELECT * FROM Patients WHERE Name = '{name}'\").ToList();",
         ),
         counterexamples=(
@@ -522,6 +525,7 @@ RULES: tuple[Rule, ...] = (
             "src/repo.ts::return this.prisma.$queryRaw`SELECT count(*) FROM \"Patient\" WHERE \"clinicId\" = ${clinicId}`;",
             "src/repo.ts::const rows = await sql`SELECT id FROM patient WHERE name = ${name}`;",
             "server/repo.js::search: (q) => knex.raw('SELECT id FROM patients WHERE family_name ILIKE ?', [`${q}%`]),",
+            "src/p.service.ts::return this.repo.createQueryBuilder('p').where('p.zip = :zip', { zip }).getMany();",
             "store/labs.go::const labsTable = \"lab_results\"\n\nfunc q() string {\n\treturn \"SELECT id FROM \"+labsTable+\" WHERE patient_id = $1\"\n}",
             "Data/Repo.cs::db.Encounters.FromSqlInterpolated($\"SELECT * FROM Encounters WHERE Ward = {ward}\").ToList();",
         ),

@@ -272,12 +272,14 @@ def _check_logs(ctx: FileContext) -> Iterator[Hit]:
 # `%+v`/`%#v`/`JSON.stringify(x)`/`repr(x)`: every field of `x` is written out.
 _DUMP_RE = re2.compile(
     r"%[+#]v[^\"]*\"\s*,\s*([^)]*)|\bJSON\s*\.\s*stringify\s*\(\s*([A-Za-z_]\w*)\s*[,)]|"
-    r"\b(?:repr|vars)\s*\(\s*([A-Za-z_]\w*)\s*\)|\b([A-Za-z_]\w*)\s*\.\s*__dict__\b"
+    r"\b(?:repr|vars)\s*\(\s*([A-Za-z_]\w*)\s*\)|\b([A-Za-z_]\w*)\s*\.\s*__dict__\b|"
+    r"\b(?:JsonSerializer\s*\.\s*Serialize|JsonConvert\s*\.\s*SerializeObject|json\s*\.\s*dumps|json\s*\.\s*Marshal|"
+    r"writeValueAsString|toJson)\s*\(\s*([A-Za-z_]\w*)\s*[,)]"
 )
 # Names code gives to "the record at hand" without saying what it is.
 _GENERIC_RECORD_NAMES = frozenset({
     "rec", "record", "row", "entity", "obj", "item", "doc", "in", "input", "payload", "dto", "model", "p", "r",
-    "result", "res", "body", "data", "entry", "m", "v", "x", "e", "u",
+    "result", "res", "body", "data", "entry", "m", "v", "x", "e", "u", "form", "submission", "message", "msg",
 })
 
 
@@ -286,8 +288,6 @@ def _record_dumps(ctx: FileContext) -> Iterator[Hit]:
     building or handling a patient record: the hunk's function takes a patient type, or the lines just above
     fill PHI fields. The binding itself may lie outside the hunk."""
     hints = ctx.phi_hint_lines
-    if not hints:
-        return
     vocab = ctx.vocabulary
     for ln in ctx.scan(_LOG_SINK_RE.pattern, lower=False):
         m = _DUMP_RE.search(ln.text)
@@ -302,6 +302,14 @@ def _record_dumps(ctx: FileContext) -> Iterator[Hit]:
         above = ctx.neighbours(ln.new_no or 0, 10, 0)[:-1]
         header = ctx.enclosing_header(ln.new_no or 0)
         typed = any(vocab.is_record(t) for t in re2.findall(r"\b[A-Z][A-Za-z0-9]*", header))
+        if not typed:
+            # the value's declared type, where the diff shows it: `HandleAsync(IntakeForm form)`
+            decl = re2.compile(r"\b([A-Z]\w*)\s*[?*]?\s+\*?" + re2.escape(names[0]) + r"\b")
+            for x in above + [ln]:
+                t = decl.search(x.text) or decl.search(header)
+                if t is not None and (vocab.is_record(t.group(1)) or _PATIENT_CONTEXT_RE.search(t.group(1))):
+                    typed = True
+                    break
         filled = sum(1 for x in above if x.new_no in hints and re2.search(r"^\s*\w+\s*:", x.text)) >= 2
         if typed or filled:
             yield Hit(ln.new_no or 1, f"Log/print dumps the whole record `{names[0]}` (every PHI field in it). "
@@ -536,6 +544,7 @@ RULES: tuple[Rule, ...] = (
             "app/src/Chart.kt::Log.d(TAG, \"loaded ${patient.lastName}\")",
             "svc/a.py::structlog.get_logger().info(\"admit\", mrn=patient.mrn)",
             "svc/m.py::raise ValueError(f\"no coverage for SSN {ssn}\")",
+            "Intake/Handler.cs::public async Task HandleAsync(IntakeForm form)\n{\n    _log.LogInformation(\"Intake: {Form}\", JsonSerializer.Serialize(form));",
             "diff --git a/mpi/upsert.go b/mpi/upsert.go\n--- a/mpi/upsert.go\n+++ b/mpi/upsert.go\n@@ -10,4 +10,4 @@ func (s *Service) Upsert(ctx context.Context, in *PatientInput) error {\n \t\tGivenName:  in.GivenName,\n \t\tBirthDate:  in.BirthDate,\n \t}\n-\treturn s.repo.Save(ctx, rec)\n+\tlog.Printf(\"upsert failed for %+v\", rec)\n",
             "svc/reg.py::logger.info(\"registered\", extra={\"ssn\": form.cleaned_data[\"ssn\"]})",
             "src/Dao.java::log.debug(\"row {}\", rs.getString(\"last_name\"));",
@@ -551,6 +560,7 @@ RULES: tuple[Rule, ...] = (
             "svc/views.py::log.info(\"mrn %s\", redact(patient.mrn))",
             "svc/reg.py::logger.info(\"rows %d of %s\", data[\"count\"], row[\"name\"])",
             "svc/views.py::log.info(\"masked ssn %s\", mask_ssn(patient.ssn))",
+            "Jobs/Sync.cs::public async Task RunAsync(SyncOptions form)\n{\n    _log.LogInformation(\"Options: {Form}\", JsonSerializer.Serialize(form));",
             "api/routes.py::raise HTTPException(status_code=404, detail=f\"No patient with SSN {ssn}\")",
             "server/routes/themes.js::router.post(\"/\", async (req, res) => {\n  console.log(\"create\", req.body);",
             "diff --git a/jobs/sync.go b/jobs/sync.go\n--- a/jobs/sync.go\n+++ b/jobs/sync.go\n@@ -10,2 +10,2 @@ func (s *Syncer) Run(ctx context.Context, batch *Batch) error {\n \tfor _, rec := range batch.Items {\n-\t\tlog.Printf(\"x\")\n+\t\tlog.Printf(\"synced %+v\", rec)\n",
