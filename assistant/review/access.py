@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-import re2
-
 from assistant.diffs import DiffLine
+from assistant.review import re2fast as re2
 from assistant.review._structure import (
     udiff,
     words_of,
@@ -546,7 +545,10 @@ _FETCH_BY_ID_RE = re2.compile(
     r"(?i:\bwhere\s+(?:\w+\.)?id\s*=\s*(?:\$\d+|\?|%s|:\w+|@\w+)\s*[\"'`;)])|"
     r"\.(?:Get|Find|Load|Fetch)\w*\(\s*(?:ctx|r\.Context\(\)|c\.Request\.Context\(\)|c)\s*,\s*"
     r"(?:\w*(?:ID|Id|id)\b|r\.PathValue\([^)]*\)|chi\.URLParam\([^)]*\)|mux\.Vars\(r\)\[[^\]]*\]|c\.Param\([^)]*\))\s*\)|"
-    r"\.(?:get_by_id|find_by_id|GetByID|FindByID|GetById|FindById|GetByIdAsync|FindByIdAsync)\(\s*[\w.\[\]\"'()]+\s*\)"
+    r"\.(?:get_by_id|find_by_id|GetByID|FindByID|GetById|FindById|GetByIdAsync|FindByIdAsync)\(\s*[\w.\[\]\"'()]+\s*\)|"
+    # GORM: db.First(&note, id)
+    r"\.(?:First|Take|Last|Find)\(\s*&\w+\s*,\s*(?:\w*(?:ID|Id|id)\b|c\.Param\([^)]*\)|chi\.URLParam\([^)]*\)|"
+    r"r\.PathValue\([^)]*\)|mux\.Vars\(r\)\[[^\]]*\]|ctx\.Params\([^)]*\))\s*\)"
 )
 _SCOPE_WORDS = frozenset({
     "user", "owner", "tenant", "org", "organization", "account", "practice", "principal", "claims", "current",
@@ -567,7 +569,19 @@ _HANDLER_RE = re2.compile(
     r"\brequest\b|\breq\.|\(\s*req\s*,|@PathVariable|PathValue|URLParam|mux\.Vars|ctx\.params|http\.ResponseWriter|"
     r"IActionResult|ActionResult|def \w+\(self,\s*request|login_required|HttpServletRequest"
 )
-_HANDLER_PATH_RE = re2.compile(r"(?i)views?|routes?|controllers?|handlers?|api|endpoints?|resources?")
+_HANDLER_PATH_WORDS = frozenset({
+    "view", "views", "route", "routes", "controller", "controllers", "handler", "handlers", "api", "endpoint",
+    "endpoints", "resource", "resources",
+})
+
+
+def _handler_path(path: str) -> bool:
+    """Whether the file or its own directory is named as request-handling code (`api/patients.py`, `PatientsController.cs`).
+
+    Whole words of the last two path parts only: a project named `Clinic.Api` does not make its
+    services and repositories handlers, and `reviews.py` is not `views`.
+    """
+    return not _HANDLER_PATH_WORDS.isdisjoint(words_of("/".join(path.split("/")[-2:])))
 
 
 # A role check naming the record's own subject (patient, member, user) says who is logged in, not whose record it is.
@@ -602,7 +616,7 @@ def _idor(ctx: FileContext) -> Iterator[Hit]:
             if AUTHZ_RE.search(around) and AUTHZ_RE.search(_SELF_ROLE_RE.sub("", around)):
                 continue
             removed_scope = any(_scoped(r.text) and _FETCH_LIKE_RE.search(r.text) for r in hunk.lines if r.kind == "-")
-            handler = _HANDLER_RE.search(around + "\n" + ln.text) is not None or _HANDLER_PATH_RE.search(ctx.path) is not None
+            handler = _HANDLER_RE.search(around + "\n" + ln.text) is not None or _handler_path(ctx.path)
             if handler or removed_scope:
                 yield Hit(ln.new_no)
 
@@ -631,12 +645,12 @@ _IDOR = Rule(
         "`findByIdAndOwner`) or check that the caller may see this patient before returning it."
     ),
     regulations=REGULATIONS,
-    keywords=("pk=", "id=", "id:", "id }", ".get(", "findbyid", "byid", "by_id", "context()", "(ctx,", "findbypk", "findone", "findunique", "findfirst", "getbyid",
+    keywords=("pk=", "id=", "id:", "id }", ".get(", "findbyid", "byid", "by_id", "context()", "(ctx,", "findbypk", "findone", "findunique", "findfirst", "getbyid", "first(&", "take(&", "last(&", "find(&",
               "getreferencebyid", "getone", "find(", "findasync(", "firstordefault", "singleordefault", "where"),
     check=_idor,
     examples=(
         udiff('portal/documents/views.py', ' @login_required', ' def download(request, document_id):', '-    doc = ClinicalDocument.objects.get(pk=document_id, patient__user=request.user)', '+    doc = ClinicalDocument.objects.filter(pk=document_id).first()', '     return FileResponse(doc.file.open())'),
-
+        udiff('internal/handlers/notes.go', ' func (h *Notes) Get(c *gin.Context) {', '+\tvar note Note', '+\tif err := h.db.First(&note, c.Param("id")).Error; err != nil {', '+\t\treturn', '+\t}'),
         udiff('src/Portal/Controllers/RxController.cs', '+    [Authorize(Roles = "Patient")]', '+    [HttpGet("{id:int}/label")]',
               '+    public async Task<IActionResult> Label(int id)', '+    {',
               '+        var rx = await _db.Prescriptions.FirstOrDefaultAsync(p => p.Id == id);', '+        return Ok(rx.Label);', '+    }'),

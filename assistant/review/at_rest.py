@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-import re2
-
 from assistant.diffs import DiffLine
+from assistant.review import re2fast as re2
 from assistant.review._structure import (
     CODE_LANGUAGES,
     DOC_LANGUAGES,
@@ -54,7 +53,7 @@ _SAFE_COLUMN_WORDS = frozenset({
     "hash", "hashed", "digest", "enc", "encrypted", "cipher", "ciphertext", "token", "tokenized", "last4", "last",
     "four", "masked", "mask", "redacted", "id", "ids", "count", "flag", "present", "verified", "type",
     "at", "date", "on", "by", "version", "fingerprint", "hmac", "ref", "blind", "pseudonym", "pseudonymized",
-    "salted", "sealed",
+    "salted", "sealed", "system", "systems",
 })
 _SQL_COLUMN_RE = re2.compile(
     r"""(?i)^\s*(?:ALTER\s+TABLE\s+\S+\s+)?(?:ADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?)?["`\[]?(\w+)["`\]]?\s+"""
@@ -177,6 +176,7 @@ _PLAINTEXT_COLUMN = Rule(
     counterexamples=(
         udiff("db/migrations/V7__ids.sql", "+ALTER TABLE patients ADD COLUMN ssn_hash CHAR(64);"),
         udiff("app/models/identity.py", " class Identity(Base):", "+    ssn_blind_index = Column(String(64), index=True)"),
+        udiff("db/migrations/V61__coding.sql", "+ALTER TABLE problems ADD COLUMN dx_code_system VARCHAR(64) NOT NULL DEFAULT 'ICD-10-CM';"),
         udiff("db/migrations/V8__slots.sql", "+ALTER TABLE schedule_slots ADD COLUMN capacity SMALLINT NOT NULL DEFAULT 1;"),
         udiff("ehr/models.py", " class Patient(models.Model):", "+    ssn = EncryptedCharField(max_length=11)"),
     ),

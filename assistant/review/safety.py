@@ -36,7 +36,10 @@ _KEYWORDS = (
     "dose", "dosing", "dosage", "mg", "mcg", "ml", "kg", "insulin", "basal", "bolus", "titrat", "infus", "pump",
     "drip", "alarm", "spo2", "systolic", "diastolic", "brady", "tachy", "apnea", "vital", "ventilat", "peep",
     "fio2", "firmware", "loop", "cds", "sepsis", "news2", "mews", "triage", "glucose", "heparin", "mmol",
-    "nomogram", "telemetry",
+    "nomogram", "telemetry", "potassium", "sodium", "creatinine", "egfr", "inr", "lactate", "troponin", "qsofa",
+    "sofa", "pews", "early_warning", "earlywarning", "hypoglyc", "hyperglyc", "temperature", "celsius", "fahrenheit",
+    "warfarin", "morphine", "opioid", "vancomycin", "gentamicin", "acetaminophen", "paracetamol", "ibuprofen",
+    "dextrose", "meq", "tidal", "setpoint", "occlusion", "vtbi", "mmhg", "bpm", "heart", "resp",
 )
 
 _CLINICAL_CHANGE = Rule(
@@ -58,6 +61,8 @@ _CLINICAL_CHANGE = Rule(
         udiff("internal/alarms/dispatch.go", " func (d *Dispatcher) Raise(ctx context.Context, a Alarm) error {",
               "+\tif a.Patient.Muted {", "+\t\treturn nil", "+\t}", " \treturn d.Board.Show(ctx, a)"),
 
+        udiff("src/main/java/org/stv/lab/CriticalValues.java", '             case "2823-3": // potassium',
+              "-                return r.value() < 2.8 || r.value() > 6.0;", "+                return r.value() < 2.8 || r.value() > 6.5;"),
         udiff("internal/units/weight.go", " func LbToKg(lb float64) float64 {", "-\treturn lb * 0.45359237", "+\treturn lb / 2.2", " }"),
         udiff("charts/bedside-monitor/values.yaml", " alarms:", "   heartRate:", "-    high: 130", "+    high: 150",
               " resources:", "   limits:", "-    cpu: 500m", "+    cpu: 750m"),

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import re2
-
 from assistant.diffs import DiffLine
 
+from assistant.review import re2fast as re2
 from assistant.review._structure import (
     SOURCE_LANGUAGES,
     blocks,
@@ -161,7 +160,7 @@ _TLS_OFF = Rule(
         r"\bencrypt\s*=\s*(?:false|no|optional)\b.*(?:server|data source|host)\s*=)|"
         r"""viewer_protocol_policy\s*=\s*"allow-all\"|"""
         r"""\binsecure_channel\(|\bgrpc\.WithInsecure\(|\binsecure\.NewCredentials\(|\.usePlaintext\(\)|"""
-        r"""ChannelCredentials\.Insecure\b|credentials\.createInsecure\(|\bTLS(?:Client)?Config\s*[:=]\s*nil\b|"""
+        r"""ChannelCredentials\.Insecure\b|credentials\.createInsecure\(|\bALLOW_UNENCRYPTED_AND_ENCRYPTED\b|\bTLS(?:Client)?Config\s*[:=]\s*nil\b|"""
         r"""(?i:security\.protocol["']?\s*[=:]\s*["']?(?:SASL_)?PLAINTEXT\b)"""
     ),
     unless=(
@@ -185,6 +184,7 @@ _TLS_OFF = Rule(
         "config/kafka.properties::security.protocol=PLAINTEXT",
         "src/main/resources/application.properties::spring.datasource.url=jdbc:sqlserver://db:1433;databaseName=claims;encrypt=false",
         "internal/db/pool.go::\tcfg.ConnConfig.TLSConfig = nil",
+        "infra/gcp/sql.tf::      ssl_mode     = \"ALLOW_UNENCRYPTED_AND_ENCRYPTED\"",
     ),
     counterexamples=(
         "config/db.py::DATABASE_URL = f\"postgresql://{user}@{host}/ehr?sslmode=verify-full\"",
