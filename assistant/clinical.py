@@ -27,10 +27,9 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-import re2
-
 from assistant.diffs import DiffLine, FileDiff, Hunk
 from assistant.domain import ClinicalSafety, Finding
+from assistant.review import re2fast as re2
 from assistant.review._structure import enclosing_keys, words_of
 from assistant.review.context import is_test_path
 from assistant.review.vocabulary import split_words
@@ -237,19 +236,64 @@ def _strong(words: set[str], text: str) -> bool:
     return "to" in words and len(_UNITS & words) >= 2
 
 
-def _enclosing_names(post: Sequence[DiffLine], index: int, header: str) -> list[str]:
-    """Function name(s) around post[index]: the nearest definition above it in the hunk, else the header's."""
+def _enclosing_names(post: Sequence[DiffLine], index: int, header: str, defs: list[str | None] | None = None) -> list[str]:
+    """Function name(s) around post[index]: the nearest definition above it in the hunk, else the header's.
+
+    `defs` (from `_nearest_definitions`) answers the first half in constant time; without it the hunk is walked back.
+    """
     names: list[str] = []
-    for j in range(index, -1, -1):
-        m = _DEF_RE.search(post[j].text)
-        if m:
-            names.append(m.group(1))
-            break
+    if defs is not None:
+        if defs[index] is not None:
+            names.append(defs[index])  # type: ignore[arg-type]
+    else:
+        for j in range(index, -1, -1):
+            m = _DEF_RE.search(post[j].text)
+            if m:
+                names.append(m.group(1))
+                break
+    names.extend(_header_names(header))
+    return names
+
+
+def _header_names(header: str) -> list[str]:
+    """The function git names in a hunk header, if any."""
     if header:
         m = _DEF_RE.search(header) or _HEADER_NAME_RE.search(header)
         if m:
-            names.append(m.group(1))
-    return names
+            return [m.group(1)]
+    return []
+
+
+def _nearest_definitions(post: Sequence[DiffLine]) -> list[str | None]:
+    """For each post-image line, the name of the nearest definition at or above it: one pass, not one walk per line."""
+    out: list[str | None] = []
+    current: str | None = None
+    for ln in post:
+        if "(" in ln.text:  # every definition _DEF_RE knows has its parameter list's parenthesis on the line
+            m = _DEF_RE.search(ln.text)
+            if m:
+                current = m.group(1)
+        out.append(current)
+    return out
+
+
+# Words of which a hunk needs at least one (or one of the combinations in `_could_be_clinical`)
+# before any of its lines can be a clinical change: every branch of `_kind` asks for one.
+_ANY_KIND = _DOSE | _INFUSION | _ALARM | _CONTEXT | frozenset({"peep", "fio2", "tidal", "ventilator", "setpoint", "loop"})
+_CONVERSION = frozenset({"to", "convert", "conversion"})
+
+
+def _could_be_clinical(words: set[str], low: str) -> bool:
+    """Whether any line of a hunk whose words (lines, header, path) are `words` could be a clinical change.
+
+    A necessary condition of `_kind`, checked once per hunk, so the per-line
+    work is spent only where clinical vocabulary is present.
+    """
+    if not _ANY_KIND.isdisjoint(words) or "spo2" in low:
+        return True
+    if not _CONVERSION.isdisjoint(words) and not _UNITS.isdisjoint(words):
+        return True
+    return any(a in words and b in words for a, b in _CONTEXT_PAIRS)
 
 
 def scan_file(file: FileDiff) -> ClinicalFileScan:
@@ -308,9 +352,14 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
     sits in clinical context (path, function, enclosing keys); display code
     (components, views, styles) counts only when the line itself is clinical.
     """
+    everything = hunk.header + "\n" + "\n".join(ln.text for ln in hunk.lines)
+    header_words = [_words(name) for name in _header_names(hunk.header)]
+    if not _could_be_clinical(path_words.union(_words(everything), *header_words), everything.lower()):
+        return []
     display = not _DISPLAY_PARTS.isdisjoint(path_words) or language in ("css",)
     post = [ln for ln in hunk.lines if ln.kind != "-"]
     position = {id(ln): i for i, ln in enumerate(post)}
+    defs: list[str | None] | None = None
     hunk_words: set[str] | None = None
     infra: bool | None = None
     out: list[ClinicalChange] = []
@@ -349,7 +398,9 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
                     key_words |= _words(key)
                 # a YAML line's context is its own keys, not its siblings under other keys (`replicaCount` beside `alarms`)
                 context = set(path_words) | _words(hunk.header) | key_words
-            names = _enclosing_names(post, i, hunk.header)
+            if defs is None:
+                defs = _nearest_definitions(post)
+            names = _enclosing_names(post, i, hunk.header, defs)
             name_words: set[str] = set()
             for name in names:
                 name_words |= _words(name)

@@ -106,6 +106,18 @@ def test_fetch_by_id_without_owner_scope_is_reported_on_the_fetch():
     assert [(f.line, f.rule) for f in findings(diff)] == [(11, "ACC-005")]
 
 
+def test_a_fetch_by_id_counts_as_a_handler_s_by_the_file_or_its_own_directory_name():
+    def fetch(path: str) -> str:
+        return udiff(path, " public async Task<EncounterDto> LoadAsync(int encounterId)", " {",
+                     "+    var entity = await _context.Encounters.FindAsync(encounterId);", " }")
+
+    assert [f.rule for f in findings(fetch("Clinic.Api/Controllers/EncountersController.cs"))] == ["ACC-005"]
+    assert [f.rule for f in findings(fetch("src/api/encounters.cs"))] == ["ACC-005"]
+    # a service or repository in a project named *.Api is not a request handler, nor is reviews.cs a view
+    assert findings(fetch("Clinic.Api/Records/EncounterService.cs")) == []
+    assert findings(fetch("src/Records/reviews.cs")) == []
+
+
 def test_fetch_scoped_to_the_caller_or_checked_after_is_not_reported():
     scoped = udiff("portal/views.py", " def download(request, document_id):",
                    "+    doc = get_object_or_404(ClinicalDocument, pk=document_id, patient__user=request.user)")
