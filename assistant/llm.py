@@ -20,10 +20,13 @@ from assistant.redact import redact
 if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import BaseChatModel
 
-__all__ = ["LLMConfigError", "PROVIDERS", "chat_model_from_env", "draft", "parse_spec", "spec_from_environment"]
+__all__ = [
+    "LLMConfigError", "PROVIDERS", "chat_model_from_env", "draft", "parse_spec", "provider_name", "spec_from_environment",
+]
 
 ENV_VAR = "GITOPS_HEALTH_LLM"
 DEFAULT_TIMEOUT_S = 20.0
+_PROVIDER_KEY = "gitops_health_provider"  # in the model's metadata: which of PROVIDERS built it
 
 
 class LLMConfigError(ValueError):
@@ -139,12 +142,29 @@ def chat_model_from_env(spec: str | None = None, *, timeout_s: float = DEFAULT_T
     provider, model = parsed
     factory, extra = PROVIDERS[provider]
     try:
-        return factory(model, timeout_s)
+        chat_model = factory(model, timeout_s)
     except ImportError as exc:
         raise LLMConfigError(
             f"{ENV_VAR}={provider}:{model} needs the {extra!r} extra, which is not installed "
             f"({exc.name or exc}); install it with: pip install 'gitops-health[{extra}]'"
         ) from None
+    chat_model.metadata = {**(chat_model.metadata or {}), _PROVIDER_KEY: provider}
+    return chat_model
+
+
+def provider_name(model: Any) -> str:
+    """Who drafted a text, for the record: `openai`, `ollama`... as `GITOPS_HEALTH_LLM` named it.
+
+    A model built elsewhere (a test's fake model) is named by LangChain's
+    own provider label, or its type.
+    """
+    name = (getattr(model, "metadata", None) or {}).get(_PROVIDER_KEY)
+    if not name:
+        try:
+            name = model._get_ls_params().get("ls_provider")
+        except Exception:  # noqa: BLE001 - a label, never worth failing for
+            name = None
+    return str(name or getattr(model, "_llm_type", None) or type(model).__name__)
 
 
 def _text_of(message: Any) -> str:

@@ -28,10 +28,19 @@ class FileSummary(BaseModel):
 
 
 class ReviewSummary(BaseModel):
+    """Counts, and `text`: the few sentences a reviewer reads first (graphs/agents/summary.py).
+
+    `drafted_by` says who worded `text`: "rules" (the deterministic draft,
+    always available) or "llm:<provider>" when a model's re-wording passed
+    every check. Either way the text decides nothing; the other keys do.
+    """
+
     files: int = 0
     added_lines: int = 0
     removed_lines: int = 0
     findings_by_severity: dict[str, int] = Field(default_factory=dict)
+    text: str = ""
+    drafted_by: str = Field(default="rules", pattern=r"^(?:rules|llm:[A-Za-z0-9._\-]+)$")
 
 
 class ReviewResult(BaseModel):

@@ -1,7 +1,7 @@
 """The review workflow as one LangGraph graph; read top to bottom, it is the workflow.
 
-    parse ─┬─▶ reviewer ────────┬─▶ risk ─▶ policy ─▶ commit_writer ─▶ evidence
-           └─▶ clinical_safety ─┘
+    parse ─┬─▶ reviewer ────────┬─▶ risk ─▶ policy ─┬─▶ commit_writer ─▶ evidence
+           └─▶ clinical_safety ─┘                   └─▶ summary
 
 Memory is bounded by design: `parse` streams the diff one file at a time
 (`iter_file_diffs`) and hands each file to the reviewer's and the
@@ -40,6 +40,7 @@ from assistant.review.engine import ReviewOutput
 from assistant.review.vocabulary import PhiVocabulary
 from graphs.agents import clinical_safety, commit_writer, evidence, policy, reviewer
 from graphs.agents import risk as risk_agent
+from graphs.agents import summary as summary_agent
 from graphs.result import FileSummary, ReviewResult, ReviewSummary
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ class ReviewState(TypedDict, total=False):
     policy: PolicyResult
     commit_message: str
     evidence: dict[str, Any]
+    review_summary: summary_agent.DraftedSummary  # beside the commit writer, while the sample is there
 
 
 # --- nodes ------------------------------------------------------------------------------------
@@ -173,6 +175,7 @@ WORKFLOW: dict[str, tuple[Any, tuple[str, ...]]] = {
     "policy": (policy_node, ("risk",)),
     "commit_writer": (commit_writer_node, ("policy",)),
     "evidence": (evidence_node, ("commit_writer",)),
+    "summary": (summary_agent.node, ("policy",)),
 }
 
 
@@ -304,6 +307,8 @@ def result_from_state(state: ReviewState) -> ReviewResult:
             added_lines=sum(f.added for f in files),
             removed_lines=sum(f.removed for f in files),
             findings_by_severity=by_severity,
+            text=state["review_summary"].text,
+            drafted_by=state["review_summary"].drafted_by,
         ),
     )
 
