@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -37,7 +38,6 @@ def test_records_chain_each_to_the_previous(db: Database) -> None:
 
 
 def test_the_hash_covers_the_canonical_json_an_auditor_can_recompute(db: Database) -> None:
-    import hashlib
 
     with freeze_time("2026-03-01T10:00:00Z"):
         with db.session() as s:
@@ -83,6 +83,17 @@ def test_tampering_with_sql_is_detected_naming_the_first_bad_record(db: Database
     assert result.bad_seq == bad_seq
     assert words in (result.problem or "")
     assert f"seq {bad_seq}" in result.describe()
+
+
+@pytest.mark.parametrize("body", ["not json at all", "[1, 2, 3]", '{"seq": "three"}'], ids=["not-json", "array", "wrong-type"])
+def test_a_body_rewritten_into_something_other_than_a_record_is_named(db: Database, body: str) -> None:
+    """The column cross-check runs in the database; bodies it cannot read fall back to the Python walk, still naming seq 3."""
+    _fill(db, 5)
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET body = :b, hash = :h WHERE seq = 3"), {"b": body, "h": hashlib.sha256(body.encode()).hexdigest()})
+    result = audit.verify(db)
+    assert not result.ok
+    assert result.bad_seq == 3
 
 
 def test_an_inserted_forged_record_is_detected(db: Database) -> None:
