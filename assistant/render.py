@@ -45,6 +45,12 @@ def _ordered(result: ReviewResult) -> list:
     return sorted(result.findings, key=lambda f: (-SEVERITY_ORDER[f.severity], f.file, f.line, f.rule))
 
 
+def _drafted_by(result: ReviewResult) -> str:
+    """An AI-worded summary says so: the reader weighs it against the rule-based lines around it."""
+    by = result.summary.drafted_by
+    return "" if by == "rules" else f" (drafted by {by})"
+
+
 def _cell(text: str) -> str:
     from assistant.redact import redact
 
@@ -65,6 +71,8 @@ def to_markdown(result: ReviewResult) -> str:
         f"+{result.summary.added_lines} −{result.summary.removed_lines}"
     )
     out.append("")
+    if result.summary.text:
+        out += [redact(result.summary.text) + _drafted_by(result), ""]
     if p.required_approvals:
         roles = ", ".join(f"{a.count} × `{a.role}`" for a in p.required_approvals)
         out += [f"**Required approvals:** {roles}", ""]
@@ -124,6 +132,8 @@ def to_text(result: ReviewResult) -> str:
     cs = result.clinical_safety
     out: list[str] = []
     out.append(f"Decision: {_DECISION_WORDS[p.decision]}")
+    if result.summary.text:
+        out.append(f"Summary:  {result.summary.text}{_drafted_by(result)}")
     out.append(f"Risk:     {risk.score}/100 ({risk.level})")
     for factor in risk.factors:
         out.append(f"          +{factor.points:<3} {factor.name}: {factor.detail}")
