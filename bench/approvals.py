@@ -137,7 +137,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(database_url: str, slack_api_url: str) -> Iterator[str]:
+def server(database_url: str, slack_api_url: str) -> Iterator[tuple[str, int]]:
     with tempfile.TemporaryDirectory(prefix="bench-approvals-") as tmp:
         (Path(tmp) / "gitops-health.yaml").write_text(CONFIG)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_HEALTH_", "SLACK_", "TEAMS_"))}
@@ -168,7 +168,7 @@ def server(database_url: str, slack_api_url: str) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise SystemExit("server did not become ready within 120 s")
                 time.sleep(0.2)
-            yield base
+            yield base, proc.pid
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -177,6 +177,12 @@ def server(database_url: str, slack_api_url: str) -> Iterator[str]:
                 proc.kill()
                 proc.wait()
             log.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) so far: a figure the other load on the machine barely moves."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- load
@@ -251,18 +257,22 @@ async def bounded(n: int, concurrency: int, one: Any) -> tuple[float, list[Any]]
     return time.perf_counter() - start, results
 
 
-async def post_deployments(base: str, n: int, concurrency: int) -> dict[str, Any]:
+async def post_deployments(base: str, pid: int, n: int, concurrency: int) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     client = RawClient(base)
     try:
         health = client.build("GET", "/healthz")
+        cpu = cpu_seconds(pid)
         anchor_s, anchor = await bounded(n, concurrency, lambda _i: client.send(health))
+        anchor_cpu = cpu_seconds(pid) - cpu
 
         posts = []
         for i in range(n):
             body = request_body(i, run)
             posts.append(client.build("POST", "/api/deployments", body, {**sign(SECRET, None, body), "Content-Type": "application/json"}))
+        cpu = cpu_seconds(pid)
         post_s, posted = await bounded(n, concurrency, lambda i: client.send(posts[i]))
+        post_cpu = cpu_seconds(pid) - cpu
         answers = [json.loads(body) for status, body in posted if status == 202]
         accepted = [a["id"] for a in answers]
         statuses: dict[str, int] = {}
@@ -287,12 +297,15 @@ async def post_deployments(base: str, n: int, concurrency: int) -> dict[str, Any
         "requests_per_s": len(accepted) / post_s,
         "retrievable": sum(readable),
         "anchor_healthz_per_s": sum(1 for status, _ in anchor if status == 200) / anchor_s,
+        "post_cpu_ms": post_cpu * 1000 / n,
+        "anchor_cpu_ms": anchor_cpu * 1000 / n,
+        "post_wall_s": post_s,
         "ids": accepted,
         "statuses": statuses,
     }
 
 
-async def slack_clicks(base: str, deployment_ids: list[str], rate: float, seconds: float) -> dict[str, Any]:
+async def slack_clicks(base: str, pid: int, deployment_ids: list[str], rate: float, seconds: float) -> dict[str, Any]:
     """Open-loop Approve clicks at `rate`/s; latency = send to Slack's ack (HTTP 200)."""
     n = int(rate * seconds)
     client = RawClient(base)
@@ -315,6 +328,7 @@ async def slack_clicks(base: str, deployment_ids: list[str], rate: float, second
             latencies.append(time.perf_counter() - sent)
             statuses.append(status)
 
+        cpu = cpu_seconds(pid)
         start = time.perf_counter()
         tasks = []
         for i in range(n):
@@ -338,6 +352,7 @@ async def slack_clicks(base: str, deployment_ids: list[str], rate: float, second
                 if status == 200:
                     recorded += len(expected[dep] & {v["person"] for v in json.loads(body)["votes"]})
             if recorded >= n:
+                cpu = cpu_seconds(pid) - cpu
                 break
             await asyncio.sleep(0.5)
         waited = time.perf_counter() - waited
@@ -355,6 +370,7 @@ async def slack_clicks(base: str, deployment_ids: list[str], rate: float, second
         "max_ms": ms[-1],
         "votes_recorded": recorded,
         "votes_wait_s": waited,
+        "cpu_ms": cpu * 1000 / n,
     }
 
 
@@ -385,8 +401,8 @@ def postgres_database(url: str) -> Iterator[str]:
 
 
 def run_one(label: str, database_url: str, args: argparse.Namespace, *, clicks: bool) -> None:
-    with SlackApiProcess() as slack, server(database_url, slack.url) as base:
-        result = asyncio.run(post_deployments(base, args.requests, args.concurrency))
+    with SlackApiProcess() as slack, server(database_url, slack.url) as (base, pid):
+        result = asyncio.run(post_deployments(base, pid, args.requests, args.concurrency))
         ids = result.pop("ids")
         print(
             f"{label:9} POST /api/deployments: {result['requests_per_s']:7.1f} requests/s "
@@ -395,14 +411,20 @@ def run_one(label: str, database_url: str, args: argparse.Namespace, *, clicks: 
             f"anchor GET /healthz: {result['anchor_healthz_per_s']:7.1f} requests/s",
             flush=True,
         )
+        print(
+            f"          server CPU per POST {result['post_cpu_ms']:.2f} ms (server busy {result['post_cpu_ms'] * result['requests'] / 1000 / result['post_wall_s'] * 100:.0f}% "
+            f"of one CPU while posting; includes the outbox's card posts in that time), per GET /healthz {result['anchor_cpu_ms']:.2f} ms",
+            flush=True,
+        )
         if result["errors"]:
             print(f"          first errors: {result['errors']}", flush=True)
         if clicks and ids:
-            ack = asyncio.run(slack_clicks(base, ids, args.clicks_per_s, args.click_seconds))
+            ack = asyncio.run(slack_clicks(base, pid, ids, args.clicks_per_s, args.click_seconds))
             print(
                 f"{label:9} Slack Approve ack at {ack['offered_per_s']:.0f}/s offered ({ack['achieved_per_s']:.0f}/s sent, "
                 f"{ack['ack_200']}/{ack['clicks']} acked 200): p50 {ack['p50_ms']:.1f} ms, p99 {ack['p99_ms']:.1f} ms, max {ack['max_ms']:.1f} ms; "
-                f"{ack['votes_recorded']}/{ack['clicks']} votes recorded (read back {ack['votes_wait_s']:.1f} s after the last ack)",
+                f"{ack['votes_recorded']}/{ack['clicks']} votes recorded (read back {ack['votes_wait_s']:.1f} s after the last ack); "
+                f"server CPU {ack['cpu_ms']:.2f} ms per click (ack, vote, graph resume, read-backs)",
                 flush=True,
             )
         # The outbox posts and updates cards behind the load: how far behind, and how long until it is idle.
