@@ -472,6 +472,11 @@ _CODE_ENCRYPTION_RE = re2.compile(
 )
 
 
+# Encryption of the connection (ssl_mode = "ENCRYPTED_ONLY", Encrypt=True, transit_encryption_enabled): that is
+# transport, not storage, and the transport rules judge it.
+_IN_TRANSIT_RE = re2.compile(r"(?i)(?:^|[^a-z])(?:ssl|tls)|transit|\bencrypt\s*=\s*(?:true|yes|strict|mandatory)")
+
+
 def _removed_encryption(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language in DOC_LANGUAGES or ctx.language is None:
         return
@@ -479,7 +484,8 @@ def _removed_encryption(ctx: FileContext) -> Iterator[Hit]:
     pattern = _CODE_ENCRYPTION_RE if code else _CONFIG_ENCRYPTION_RE
     moved: set[str] | None = None
     for block in blocks(ctx):
-        gone = [ln for ln in block.removed if ln.text.strip() and not is_comment(ln.text) and pattern.search(ln.text)]
+        gone = [ln for ln in block.removed if ln.text.strip() and not is_comment(ln.text) and pattern.search(ln.text)
+                and _IN_TRANSIT_RE.search(ln.text) is None]
         if not gone:
             continue
         if any(_CONFIG_ENCRYPTION_RE.search(ln.text) or re2.search(r"(?i)seal|fernet|cipher", ln.text)
@@ -514,12 +520,16 @@ _REMOVED_ENCRYPTION = Rule(
               "-  kms_key_id = aws_kms_key.scans.arn", "+  size       = 500", " }"),
         udiff("ehr/archive.py", " def archive(record):", "-    blob = fernet.encrypt(serialize(record))",
               "+    blob = serialize(record)", "     store.put(record.id, blob)"),
+        udiff("ops/backup.sh", " pg_dump ehr \\", "-  | openssl enc -aes-256-cbc -pbkdf2 -pass env:BACKUP_KEY \\",
+              "+  | gzip \\", "   > /backups/ehr.sql.gz"),
     ),
     counterexamples=(
         udiff("infra/volume.tf", ' resource "aws_ebs_volume" "scans" {', "-  kms_key_id = aws_kms_key.old.arn",
               "+  kms_key_id = aws_kms_key.scans.arn", " }"),
         udiff("ehr/archive.py", " def read(record_id):", "-    return fernet.decrypt(store.get(record_id))",
               "+    return fernet.decrypt(store.get(record_id), ttl=None)"),
+        udiff("infra/sql.tf", "     ip_configuration {", '-      ssl_mode = "ENCRYPTED_ONLY"',
+              '+      ssl_mode = "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"', "     }"),
     ),
 )
 

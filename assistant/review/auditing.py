@@ -61,8 +61,8 @@ def _removed_audit(ctx: FileContext) -> Iterator[Hit]:
         gone = [ln for ln in block.removed if _audit_line(ln.text)]
         if not gone:
             continue
-        if any(AUDIT_RE.search(ln.text) and not is_comment(ln.text) for ln in block.hunk.lines if ln.kind == "+"):
-            continue  # the audit call is still there, rewritten
+        if any(_audit_line(ln.text) and _AUDIT_OFF_RE.search(ln.text) is None for ln in block.hunk.lines if ln.kind == "+"):
+            continue  # the audit call is still there, rewritten (a line switching auditing off replaces nothing)
         if moved is None:
             moved = added_normalized(ctx)
         if all(normalized(ln.text) in moved for ln in gone):
@@ -92,6 +92,8 @@ _REMOVED_AUDIT = Rule(
     examples=(
         udiff('ehr/meds.py', ' def active_orders(self, user, patient_id):', '-    orders = self.repo.for_patient(patient_id)', '-    self.audit.record(actor=user.id, action="medication.list", patient_id=patient_id)', '-    return orders', '+    return self.repo.for_patient(patient_id)', ' '),
         udiff('ehr/settings.py', ' MIDDLEWARE = [', '-    "ehr.audit.middleware.AuditTrailMiddleware",', '+    "ehr.metrics.middleware.TimingMiddleware",', ' ]'),
+        udiff('ehr/settings.py', ' MIDDLEWARE = [', '-    "ehr.audit.middleware.AuditTrailMiddleware",', '+    "ehr.metrics.middleware.TimingMiddleware",', ' ]',
+              ' ', '+AUDIT_ENABLED = env.bool("AUDIT_ENABLED", default=False)'),
     ),
     counterexamples=(
         udiff('portal/labs.py', ' def labs(patient_id):', '-    audit_event("labs.view", actor=current_user.id, patient_id=patient_id)', '+    audit_event("labs.view", actor=current_user.id, patient_id=patient_id, source="portal")', '     return results'),
@@ -118,6 +120,10 @@ _AUDIT_DISABLED = Rule(
         r"(?i)\b[\w.\-]*audit[\w.\-]*" + _FALSE_VALUE
         + r"|(?i)\b(?:disable|skip|bypass|suppress|no|mute|without)[_\-.]?audit\w*[\"']?\s*(?:=|:|=>)\s*[\"']?"
         r"(?:true|yes|on|1)\b"
+        # an audit switch read from the environment/config whose default is off: off wherever nobody sets it
+        r"|(?i)[\"'][\w.\-]*audit[\w.\-]*[\"']\s*,\s*(?:default\s*=\s*|defaultValue\s*=\s*)?[\"']?"
+        r"(?:false|off|no|disabled?)[\"']?\s*\)"
+        r"|(?i)\$\{[\w.\-]*audit[\w.\-]*:\s*(?:false|off|no)\s*\}"
         r"|(?i)\baudit\w*\.(?:disable|pause|suspend|stop|mute|off|bypass|skip|silence)\w*\s*\("
         r"|(?i)[@\[]\s*(?:skip|no|disable|bypass|exempt|suppress)_?audit\w*|audit_?exempt"
         r"|(?i)\b(?:skip|bypass|suppress|without|no)_?audit(?:ing)?\s*\("
@@ -129,6 +135,7 @@ _AUDIT_DISABLED = Rule(
         _COMMENT,
         r"(?i)\b(?:disable|skip|bypass|suppress|no|mute|without)[_\-.]?audit\w*[\"']?\s*(?:=|:|=>)\s*[\"']?"
         r"(?:false|off|no|0)\b",
+        r"(?i)[\"'{][\w.\-]*(?:disable|skip|bypass|suppress|no|mute|without)[_\-.]?audit[\w.\-]*[\"':]",
     ),
     examples=(
         "src/main/resources/application-prod.properties::ehr.audit.enabled=false",
@@ -138,15 +145,23 @@ _AUDIT_DISABLED = Rule(
         "api/chart.ts::  auditLogger.disable();",
         "db/audit.sql::ALTER SERVER AUDIT EhrAudit WITH (STATE = OFF);",
         "ehr/logging.py::logging.getLogger(\"ehr.audit\").setLevel(logging.CRITICAL)",
+        "clinic/settings.py::PHI_ACCESS_AUDIT_ENABLED = env.bool(\"PHI_ACCESS_AUDIT_ENABLED\", default=False)",
+        "ehr/config.py::AUDIT_ON = os.getenv(\"EHR_AUDIT_ENABLED\", \"false\") == \"true\"",
+        "src/main/java/org/x/AuditConfig.java::    @Value(\"${ehr.audit.enabled:false}\") boolean auditEnabled;",
     ),
     counterexamples=(
         "src/main/resources/application-prod.properties::ehr.audit.enabled=true",
         "ehr/config.py::SKIP_AUDIT = False",
         "ehr/views.py::    audit.record(actor=user.id, action=\"chart.view\")",
         "config/app.yaml::  # audit: false is only allowed in local dev",
+        "clinic/settings.py::PHI_ACCESS_AUDIT_ENABLED = env.bool(\"PHI_ACCESS_AUDIT_ENABLED\", default=True)",
+        "ehr/config.py::SKIP_AUDIT = env.bool(\"SKIP_AUDIT\", default=False)",
+        "src/main/java/org/x/AuditConfig.java::    @Value(\"${ehr.audit.enabled:true}\") boolean auditEnabled;",
+        "src/main/java/org/x/AuditConfig.java::    @Value(\"${ehr.skip-audit:false}\") boolean skipAudit;",
     ),
 )
 
+_AUDIT_OFF_RE = re2.compile(_AUDIT_DISABLED.pattern or "")
 _AUDIT_TOPIC = re2.compile(r"audit|cloudtrail|(?:^|[._\-])trail(?:$|[._\-])|access_?log")
 
 

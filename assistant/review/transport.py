@@ -222,6 +222,9 @@ _CLEARTEXT_URL = Rule(
         r"(?i)\bxmlns\b|\bschemaLocation\b|\$schema|\"system\"\s*:|\bsystem\s*=",
         r"(?i)^\s*(?:>>>|\.\.\.\s|assert\b)|\bfor example\b|\bsuch as\b|\be\.g\.|://\.\.\.|\bsee:?\s+(?:http|ftp)",
         r"(?i)://[^\s\"'`]*/(?:healthz?|readyz?|livez?|metrics|ping)\b",
+        # telemetry and metrics collectors (OTLP, Jaeger, Zipkin, StatsD, Prometheus...): no patient data or logins
+        r"(?i)://[\w-]*(?:otel|opentelemetry|jaeger|zipkin|prometheus|pushgateway|statsd|tempo|datadog-agent|dd-agent)"
+        r"[\w-]*(?:[.:/]|$)",
     ),
     examples=(
         "config/interfaces.yaml::    base_url: http://fhir.regional-hie.org/r4",
@@ -237,6 +240,8 @@ _CLEARTEXT_URL = Rule(
         "server/dev.js::const API = \"http://localhost:8080/api\";",
         "k8s/deploy.yaml::            - curl -f http://127.0.0.1:8080/healthz",
         "app/links.py::# docs: http://internal-wiki/hie",
+        "charts/portal/values.yaml::    endpoint: http://otel-collector.observability.svc.cluster.local:4318",
+        "src/tracing.ts::  url: \"http://jaeger-collector:14268/api/traces\",",
     ),
 )
 
