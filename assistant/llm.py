@@ -11,8 +11,9 @@ when asked for, so `review` and the hooks never pay for them.
 from __future__ import annotations
 
 import os
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from assistant.redact import redact
@@ -20,8 +21,11 @@ from assistant.redact import redact
 if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import BaseChatModel
 
+    from assistant.diffs import FileDiff
+
 __all__ = [
-    "LLMConfigError", "PROVIDERS", "chat_model_from_env", "draft", "parse_spec", "provider_name", "spec_from_environment",
+    "LLMConfigError", "PROVIDERS", "chat_model_from_env", "draft", "mask_code", "mask_text", "masked_excerpt",
+    "parse_spec", "provider_name", "spec_from_environment",
 ]
 
 ENV_VAR = "GITOPS_HEALTH_LLM"
@@ -224,3 +228,106 @@ def draft(
         return fallback
     text = (result.get("text") or "").strip()
     return redact(text) if text else fallback
+
+
+# --------------------------------------------------------------------------- what a prompt may show of a diff
+
+_DATA_EXTENSIONS = (
+    ".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".xml", ".hl7", ".txt", ".dat", ".xlsx", ".xls", ".parquet",
+    ".md", ".rst", ".adoc", ".html", ".htm", ".pdf", ".eml", ".log",
+)
+_DATE = re.compile(r"\b\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4}\b")
+_LONG_NUMBER = re.compile(r"\d{4,}")
+_CAPITALISED_RUN = re.compile(r"\b[A-Z][a-z'\-]+(?:[ \t]+[A-Z][a-z'\-]+)+\b")
+_COMMENT_START = ("#", "//", "/*", "*", "--", "<!--", ";")
+_CONFIG_EXTENSIONS = (".yaml", ".yml", ".env", ".properties", ".ini", ".toml", ".cfg", ".conf")
+_CONFIG_KEY = re.compile(r"\s*(?:-\s+)?(?:export\s+)?[\w.\-\"']+\s*[:=]")
+
+
+def mask_code(line: str) -> str:
+    """A line of code with nothing in it that could be a patient's: literals, comments, numbers, names gone.
+
+    One pass with a quote state: string contents become `…`, and a comment
+    (`#`, `//`, `--` outside a string) ends the line. What is left is the
+    code's shape (identifiers, calls, operators), which is what a summary of
+    the change needs.
+    """
+    stripped = line.lstrip()
+    if not stripped or stripped.startswith(_COMMENT_START):
+        return line[: len(line) - len(stripped)] + ("# …" if stripped else "")
+    out: list[str] = []
+    quote = ""
+    i, n = 0, len(line)
+    while i < n:
+        c = line[i]
+        if quote:
+            if c == "\\":
+                i += 2
+                continue
+            if c == quote:
+                out.append("…" + c)
+                quote = ""
+            i += 1
+            continue
+        if c in "\"'`":
+            quote = c
+            out.append(c)
+        elif c == "#" or (c in "/-" and line.startswith(c * 2, i)):
+            break
+        else:
+            out.append(c)
+        i += 1
+    if quote:
+        out.append("…" + quote)
+    return mask_text("".join(out).rstrip())
+
+
+def mask_text(text: str) -> str:
+    """Dates, long numbers and runs of capitalised words (a name) out of text that is not code."""
+    text = _DATE.sub("<date>", text)
+    text = _LONG_NUMBER.sub("<n>", text)
+    return _CAPITALISED_RUN.sub("<name>", text)
+
+
+def mask_config(line: str) -> str:
+    """A config line (`key: value`, `KEY=value`) with its value gone: keys say what changed, values may be data."""
+    m = _CONFIG_KEY.match(line)
+    if m is None:
+        return mask_code(line)
+    return m.group(0) + (" …" if line[m.end():].strip() else "")
+
+
+def masked_excerpt(files: Iterable[FileDiff], budget: int = 3000) -> str:
+    """The added lines of `files`, masked line by line, for a prompt: about `budget` characters at most.
+
+    `redact` alone is not enough for a prompt: it redacts names, dates and
+    record numbers only next to a label, and a fixture's `"Rosa Delgado"` or
+    `lookup(90817263)` has none. So code keeps its shape (identifiers, calls,
+    operators) and loses its literals, comments, long numbers, dates and runs
+    of capitalised words; config files keep their keys; tests, docs and data
+    files show no lines at all. `draft` redacts the prompt on top of this.
+    """
+    from assistant.filekinds import kind_of
+
+    lines: list[str] = []
+    for f in sorted(files, key=lambda f: f.path):
+        lines.append(f"--- {f.path} ({f.status})")
+        kind = kind_of(f.path)
+        if f.binary or kind in ("test", "docs") or f.path.lower().endswith(_DATA_EXTENSIONS):
+            lines.append(f"(lines of this {kind if kind in ('test', 'docs') else 'data'} file are not shown)")
+            continue
+        lower = f.path.lower()
+        mask = mask_config if lower.endswith(_CONFIG_EXTENSIONS) or "/.env" in "/" + lower else mask_code
+        for hunk in f.hunks:
+            if hunk.header:
+                lines.append(f"@@ {mask(hunk.header)}")
+            for ln in hunk.lines:
+                if ln.kind != "+":
+                    continue
+                masked = "+" + mask(ln.text[:200])
+                budget -= len(masked)
+                if budget < 0:
+                    lines.append("... (truncated)")
+                    return "\n".join(lines)
+                lines.append(masked)
+    return "\n".join(lines)

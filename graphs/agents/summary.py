@@ -7,10 +7,10 @@ and the approvals it requires), with no LLM and in a few microseconds, because
 the server reviews every deploy request.
 
 An LLM, when configured, may only re-word that draft. It sees the draft, the
-facts and an excerpt of the added code that has been masked (string literals,
-comments, long numbers, dates and runs of capitalised words removed) and then
-redacted, because `redact` only knows labelled names and dates and a test
-fixture's `"Rosa Delgado"` carries no label. Its answer is cleaned of markup
+facts and an excerpt of the added code masked by `assistant.llm.masked_excerpt`
+(string literals, comments, long numbers, dates and runs of capitalised words
+removed) and then redacted, because `redact` only knows labelled names and
+dates and a test fixture's `"Rosa Delgado"` carries no label. Its answer is cleaned of markup
 and mentions that would ping a channel, redacted again, and rejected (giving
 the deterministic draft) when it is too long or claims a decision, risk level,
 score, safety class, approval or finding the facts do not hold. Nothing the
@@ -163,98 +163,6 @@ def deterministic_summary(
 
 # --------------------------------------------------------------------------- what the model may see
 
-_DATA_EXTENSIONS = (
-    ".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".xml", ".hl7", ".txt", ".dat", ".xlsx", ".xls", ".parquet",
-    ".md", ".rst", ".adoc", ".html", ".htm", ".pdf", ".eml", ".log",
-)
-_DATE = re.compile(r"\b\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4}\b")
-_LONG_NUMBER = re.compile(r"\d{4,}")
-_CAPITALISED_RUN = re.compile(r"\b[A-Z][a-z'\-]+(?:[ \t]+[A-Z][a-z'\-]+)+\b")
-_COMMENT_START = ("#", "//", "/*", "*", "--", "<!--", ";")
-_CONFIG_EXTENSIONS = (".yaml", ".yml", ".env", ".properties", ".ini", ".toml", ".cfg", ".conf")
-_CONFIG_KEY = re.compile(r"\s*(?:-\s+)?(?:export\s+)?[\w.\-\"']+\s*[:=]")
-
-
-def _mask_code(line: str) -> str:
-    """A line of code with nothing in it that could be a patient's: literals, comments, numbers, names gone.
-
-    One pass with a quote state: string contents become `…`, and a comment
-    (`#`, `//`, `--` outside a string) ends the line. What is left is the
-    code's shape (identifiers, calls, operators), which is what a summary of
-    the change needs.
-    """
-    stripped = line.lstrip()
-    if not stripped or stripped.startswith(_COMMENT_START):
-        return line[: len(line) - len(stripped)] + ("# …" if stripped else "")
-    out: list[str] = []
-    quote = ""
-    i, n = 0, len(line)
-    while i < n:
-        c = line[i]
-        if quote:
-            if c == "\\":
-                i += 2
-                continue
-            if c == quote:
-                out.append("…" + c)
-                quote = ""
-            i += 1
-            continue
-        if c in "\"'`":
-            quote = c
-            out.append(c)
-        elif c == "#" or (c in "/-" and line.startswith(c * 2, i)):
-            break
-        else:
-            out.append(c)
-        i += 1
-    if quote:
-        out.append("…" + quote)
-    return _mask_text("".join(out).rstrip())
-
-
-def _mask_text(text: str) -> str:
-    """Dates, long numbers and runs of capitalised words (a name) out of text that is not code."""
-    text = _DATE.sub("<date>", text)
-    text = _LONG_NUMBER.sub("<n>", text)
-    return _CAPITALISED_RUN.sub("<name>", text)
-
-
-def _mask_config(line: str) -> str:
-    """A config line (`key: value`, `KEY=value`) with its value gone: keys say what changed, values may be data."""
-    m = _CONFIG_KEY.match(line)
-    if m is None:
-        return _mask_code(line)
-    return m.group(0) + (" …" if line[m.end():].strip() else "")
-
-
-def _excerpt(sample: Iterable[FileDiff], budget: int = EXCERPT_BUDGET) -> str:
-    from assistant.filekinds import kind_of
-
-    lines: list[str] = []
-    for f in sorted(sample, key=lambda f: f.path):
-        lines.append(f"--- {f.path} ({f.status})")
-        kind = kind_of(f.path)
-        if f.binary or kind in ("test", "docs") or f.path.lower().endswith(_DATA_EXTENSIONS):
-            lines.append(f"(lines of this {kind if kind in ('test', 'docs') else 'data'} file are not shown)")
-            continue
-        lower = f.path.lower()
-        mask = _mask_config if lower.endswith(_CONFIG_EXTENSIONS) or "/.env" in "/" + lower else _mask_code
-        for hunk in f.hunks:
-            if hunk.header:
-                lines.append(f"@@ {mask(hunk.header)}")
-            for ln in hunk.lines:
-                if ln.kind != "+":
-                    continue
-                masked = "+" + mask(ln.text[:200])
-                budget -= len(masked)
-                if budget < 0:
-                    lines.append("... (truncated)")
-                    return "\n".join(lines)
-                lines.append(masked)
-    return "\n".join(lines)
-
-
 def _facts(
     files: Sequence[FileSummary],
     findings: Sequence[Finding],
@@ -262,6 +170,8 @@ def _facts(
     risk: Risk,
     policy: PolicyResult,
 ) -> str:
+    from assistant.llm import mask_text
+
     out = [f"files changed: {len(files)}"]
     for f in files[:20]:
         out.append(f"- {f.path}: {f.status} (+{f.added} -{f.removed})")
@@ -273,15 +183,15 @@ def _facts(
         f"IEC 62304 class {clinical.iec62304_class}, tests changed: {'yes' if clinical.tests_changed else 'no'}"
     )
     for note in clinical.notes[:5]:
-        out.append(f"- {_mask_text(note)}")
+        out.append(f"- {mask_text(note)}")
     out.append(f"risk: {risk.level}, score {risk.score}/100")
     for x in risk.factors:
-        out.append(f"- {x.name} (+{x.points}): {_mask_text(x.detail)}")
+        out.append(f"- {x.name} (+{x.points}): {mask_text(x.detail)}")
     out.append(f"policy decision: {DECISION_WORDS[policy.decision]}")
     for a in policy.required_approvals:
         out.append(f"- required approval: {_plural(a.count, a.role)}")
     for v in policy.violations:
-        out.append(f"- violation {v.rule}: {_mask_text(v.reason)}")
+        out.append(f"- violation {v.rule}: {mask_text(v.reason)}")
     return "\n".join(out)
 
 
@@ -312,7 +222,7 @@ _MENTION = re.compile(r"(?:^|(?<=[\s(\[{,;:]))@(?=[A-Za-z0-9_])")
 _LINK = re.compile(r"!?\[([^\]\n]{0,200})\]\([^)\n]{0,500}\)")
 _URL = re.compile(r"(?i)\b(?:https?|ftp|file|mailto|slack|msteams)://\S+|\bwww\.\S+")
 _LINE_MARKUP = re.compile(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-*+•][ \t]+|\d{1,2}[.)][ \t]+)")
-_INLINE_MARKUP = re.compile(r"\*\*|__|~~|`+|\*(?=\S)|(?<=\S)\*")
+_INLINE_MARKUP = re.compile(r"\*\*|__|~~|`+|\*(?=\S)|(?<=\S)\*|(?<!\S)#{1,6}(?=\s)")
 _SPACE = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 
@@ -324,10 +234,10 @@ def _clean(text: str) -> str:
     text = _ANGLE.sub("", text)
     text = _LINK.sub(r"\1", text)
     text = _URL.sub("", text)
-    text = _LINE_MARKUP.sub("", text)
-    text = _INLINE_MARKUP.sub("", text)
     text = _BROADCAST.sub("", text)
     text = _MENTION.sub("", text)
+    text = _LINE_MARKUP.sub("", text)
+    text = _INLINE_MARKUP.sub("", text)
     text = text.replace("<", "").replace(">", "")
     return _SPACE.sub(" ", text).strip()
 
@@ -454,9 +364,10 @@ def summarize(
     if llm is None:
         return DraftedSummary(rules_text, "rules")
 
-    from assistant.llm import draft
+    from assistant.llm import draft, masked_excerpt
 
-    prompt = _prompt(rules_text, _facts(files, findings, clinical, risk, policy), _excerpt(sample), risk, policy)
+    facts = _facts(files, findings, clinical, risk, policy)
+    prompt = _prompt(rules_text, facts, masked_excerpt(sample, EXCERPT_BUDGET), risk, policy)
     answer = draft(llm, prompt, fallback="", timeout_s=timeout_s, system=_SYSTEM)
     accepted = accept_llm_summary(answer, findings, clinical, risk, policy) if answer else None
     if accepted is None:
