@@ -13,7 +13,10 @@ import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Literal
+from functools import partial
+from itertools import groupby, islice, repeat
+from operator import itemgetter
+from typing import BinaryIO, Literal, NamedTuple
 
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
@@ -79,8 +82,9 @@ class DiffError(ValueError):
         self.reason = message
 
 
-@dataclass(slots=True)
-class DiffLine:
+class DiffLine(NamedTuple):
+    """One line of a hunk. A named tuple, not a dataclass: a big diff has millions, made in C (`_new_line`)."""
+
     kind: str  # "+", "-" or " "
     text: str  # without the marker and the line ending
     new_no: int | None  # line number in the new file (added and context lines)
@@ -165,55 +169,19 @@ def iter_file_diffs(stream: BinaryIO | Iterable[bytes]) -> Iterator[FileDiff]:
 
     Raises DiffError naming the input line for non-UTF-8 bytes, a hunk line
     that is neither context, addition nor removal, or text that is not a diff.
-    Hunk bodies are read here in one pass (they are most of the bytes and
-    unidiff's per-line objects would halve the throughput); each file's
-    headers, where git's extended syntax lives, go to unidiff.
+    Hunk bodies are read here (they are most of the bytes and unidiff's
+    per-line objects would halve the throughput), a batch of lines at a time
+    (`_hunk_lines`); each file's headers, where git's extended syntax lives,
+    go to unidiff.
     """
     header: list[str] = []
     header_start = 1
     hunks: list[Hunk] = []
-    hunk: Hunk | None = None
-    old_left = new_left = 0
-    old_no = new_no = 0
     saw_header = False
     lineno = 0
-    for raw in stream:
+    lines = iter(stream)
+    for raw in lines:
         lineno += 1
-        if old_left > 0 or new_left > 0:
-            marker = raw[:1]
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise _not_utf8(lineno, raw, exc) from None
-            if text.endswith("\n"):
-                text = text[:-1]
-            if text.endswith("\r"):
-                text = text[:-1]
-            if marker == b" " or not text:
-                hunk.lines.append(DiffLine(" ", text[1:], new_no, old_no))  # type: ignore[union-attr]
-                old_no += 1
-                new_no += 1
-                old_left -= 1
-                new_left -= 1
-            elif marker == b"+":
-                hunk.lines.append(DiffLine("+", text[1:], new_no, None))  # type: ignore[union-attr]
-                new_no += 1
-                new_left -= 1
-            elif marker == b"-":
-                hunk.lines.append(DiffLine("-", text[1:], None, old_no))  # type: ignore[union-attr]
-                old_no += 1
-                old_left -= 1
-            elif marker == b"\\":
-                pass  # "\ No newline at end of file"
-            else:
-                raise DiffError(
-                    lineno,
-                    f"expected a hunk line starting with ' ', '+', '-' or '\\' but found {_show(raw)}; "
-                    "the hunk header's line counts do not match its body (was the diff edited by hand?)",
-                )
-            if old_left < 0 or new_left < 0:
-                raise DiffError(lineno, "hunk is longer than its @@ header says; regenerate the diff with git diff")
-            continue
         if raw.startswith(b"\\"):
             continue
         if raw.startswith(b"diff --git ") or (raw.startswith(b"--- ") and hunks):
@@ -236,6 +204,7 @@ def iter_file_diffs(stream: BinaryIO | Iterable[bytes]) -> Iterator[FileDiff]:
                 new_no += 1
             section = raw[m.end():].decode("utf-8", "replace").strip()
             hunk = Hunk(int(m.group(1)), old_left, int(m.group(3)), new_left, section)
+            lineno = _hunk_lines(lines, lineno, hunk.lines, old_left, new_left, old_no, new_no)
             hunks.append(hunk)
             saw_header = True
             continue
@@ -246,14 +215,120 @@ def iter_file_diffs(stream: BinaryIO | Iterable[bytes]) -> Iterator[FileDiff]:
         except UnicodeDecodeError as exc:
             raise _not_utf8(lineno, raw, exc) from None
         header.append(text.replace("\r\n", "\n"))
-    if old_left > 0 or new_left > 0:
-        raise DiffError(lineno, "the diff ends inside a hunk (truncated input?)")
     if not saw_header:
         if any(line.strip() for line in header):
             raise DiffError(1, "this is not a unified diff: no 'diff --git', '---'/'+++' or '@@' header found")
         return
     if header or hunks:
         yield from _build(header_start, header, hunks)
+
+
+_new_line = partial(tuple.__new__, DiffLine)  # DiffLine from a 4-tuple, without a Python-level __new__
+_marker = itemgetter(0)
+_after_marker = itemgetter(slice(1, None))
+
+
+def _hunk_lines(
+    lines: Iterator[bytes], lineno: int, out: list[DiffLine], old_left: int, new_left: int, old_no: int, new_no: int
+) -> int:
+    """Read one hunk's body from `lines` into `out`; returns the number of the last input line read.
+
+    The body is read in batches of max(old_left, new_left) lines: every body
+    line but `\\ No newline` uses up at least one of the two counts, so a batch
+    never reaches past the hunk. A batch of plain '+', '-' and ' ' lines is
+    counted, decoded and split as one string (the common case, C speed per
+    line); any other batch (empty, CR or '\\' lines, bad UTF-8, a line that does
+    not belong) goes through `_hunk_lines_slowly`, which reads it line by line
+    and names the first bad line exactly as a line-at-a-time parser would.
+    """
+    while old_left > 0 or new_left > 0:
+        batch = list(islice(lines, max(old_left, new_left)))
+        if not batch:
+            raise DiffError(lineno, "the diff ends inside a hunk (truncated input?)")
+        joined = b"".join(batch)
+        marked = b"\n" + joined
+        added = marked.count(b"\n+")
+        removed = marked.count(b"\n-")
+        context = marked.count(b"\n ")
+        if (
+            added + removed + context != len(batch)
+            or old_left - removed - context < 0
+            or new_left - added - context < 0
+            or b"\r" in joined
+        ):
+            lineno, old_left, new_left, old_no, new_no = _hunk_lines_slowly(
+                batch, lineno, out, old_left, new_left, old_no, new_no
+            )
+            continue
+        try:
+            text = joined.decode("utf-8")
+        except UnicodeDecodeError:
+            lineno, old_left, new_left, old_no, new_no = _hunk_lines_slowly(
+                batch, lineno, out, old_left, new_left, old_no, new_no
+            )
+            continue
+        body = text.split("\n")
+        if len(body) > len(batch):
+            body.pop()  # the empty string after the last line's newline
+        lineno += len(batch)
+        old_left -= removed + context
+        new_left -= added + context
+        for kind, group in groupby(body, _marker):  # runs of one kind: each made in C
+            run = list(map(_after_marker, group))
+            n = len(run)
+            if kind == "+":
+                out.extend(map(_new_line, zip(repeat("+"), run, range(new_no, new_no + n), repeat(None))))
+                new_no += n
+            elif kind == "-":
+                out.extend(map(_new_line, zip(repeat("-"), run, repeat(None), range(old_no, old_no + n))))
+                old_no += n
+            else:
+                out.extend(map(_new_line, zip(repeat(" "), run, range(new_no, new_no + n), range(old_no, old_no + n))))
+                new_no += n
+                old_no += n
+    return lineno
+
+
+def _hunk_lines_slowly(
+    batch: list[bytes], lineno: int, out: list[DiffLine], old_left: int, new_left: int, old_no: int, new_no: int
+) -> tuple[int, int, int, int, int]:
+    """`_hunk_lines` for one batch, a line at a time: what it does with any batch it cannot take whole."""
+    for raw in batch:
+        lineno += 1
+        marker = raw[:1]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(lineno, raw, exc) from None
+        if text.endswith("\n"):
+            text = text[:-1]
+        if text.endswith("\r"):
+            text = text[:-1]
+        if marker == b" " or not text:
+            out.append(DiffLine(" ", text[1:], new_no, old_no))
+            old_no += 1
+            new_no += 1
+            old_left -= 1
+            new_left -= 1
+        elif marker == b"+":
+            out.append(DiffLine("+", text[1:], new_no, None))
+            new_no += 1
+            new_left -= 1
+        elif marker == b"-":
+            out.append(DiffLine("-", text[1:], None, old_no))
+            old_no += 1
+            old_left -= 1
+        elif marker == b"\\":
+            pass  # "\ No newline at end of file"
+        else:
+            raise DiffError(
+                lineno,
+                f"expected a hunk line starting with ' ', '+', '-' or '\\' but found {_show(raw)}; "
+                "the hunk header's line counts do not match its body (was the diff edited by hand?)",
+            )
+        if old_left < 0 or new_left < 0:
+            raise DiffError(lineno, "hunk is longer than its @@ header says; regenerate the diff with git diff")
+    return lineno, old_left, new_left, old_no, new_no
 
 
 def _not_utf8(lineno: int, raw: bytes, exc: UnicodeDecodeError) -> DiffError:
