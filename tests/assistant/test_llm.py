@@ -304,3 +304,179 @@ def test_commit_msg_uses_the_configured_model_and_sends_it_no_phi(
     sent = openai_stub.sent_text()
     for phi in ("Rosa", "Delgado", "90817263", "1961-07-14", "321-54-9876"):
         assert phi not in sent, phi
+
+
+# --------------------------------------------------------------------------- the review summary over HTTP
+
+PHI_HEAVY_DIFF = b"""\
+diff --git a/svc/intake.py b/svc/intake.py
+--- a/svc/intake.py
++++ b/svc/intake.py
+@@ -1,3 +1,14 @@ def admit(patient):
+ import logging
++# fixture for Rosa Delgado (MRN 90817263), born 07/14/1961, SSN 321-54-9876
++TEST_PATIENT = {"ssn": "321-54-9876", "name": "Rosa Delgado", "birthDate": "1961-07-14"}
++GREETING = "Welcome back, Rosa"
++SECOND = Patient(first="Amadou", last="Okonkwo-Baptiste", dob=date(1958, 3, 2), mrn=55512399)
++CONTACT = ("amadou.ob@example.org", "(617) 555-0199", "42 Larkspur Lane, Springfield")
++
++def admit(patient):
++    logging.info("admitting %s %s", patient.mrn, patient.ssn)  # Rosa Delgado 321-54-9876
++    notify(Ifeoma Chukwu, patient)
++    lookup(90817263)
++    return patient
+ 
+ def discharge(patient):
+     pass
+diff --git a/config/seed.yaml b/config/seed.yaml
+--- a/config/seed.yaml
++++ b/config/seed.yaml
+@@ -1,1 +1,5 @@
+ patients:
++  - name: Rosa Delgado
++    given: Amadou
++    dob: 1961-07-14
++    phone: 617-555-0199
+diff --git a/db/seed.sql b/db/seed.sql
+--- a/db/seed.sql
++++ b/db/seed.sql
+@@ -1,1 +1,2 @@
+ -- seed
++INSERT INTO patients (first, last, dob, ssn, mrn) VALUES ('Rosa', 'Delgado', '1961-07-14', '321549876', 'MRN-90817263');
+diff --git a/data/patients.csv b/data/patients.csv
+--- a/data/patients.csv
++++ b/data/patients.csv
+@@ -1,1 +1,2 @@
+ first,last,dob,mrn
++Marisol,Quintero,1975-11-30,44120987
+diff --git a/tests/test_intake.py b/tests/test_intake.py
+--- a/tests/test_intake.py
++++ b/tests/test_intake.py
+@@ -1,1 +1,2 @@
+ import intake
++PATIENT = {"name": "Marisol Quintero", "dob": "1975-11-30", "mrn": "44120987"}
+"""
+
+PHI_VALUES = (
+    "Rosa", "Delgado", "321-54-9876", "321549876", "90817263", "1961-07-14", "07/14/1961", "Amadou", "Okonkwo",
+    "Baptiste", "1958", "55512399", "amadou.ob@example.org", "555-0199", "Larkspur", "Ifeoma", "Chukwu", "Marisol",
+    "Quintero", "1975-11-30", "44120987",
+)
+
+SUMMARY_SYSTEM = "You write the short summary"
+
+
+def faithful_reply(result: Any) -> str:
+    """What a well-behaved model would answer for `result`: the facts, in other words."""
+    decision = {"allow": "Allowed", "review": "Review required", "deny": "Denied"}[result.policy.decision]
+    roles = " and ".join(f"{a.count} {a.role}" for a in result.policy.required_approvals)
+    needs = f"; it needs {roles}" if roles and result.policy.decision == "review" else ""
+    return (
+        f"This change touches {len(result.files)} files with {len(result.findings)} findings. "
+        f"Risk is {result.risk.level} ({result.risk.score}/100). {decision}{needs}."
+    )
+
+
+def summary_prompts(stub: OpenAIStub) -> str:
+    return json.dumps(
+        [p for p in stub.prompts if any(SUMMARY_SYSTEM in str(m.get("content")) for m in p["body"]["messages"])]
+    )
+
+
+def test_no_phi_from_a_diff_full_of_it_reaches_the_model_for_the_summary(openai_stub: OpenAIStub) -> None:
+    from graphs.agents.summary import summarize
+    from graphs.review import run_review
+
+    result = run_review(PHI_HEAVY_DIFF, runner="steps")
+    openai_stub.reply = faithful_reply(result)
+    drafted = summarize(
+        result.files, result.findings, result.clinical_safety, result.risk, result.policy,
+        sample=parse_diff(PHI_HEAVY_DIFF), llm=chat_model_from_env("openai:stub-model"), timeout_s=10,
+    )
+    sent = summary_prompts(openai_stub)
+    assert len(openai_stub.prompts) == 1 and SUMMARY_SYSTEM in sent
+    for phi in PHI_VALUES:
+        assert phi not in sent, phi
+    assert "svc/intake.py" in sent and "def admit(patient)" in sent  # the code's shape does get there
+    assert (drafted.text, drafted.drafted_by) == (openai_stub.reply, "llm:openai")
+
+
+def test_a_slow_server_gives_the_rules_summary_at_the_timeout(openai_stub: OpenAIStub) -> None:
+    from graphs.agents.summary import deterministic_summary, summarize
+    from graphs.review import run_review
+
+    result = run_review(PHI_HEAVY_DIFF, runner="steps")
+    openai_stub.mode = "slow"
+    openai_stub.reply = faithful_reply(result)
+    facts = (result.files, result.findings, result.clinical_safety, result.risk, result.policy)
+    started = time.perf_counter()
+    drafted = summarize(*facts, llm=chat_model_from_env("openai:stub-model"), timeout_s=0.5)
+    assert time.perf_counter() - started < 2.5
+    assert (drafted.text, drafted.drafted_by) == (deterministic_summary(*facts), "rules")
+    assert openai_stub.prompts, "the model was asked"
+
+
+def test_a_server_approving_a_denied_change_is_not_believed(openai_stub: OpenAIStub) -> None:
+    from graphs.agents.summary import deterministic_summary, summarize
+    from graphs.review import run_review
+
+    denied = PHI_HEAVY_DIFF + b"""diff --git a/reminders/sms.py b/reminders/sms.py
+--- a/reminders/sms.py
++++ b/reminders/sms.py
+@@ -1,1 +1,2 @@
+ import requests
++API_TOKEN = "tg_live_8f2c41d9a7e64b0b9c3e5a1d2f7b6c80"
+"""
+    result = run_review(denied, environment="production", runner="steps")
+    assert result.policy.decision == "deny"
+    openai_stub.reply = "approved, low risk"
+    facts = (result.files, result.findings, result.clinical_safety, result.risk, result.policy)
+    drafted = summarize(*facts, sample=parse_diff(denied), llm=chat_model_from_env("openai:stub-model"), timeout_s=10)
+    assert openai_stub.prompts
+    assert (drafted.text, drafted.drafted_by) == (deterministic_summary(*facts), "rules")
+
+
+def test_review_cli_shows_the_models_summary_and_sends_it_no_phi(openai_stub: OpenAIStub, tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from graphs.review import run_review
+
+    result = run_review(PHI_HEAVY_DIFF, runner="steps")
+    openai_stub.reply = faithful_reply(result)
+    diff = tmp_path / "change.diff"
+    diff.write_bytes(PHI_HEAVY_DIFF)
+    env = {**os.environ, "GITOPS_HEALTH_LLM": "openai:stub-model", "OPENAI_BASE_URL": openai_stub.url, "OPENAI_API_KEY": "k"}
+    cli = str(Path(sys.executable).parent / "gitops-health")
+    proc = subprocess.run([cli, "review", "--format", "markdown", "--diff", str(diff)], capture_output=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode().splitlines()
+    assert lines[4] == f"{openai_stub.reply} (drafted by llm:openai)"
+    sent = summary_prompts(openai_stub)
+    assert SUMMARY_SYSTEM in sent
+    for phi in PHI_VALUES:
+        assert phi not in sent, phi
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the commit writer's prompt sends added lines through redact() only, which misses unlabelled names, "
+    "dates and numbers; graphs/agents/commit_writer.py should build its excerpt with assistant.llm.masked_excerpt",
+)
+def test_no_phi_reaches_the_model_in_any_prompt_of_a_review(openai_stub: OpenAIStub) -> None:
+    from graphs.review import run_review
+
+    run_review(PHI_HEAVY_DIFF, runner="steps", llm=chat_model_from_env("openai:stub-model"))
+    assert len(openai_stub.prompts) == 2  # the commit writer's and the summary's
+    sent = openai_stub.sent_text()
+    for phi in PHI_VALUES:
+        assert phi not in sent, phi
+
+
+def test_the_provider_is_named_as_the_environment_named_it(openai_stub: OpenAIStub) -> None:
+    from assistant.llm import provider_name
+
+    assert provider_name(chat_model_from_env("openai:stub-model")) == "openai"
+    assert provider_name(FakeListChatModel(responses=["x"])) == "fakelistchatmodel"
