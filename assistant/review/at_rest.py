@@ -210,6 +210,7 @@ _ENCRYPTION_OFF = Rule(
         r"(?i)\bencrypt\s*=\s*(?:false|no|optional)\s*(?:;|$)",
         r"(?i)\bjdbc:|\b(?:postgres(?:ql)?|mysql|sqlserver|mongodb(?:\+srv)?)://",
         r"(?i)infrastructure_encryption|double_encryption",
+        r"(?i)transit|in_?flight",  # encryption of the connection: the transport rules judge it
     ),
     examples=(
         "infra/rds.tf::  storage_encrypted       = false",
@@ -223,6 +224,7 @@ _ENCRYPTION_OFF = Rule(
         "infra/ebs.tf::  encrypted = true",
         "src/appsettings.json::  \"Ehr\": \"Server=sql01;Database=ehr;Encrypt=False;\"",
         "src/main/resources/application.properties::spring.datasource.url=jdbc:sqlserver://db:1433;databaseName=claims;encrypt=false",
+        "infra/cache.tf::  transit_encryption_enabled = false",
     ),
 )
 

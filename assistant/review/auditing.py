@@ -14,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from assistant.review import re2fast as re2
+from assistant.diffs import DiffLine
 from assistant.review._structure import (
+    Block,
+    indent_of,
     named_setting_off,
     udiff,
     DOC_LANGUAGES,
@@ -52,6 +55,34 @@ def _audit_line(text: str) -> bool:
     return AUDIT_RE.search(text) is not None
 
 
+_CONDITION_RE = re2.compile(r"^\s*(?:\}\s*else\s+)?(?:if|unless|when|elif|else\s+if)\b")
+# guards that only skip a missing record or a failed call: the audit still covers every access that happened
+_NULL_GUARD_RE = re2.compile(
+    r"(?i)\b(?:is\s+not\s+None|is\s+None|!=\s*nil|==\s*nil|!==?\s*(?:null|undefined)|===?\s*(?:null|undefined)|"
+    r"!=\s*null|==\s*null|ok\b|err\b|error\b|success\w*|succeeded|\.ok\b|exists?\b|found\b)|"
+    r"^\s*(?:if|when)\s*\(?\s*!?\s*\w+\s*\)?\s*(?::|\{)?\s*$"  # `if chart:` -- not `if user.is_staff:`
+)
+
+
+def _new_guard(block: Block, gone: list[DiffLine]) -> DiffLine | None:
+    """The added `if` that an unchanged audit call now sits under (`if not user.is_staff:` + the old call,
+    indented): auditing bypassed on a code path. Null/error guards do not count."""
+    added = block.added
+    for old in gone:
+        key = normalized(old.text)
+        for k, ln in enumerate(added):
+            if normalized(ln.text) != key or indent_of(ln.text) <= indent_of(old.text):
+                continue
+            for cond in reversed(added[:k]):
+                if not cond.text.strip():
+                    continue
+                if (_CONDITION_RE.search(cond.text) and indent_of(cond.text) < indent_of(ln.text)
+                        and _NULL_GUARD_RE.search(cond.text) is None and cond.new_no is not None):
+                    return cond
+                break
+    return None
+
+
 def _removed_audit(ctx: FileContext) -> Iterator[Hit]:
     """An audit call, decorator or middleware entry removed and not replaced in the same change."""
     if ctx.is_test or ctx.language in DOC_LANGUAGES or "audit" in ctx.path.lower():
@@ -60,6 +91,14 @@ def _removed_audit(ctx: FileContext) -> Iterator[Hit]:
     for block in blocks(ctx):
         gone = [ln for ln in block.removed if _audit_line(ln.text)]
         if not gone:
+            continue
+        guard = _new_guard(block, gone)
+        if guard is not None:
+            yield Hit(
+                guard.new_no,  # type: ignore[arg-type]
+                f"The audit step `{gone[0].text.strip()[:80]}` now runs only when `{guard.text.strip()[:80]}` holds, so "
+                "reads and changes on the other path leave no audit record. Audit every access unconditionally.",
+            )
             continue
         if any(_audit_line(ln.text) and _AUDIT_OFF_RE.search(ln.text) is None for ln in block.hunk.lines if ln.kind == "+"):
             continue  # the audit call is still there, rewritten (a line switching auditing off replaces nothing)
@@ -94,9 +133,16 @@ _REMOVED_AUDIT = Rule(
         udiff('ehr/settings.py', ' MIDDLEWARE = [', '-    "ehr.audit.middleware.AuditTrailMiddleware",', '+    "ehr.metrics.middleware.TimingMiddleware",', ' ]'),
         udiff('ehr/settings.py', ' MIDDLEWARE = [', '-    "ehr.audit.middleware.AuditTrailMiddleware",', '+    "ehr.metrics.middleware.TimingMiddleware",', ' ]',
               ' ', '+AUDIT_ENABLED = env.bool("AUDIT_ENABLED", default=False)'),
+        udiff('clinic/charts/views.py', ' def view_chart(request, chart_id):', '     chart = Chart.objects.for_user(request.user).get(pk=chart_id)',
+              '-    audit_log(request.user, "chart.view", chart.patient_id)', '+    if not request.user.is_staff:',
+              '+        audit_log(request.user, "chart.view", chart.patient_id)', '     return render_chart(chart)'),
+        udiff('internal/chart/handler.go', ' \tchart, err := h.store.Chart(ctx, id)', '-\th.audit.Record(ctx, user, "chart.view", chart.PatientID)',
+              '+\tif !user.IsInternal() {', '+\t\th.audit.Record(ctx, user, "chart.view", chart.PatientID)', '+\t}', ' \treturn chart, nil'),
     ),
     counterexamples=(
         udiff('portal/labs.py', ' def labs(patient_id):', '-    audit_event("labs.view", actor=current_user.id, patient_id=patient_id)', '+    audit_event("labs.view", actor=current_user.id, patient_id=patient_id, source="portal")', '     return results'),
+        udiff('portal/labs.py', ' def labs(patient_id):', '     results = repo.labs(patient_id)', '-    audit_event("labs.view", actor=current_user.id, patient_id=patient_id)',
+              '+    if results is not None:', '+        audit_event("labs.view", actor=current_user.id, patient_id=patient_id)', '     return results'),
         udiff('ehr/notes.py', ' def save(note):', '-    # TODO: audit', '+    # audited by the repository', '     repo.save(note)'),
         udiff('src/app.js', " const helmet = require('helmet');", "-const { auditTrail } = require('./middleware/audit');",
               "+const compression = require('compression');", " const patients = require('./routes/patients');"),

@@ -30,6 +30,8 @@ from assistant.review.context import FileContext
 REGULATIONS = ("HIPAA 164.312(e)(1)", "HIPAA 164.312(e)(2)(i)")
 _COMMENT = r"^\s*(?:#|//|/\*|\*|<!--)"
 _FALSE = r"""["']?(?:False|false|FALSE|0|no|No|off|Off|none|None|NONE|CERT_NONE|ssl\.CERT_NONE)\b"""
+# naming a class is not using it: `import ...NoopHostnameVerifier;` is reported where it is used
+_IMPORT = r"^\s*(?:import\s|using\s|from\s+\S+\s+import\s)"
 _TRUE = r"""["']?(?:True|true|TRUE|1|yes|Yes|on|On)\b"""
 
 _VERIFY_OFF = Rule(
@@ -65,12 +67,13 @@ _VERIFY_OFF = Rule(
         r"SSL_VERIFY(?:PEER|HOST)[\"']?\s*(?:,|=>)\s*(?:false|0)\b|\bVERIFY_NONE\b|new\s+X509Certificate\s*\[\s*0\s*\]|"
         r"checkServerTrusted\s*\([^)]*\)\s*(?:throws\s+[\w.]+\s*)?\{\s*\}|"
         r"(?:CertificateValidationCallback|CertificateCustomValidationCallback)\b[^;]*=>\s*true\b|"
-        r"hostname_?verifier\b[^;]*->\s*true\b|"
+        r"hostname_?verifier\b[^;]*->\s*true\b|(?:loadTrustMaterial\s*\(|TrustStrategy\b)[^;]*->\s*true\b|"
         r"checkServerIdentity\s*[:=]\s*(?:\([^)]*\)|\w+)\s*=>\s*(?:undefined|null|\{\s*\})|"
         r"""(?i:endpoint[._]identification[._]algorithm["']?\s*[=:]\s*(?:["']\s*["']|none\b|null\b|$))"""
     ),
     unless=(
         _COMMENT,
+        _IMPORT,
         r"(?i)(?:localhost|127\.0\.0\.1)",
         r"(?i)(?:skip|insecure|no|disable|ignore)[_\-]?\w*verif\w*[\"']?\s*(?:=|:)\s*[\"']?(?:false|0|no|off)\b",
     ),
@@ -86,6 +89,8 @@ _VERIFY_OFF = Rule(
         "lib/Client.php::curl_setopt($ch, CURLOPT_SSL_VERIFYPEER, false);",
         "src/main/java/Trust.java::        public X509Certificate[] getAcceptedIssuers() { return new X509Certificate[0]; }",
         "src/main/resources/application.properties::spring.kafka.properties.ssl.endpoint.identification.algorithm=",
+        "claims/HttpConfig.java::                .loadTrustMaterial(null, (chain, authType) -> true)",
+        "claims/HttpConfig.kt::        .loadTrustMaterial(TrustStrategy { _, _ -> true })",
     ),
     counterexamples=(
         "hie/client.py::            verify=True,",
@@ -94,6 +99,8 @@ _VERIFY_OFF = Rule(
         "server/hie.js::const agent = new https.Agent({ rejectUnauthorized: true, ca: fs.readFileSync(caPath) });",
         "app/client.py::    # never pass verify=False here",
         "src/main/resources/application.properties::spring.kafka.properties.ssl.endpoint.identification.algorithm=https",
+        "claims/HttpConfig.java::import org.apache.hc.client5.http.ssl.NoopHostnameVerifier;",
+        "claims/HttpConfig.java::                .loadTrustMaterial(trustStore, null)",
     ),
 )
 
@@ -148,7 +155,7 @@ _TLS_OFF = Rule(
     ),
     regulations=REGULATIONS,
     languages=SOURCE_LANGUAGES,
-    keywords=("ssl", "tls", "https", "encrypt=", "encrypt =", "viewer_protocol_policy", "insecure", "plaintext"),
+    keywords=("ssl", "tls", "https", "encrypt=", "encrypt =", "viewer_protocol_policy", "insecure", "plaintext", "transit", "client_broker"),
     pattern=(
         r"(?i)(?:\b|_)(?:use_?|enable_?|require_?|force_?)?(?:ssl|tls|https|starttls)"
         r"(?:[_.\-]?[\w.\-]*)?"
@@ -161,7 +168,10 @@ _TLS_OFF = Rule(
         r"""viewer_protocol_policy\s*=\s*"allow-all\"|"""
         r"""\binsecure_channel\(|\bgrpc\.WithInsecure\(|\binsecure\.NewCredentials\(|\.usePlaintext\(\)|"""
         r"""ChannelCredentials\.Insecure\b|credentials\.createInsecure\(|\bALLOW_UNENCRYPTED_AND_ENCRYPTED\b|\bTLS(?:Client)?Config\s*[:=]\s*nil\b|"""
-        r"""(?i:security\.protocol["']?\s*[=:]\s*["']?(?:SASL_)?PLAINTEXT\b)"""
+        r"""(?i:security\.protocol["']?\s*[=:]\s*["']?(?:SASL_)?PLAINTEXT\b)|"""
+        # encryption in transit (ElastiCache, EFS, MSK, Redshift...) turned off
+        r"""(?i:\b[\w.\-]*(?:transit_?encryption|encrypt\w*_?in_?transit|in_?transit_?encrypt)\w*["']?\s*(?:=|:|=>)\s*"""
+        r"""["']?(?:false|0|no|off|disabled?)["']?\s*(?:[,;})\]#]|//|$)|\bclient_broker\s*=\s*"(?:TLS_)?PLAINTEXT")"""
     ),
     unless=(
         _COMMENT,
@@ -185,6 +195,9 @@ _TLS_OFF = Rule(
         "src/main/resources/application.properties::spring.datasource.url=jdbc:sqlserver://db:1433;databaseName=claims;encrypt=false",
         "internal/db/pool.go::\tcfg.ConnConfig.TLSConfig = nil",
         "infra/gcp/sql.tf::      ssl_mode     = \"ALLOW_UNENCRYPTED_AND_ENCRYPTED\"",
+        "infra/cache.tf::  transit_encryption_enabled = false",
+        "infra/efs.tf::  encryption_in_transit = false",
+        "infra/msk.tf::      client_broker = \"TLS_PLAINTEXT\"",
     ),
     counterexamples=(
         "config/db.py::DATABASE_URL = f\"postgresql://{user}@{host}/ehr?sslmode=verify-full\"",
@@ -222,6 +235,8 @@ _CLEARTEXT_URL = Rule(
         r"(?i)\bxmlns\b|\bschemaLocation\b|\$schema|\"system\"\s*:|\bsystem\s*=",
         r"(?i)^\s*(?:>>>|\.\.\.\s|assert\b)|\bfor example\b|\bsuch as\b|\be\.g\.|://\.\.\.|\bsee:?\s+(?:http|ftp)",
         r"(?i)://[^\s\"'`]*/(?:healthz?|readyz?|livez?|metrics|ping)\b",
+        # the cloud instance-metadata service is link-local plain HTTP by design
+        r"(?i)://(?:169\.254\.169\.254|metadata\.google\.internal|metadata\.azure\.com|\[?fd00:ec2::254)",
         # telemetry and metrics collectors (OTLP, Jaeger, Zipkin, StatsD, Prometheus...): no patient data or logins
         r"(?i)://[\w-]*(?:otel|opentelemetry|jaeger|zipkin|prometheus|pushgateway|statsd|tempo|datadog-agent|dd-agent)"
         r"[\w-]*(?:[.:/]|$)",
@@ -242,6 +257,7 @@ _CLEARTEXT_URL = Rule(
         "app/links.py::# docs: http://internal-wiki/hie",
         "charts/portal/values.yaml::    endpoint: http://otel-collector.observability.svc.cluster.local:4318",
         "src/tracing.ts::  url: \"http://jaeger-collector:14268/api/traces\",",
+        "ops/fetch.py::METADATA_URL = \"http://169.254.169.254/latest/meta-data/instance-id\"",
     ),
 )
 
@@ -410,7 +426,57 @@ _HTTP_LISTENER = Rule(
 )
 
 
+
+_MESH_MODE_RE = re2.compile(r"""^\s*-?\s*["']?mode["']?\s*:\s*["']?(DISABLE|PERMISSIVE)["']?\s*(?:#.*)?$""")
+
+
+def _mesh_tls_off(ctx: FileContext) -> Iterator[Hit]:
+    """Istio `mtls: {mode: DISABLE|PERMISSIVE}` / DestinationRule `tls: {mode: DISABLE}`: the mesh lets
+    workloads talk in plaintext; `mode` alone says nothing, so the parent key decides."""
+    for hunk in ctx.file.hunks:
+        post: list[DiffLine] | None = None
+        for ln in hunk.lines:
+            if ln.kind != "+" or ln.new_no is None or "mode" not in ln.text:
+                continue
+            m = _MESH_MODE_RE.search(ln.text)
+            if m is None:
+                continue
+            if post is None:
+                post = post_lines(hunk)
+            i = next(k for k, p in enumerate(post) if p is ln)
+            keys = enclosing_keys(post, i, hunk.header)
+            if keys and keys[-1].strip("\"'").lower() in ("mtls", "tls", "portlevelmtls"):
+                what = "accepts plaintext beside mTLS" if m.group(1) == "PERMISSIVE" else "turns mTLS off"
+                yield Hit(ln.new_no, f"The service mesh {what} here (`{'.'.join(keys)}.mode: {m.group(1)}`), so "
+                          "PHI between services can cross the network in cleartext. Use `mode: STRICT` "
+                          "(DestinationRule: `ISTIO_MUTUAL`).")
+
+
+_MESH_TLS_OFF = Rule(
+    id="TLS-009",
+    category="insecure-transport",
+    severity="high",
+    message=(
+        "The service mesh lets workloads talk without mutual TLS here, so PHI between services can cross the "
+        "network in cleartext. Require mTLS (`mode: STRICT`; DestinationRule `ISTIO_MUTUAL`)."
+    ),
+    regulations=REGULATIONS,
+    languages=frozenset({"yaml"}),
+    keywords=("mode",),
+    check=_mesh_tls_off,
+    examples=(
+        udiff('deploy/mesh.yaml', ' kind: PeerAuthentication', ' spec:', '   mtls:', '-    mode: STRICT', '+    mode: DISABLE'),
+        udiff('deploy/dr.yaml', ' spec:', '   host: notes.ehr.svc.cluster.local', '   trafficPolicy:', '     tls:',
+              '-      mode: ISTIO_MUTUAL', '+      mode: DISABLE'),
+        udiff('deploy/mesh.yaml', ' spec:', '   mtls:', '-    mode: STRICT', '+    mode: PERMISSIVE'),
+    ),
+    counterexamples=(
+        udiff('deploy/mesh.yaml', ' kind: PeerAuthentication', ' spec:', '   mtls:', '-    mode: PERMISSIVE', '+    mode: STRICT'),
+        udiff('deploy/hpa.yaml', ' spec:', '   updatePolicy:', '-    mode: Auto', '+    mode: DISABLE'),
+    ),
+)
+
 RULES: tuple[Rule, ...] = (
     _VERIFY_OFF, _LEGACY_PROTOCOL, _TLS_OFF, _CLEARTEXT_URL, _NESTED_TLS_OFF, _SETTING_TLS_OFF, _TLS_CALL_DROPPED,
-    _HTTP_LISTENER,
+    _HTTP_LISTENER, _MESH_TLS_OFF,
 )
