@@ -24,8 +24,11 @@ import heapq
 import html
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from assistant.domain import SEVERITY_ORDER, ClinicalSafety, Finding, PolicyResult, Risk
@@ -87,6 +90,9 @@ def _change_sentence(files: Sequence[FileSummary]) -> str:
     return f"Changes {len(files)} files (+{added} -{removed}), mostly {names}."
 
 
+_SEVERITY_OF = attrgetter("severity")
+
+
 def _finding_key(f: Finding) -> tuple[int, str, int, str]:
     return (-SEVERITY_ORDER[f.severity], f.file, f.line, f.rule)
 
@@ -97,11 +103,16 @@ def _findings_sentence(findings: Sequence[Finding]) -> str:
     if len(findings) == 1:
         f = findings[0]
         return f"1 finding: {f.rule} ({f.category}, {f.severity}) at {f.file}:{f.line}."
-    counts = dict.fromkeys(("critical", "high", "medium", "low"), 0)
-    for f in findings:
-        counts[f.severity] += 1
-    by_severity = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    worst = heapq.nsmallest(2, findings, key=_finding_key)
+    counted = Counter(map(_SEVERITY_OF, findings))
+    counts = {s: counted[s] for s in ("critical", "high", "medium", "low") if counted[s]}
+    by_severity = ", ".join(f"{n} {s}" for s, n in counts.items())
+    # The first two of the worst severity in the reviewer's order (file, line, rule): no sort, as the server
+    # summarises every review and a large diff can carry thousands of findings.
+    worst: list[Finding] = []
+    for severity in counts:
+        worst += islice((f for f in findings if f.severity == severity), 2 - len(worst))
+        if len(worst) == 2:
+            break
     where = " and ".join(f"{f.rule} ({f.category}, {f.severity}) at {f.file}:{f.line}" for f in worst)
     return f"{len(findings)} findings ({by_severity}); the most serious: {where}."
 
