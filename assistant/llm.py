@@ -168,7 +168,8 @@ def provider_name(model: Any) -> str:
             name = model._get_ls_params().get("ls_provider")
         except Exception:  # noqa: BLE001 - a label, never worth failing for
             name = None
-    return str(name or getattr(model, "_llm_type", None) or type(model).__name__)
+    label = str(name or getattr(model, "_llm_type", None) or type(model).__name__)
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-") or "unknown"
 
 
 def _text_of(message: Any) -> str:

@@ -480,3 +480,5 @@ def test_the_provider_is_named_as_the_environment_named_it(openai_stub: OpenAISt
 
     assert provider_name(chat_model_from_env("openai:stub-model")) == "openai"
     assert provider_name(FakeListChatModel(responses=["x"])) == "fakelistchatmodel"
+    odd = FakeListChatModel(responses=["x"], metadata={"gitops_health_provider": "my provider/v2"})
+    assert provider_name(odd) == "my-provider-v2"  # always a valid `llm:<provider>` label
