@@ -147,7 +147,7 @@ def _policy_sentence(policy: PolicyResult) -> str:
     if policy.decision == "deny":
         rules = ", ".join(v.rule for v in policy.violations[:3])
         because = f" ({rules})" if rules else ""
-        return f"Policy decision: {word}{because}; fix the change before it can be deployed."
+        return f"Policy decision: {word}{because}; it cannot be deployed as it is."
     if policy.required_approvals:
         return f"Policy decision: {word}; it needs approval from {_approvals(policy)}."
     return f"Policy decision: {word}; no approvals required."
@@ -233,7 +233,7 @@ _MENTION = re.compile(r"(?:^|(?<=[\s(\[{,;:]))@(?=[A-Za-z0-9_])")
 _LINK = re.compile(r"!?\[([^\]\n]{0,200})\]\([^)\n]{0,500}\)")
 _URL = re.compile(r"(?i)\b(?:https?|ftp|file|mailto|slack|msteams)://\S+|\bwww\.\S+")
 _LINE_MARKUP = re.compile(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-*+•][ \t]+|\d{1,2}[.)][ \t]+)")
-_INLINE_MARKUP = re.compile(r"\*\*|__|~~|`+|\*(?=\S)|(?<=\S)\*|(?<!\S)#{1,6}(?=\s)")
+_INLINE_MARKUP = re.compile(r"\*\*|~~|`+|\*(?=\S)|(?<=\S)\*|(?<!\S)#{1,6}(?=\s)")
 _SPACE = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 

@@ -127,7 +127,7 @@ def test_a_deny_names_the_violations_and_not_the_approvals() -> None:
     result = review(SECRET_DIFF + DOSE_DIFF, environment="production", service="infusion-pump-controller")
     assert result.policy.decision == "deny"
     text = result.summary.text
-    assert "Policy decision: deny (" in text and "fix the change before it can be deployed." in text
+    assert "Policy decision: deny (" in text and "it cannot be deployed as it is." in text
     assert result.policy.violations[0].rule in text
     assert "approval from" not in text
     assert "2 findings (" in text and "the most serious: " in text
@@ -194,6 +194,17 @@ def accept(text: str, policy: PolicyResult = REVIEW, risk: Risk = HIGH, clinical
 
 def test_a_faithful_rewording_is_accepted_as_it_is() -> None:
     assert accept(GOOD) == GOOD
+
+
+@pytest.mark.parametrize(
+    ("diff", "environment"),
+    [(d, e) for d in (CLEAN_DIFF, PHI_LOG_DIFF, SECRET_DIFF, DOSE_DIFF, SECRET_DIFF + DOSE_DIFF, b"") for e in (None, "production")],
+)
+def test_the_guard_accepts_the_rules_draft_itself(diff: bytes, environment: str | None) -> None:
+    """A model that echoes the deterministic draft must pass: the guard refuses contradictions, not the facts."""
+    result = review(diff, environment=environment, service="infusion-pump-controller")
+    summary = result.summary.text
+    assert accept_llm_summary(summary, result.findings, result.clinical_safety, result.risk, result.policy) == summary
 
 
 @pytest.mark.parametrize(
