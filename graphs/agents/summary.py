@@ -262,7 +262,8 @@ _DECISION_CLAIMS: dict[str, re.Pattern[str]] = {
     ),
     "review": re.compile(
         r"(?i)\breview(?:\s+is)?\s+required\b|\b(?:requires?|needs?)\s+(?:a\s+)?(?:human\s+|manual\s+)?review\b"
-        r"|\bpending\s+(?:review|approval)\b"
+        r"|\bpending\s+(?:review|approval)\b|\b(?:requires?|needs?)\s+(?:\w+\s+)?approvals?\b"
+        r"|\bdecision\s*(?:is\s+|was\s+|[:=\-–—]\s*)?[\"'“]?review\b"
     ),
     "deny": re.compile(
         r"(?i)\bden(?:y|ies|ied)\b|\bblock(?:s|ed|ing)?\b|\breject(?:s|ed)?\b"
@@ -274,7 +275,7 @@ _LEVEL_WORDS = {"low": "low", "minimal": "low", "medium": "medium", "moderate": 
 _LEVEL = r"(low|minimal|medium|moderate|high|critical|severe|elevated|significant)"
 _RISK_LEVEL_CLAIMS = (
     re.compile(r"(?i)\b" + _LEVEL + r"[\s-]+risk\b"),
-    re.compile(r"(?i)\brisk(?:\s+(?:level|score|rating))?(?:\s+(?:is|was|of|at|rated|stays|remains))?\s*[:=\-–—]?\s*"
+    re.compile(r"(?i)\brisk(?:\s+(?:level|score|rating))?(?:\s+(?:is|was|of|at|rated|stays|remains|assessed|scored|considered|as))*\s*[:=\-–—]?\s*"
                r"(?:\d{1,3}\s*/\s*100\s*)?\(?\s*" + _LEVEL + r"\b"),
 )
 _SCORE_CLAIMS = (

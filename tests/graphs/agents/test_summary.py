@@ -234,6 +234,19 @@ def test_an_answer_that_contradicts_the_facts_is_refused(answer: str) -> None:
     assert accept(answer) is None
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The policy decision is review: it needs approval from 2 approvers and 1 clinical safety officer. "
+        "Risk is rated high (55/100); the dose change in pump/dose.py is safety-critical, class C.",
+        "A high-risk, safety-critical dose change (SAFE-001, class C) that requires human review by two approvers "
+        "and a clinical-safety-officer; the risk score is 55/100.",
+    ],
+)
+def test_ordinary_paraphrases_pass(answer: str) -> None:
+    assert accept(answer) == answer
+
+
 def test_approved_low_risk_is_refused_for_a_deny() -> None:
     low = Risk(score=10, level="low")
     assert accept_llm_summary("approved, low risk", [FINDING], CLINICAL_C, low, DENY) is None
