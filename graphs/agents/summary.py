@@ -350,12 +350,6 @@ def accept_llm_summary(
 # --------------------------------------------------------------------------- the agent
 
 
-def provider_of(model: Any) -> str:
-    from assistant.llm import provider_name
-
-    return provider_name(model)
-
-
 def summarize(
     files: Sequence[FileSummary],
     findings: Sequence[Finding],
@@ -376,15 +370,17 @@ def summarize(
     if llm is None:
         return DraftedSummary(rules_text, "rules")
 
-    from assistant.llm import draft, masked_excerpt
+    from assistant.llm import draft, masked_excerpt, provider_name
 
-    facts = _facts(files, findings, clinical, risk, policy)
-    prompt = _prompt(rules_text, facts, masked_excerpt(sample, EXCERPT_BUDGET), risk, policy)
-    answer = draft(llm, prompt, fallback="", timeout_s=timeout_s, system=_SYSTEM)
-    accepted = accept_llm_summary(answer, findings, clinical, risk, policy) if answer else None
-    if accepted is None:
+    try:
+        facts = _facts(files, findings, clinical, risk, policy)
+        prompt = _prompt(rules_text, facts, masked_excerpt(sample, EXCERPT_BUDGET), risk, policy)
+        answer = draft(llm, prompt, fallback="", timeout_s=timeout_s, system=_SYSTEM)
+        accepted = accept_llm_summary(answer, findings, clinical, risk, policy) if answer else None
+        by = f"llm:{provider_name(llm)}"
+    except Exception:  # noqa: BLE001 - the optional path must never cost the review its summary
         return DraftedSummary(rules_text, "rules")
-    return DraftedSummary(accepted, f"llm:{provider_of(llm)}")
+    return DraftedSummary(rules_text, "rules") if accepted is None else DraftedSummary(accepted, by)
 
 
 def node(state: Mapping[str, Any], runtime: Runtime[Any]) -> dict[str, Any]:
