@@ -72,7 +72,7 @@ class SlackNotifier:
         self.config = config
         self.db = db
         self.channel = config.channels.approvals.slack
-        self._load = load or (lambda deployment_id: load_view(db, deployment_id))
+        self._load = load
         self._locks: dict[str, asyncio.Lock] = {}
         self._executor = executor  # None: the loop's default pool
         # Bound once: the outbox unregisters a handler only if it is still the very object registered.
@@ -110,15 +110,21 @@ class SlackNotifier:
             if not lock.locked() and self._locks.get(deployment_id) is lock:
                 self._locks.pop(deployment_id, None)
 
+    def _state(self, deployment_id: str) -> tuple[DeploymentView, list[chat_messages.ChatMessage]]:
+        """The request and its Slack card as one read: a card costs fewer transactions than the request it shows."""
+        if self._load is not None:
+            return self._load(deployment_id), chat_messages.find(self.db, deployment_id, "slack")
+        with self.db.read() as session:
+            return load_view(session, deployment_id), chat_messages.find(session, deployment_id, "slack")
+
     async def _sync(self, deployment_id: str) -> str:
         from slack_sdk.errors import SlackApiError
 
         try:
-            view = await self._blocking(self._load, deployment_id)
+            view, existing = await self._blocking(self._state, deployment_id)
         except UnknownDeployment as exc:
             raise GiveUp(str(exc)) from None
         text, blocks = cards.card(view, self.config)
-        existing = await self._blocking(chat_messages.find, self.db, deployment_id, "slack")
         # One card per request in Slack; Slack names channels by id in its answers, whatever the config says.
         card = existing[-1] if existing else None
         if card is not None:
