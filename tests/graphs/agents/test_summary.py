@@ -28,7 +28,8 @@ from assistant.domain import (
     Violation,
 )
 from assistant.llm import mask_code, masked_excerpt
-from graphs.agents.summary import MAX_CHARS, accept_llm_summary, deterministic_summary, summarize
+from graphs.agents.summary import deterministic_summary, summarize
+from graphs.agents.summary_llm import MAX_CHARS, accept_llm_summary
 from graphs.result import FileSummary, ReviewResult
 from graphs.review import run_review
 
