@@ -30,6 +30,7 @@ import io
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypedDict
 
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
 COMMIT_SAMPLE_LINES = 100_000
 
 Source = bytes | str | os.PathLike[str] | BinaryIO
+
+_KIND = attrgetter("kind")
 
 
 @dataclass(frozen=True)
@@ -99,11 +102,9 @@ def parse(state: ReviewState, runtime: Runtime[ReviewContext]) -> dict[str, Any]
             scans.append(clinical_safety.scan_file(file))
             added = removed = 0
             for hunk in file.hunks:
-                for ln in hunk.lines:
-                    if ln.kind == "+":
-                        added += 1
-                    elif ln.kind == "-":
-                        removed += 1
+                kinds = list(map(_KIND, hunk.lines))  # counted in C: a big diff has millions of lines
+                added += kinds.count("+")
+                removed += kinds.count("-")
             summaries.append(
                 FileSummary(
                     path=file.path,

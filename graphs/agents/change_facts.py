@@ -32,18 +32,20 @@ _GENERIC_DIRS = {
 # RE2 (linear time) behind cheap substring hints: a 1 MB added line must not stall a commit hook.
 _DEF_HINTS = ("def ", "class ", "func", "function", "interface ", "struct ", "enum ", "type ", "public ", "private ",
               "protected ", "internal ", "=>", "resource ", "data ", "module ")
+# Every _ROUTE_RE match shows one of these (lower-cased) on its own line, so only such lines are searched.
 _ROUTE_HINTS = ("@", "handlefunc", "[http", ".get(", ".post(", ".put(", ".patch(", ".delete(")
 # Definitions live on one line: no space class below may cross a newline, and every open-ended
 # repetition is possessive (`*+`, `++`), so the stdlib engine (C speed per match, which RE2's
 # Python wrapper is not) cannot backtrack: matching stays linear on a hostile 1 MB line.
 _DEF_RE = re.compile(
-    r"^[ \t]*+(?:async[ \t]++def|def|class|func(?:[ \t]*+\([^)\n]*+\))?|function\*?|interface|struct|enum|type)[ \t]++"
+    r"\n[ \t]*+(?=[a-z])(?:"  # searched in "\n" + text: a literal first character lets the engine skip to line starts
+    r"(?:async[ \t]++def|def|class|func(?:[ \t]*+\([^)\n]*+\))?|function\*?|interface|struct|enum|type)[ \t]++"
     r"([A-Za-z_][A-Za-z0-9_]*+)"
-    r"|^[ \t]*+(?:public|private|protected|internal)[ \t]([^(\n=;{]*+)\("
-    r"|^[ \t]*+(?:export[ \t]++)?(?:const|let)[ \t]++([A-Za-z_$][\w$]*+)[ \t]*+=[ \t]*+(?:async[ \t]*+)?"
+    r"|(?:public|private|protected|internal)[ \t]([^(\n=;{]*+)\("
+    r"|(?:export[ \t]++)?(?:const|let)[ \t]++([A-Za-z_$][\w$]*+)[ \t]*+=[ \t]*+(?:async[ \t]*+)?"
     r"(?:\([^)\n]*+\)|[A-Za-z_$][\w$]*+)[ \t]*+=>"
-    r"|^[ \t]*+(?:resource|data|module)[ \t]++\"((?:[^\"\n]++\"[ \t]++\")?[^\"\n]++)\"",
-    re.M,
+    r"|(?:resource|data|module)[ \t]++\"((?:[^\"\n]++\"[ \t]++\")?[^\"\n]++)\""
+    r")"
 )
 _NOT_NAMES = frozenset({"if", "for", "while", "switch", "return", "new", "catch", "main"})
 # New HTTP routes on added lines: Flask/FastAPI, Express, Spring, ASP.NET, Go net/http.
@@ -63,12 +65,13 @@ _FIX_WORDS = re2.compile(r"(?i)\b(?:fix(?:e[sd])?|bug|wrong|incorrect|off-by-one
 
 
 def definitions(lines: Iterable[str]) -> list[str]:
-    """Names defined on the given lines, in order; one RE2 pass over the joined text."""
+    """Names defined on the given lines, in order; one pass over the joined text."""
     blob = "\n".join(lines)
-    if not any(h in blob for h in _DEF_HINTS):
+    found = list(_DEF_RE.finditer("\n" + blob))
+    if not found or not _hinted(found, blob):
         return []
     names: list[str] = []
-    for m in _DEF_RE.finditer(blob):
+    for m in found:
         if m.group(2) is not None:  # `public static List<X> name(`: the last word before the parenthesis
             words = m.group(2).split()
             name = words[-1] if len(words) >= 2 and words[-1].isidentifier() else None
@@ -76,12 +79,19 @@ def definitions(lines: Iterable[str]) -> list[str]:
             name = next((g for g in m.groups() if g), None)
         if not name:
             continue
-        name = re.sub(r'"\s+"', ".", name)
+        if '"' in name:
+            name = re.sub(r'"\s+"', ".", name)
         if name.startswith("__") or name in _NOT_NAMES:
             continue  # dunder methods and keywords say nothing about the change
         if name not in names:
             names.append(name)
     return names
+
+
+def _hinted(found: list[re.Match[str]], blob: str) -> bool:
+    """Whether `blob` holds one of _DEF_HINTS (the rule: no hint, no definitions); a match usually shows one itself."""
+    text = found[0].group(0)
+    return any(h in text for h in _DEF_HINTS) or any(h in blob for h in _DEF_HINTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +124,8 @@ def facts(f: FileDiff) -> Facts:
         hit = cache.get(id(f))
         if hit is not None and hit[0] is f:
             return hit[1]
-    added = [ln.text for ln in f.added_lines()]
-    removed = [ln.text for ln in f.removed_lines()]
+    added = [ln.text for h in f.hunks for ln in h.lines if ln.kind == "+"]
+    removed = [ln.text for h in f.hunks for ln in h.lines if ln.kind == "-"]
     found = Facts(added, removed, definitions(added), definitions(removed), routes(added), routes(removed))
     if cache is not None:
         cache[id(f)] = (f, found)
@@ -174,10 +184,28 @@ def infer_type(files: Sequence[FileDiff]) -> str:
 
 
 def routes(lines: Iterable[str]) -> list[str]:
-    """`GET /patients/{id}` for each route declared on the given lines, in order; one RE2 pass."""
+    """`GET /patients/{id}` for each route declared on the given lines, in order.
+
+    _ROUTE_RE runs only over the lines that show a route hint (every route
+    does, on its own line), which is the same answer at a fraction of the cost.
+    """
     blob = "\n".join(lines)
     lowered = blob.lower()
-    if not any(h in lowered for h in _ROUTE_HINTS):
+    if len(lowered) == len(blob):  # positions in `lowered` are positions in `blob`
+        spans: set[tuple[int, int]] = set()
+        for hint in _ROUTE_HINTS:
+            at = lowered.find(hint)
+            while at >= 0:
+                start = blob.rfind("\n", 0, at) + 1
+                end = blob.find("\n", at)
+                if end < 0:
+                    end = len(blob)
+                spans.add((start, end))
+                at = lowered.find(hint, end)  # the next line that shows it
+        if not spans:
+            return []
+        blob = "\n".join(blob[start:end] for start, end in sorted(spans))
+    elif not any(h in lowered for h in _ROUTE_HINTS):
         return []
     out: list[str] = []
     for m in _ROUTE_RE.finditer(blob):

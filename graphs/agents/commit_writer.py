@@ -198,8 +198,8 @@ def _body(files: Sequence[FileDiff], findings: Sequence[Finding], clinical: Clin
             areas.setdefault(area, []).append(f)
         lines.append(f"{len(ordered)} files changed:")
         for area, group in sorted(areas.items()):
-            added = sum(1 for f in group for _ in f.added_lines())
-            removed = sum(1 for f in group for _ in f.removed_lines())
+            added = sum(len(facts(f).added) for f in group)
+            removed = sum(len(facts(f).removed) for f in group)
             statuses = Counter(f.status for f in group)
             detail = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
             lines.extend(_wrap(f"- {area}: {len(group)} files ({detail}; +{added} -{removed})"))
@@ -256,19 +256,11 @@ def _compose(prefix: str, subject: str, body: Sequence[str], trailer_lines: Sequ
 
 
 def _llm_prompt(files: Sequence[FileDiff], kind: str, scope: str | None, body: Sequence[str]) -> str:
-    excerpt: list[str] = []
-    budget = 4000
-    for f in sorted(files, key=lambda f: f.path):
-        excerpt.append(f"--- {f.path} ({f.status})")
-        for ln in f.added_lines():
-            line = f"+{ln.text[:200]}"
-            budget -= len(line)
-            if budget < 0:
-                break
-            excerpt.append(line)
-        if budget < 0:
-            excerpt.append("... (truncated)")
-            break
+    # Masked, not only redacted: `redact` catches labelled names and numbers, and a fixture's
+    # `"Rosa Delgado"` or `lookup(90817263)` carries no label.
+    from assistant.llm import masked_excerpt
+
+    excerpt = masked_excerpt(files, budget=4000)
     head = f"{kind}({scope})" if scope else kind
     return (
         f"Write the subject and body of a git commit message of type {head}.\n"
@@ -276,7 +268,7 @@ def _llm_prompt(files: Sequence[FileDiff], kind: str, scope: str | None, body: S
         f"at most {SUBJECT_MAX - len(head) - 2} characters.\n"
         "Then a blank line, then at most six short lines of body saying what changed and why.\n"
         "Do not write trailers such as Risk:, Regulations: or Signed-off-by:.\n\n"
-        "Summary of the change:\n" + "\n".join(body) + "\n\nAdded lines (excerpt):\n" + "\n".join(excerpt)
+        "Summary of the change:\n" + "\n".join(body) + "\n\nAdded lines (excerpt):\n" + excerpt
     )
 
 

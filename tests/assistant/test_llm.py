@@ -460,11 +460,6 @@ def test_review_cli_shows_the_models_summary_and_sends_it_no_phi(openai_stub: Op
         assert phi not in sent, phi
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the commit writer's prompt sends added lines through redact() only, which misses unlabelled names, "
-    "dates and numbers; graphs/agents/commit_writer.py should build its excerpt with assistant.llm.masked_excerpt",
-)
 def test_no_phi_reaches_the_model_in_any_prompt_of_a_review(openai_stub: OpenAIStub) -> None:
     from graphs.review import run_review
 
