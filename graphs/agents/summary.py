@@ -10,12 +10,13 @@ An LLM, when configured, may only re-word that draft. It sees the draft, the
 facts and an excerpt of the added code masked by `assistant.llm.masked_excerpt`
 (string literals, comments, long numbers, dates and runs of capitalised words
 removed) and then redacted, because `redact` only knows labelled names and
-dates and a test fixture's `"Rosa Delgado"` carries no label. Its answer is cleaned of markup
-and mentions that would ping a channel, redacted again, and rejected (giving
-the deterministic draft) when it is too long or claims a decision, risk level,
-score, safety class, approval or finding the facts do not hold. Nothing the
-model writes reaches a finding, the risk, a trailer or a decision: this agent
-returns prose only.
+dates and a test fixture's `"Rosa Delgado"` carries no label. Its answer is
+cleaned of markup and of mentions that would ping a channel, redacted again,
+and refused (giving the deterministic draft) when it is too long or claims a
+decision, risk level, score, safety class, approval or finding the facts do
+not hold (graphs/agents/summary_llm.py, imported only with a model). Nothing
+the model writes reaches a finding, the risk, a trailer or a decision: this
+agent returns prose only.
 """
 
 from __future__ import annotations
