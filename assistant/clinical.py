@@ -153,7 +153,8 @@ def _has_context(words: set[str]) -> bool:
     return any(a in words and b in words for a, b in _CONTEXT_PAIRS)
 
 
-_NUMERIC_STRING_RE = re2.compile(r"^\s*-?\d+(?:\.\d+)?\s*[A-Za-z/%]{0,8}\s*$")
+# A string that carries a value: a number with its unit ("0.5 mg/kg/day") or an expression ("spo2 < 90" in a rule DSL).
+_VALUE_STRING_RE = re2.compile(r"^\s*[<>=~]*\s*-?\d[\d,_]*(?:\.\d+)?\s*[A-Za-z/%. ]{0,16}$|[<>]|[=!]=")
 _CALLED_RE = re2.compile(r"(\.|\b)(round|ceil|floor|min|max|abs|trunc|pow|sqrt|exp|log|quantize|clamp|"
                          r"to_integral_value|setScale|Round|Ceiling|Floor|Min|Max|Abs|Truncate)\s*\(")
 _STRING_RE = re2.compile(r"\"[^\"]*\"|'[^']*'|`[^`]*`")
@@ -167,7 +168,7 @@ def _canonical(text: str) -> str:
     """
     code = text.split("//", 1)[0] if "//" in text and "://" not in text else text
     code = code.split(" #", 1)[0]
-    code = _STRING_RE.sub(lambda m: '"' + m.group(0)[1:-1].strip() + '"' if _NUMERIC_STRING_RE.search(m.group(0)[1:-1]) else '""', code)
+    code = _STRING_RE.sub(lambda m: '"' + m.group(0)[1:-1].strip() + '"' if _VALUE_STRING_RE.search(m.group(0)[1:-1]) else '""', code)
     if _DEF_RE.search(code):
         code = re2.sub(r"->[^:{]*", "", code)
         code = re2.sub(r":\s*[A-Za-z_][\w.\[\]|, ]*?(\s*[,)=])", r"\1", code)
@@ -176,6 +177,12 @@ def _canonical(text: str) -> str:
         code = _CALLED_RE.sub(lambda m: m.group(1) + "@" + str(zlib.crc32(m.group(2).encode())) + "(", code)
     flat = "".join(_IDENT_RE.sub("x", code).split())
     return flat.replace(",)", ")").replace(",]", "]").replace(",}", "}")
+
+
+def _label_free(text: str) -> str:
+    """The line with every string literal emptied that is neither a number (with its unit: "0.5 mg/kg/day")
+    nor an expression (`"spo2 < 90"` in a rule DSL)."""
+    return _STRING_RE.sub(lambda m: m.group(0) if _VALUE_STRING_RE.search(m.group(0)[1:-1]) else '""', text)
 
 
 def _code_line(text: str) -> bool:
@@ -382,7 +389,10 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
             if removed and _canonical(text) in removed_canon:
                 continue  # renamed or reformatted, same behaviour
             words = _words(text)
-            has_value = bool(_NUMBER_RE.search(text) or _ARITH_RE.search(text) or _COMPARE_RE.search(text))
+            # digits inside a label ('Heparin 5,000 units/mL', an NDC code) are text, not a value; a numeric
+            # string ("90", "2.5 mg") is a value
+            valued = _label_free(text) if ("'" in text or '"' in text) else text
+            has_value = bool(_NUMBER_RE.search(valued) or _ARITH_RE.search(valued) or _COMPARE_RE.search(valued))
             if not has_value:
                 continue
             if hunk_words is None:

@@ -174,8 +174,12 @@ _AUDIT_DISABLED = Rule(
         r"|(?i)[@\[]\s*(?:skip|no|disable|bypass|exempt|suppress)_?audit\w*|audit_?exempt"
         r"|(?i)\b(?:skip|bypass|suppress|without|no)_?audit(?:ing)?\s*\("
         r"|(?i)\bAUDIT\b[^;]*\bSTATE\s*=\s*OFF\b"
-        r"|(?i)getLogger\(\s*[\"'][\w.]*audit[\w.]*[\"']\s*\)\.(?:setLevel\(\s*(?:logging\.)?(?:CRITICAL|FATAL|50|100)|"
-        r"disabled\s*=\s*True)"
+        r"|(?i)getLogger\(\s*[\"'][\w.]*audit[\w.]*[\"']\s*\)\.(?:setLevel\(\s*(?:logging\.)?"
+        r"(?:CRITICAL|FATAL|ERROR|WARNING|WARN|50|40|30|100)|disabled\s*=\s*True)"
+        # the audit logger raised above the level audit records are written at (INFO): they are dropped
+        r"|(?i)[\"'][\w.\-]*audit[\w.\-]*[\"']\s*:\s*\{[^}]*[\"']level[\"']\s*:\s*[\"'](?:WARNING|WARN|ERROR|CRITICAL|FATAL|OFF)[\"']"
+        r"|(?i)\blogging\.level\.[\w.\-]*audit[\w.\-]*\s*[=:]\s*(?:error|warn|warning|fatal|off)\b"
+        r"|(?i)<logger\s+name\s*=\s*[\"'][\w.\-]*audit[\w.\-]*[\"'][^>]*\blevel\s*=\s*[\"'](?:OFF|ERROR|WARN)[\"']"
     ),
     unless=(
         _COMMENT,
@@ -192,6 +196,9 @@ _AUDIT_DISABLED = Rule(
         "db/audit.sql::ALTER SERVER AUDIT EhrAudit WITH (STATE = OFF);",
         "ehr/logging.py::logging.getLogger(\"ehr.audit\").setLevel(logging.CRITICAL)",
         "clinic/settings.py::PHI_ACCESS_AUDIT_ENABLED = env.bool(\"PHI_ACCESS_AUDIT_ENABLED\", default=False)",
+        "ehr/logging_config.py::        \"ehr.audit\": {\"handlers\": [\"audit_file\"], \"level\": \"WARNING\"},",
+        "src/main/resources/application.properties::logging.level.org.lakeside.ehr.audit=ERROR",
+        "src/main/resources/logback-spring.xml::  <logger name=\"org.lakeside.ehr.audit\" level=\"OFF\"/>",
         "ehr/config.py::AUDIT_ON = os.getenv(\"EHR_AUDIT_ENABLED\", \"false\") == \"true\"",
         "src/main/java/org/x/AuditConfig.java::    @Value(\"${ehr.audit.enabled:false}\") boolean auditEnabled;",
     ),
@@ -202,6 +209,8 @@ _AUDIT_DISABLED = Rule(
         "config/app.yaml::  # audit: false is only allowed in local dev",
         "clinic/settings.py::PHI_ACCESS_AUDIT_ENABLED = env.bool(\"PHI_ACCESS_AUDIT_ENABLED\", default=True)",
         "ehr/config.py::SKIP_AUDIT = env.bool(\"SKIP_AUDIT\", default=False)",
+        "ehr/logging_config.py::        \"ehr.audit\": {\"handlers\": [\"audit_file\"], \"level\": \"INFO\"},",
+        "src/main/resources/application.properties::logging.level.org.lakeside.ehr.audit=INFO",
         "src/main/java/org/x/AuditConfig.java::    @Value(\"${ehr.audit.enabled:true}\") boolean auditEnabled;",
         "src/main/java/org/x/AuditConfig.java::    @Value(\"${ehr.skip-audit:false}\") boolean skipAudit;",
     ),
@@ -292,7 +301,8 @@ _HANDLER_START_RE = re2.compile(
 _DATA_ACCESS_RE = re2.compile(
     r"\.objects\.|\.query\b|session\.(?:get|query|execute|add|merge|delete)\b|\.execute\(|\.find\w*\(|"
     r"\.get_or_404\(|\.save\(|\.update\w*\(|\.delete\(|\.insert\w*\(|\.create\(|\brepo\w*\.\w+\(|"
-    r"\bstore\.\w+\(|\.(?:Get|Find|Load|Save|Update|Delete|Query)\w*\(|Repository\.\w+\(|\b_?db\.\w+"
+    r"\bstore\.\w+\(|\.(?:Get|Find|Load|Save|Update|Delete|Query|List|Fetch|Read|Search|Select|Export|Insert|Upsert|Remove)"
+    r"\w*\(|Repository\.\w+\(|\b_?db\.\w+"
 )
 _PHI_RESOURCE_WORDS = frozenset({
     "patient", "patients", "record", "records", "chart", "charts", "note", "notes", "lab", "labs", "result", "results",
@@ -355,6 +365,10 @@ _UNAUDITED_HANDLER = Rule(
               "+    public async Task RecodeAsync(int problemId, string icd10, string userId)", "+    {",
               '+        await _db.ExecuteAsync("UPDATE problems SET icd10_code = @Code WHERE id = @Id", new { Code = icd10, Id = problemId });',
               "+    }"),
+        udiff("internal/store/patients.go", " func (r *PatientRepo) Get(ctx context.Context, actor, id string) (*Patient, error) {",
+              "     p, err := r.q.GetPatient(ctx, id)", '     r.audit.Log(ctx, audit.Event{Actor: actor, Action: "patient.read", PatientID: id})',
+              "     return p, err", " }", "+", "+func (r *PatientRepo) ExportAll(ctx context.Context, actor string) ([]Patient, error) {",
+              "+\treturn r.q.ListAllPatients(ctx)", "+}"),
     ),
     counterexamples=(
         udiff("portal/routes.py", ' @bp.get("/patients/<int:pid>/labs")', " @login_required", " def labs(pid):",

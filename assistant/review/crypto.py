@@ -317,6 +317,11 @@ def _check_password_hashing(ctx: FileContext) -> Iterator[Hit]:
         if m is None:
             continue
         token = m.group(0).lower()
+        if token == "plaintext" and (
+            re2.search(r"(?i)security\.protocol|PLAINTEXT://|listener|protocol", text)
+            or not re2.search(r"(?i)passw|hasher|encoder|\bhash", _window(ctx, ln, 2, 2))
+        ):
+            continue  # a Kafka/listener protocol name, not a password stored in plaintext
         if token.startswith(("pbekeyspec", "rfc2898", "pbkdf2", "bcryptpasswordencoder")):
             yield Hit(ln.new_no or 1, "Password hashing uses too few iterations (or too low a cost) to resist "
                       "offline guessing. Use >= 600,000 PBKDF2-SHA256 iterations, bcrypt cost >= 10, or Argon2id.")
@@ -470,6 +475,7 @@ RULES: tuple[Rule, ...] = (
             "pharmacy/cache.py::digest = hashlib.sha256(json.dumps(params).encode()).hexdigest()",
             "portal/pw.py::digest = hashlib.pbkdf2_hmac(\"sha256\", password.encode(), salt, 600_000)",
             "portal/pw.py::hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=12))",
+            "src/main/resources/application.yml::      security.protocol: PLAINTEXT",
         ),
     ),
 )

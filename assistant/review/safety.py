@@ -64,6 +64,11 @@ _CLINICAL_CHANGE = Rule(
         udiff("src/main/java/org/stv/lab/CriticalValues.java", '             case "2823-3": // potassium',
               "-                return r.value() < 2.8 || r.value() > 6.0;", "+                return r.value() < 2.8 || r.value() > 6.5;"),
         udiff("internal/units/weight.go", " func LbToKg(lb float64) float64 {", "-\treturn lb * 0.45359237", "+\treturn lb / 2.2", " }"),
+        udiff("config/cds/rules.json", '   "hyperkalemia": {', '-    "when": "potassium > 6.0",', '+    "when": "potassium > 6.5",', "   },"),
+        udiff("config/peds/dosing.json", '   "amoxicillin": {', '-    "dose": "80 mg/kg/day",', '+    "dose": "90 mg/kg/day",', "   },"),
+        udiff("db/migrations/V120__potassium_rule.sql",
+              "+UPDATE cds_rules SET threshold_high = 6.5 WHERE rule_code = 'K_CRITICAL_HIGH';"),
+        udiff("cds/dosing/heparin.py", ' def bolus_units(weight_kg):', '-    return round(weight_kg * 80)', '+    return round(weight_kg * Decimal("70"))'),
         udiff("charts/bedside-monitor/values.yaml", " alarms:", "   heartRate:", "-    high: 130", "+    high: 150",
               " resources:", "   limits:", "-    cpu: 500m", "+    cpu: 750m"),
     ),
@@ -78,6 +83,8 @@ _CLINICAL_CHANGE = Rule(
 
         udiff("charts/bedside-monitor/values.yaml", "-replicaCount: 2", "+replicaCount: 3", " alarms:", "   heartRate:",
               "     high: 130"),
+        udiff("db/migrations/V140__heparin_label.sql", "+-- display name of the heparin vial",
+              "+UPDATE drug_catalog SET display_name = 'Heparin Sodium 5,000 units/mL' WHERE ndc = '63323-0047-01';"),
     ),
 )
 

@@ -118,7 +118,11 @@ _ENCRYPTED_FILE = r"kind:\s*sealedsecret|^\s*encrypteddata:|^sops:|\$ansible_vau
 _UNQUOTED = frozenset({"dotenv", "properties", "yaml", "ini", "toml", None, "dockerfile", "shell"})
 _SECRET_WORDS = r"(?:pass|pwd|secret|token|credential|key|bearer|conn|dsn)"
 # Candidate lines: a secret-ish key, then an operator, then (in code) a quote.
-_GATE_QUOTED = _SECRET_WORDS + r"[\w.\-]*[\"'\]]?\s*(?::=|=>|=|:)\s*[@$]?[rbuf]?[\"'`]|[\"'`](?:bearer|basic) "
+# a literal wrapped into bytes is still a literal: []byte("k"), Buffer.from("k"), Encoding.UTF8.GetBytes("k"), bytes("k")
+_BYTES_WRAP = r"(?i:\[\]byte\s*\(|Buffer\.from\s*\(|bytes\s*\(|(?:System\.Text\.)?Encoding\.\w+\.GetBytes\s*\(|new\s+TextEncoder\(\)\.encode\s*\()"
+_BYTES_WRAP_RE = re2.compile("^" + _BYTES_WRAP)
+_GATE_QUOTED = (_SECRET_WORDS + r"[\w.\-]*[\"'\]]?\s*(?::=|=>|=|:)\s*" + _BYTES_WRAP + r"?[@$]?[rbuf]?[\"'`]|"
+                r"[\"'`](?:bearer|basic) ")
 _GATE_ANY = _SECRET_WORDS + r"[\w.\-]*[\"'\]]?\s*(?::=|=>|=|:)\s*\S"
 
 
@@ -127,6 +131,11 @@ def _literal_after(text: str, pos: int, language: str | None) -> str | None:
     rest = text[pos: pos + 600].strip()  # a bounded window keeps a 1 MB line linear
     if not rest:
         return None
+    wrap = _BYTES_WRAP_RE.search(rest)
+    if wrap is not None:
+        rest = rest[wrap.end():].lstrip()
+        if rest[:2] in ('b"', "b'"):
+            rest = rest[1:]
     q = rest[0]
     if rest[:2] in ('f"', "f'", '$"', '@"') or rest[:1] == "`" and "${" in rest:
         return None
@@ -354,6 +363,9 @@ RULES: tuple[Rule, ...] = (
             "infra/kv.tf::resource \"azurerm_key_vault_secret\" \"lab\" {\n  name  = \"lab-api-key\"\n  value = \"lab_9c2f7e41b8d34a06a5e1c3b7\"\n}",
             "infra/azure/db.tf::  administrator_password = \"Az-Ehr-Pg-2024!secure\"",
             "svc/application.properties::clearinghouse.api-key=ch_live_5f2a9c81d7e34b60a1c9e2f7",
+            "internal/auth/jwt.go::var signingKey = []byte(\"pX9!vR2#tLq8@wZ4^mN6&cJ1*hB3%yK7\")",
+            "Auth/Tokens.cs::private static readonly byte[] SigningKey = Encoding.UTF8.GetBytes(\"h7Kd-92jfQ!x0Lm3-portal\");",
+            "server/jwt.js::const secretKey = Buffer.from(\"7fA9c2Kq8ZpL1xV4\", \"utf8\");",
         ),
         counterexamples=(
             "portal/settings.py::SECRET_KEY = os.environ[\"PORTAL_SECRET_KEY\"]",
@@ -366,6 +378,8 @@ RULES: tuple[Rule, ...] = (
             "infra/kv.tf::resource \"azurerm_key_vault_secret\" \"db\" {\n  name  = \"db-password\"\n  value = random_password.db.result\n}",
             "infra/params.tf::resource \"azurerm_postgresql_flexible_server_configuration\" \"tz\" {\n  name  = \"timezone\"\n  value = \"Europe/Amsterdam-Clinic2\"\n}",
             "app/cfg.py::TOKEN_URL = \"https://auth.example.org/oauth/token\"",
+            "internal/auth/jwt.go::var signingKey = []byte(os.Getenv(\"JWT_SIGNING_KEY\"))",
+            "server/jwt.js::const secretKey = Buffer.from(process.env.JWT_SECRET, \"base64\");",
         ),
     ),
     Rule(

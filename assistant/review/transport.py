@@ -62,7 +62,7 @@ _VERIFY_OFF = Rule(
         + r"|_create_unverified_context|\bCERT_NONE\b|NoopHostnameVerifier|ALLOW_ALL_HOSTNAME_VERIFIER|"
         r"AllowAllHostnameVerifier|TrustAllStrategy|TrustSelfSignedStrategy|InsecureTrustManagerFactory|"
         r"DangerousAcceptAnyServerCertificateValidator|"
-        r"""NODE_TLS_REJECT_UNAUTHORIZED["']?\s*[:=]\s*["']?0|PYTHONHTTPSVERIFY["']?\s*[:=]\s*["']?0|"""
+        r"""NODE_TLS_REJECT_UNAUTHORIZED["'\]]*\s*[:=]\s*["']?0|PYTHONHTTPSVERIFY["']?\s*[:=]\s*["']?0|"""
         r"GIT_SSL_NO_VERIFY|--no-check-certificate|\bcurl\b[^|;]*\s(?:-k|--insecure)\b|"
         r"SSL_VERIFY(?:PEER|HOST)[\"']?\s*(?:,|=>)\s*(?:false|0)\b|\bVERIFY_NONE\b|new\s+X509Certificate\s*\[\s*0\s*\]|"
         r"checkServerTrusted\s*\([^)]*\)\s*(?:throws\s+[\w.]+\s*)?\{\s*\}|"
@@ -83,6 +83,7 @@ _VERIFY_OFF = Rule(
         "server/hie.js::const agent = new https.Agent({ rejectUnauthorized: false });",
         "src/Client.cs::handler.ServerCertificateCustomValidationCallback = (msg, cert, chain, errs) => true;",
         "app/http.py::ctx = ssl._create_unverified_context()",
+        "workers/hie/index.js::  process.env[\"NODE_TLS_REJECT_UNAUTHORIZED\"] = 0;",
         "src/main/java/Http.java::        .setSSLHostnameVerifier(NoopHostnameVerifier.INSTANCE)",
         "config/app.yaml::  insecure_skip_verify: true",
         "ops/pull.sh::curl -k https://fhir.example.org/metadata",
@@ -155,7 +156,8 @@ _TLS_OFF = Rule(
     ),
     regulations=REGULATIONS,
     languages=SOURCE_LANGUAGES,
-    keywords=("ssl", "tls", "https", "encrypt=", "encrypt =", "viewer_protocol_policy", "insecure", "plaintext", "transit", "client_broker"),
+    keywords=("ssl", "tls", "https", "encrypt=", "encrypt =", "viewer_protocol_policy", "insecure", "plaintext", "transit",
+              "client_broker"),
     pattern=(
         r"(?i)(?:\b|_)(?:use_?|enable_?|require_?|force_?)?(?:ssl|tls|https|starttls)"
         r"(?:[_.\-]?[\w.\-]*)?"
@@ -171,7 +173,9 @@ _TLS_OFF = Rule(
         r"""(?i:security\.protocol["']?\s*[=:]\s*["']?(?:SASL_)?PLAINTEXT\b)|"""
         # encryption in transit (ElastiCache, EFS, MSK, Redshift...) turned off
         r"""(?i:\b[\w.\-]*(?:transit_?encryption|encrypt\w*_?in_?transit|in_?transit_?encrypt)\w*["']?\s*(?:=|:|=>)\s*"""
-        r"""["']?(?:false|0|no|off|disabled?)["']?\s*(?:[,;})\]#]|//|$)|\bclient_broker\s*=\s*"(?:TLS_)?PLAINTEXT")"""
+        r"""["']?(?:false|0|no|off|disabled?)["']?\s*(?:[,;})\]#]|//|$)|\bclient_broker\s*=\s*"(?:TLS_)?PLAINTEXT")|"""
+        # a cleartext port opened beside the TLS one (Azure Cache for Redis)
+        r"""(?i:\b(?:enable_?)?non_?(?:ssl|tls)_?port(?:_?enabled)?["']?\s*(?:=|:)\s*["']?true\b)"""
     ),
     unless=(
         _COMMENT,
@@ -196,6 +200,8 @@ _TLS_OFF = Rule(
         "internal/db/pool.go::\tcfg.ConnConfig.TLSConfig = nil",
         "infra/gcp/sql.tf::      ssl_mode     = \"ALLOW_UNENCRYPTED_AND_ENCRYPTED\"",
         "infra/cache.tf::  transit_encryption_enabled = false",
+        "infra/azure/redis.tf::  non_ssl_port_enabled = true",
+        "infra/azure/redis.bicep.json::      \"enableNonSslPort\": true,",
         "infra/efs.tf::  encryption_in_transit = false",
         "infra/msk.tf::      client_broker = \"TLS_PLAINTEXT\"",
     ),
@@ -326,12 +332,14 @@ _SETTING_TLS_OFF = Rule(
 _TLS_CALL_RE = re2.compile(
     r"\btls\.(?:Dial\w*|Client|Server)\(|\bwrap_socket\(|\bSslStream\b|\bSSLSocketFactory\b|\btls\.connect\(|\bssl_context\s*=|"
     r"\bcredentials\.NewTLS\(|\bNewClientTLSFromFile\(|\bstarttls\(|\bSMTP_SSL\(|\bFTP_TLS\(|\bHTTPSConnection\(|"
-    r"\bhttps\.(?:request|get|Agent)\b|\bssl_channel_credentials\(|\bsecure_channel\(|\bLDAPS?_?TLS|\bstart_tls\w*\("
+    r"\bhttps\.(?:request|get|Agent)\b|\bssl_channel_credentials\(|\bsecure_channel\(|\bLDAPS?_?TLS|\bstart_tls\w*\(|"
+    r"\bListenAndServeTLS\(|\bServeTLS\(|\bhttps\.createServer\(|\bFTP_TLS\(|\bFTPSClient\b"
 )
 _PLAIN_CALL_RE = re2.compile(
     r"\bnet\.Dial(?:Timeout)?\(|\bnet\.Dialer\b|\bsocket\.create_connection\(|\bsocket\.socket\(|\bnew\s+Socket\(|"
     r"\bnew\s+TcpClient\(|\bnet\.(?:connect|createConnection)\(|\bSMTP\(|\bFTP\(|\bHTTPConnection\(|"
-    r"\bhttp\.(?:request|get|Agent)\b|\binsecure_channel\(|\bGetStream\(\)"
+    r"\bhttp\.(?:request|get|Agent)\b|\binsecure_channel\(|\bGetStream\(\)|\bListenAndServe\(|\bhttp\.createServer\(|"
+    r"\bFTPClient\b"
 )
 
 
@@ -346,10 +354,13 @@ def _tls_call_dropped(ctx: FileContext) -> Iterator[Hit]:
             continue
         if any(_TLS_CALL_RE.search(a.text) for a in block.added):
             continue
-        for a in block.added:
-            if a.new_no is not None and not is_comment(a.text) and _PLAIN_CALL_RE.search(a.text):
-                yield Hit(a.new_no, "This connection used TLS and now opens a plaintext socket; " + _TLS_OFF.message)
-                break
+        for k, a in enumerate(block.added):
+            if a.new_no is None or is_comment(a.text) or not _PLAIN_CALL_RE.search(a.text):
+                continue
+            if "redirect" in " ".join(x.text for x in block.added[k: k + 3]).lower():
+                continue  # a port-80 listener that only redirects to HTTPS
+            yield Hit(a.new_no, "This connection used TLS and now opens a plaintext socket; " + _TLS_OFF.message)
+            break
 
 
 _TLS_CALL_DROPPED = Rule(
@@ -359,18 +370,25 @@ _TLS_CALL_DROPPED = Rule(
     message=_TLS_OFF.message,
     regulations=REGULATIONS,
     languages=frozenset({"python", "java", "javascript", "typescript", "go", "csharp", "kotlin"}),
-    keywords=("dial", "socket", "tcpclient", "connect", "smtp", "ftp", "httpconnection", "http.", "insecure_channel", "getstream"),
+    keywords=("dial", "socket", "tcpclient", "connect", "smtp", "ftp", "httpconnection", "http.", "insecure_channel", "getstream",
+              "listenandserve", "createserver"),
     check=_tls_call_dropped,
     examples=(
         udiff('internal/hl7/sender.go', ' func (s *Sender) Send(msg []byte) error {',
               '-\tconn, err := tls.Dial("tcp", s.Addr, s.TLS)', '+\tconn, err := net.DialTimeout("tcp", s.Addr, s.Timeout)', ' \tif err != nil {'),
         udiff('notify/mail.py', ' def send(msg):', '-    with smtplib.SMTP_SSL(HOST, 465) as s:', '+    with smtplib.SMTP(HOST, 25) as s:', '         s.send_message(msg)'),
+        udiff('cmd/api/main.go', ' \tmux := routes()', '-\tlog.Fatal(http.ListenAndServeTLS(":8443", cert, key, mux))',
+              '+\tlog.Fatal(http.ListenAndServe(":8443", mux))', ' }'),
     ),
     counterexamples=(
         udiff('internal/hl7/sender.go', ' func (s *Sender) Send(msg []byte) error {',
               '-\tconn, err := net.Dial("tcp", s.Addr)', '+\tconn, err := tls.Dial("tcp", s.Addr, s.TLS)', ' \tif err != nil {'),
         udiff('internal/hl7/sender.go', ' func (s *Sender) Send(msg []byte) error {',
               '-\tconn, err := tls.Dial("tcp", s.Addr, s.TLS)', '+\traw, err := net.Dial("tcp", s.Addr)', '+\tconn := tls.Client(raw, s.TLS)', ' \tif err != nil {'),
+        udiff('cmd/api/main.go', ' \tmux := routes()', '-\tlog.Fatal(http.ListenAndServeTLS(":443", cert, key, mux))',
+              '+\tgo http.ListenAndServe(":80", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {',
+              '+\t\thttp.Redirect(w, r, "https://"+r.Host+r.URL.RequestURI(), http.StatusMovedPermanently)', '+\t}))',
+              '+\tlog.Fatal(http.ListenAndServeTLS(":443", cert, key, mux))', ' }'),
     ),
 )
 
@@ -476,7 +494,38 @@ _MESH_TLS_OFF = Rule(
     ),
 )
 
+
+_PLAINTEXT_CLIENT = Rule(
+    id="TLS-010",
+    category="insecure-transport",
+    severity="high",
+    message=(
+        "This opens a plain FTP or Telnet session: the login and every file sent (exports, results, claims) cross "
+        "the network in cleartext. Use SFTP/SCP, FTPS (`ftplib.FTP_TLS`, `FTPSClient`) or SSH."
+    ),
+    regulations=REGULATIONS,
+    languages=frozenset({"python", "java", "kotlin", "javascript", "typescript", "go", "csharp"}),
+    keywords=("ftp", "telnet"),
+    pattern=(
+        r"\bftplib\.FTP\s*\(|(?:^|[=(\s])FTP\s*\(\s*[\w\"']|\bnew\s+FTPClient\s*\(|\btelnetlib\.Telnet\s*\(|"
+        r"\bftp\.(?:Dial|Connect)\s*\(|\bnew\s+FtpClient\s*\([^)]*\)"
+    ),
+    unless=(_COMMENT, _IMPORT, r"(?i)FTP_TLS|FTPSClient|ExplicitTLS|DialWithTLS|DialWithExplicitTLS|secure\s*:\s*true|EncryptionMode\.(?:Explicit|Implicit)"),
+    examples=(
+        "labs/push.py::    with ftplib.FTP(host, timeout=60) as ftp:",
+        "labs/push.py::    ftp = FTP(\"ftp.reflab.example.com\")",
+        "claims/src/main/java/Upload.java::        FTPClient ftp = new FTPClient();",
+        "internal/drop/ftp.go::\tc, err := ftp.Dial(addr, ftp.DialWithTimeout(10*time.Second))",
+    ),
+    counterexamples=(
+        "labs/push.py::    with ftplib.FTP_TLS(host, timeout=60) as ftp:",
+        "claims/src/main/java/Upload.java::        FTPSClient ftp = new FTPSClient(\"TLS\", false);",
+        "internal/drop/ftp.go::\tc, err := ftp.Dial(addr, ftp.DialWithExplicitTLS(tlsCfg))",
+        "labs/push.py::from ftplib import FTP",
+    ),
+)
+
 RULES: tuple[Rule, ...] = (
     _VERIFY_OFF, _LEGACY_PROTOCOL, _TLS_OFF, _CLEARTEXT_URL, _NESTED_TLS_OFF, _SETTING_TLS_OFF, _TLS_CALL_DROPPED,
-    _HTTP_LISTENER, _MESH_TLS_OFF,
+    _HTTP_LISTENER, _MESH_TLS_OFF, _PLAINTEXT_CLIENT,
 )
