@@ -159,16 +159,17 @@ def _paths_in(lines: Sequence[DiffLine]) -> list[str]:
 def _anonymous(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language in DOC_LANGUAGES:
         return
+    markers = ctx.lines_matching(_ANON_MARKER_RE.pattern)
+    if not markers:
+        return
     for hunk in ctx.file.hunks:
-        post: list[DiffLine] | None = None
         for ln in hunk.lines:
-            if ln.kind != "+" or is_comment(ln.text) or _ANON_MARKER_RE.search(ln.text) is None:
+            if ln.kind != "+" or ln.new_no not in markers or is_comment(ln.text):
                 continue
-            if post is None:
-                post = post_lines(hunk)
-            i = index_in(post, ln.new_no or 0)
-            if i is None:
+            where = ctx.position(ln.new_no or 0)
+            if where is None:
                 continue
+            post, i = where
             same = _paths_in([ln])
             near = same or _paths_in(post[max(0, i - 4): i + 5])
             if near and all(_PUBLIC_PATH_RE.search(p) for p in near):
@@ -477,10 +478,17 @@ def _body_under(post: Sequence[DiffLine], i: int, limit: int = 3) -> list[DiffLi
 def _backdoor(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language in DOC_LANGUAGES:
         return
+    # A line yields only when one of these three matches it: find those lines in one pass each.
+    candidates = (ctx.lines_matching(_REQUEST_LITERAL_RE.pattern) | ctx.lines_matching(_BYPASS_FLAG_RE.pattern)
+                  | ctx.lines_matching(_TOKEN_UNVERIFIED_RE.pattern))
+    if not candidates:
+        return
     for hunk in ctx.file.hunks:
         post: list[DiffLine] | None = None
         for ln in hunk.lines:
-            if ln.kind != "+" or is_comment(ln.text) or ln.new_no is None or ln.text.lstrip().startswith(("assert ", ">>>")):
+            if ln.kind != "+" or ln.new_no not in candidates:
+                continue
+            if is_comment(ln.text) or ln.new_no is None or ln.text.lstrip().startswith(("assert ", ">>>")):
                 continue
             text = ln.text
             m = _REQUEST_LITERAL_RE.search(text)
@@ -594,18 +602,17 @@ _SELF_ROLE_RE = re2.compile(
 def _idor(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language in DOC_LANGUAGES or ctx.language in ("yaml", "terraform", "json"):
         return
+    fetches = ctx.lines_matching(_FETCH_BY_ID_RE.pattern)
+    if not fetches:
+        return
     for hunk in ctx.file.hunks:
-        post: list[DiffLine] | None = None
         for ln in hunk.lines:
-            if ln.kind != "+" or ln.new_no is None or is_comment(ln.text):
+            if ln.kind != "+" or ln.new_no is None or ln.new_no not in fetches or is_comment(ln.text):
                 continue
-            if _FETCH_BY_ID_RE.search(ln.text) is None:
+            where = ctx.position(ln.new_no)
+            if where is None:
                 continue
-            if post is None:
-                post = post_lines(hunk)
-            i = index_in(post, ln.new_no)
-            if i is None:
-                continue
+            post, i = where
             stmt = statement_text(post, i)
             if _scoped(stmt):
                 continue

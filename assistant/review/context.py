@@ -9,10 +9,14 @@ so ten rules asking about one hunk parse it once.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar
+
+import re2
+from re2 import _re2
 
 from assistant.diffs import DiffLine, FileDiff, Hunk
 from assistant.review.vocabulary import PhiVocabulary
@@ -44,6 +48,22 @@ def is_test_path(path: str) -> bool:
 
 
 _COMPILED: dict[str | bytes, object] = {}
+_LINE_REGEXPS: dict[str, object] = {}
+_UNANCHORED = _re2.RE2.Anchor.UNANCHORED
+
+
+def _line_regexp(pattern: str):  # type: ignore[no-untyped-def]
+    """RE2's own regexp object for `pattern` run line by line over a joined text (see `lines_matching`)."""
+    found = _LINE_REGEXPS.get(pattern)
+    if found is None:
+        options = re2.Options()
+        options.never_nl = True
+        options.never_capture = True  # only whether and where: the DFA alone answers
+        found = _re2.RE2(("(?m:" + pattern + ")").encode("utf-8"), options)
+        if not found.ok():
+            raise re2.error(found.error())
+        _LINE_REGEXPS[pattern] = found
+    return found
 
 
 def _compiled(pattern: str | bytes):  # type: ignore[no-untyped-def]
@@ -183,6 +203,42 @@ class FileContext:
                 last = idx
                 out.append(lines[idx])
         return out
+
+    def lines_matching(self, pattern: str) -> frozenset[int]:
+        """New-file numbers of the post-image lines whose own text an RE2 `pattern` searches successfully.
+
+        The same answer as `compile(pattern).search(line.text)` asked of every line, from one pass over
+        the file: the pattern runs multi-line (`^`/`$` at line ends) and with RE2's `never_nl`, so no
+        match can hold a newline, and after a line's first match the search moves on to the next line.
+        (Unlike `scan`, whose matches may run across lines and count for the line they start on.)
+        """
+        key = ("lines", pattern)
+        found = self._memo.get(key)
+        if found is not None:
+            return found  # type: ignore[return-value]
+        lines, text, starts = self._joined_post
+        regexp = _line_regexp(pattern)
+        out: set[int] = set()
+        if not lines:
+            self._memo[key] = frozenset()
+            return frozenset()
+        end = len(text)
+        pos = 0
+        n = len(starts)
+        while pos <= end:
+            spans = regexp.Match(_UNANCHORED, text, pos, end)
+            if spans[0][0] < 0:
+                break
+            idx = bisect.bisect_right(starts, spans[0][0]) - 1
+            no = lines[idx].new_no
+            if no is not None:
+                out.add(no)
+            if idx + 1 >= n:
+                break
+            pos = starts[idx + 1]
+        result = frozenset(out)
+        self._memo[key] = result
+        return result
 
     @cached_property
     def phi_hint_lines(self) -> frozenset[int]:

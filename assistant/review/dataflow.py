@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from assistant.diffs import DiffLine, Hunk
 from assistant.review import re2fast as re2
-from assistant.review.lexing import balanced_span, chains, line_at, mask
-from assistant.review.vocabulary import PhiVocabulary, split_words
+from assistant.review.lexing import Chain, Masked, balanced_span, chains, line_at, mask
+from assistant.review.vocabulary import PhiVocabulary, _hint_word, split_words
 
 _ASSIGN_RE = re2.compile(
     r"^\s*(?:(?:const|let|var|val|final|auto|private|public|protected|static|readonly)\s+)*"
@@ -38,11 +38,12 @@ class HunkFlow:
     phi_vars: dict[str, list[int]] = field(default_factory=dict)  # name -> new-file lines holding the PHI
 
 
-def _mentions_record(text: str, vocab: PhiVocabulary) -> bool:
+def _mentions_record(text: str, vocab: PhiVocabulary, pre: tuple[Masked, list[Chain]] | None = None) -> bool:
     if any(c in text for c in _COUNTING):
         return False
-    m = mask(text)
-    for ch in chains(m.masked):
+    if not may_name_record(text, vocab):
+        return False
+    for ch in (pre[1] if pre is not None else chains(mask(text).masked)):
         segs = ch.segments
         for k, seg in enumerate(segs):
             if vocab.is_record(seg):
@@ -50,6 +51,42 @@ def _mentions_record(text: str, vocab: PhiVocabulary) -> bool:
                 if not any(w in vocab.neutral for w in rest):
                     return True
     return False
+
+
+def may_name_record(text: str, vocab: PhiVocabulary) -> bool:
+    """A necessary condition for `vocab.is_record` of any identifier in `text`: a record word in it.
+
+    `is_record` asks for a record word among an identifier's (lowercase) words, and those words are
+    pieces of the identifier, so the lowercased text holds the record word: a substring test per word
+    decides "no record here" without masking or splitting the text.
+    """
+    low = text.lower()
+    return any(w in low for w in vocab.record_words)
+
+
+def may_hold_phi(text: str, vocab: PhiVocabulary, names: set[str] | frozenset[str] = frozenset()) -> bool:
+    """A necessary condition for `phi_chains(text, vocab, names, {})` to yield anything.
+
+    A chain yields only if its words hold a PHI term (then the text holds the term's hint word, see
+    `PhiVocabulary.hint_words`), name a record (a record word), or are one of `names`; a string key
+    only if it names a PHI term. Substring tests, so no tokenizing: it may say yes wrongly, never no.
+    """
+    if any(n in text for n in names):
+        return True
+    return _hint_words_re(vocab).search(text.lower()) is not None
+
+
+_HINT_WORDS: dict[int, tuple[PhiVocabulary, object]] = {}
+
+
+def _hint_words_re(vocab: PhiVocabulary) -> object:
+    found = _HINT_WORDS.get(id(vocab))
+    if found is None or found[0] is not vocab:
+        words = {_hint_word(term) for term in vocab.terms} | set(vocab.record_words)
+        regex = re2.compile("|".join(re2.escape(w) for w in sorted(words, key=len, reverse=True)))
+        found = (vocab, regex)
+        _HINT_WORDS[id(vocab)] = found
+    return found[1]
 
 
 def hunk_flow(
@@ -70,8 +107,13 @@ def hunk_flow(
     flow = HunkFlow()
     candidates = [ln for ln in post[lo:hi] if hints is None or ln.new_no in hints]
     texts = [hunk.header] + [ln.text for ln in candidates]
+    records = vocab.record_words
     for text in texts:
-        if any(c.isupper() for c in text):
+        # Every binding below asks `is_record` of a piece of the line: no record word, nothing to bind.
+        low = text.lower()
+        if not any(w in low for w in records):
+            continue
+        if (text != low) if text.isascii() else any(c.isupper() for c in text):
             for regex in (_TYPED_RE, _GO_PARAM_RE):
                 for m in regex.finditer(text):
                     type_name, var = m.group(1), m.group(2)
@@ -104,16 +146,19 @@ def hunk_flow(
         else:
             span, starts = rhs, [0]
             col = 0
-        if _mentions_record(span, vocab) and vocab.phi_in_chain([var], flow.record_vars) is None:
+        if not may_hold_phi(span, vocab, flow.record_vars):
+            continue  # binds neither a record (that needs a record word) nor a PHI value
+        rhs_m = mask(span)
+        pre = (rhs_m, chains(rhs_m.masked))
+        if _mentions_record(span, vocab, pre) and vocab.phi_in_chain([var], flow.record_vars) is None:
             # `p = encounter.patient`, but not `name = patient.name` (that is a PHI value, below)
-            rhs_m = mask(span)
-            rhs_chains = chains(rhs_m.masked)
+            rhs_chains = pre[1]
             if rhs_chains and all(
                 vocab.phi_in_chain(c.segments, flow.record_vars) in (None, "patient record") for c in rhs_chains
             ):
                 flow.record_vars.add(var)
                 continue
-        lines = phi_lines_in(span, starts, post, i, vocab, flow.record_vars)
+        lines = phi_lines_in(span, starts, post, i, vocab, flow.record_vars, pre=pre)
         if lines:
             flow.phi_vars[var] = lines
     return flow
@@ -128,12 +173,16 @@ def phi_lines_in(
     record_vars: set[str],
     phi_vars: dict[str, list[int]] | None = None,
     skip_before: int = 0,
+    pre: tuple[Masked, list[Chain]] | None = None,
 ) -> list[int]:
-    """New-file lines within `span` (post[first:] joined) where a PHI expression appears."""
+    """New-file lines within `span` (post[first:] joined) where a PHI expression appears.
+
+    `pre`: `span` already masked and split into chains (`mask`, `chains`), when the caller has them.
+    """
     from assistant.review.phiexpr import phi_chains
 
     out: list[int] = []
-    for offset, _what in phi_chains(span, vocab, record_vars, phi_vars or {}, skip_before):
+    for offset, _what in phi_chains(span, vocab, record_vars, phi_vars or {}, skip_before, pre=pre):
         idx = first + line_at(starts, offset)
         if idx < len(post):
             no = post[idx].new_no

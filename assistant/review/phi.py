@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import re2
+from assistant.review import re2fast as re2
 
 from assistant.diffs import DiffLine
 from assistant.review.base import Hit, Rule

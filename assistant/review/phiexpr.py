@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from assistant.review import re2fast as re2
-from assistant.review.lexing import chains, mask
+from assistant.review.lexing import Chain, Masked, chains, mask
 from assistant.review.vocabulary import PhiVocabulary
 
 # A chain inside one of these calls is measured or protected, not disclosed (C#'s `nameof(Patient)` is the
@@ -63,11 +63,15 @@ def phi_chains(
     record_vars: set[str] | frozenset[str],
     phi_vars: dict[str, list[int]],
     skip_before: int = 0,
+    pre: tuple[Masked, list[Chain]] | None = None,
 ) -> Iterator[tuple[int, str]]:
-    """(offset, description) for each PHI-carrying chain in `text` at or after `skip_before`."""
-    m = mask(text)
+    """(offset, description) for each PHI-carrying chain in `text` at or after `skip_before`.
+
+    `pre`: `mask(text)` and `chains()` of its masked text, when the caller already has them.
+    """
+    m, chain_list = pre if pre is not None else (mask(text), None)
     masked = m.masked
-    for ch in chains(masked):
+    for ch in chain_list if chain_list is not None else chains(masked):
         if ch.start < skip_before:
             continue
         segs = [s for s in ch.segments]
