@@ -24,8 +24,13 @@ it as `app.state.approvals`), adding the thread bookkeeping around them.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
@@ -141,15 +146,87 @@ _PG_SETUP_LOCK = 7243005
 
 def open_checkpointer(db: Database) -> tuple[Any, Any]:
     """A durable checkpointer for `db`'s dialect and a `close()` for its connections."""
+    saver, close, _lock = _open_store(db)
+    return saver, close
+
+
+# --- one resume of a thread at a time, across processes ------------------------------------------
+# Two processes (`serve --workers N`, or replicas) that resume one thread at once would both
+# read the same parked checkpoint and both write a child of it: the thread forks, and which
+# branch is "latest" depends on timing, not on the database. So a resume holds a lock on its
+# thread that every process sharing the checkpoint store sees: on Postgres an advisory lock on
+# the thread id; on SQLite a byte-range lock (fcntl) in a file beside the checkpoints, one
+# byte per stripe. Inside a process the striped threading locks come first (POSIX record
+# locks belong to the process, not the thread).
+
+STRIPES = 64
+_PG_THREAD_LOCK = 7243006
+
+
+def _stripe(deployment_id: str) -> int:
+    """The same stripe in every process (`hash()` of a str is salted per process)."""
+    return zlib.crc32(deployment_id.encode("utf-8")) % STRIPES
+
+
+class _FileLocks:
+    """Byte-range locks in one file kept open for the process's life (closing any descriptor of it would drop them all)."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    @contextmanager
+    def hold(self, deployment_id: str) -> Iterator[None]:
+        stripe = _stripe(deployment_id)
+        fcntl.lockf(self._fd, fcntl.LOCK_EX, 1, stripe)
+        try:
+            yield
+        finally:
+            fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, stripe)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class _AdvisoryLocks:
+    """A session advisory lock per thread id on a pooled connection, released before the connection goes back."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    @contextmanager
+    def hold(self, deployment_id: str) -> Iterator[None]:
+        key = zlib.crc32(deployment_id.encode("utf-8")) - 2**31  # an int4
+        with self._pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s, %s)", (_PG_THREAD_LOCK, key))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_PG_THREAD_LOCK, key))
+
+    def close(self) -> None:
+        return None
+
+
+def _open_store(db: Database) -> tuple[Any, Any, Any]:
+    """(saver, close, thread locks) for `db`'s dialect."""
     if db.is_sqlite:
         from langgraph.checkpoint.sqlite import SqliteSaver
 
-        conn = sqlite3.connect(checkpoint_path(db), check_same_thread=False, timeout=30, isolation_level=None)
+        path = checkpoint_path(db)
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         saver = SqliteSaver(conn)
         saver.setup()
-        return saver, conn.close
+        locks = _FileLocks(path.with_name(f"{path.name}.locks"))
+
+        def close() -> None:
+            locks.close()
+            conn.close()
+
+        return saver, close, locks
 
     import psycopg
     from langgraph.checkpoint.postgres import PostgresSaver
@@ -163,10 +240,11 @@ def open_checkpointer(db: Database) -> tuple[Any, Any]:
             PostgresSaver(conn).setup()  # type: ignore[arg-type]
         finally:
             conn.execute(f"SELECT pg_advisory_unlock({_PG_SETUP_LOCK})")
+    # Room for every core thread to hold its thread lock's connection and still get one to save with.
     pool = ConnectionPool(
-        conninfo, min_size=1, max_size=10, open=True, kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+        conninfo, min_size=1, max_size=24, open=True, kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
     )
-    return PostgresSaver(pool), pool.close  # type: ignore[arg-type]
+    return PostgresSaver(pool), pool.close, _AdvisoryLocks(pool)  # type: ignore[arg-type]
 
 
 # --- the workflow ----------------------------------------------------------------------------
@@ -180,18 +258,29 @@ class ApprovalWorkflow:
     holds everything in between.
     """
 
-    def __init__(self, service: ApprovalService, checkpointer: Any, *, close: Any = None) -> None:
+    def __init__(self, service: ApprovalService, checkpointer: Any, *, close: Any = None, thread_locks: Any = None) -> None:
         self.service = service
         self.graph = build_approval_graph(checkpointer)
         self._close = close
-        # Resumes of one thread are serialized in this process (striped locks), so two clicks
-        # at once do not fork its checkpoints; across processes the database keeps them honest.
-        self._stripes = tuple(threading.Lock() for _ in range(64))
+        # Resumes of one thread are serialized in this process (striped locks) and, with
+        # `thread_locks` (what `open` builds), across every process sharing the checkpoints,
+        # so two clicks at once never fork a thread's checkpoints.
+        self._stripes = tuple(threading.Lock() for _ in range(STRIPES))
+        self._thread_locks = thread_locks
 
     @classmethod
     def open(cls, service: ApprovalService) -> ApprovalWorkflow:
-        saver, close = open_checkpointer(service.db)
-        return cls(service, saver, close=close)
+        saver, close, locks = _open_store(service.db)
+        return cls(service, saver, close=close, thread_locks=locks)
+
+    @contextmanager
+    def _hold(self, deployment_id: str) -> Iterator[None]:
+        with self._stripes[_stripe(deployment_id)]:
+            if self._thread_locks is None:
+                yield
+            else:
+                with self._thread_locks.hold(deployment_id):
+                    yield
 
     def close(self) -> None:
         if self._close is not None:
@@ -270,7 +359,7 @@ class ApprovalWorkflow:
         if view is not None and view.id == deployment_id:
             ctx.out["view_for_next"] = view
         try:
-            with self._stripes[hash(deployment_id) % len(self._stripes)]:
+            with self._hold(deployment_id):
                 if not self.graph.get_state(config).interrupts:
                     return False
                 self.graph.invoke(Command(resume={"recheck": True}), config, context=ctx, durability="exit")

@@ -63,7 +63,7 @@ def install_outbox(app: FastAPI, *, options: WorkerOptions | None = None) -> Out
     app.state.outbox = worker
     metrics = getattr(app.state, "metrics", None)
     if metrics is not None:
-        metrics.registry.register(OutboxCollector(db))
+        metrics.add_collector(OutboxCollector(db))
     return worker
 
 

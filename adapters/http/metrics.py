@@ -9,6 +9,7 @@ not collide on metric names.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 from fastapi import APIRouter, Request
@@ -54,8 +55,17 @@ def route_template(routes: Iterable[BaseRoute], scope: Scope) -> str:
 
 
 class HttpMetrics:
+    """The server's counters; under `serve --workers N` (PROMETHEUS_MULTIPROC_DIR set) summed over every worker.
+
+    prometheus_client's multiprocess mode keeps each process's counters in
+    files in that directory; a scrape, answered by any one worker, reads them
+    all. Collectors that read shared state at scrape time (the outbox gauges,
+    from the database) are added with `add_collector` and reported once.
+    """
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        self._collectors: list[object] = []
         self.requests = Counter(
             "gitops_health_http_requests",
             "HTTP requests answered, by method, route template and status code.",
@@ -76,8 +86,22 @@ class HttpMetrics:
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)
 
+    def add_collector(self, collector: object) -> None:
+        """A collector reporting shared state (read at scrape time): in this registry, and once in a multiprocess scrape."""
+        self.registry.register(collector)  # type: ignore[arg-type]
+        self._collectors.append(collector)
+
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not directory:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged, path=directory)
+        for collector in self._collectors:
+            merged.register(collector)  # type: ignore[arg-type]
+        return generate_latest(merged)
 
 
 router = APIRouter(include_in_schema=False)

@@ -25,6 +25,7 @@ GRACEFUL_TIMEOUT_S = 30
 # it 5 ms behind a worker thread: an ack that needs a handful of them then takes tens of ms.
 SWITCH_INTERVAL_S = 0.0005
 LOG_LEVEL_ENV = "GITOPS_HEALTH_LOG_LEVEL"
+MAX_WORKERS = 64
 
 
 def _error(line: str) -> None:
@@ -45,7 +46,8 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run(host: str, port: int) -> int:
+def run(host: str, port: int, workers: int = 1) -> int:
+    """Serve until SIGTERM; ``workers`` > 1 forks that many server processes sharing the one listening socket."""
     from assistant.logging import configure_logging, get_logger
 
     try:
@@ -57,6 +59,9 @@ def run(host: str, port: int) -> int:
 
     if not 0 <= port <= 65535:
         _error(f"--port {port} is not a TCP port; use a number from 1 to 65535 (0 picks a free one)")
+        return 2
+    if not 1 <= workers <= MAX_WORKERS:
+        _error(f"--workers {workers} is not a number of server processes; use 1 to {MAX_WORKERS} (about one per CPU)")
         return 2
 
     from assistant.config import ConfigError, load_config, load_settings
@@ -79,13 +84,41 @@ def run(host: str, port: int) -> int:
         )
         return 1
     try:
-        return _start(settings, config, sock, log)
+        if workers == 1:
+            return _start(settings, config, sock, log)
+        from assistant.commands import serve_workers
+
+        return serve_workers.supervise(settings, config, sock, log, workers)
     finally:
         sock.close()
 
 
-def _start(settings: Any, config: Any, sock: socket.socket, log: Any) -> int:
-    """Everything after the port is ours: policies, database, app, then serve."""
+def _start(settings: Any, config: Any, sock: socket.socket, log: Any, *, migrate: bool = True) -> int:
+    """Everything after the port is ours: policies, database, app, then serve.
+
+    ``migrate=False``: a worker process whose supervisor migrated the database already.
+    """
+    prepared = _prepare(settings, migrate=migrate)
+    if isinstance(prepared, int):
+        return prepared
+    engine, outbox_options, db = prepared
+    try:
+        from adapters.http.app import create_app
+
+        app = create_app(settings, config, db, policy_engine=engine)
+        from adapters.http.background import install_outbox
+
+        install_outbox(app, options=outbox_options)  # callbacks, chat cards, expiry: started/stopped with the server
+        code = _serve(app, sock, log)
+    finally:
+        db.dispose()
+    if code == 0:
+        log.info("shutdown", detail="in-flight requests finished; database connections closed")
+    return code
+
+
+def _prepare(settings: Any, *, migrate: bool = True) -> tuple[Any, Any, Any] | int:
+    """Policies, outbox options and the migrated database, or the exit code saying what is wrong."""
     from assistant.logging import scrub_secrets
 
     # Policies before the database: a broken policy should not migrate anything.
@@ -121,10 +154,11 @@ def _start(settings: Any, config: Any, sock: socket.socket, log: Any) -> int:
     except DatabaseUnavailable as exc:
         _error(f"GITOPS_HEALTH_DATABASE_URL: {exc}")
         return 2
-    try:
+    if migrate:
         try:
             db.upgrade()
         except Exception as exc:  # noqa: BLE001 - any driver/migration failure stops start-up
+            db.dispose()
             detail = scrub_secrets(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
             _error(
                 f"cannot open and migrate the database at {db.safe_url}: {type(exc).__name__}: "
@@ -132,19 +166,7 @@ def _start(settings: Any, config: Any, sock: socket.socket, log: Any) -> int:
                 "and that the database is up and writable"
             )
             return 1
-
-        from adapters.http.app import create_app
-
-        app = create_app(settings, config, db, policy_engine=engine)
-        from adapters.http.background import install_outbox
-
-        install_outbox(app, options=outbox_options)  # callbacks, chat cards, expiry: started/stopped with the server
-        code = _serve(app, sock, log)
-    finally:
-        db.dispose()
-    if code == 0:
-        log.info("shutdown", detail="in-flight requests finished; database connections closed")
-    return code
+    return engine, outbox_options, db
 
 
 def _serve(app: Any, sock: socket.socket, log: Any) -> int:

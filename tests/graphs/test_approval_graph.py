@@ -191,3 +191,58 @@ def test_sqlite_checkpoints_live_beside_the_database(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="in-memory"):
         checkpoint_path(Database("sqlite:///:memory:"))
     db.dispose()
+
+
+HOLDER = r"""
+import sys
+from assistant.storage import Database
+from graphs.approval import _open_store
+
+_saver, close, locks = _open_store(Database(sys.argv[1]))
+with locks.hold(sys.argv[2]):
+    print("held", flush=True)
+    sys.stdin.read()  # until the test closes our stdin
+close()
+"""
+
+
+def test_a_resume_waits_while_another_process_resumes_the_same_thread(database_url: str, db: Database, policies: Any) -> None:
+    """`serve --workers N`: two processes resuming one thread at once would fork its checkpoints; the second waits."""
+    import threading
+
+    wf = _workflow(db, policies)
+    holder = None
+    try:
+        view, _ = wf.request_deployment(_req())
+        others = (wf.request_deployment(_req(commit=f"other{i}"))[0] for i in range(100))
+        other = next(o for o in others if not _same_stripe(o.id, view.id))  # its resume takes another in-process stripe
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, database_url, view.id],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        voted = threading.Thread(target=wf.cast_vote, args=(view.id, "alice", "approve", "slack"))
+        voted.start()
+        voted.join(1.5)
+        assert voted.is_alive(), "the resume did not wait for the other process's hold on the thread"
+        assert [v.person for v in wf.get(view.id).votes] == ["alice"]  # the vote itself is committed already
+        assert wf.waiting_for(view.id)["votes"] == 0  # the thread is untouched while the other process holds it
+        wf.cast_vote(other.id, "alice", "approve", "slack")  # another thread is not held up
+        assert wf.waiting_for(other.id)["votes"] == 1
+        assert holder.stdin is not None
+        holder.stdin.close()
+        voted.join(30)
+        assert not voted.is_alive()
+        assert wf.waiting_for(view.id)["votes"] == 1
+    finally:
+        if holder is not None:
+            if holder.stdin is not None and not holder.stdin.closed:
+                holder.stdin.close()
+            holder.wait(30)
+        wf.close()
+
+
+def _same_stripe(a: str, b: str) -> bool:
+    from graphs.approval import _stripe
+
+    return _stripe(a) == _stripe(b)
