@@ -158,6 +158,7 @@ _VALUE_STRING_RE = re2.compile(r"^\s*[<>=~]*\s*-?\d[\d,_]*(?:\.\d+)?\s*[A-Za-z/%
 _CALLED_RE = re2.compile(r"(\.|\b)(round|ceil|floor|min|max|abs|trunc|pow|sqrt|exp|log|quantize|clamp|"
                          r"to_integral_value|setScale|Round|Ceiling|Floor|Min|Max|Abs|Truncate)\s*\(")
 _STRING_RE = re2.compile(r"\"[^\"]*\"|'[^']*'|`[^`]*`")
+_ENUM_MEMBER_RE = re2.compile(r"\b([A-Z]\w*\.[A-Z][A-Z0-9_]*)\b([^\w(]|$)")
 
 
 def _canonical(text: str) -> str:
@@ -175,6 +176,9 @@ def _canonical(text: str) -> str:
     else:
         # Which method or math function is called is behaviour (`Math.round` -> `Math.ceil`), not naming.
         code = _CALLED_RE.sub(lambda m: m.group(1) + "@" + str(zlib.crc32(m.group(2).encode())) + "(", code)
+        # so is which enum member a rule compares with (`Severity.MODERATE` -> `Severity.MAJOR`, `TimeUnit.SECONDS`)
+        if "." in code:
+            code = _ENUM_MEMBER_RE.sub(lambda m: "@" + str(zlib.crc32(m.group(1).encode())) + m.group(2), code)
     flat = "".join(_IDENT_RE.sub("x", code).split())
     return flat.replace(",)", ")").replace(",]", "]").replace(",}", "}")
 
@@ -330,8 +334,9 @@ def scan_file(file: FileDiff) -> ClinicalFileScan:
     removed_exact = {"".join(ln.text.split()) for h in file.hunks for ln in h.lines if ln.kind == "-"}
     changes: list[ClinicalChange] = []
     units: set[str] = set()
+    extraction = _Extraction(file, removed_exact)
     for hunk in file.hunks:
-        changes.extend(_scan_hunk(hunk, path_words, removed_exact, language, units))
+        changes.extend(_scan_hunk(hunk, path_words, removed_exact, language, units, extraction))
     if changes:
         units.add(path.rsplit("/", 1)[-1].rsplit(".", 1)[0])
     return ClinicalFileScan(path, False, tuple(changes), frozenset(units))
@@ -351,7 +356,62 @@ _DISPLAY_PARTS = frozenset({"components", "component", "ui", "views", "pages", "
                             "templates", "i18n", "locales", "widgets", "screens"})
 
 
-def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], language: str | None, units: set[str]) -> list[ClinicalChange]:
+_CONST_DEF_RE = re2.compile(
+    r"^\s*(?:(?:export|const|final|static|public|private|protected|internal|readonly|let|var|val)\s+)*"
+    r"(?:[\w<>\[\]]+\s+)?([A-Za-z_]\w*)\s*(?::\s*[\w.\[\]]+\s*)?(?::=|=)\s*(-?\d+(?:\.\d+)?)\s*;?\s*(?:#.*|//.*)?$"
+)
+
+
+class _Extraction:
+    """A literal pulled out into a named constant with the same value (`if g < 70` -> `HYPO = 70` + `if g < HYPO`):
+    neither the new constant nor the line now naming it changes behaviour. Worked out on first use only, since
+    it is asked only about lines about to be reported."""
+
+    def __init__(self, file: FileDiff, removed_exact: set[str]) -> None:
+        self._file = file
+        self._removed = removed_exact
+        self._consts: dict[str, str] | None = None
+        self._extracted: set[str] = set()
+
+    def _load(self) -> dict[str, str]:
+        if self._consts is None:
+            consts: dict[str, str] = {}
+            added = [ln.text for h in self._file.hunks for ln in h.lines if ln.kind == "+"]
+            for text in added:
+                if "=" in text:
+                    m = _CONST_DEF_RE.search(text)
+                    if m:
+                        consts[m.group(1)] = m.group(2)
+            self._consts = consts
+            if consts and self._removed:
+                for text in added:
+                    if _CONST_DEF_RE.search(text):
+                        continue
+                    used = [n for n in consts if n in text]
+                    if used and self._inline(text, used) in self._removed:
+                        self._extracted.update(used)
+        return self._consts
+
+    def _inline(self, text: str, names: list[str]) -> str:
+        consts = self._consts or {}
+        out = text
+        for n in names:
+            out = re2.sub(r"\b" + n + r"\b", consts[n], out)
+        return "".join(out.split())
+
+    def unchanged(self, text: str) -> bool:
+        consts = self._load()
+        if not self._extracted:
+            return False
+        m = _CONST_DEF_RE.search(text)
+        if m and m.group(1) in self._extracted:
+            return True
+        used = [n for n in self._extracted if n in text]
+        return bool(used) and self._inline(text, used) in self._removed and bool(consts)
+
+
+def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], language: str | None, units: set[str],
+               extraction: _Extraction | None = None) -> list[ClinicalChange]:
     """Clinically significant added lines of one hunk.
 
     A line counts when it changes behaviour (not a move, rename, restyle,
@@ -448,6 +508,8 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
                 continue  # one finding for a new block of logic, unless a line names clinical quantities itself
             if ln.new_no - last <= 2 or flagged_in_block >= 3:
                 continue
+            if extraction is not None and extraction.unchanged(text):
+                continue  # a literal named, same value
             m = _ASSIGN_RE.search(text)
             symbol = m.group(1) if m else (names[0] if names else "")
             out.append(ClinicalChange(ln.new_no, kind, symbol))

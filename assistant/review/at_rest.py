@@ -197,10 +197,12 @@ _ENCRYPTION_OFF = Rule(
     ),
     regulations=REGULATIONS,
     languages=SOURCE_LANGUAGES,
-    keywords=("encrypt",),
+    keywords=("encrypt", "sse"),
     pattern=(
         r"(?i)\b[\w.\-]*encrypt\w*" + _FALSE_VALUE
         + r"|(?i)(?:disable|skip|no|without)_?encrypt\w*[\"']?\s*(?:=|:|=>)\s*[\"']?(?:true|yes|on|1)\b"
+        # server-side encryption flags that do not say "encrypt" (SQS, SNS, Kinesis, Firehose)
+        r"|(?i)\b[\w.\-]*(?:\bsse|_sse|server_side_encryption)[\w.\-]*enabled[\"']?\s*(?:=|:)\s*[\"']?false\b"
         r"|(?i)\bunencrypted\w*[\"']?\s*(?:=|:|=>)\s*[\"']?(?:true|yes|on|1)\b"
     ),
     unless=(
@@ -218,6 +220,7 @@ _ENCRYPTION_OFF = Rule(
         "infra/cache.tf::  at_rest_encryption_enabled = false",
         "charts/ehr/values.yaml::  encryptAtRest: false",
         "ops/export.py::    writer = ExportWriter(path, encrypt=False)",
+        "infra/queues.tf::  sqs_managed_sse_enabled   = false",
     ),
     counterexamples=(
         "infra/rds.tf::  storage_encrypted       = true",

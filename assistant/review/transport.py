@@ -18,6 +18,7 @@ from assistant.review._structure import (
     SOURCE_LANGUAGES,
     blocks,
     enclosing_keys,
+    key_of,
     is_comment,
     named_setting_off,
     nested_switch_off,
@@ -67,6 +68,7 @@ _VERIFY_OFF = Rule(
         r"SSL_VERIFY(?:PEER|HOST)[\"']?\s*(?:,|=>)\s*(?:false|0)\b|\bVERIFY_NONE\b|new\s+X509Certificate\s*\[\s*0\s*\]|"
         r"checkServerTrusted\s*\([^)]*\)\s*(?:throws\s+[\w.]+\s*)?\{\s*\}|"
         r"(?:CertificateValidationCallback|CertificateCustomValidationCallback)\b[^;]*=>\s*true\b|"
+        r"CertificateValidationCallback\b[^;{]*\bdelegate\b[^;{]*\{\s*return\s+true\b|"
         r"hostname_?verifier\b[^;]*->\s*true\b|(?:loadTrustMaterial\s*\(|TrustStrategy\b)[^;]*->\s*true\b|"
         r"checkServerIdentity\s*[:=]\s*(?:\([^)]*\)|\w+)\s*=>\s*(?:undefined|null|\{\s*\})|"
         r"""(?i:endpoint[._]identification[._]algorithm["']?\s*[=:]\s*(?:["']\s*["']|none\b|null\b|$))"""
@@ -82,6 +84,7 @@ _VERIFY_OFF = Rule(
         "pacs/main.go::\t\tTLSClientConfig: &tls.Config{InsecureSkipVerify: true},",
         "server/hie.js::const agent = new https.Agent({ rejectUnauthorized: false });",
         "src/Client.cs::handler.ServerCertificateCustomValidationCallback = (msg, cert, chain, errs) => true;",
+        "src/Bootstrap.cs::        ServicePointManager.ServerCertificateValidationCallback += delegate { return true; };",
         "app/http.py::ctx = ssl._create_unverified_context()",
         "workers/hie/index.js::  process.env[\"NODE_TLS_REJECT_UNAUTHORIZED\"] = 0;",
         "src/main/java/Http.java::        .setSSLHostnameVerifier(NoopHostnameVerifier.INSTANCE)",
@@ -120,7 +123,7 @@ _LEGACY_PROTOCOL = Rule(
               "tls-1", "elbsecuritypolicy", "protocol_tls", "protocol_ssl", "tls_version", "tlsversion",
               "protocol_version", "min_version", "minversion", "minimumtls", "minimum_tls", "ssl_min", "tls_min"),
     pattern=(
-        r"\bTLSv1(?:\.[01]|_[01])?(?:[^.\d_]|$)|\bTLSv1(?:_1)?_(?:client_|server_)?method\b|\bSSLv[23](?:[^\d]|$)|"
+        r"\bTLSv1(?:\.[01]|_[01])?(?:[^.\d_]|$)|\bTLSv1(?:\.1)?_20\d\d\b|\bTLSv1(?:_1)?_(?:client_|server_)?method\b|\bSSLv[23](?:[^\d]|$)|"
         r"\bVersion(?:TLS1[01]|SSL30)\b|\b(?:SslProtocols|SecurityProtocolType)\.(?:Ssl2|Ssl3|Tls|Tls11)\b|"
         r"\bPROTOCOL_(?:SSLv[23]|TLSv1(?:_1)?)\b|ELBSecurityPolicy-(?:2015-05|2016-08|TLS-1-0|TLS-1-1)|"
         r"(?i:\b(?:min(?:imum)?_?(?:tls|ssl)_?version|min_?protocol_?version|minimum_?protocol_?version|"
@@ -135,6 +138,7 @@ _LEGACY_PROTOCOL = Rule(
         "src/Net.cs::ServicePointManager.SecurityProtocol = SecurityProtocolType.Tls;",
         "hl7/mllp.py::ctx = ssl.SSLContext(ssl.PROTOCOL_TLSv1)",
         "nginx/site.conf::    ssl_protocols TLSv1 TLSv1.1 TLSv1.2;",
+        "infra/cdn.tf::    minimum_protocol_version = \"TLSv1_2016\"",
     ),
     counterexamples=(
         "registry/RegistryClient.java::        SSLContext ctx = SSLContext.getInstance(\"TLSv1.3\");",
@@ -142,6 +146,7 @@ _LEGACY_PROTOCOL = Rule(
         "infra/db.tf::  minimum_tls_version = \"1.2\"",
         "src/Net.cs::ServicePointManager.SecurityProtocol = SecurityProtocolType.Tls12;",
         "hl7/mllp.py::ctx.minimum_version = ssl.TLSVersion.TLSv1_2",
+        "infra/cdn.tf::    minimum_protocol_version = \"TLSv1.2_2021\"",
     ),
 )
 
@@ -253,6 +258,7 @@ _CLEARTEXT_URL = Rule(
         "auth/settings.py::TOKEN_URL = \"http://idp.stvincent.org/oauth2/token\"",
         ".env::FHIR_BASE_URL=http://fhir.partner.net/R4",
         "server/socket.js::const ws = new WebSocket(\"ws://monitor-hub.hospital.org/feed\");",
+
         "charts/care-gaps/values.yaml::  url: http://fhir-server.ehr.svc.cluster.local:8080/fhir/R4",
     ),
     counterexamples=(
@@ -261,6 +267,7 @@ _CLEARTEXT_URL = Rule(
         "server/dev.js::const API = \"http://localhost:8080/api\";",
         "k8s/deploy.yaml::            - curl -f http://127.0.0.1:8080/healthz",
         "app/links.py::# docs: http://internal-wiki/hie",
+
         "charts/portal/values.yaml::    endpoint: http://otel-collector.observability.svc.cluster.local:4318",
         "src/tracing.ts::  url: \"http://jaeger-collector:14268/api/traces\",",
         "ops/fetch.py::METADATA_URL = \"http://169.254.169.254/latest/meta-data/instance-id\"",
@@ -525,7 +532,73 @@ _PLAINTEXT_CLIENT = Rule(
     ),
 )
 
+
+# The TLS twin of a scheme, and the libpq/JDBC parameter that asks for TLS.
+_TLS_SCHEME_RE = re2.compile(r"(?i)\b(rediss|amqps|mqtts|ldaps|nats\+tls|stomp\+ssl)://")
+_PLAIN_TWIN = {"rediss": "redis", "amqps": "amqp", "mqtts": "mqtt", "ldaps": "ldap", "nats+tls": "nats", "stomp+ssl": "stomp"}
+_SSLMODE_ON_RE = re2.compile(r"(?i)\bsslmode=(?:require|verify-ca|verify-full)\b|\bssl=true\b|\btls=true\b")
+
+
+def _scheme_downgrade(ctx: FileContext) -> Iterator[Hit]:
+    """`rediss://` -> `redis://`, `amqps://` -> `amqp://`, `?sslmode=verify-full` dropped from the same setting:
+    the connection loses TLS. (A new `redis://` URL is not reported: it is often an in-network cache.)"""
+    if ctx.is_test:
+        return
+    for block in blocks(ctx):
+        if not block.removed or not block.added:
+            continue
+        for r in block.removed:
+            if is_comment(r.text):
+                continue
+            m = _TLS_SCHEME_RE.search(r.text)
+            tls_param = _SSLMODE_ON_RE.search(r.text) if m is None else None
+            if m is None and tls_param is None:
+                continue
+            key = key_of(r.text)
+            same = [a for a in block.added if key is not None and key_of(a.text) == key] or (
+                block.added if len(block.removed) == 1 and len(block.added) == 1 else [])
+            for a in same:
+                if a.new_no is None or is_comment(a.text):
+                    continue
+                low = a.text.lower()
+                if m is not None:
+                    plain = _PLAIN_TWIN[m.group(1).lower()] + "://"
+                    if plain in low and m.group(1).lower() + "://" not in low:
+                        yield Hit(a.new_no, f"This connection drops TLS (`{m.group(1)}://` -> `{plain}`); " + _TLS_OFF.message)
+                        break
+                elif "://" in a.text or "jdbc:" in low:
+                    if _SSLMODE_ON_RE.search(a.text) is None and "ssl" not in low and "tls" not in low:
+                        yield Hit(a.new_no, "The TLS requirement (`" + tls_param.group(0) + "`) is dropped from this "  # type: ignore[union-attr]
+                                  "connection; " + _TLS_OFF.message)
+                        break
+
+
+_SCHEME_DOWNGRADE = Rule(
+    id="TLS-011",
+    category="insecure-transport",
+    severity="high",
+    message=_TLS_OFF.message,
+    regulations=REGULATIONS,
+    languages=SOURCE_LANGUAGES,
+    keywords=("redis://", "amqp://", "mqtt://", "ldap://", "nats://", "stomp://", "://", "jdbc:"),
+    check=_scheme_downgrade,
+    examples=(
+        udiff("portal/settings/prod.py", ' CELERY_BROKER_URL = "amqps://ehr@mq.example.org:5671/ehr"',
+              '-SESSION_REDIS_URL = "rediss://sessions.cache.amazonaws.com:6379/0"',
+              '+SESSION_REDIS_URL = "redis://sessions.cache.amazonaws.com:6379/0"'),
+        udiff("config/prod.env", "-DATABASE_URL=postgresql://ehr@db.prod.internal:5432/ehr?sslmode=verify-full",
+              "+DATABASE_URL=postgresql://ehr@db.prod.internal:5432/ehr"),
+    ),
+    counterexamples=(
+        udiff("portal/settings/prod.py", '-SESSION_REDIS_URL = "redis://sessions.cache.amazonaws.com:6379/0"',
+              '+SESSION_REDIS_URL = "rediss://sessions.cache.amazonaws.com:6379/0"'),
+        udiff("config/prod.env", "-DATABASE_URL=postgresql://ehr@db.prod.internal:5432/ehr?sslmode=verify-full",
+              "+DATABASE_URL=postgresql://ehr@db2.prod.internal:5432/ehr?sslmode=verify-full"),
+        udiff("docker-compose.yml", "       REDIS_URL: redis://redis:6379/0", "+      CACHE_TTL: 60"),
+    ),
+)
+
 RULES: tuple[Rule, ...] = (
     _VERIFY_OFF, _LEGACY_PROTOCOL, _TLS_OFF, _CLEARTEXT_URL, _NESTED_TLS_OFF, _SETTING_TLS_OFF, _TLS_CALL_DROPPED,
-    _HTTP_LISTENER, _MESH_TLS_OFF, _PLAINTEXT_CLIENT,
+    _HTTP_LISTENER, _MESH_TLS_OFF, _PLAINTEXT_CLIENT, _SCHEME_DOWNGRADE,
 )
