@@ -437,44 +437,29 @@ class OutboxWorker:
                 detail="another worker claimed a job again after its lease ran out; that worker's outcome stands",
             )
 
-    def _due(self, now: float, kinds: list[str]) -> Any:
-        c = outbox_jobs.c
-        return and_(
-            c.kind.in_(kinds),
-            or_(and_(c.status == "pending", c.run_at <= now), and_(c.status == "running", c.lease_until < now)),
-        )
-
     def _claim(self, limit: int) -> list[Job]:
         kinds = sorted(self.handlers())
         if not kinds or limit < 1:
             return []
         now = clock.now().timestamp()
-        c = outbox_jobs.c
+        params = {"kinds": kinds, "now": now, "limit": limit}
         # A read first: on SQLite an idle poll must not take the write lock.
         with self.db.read() as session:
-            if session.execute(select(c.id).where(self._due(now, kinds)).limit(1)).first() is None:
+            if session.execute(_ANY_DUE, params).first() is None:
                 return []
+        claim = _CLAIM_PG if self.db.dialect == "postgresql" else _CLAIM
         with self.db.session() as session:
-            due = select(c.id).where(self._due(now, kinds)).order_by(c.run_at, c.id).limit(limit)
-            if self.db.dialect == "postgresql":
-                due = due.with_for_update(skip_locked=True)
             rows = session.execute(
-                update(outbox_jobs)
-                .where(c.id.in_(due))
-                .values(status="running", attempts=c.attempts + 1, lease_until=now + self.options.lease_s, claimed_by=self.worker_id)
-                .returning(c.id, c.kind, c.payload, c.dedupe_key, c.attempts, c.created_at)
+                claim, {**params, "lease_until": now + self.options.lease_s, "worker": self.worker_id}
             ).all()
             if not rows:
                 return []
-            ids = [row.id for row in rows]
-            a = outbox_attempts.c
+            # A first attempt has no earlier one a dead worker could have left unfinished.
+            again = [row.id for row in rows if row.attempts > 1]
+            if again:
+                session.execute(_MARK_LOST, {"ids": again, "now": now})
             session.execute(
-                update(outbox_attempts)
-                .where(a.job_id.in_(ids), a.outcome.is_(None))
-                .values(outcome="lost", finished_at=now, error="the worker running it died or stalled past its lease; claimed again")
-            )
-            session.execute(
-                insert(outbox_attempts),
+                _INSERT_ATTEMPT,
                 [{"job_id": row.id, "attempt": row.attempts, "worker": self.worker_id, "started_at": now} for row in rows],
             )
         return [
@@ -558,6 +543,46 @@ _FINISH_ATTEMPT = (
     .where(_A.job_id == bindparam("a_job"), _A.attempt == bindparam("a_attempt"), _A.outcome.is_(None))
     .values(finished_at=bindparam("a_finished"), outcome=bindparam("a_outcome"), error=bindparam("a_error"))
 )
+# The claim's statements, built once (building and cache-keying them cost more than running them).
+_DUE = and_(
+    _J.kind.in_(bindparam("kinds", expanding=True)),
+    or_(
+        and_(_J.status == "pending", _J.run_at <= bindparam("now", type_=Double)),
+        and_(_J.status == "running", _J.lease_until < bindparam("now", type_=Double)),
+    ),
+)
+_ANY_DUE = select(_J.id).where(_DUE).limit(1)
+
+
+def _claim_statement(*, skip_locked: bool) -> Any:
+    due = select(_J.id).where(_DUE).order_by(_J.run_at, _J.id).limit(bindparam("limit"))
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    return (
+        update(outbox_jobs)
+        .where(_J.id.in_(due.scalar_subquery()))
+        .values(
+            status="running",
+            attempts=_J.attempts + 1,
+            lease_until=bindparam("lease_until", type_=Double),
+            claimed_by=bindparam("worker"),
+        )
+        .returning(_J.id, _J.kind, _J.payload, _J.dedupe_key, _J.attempts, _J.created_at)
+    )
+
+
+_CLAIM = _claim_statement(skip_locked=False)
+_CLAIM_PG = _claim_statement(skip_locked=True)  # replicas never claim the same job
+_MARK_LOST = (
+    update(outbox_attempts)
+    .where(_A.job_id.in_(bindparam("ids", expanding=True)), _A.outcome.is_(None))
+    .values(
+        outcome="lost",
+        finished_at=bindparam("now", type_=Double),
+        error="the worker running it died or stalled past its lease; claimed again",
+    )
+)
+_INSERT_ATTEMPT = insert(outbox_attempts)
 _NEWER_WAITING = select(exists().where(_J.dedupe_key == bindparam("key"), _J.status == "pending", _J.id != bindparam("job_id")))
 
 
