@@ -1,136 +1,114 @@
-"""The `gitops-health` command line.
+"""The `gitops-health` command line: the entry point.
 
-Every command imports what it needs inside its own body: `review` on a commit
-hook must start in a fraction of a second, so nothing here imports LangGraph,
-SQLAlchemy, FastAPI or a chat SDK at module level.
+`review` on a commit hook or in a pipeline must start in a fraction of a
+second, and Typer (which builds pydantic adapters for each option) costs
+tens of milliseconds before a command runs. So `main` runs a well-formed
+`review --diff X --format Y` itself, with the same meaning Typer gives it,
+and hands everything else (help, errors, every other command) to the Typer
+app in `assistant.cli_app`. Each command imports what it needs inside its
+own body: nothing here imports LangGraph, SQLAlchemy, FastAPI or a chat SDK.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Any
 
-import typer
-
-app = typer.Typer(
-    name="gitops-health",
-    help="Chat-ops assistant for regulated healthcare software teams: review, approvals, audit.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
-audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
-policy_app = typer.Typer(help="Rego policies.", no_args_is_help=True)
-hook_app = typer.Typer(help="Git hooks.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(audit_app, name="audit")
-app.add_typer(policy_app, name="policy")
-app.add_typer(hook_app, name="hook")
+_REVIEW_OPTIONS = ("--diff", "--format")
+_REVIEW_FORMATS = ("json", "markdown", "text")
 
 
-def _exit(code: int) -> None:
-    raise typer.Exit(code)
+def review_arguments(args: list[str]) -> tuple[str, str] | None:
+    """(diff, format) when `args` is `review` with only well-formed --diff/--format options, else None.
+
+    None means "let Typer decide": anything unusual (help, an unknown or
+    incomplete option, a value that looks like an option, a format Typer
+    would refuse) keeps Typer's exact messages and exit codes. As with
+    Typer, an option given twice takes its last value.
+    """
+    if not args or args[0] != "review":
+        return None
+    values = {"--diff": "-", "--format": "text"}
+    i = 1
+    while i < len(args):
+        arg = args[i]
+        name, eq, value = arg.partition("=")
+        if name not in _REVIEW_OPTIONS:
+            return None
+        if not eq:
+            if i + 1 >= len(args):
+                return None
+            value = args[i + 1]
+            if value.startswith("-") and value != "-":
+                return None
+            i += 1
+        values[name] = value
+        i += 1
+    if values["--format"] not in _REVIEW_FORMATS:
+        return None
+    return values["--diff"], values["--format"]
 
 
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 3000,
-) -> None:
-    """Run the server: Slack, Teams, the /api webhooks, health and metrics."""
-    from assistant.commands import serve as command
+def _review(diff: str, fmt: str) -> int:
+    import gc
 
-    _exit(command.run(host, port))
+    # A short-lived process: collecting garbage while ~100 modules import finds
+    # none and costs ~15% of start-up. Collection resumes for the review itself,
+    # and freeze() keeps it from walking the imported modules' objects again.
+    gc.disable()
+    try:
+        from assistant.commands import review as command
 
-
-@app.command()
-def review(
-    diff: Annotated[str, typer.Option("--diff", help="Unified diff file, or - for standard input.")] = "-",
-    format: Annotated[str, typer.Option("--format", help="json, markdown or text.")] = "text",
-) -> None:
-    """Review a unified diff: findings, clinical safety, risk, policy, commit message, evidence."""
-    if format not in ("json", "markdown", "text"):
-        typer.echo(f"error: --format {format!r} is not one of json, markdown, text", err=True)
-        _exit(2)
-    from assistant.commands import review as command
-
-    _exit(command.run(diff, format))
-
-
-@app.command("commit-msg")
-def commit_msg(
-    staged: Annotated[bool, typer.Option("--staged", help="Describe the staged diff instead of the working tree.")] = False,
-) -> None:
-    """Print a conventional commit message with compliance trailers for the current change."""
-    from assistant.commands import commit as command
-
-    _exit(command.commit_msg(staged))
-
-
-@hook_app.command("install")
-def hook_install(
-    force: Annotated[bool, typer.Option("--force", help="Replace a prepare-commit-msg hook that is not ours.")] = False,
-) -> None:
-    """Install gitops-health as this repository's prepare-commit-msg hook."""
-    from assistant.commands import commit as command
-
-    _exit(command.hook_install(force))
-
-
-@app.command()
-def evidence(
-    rev: Annotated[str, typer.Option("--rev", help="Commit range, e.g. v1.2.0..HEAD.")],
-    out: Annotated[Optional[str], typer.Option("--out", help="Output directory (default ./evidence).")] = None,
-) -> None:
-    """Write an evidence bundle (evidence.json, evidence.md, SHA256SUMS) for a commit range."""
-    from assistant.commands import evidence as command
-
-    _exit(command.run(rev, out))
-
-
-@policy_app.command("test")
-def policy_test(
-    directory: Annotated[Optional[str], typer.Argument(help="Directory of .rego files (default: the bundled policies).")] = None,
-) -> None:
-    """Run the Rego tests (test_* rules in *_test.rego) of a policy directory."""
-    from assistant.commands import policy as command
-
-    _exit(command.test(directory))
-
-
-@db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Apply every pending database migration."""
-    from assistant.commands import db as command
-
-    _exit(command.upgrade())
-
-
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the audit log's hash chain; exit 1 naming the first bad record."""
-    from assistant.commands import audit as command
-
-    _exit(command.verify())
-
-
-@audit_app.command("export")
-def audit_export(
-    format: Annotated[str, typer.Option("--format", help="Only jsonl for now.")] = "jsonl",
-    out: Annotated[Optional[str], typer.Option("--out", help="File to write (default: standard output).")] = None,
-) -> None:
-    """Export the audit log for auditors, one JSON record per line, with its hashes."""
-    from assistant.commands import audit as command
-
-    _exit(command.export(format, out))
+        command.preload()
+    finally:
+        gc.enable()
+    return command.run(diff, fmt)
 
 
 def main() -> None:
     try:
-        app()
+        review = review_arguments(sys.argv[1:])
+        if review is None:
+            from assistant.cli_app import app
+
+            app()
+        else:
+            _run_like_typer(_review, *review)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _run_like_typer(command: Any, *args: Any) -> None:
+    """Run a command and exit as Typer's standalone mode would (status, EOF, broken pipe)."""
+    import errno
+
+    try:
+        code = command(*args)
+    except EOFError:
+        print(file=sys.stderr)
+        print("Aborted!", file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        from typer._click.utils import PacifyFlushWrapper
+
+        sys.stdout = PacifyFlushWrapper(sys.stdout)  # type: ignore[assignment]
+        sys.stderr = PacifyFlushWrapper(sys.stderr)  # type: ignore[assignment]
+        sys.exit(1)
+    sys.exit(code)
+
+
+def __getattr__(name: str) -> Any:
+    """`assistant.cli.app` and the command functions, as before they moved to `assistant.cli_app`."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from assistant import cli_app
+
+    try:
+        return getattr(cli_app, name)
+    except AttributeError:
+        raise AttributeError(f"module 'assistant.cli' has no attribute {name!r}") from None
 
 
 if __name__ == "__main__":

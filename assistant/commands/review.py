@@ -12,6 +12,21 @@ import sys
 from pathlib import Path
 
 
+def preload() -> None:
+    """Import what `run` needs and load the bundled policies, ahead of it (the entry point does this with
+    garbage collection paused). A policy that fails to load is left for `run` to report."""
+    import assistant.llm  # noqa: F401
+    import assistant.render  # noqa: F401
+    import assistant.review.rules  # noqa: F401  (the engine imports them on its first file)
+    import graphs.review  # noqa: F401
+    from assistant.policy import PolicyError, default_engine
+
+    try:
+        default_engine()
+    except PolicyError:
+        pass
+
+
 def run(diff: str, fmt: str) -> int:
     from assistant.render import FORMATS
 
