@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -186,15 +186,17 @@ def _view(row: Any, vote_rows: Iterable[Any]) -> DeploymentView:
     )
 
 
+_SELECT_DEPLOYMENT = select(deployments).where(deployments.c.id == bindparam("id"))
+_SELECT_DEPLOYMENT_LOCKED = _SELECT_DEPLOYMENT.with_for_update()
+_SELECT_VOTES = select(votes).where(votes.c.deployment_id == bindparam("id")).order_by(votes.c.id)
+
+
 def _load(session: Session, deployment_id: str, *, lock: bool = False) -> tuple[Any, list[Any]] | None:
-    query = select(deployments).where(deployments.c.id == deployment_id)
-    if lock:
-        query = query.with_for_update()
-    row = session.execute(query).first()
+    params = {"id": deployment_id}
+    row = session.execute(_SELECT_DEPLOYMENT_LOCKED if lock else _SELECT_DEPLOYMENT, params).first()
     if row is None:
         return None
-    vote_rows = session.execute(select(votes).where(votes.c.deployment_id == deployment_id).order_by(votes.c.id)).all()
-    return row, list(vote_rows)
+    return row, list(session.execute(_SELECT_VOTES, params).all())
 
 
 def load_view(db: Database | Session, deployment_id: str) -> DeploymentView:
