@@ -76,13 +76,16 @@ _DEVICE = frozenset({"ventilator", "vent", "peep", "fio2", "tidal", "actuator", 
                      "occlusion", "pressure"})
 _DECISION = frozenset({"cds", "sepsis", "news2", "mews", "qsofa", "sofa", "triage", "glucose", "hypoglycemia",
                        "hyperglycemia", "hypo", "creatinine", "egfr", "inr", "lactate", "troponin", "score",
-                       "threshold", "target", "escalate", "escalation", "contraindication", "interaction"})
+                       "threshold", "target", "escalate", "escalation", "contraindication", "interaction",
+                       "hemoglobin", "hgb", "transfusion", "qtc", "bilirubin", "phototherapy", "crcl", "platelet",
+                       "platelets", "neutrophil", "anc", "aptt", "ptt", "sodium", "magnesium"})
 # Words that make a path (or enclosing section) clinical by themselves.
 _CONTEXT = frozenset({
     "dose", "doses", "dosing", "dosage", "infusion", "infusions", "pump", "pumps", "titration", "insulin", "alarm",
     "alarms", "ventilator", "cds", "firmware", "glucose", "heparin",
     "anticoagulation", "drip", "bolus", "nomogram", "sepsis", "news2", "mews", "pews", "ews", "triage", "spo2",
-    "basal", "closedloop", "apnea", "vent", "peep", "ventilation",
+    "basal", "closedloop", "apnea", "vent", "peep", "ventilation", "bilirubin", "phototherapy", "transfusion", "qtc",
+    "hemoglobin", "anticoagulant",
 })
 _CONTEXT_PAIRS = (("control", "loop"), ("closed", "loop"), ("decision", "support"), ("early", "warning"))
 _NOT_CLINICAL_LANGUAGES = frozenset({"terraform", "markdown", "text", "dockerfile"})
@@ -449,10 +452,7 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
             if removed and _canonical(text) in removed_canon:
                 continue  # renamed or reformatted, same behaviour
             words = _words(text)
-            # digits inside a label ('Heparin 5,000 units/mL', an NDC code) are text, not a value; a numeric
-            # string ("90", "2.5 mg") is a value
-            valued = _label_free(text) if ("'" in text or '"' in text) else text
-            has_value = bool(_NUMBER_RE.search(valued) or _ARITH_RE.search(valued) or _COMPARE_RE.search(valued))
+            has_value = bool(_NUMBER_RE.search(text) or _ARITH_RE.search(text) or _COMPARE_RE.search(text))
             if not has_value:
                 continue
             if hunk_words is None:
@@ -508,6 +508,12 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
                 continue  # one finding for a new block of logic, unless a line names clinical quantities itself
             if ln.new_no - last <= 2 or flagged_in_block >= 3:
                 continue
+            if "'" in text or '"' in text:
+                # digits inside a label ('Heparin 5,000 units/mL', an NDC code) are text, not a value; a numeric
+                # string ("90", "2.5 mg") or an expression ("egfr < 30") is one (checked last: it is rarely reached)
+                valued = _label_free(text)
+                if not (_NUMBER_RE.search(valued) or _ARITH_RE.search(valued) or _COMPARE_RE.search(valued)):
+                    continue
             if extraction is not None and extraction.unchanged(text):
                 continue  # a literal named, same value
             m = _ASSIGN_RE.search(text)

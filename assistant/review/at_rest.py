@@ -277,7 +277,10 @@ _REQUIRED: dict[str, str] = {
     "aws_kinesis_stream": r"encryption_type\s*=\s*\"KMS\"",
     "aws_s3_bucket": r"server_side_encryption_configuration",
 }
-_NON_PHI_BUCKET_RE = re2.compile(r"(?i)static|assets|website|cdn|frontend|public|artifact|build|tfstate|terraform-state")
+_NON_PHI_BUCKET_RE = re2.compile(
+    r"(?i)static|assets|website|cdn|frontend|public|artifact|build|tfstate|terraform-state|"
+    r"(?:access|alb|elb|lb|flow|vpc)[-_]?(?:access[-_]?)?logs?\b"  # load-balancer/VPC access logs: requests, not records
+)
 
 
 def _resource_body(post: Sequence[DiffLine], i: int) -> tuple[list[DiffLine], bool]:
@@ -350,6 +353,7 @@ _UNENCRYPTED_RESOURCE = Rule(
               "+  bucket = aws_s3_bucket.discharge.id", "+  rule {", "+    apply_server_side_encryption_by_default {",
               '+      sse_algorithm = "aws:kms"', "+    }", "+  }", "+}"),
         udiff("infra/db.tf", '+resource "aws_db_instance" "ehr" {', '+  engine = "postgres"', "+  storage_encrypted = true", "+}"),
+        udiff("infra/logs.tf", '+resource "aws_s3_bucket" "alb_access_logs" {', '+  bucket = "cedar-alb-access-logs"', "+}"),
     ),
 )
 

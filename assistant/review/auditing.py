@@ -83,6 +83,36 @@ def _new_guard(block: Block, gone: list[DiffLine]) -> DiffLine | None:
     return None
 
 
+_DEF_NAME_RE = re2.compile(
+    r"^\s*(?:(?:async\s+)?def|func(?:\s*\([^)]*\))?|function|(?:(?:public|private|protected|internal|static|async|"
+    r"override|virtual|final)\s+)+[\w<>\[\],.?]+)\s+([A-Za-z_]\w*)\s*\("
+)
+
+
+def _deleted_with_its_function(block: Block, gone: list[DiffLine], ctx: FileContext) -> bool:
+    """Whether every removed audit line sits in a function whose definition is removed in the same block
+    and not re-added anywhere in the file (a retired function, not a rewritten one)."""
+    names: list[str | None] = []
+    current: str | None = None
+    for ln in block.removed:
+        m = _DEF_NAME_RE.search(ln.text) if "(" in ln.text else None
+        if m:
+            current = m.group(1)
+        names.append(current)
+    where = {id(ln): names[i] for i, ln in enumerate(block.removed)}
+    owners = {where.get(id(ln)) for ln in gone}
+    if None in owners:
+        return False
+    added = "\n".join(ln.text for ln in block.added)
+    if _DATA_ACCESS_RE.search(added) or not _PHI_RESOURCE_WORDS.isdisjoint(words_of(added)):
+        return False  # what replaces it reads or names patient data: a rename that lost its audit step
+    for ln in ctx.added:
+        m = _DEF_NAME_RE.search(ln.text) if "(" in ln.text else None
+        if m and m.group(1) in owners:
+            return False
+    return True
+
+
 def _removed_audit(ctx: FileContext) -> Iterator[Hit]:
     """An audit call, decorator or middleware entry removed and not replaced in the same change."""
     if ctx.is_test or ctx.language in DOC_LANGUAGES or "audit" in ctx.path.lower():
@@ -106,6 +136,8 @@ def _removed_audit(ctx: FileContext) -> Iterator[Hit]:
             moved = added_normalized(ctx)
         if all(normalized(ln.text) in moved for ln in gone):
             continue  # moved elsewhere in the file
+        if _deleted_with_its_function(block, gone, ctx):
+            continue  # the whole function that audited is gone: nothing is left to read the data unaudited
         anchor = anchor_for_removal(block)
         if anchor is not None:
             what = gone[0].text.strip()
@@ -131,6 +163,9 @@ _REMOVED_AUDIT = Rule(
     examples=(
         udiff('ehr/meds.py', ' def active_orders(self, user, patient_id):', '-    orders = self.repo.for_patient(patient_id)', '-    self.audit.record(actor=user.id, action="medication.list", patient_id=patient_id)', '-    return orders', '+    return self.repo.for_patient(patient_id)', ' '),
         udiff('ehr/settings.py', ' MIDDLEWARE = [', '-    "ehr.audit.middleware.AuditTrailMiddleware",', '+    "ehr.metrics.middleware.TimingMiddleware",', ' ]'),
+        udiff('ehr/charts.py', '     return chart', ' ', ' ', '-def legacy_chart(user, patient_id):', '-    chart = LegacyChart.for_patient(patient_id)',
+              '-    audit_event(user, "legacy_chart.view", patient_id)', '-    return chart', '+def fetch_chart(user, patient_id):',
+              '+    return Chart.for_patient(patient_id)'),
         udiff('ehr/settings.py', ' MIDDLEWARE = [', '-    "ehr.audit.middleware.AuditTrailMiddleware",', '+    "ehr.metrics.middleware.TimingMiddleware",', ' ]',
               ' ', '+AUDIT_ENABLED = env.bool("AUDIT_ENABLED", default=False)'),
         udiff('clinic/charts/views.py', ' def view_chart(request, chart_id):', '     chart = Chart.objects.for_user(request.user).get(pk=chart_id)',
@@ -144,6 +179,8 @@ _REMOVED_AUDIT = Rule(
         udiff('portal/labs.py', ' def labs(patient_id):', '     results = repo.labs(patient_id)', '-    audit_event("labs.view", actor=current_user.id, patient_id=patient_id)',
               '+    if results is not None:', '+        audit_event("labs.view", actor=current_user.id, patient_id=patient_id)', '     return results'),
         udiff('ehr/notes.py', ' def save(note):', '-    # TODO: audit', '+    # audited by the repository', '     repo.save(note)'),
+        udiff('ehr/charts.py', '     return chart', ' ', ' ', '-def legacy_chart(user, patient_id):', '-    chart = LegacyChart.for_patient(patient_id)',
+              '-    audit_event(user, "legacy_chart.view", patient_id)', '-    return chart', '+def ping():', '+    return {"ok": True}'),
         udiff('src/app.js', " const helmet = require('helmet');", "-const { auditTrail } = require('./middleware/audit');",
               "+const compression = require('compression');", " const patients = require('./routes/patients');"),
     ),

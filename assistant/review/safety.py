@@ -40,6 +40,7 @@ _KEYWORDS = (
     "sofa", "pews", "early_warning", "earlywarning", "hypoglyc", "hyperglyc", "temperature", "celsius", "fahrenheit",
     "warfarin", "morphine", "opioid", "vancomycin", "gentamicin", "acetaminophen", "paracetamol", "ibuprofen",
     "dextrose", "meq", "tidal", "setpoint", "occlusion", "vtbi", "mmhg", "bpm", "heart", "resp",
+    "bilirubin", "phototherapy", "transfus", "hgb", "hemoglobin", "qtc", "crcl", "platelet", "neutrophil", "aptt",
 )
 
 _CLINICAL_CHANGE = Rule(
@@ -67,6 +68,7 @@ _CLINICAL_CHANGE = Rule(
         udiff("cds/src/main/java/org/x/cds/InteractionChecker.java", "         return kb.pairs(meds).stream()",
               "-                .filter(i -> i.severity().compareTo(Severity.MODERATE) >= 0)",
               "+                .filter(i -> i.severity().compareTo(Severity.MAJOR) >= 0)", "                 .map(InteractionAlert::from)"),
+        udiff("internal/neonatal/bilirubin.go", " \tcase hoursOfLife < 72:", "-\t\treturn 17", "+\t\treturn 18", " \tdefault:"),
         udiff("cgm/classify.py", "+HYPO_THRESHOLD_MG_DL = 65", "+", " def classify(glucose_mg_dl):",
               "-    if glucose_mg_dl < 70:", "+    if glucose_mg_dl < HYPO_THRESHOLD_MG_DL:", '         return "hypo"'),
         udiff("config/cds/rules.json", '   "hyperkalemia": {', '-    "when": "potassium > 6.0",', '+    "when": "potassium > 6.5",', "   },"),
