@@ -222,9 +222,6 @@ class _Runtime:
     context: ReviewContext
 
 
-_WANTS_RUNTIME = frozenset(name for name, (node, _) in WORKFLOW.items() if "runtime" in inspect.signature(node).parameters)
-
-
 def steps() -> list[list[str]]:
     """`WORKFLOW` in supersteps, as LangGraph runs it: a node runs in the step after the last node it waits for."""
     level: dict[str, int] = {}
@@ -245,14 +242,27 @@ def run_steps(context: ReviewContext) -> ReviewState:
     """
     state: dict[str, Any] = {}
     runtime = _Runtime(context)
-    for step in steps():
+    for step in _plan():
         updates: list[dict[str, Any]] = []
-        for name in step:
-            node = WORKFLOW[name][0]
-            updates.append(node(state, runtime) if name in _WANTS_RUNTIME else node(state))
+        for node, wants_runtime in step:
+            updates.append(node(state, runtime) if wants_runtime else node(state))
         for update in updates:
             state.update(update)
     return state  # type: ignore[return-value]
+
+
+_PLAN: tuple[Any, list[list[tuple[Any, bool]]]] | None = None
+
+
+def _plan() -> list[list[tuple[Any, bool]]]:
+    """`steps()` as (node, wants runtime) pairs, worked out once per WORKFLOW (the server runs a review per request)."""
+    global _PLAN
+    key = tuple((name, node, deps) for name, (node, deps) in WORKFLOW.items())
+    if _PLAN is None or _PLAN[0] != key:
+        plan = [[(WORKFLOW[name][0], "runtime" in inspect.signature(WORKFLOW[name][0]).parameters) for name in step]
+                for step in steps()]
+        _PLAN = (key, plan)
+    return _PLAN[1]
 
 
 Runner = Literal["langgraph", "steps"]
