@@ -12,14 +12,18 @@ files, a few real findings), then prints, from the same run:
    reviews one per deployment request);
 4. the CLI process's peak memory (target < 300 MB).
 
-Times are the best of `--repeat` runs; CPU time (user + system, from wait4 or
-process_time) is printed beside wall time because the machine may be shared.
+Times are the best of `--repeat` runs (`--baseline-repeat` for bandit and
+detect-secrets, which take seconds each); CPU time (user + system, from wait4
+or process_time) is printed beside wall time because the machine may be
+shared. The baseline must find issues and bandit must have scanned every
+Python file, or no ratio is printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import io
 import json
 import os
 import random
@@ -28,8 +32,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -256,11 +263,105 @@ def run_child(argv: list[str], *, cwd: Path | None = None, stdout: Path | None =
     return Run(wall, usage.ru_utime + usage.ru_stime, proc.returncode, usage.ru_maxrss // 1024)
 
 
+@contextmanager
+def timed_agents() -> Iterator[dict[str, float]]:
+    """CPU time spent inside the reviewer engine and the clinical scan while the block runs (per-file calls)."""
+    from graphs.agents import clinical_safety, reviewer
+
+    spent = {"engine": 0.0, "clinical": 0.0}
+    originals = (reviewer.review_file, clinical_safety.scan_file)
+
+    def timed(fn: Any, key: str) -> Any:
+        def call(*a: Any, **k: Any) -> Any:
+            start = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[key] += time.process_time() - start
+        return call
+
+    reviewer.review_file = timed(originals[0], "engine")
+    clinical_safety.scan_file = timed(originals[1], "clinical")
+    try:
+        yield spent
+    finally:
+        reviewer.review_file, clinical_safety.scan_file = originals
+
+
+def best_cpu(work: object, repeat: int) -> float:
+    """The least CPU time (process_time) of `repeat` calls of `work`."""
+    best = float("inf")
+    for _ in range(max(1, repeat)):
+        start = time.process_time()
+        work()  # type: ignore[operator]
+        best = min(best, time.process_time() - start)
+    return best
+
+
+_PEAK_RSS = (
+    "import atexit, sys\n"
+    "def report():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            sys.stderr.write('VmHWM ' + line.split()[1] + '\\n')\n"
+    "atexit.register(report)\n"
+    "sys.argv = ['gitops-health', *sys.argv[1:]]\n"
+    "from assistant.cli import main\n"
+    "main()\n"
+)
+
+
+def peak_memory_mb(cli_args: list[str]) -> int:
+    """The CLI's own peak resident memory, read from /proc at its exit.
+
+    Not wait4's ru_maxrss: Linux carries the forking process's high-water
+    mark across exec, so a child of a big parent would report the parent's.
+    """
+    proc = subprocess.run([sys.executable, "-c", _PEAK_RSS, *cli_args], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, check=True)
+    kb = [int(line.split()[1]) for line in proc.stderr.decode().splitlines() if line.startswith("VmHWM ")]
+    return kb[-1] // 1024
+
+
+def baseline(args: argparse.Namespace, work: Path, tree: Path, post: dict[str, str], ours: Run) -> int:
+    """bandit + detect-secrets over the post-image, printed beside our time with the ratio; 1 if it scanned nothing."""
+    # The baseline runs where the files are: detect-secrets run from inside a git work tree
+    # scans only files git tracks, so from here it would scan nothing and look 40x faster.
+    bandit_out, secrets_out = work / "bandit.json", work / "detect-secrets.json"
+    bandit_runs, secrets_runs = [], []
+    for _ in range(max(1, args.baseline_repeat)):
+        bandit_runs.append(run_child([str(BIN / "bandit"), "-r", "-q", "-f", "json", "-o", str(bandit_out), "."], cwd=tree))
+        secrets_runs.append(run_child([str(BIN / "detect-secrets"), "scan", "--all-files", "."], cwd=tree, stdout=secrets_out))
+    bandit = Run(min(r.wall for r in bandit_runs), min(r.cpu for r in bandit_runs), 0, 0)
+    secrets = Run(min(r.wall for r in secrets_runs), min(r.cpu for r in secrets_runs), 0, 0)
+    bandit_report = json.loads(bandit_out.read_text() or "{}")
+    bandit_found = len(bandit_report.get("results", []))
+    secrets_found = sum(len(v) for v in json.loads(secrets_out.read_text() or "{}").get("results", {}).values())
+    if not bandit_found or not secrets_found:
+        print(f"error: the baseline found nothing (bandit {bandit_found}, detect-secrets {secrets_found}): "
+              "it did not scan the post-image, so its time means nothing", file=sys.stderr)
+        return 1
+    python_files = sum(1 for path in post if path.endswith(".py"))
+    bandit_files = sum(1 for name in bandit_report.get("metrics", {}) if name != "_totals")
+    if bandit_files != python_files:
+        print(f"error: bandit scanned {bandit_files} of the {python_files} Python files", file=sys.stderr)
+        return 1
+    base_wall, base_cpu = bandit.wall + secrets.wall, bandit.cpu + secrets.cpu
+    print(f"bandit {bandit.wall:.2f} s + detect-secrets {secrets.wall:.2f} s = {base_wall:.2f} s wall, "
+          f"{base_cpu:.2f} s CPU (best of {max(1, args.baseline_repeat)}; {bandit_found} bandit issues in "
+          f"{bandit_files} files, {secrets_found} secrets)")
+    print(f"ratio: {base_wall / ours.wall:.1f}x faster by wall time, {base_cpu / ours.cpu:.1f}x by CPU time (target >= 10x)")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=50_000, help="added lines in the generated diff")
     parser.add_argument("--files", type=int, default=200, help="files in the generated diff")
     parser.add_argument("--repeat", type=int, default=3, help="runs of gitops-health review (and in-process); the best counts")
+    parser.add_argument("--baseline-repeat", type=int, default=1,
+                        help="runs of bandit and of detect-secrets (slow: ~10 s each); the best of each counts")
+    parser.add_argument("--no-baseline", action="store_true", help="skip bandit and detect-secrets (no ratio is printed)")
     parser.add_argument("--keep", type=Path, help="keep the diff and post-images in this directory")
     args = parser.parse_args()
 
@@ -284,22 +385,19 @@ def main() -> int:
             print(f"error: gitops-health review exited {[r.code for r in runs]}", file=sys.stderr)
             return 1
         ours = Run(min(r.wall for r in runs), min(r.cpu for r in runs), 0, max(r.rss_mb for r in runs))
-        # The baseline runs where the files are: detect-secrets run from inside a git work tree
-        # scans only files git tracks, so from here it would scan nothing and look 40x faster.
-        bandit_out, secrets_out = work / "bandit.json", work / "detect-secrets.json"
-        bandit = run_child([str(BIN / "bandit"), "-r", "-q", "-f", "json", "-o", str(bandit_out), "."], cwd=tree)
-        secrets = run_child([str(BIN / "detect-secrets"), "scan", "--all-files", "."], cwd=tree, stdout=secrets_out)
-        bandit_found = len(json.loads(bandit_out.read_text() or "{}").get("results", []))
-        secrets_found = sum(len(v) for v in json.loads(secrets_out.read_text() or "{}").get("results", {}).values())
-        if not bandit_found or not secrets_found:
-            print(f"error: the baseline found nothing (bandit {bandit_found}, detect-secrets {secrets_found}): "
-                  "it did not scan the post-image, so its time means nothing", file=sys.stderr)
-            return 1
-        base_wall, base_cpu = bandit.wall + secrets.wall, bandit.cpu + secrets.cpu
         print(f"gitops-health review (end to end, best of {args.repeat}): {ours.wall:.2f} s wall, {ours.cpu:.2f} s CPU")
-        print(f"bandit {bandit.wall:.2f} s + detect-secrets {secrets.wall:.2f} s = {base_wall:.2f} s wall, "
-              f"{base_cpu:.2f} s CPU ({bandit_found} bandit issues, {secrets_found} secrets)")
-        print(f"ratio: {base_wall / ours.wall:.1f}x faster by wall time, {base_cpu / ours.cpu:.1f}x by CPU time (target >= 10x)")
+        # the fixed cost: a 2-line diff end to end, beside the interpreter's own start-up as an anchor
+        small_path = work / "small.diff"
+        small_path.write_text(SMALL_DIFF)
+        fixed = [run_child([str(CLI), "review", "--diff", str(small_path), "--format", "json"]) for _ in range(max(5, args.repeat))]
+        bare = [run_child([sys.executable, "-c", "pass"]) for _ in range(max(5, args.repeat))]
+        print(f"gitops-health review of a 2-line diff (best of {len(fixed)}): {min(r.wall for r in fixed):.3f} s wall, "
+              f"{min(r.cpu for r in fixed):.3f} s CPU; python -c pass: {min(r.wall for r in bare):.3f} s wall, "
+              f"{min(r.cpu for r in bare):.3f} s CPU")
+        if not args.no_baseline:
+            code = baseline(args, work, tree, post, ours)
+            if code:
+                return code
 
         # 2. in process, already loaded
         sys.path.insert(0, str(ROOT))
@@ -307,13 +405,24 @@ def main() -> int:
 
         run_review(diff[: diff.find(b"\ndiff --git", 1) + 1])  # load rules, grammars, policies, graph
         best = float("inf")
+        split = (0.0, 0.0)
         for _ in range(args.repeat):
-            start = time.process_time()
-            result = run_review(diff)
-            best = min(best, time.process_time() - start)
+            with timed_agents() as spent:
+                start = time.process_time()
+                result = run_review(diff)
+                total = time.process_time() - start
+            if total < best:
+                best, split = total, (spent["engine"], spent["clinical"])
         print(
             f"in-process review graph: {best:.3f} s CPU, {added / best:,.0f} added lines/s (target >= 200,000); "
             f"{len(result.findings)} findings, decision {result.policy.decision}, risk {result.risk.score}"
+        )
+        from assistant.diffs import iter_file_diffs
+
+        parse_cpu = best_cpu(lambda: list(iter_file_diffs(io.BytesIO(diff))), args.repeat)
+        print(
+            f"  of which (same run): reviewer engine {split[0]:.3f} s, clinical scan {split[1]:.3f} s, "
+            f"everything else {best - split[0] - split[1]:.3f} s (diff parsing alone: {parse_cpu:.3f} s)"
         )
 
         # 3. a small diff, as the server reviews one per POST /api/deployments
@@ -328,7 +437,8 @@ def main() -> int:
             print(f"small diff (2 added lines), runner={runner}: {(time.process_time() - start) / calls * 1000:.2f} ms CPU per review")
 
         # 4. memory
-        print(f"peak memory of the CLI process: {ours.rss_mb} MB (target < 300 MB)")
+        peak = peak_memory_mb(["review", "--diff", str(diff_path), "--format", "json"])
+        print(f"peak memory of the CLI process: {peak} MB (VmHWM; target < 300 MB)")
         return 0
     finally:
         if args.keep is None:
