@@ -65,7 +65,8 @@ _UNITS = frozenset({"mmol", "mgdl", "dl", "lb", "lbs", "kg", "mg", "mcg", "ml", 
                     "kpa", "mmhg", "g", "ug", "iu", "meq", "units", "unit"})
 _ALARM = frozenset({
     "alarm", "alarms", "spo2", "bradycardia", "tachycardia", "apnea", "apnoea", "desat", "desaturation", "arrhythmia",
-    "asystole", "vfib", "systolic", "diastolic", "bpm", "etco2", "hypoxia", "hypoxemia",
+    "asystole", "vfib", "systolic", "diastolic", "bpm", "etco2", "hypoxia", "hypoxemia", "arterial", "hypotension",
+    "hypertension", "hypotensive", "tachypnea", "bradypnea", "hypothermia", "hyperthermia", "fever",
 })
 _VITAL = frozenset({"spo2", "hr", "heart", "rate", "resp", "rr", "temp", "temperature", "bp", "map", "pulse", "etco2", "sat"})
 _SUPPRESS = frozenset({"silence", "silenced", "silent", "mute", "muted", "suppress", "suppressed", "suppression",
@@ -190,6 +191,11 @@ def _label_free(text: str) -> str:
     """The line with every string literal emptied that is neither a number (with its unit: "0.5 mg/kg/day")
     nor an expression (`"spo2 < 90"` in a rule DSL)."""
     return _STRING_RE.sub(lambda m: m.group(0) if _VALUE_STRING_RE.search(m.group(0)[1:-1]) else '""', text)
+
+
+def _comment_only(text: str) -> bool:
+    """A comment line (C preprocessor directives are code)."""
+    return _COMMENT_RE.search(text) is not None and not text.lstrip().startswith(("#define", "#if", "#elif", "#undef"))
 
 
 def _code_line(text: str) -> bool:
@@ -437,8 +443,9 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
         if not added:
             continue
         removed_canon = {_canonical(ln.text) for ln in removed if _code_line(ln.text)}
-        if removed and _canonical(" ".join(ln.text.strip() for ln in removed)) == _canonical(
-            " ".join(ln.text.strip() for ln in added)
+        # (comment lines left out: `// note` first would make the joined text one comment, equal to anything)
+        if removed and _canonical(" ".join(ln.text.strip() for ln in removed if not _comment_only(ln.text))) == _canonical(
+            " ".join(ln.text.strip() for ln in added if not _comment_only(ln.text))
         ):
             continue  # the same code re-wrapped or renamed across lines
         flagged_in_block = 0

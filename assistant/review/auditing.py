@@ -17,6 +17,7 @@ from assistant.review import re2fast as re2
 from assistant.diffs import DiffLine
 from assistant.review._structure import (
     Block,
+    index_in,
     indent_of,
     named_setting_off,
     udiff,
@@ -451,6 +452,107 @@ _SETTING_AUDIT_OFF = Rule(
 )
 
 
+
+# ---------------------------------------------------------------- AUD-007 PHI excluded from an audit trail
+
+_NOT_AUDITED_RE = re2.compile(r"[@\[]\s*(?:NotAudited|AuditIgnore|IgnoreAudit|DiffIgnore|ExcludeFromAudit|NoAudit)\b")
+_AUDIT_EXCLUSION_RE = re2.compile(
+    r"(?i)audit\w*?[_.\-]?(?:exclude|excluded|ignore|ignored|skip|skipped|exempt|untracked|exclusions?)\w*|"
+    r"(?:exclude|ignore|skip|exempt)\w*?[_.\-]?(?:from[_.\-]?)?audit\w*|"
+    r"audit[^\n]{0,80}?\b(?:exclude|ignore|skip)\w*\s*[=:]"  # auditlog.register(Patient, exclude_fields=[...])
+)
+_IDENT_RE = re2.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _names_phi(ctx: FileContext, text: str) -> bool:
+    for ident in _IDENT_RE.findall(text):
+        low = ident.lower()
+        if low in _PHI_RESOURCE_WORDS or low.rstrip("s") in _PHI_RESOURCE_WORDS:
+            return True
+        if ctx.vocabulary.phi_term(ident) is not None or ctx.vocabulary.is_record(ident):
+            return True
+    return False
+
+
+def _excluded_from_audit(ctx: FileContext) -> Iterator[Hit]:
+    """`@NotAudited` on a PHI field, or a patient model/field added to an audit exclusion list
+    (`AUDITLOG_EXCLUDE_TRACKING_MODELS`, `exclude_fields=`, `audit.ignore:`): that data changes unaudited."""
+    if ctx.is_test or ctx.language in DOC_LANGUAGES:
+        return
+    for hunk in ctx.file.hunks:
+        post: list[DiffLine] | None = None
+        for ln in hunk.lines:
+            if ln.kind != "+" or ln.new_no is None or is_comment(ln.text):
+                continue
+            text = ln.text
+            if post is None and ("audit" in text.lower() or "ignore" in text.lower() or "exclu" in text.lower()
+                                 or text.strip().startswith(("\"", "'", "-"))):
+                post = post_lines(hunk)
+            if _NOT_AUDITED_RE.search(text):
+                if post is None:
+                    post = post_lines(hunk)
+                i = index_in(post, ln.new_no)
+                # the declaration it annotates: the next line that is not itself an annotation
+                decl = next((p.text for p in post[i + 1: i + 5] if not p.text.lstrip().startswith(("@", "["))), "") \
+                    if i is not None else ""
+                if _names_phi(ctx, _NOT_AUDITED_RE.sub(" ", text) + " " + decl):
+                    yield Hit(ln.new_no, "This PHI field is excluded from the audit trail (`" + text.strip()[:60] +
+                              "`), so its changes are no longer recorded. Keep patient data audited.")
+                continue
+            m = _AUDIT_EXCLUSION_RE.search(text)
+            if m is not None:
+                if _names_phi(ctx, text[m.end():]):
+                    yield Hit(ln.new_no, "Patient data is added to an audit exclusion here, so its reads/changes leave "
+                              "no audit record. Keep PHI models and fields audited.")
+                continue
+            # an entry of a list/tuple/YAML sequence whose opening line names an audit exclusion
+            if post is None or not _names_phi(ctx, text):
+                continue
+            i = index_in(post, ln.new_no)
+            if i is None:
+                continue
+            base = indent_of(text)
+            parents: list[str] = []
+            for j in range(i - 1, max(-1, i - 30), -1):
+                prev = post[j].text
+                if not prev.strip() or indent_of(prev) >= base:
+                    continue
+                parents.append(prev.strip().rstrip(":([{= "))
+                base = indent_of(prev)
+                if base == 0 or len(parents) == 3:
+                    break
+            if parents and _AUDIT_EXCLUSION_RE.search(".".join(reversed(parents))):
+                yield Hit(ln.new_no, "Patient data is added to an audit exclusion list here, so its reads/"
+                          "changes leave no audit record. Keep PHI models and fields audited.")
+
+
+_EXCLUDED_FROM_AUDIT = Rule(
+    id="AUD-007",
+    category="missing-audit",
+    severity="high",
+    message="Patient data is excluded from the audit trail. Keep PHI models and fields audited.",
+    regulations=REGULATIONS,
+    keywords=("notaudited", "auditignore", "ignoreaudit", "diffignore", "excludefromaudit", "noaudit", "audit"),
+    check=_excluded_from_audit,
+    examples=(
+        udiff("clinic/settings/audit.py", " AUDITLOG_EXCLUDE_TRACKING_MODELS = (", '     "sessions.Session",',
+              '+    "patients.Patient",', " )"),
+        udiff("ehr/Encounter.java", " public class Encounter {", "+    @NotAudited", '     @Column(name = "diagnosis_text")',
+              "     private String diagnosisText;"),
+        udiff("clinic/patients/apps.py", " def ready(self):",
+              '+    auditlog.register(Patient, exclude_fields=["diagnosis", "date_of_birth"])'),
+        udiff("config/audit.yaml", " audit:", "   ignore:", "+    - patients.ssn"),
+    ),
+    counterexamples=(
+        udiff("clinic/settings/audit.py", " AUDITLOG_EXCLUDE_TRACKING_MODELS = (", '     "sessions.Session",',
+              '+    "django_celery_results.TaskResult",', " )"),
+        udiff("ehr/Encounter.java", " public class Encounter {", "+    @NotAudited", '     @Column(name = "row_version")',
+              "     private long rowVersion;"),
+        udiff("clinic/settings/audit.py", " AUDITLOG_INCLUDE_TRACKING_MODELS = (", '+    "patients.Patient",', " )"),
+    ),
+)
+
 RULES: tuple[Rule, ...] = (
     _REMOVED_AUDIT, _AUDIT_DISABLED, _NESTED_AUDIT_OFF, _AUDIT_TAMPER, _UNAUDITED_HANDLER, _SETTING_AUDIT_OFF,
+    _EXCLUDED_FROM_AUDIT,
 )

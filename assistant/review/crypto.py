@@ -291,6 +291,7 @@ _DISABLED_HASHING_RE = re2.compile(
     r"MessageDigestPasswordEncoder|UnsaltedMD5PasswordHasher|UnsaltedSHA1PasswordHasher|MD5PasswordHasher|"
     r"SHA1PasswordHasher|CryptPasswordHasher|plaintext_password|PLAINTEXT|\{noop\}|"
     r"gensalt\s*\(\s*(?:rounds\s*=\s*)?[1-9]\s*\)|GenerateFromPassword\s*\([^,]+,\s*[1-9]\s*\)|"
+    r"\bbcrypt\w*\s*\.\s*(?:hash|hashSync)\s*\([^,]+,\s*[1-9]\s*\)|\bgenSalt(?:Sync)?\s*\(\s*[1-9]\s*[,)]|"
     r"(?:iterations|rounds|cost|work_?factor|log_?rounds)\s*[=:]\s*(?:[1-9]\d{0,3}|[1-9])\b|"
     r"\bPBEKeySpec\s*\([^,]+,[^,]+,\s*[1-9]\d{0,3}\s*[,)]|\bRfc2898DeriveBytes\s*\([^,]+,[^,]+,\s*[1-9]\d{0,3}\s*[,)]|"
     r"\bpbkdf2_hmac\s*\([^,]+,[^,]+,[^,]+,\s*[1-9]\d{0,3}\s*[,)]|\bpbkdf2Sync\s*\([^,]+,[^,]+,\s*[1-9]\d{0,3}\s*,|"
@@ -322,7 +323,7 @@ def _check_password_hashing(ctx: FileContext) -> Iterator[Hit]:
             or not re2.search(r"(?i)passw|hasher|encoder|\bhash", _window(ctx, ln, 2, 2))
         ):
             continue  # a Kafka/listener protocol name, not a password stored in plaintext
-        if token.startswith(("pbekeyspec", "rfc2898", "pbkdf2", "bcryptpasswordencoder")):
+        if token.startswith(("pbekeyspec", "rfc2898", "pbkdf2", "bcryptpasswordencoder", "bcrypt", "gensalt")):
             yield Hit(ln.new_no or 1, "Password hashing uses too few iterations (or too low a cost) to resist "
                       "offline guessing. Use >= 600,000 PBKDF2-SHA256 iterations, bcrypt cost >= 10, or Argon2id.")
             continue
@@ -470,12 +471,15 @@ RULES: tuple[Rule, ...] = (
             "src/SecurityConfig.java::return NoOpPasswordEncoder.getInstance();",
             "portal/settings.py::PASSWORD_HASHERS = [\"django.contrib.auth.hashers.UnsaltedMD5PasswordHasher\"]",
             "portal/pw.py::hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4))",
+            "services/auth/src/passwords.js::  return bcrypt.hash(pw, 4);",
+            "services/auth/src/passwords.js::  const salt = await bcrypt.genSalt(5);",
         ),
         counterexamples=(
             "pharmacy/cache.py::digest = hashlib.sha256(json.dumps(params).encode()).hexdigest()",
             "portal/pw.py::digest = hashlib.pbkdf2_hmac(\"sha256\", password.encode(), salt, 600_000)",
             "portal/pw.py::hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=12))",
             "src/main/resources/application.yml::      security.protocol: PLAINTEXT",
+            "services/auth/src/passwords.js::  return bcrypt.hash(pw, 12);",
         ),
     ),
 )

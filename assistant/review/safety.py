@@ -41,6 +41,7 @@ _KEYWORDS = (
     "warfarin", "morphine", "opioid", "vancomycin", "gentamicin", "acetaminophen", "paracetamol", "ibuprofen",
     "dextrose", "meq", "tidal", "setpoint", "occlusion", "vtbi", "mmhg", "bpm", "heart", "resp",
     "bilirubin", "phototherapy", "transfus", "hgb", "hemoglobin", "qtc", "crcl", "platelet", "neutrophil", "aptt",
+    "arterial", "hypotens", "hypertens", "tachypn", "bradypn", "hypotherm", "hypertherm", "fever",
 )
 
 _CLINICAL_CHANGE = Rule(
@@ -68,6 +69,12 @@ _CLINICAL_CHANGE = Rule(
         udiff("cds/src/main/java/org/x/cds/InteractionChecker.java", "         return kb.pairs(meds).stream()",
               "-                .filter(i -> i.severity().compareTo(Severity.MODERATE) >= 0)",
               "+                .filter(i -> i.severity().compareTo(Severity.MAJOR) >= 0)", "                 .map(InteractionAlert::from)"),
+        udiff("apps/pharmacy/src/dosing/round.ts", " export function roundDoseMg(doseMg: number): number {",
+              "-  // round to the nearest 2.5 mg", "-  return Math.round(doseMg / 2.5) * 2.5;",
+              "+  // round to the nearest 5 mg", "+  return Math.round(doseMg / 5) * 5;", " }"),
+        udiff("monitoring/hemo/HypotensionRule.java", "     public void evaluate(Vitals v) {",
+              "-        if (v.meanArterialPressure() < 65) {", "+        if (v.meanArterialPressure() < 60) {",
+              '             alerts.raiseAlert(v.patientId(), "MAP_LOW", v.meanArterialPressure());'),
         udiff("internal/neonatal/bilirubin.go", " \tcase hoursOfLife < 72:", "-\t\treturn 17", "+\t\treturn 18", " \tdefault:"),
         udiff("cgm/classify.py", "+HYPO_THRESHOLD_MG_DL = 65", "+", " def classify(glucose_mg_dl):",
               "-    if glucose_mg_dl < 70:", "+    if glucose_mg_dl < HYPO_THRESHOLD_MG_DL:", '         return "hypo"'),

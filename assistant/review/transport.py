@@ -598,7 +598,39 @@ _SCHEME_DOWNGRADE = Rule(
     ),
 )
 
+
+_HOST_KEY_UNCHECKED = Rule(
+    id="TLS-012",
+    category="insecure-transport",
+    severity="high",
+    message=(
+        "SSH/SFTP host-key checking is turned off, so any machine on the path can pose as the server and receive "
+        "the files and credentials sent to it. Pin the server's host key (known_hosts, `HostKeyCallback: "
+        "ssh.FixedHostKey(...)`, `RejectPolicy`)."
+    ),
+    regulations=REGULATIONS,
+    languages=SOURCE_LANGUAGES,
+    keywords=("hostkey", "autoaddpolicy", "warningpolicy", "stricthostkeychecking"),
+    pattern=(
+        r"\bhostkeys\s*=\s*None\b|\bset_missing_host_key_policy\s*\(\s*(?:paramiko\.)?(?:AutoAddPolicy|WarningPolicy)\b|"
+        r"\bInsecureIgnoreHostKey\s*\(|(?i:StrictHostKeyChecking[\"']?\s*[,=:]\s*[\"']?no\b)|"
+        r"(?i:\bknown_?hosts\s*[=:]\s*[\"']?/dev/null)"
+    ),
+    unless=(_COMMENT,),
+    examples=(
+        "billing/transfer.py::    cnopts.hostkeys = None",
+        "billing/transfer.py::    ssh.set_missing_host_key_policy(paramiko.AutoAddPolicy())",
+        "internal/sftp/client.go::\t\tHostKeyCallback: ssh.InsecureIgnoreHostKey(),",
+        "etl/src/main/java/Sftp.java::        session.setConfig(\"StrictHostKeyChecking\", \"no\");",
+    ),
+    counterexamples=(
+        "billing/transfer.py::    ssh.set_missing_host_key_policy(paramiko.RejectPolicy())",
+        "internal/sftp/client.go::\t\tHostKeyCallback: ssh.FixedHostKey(hostKey),",
+        "etl/src/main/java/Sftp.java::        session.setConfig(\"StrictHostKeyChecking\", \"yes\");",
+    ),
+)
+
 RULES: tuple[Rule, ...] = (
     _VERIFY_OFF, _LEGACY_PROTOCOL, _TLS_OFF, _CLEARTEXT_URL, _NESTED_TLS_OFF, _SETTING_TLS_OFF, _TLS_CALL_DROPPED,
-    _HTTP_LISTENER, _MESH_TLS_OFF, _PLAINTEXT_CLIENT, _SCHEME_DOWNGRADE,
+    _HTTP_LISTENER, _MESH_TLS_OFF, _PLAINTEXT_CLIENT, _SCHEME_DOWNGRADE, _HOST_KEY_UNCHECKED,
 )
