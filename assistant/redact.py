@@ -233,8 +233,23 @@ def _address_value(value: str) -> bool:
     return has_alpha and any(c.isdigit() for c in v) and " " in v
 
 
+class _Lazy:
+    """A pattern compiled on first use: most processes that import this module (a `review` run, say) never redact."""
+
+    __slots__ = ("_compiled", "pattern")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._compiled: Any = None
+
+    def sub(self, repl: Any, text: str) -> str:
+        if self._compiled is None:
+            self._compiled = re2.compile(self.pattern)
+        return self._compiled.sub(repl, text)  # type: ignore[no-any-return]
+
+
 def _c(pattern: str) -> Any:
-    return re2.compile(pattern)
+    return _Lazy(pattern)
 
 
 _B = r"(^|[^A-Za-z0-9])"  # start of a label: not glued to a preceding word
@@ -440,7 +455,7 @@ def _pattern_set() -> Any:
 # One pass that says which patterns match at all: a log line without PHI costs one scan instead of
 # one per pattern. Used on short texts only, where the DFA cannot run out of its memory budget
 # (RE2::Set reports "no match" when it does, which must never mean "nothing to redact").
-_SET = _pattern_set()
+_SET: list[Any] = []  # built on the first redact()
 _SET_MAX_CHARS = 4096
 
 
@@ -464,7 +479,9 @@ def _redact_once(text: str) -> str:
     if not text:
         return text
     if len(text) <= _SET_MAX_CHARS:
-        hits = _SET.Match(text)
+        if not _SET:
+            _SET.append(_pattern_set())
+        hits = _SET[0].Match(text)
         if not hits:
             return text
         for index in sorted(hits):
