@@ -48,6 +48,7 @@ __all__ = [
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")
 MAX_KIND = 100
 MAX_DEDUPE_KEY = 200
+_DEDUPE_TRIES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,11 +173,21 @@ def enqueue(
     if dedupe_key is None:
         job_id = session.execute(_INSERT, values).scalar_one()
     else:
-        job_id = session.execute(_INSERT_UNLESS_WAITING[_dialect(session)], values).scalar()
-        if job_id is None:  # a job with this key is waiting to start: it will do the work
-            job_id = session.execute(_WAITING, {"key": dedupe_key}).scalar_one()
-            if run_at is not None:  # an earlier due time wins
-                session.execute(_BRING_FORWARD, {"job_id": job_id, "due": due})
+        insert_unless_waiting = _INSERT_UNLESS_WAITING[_dialect(session)]
+        for _ in range(_DEDUPE_TRIES):
+            job_id = session.execute(insert_unless_waiting, values).scalar()
+            if job_id is not None:
+                break
+            # A job with this key is waiting to start: it will do the work. Unless a worker (another
+            # transaction, on Postgres) claimed it between our insert and this read: then it no longer
+            # waits, and the insert is tried again -- the change must not be missed.
+            job_id = session.execute(_WAITING, {"key": dedupe_key}).scalar()
+            if job_id is not None:
+                if run_at is not None:  # an earlier due time wins
+                    session.execute(_BRING_FORWARD, {"job_id": job_id, "due": due})
+                break
+        else:
+            raise RuntimeError(f"could not enqueue {kind!r} with dedupe key {dedupe_key!r}: its waiting job was claimed {_DEDUPE_TRIES} times over")
     if isinstance(session, Session):
         session.info["outbox_wake"] = True
     return int(job_id)

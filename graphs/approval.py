@@ -28,6 +28,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -235,7 +236,11 @@ def _open_store(db: Database) -> tuple[Any, Any, Any]:
 
     conninfo = db.url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as conn:  # replicas starting together must not race the DDL
-        conn.execute(f"SELECT pg_advisory_lock({_PG_SETUP_LOCK})")
+        # Polled, not waited for inside a statement: the setup runs CREATE INDEX CONCURRENTLY, which
+        # waits for every running statement -- a second process blocked in pg_advisory_lock() is one,
+        # and the two deadlock (seen with `serve --workers 2`).
+        while not conn.execute(f"SELECT pg_try_advisory_lock({_PG_SETUP_LOCK})").fetchone()[0]:  # type: ignore[index]
+            time.sleep(0.05)
         try:
             PostgresSaver(conn).setup()  # type: ignore[arg-type]
         finally:

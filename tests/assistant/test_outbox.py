@@ -125,6 +125,33 @@ async def test_a_job_runs_after_its_transaction_commits_and_never_if_it_rolls_ba
     assert await worker.run_once() == 0  # done stays done
 
 
+def test_a_dedupe_key_whose_waiting_job_is_claimed_mid_enqueue_still_gets_a_job(db: Database) -> None:
+    """Postgres (READ COMMITTED): a worker may claim the waiting job between enqueue's insert and its read of that
+    job. The change being enqueued (a vote's card update) must still get a job, not fail the vote's transaction."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite's single writer cannot interleave a claim inside another write transaction")
+    from sqlalchemy import event
+
+    waiting = add(db, kind="test.card", dedupe_key="test.card:dep_1")
+    worker = OutboxWorker(db, handlers={"test.card": Recorder()})
+    claimed: list[Any] = []
+
+    def claim_after_the_insert(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not claimed and statement.lstrip().upper().startswith("INSERT INTO OUTBOX_JOBS"):
+            claimed.append(worker._claim(10))  # another transaction, committed before enqueue reads the waiting job
+
+    with db.session() as s:
+        connection = s.connection()
+        event.listen(connection, "after_cursor_execute", claim_after_the_insert)
+        try:
+            job_id = outbox.enqueue(s, "test.card", {"deployment_id": "dep_1"}, dedupe_key="test.card:dep_1")
+        finally:
+            event.remove(connection, "after_cursor_execute", claim_after_the_insert)
+    assert [job.id for job in claimed[0]] == [waiting]
+    assert job_id != waiting
+    assert [(row.id, row.status) for row in jobs(db)] == [(waiting, "running"), (job_id, "pending")]
+
+
 def test_enqueue_refuses_what_it_cannot_store_and_says_why(db: Database) -> None:
     with db.session() as s:
         with pytest.raises(InvalidJob, match="dotted lower-case"):
