@@ -244,6 +244,7 @@ def _kind(words: set[str], context: set[str], text: str) -> str | None:
 
 
 _DEVICE_STRONG = frozenset({"peep", "fio2", "tidal", "ventilator", "setpoint"})
+_PID_WORDS = frozenset({"kp", "ki", "kd"})
 
 
 def _strong(words: set[str], text: str) -> bool:
@@ -430,7 +431,10 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
     """
     everything = hunk.header + "\n" + "\n".join(ln.text for ln in hunk.lines)
     header_words = [_words(name) for name in _header_names(hunk.header)]
-    if not _could_be_clinical(path_words.union(_words(everything), *header_words), everything.lower()):
+    all_words = path_words.union(_words(everything), *header_words)
+    # PID gains (two of kp, ki, kd in view) are a control loop, whatever the file is called
+    pid = len(_PID_WORDS & all_words) >= 2
+    if not pid and not _could_be_clinical(all_words, everything.lower()):
         return []
     display = not _DISPLAY_PARTS.isdisjoint(path_words) or language in ("css",)
     post = [ln for ln in hunk.lines if ln.kind != "-"]
@@ -463,7 +467,7 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
             if not has_value:
                 continue
             if hunk_words is None:
-                hunk_words = set(path_words) | _words(hunk.header)
+                hunk_words = set(path_words) | _words(hunk.header) | ({"control", "loop"} if pid else set())
                 for other in hunk.lines:
                     if other.kind != "+" and _code_line(other.text):
                         hunk_words |= _strong_words(other.text)

@@ -277,6 +277,10 @@ _REQUIRED: dict[str, str] = {
     "aws_kinesis_stream": r"encryption_type\s*=\s*\"KMS\"",
     "aws_s3_bucket": r"server_side_encryption_configuration",
 }
+_ENCRYPTION_SET_OFF_RE = re2.compile(
+    r"(?im)^\s*(?:storage_encrypted|encrypted|at_rest_encryption_enabled)\s*=\s*false\b|"
+    r"encrypt_at_rest\s*\{[^}]*enabled\s*=\s*false"
+)
 _NON_PHI_BUCKET_RE = re2.compile(
     r"(?i)static|assets|website|cdn|frontend|public|artifact|build|tfstate|terraform-state|"
     r"(?:access|alb|elb|lb|flow|vpc)[-_]?(?:access[-_]?)?logs?\b"  # load-balancer/VPC access logs: requests, not records
@@ -313,6 +317,8 @@ def _unencrypted_resources(ctx: FileContext) -> Iterator[Hit]:
             text = "\n".join(b.text for b in body)
             if re2.search(r"(?s)" + _REQUIRED[kind], text):
                 continue
+            if _ENCRYPTION_SET_OFF_RE.search(text):
+                continue  # `storage_encrypted = false` in the body: reported on that line (ENC-002), where it is
             if kind == "aws_s3_bucket":
                 if _NON_PHI_BUCKET_RE.search(name + " " + text) and not re2.search(r"(?i)phi|patient|clinical|record", text + name):
                     continue
@@ -354,6 +360,9 @@ _UNENCRYPTED_RESOURCE = Rule(
               '+      sse_algorithm = "aws:kms"', "+    }", "+  }", "+}"),
         udiff("infra/db.tf", '+resource "aws_db_instance" "ehr" {', '+  engine = "postgres"', "+  storage_encrypted = true", "+}"),
         udiff("infra/logs.tf", '+resource "aws_s3_bucket" "alb_access_logs" {', '+  bucket = "cedar-alb-access-logs"', "+}"),
+        # reported by ENC-002 on the `storage_encrypted = false` line instead
+        udiff("infra/claims.tf", '+resource "aws_rds_cluster" "claims" {', '+  engine = "aurora-postgresql"',
+              "+  storage_encrypted = false", "+}"),
     ),
 )
 

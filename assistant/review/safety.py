@@ -42,6 +42,7 @@ _KEYWORDS = (
     "dextrose", "meq", "tidal", "setpoint", "occlusion", "vtbi", "mmhg", "bpm", "heart", "resp",
     "bilirubin", "phototherapy", "transfus", "hgb", "hemoglobin", "qtc", "crcl", "platelet", "neutrophil", "aptt",
     "arterial", "hypotens", "hypertens", "tachypn", "bradypn", "hypotherm", "hypertherm", "fever",
+    "kp =", "kp:", "kp=", "ki =", "ki:", "kd =", "kd:",  # PID gains
 )
 
 _CLINICAL_CHANGE = Rule(
@@ -72,6 +73,8 @@ _CLINICAL_CHANGE = Rule(
         udiff("apps/pharmacy/src/dosing/round.ts", " export function roundDoseMg(doseMg: number): number {",
               "-  // round to the nearest 2.5 mg", "-  return Math.round(doseMg / 2.5) * 2.5;",
               "+  // round to the nearest 5 mg", "+  return Math.round(doseMg / 5) * 5;", " }"),
+        udiff("apcontrol/controller.py", " @dataclass", " class Gains:", "-    kp: float = 0.008", "+    kp: float = 0.012",
+              "     ki: float = 0.0004", "     kd: float = 0.05"),
         udiff("monitoring/hemo/HypotensionRule.java", "     public void evaluate(Vitals v) {",
               "-        if (v.meanArterialPressure() < 65) {", "+        if (v.meanArterialPressure() < 60) {",
               '             alerts.raiseAlert(v.patientId(), "MAP_LOW", v.meanArterialPressure());'),
@@ -99,6 +102,8 @@ _CLINICAL_CHANGE = Rule(
               "     high: 130"),
         udiff("cgm/classify.py", "+HYPO_THRESHOLD_MG_DL = 70", "+", " def classify(glucose_mg_dl):",
               "-    if glucose_mg_dl < 70:", "+    if glucose_mg_dl < HYPO_THRESHOLD_MG_DL:", '         return "hypo"'),
+        udiff("web/src/controllers/checkout.py", " class CheckoutController:", "-    retries = 2", "+    retries = 3",
+              "     timeout_s = 10"),
         udiff("db/migrations/V140__heparin_label.sql", "+-- display name of the heparin vial",
               "+UPDATE drug_catalog SET display_name = 'Heparin Sodium 5,000 units/mL' WHERE ndc = '63323-0047-01';"),
     ),
