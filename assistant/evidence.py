@@ -110,12 +110,16 @@ class ChangeRecord:
 
     @property
     def changes_code(self) -> bool:
-        return any(kind_of(f.path) == "code" for f in self.files)
+        return "code" in _kinds(self.files)
 
     @property
     def changes_software(self) -> bool:
         """Anything but documentation: code, tests, build and pipeline files all reach production."""
-        return any(kind_of(f.path) != "docs" for f in self.files)
+        return bool(_kinds(self.files) - {"docs"})
+
+
+def _kinds(files: Sequence[FileEntry]) -> frozenset[str]:
+    return frozenset(kind_of(f.path) for f in files)
 
 
 def file_entries(files: Iterable[Any]) -> list[FileEntry]:
@@ -291,6 +295,16 @@ def control_matrix(records: Sequence[ChangeRecord], order: Sequence[str] | None 
     `order` is the commit order (oldest first) used to sort rows' entries.
     """
     position = {sha: i for i, sha in enumerate(order or [r.id for r in records])}
+    # Which controls each finding maps to, worked out once per (category, regulations) instead of per control.
+    maps_to: dict[tuple[str, tuple[str, ...]], frozenset[str]] = {}
+
+    def mapped_ids(f: Finding) -> frozenset[str]:
+        key = (f.category, tuple(f.regulations))
+        ids = maps_to.get(key)
+        if ids is None:
+            ids = maps_to[key] = frozenset(c.id for c in CONTROLS if _maps(c, f))
+        return ids
+
     rows = []
     for control in CONTROLS:
         evidence: list[dict[str, Any]] = []
@@ -298,10 +312,9 @@ def control_matrix(records: Sequence[ChangeRecord], order: Sequence[str] | None 
         suppressions: list[dict[str, Any]] = []
         reviewed: list[str] = []
         for record in records:
-            mapped = [f for f in record.findings if _maps(control, f)]
-            gaps.extend(_finding_gap(record, f) for f in mapped)
+            gaps.extend(_finding_gap(record, f) for f in record.findings if control.id in mapped_ids(f))
             for s in record.suppressions:
-                if s.finding is None or _maps(control, s.finding):
+                if s.finding is None or control.id in mapped_ids(s.finding):
                     suppressions.append(_suppression_entry(record, s))
             ev, gp = _process(control, record)
             evidence.extend(ev)
@@ -312,10 +325,12 @@ def control_matrix(records: Sequence[ChangeRecord], order: Sequence[str] | None 
             cats = ", ".join(sorted(control.categories)) or "process checks"
             evidence.insert(0, {"kind": "review", "commits": reviewed,
                                 "detail": f"{len(reviewed)} change(s) reviewed for {cats}"})
-        key = lambda e: (position.get(e.get("commit") or "", -1), json.dumps(e, sort_keys=True))  # noqa: E731
-        evidence.sort(key=key)
-        gaps.sort(key=lambda g: (position.get(g.get("commit") or "", -1), *_gap_key(g)))
-        suppressions.sort(key=lambda s: (position.get(s.get("commit") or "", -1), s["file"], s["line"], s["rule"]))
+        if len(evidence) > 1:
+            evidence.sort(key=lambda e: (position.get(e.get("commit") or "", -1), json.dumps(e, sort_keys=True)))
+        if len(gaps) > 1:
+            gaps.sort(key=lambda g: (position.get(g.get("commit") or "", -1), *_gap_key(g)))
+        if len(suppressions) > 1:
+            suppressions.sort(key=lambda s: (position.get(s.get("commit") or "", -1), s["file"], s["line"], s["rule"]))
         status = "gap" if gaps else ("satisfied" if applies else "not-applicable")
         rows.append({
             "id": control.id,

@@ -6,6 +6,7 @@ decides whether a commit changed tests; both must agree, so the rules live once.
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 FileKind = Literal["code", "test", "docs", "ci", "build", "chore"]
@@ -64,8 +65,10 @@ def is_chore(path: str) -> bool:
     return name in _CHORE_NAMES or name.endswith(_ASSET_EXT) or (path.lower().startswith(".github/") and not is_ci(path))
 
 
+@functools.lru_cache(maxsize=8192)
 def kind_of(path: str) -> FileKind:
-    """The commit type a file alone would suggest; "code" for source."""
+    """The commit type a file alone would suggest; "code" for source (cached: the commit writer, the
+    evidence matrix and the clinical scan ask about the same paths again and again)."""
     if is_ci(path):
         return "ci"
     if is_test(path):
