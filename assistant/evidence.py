@@ -17,13 +17,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.domain import SEVERITY_ORDER, ClinicalSafety, Finding, PolicyResult, Risk, Suppression
 from assistant.evidence_report import render_markdown
 from assistant.filekinds import is_test, kind_of
-from assistant.gitrepo import Commit
 from assistant.redact import redact
+
+if TYPE_CHECKING:  # the commit-range bundle's type; a review never loads git helpers
+    from assistant.gitrepo import Commit
 
 __all__ = [
     "CONTROLS",
