@@ -497,7 +497,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     print(
-        f"bench/approvals.py: {args.requests} requests, {args.concurrency} in flight, small diffs; server `serve --workers {args.workers}`; {os.cpu_count()} CPUs, "
+        f"bench/approvals.py: {args.requests} requests, {args.concurrency} in flight, small diffs; server `gitops-health serve --workers {args.workers}`"
+        f"{'' if serve_command(0, args.workers)[0] == str(CLI) else ' (through serve.run(): this CLI has no --workers option yet)'}; {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f} at start; targets >= 300 requests/s (SQLite), ack p99 < 50 ms"
     )
     with tempfile.TemporaryDirectory(prefix="bench-approvals-db-") as tmp:
