@@ -4,13 +4,12 @@ Usage: .venv/bin/python bench/approvals.py [--requests 1500] [--concurrency 32]
            [--clicks-per-s 200] [--click-seconds 5] [--postgres URL | --no-postgres] [--workers N]
 
 A real `gitops-health serve --workers N` (default: one per CPU, as production
-would run it on this host; printed in the first line) runs as a subprocess (Slack enabled against a
-loopback Slack Web API in a second subprocess, so every request also posts
-its card through the outbox, as in production, and the fake Slack's threads
-do not share a GIL with the load generator's clock); this process is the
-load: bounded
-(a fixed number of requests, a fixed number in flight), small diffs, every
-request a new deploy. Afterwards every 202 is read back with a signed GET:
+would run it on this host; printed in the first line) runs as a subprocess
+(Slack enabled against a loopback Slack Web API in a second subprocess, so
+every request also posts its card through the outbox, as in production, and
+the fake Slack's threads do not share a GIL with the load generator's
+clock); this process is the load: bounded (a fixed number of requests, a
+fixed number in flight), small diffs, every request a new deploy. Afterwards every 202 is read back with a signed GET:
 nothing may be lost. Then Approve clicks (real v0-signed `block_actions`)
 arrive open-loop at --clicks-per-s and the time to Slack's ack (the HTTP
 answer) is measured; the vote itself is recorded after the ack, and every
@@ -23,6 +22,9 @@ Targets (issue 5): >= 300 requests/s on SQLite; ack p99 < 50 ms.
 Anchor, measured in the same run against the same server: GET /healthz
 requests/s with the same client and concurrency (the ceiling of the HTTP
 stack and this client, with no review, no database write).
+On a shared machine requests/s move with the other load; the server's CPU
+per POST and per click (user + system of the server and its workers, from
+/proc, over the phase) barely does: compare those between runs.
 Postgres: --postgres URL, else GITOPS_HEALTH_TEST_POSTGRES_URL; a fresh
 database is created and dropped.
 """
