@@ -169,3 +169,45 @@ def test_streaming_yields_files_one_at_a_time() -> None:
 )
 def test_language_for(path: str, language: str | None) -> None:
     assert language_for(path) == language
+
+
+# Hunk bodies are read a batch at a time; the cases below take the other, line-at-a-time path for part of a hunk
+# (blank context lines, CR, bad bytes, a line too many) and must read exactly as a line-at-a-time parser would.
+
+MIXED = (
+    "diff --git a/m.py b/m.py\n--- a/m.py\n+++ b/m.py\n"
+    "@@ -10,6 +20,7 @@ def f():\n"
+    " a\n-b\n-c\n+B\n+C\n+D\n d\n\n e\n"
+)
+
+
+def test_every_line_of_a_mixed_hunk_has_its_kind_and_both_numbers() -> None:
+    [f] = parse_diff(MIXED)
+    got = [(ln.kind, ln.text, ln.new_no, ln.old_no) for ln in f.hunks[0].lines]
+    assert got == [
+        (" ", "a", 20, 10), ("-", "b", None, 11), ("-", "c", None, 12), ("+", "B", 21, None), ("+", "C", 22, None),
+        ("+", "D", 23, None), (" ", "d", 24, 13), (" ", "", 25, 14), (" ", "e", 26, 15),
+    ]
+
+
+def test_the_same_hunk_with_crlf_endings_reads_the_same() -> None:
+    [plain] = parse_diff(MIXED)
+    [crlf] = parse_diff(MIXED.replace("\n", "\r\n"))
+    assert crlf.hunks[0].lines == plain.hunks[0].lines
+
+
+def test_a_line_too_many_names_its_line() -> None:
+    [f] = parse_diff("--- a/a.py\n+++ b/a.py\n@@ -1,1 +1,2 @@\n+x\n y\n+z\n")  # '+z' is past the hunk
+    assert [(ln.kind, ln.text) for ln in f.hunks[0].lines] == [("+", "x"), (" ", "y")]
+    with pytest.raises(DiffError) as err:  # no old lines promised, and a context line uses one
+        parse_diff("--- /dev/null\n+++ b/a.py\n@@ -0,0 +1,2 @@\n+x\n y\n")
+    assert err.value.line == 5 and "longer than its @@ header" in err.value.reason
+
+
+def test_bad_utf8_deep_in_a_long_hunk_names_its_own_line() -> None:
+    body = b"".join(b"+line %d\n" % i for i in range(500))
+    body = body.replace(b"+line 321\n", b"+line \xff321\n")
+    data = b"--- /dev/null\n+++ b/big.py\n@@ -0,0 +1,500 @@\n" + body
+    with pytest.raises(DiffError) as err:
+        parse_diff(data)
+    assert err.value.line == 3 + 322 and "0xff" in err.value.reason
