@@ -463,7 +463,9 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
             if removed and _canonical(text) in removed_canon:
                 continue  # renamed or reformatted, same behaviour
             words = _words(text)
-            has_value = bool(_NUMBER_RE.search(text) or _ARITH_RE.search(text) or _COMPARE_RE.search(text))
+            has_value = bool(_NUMBER_RE.search(text) or _ARITH_RE.search(text) or _COMPARE_RE.search(text)
+                             # a changed enum member is a value too (`APNEA(Priority.HIGH)` -> `APNEA(Priority.MEDIUM)`)
+                             or removed and "." in text and _ENUM_MEMBER_RE.search(text))
             if not has_value:
                 continue
             if hunk_words is None:

@@ -388,6 +388,7 @@ _STREAM_RE = re2.compile(
     r"websocket|w|rw|out|System\.out|System\.err|Console|log|logger|http|ctx|c)\s*\.\s*(?:write|writelines|Write|"
     r"WriteLine|println|print)\("
 )
+_IMPORT_LINE_RE = re2.compile(r"^\s*(?:import\s|from\s+\S+\s+import\s|using\s|(?:const|let|var)\s+[\w{}\s,]+=\s*require\()")
 _ENCRYPTION_NEAR_RE = re2.compile(r"(?i)encrypt|cipher|fernet|kms|gpg|pgp|\bseal|aesgcm|\bcrypt|vault|sops|\bage\.encrypt")
 _WEAK_TERMS = frozenset({
     "name", "given", "family", "contact", "history", "condition", "conditions", "procedure", "treatment",
@@ -438,7 +439,9 @@ def _plaintext_files(ctx: FileContext) -> Iterator[Hit]:
             i = index_in(post, ln.new_no)
             if i is None:
                 continue
-            before = "\n".join(p.text for p in post[max(0, i - 8): i]) + "\n" + statement_text(post, i)
+            # (imports and comments say nothing: `from .crypto import envelope` above a plain write encrypts nothing)
+            before = "\n".join(p.text for p in post[max(0, i - 8): i] if not is_comment(p.text)
+                               and _IMPORT_LINE_RE.search(p.text) is None) + "\n" + statement_text(post, i)
             if _ENCRYPTION_NEAR_RE.search(before):
                 continue  # encrypted before (or as) it is written; encrypting the file afterwards still leaves a copy
             if not _phi_near(ctx, [ln] if handle_write else post[max(0, i - 6): i + 3], "" if handle_write else hunk.header):
@@ -468,6 +471,8 @@ _PLAINTEXT_FILE = Rule(
               "+        Files.writeString(target, mapper.writeValueAsString(patient));", "     }"),
         udiff("research/export.py", " def export(cohort):", "     rows = [[p.mrn, p.full_name] for p in cohort.patients]",
               '+    with open("/mnt/share/cohort.csv", "w") as fh:', "+        csv.writer(fh).writerows(rows)"),
+        udiff("ehr/snapshots.py", "+import pickle", "+", "+from .crypto import envelope", "+", "+",
+              "+def snapshot(patients, path):", '+    with open(path, "wb") as fh:', "+        pickle.dump(patients, fh)"),
     ),
     counterexamples=(
         udiff("sync/SnapshotWriter.java", "     public void write(Patient patient) throws IOException {",

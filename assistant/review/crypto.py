@@ -239,7 +239,9 @@ def _random_for_secret(ctx: FileContext, ln: DiffLine) -> bool:
         return False
     window = _same_function_window(ctx, ln, 3, 3)
     stem = ctx.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    return bool(_RANDOM_PURPOSE_RE.search(ln.text) or _RANDOM_PURPOSE_RE.search(func) or _PURPOSE_NAME_RE.search(stem) or (
+    folder = ctx.path.rsplit("/", 2)[-2] if ctx.path.count("/") >= 1 else ""
+    return bool(_RANDOM_PURPOSE_RE.search(ln.text) or _RANDOM_PURPOSE_RE.search(func) or _PURPOSE_NAME_RE.search(stem)
+                or _PURPOSE_NAME_RE.search(folder) or (
         _RANDOM_PURPOSE_RE.search(window) and not _HARMLESS_RE.search(window)
     ))
 
@@ -448,6 +450,7 @@ RULES: tuple[Rule, ...] = (
             "web/session.js::const sessionId = Math.random().toString(36).slice(2);",
             "pkg/otp.go::otp := fmt.Sprintf(\"%06d\", rand.Intn(1000000))",
             "Auth/Codes.cs::private static readonly Random Rng = new Random();\n\npublic string NewVerificationCode()\n{\n    return Rng.Next(0, 1_000_000).ToString(\"D6\");\n}",
+            "portal/mfa/SmsCodeGenerator.java::private final Random random = new Random();\n\npublic String nextCode() {\n    return String.format(\"%06d\", random.nextInt(1_000_000));\n}",
         ),
         counterexamples=(
             "svc/retry.js::const jitter = Math.floor(Math.random() * backoff * 0.2);",

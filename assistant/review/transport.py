@@ -234,7 +234,12 @@ _CLEARTEXT_URL = Rule(
     regulations=REGULATIONS,
     languages=SOURCE_LANGUAGES,
     keywords=("http://", "ws://", "ftp://", "ldap://", "mllp://", "telnet://"),
-    pattern=r"""(?i)(?:^|[^\w.+-])(?:http|ws|ftp|ldap|mllp|telnet)://[^\s"'`<>/:]+""",
+    pattern=(
+        r"""(?i)(?:^|[^\w.+-])(?:http|ws|ftp|ldap|mllp|telnet)://[^\s"'`<>/:]+|"""
+        # the scheme alone, joined to a host and a path or port: "http://" + host + "/path" (not a bare
+        # `"http://" + host` that only completes a user-given address)
+        r"""(?i)["'`](?:http|ws|ftp|ldap|mllp)://["'`]\s*\+\s*[\w.()\[\]]+\s*\+\s*["'`][/:]"""
+    ),
     unless=(
         _COMMENT,
         r"(?i)(?:http|ws|ftp|ldap|mllp)://(?:localhost|127\.|0\.0\.0\.0|\[?::1|host\.docker\.internal|[\w-]+\.local\b|"
@@ -244,6 +249,7 @@ _CLEARTEXT_URL = Rule(
         r"xml\.org|ietf\.org|schema\.org|schemas\.\w+|opensource\.org|gnu\.org|ihe\.net|nlm\.nih\.gov|cdc\.gov|"
         r"fhir\.org/guides|who\.int)",
         r"(?i)\bxmlns\b|\bschemaLocation\b|\$schema|\"system\"\s*:|\bsystem\s*=",
+        r"""\?\s*["'`]https://["'`]""",  # a scheme chosen by a TLS switch: judged where the switch is set
         r"(?i)^\s*(?:>>>|\.\.\.\s|assert\b)|\bfor example\b|\bsuch as\b|\be\.g\.|://\.\.\.|\bsee:?\s+(?:http|ftp)",
         r"(?i)://[^\s\"'`]*/(?:healthz?|readyz?|livez?|metrics|ping)\b",
         # the cloud instance-metadata service is link-local plain HTTP by design
@@ -258,6 +264,7 @@ _CLEARTEXT_URL = Rule(
         "auth/settings.py::TOKEN_URL = \"http://idp.stvincent.org/oauth2/token\"",
         ".env::FHIR_BASE_URL=http://fhir.partner.net/R4",
         "server/socket.js::const ws = new WebSocket(\"ws://monitor-hub.hospital.org/feed\");",
+        "services/hie/src/pushCcd.ts::  await fetch(\"http://\" + HIE_HOST + \"/xdr/submit\", {",
 
         "charts/care-gaps/values.yaml::  url: http://fhir-server.ehr.svc.cluster.local:8080/fhir/R4",
     ),
@@ -271,6 +278,8 @@ _CLEARTEXT_URL = Rule(
         "charts/portal/values.yaml::    endpoint: http://otel-collector.observability.svc.cluster.local:4318",
         "src/tracing.ts::  url: \"http://jaeger-collector:14268/api/traces\",",
         "ops/fetch.py::METADATA_URL = \"http://169.254.169.254/latest/meta-data/instance-id\"",
+        "src/Url.java::        String base = (tls ? \"https://\" : \"http://\") + host;",
+        "assistant/llm.py::        host = \"http://\" + host",
     ),
 )
 
