@@ -250,6 +250,8 @@ _CLEARTEXT_URL = Rule(
         r"fhir\.org/guides|who\.int)",
         r"(?i)\bxmlns\b|\bschemaLocation\b|\$schema|\"system\"\s*:|\bsystem\s*=",
         r"""\?\s*["'`]https://["'`]""",  # a scheme chosen by a TLS switch: judged where the switch is set
+        # a link in a trailing comment (`call()  # runbook: http://wiki/...`): no code after the marker uses it
+        r"""\s(?:#|//)[^"'`]*\b(?:http|ws|ftp)://[^"'`]*$""",
         r"(?i)^\s*(?:>>>|\.\.\.\s|assert\b)|\bfor example\b|\bsuch as\b|\be\.g\.|://\.\.\.|\bsee:?\s+(?:http|ftp)",
         r"(?i)://[^\s\"'`]*/(?:healthz?|readyz?|livez?|metrics|ping)\b",
         # the cloud instance-metadata service is link-local plain HTTP by design
@@ -280,6 +282,7 @@ _CLEARTEXT_URL = Rule(
         "ops/fetch.py::METADATA_URL = \"http://169.254.169.254/latest/meta-data/instance-id\"",
         "src/Url.java::        String base = (tls ? \"https://\" : \"http://\") + host;",
         "assistant/llm.py::        host = \"http://\" + host",
+        "app/client.py::resp = requests.get(URL, timeout=5)  # runbook: http://wiki.stvincent.internal/ehr/runbooks/fhir",
     ),
 )
 
