@@ -264,23 +264,26 @@ def _new_routes(ctx: FileContext) -> Iterator[Hit]:
     if global_auth:
         return
     if language == "python":
-        yield from _python_routes(posts)
+        yield from _python_routes(posts, ctx)
     elif language in ("javascript", "typescript"):
-        yield from _arg_routes(posts, _JS_ROUTE_RE, need_sibling=False)
+        yield from _arg_routes(posts, _JS_ROUTE_RE, need_sibling=False, ctx=ctx)
     elif language == "go":
-        yield from _arg_routes(posts, _GO_ROUTE_RE, need_sibling=True)
+        yield from _arg_routes(posts, _GO_ROUTE_RE, need_sibling=True, ctx=ctx)
     elif language == "csharp":
-        yield from _arg_routes(posts, _CS_MINIMAL_RE, need_sibling=False, lookahead=6)
-        yield from _annotated_routes(posts)
+        yield from _arg_routes(posts, _CS_MINIMAL_RE, need_sibling=False, lookahead=6, ctx=ctx)
+        yield from _annotated_routes(posts, ctx)
     elif language in ("java", "kotlin"):
-        yield from _annotated_routes(posts)
+        yield from _annotated_routes(posts, ctx)
 
 
-def _python_routes(posts: list[list[DiffLine]]) -> Iterator[Hit]:
+def _python_routes(posts: list[list[DiffLine]], ctx: FileContext | None = None) -> Iterator[Hit]:
     unauth_sibling = False
     candidates: list[int] = []
+    matching = ctx.lines_matching(_PY_ROUTE_RE.pattern) if ctx is not None else None
     for post in posts:
         for i, ln in enumerate(post):
+            if matching is not None and ln.new_no not in matching:
+                continue
             if "@" not in ln.text:
                 continue
             m = _PY_ROUTE_RE.search(ln.text)
@@ -304,10 +307,13 @@ _AUTHED_GROUP_RE = re2.compile(
 )
 
 
-def _authed_receivers(posts: list[list[DiffLine]]) -> set[str]:
+def _authed_receivers(posts: list[list[DiffLine]], matching: frozenset[int] | None = None) -> set[str]:
+    """`matching`: the lines `_AUTHED_GROUP_RE` matches (`ctx.lines_matching`), when known; others are skipped."""
     out: set[str] = set()
     for post in posts:
         for ln in post:
+            if matching is not None and ln.new_no not in matching:
+                continue
             if "(" not in ln.text:
                 continue
             m = _AUTHED_GROUP_RE.search(ln.text)
@@ -324,12 +330,18 @@ def _receiver(text: str) -> str:
     return head.rsplit(".", 1)[0] if "." in head else ""
 
 
-def _arg_routes(posts: list[list[DiffLine]], pattern: object, *, need_sibling: bool, lookahead: int = 1) -> Iterator[Hit]:
+def _arg_routes(
+    posts: list[list[DiffLine]], pattern: object, *, need_sibling: bool, lookahead: int = 1, ctx: FileContext | None = None
+) -> Iterator[Hit]:
+    """With `ctx`, lines that `pattern` and `_AUTHED_GROUP_RE` cannot match are found in one pass per file and skipped."""
     authed_sibling = unauth_sibling = False
     candidates: list[int] = []
-    receivers = _authed_receivers(posts)
+    receivers = _authed_receivers(posts, ctx.lines_matching(_AUTHED_GROUP_RE.pattern) if ctx is not None else None)
+    matching = ctx.lines_matching(pattern.pattern) if ctx is not None else None  # type: ignore[attr-defined]
     for post in posts:
         for i, ln in enumerate(post):
+            if matching is not None and ln.new_no not in matching:
+                continue
             low = ln.text.lower()
             if not any(t in low for t in _ROUTE_HINTS):
                 continue
@@ -358,13 +370,16 @@ def _arg_routes(posts: list[list[DiffLine]], pattern: object, *, need_sibling: b
         yield Hit(number, _ROUTE_MESSAGE)
 
 
-def _annotated_routes(posts: list[list[DiffLine]]) -> Iterator[Hit]:
+def _annotated_routes(posts: list[list[DiffLine]], ctx: FileContext | None = None) -> Iterator[Hit]:
     """Spring/JAX-RS/ASP.NET controller methods: authentication is usually global, so only a new method
     that lacks the method-level guard its visible siblings carry is reported."""
     authed_sibling = False
     candidates: list[int] = []
+    matching = ctx.lines_matching(_ANNOTATED_RE.pattern) if ctx is not None else None
     for post in posts:
         for i, ln in enumerate(post):
+            if matching is not None and ln.new_no not in matching:
+                continue
             if "mapping" not in ln.text.lower() and "http" not in ln.text.lower() and "@" not in ln.text:
                 continue
             if not _ANNOTATED_RE.search(ln.text):
@@ -616,13 +631,14 @@ def _idor(ctx: FileContext) -> Iterator[Hit]:
             stmt = statement_text(post, i)
             if _scoped(stmt):
                 continue
-            start = _function_start(post, i)
+            start = _function_start(post, i, ctx.lines_matching(_FUNC_START_RE.pattern))
             before = post[start:i]
             after = post[i + 1: i + 10]
             around = "\n".join(p.text for p in (*before, *after)) + "\n" + hunk.header
             if AUTHZ_RE.search(around) and AUTHZ_RE.search(_SELF_ROLE_RE.sub("", around)):
                 continue
-            removed_scope = any(_scoped(r.text) and _FETCH_LIKE_RE.search(r.text) for r in hunk.lines if r.kind == "-")
+            removed_scope = ctx.memo(("acc-removed-scope", id(hunk)), lambda h=hunk: any(  # type: ignore[misc]
+                _scoped(r.text) and _FETCH_LIKE_RE.search(r.text) for r in h.lines if r.kind == "-"))
             handler = _HANDLER_RE.search(around + "\n" + ln.text) is not None or _handler_path(ctx.path)
             if handler or removed_scope:
                 yield Hit(ln.new_no)
@@ -632,9 +648,10 @@ _FETCH_LIKE_RE = re2.compile(r"(?i)\.(?:get|filter|find\w*|query|first\w*|single
 _FUNC_START_RE = re2.compile(r"^\s*(?:async\s+)?(?:def|func|function)\s|^\s*(?:public|private|protected|internal)\s[^;=]*\(|=>\s*\{\s*$|^\s*(?:router|app)\.\w+\(")
 
 
-def _function_start(post: Sequence[DiffLine], i: int) -> int:
+def _function_start(post: Sequence[DiffLine], i: int, starts: frozenset[int] | None = None) -> int:
+    """`starts`: new-file numbers of the lines `_FUNC_START_RE` matches (`ctx.lines_matching`), when known."""
     for j in range(i, max(-1, i - 25), -1):
-        if _FUNC_START_RE.search(post[j].text):
+        if post[j].new_no in starts if starts is not None else _FUNC_START_RE.search(post[j].text):
             k = j
             while k > 0 and post[k - 1].text.lstrip().startswith(("@", "[")):
                 k -= 1

@@ -47,9 +47,23 @@ def is_test_path(path: str) -> bool:
     )
 
 
-_COMPILED: dict[str | bytes, object] = {}
 _LINE_REGEXPS: dict[str, object] = {}
+_SCAN_REGEXPS: dict[bytes, object] = {}
 _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
+
+
+def _scan_regexp(pattern: bytes):  # type: ignore[no-untyped-def]
+    """RE2's own regexp object for a bytes `pattern` as `re2.compile` builds it, minus captures (only where
+    matches start and end is asked: the overall match is the same with or without them)."""
+    found = _SCAN_REGEXPS.get(pattern)
+    if found is None:
+        options = re2.Options()
+        options.never_capture = True
+        found = _re2.RE2(pattern, options)
+        if not found.ok():
+            raise re2.error(found.error())
+        _SCAN_REGEXPS[pattern] = found
+    return found
 
 
 def _line_regexp(pattern: str):  # type: ignore[no-untyped-def]
@@ -63,16 +77,6 @@ def _line_regexp(pattern: str):  # type: ignore[no-untyped-def]
         if not found.ok():
             raise re2.error(found.error())
         _LINE_REGEXPS[pattern] = found
-    return found
-
-
-def _compiled(pattern: str | bytes):  # type: ignore[no-untyped-def]
-    found = _COMPILED.get(pattern)
-    if found is None:
-        from assistant.review import re2fast as re2
-
-        found = re2.compile(pattern)
-        _COMPILED[pattern] = found
     return found
 
 
@@ -185,23 +189,32 @@ class FileContext:
         if found is not None:
             return found  # type: ignore[return-value]
         lines, text, starts = self._joined_post
-        out = self._lines_matching(_compiled(pattern.encode("utf-8")), text.lower() if lower else text)
+        out = self._lines_matching(pattern.encode("utf-8"), text.lower() if lower else text)
         if added_only:
             out = [ln for ln in out if ln.kind == "+"]
         self._memo[key] = out
         return out
 
-    def _lines_matching(self, regex: object, hay: bytes) -> list[DiffLine]:
-        import bisect
-
+    def _lines_matching(self, pattern: bytes, hay: bytes) -> list[DiffLine]:
+        """The lines where the matches of `pattern` over `hay` start, in order: `finditer`'s matches
+        exactly (same steps, empty matches included), without building a match object per match."""
         lines, _text, starts = self._joined_post
+        regexp = _scan_regexp(pattern)
         out: list[DiffLine] = []
         last = -1
-        for m in regex.finditer(hay):  # type: ignore[attr-defined]
-            idx = bisect.bisect_right(starts, m.start()) - 1
+        pos, end = 0, len(hay)
+        while True:
+            spans = regexp.Match(_UNANCHORED, hay, pos, end)
+            first, after = spans[0]
+            if first < 0:
+                break
+            idx = bisect.bisect_right(starts, first) - 1
             if idx != last:
                 last = idx
                 out.append(lines[idx])
+            if pos == end:
+                break
+            pos = pos + 1 if pos == after else after  # an empty match: step over one byte, as finditer does
         return out
 
     def lines_matching(self, pattern: str) -> frozenset[int]:
@@ -247,8 +260,8 @@ class FileContext:
         lines, text, _starts = self._joined_post
         if not lines:
             return frozenset()
-        regex = _compiled(self.vocabulary.hint_re.pattern.encode("utf-8"))  # type: ignore[attr-defined]
-        return frozenset(ln.new_no for ln in self._lines_matching(regex, text) if ln.new_no is not None)
+        pattern = self.vocabulary.hint_re.pattern.encode("utf-8")  # type: ignore[attr-defined]
+        return frozenset(ln.new_no for ln in self._lines_matching(pattern, text) if ln.new_no is not None)
 
     def change_block(self, number: int) -> tuple[list[DiffLine], list[DiffLine]]:
         """The (removed, added) run of changed lines that contains added line `number`."""

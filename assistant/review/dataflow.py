@@ -10,6 +10,7 @@ call to the record it leaks without a whole-program analysis.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from assistant.diffs import DiffLine, Hunk
@@ -17,10 +18,11 @@ from assistant.review import re2fast as re2
 from assistant.review.lexing import Chain, Masked, balanced_span, chains, line_at, mask
 from assistant.review.vocabulary import PhiVocabulary, _hint_word, split_words
 
-_ASSIGN_RE = re2.compile(
+ASSIGN_PATTERN = (
     r"^\s*(?:(?:const|let|var|val|final|auto|private|public|protected|static|readonly)\s+)*"
     r"(?:[A-Za-z_][\w.<>\[\],?]*\s+)?([A-Za-z_]\w*)\s*(?::\s*[\w.\[\]|<>, ]+?)?\s*(?::=|=)(?:[^=]|$)"
 )
+_ASSIGN_RE = re2.compile(ASSIGN_PATTERN)
 _FOR_RE = re2.compile(
     r"\bfor\s*\(?\s*(?:const|let|var|final)?\s*(?:[A-Z][\w<>]*\s+)?([A-Za-z_]\w*)\s+(?:in|of|:)\s+([^\n]+)"
 )
@@ -30,6 +32,13 @@ _TYPED_RE = re2.compile(r"\b([A-Z][A-Za-z0-9_]*)(?:<[^>]*>)?\s+\*?([a-z_][A-Za-z
 _ANNOT_RE = re2.compile(r"\b([a-z_][A-Za-z0-9_]*)\s*:\s*\*?(?:[\w.]+\.)?([A-Z][A-Za-z0-9_]*)\b")
 _GO_PARAM_RE = re2.compile(r"[(,]\s*([a-z_][A-Za-z0-9_]*)\s+\*?(?:\w+\.)?([A-Z][A-Za-z0-9_]*)\s*[,)]")
 _COUNTING = ("len(", "count(", "sum(", ".count(", ".size()", ".length", "Count(", "len ")
+
+
+# Identifiers, as RE2's `[A-Za-z_]\w*` finds them (its \w is ASCII). The stdlib engine: two ASCII classes
+# and no nesting, so linear, and its findall is many times faster than the RE2 wrapper's on whole spans.
+IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Chain segments as `lexing.chains` reads them (`$` is an identifier character in JS and PHP).
+_TOKEN_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 
 
 @dataclass
@@ -53,6 +62,19 @@ def _mentions_record(text: str, vocab: PhiVocabulary, pre: tuple[Masked, list[Ch
     return False
 
 
+def record_words_pattern(vocab: PhiVocabulary) -> str:
+    """RE2 pattern, case-insensitive, for any record word of `vocab` (for `FileContext.lines_matching`)."""
+    found = _RECORD_PATTERNS.get(id(vocab))
+    if found is None or found[0] is not vocab:
+        words = sorted(vocab.record_words, key=len, reverse=True)
+        found = (vocab, "(?i:" + "|".join(re2.escape(w) for w in words) + ")" if words else "[^\\s\\S]")
+        _RECORD_PATTERNS[id(vocab)] = found
+    return found[1]
+
+
+_RECORD_PATTERNS: dict[int, tuple[PhiVocabulary, str]] = {}
+
+
 def may_name_record(text: str, vocab: PhiVocabulary) -> bool:
     """A necessary condition for `vocab.is_record` of any identifier in `text`: a record word in it.
 
@@ -67,26 +89,187 @@ def may_name_record(text: str, vocab: PhiVocabulary) -> bool:
 def may_hold_phi(text: str, vocab: PhiVocabulary, names: set[str] | frozenset[str] = frozenset()) -> bool:
     """A necessary condition for `phi_chains(text, vocab, names, {})` to yield anything.
 
-    A chain yields only if its words hold a PHI term (then the text holds the term's hint word, see
-    `PhiVocabulary.hint_words`), name a record (a record word), or are one of `names`; a string key
-    only if it names a PHI term. Substring tests, so no tokenizing: it may say yes wrongly, never no.
+    A chain yields only if one of its segments is in `names`, names a record (`is_record`) or, as its
+    last segment, holds a PHI term. A chain segment is a whole token of the text (`_TOKEN_RE`: masking
+    only blanks string contents and comments, whose edges are quotes, braces and line ends), and a
+    segment's term is the token's (`phi_in_chain` drops a leading get/is, which no term starts with:
+    checked when the index is built). A string key yields only if its whole text names a PHI term;
+    its words are pieces of it, so the lowercased text then holds every word of the term: one RE2 Set
+    pass finds which terms' rarest words occur, substring tests check the rest. Per-identifier answers
+    are cached by the vocabulary. It may say yes wrongly, never no.
     """
-    if any(n in text for n in names):
+    tokens = _TOKEN_RE.findall(text)
+    if names and not names.isdisjoint(tokens):
         return True
-    return _hint_words_re(vocab).search(text.lower()) is not None
+    index = _hint_index(vocab)
+    if index.tokens_decide:
+        for t in tokens:
+            if vocab.is_record(t) or vocab.phi_term(t) is not None:
+                return True
+        if not any(q in text for q in "\"'`"):
+            return False  # no string, so no string key
+    low = text.lower()
+    hits = index.words.Match(low)  # type: ignore[attr-defined]
+    if not hits:
+        return False
+    for k in hits:
+        terms = index.terms[k]
+        if terms is None:
+            return True  # a record word
+        if any(all(w in low for w in term) for term in terms):
+            return True
+    return False
 
 
-_HINT_WORDS: dict[int, tuple[PhiVocabulary, object]] = {}
+@dataclass(frozen=True)
+class _HintIndex:
+    words: object  # RE2 Set over the hint words
+    terms: tuple[tuple[tuple[str, ...], ...] | None, ...]  # per Set entry: the terms it hints at; None: a record word
+    tokens_decide: bool  # no term starts with get/is, so a token's own term is its chain segment's
 
 
-def _hint_words_re(vocab: PhiVocabulary) -> object:
-    found = _HINT_WORDS.get(id(vocab))
+_HINT_INDEX: dict[int, tuple[PhiVocabulary, _HintIndex]] = {}
+
+
+def _hint_index(vocab: PhiVocabulary) -> _HintIndex:
+    found = _HINT_INDEX.get(id(vocab))
     if found is None or found[0] is not vocab:
-        words = {_hint_word(term) for term in vocab.terms} | set(vocab.record_words)
-        regex = re2.compile("|".join(re2.escape(w) for w in sorted(words, key=len, reverse=True)))
-        found = (vocab, regex)
-        _HINT_WORDS[id(vocab)] = found
+        by_word: dict[str, list[tuple[str, ...]] | None] = {}
+        for term in sorted(vocab.terms):
+            word = _hint_word(term)
+            if by_word.get(word, []) is not None:
+                by_word.setdefault(word, []).append(term)  # type: ignore[union-attr]
+        for word in vocab.record_words:
+            by_word[word] = None
+        words = sorted(by_word)
+        regex_set = re2.Set.SearchSet(re2.Options())
+        for word in words:
+            regex_set.Add(re2.escape(word))
+        regex_set.Compile()
+        index = _HintIndex(
+            regex_set,
+            tuple(None if by_word[w] is None else tuple(by_word[w]) for w in words),  # type: ignore[arg-type]
+            not any(term[0] in ("get", "is") for term in vocab.terms),
+        )
+        found = (vocab, index)
+        _HINT_INDEX[id(vocab)] = found
     return found[1]
+
+
+@dataclass
+class Bindings:
+    """What a hunk's lines could bind, before any PHI analysis (the cheap half of `hunk_flow`).
+
+    `record_vars` are final (a patient-typed parameter, a loop over patients); `assignments` are the
+    assignments whose right-hand side may hold a record or PHI, in order, for `flow_of` to judge.
+    `names` is every name this window could end up binding: a sink whose arguments use none of them
+    needs no analysis at all.
+    """
+
+    record_vars: set[str] = field(default_factory=set)
+    assignments: list[tuple[int, str, str, list[int]]] = field(default_factory=list)  # (index, var, span, starts)
+    names: frozenset[str] = frozenset()
+
+
+def bindings(
+    hunk: Hunk,
+    vocab: PhiVocabulary,
+    post: list[DiffLine] | None = None,
+    hints: frozenset[int] | None = None,
+    lo: int = 0,
+    hi: int | None = None,
+    *,
+    record_lines: frozenset[int] | None = None,
+    assign_lines: frozenset[int] | None = None,
+) -> Bindings:
+    """The candidate bindings of post[lo:hi] (and the hunk header); see `hunk_flow`.
+
+    `record_lines` / `assign_lines`: new-file numbers of the lines where `record_words_pattern(vocab)`
+    / `ASSIGN_PATTERN` match (`FileContext.lines_matching`, one pass per file), when the caller has
+    them: other lines are skipped without looking at them.
+    """
+    post = post if post is not None else [ln for ln in hunk.lines if ln.kind != "-"]
+    hi = len(post) if hi is None else min(hi, len(post))
+    out = Bindings()
+    candidates = [
+        ln for ln in post[lo:hi]
+        if (hints is None or ln.new_no in hints) and (record_lines is None or ln.new_no in record_lines)
+    ]
+    texts = [hunk.header] + [ln.text for ln in candidates]
+    records = vocab.record_words
+    for text in texts:
+        # Every binding below asks `is_record` of a piece of the line: no record word, nothing to bind.
+        # (`is_record` needs ASCII record words in an identifier, which the case-insensitive
+        # `record_lines` pattern finds too.)
+        low = text.lower()
+        if not any(w in low for w in records):
+            continue
+        if (text != low) if text.isascii() else any(c.isupper() for c in text):
+            for regex in (_TYPED_RE, _GO_PARAM_RE):
+                for m in regex.finditer(text):
+                    type_name, var = m.group(1), m.group(2)
+                    if vocab.is_record(type_name):
+                        out.record_vars.add(var)
+            if ":" in text:
+                for m in _ANNOT_RE.finditer(text):
+                    if vocab.is_record(m.group(2)):
+                        out.record_vars.add(m.group(1))
+        if "for" in text:
+            for regex in (_FOR_RE, _FOREACH_RE, _RANGE_RE):
+                m = regex.search(text)
+                if m and _mentions_record(m.group(2), vocab):
+                    out.record_vars.add(m.group(1))
+    names = set(out.record_vars)  # every name an assignment kept may bind
+    record_names = set(out.record_vars)  # a superset of the record names bound so far, as the gate asks
+    for i in range(lo, hi):
+        ln = post[i]
+        if hints is not None and ln.new_no not in hints and not ln.text.rstrip().endswith(("(", "[", "{")):
+            continue
+        if assign_lines is not None and ln.new_no not in assign_lines:
+            continue  # `_ASSIGN_RE` does not match it
+        if "=" not in ln.text:
+            continue
+        m = _ASSIGN_RE.search(ln.text)
+        if not m:
+            continue
+        var = m.group(1)
+        rhs_start = m.end(0) - (0 if m.group(0).endswith(("=",)) else 1)
+        rhs = ln.text[rhs_start:].strip()
+        if rhs.startswith(("(", "[", "{")) and not rhs.endswith((")", "]", "}", ");", "];", "};")):
+            col = ln.text.index(rhs[0], rhs_start)
+            span, starts = balanced_span(post, i, col, max_lines=8)
+        else:
+            span, starts = rhs, [0]
+        if not may_hold_phi(span, vocab, record_names):
+            continue  # binds neither a record (that needs a record word or a record name) nor a PHI value
+        out.assignments.append((i, var, span, starts))
+        names.add(var)
+        if any(vocab.is_record(t) for t in _TOKEN_RE.findall(span)):
+            record_names.add(var)  # `flow_of` binds a record only where `_mentions_record`: a chain segment is_record
+    out.names = frozenset(names)
+    return out
+
+
+def flow_of(found: Bindings, vocab: PhiVocabulary, post: list[DiffLine]) -> HunkFlow:
+    """The bindings that hold: which candidates bind a record, which a PHI value (the costly half)."""
+    flow = HunkFlow(record_vars=set(found.record_vars))
+    for i, var, span, starts in found.assignments:
+        if not may_hold_phi(span, vocab, flow.record_vars):
+            continue  # as `bindings` judged, with the record names actually bound so far
+        rhs_m = mask(span)
+        pre = (rhs_m, chains(rhs_m.masked))
+        if _mentions_record(span, vocab, pre) and vocab.phi_in_chain([var], flow.record_vars) is None:
+            # `p = encounter.patient`, but not `name = patient.name` (that is a PHI value, below)
+            rhs_chains = pre[1]
+            if rhs_chains and all(
+                vocab.phi_in_chain(c.segments, flow.record_vars) in (None, "patient record") for c in rhs_chains
+            ):
+                flow.record_vars.add(var)
+                continue
+        lines = phi_lines_in(span, starts, post, i, vocab, flow.record_vars, pre=pre)
+        if lines:
+            flow.phi_vars[var] = lines
+    return flow
 
 
 def hunk_flow(
@@ -103,65 +286,7 @@ def hunk_flow(
     anything be skipped without a regex.
     """
     post = post if post is not None else [ln for ln in hunk.lines if ln.kind != "-"]
-    hi = len(post) if hi is None else min(hi, len(post))
-    flow = HunkFlow()
-    candidates = [ln for ln in post[lo:hi] if hints is None or ln.new_no in hints]
-    texts = [hunk.header] + [ln.text for ln in candidates]
-    records = vocab.record_words
-    for text in texts:
-        # Every binding below asks `is_record` of a piece of the line: no record word, nothing to bind.
-        low = text.lower()
-        if not any(w in low for w in records):
-            continue
-        if (text != low) if text.isascii() else any(c.isupper() for c in text):
-            for regex in (_TYPED_RE, _GO_PARAM_RE):
-                for m in regex.finditer(text):
-                    type_name, var = m.group(1), m.group(2)
-                    if vocab.is_record(type_name):
-                        flow.record_vars.add(var)
-            if ":" in text:
-                for m in _ANNOT_RE.finditer(text):
-                    if vocab.is_record(m.group(2)):
-                        flow.record_vars.add(m.group(1))
-        if "for" in text:
-            for regex in (_FOR_RE, _FOREACH_RE, _RANGE_RE):
-                m = regex.search(text)
-                if m and _mentions_record(m.group(2), vocab):
-                    flow.record_vars.add(m.group(1))
-    for i in range(lo, hi):
-        ln = post[i]
-        if hints is not None and ln.new_no not in hints and not ln.text.rstrip().endswith(("(", "[", "{")):
-            continue
-        if "=" not in ln.text:
-            continue
-        m = _ASSIGN_RE.search(ln.text)
-        if not m:
-            continue
-        var = m.group(1)
-        rhs_start = m.end(0) - (0 if m.group(0).endswith(("=",)) else 1)
-        rhs = ln.text[rhs_start:].strip()
-        if rhs.startswith(("(", "[", "{")) and not rhs.endswith((")", "]", "}", ");", "];", "};")):
-            col = ln.text.index(rhs[0], rhs_start)
-            span, starts = balanced_span(post, i, col, max_lines=8)
-        else:
-            span, starts = rhs, [0]
-            col = 0
-        if not may_hold_phi(span, vocab, flow.record_vars):
-            continue  # binds neither a record (that needs a record word) nor a PHI value
-        rhs_m = mask(span)
-        pre = (rhs_m, chains(rhs_m.masked))
-        if _mentions_record(span, vocab, pre) and vocab.phi_in_chain([var], flow.record_vars) is None:
-            # `p = encounter.patient`, but not `name = patient.name` (that is a PHI value, below)
-            rhs_chains = pre[1]
-            if rhs_chains and all(
-                vocab.phi_in_chain(c.segments, flow.record_vars) in (None, "patient record") for c in rhs_chains
-            ):
-                flow.record_vars.add(var)
-                continue
-        lines = phi_lines_in(span, starts, post, i, vocab, flow.record_vars, pre=pre)
-        if lines:
-            flow.phi_vars[var] = lines
-    return flow
+    return flow_of(bindings(hunk, vocab, post, hints, lo, hi), vocab, post)
 
 
 def phi_lines_in(

@@ -17,7 +17,16 @@ from assistant.review import re2fast as re2
 from assistant.diffs import DiffLine
 from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
-from assistant.review.dataflow import HunkFlow, hunk_flow
+from assistant.review.dataflow import (
+    ASSIGN_PATTERN,
+    IDENTIFIER_RE,
+    Bindings,
+    HunkFlow,
+    bindings,
+    flow_of,
+    hunk_flow,
+    record_words_pattern,
+)
 from assistant.review.lexing import balanced_span, line_at, mask
 from assistant.review.phiexpr import phi_chains
 
@@ -159,19 +168,29 @@ def _sink_hits(
                     # a fluent logger (`log.Info().Str("ssn", p.SSN).Msg(...)`): the values follow the call
                     span, starts = _fluent_span(post, i, open_col)
                 span_lines = post[i: i + len(starts)]
-                if not any(s.new_no in hints for s in span_lines) and not (
-                    (flow.phi_vars or flow.record_vars) and _names(span) & (flow.phi_vars.keys() | flow.record_vars)
-                ):
-                    continue
-                if not any(s.kind == "+" for s in span_lines) and not any(
-                    n in flow.phi_vars and any(ctx.new_line(x) and ctx.new_line(x).kind == "+" for x in flow.phi_vars[n])  # type: ignore[union-attr]
-                    for n in _names(span)
-                ):
+                masked = mask(span)
+                names = set(IDENTIFIER_RE.findall(masked.masked))
+                # Four filters, the costly one (the bindings around the line) last: the span must show a
+                # PHI hint or a bound name, an added line or a name bound on one, pass `require`, and
+                # hold a PHI expression.
+                hint_span = any(s.new_no in hints for s in span_lines)
+                added_span = any(s.kind == "+" for s in span_lines)
+                if (not hint_span or not added_span) and flow.possible.isdisjoint(names):
                     continue
                 if require is not None and not require(ctx, post, i, span):  # type: ignore[operator]
                     continue
+                results = list(phi_chains(span, ctx.vocabulary, flow.record_vars, flow.phi_vars, pre=(masked, None)))
+                if not results:
+                    continue
+                if not hint_span and not flow.binds_any(names):
+                    continue
+                if not added_span and not any(
+                    n in flow.phi_vars and any(ctx.new_line(x) and ctx.new_line(x).kind == "+" for x in flow.phi_lines(n))  # type: ignore[union-attr]
+                    for n in names
+                ):
+                    continue
                 found = False
-                for offset, desc in phi_chains(span, ctx.vocabulary, flow.record_vars, flow.phi_vars):
+                for offset, desc in results:
                     if desc in exclude_terms:
                         continue
                     idx = i + line_at(starts, offset)
@@ -179,7 +198,7 @@ def _sink_hits(
                     lines = [target.new_no] if target.kind == "+" else []
                     if desc.endswith("(holds PHI)"):
                         name = desc.split(" ", 1)[0]
-                        lines = [n for n in flow.phi_vars.get(name, []) if (nl := ctx.new_line(n)) and nl.kind == "+"]
+                        lines = [n for n in flow.phi_lines(name) if (nl := ctx.new_line(n)) and nl.kind == "+"]
                         if not lines and target.kind == "+":
                             lines = [target.new_no]
                     if not lines:
@@ -197,23 +216,101 @@ _FLOW_BLOCK = 40
 _MAX_SINKS_PER_LINE = 20  # minified code can hold thousands; the first ones show the pattern
 
 
-def _flow(ctx: FileContext, hunk: object, post: list[DiffLine], i: int = 0) -> HunkFlow:
+def _flow(ctx: FileContext, hunk: object, post: list[DiffLine], i: int = 0) -> _Window:
     """Bindings visible at post[i]: computed over the 40-80 lines above it (and a few below), not the
-    whole hunk, so a new 5,000-line file costs a window per sink rather than a full pass per file."""
-    block = i // _FLOW_BLOCK
-    parts = [
-        ctx.memo(("phi-flow", id(hunk), b), lambda b=b: hunk_flow(  # type: ignore[misc]
-            hunk, ctx.vocabulary, post, ctx.phi_hint_lines, b * _FLOW_BLOCK, (b + 1) * _FLOW_BLOCK))  # type: ignore[arg-type]
-        for b in (block - 1, block, block + 1) if b >= 0 and b * _FLOW_BLOCK < len(post)
-    ]
-    if len(parts) == 1:
-        return parts[0]
-    merged = HunkFlow()
-    for part in parts:
-        merged.record_vars |= part.record_vars
-        for name, lines in part.phi_vars.items():
-            merged.phi_vars.setdefault(name, []).extend(lines)
-    return merged
+    whole hunk, so a new 5,000-line file costs a window per sink rather than a full pass per file.
+    Computed only when a question about a name could be answered yes (see `_Window`)."""
+    return _Window(ctx, hunk, post, i)
+
+
+class _Window:
+    """The names bound to records and PHI values around one line, asked about lazily.
+
+    Most sinks never need the bindings: no name in their arguments appears on any line that could
+    bind one (`Bindings.names`, a superset of what `hunk_flow` binds). `record_vars` and `phi_vars`
+    answer `name in ...` from that superset first and run the flow analysis only when it says maybe;
+    every answer is the one the full analysis gives.
+    """
+
+    __slots__ = ("_ctx", "_hunk", "_post", "_blocks", "_possible", "_flow", "record_vars", "phi_vars")
+
+    def __init__(self, ctx: FileContext, hunk: object, post: list[DiffLine], i: int) -> None:
+        self._ctx = ctx
+        self._hunk = hunk
+        self._post = post
+        block = i // _FLOW_BLOCK
+        self._blocks = [b for b in (block - 1, block, block + 1) if b >= 0 and b * _FLOW_BLOCK < len(post)]
+        self._possible: frozenset[str] | None = None
+        self._flow: HunkFlow | None = None
+        self.record_vars = _Names(self, record=True)
+        self.phi_vars = _Names(self, record=False)
+
+    def _bindings(self, b: int) -> Bindings:
+        ctx, hunk, post = self._ctx, self._hunk, self._post
+        return ctx.memo(("phi-bind", id(hunk), b), lambda: bindings(  # type: ignore[no-any-return]
+            hunk, ctx.vocabulary, post, ctx.phi_hint_lines, b * _FLOW_BLOCK, (b + 1) * _FLOW_BLOCK,  # type: ignore[arg-type]
+            record_lines=ctx.lines_matching(record_words_pattern(ctx.vocabulary)),
+            assign_lines=ctx.lines_matching(ASSIGN_PATTERN)))
+
+    @property
+    def possible(self) -> frozenset[str]:
+        if self._possible is None:
+            parts = [self._bindings(b).names for b in self._blocks]
+            self._possible = parts[0] if len(parts) == 1 else frozenset().union(*parts)
+        return self._possible
+
+    def flow(self) -> HunkFlow:
+        if self._flow is None:
+            ctx, hunk, post = self._ctx, self._hunk, self._post
+            parts = [
+                ctx.memo(("phi-flow", id(hunk), b), lambda b=b: flow_of(  # type: ignore[misc]
+                    self._bindings(b), ctx.vocabulary, post))
+                for b in self._blocks
+            ]
+            if len(parts) == 1:
+                self._flow = parts[0]
+            else:
+                merged = HunkFlow()
+                for part in parts:
+                    merged.record_vars |= part.record_vars
+                    for name, lines in part.phi_vars.items():
+                        merged.phi_vars.setdefault(name, []).extend(lines)
+                self._flow = merged
+        return self._flow
+
+    def binds_any(self, names: set[str]) -> bool:
+        """Whether any of `names` holds a record or a PHI value here."""
+        if self.possible.isdisjoint(names):
+            return False
+        flow = self.flow()
+        return bool((flow.phi_vars or flow.record_vars) and names & (flow.phi_vars.keys() | flow.record_vars))
+
+    def phi_lines(self, name: str) -> list[int]:
+        """New-file lines holding the PHI that `name` was bound to (empty when it holds none)."""
+        if name not in self.possible:
+            return []
+        return self.flow().phi_vars.get(name, [])
+
+
+class _Names:
+    """`name in window.record_vars` / `name in window.phi_vars`, without the analysis when it cannot be."""
+
+    __slots__ = ("_window", "_record")
+
+    def __init__(self, window: _Window, *, record: bool) -> None:
+        self._window = window
+        self._record = record
+
+    def maybe(self, name: str) -> bool:
+        """False when `name` cannot be bound here (no analysis needed); True when it might be."""
+        return name in self._window.possible
+
+    def __contains__(self, name: object) -> bool:
+        window = self._window
+        if name not in window.possible:
+            return False
+        flow = window.flow()
+        return name in (flow.record_vars if self._record else flow.phi_vars)
 
 
 def _fluent_span(post: list[DiffLine], i: int, col: int) -> tuple[str, list[int]]:
@@ -231,7 +328,7 @@ def _fluent_span(post: list[DiffLine], i: int, col: int) -> tuple[str, list[int]
 
 
 def _names(span: str) -> set[str]:
-    return set(re2.findall(r"[A-Za-z_]\w*", mask(span).masked))
+    return set(IDENTIFIER_RE.findall(mask(span).masked))
 
 
 def _fix(what: str) -> str:
@@ -362,6 +459,16 @@ _FULL_IDENTIFIERS = frozenset({
 })
 
 
+_FULL_IDENTIFIER_WORDS = tuple(tuple(t.split("_")) for t in sorted(_FULL_IDENTIFIERS))
+
+
+def _may_name_full_identifier(span: str) -> bool:
+    """A necessary condition for a `_FULL_IDENTIFIERS` term in `span`: a term's words are pieces of the
+    identifier (or string key) that holds it, so the lowercased span holds every one of them."""
+    low = span.lower()
+    return any(all(w in low for w in words) for words in _FULL_IDENTIFIER_WORDS)
+
+
 _RECORD_ENTRY_RE = re2.compile(r"[\"']?([A-Za-z_]\w*)[\"']?\s*:\s*&?[A-Za-z_]\w*\s*[,}]")
 
 
@@ -394,6 +501,8 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
             if not _error_context(ctx, post, i, span):
                 # A success response is the product working; only a full government identifier in it is
                 # beyond the minimum necessary (mask it: last four digits).
+                if not _may_name_full_identifier(span):
+                    continue
                 for offset, desc in phi_chains(span, ctx.vocabulary, flow.record_vars, flow.phi_vars):
                     idx = i + line_at(starts, offset)
                     if desc in _FULL_IDENTIFIERS and post[idx].kind == "+":

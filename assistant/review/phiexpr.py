@@ -63,7 +63,7 @@ def phi_chains(
     record_vars: set[str] | frozenset[str],
     phi_vars: dict[str, list[int]],
     skip_before: int = 0,
-    pre: tuple[Masked, list[Chain]] | None = None,
+    pre: tuple[Masked, list[Chain] | None] | None = None,
 ) -> Iterator[tuple[int, str]]:
     """(offset, description) for each PHI-carrying chain in `text` at or after `skip_before`.
 
@@ -71,6 +71,8 @@ def phi_chains(
     """
     m, chain_list = pre if pre is not None else (mask(text), None)
     masked = m.masked
+    # Lazily computed name sets (phi.py's windows) say which names may be bound at all.
+    maybe = getattr(record_vars, "maybe", None)
     for ch in chain_list if chain_list is not None else chains(masked):
         if ch.start < skip_before:
             continue
@@ -84,14 +86,22 @@ def phi_chains(
             continue  # a function being called (`mask_ssn(...)`): its arguments are judged on their own
         if after.startswith(":") and not after.startswith("::") or (after.startswith("=") and not after.startswith("==")):
             continue  # an object key or keyword-argument name, not a value
+        call_checked = False
+        if maybe is not None and any(maybe(x) for x in segs):
+            # The names may need the (costly, lazy) flow analysis: ask the free question first.
+            call = _enclosing_call(masked, ch.start)
+            if call and _SAFE_CALL_RE.search(call.rsplit(".", 1)[-1]):
+                continue
+            call_checked = True
         what = vocab.phi_in_chain(segs, record_vars)
         if what is None and len(segs) == 1 and segs[0] in phi_vars:
             what = f"{segs[0]} (holds PHI)"
         if what is None:
             continue
-        call = _enclosing_call(masked, ch.start)
-        if call and _SAFE_CALL_RE.search(call.rsplit(".", 1)[-1]):
-            continue
+        if not call_checked:
+            call = _enclosing_call(masked, ch.start)
+            if call and _SAFE_CALL_RE.search(call.rsplit(".", 1)[-1]):
+                continue
         yield ch.start, what
     # row["ssn"], data.get("dob"), payload['member_id'], rs.getString("last_name"): a string key names the field
     for s in m.strings:
