@@ -223,6 +223,7 @@ def iter_file_diffs(stream: BinaryIO | Iterable[bytes]) -> Iterator[FileDiff]:
         yield from _build(header_start, header, hunks)
 
 
+_SMALL_BATCH = 24
 _new_line = partial(tuple.__new__, DiffLine)  # DiffLine from a 4-tuple, without a Python-level __new__
 _marker = itemgetter(0)
 _after_marker = itemgetter(slice(1, None))
@@ -245,6 +246,11 @@ def _hunk_lines(
         batch = list(islice(lines, max(old_left, new_left)))
         if not batch:
             raise DiffError(lineno, "the diff ends inside a hunk (truncated input?)")
+        if len(batch) < _SMALL_BATCH:  # a few lines cost less one by one than the batch's fixed work
+            lineno, old_left, new_left, old_no, new_no = _hunk_lines_slowly(
+                batch, lineno, out, old_left, new_left, old_no, new_no
+            )
+            continue
         joined = b"".join(batch)
         marked = b"\n" + joined
         added = marked.count(b"\n+")
