@@ -188,12 +188,17 @@ class FileContext:
         found = self._memo.get(key)
         if found is not None:
             return found  # type: ignore[return-value]
-        lines, text, starts = self._joined_post
-        out = self._lines_matching(pattern.encode("utf-8"), text.lower() if lower else text)
         if added_only:
-            out = [ln for ln in out if ln.kind == "+"]
+            out = [ln for ln in self.scan(pattern, added_only=False, lower=lower) if ln.kind == "+"]
+        else:
+            lines, text, starts = self._joined_post
+            out = self._lines_matching(pattern.encode("utf-8"), self._lower_text if lower else text)
         self._memo[key] = out
         return out
+
+    @cached_property
+    def _lower_text(self) -> bytes:
+        return self._joined_post[1].lower()
 
     def _lines_matching(self, pattern: bytes, hay: bytes) -> list[DiffLine]:
         """The lines where the matches of `pattern` over `hay` start, in order: `finditer`'s matches
@@ -256,12 +261,13 @@ class FileContext:
     @cached_property
     def phi_hint_lines(self) -> frozenset[int]:
         """New-file numbers of post-image lines that contain a PHI term's word or a record word (a
-        necessary condition for holding PHI): PHI rules skip everything else without looking."""
-        lines, text, _starts = self._joined_post
-        if not lines:
+        necessary condition for holding PHI): PHI rules skip everything else without looking.
+
+        Each line is asked on its own (`lines_matching`): a short word at the start of a line counts
+        for that line, not the one before it."""
+        if not self._joined_post[0]:
             return frozenset()
-        pattern = self.vocabulary.hint_re.pattern.encode("utf-8")  # type: ignore[attr-defined]
-        return frozenset(ln.new_no for ln in self._lines_matching(pattern, text) if ln.new_no is not None)
+        return self.lines_matching(self.vocabulary.hint_re.pattern)  # type: ignore[attr-defined]
 
     def change_block(self, number: int) -> tuple[list[DiffLine], list[DiffLine]]:
         """The (removed, added) run of changed lines that contains added line `number`."""

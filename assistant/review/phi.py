@@ -18,7 +18,6 @@ from assistant.diffs import DiffLine
 from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
 from assistant.review.dataflow import (
-    ASSIGN_PATTERN,
     IDENTIFIER_RE,
     Bindings,
     HunkFlow,
@@ -249,8 +248,7 @@ class _Window:
         ctx, hunk, post = self._ctx, self._hunk, self._post
         return ctx.memo(("phi-bind", id(hunk), b), lambda: bindings(  # type: ignore[no-any-return]
             hunk, ctx.vocabulary, post, ctx.phi_hint_lines, b * _FLOW_BLOCK, (b + 1) * _FLOW_BLOCK,  # type: ignore[arg-type]
-            record_lines=ctx.lines_matching(record_words_pattern(ctx.vocabulary)),
-            assign_lines=ctx.lines_matching(ASSIGN_PATTERN)))
+            record_lines=ctx.lines_matching(record_words_pattern(ctx.vocabulary))))
 
     @property
     def possible(self) -> frozenset[str]:
