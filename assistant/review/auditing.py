@@ -211,13 +211,13 @@ _AUDIT_DISABLED = Rule(
         r"|(?i)\baudit\w*\.(?:disable|pause|suspend|stop|mute|off|bypass|skip|silence)\w*\s*\("
         r"|(?i)[@\[]\s*(?:skip|no|disable|bypass|exempt|suppress)_?audit\w*|audit_?exempt"
         r"|(?i)\b(?:skip|bypass|suppress|without|no)_?audit(?:ing)?\s*\("
-        r"|(?i)\bAUDIT\b[^;]*\bSTATE\s*=\s*OFF\b"
+        r"|(?i)\bAUDIT\b[^;\n]*\bSTATE\s*=\s*OFF\b"
         r"|(?i)getLogger\(\s*[\"'][\w.]*audit[\w.]*[\"']\s*\)\.(?:setLevel\(\s*(?:logging\.)?"
         r"(?:CRITICAL|FATAL|ERROR|WARNING|WARN|50|40|30|100)|disabled\s*=\s*True)"
         # the audit logger raised above the level audit records are written at (INFO): they are dropped
-        r"|(?i)[\"'][\w.\-]*audit[\w.\-]*[\"']\s*:\s*\{[^}]*[\"']level[\"']\s*:\s*[\"'](?:WARNING|WARN|ERROR|CRITICAL|FATAL|OFF)[\"']"
+        r"|(?i)[\"'][\w.\-]*audit[\w.\-]*[\"']\s*:\s*\{[^}\n]*[\"']level[\"']\s*:\s*[\"'](?:WARNING|WARN|ERROR|CRITICAL|FATAL|OFF)[\"']"
         r"|(?i)\blogging\.level\.[\w.\-]*audit[\w.\-]*\s*[=:]\s*(?:error|warn|warning|fatal|off)\b"
-        r"|(?i)<logger\s+name\s*=\s*[\"'][\w.\-]*audit[\w.\-]*[\"'][^>]*\blevel\s*=\s*[\"'](?:OFF|ERROR|WARN)[\"']"
+        r"|(?i)<logger\s+name\s*=\s*[\"'][\w.\-]*audit[\w.\-]*[\"'][^>\n]*\blevel\s*=\s*[\"'](?:OFF|ERROR|WARN)[\"']"
     ),
     unless=(
         _COMMENT,
@@ -303,11 +303,11 @@ _AUDIT_TAMPER = Rule(
         r"(?i)\bDROP\s+TRIGGER\s+(?:IF\s+EXISTS\s+)?" + _AUDIT_TABLE
         + r"|(?i)\bDISABLE\s+TRIGGER\s+(?:ALL\b|" + _AUDIT_TABLE + r")"
         r"|(?i)session_replication_role\s*(?:=|TO)\s*'?replica"
-        r"|(?i)\bGRANT\b[^;]*\b(?:DELETE|UPDATE|TRUNCATE|ALL)\b[^;]*\bON\b[^;]*audit"
+        r"|(?i)\bGRANT\b[^;\n]*\b(?:DELETE|UPDATE|TRUNCATE|ALL)\b[^;\n]*\bON\b[^;\n]*audit"
         r"|(?i)\b(?:DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|DROP\s+TABLE(?:\s+IF\s+EXISTS)?|UPDATE)\s+[\w.\"`\[\]]*audit"
         r"|(?i)\bDROP\s+(?:RULE|POLICY)\s+(?:IF\s+EXISTS\s+)?[\w.\"]*(?:audit|immutable|append_only|no_delete|no_update)"
         r"|(?i)\bDROP\s+EXTENSION\s+(?:IF\s+EXISTS\s+)?pgaudit|\bNOAUDIT\b"
-        r"|(?i)\baudit\w*\b[^;#]{0,160}\.(?:delete|deleteAll|deleteMany|deleteBy\w*|removeRange|destroy|truncate|"
+        r"|(?i)\baudit\w*\b[^;#\n]{0,160}\.(?:delete|deleteAll|deleteMany|deleteBy\w*|removeRange|destroy|truncate|"
         r"delete_many|bulk_delete)\s*\("
     ),
     unless=(_COMMENT, r"(?i)^\s*--"),
@@ -336,6 +336,22 @@ _HANDLER_START_RE = re2.compile(
     r"^\s*public\s+(?:(?:async|static|final|synchronized|virtual|override)\s+)*[\w<>\[\],.?]+\s+[A-Za-z_]\w*\s*\(|"
     r"^\s*func\s*\([^)]*\)\s*[A-Z]\w*\s*\("
 )
+# TypeScript/JavaScript class methods (`async listForPatient(userId: string, patientId: string) {`)
+_TS_METHOD_RE = re2.compile(
+    r"^\s*(?:(?:public|protected)\s+)?(?:async\s+)?([a-z]\w*)\s*\([^)\n]*\)\s*(?::\s*[^{\n]+)?\{\s*$"
+)
+_NOT_METHODS = frozenset({"if", "for", "while", "switch", "catch", "function", "return", "constructor", "with", "do"})
+
+
+def _is_handler_start(text: str, language: str | None) -> bool:
+    if _HANDLER_START_RE.search(text):
+        return True
+    if language in ("typescript", "javascript") and "(" in text:
+        m = _TS_METHOD_RE.search(text)
+        return m is not None and m.group(1) not in _NOT_METHODS
+    return False
+
+
 _DATA_ACCESS_RE = re2.compile(
     r"\.objects\.|\.query\b|session\.(?:get|query|execute|add|merge|delete)\b|\.execute\(|\.find\w*\(|"
     r"\.get_or_404\(|\.save\(|\.update\w*\(|\.delete\(|\.insert\w*\(|\.create\(|\brepo\w*\.\w+\(|"
@@ -354,11 +370,11 @@ def _unaudited_new_handler(ctx: FileContext) -> Iterator[Hit]:
     """A new request handler that reads or changes patient data without the audit call its siblings make."""
     if ctx.is_test or ctx.language in DOC_LANGUAGES or "audit" in ctx.path.lower():
         return
-    if not any(_HANDLER_START_RE.search(ln.text) for ln in ctx.added):
+    if not any(_is_handler_start(ln.text, ctx.language) for ln in ctx.added):
         return
     for hunk in ctx.file.hunks:
         post = post_lines(hunk)
-        starts = [i for i, ln in enumerate(post) if _HANDLER_START_RE.search(ln.text)]
+        starts = [i for i, ln in enumerate(post) if _is_handler_start(ln.text, ctx.language)]
         for n, i in enumerate(starts):
             if post[i].kind != "+":
                 continue
@@ -407,6 +423,11 @@ _UNAUDITED_HANDLER = Rule(
               "     p, err := r.q.GetPatient(ctx, id)", '     r.audit.Log(ctx, audit.Event{Actor: actor, Action: "patient.read", PatientID: id})',
               "     return p, err", " }", "+", "+func (r *PatientRepo) ExportAll(ctx context.Context, actor string) ([]Patient, error) {",
               "+\treturn r.q.ListAllPatients(ctx)", "+}"),
+        udiff("apps/api/src/referrals/referrals.service.ts", "   async get(userId: string, id: string) {",
+              "     const referral = await this.prisma.referral.findUniqueOrThrow({ where: { id } });",
+              '     await this.audit.record(userId, "referral.read", referral.patientId);', "     return referral;", "   }", "+",
+              "+  async listForPatient(userId: string, patientId: string) {",
+              "+    return this.prisma.referral.findMany({ where: { patientId } });", "+  }"),
     ),
     counterexamples=(
         udiff("portal/routes.py", ' @bp.get("/patients/<int:pid>/labs")', " @login_required", " def labs(pid):",

@@ -72,7 +72,7 @@ _PROVIDER = (
     r"\bglpat-[0-9A-Za-z_-]{20,}|\bAIza[0-9A-Za-z_-]{35}\b|hooks\.slack\.com/services/T[0-9A-Z]+/B[0-9A-Z]+/[0-9A-Za-z]+|"
     r"\bSG\.[0-9A-Za-z_-]{16,}\.[0-9A-Za-z_-]{16,}|\bnpm_[0-9A-Za-z]{30,}|\bpypi-[0-9A-Za-z_-]{40,}|"
     r"\bsq0csp-[0-9A-Za-z_-]{30,}|\bEAACEdEose0cBA[0-9A-Za-z]+|\bAC[0-9a-f]{32}\b.{0,40}\b[0-9a-f]{32}\b|"
-    r"DefaultEndpointsProtocol=https?;AccountName=[^;]+;AccountKey=[A-Za-z0-9+/=]{40,}|"
+    r"DefaultEndpointsProtocol=https?;AccountName=[^;\n]+;AccountKey=[A-Za-z0-9+/=]{40,}|"
     r"\beyJ[0-9A-Za-z_-]{10,}\.eyJ[0-9A-Za-z_-]{10,}\.[0-9A-Za-z_-]{10,})"
 )
 _URL_CRED_RE = re2.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^\s/:@'\"<>{}]*):([^\s@'\"/<>]+)@[A-Za-z0-9\[]")
@@ -217,11 +217,11 @@ def _terraform_block(ctx: FileContext, ln: object, block_re: object) -> str | No
 
 
 _POSITIONAL_RE = re2.compile(
-    r"(?:\bauth\s*=\s*\(\s*[\"'][^\"']+[\"']\s*,\s*[\"']([^\"']+)[\"']|"
+    r"(?:\bauth\s*=\s*\(\s*[\"'][^\"'\n]+[\"']\s*,\s*[\"']([^\"'\n]+)[\"']|"
     r"\b(?:HTTPBasicAuth|HTTPDigestAuth|BasicAuth|NetworkCredential|PasswordAuthentication|UsernamePasswordCredentials|"
     r"SetBasicAuth|setBasicAuth|basicAuth|withBasicAuth|UsernamePasswordAuthenticationToken)\s*\(\s*"
-    r"[\"'][^\"']+[\"']\s*,\s*[\"']([^\"']+)[\"']|"
-    r"\bgetConnection\s*\([^,]+,\s*\"[^\"]+\"\s*,\s*\"([^\"]+)\"|"
+    r"[\"'][^\"'\n]+[\"']\s*,\s*[\"']([^\"'\n]+)[\"']|"
+    r"\bgetConnection\s*\([^,\n]+,\s*\"[^\"\n]+\"\s*,\s*\"([^\"\n]+)\"|"
     r"\bsmtp\w*\s*\.\s*login\s*\(\s*[^,]+,\s*[\"']([^\"']+)[\"']|\.login\s*\(\s*[\"'][^\"']+[\"']\s*,\s*[\"']([^\"']+)[\"']|"
     # signing keys given inline: jwt.SignedString([]byte("..")), jwt.encode(p, ".."), jwt.sign(p, '..'), hmacShaKeyFor("..")
     r"\bSignedString\s*\(\s*\[\]byte\s*\(\s*\"([^\"]+)\"|\bjwt\s*\.\s*(?:encode|sign)\s*\(\s*[\w.]+\s*,\s*[\"']([^\"']+)[\"']|"
