@@ -122,7 +122,7 @@ def _check_weak_hash(ctx: FileContext) -> Iterator[Hit]:
 
 
 _BROKEN_CIPHER = (
-    r"(?:getInstance\s*\(\s*\"(?:DES|DESede|TripleDES|3DES|RC4|ARCFOUR|RC2|Blowfish)(?:/[^\"]*)?\"|"
+    r"(?:getInstance\s*\(\s*\"(?:DES|DESede|TripleDES|3DES|RC4|ARCFOUR|RC2|Blowfish)(?:/[^\"\n]*)?\"|"
     r"getInstance\s*\(\s*\"AES\"\s*[,)]|getInstance\s*\(\s*\"[A-Za-z0-9]+/ECB/|"
     r"\b(?:DES|DES3|ARC4|ARC2|Blowfish|CAST)\s*\.\s*new\s*\(|\bAES\s*\.\s*MODE_ECB\b|\bmodes\s*\.\s*ECB\s*\(|"
     r"algorithms\s*\.\s*(?:TripleDES|ARC4|Blowfish|CAST5|IDEA|SEED)\s*\(|"

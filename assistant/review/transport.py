@@ -527,7 +527,7 @@ _PLAINTEXT_CLIENT = Rule(
     keywords=("ftp", "telnet"),
     pattern=(
         r"\bftplib\.FTP\s*\(|(?:^|[=(\s])FTP\s*\(\s*[\w\"']|\bnew\s+FTPClient\s*\(|\btelnetlib\.Telnet\s*\(|"
-        r"\bftp\.(?:Dial|Connect)\s*\(|\bnew\s+FtpClient\s*\([^)]*\)"
+        r"\bftp\.(?:Dial|Connect)\s*\("
     ),
     unless=(_COMMENT, _IMPORT, r"(?i)FTP_TLS|FTPSClient|ExplicitTLS|DialWithTLS|DialWithExplicitTLS|secure\s*:\s*true|EncryptionMode\.(?:Explicit|Implicit)"),
     examples=(
