@@ -146,6 +146,8 @@ def _plaintext_columns(ctx: FileContext) -> Iterator[Hit]:
                     if post[k].text.rstrip().endswith((";", "}")):
                         lo = k + 1
                         break
+            elif ctx.language in ("python", "go") and ln.text.count("(") == ln.text.count(")"):
+                lo, hi = i, i + 1  # a one-line field: its neighbours are other fields (`notes = EncryptedCharField(...)`)
             near = "\n".join(p.text for p in post[lo:hi])
             if _ENCRYPTED_COLUMN_RE.search(statement_text(post, i)) or re2.search(r"(?i)encrypt|@Convert|ColumnTransformer", near):
                 continue
@@ -170,6 +172,8 @@ _PLAINTEXT_COLUMN = Rule(
     examples=(
         udiff("db/migrations/V7__ids.sql", "+ALTER TABLE patients ADD COLUMN ssn VARCHAR(11);"),
         udiff("ehr/models.py", " class Patient(models.Model):", "+    diagnosis = models.TextField(blank=True)"),
+        udiff("insurance/models.py", " class Member(models.Model):", "+    ssn = models.CharField(max_length=11, blank=True)",
+              "     notes = EncryptedCharField(max_length=2000, blank=True)"),
         udiff("src/main/java/Referral.java", " public class Referral {", "+    @Column(name = \"diagnosis_text\")",
               "+    private String diagnosisText;", "+    @Convert(converter = EncryptedStringConverter.class)", "+    private String memberId;"),
     ),
