@@ -499,6 +499,7 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
                 continue  # labels and markup in UI code are not clinical logic
             if not strong and not (
                 _NUMBER_RE.search(text) or _ARITH_RE.search(text)
+                or removed and _CALLED_RE.search(text)  # a rounding/min/max call changed: a formula
                 or (_EARLY_EXIT_RE.search(text) or text.strip().startswith(("if ", "if(", "unless "))) and not _ALARM.isdisjoint(context)
             ):
                 continue  # context alone makes a line clinical only when it carries a value, a formula or an alarm exit

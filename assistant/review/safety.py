@@ -73,6 +73,7 @@ _CLINICAL_CHANGE = Rule(
         udiff("apps/pharmacy/src/dosing/round.ts", " export function roundDoseMg(doseMg: number): number {",
               "-  // round to the nearest 2.5 mg", "-  return Math.round(doseMg / 2.5) * 2.5;",
               "+  // round to the nearest 5 mg", "+  return Math.round(doseMg / 5) * 5;", " }"),
+        udiff("pumps/program.py", " def pump_rate_ml_h(rate: float) -> float:", "-    return round(rate, 1)", "+    return round(rate)"),
         udiff("monitoring/alarms/AlarmType.java", " public enum AlarmType {", "     ASYSTOLE(Priority.HIGH),",
               "-    APNEA(Priority.HIGH),", "+    APNEA(Priority.MEDIUM),", "     LEAD_OFF(Priority.LOW);"),
         udiff("apcontrol/controller.py", " @dataclass", " class Gains:", "-    kp: float = 0.008", "+    kp: float = 0.012",
