@@ -57,7 +57,7 @@ KIND_TEXT: dict[str, str] = {
 _DOSE = frozenset({
     "dose", "doses", "dosing", "dosage", "dosages", "mg", "mcg", "ug", "microgram", "micrograms", "milligram",
     "milligrams", "titration", "titrate", "titrated", "basal", "bolus", "insulin", "heparin", "warfarin",
-    "anticoagulant", "opioid", "morphine", "acetaminophen", "paracetamol", "ibuprofen", "vancomycin", "gentamicin",
+    "anticoagulant", "opioid", "opioids", "mme", "morphine", "acetaminophen", "paracetamol", "ibuprofen", "vancomycin", "gentamicin",
     "potassium", "dextrose", "iu", "meq", "nomogram", "carb", "carbs", "icr",
 })
 _INFUSION = frozenset({"infusion", "infusions", "infuse", "drip", "drips", "ml", "mlh", "vtbi", "gtt", "pump"})
@@ -86,7 +86,7 @@ _CONTEXT = frozenset({
     "alarms", "ventilator", "cds", "firmware", "glucose", "heparin",
     "anticoagulation", "drip", "bolus", "nomogram", "sepsis", "news2", "mews", "pews", "ews", "triage", "spo2",
     "basal", "closedloop", "apnea", "vent", "peep", "ventilation", "bilirubin", "phototherapy", "transfusion", "qtc",
-    "hemoglobin", "anticoagulant",
+    "hemoglobin", "anticoagulant", "opioid", "opioids",
 })
 _CONTEXT_PAIRS = (("control", "loop"), ("closed", "loop"), ("decision", "support"), ("early", "warning"))
 _NOT_CLINICAL_LANGUAGES = frozenset({"terraform", "markdown", "text", "dockerfile"})
@@ -358,7 +358,7 @@ _NOT_CLINICAL = frozenset({
     "pagerduty", "sla", "uptime", "throughput", "learning", "epoch", "epochs", "training", "requests", "retry",
     "retries", "backoff", "timeout", "cache", "ttl", "pool", "batch", "page", "pagination", "upload", "bytes",
     "port", "host", "addr", "url", "version", "workers", "threads", "buffer", "verbosity", "debug", "color", "colour",
-    "width", "height", "font", "padding", "margin",
+    "width", "height", "font", "padding", "margin", "rollout", "canary", "replicas", "replica", "image",
 })
 _INFRA_ALARM = frozenset({"cloudwatch", "metric", "metrics", "cpu", "prometheus", "grafana", "pagerduty", "latency",
                           "disk", "memory", "uptime", "sla", "alertmanager", "datadog"})

@@ -204,6 +204,7 @@ _AUDIT_DISABLED = Rule(
         r"(?i)\b[\w.\-]*audit[\w.\-]*" + _FALSE_VALUE
         + r"|(?i)\b(?:disable|skip|bypass|suppress|no|mute|without)[_\-.]?audit\w*[\"']?\s*(?:=|:|=>)\s*[\"']?"
         r"(?:true|yes|on|1)\b"
+        r"|(?i)\baudit\w*?[_.\-]?(?:disabled|suspended|paused|bypassed)[\"']?\s*(?:=|:|=>)\s*[\"']?(?:true|yes|on|1)\b"
         # an audit switch read from the environment/config whose default is off: off wherever nobody sets it
         r"|(?i)[\"'][\w.\-]*audit[\w.\-]*[\"']\s*,\s*(?:default\s*=\s*|defaultValue\s*=\s*)?[\"']?"
         r"(?:false|off|no|disabled?)[\"']?\s*\)"
@@ -224,6 +225,7 @@ _AUDIT_DISABLED = Rule(
         r"(?i)\b(?:disable|skip|bypass|suppress|no|mute|without)[_\-.]?audit\w*[\"']?\s*(?:=|:|=>)\s*[\"']?"
         r"(?:false|off|no|0)\b",
         r"(?i)[\"'{][\w.\-]*(?:disable|skip|bypass|suppress|no|mute|without)[_\-.]?audit[\w.\-]*[\"':]",
+        r"(?i)audit\w*?[_.\-]?(?:disabled|suspended|paused|bypassed)[\"']?\s*(?:=|:|=>)\s*[\"']?(?:false|no|off|0)\b",
     ),
     examples=(
         "src/main/resources/application-prod.properties::ehr.audit.enabled=false",
@@ -235,6 +237,7 @@ _AUDIT_DISABLED = Rule(
         "ehr/logging.py::logging.getLogger(\"ehr.audit\").setLevel(logging.CRITICAL)",
         "clinic/settings.py::PHI_ACCESS_AUDIT_ENABLED = env.bool(\"PHI_ACCESS_AUDIT_ENABLED\", default=False)",
         "ehr/logging_config.py::        \"ehr.audit\": {\"handlers\": [\"audit_file\"], \"level\": \"WARNING\"},",
+        "src/Harbor.Ehr/AuditSetup.cs::        Configuration.AuditDisabled = true;",
         "src/main/resources/application.properties::logging.level.org.lakeside.ehr.audit=ERROR",
         "src/main/resources/logback-spring.xml::  <logger name=\"org.lakeside.ehr.audit\" level=\"OFF\"/>",
         "ehr/config.py::AUDIT_ON = os.getenv(\"EHR_AUDIT_ENABLED\", \"false\") == \"true\"",
@@ -248,6 +251,7 @@ _AUDIT_DISABLED = Rule(
         "clinic/settings.py::PHI_ACCESS_AUDIT_ENABLED = env.bool(\"PHI_ACCESS_AUDIT_ENABLED\", default=True)",
         "ehr/config.py::SKIP_AUDIT = env.bool(\"SKIP_AUDIT\", default=False)",
         "ehr/logging_config.py::        \"ehr.audit\": {\"handlers\": [\"audit_file\"], \"level\": \"INFO\"},",
+        "src/Harbor.Ehr/AuditSetup.cs::        Configuration.AuditDisabled = false;",
         "src/main/resources/application.properties::logging.level.org.lakeside.ehr.audit=INFO",
         "src/main/java/org/x/AuditConfig.java::    @Value(\"${ehr.audit.enabled:true}\") boolean auditEnabled;",
         "src/main/java/org/x/AuditConfig.java::    @Value(\"${ehr.skip-audit:false}\") boolean skipAudit;",

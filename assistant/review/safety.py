@@ -43,6 +43,7 @@ _KEYWORDS = (
     "bilirubin", "phototherapy", "transfus", "hgb", "hemoglobin", "qtc", "crcl", "platelet", "neutrophil", "aptt",
     "arterial", "hypotens", "hypertens", "tachypn", "bradypn", "hypotherm", "hypertherm", "fever",
     "kp =", "kp:", "kp=", "ki =", "ki:", "kd =", "kd:",  # PID gains
+    "mme",
 )
 
 _CLINICAL_CHANGE = Rule(
@@ -73,6 +74,8 @@ _CLINICAL_CHANGE = Rule(
         udiff("apps/pharmacy/src/dosing/round.ts", " export function roundDoseMg(doseMg: number): number {",
               "-  // round to the nearest 2.5 mg", "-  return Math.round(doseMg / 2.5) * 2.5;",
               "+  // round to the nearest 5 mg", "+  return Math.round(doseMg / 5) * 5;", " }"),
+        udiff("rx/opioids/MmeLimits.java", " public final class MmeLimits {", "-    public static final int DAILY_MME_HARD_STOP = 90;",
+              "+    public static final int DAILY_MME_HARD_STOP = 120;", " }"),
         udiff("pumps/program.py", " def pump_rate_ml_h(rate: float) -> float:", "-    return round(rate, 1)", "+    return round(rate)"),
         udiff("monitoring/alarms/AlarmType.java", " public enum AlarmType {", "     ASYSTOLE(Priority.HIGH),",
               "-    APNEA(Priority.HIGH),", "+    APNEA(Priority.MEDIUM),", "     LEAD_OFF(Priority.LOW);"),
@@ -105,6 +108,8 @@ _CLINICAL_CHANGE = Rule(
               "     high: 130"),
         udiff("cgm/classify.py", "+HYPO_THRESHOLD_MG_DL = 70", "+", " def classify(glucose_mg_dl):",
               "-    if glucose_mg_dl < 70:", "+    if glucose_mg_dl < HYPO_THRESHOLD_MG_DL:", '         return "hypo"'),
+        udiff("deploy/pump-gateway/values.yaml", " pumpFirmware:", "   image: registry.x.org/pump-gateway", "-  rolloutPercent: 10",
+              "+  rolloutPercent: 25"),
         udiff("web/src/controllers/checkout.py", " class CheckoutController:", "-    retries = 2", "+    retries = 3",
               "     timeout_s = 10"),
         udiff("db/migrations/V140__heparin_label.sql", "+-- display name of the heparin vial",
