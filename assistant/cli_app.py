@@ -36,11 +36,12 @@ def _exit(code: int) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 3000,
+    workers: Annotated[int, typer.Option(help="Server processes sharing the port (default 1: one process hosts everything).")] = 1,
 ) -> None:
     """Run the server: Slack, Teams, the /api webhooks, health and metrics."""
     from assistant.commands import serve as command
 
-    _exit(command.run(host, port))
+    _exit(command.run(host, port, workers))
 
 
 @app.command()
