@@ -65,6 +65,7 @@ class ReviewContext:
     llm: Any = None  # a LangChain chat model, or None for the deterministic drafts
     policies: PolicyEngine | None = None
     commit_sample_lines: int = COMMIT_SAMPLE_LINES
+    summary_llm: bool = True  # False: the summary keeps its rules draft (a caller that never shows it saves the model call)
 
 
 class ReviewState(TypedDict, total=False):
@@ -277,6 +278,7 @@ def run_review(
     vocabulary: PhiVocabulary | None = None,
     policies: PolicyEngine | None = None,
     runner: Runner = "langgraph",
+    summary_llm: bool = True,
 ) -> ReviewResult:
     """Review a unified diff end to end.
 
@@ -286,9 +288,11 @@ def run_review(
     LangGraph, for short-lived processes); both give the same result. Raises
     assistant.diffs.DiffError naming the input line for malformed or
     non-UTF-8 input, OSError when a path cannot be read, and
-    assistant.policy.PolicyError when a policy fails.
+    assistant.policy.PolicyError when a policy fails. `summary_llm=False` keeps
+    the review summary's rules draft even with `llm` set (`commit-msg` shows
+    only the commit message, so it asks the model once, not twice).
     """
-    context = ReviewContext(source, environment, service, vocabulary, llm, policies)
+    context = ReviewContext(source, environment, service, vocabulary, llm, policies, summary_llm=summary_llm)
     if runner == "steps":
         state = run_steps(context)
     elif runner == "langgraph":

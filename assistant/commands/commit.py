@@ -51,7 +51,7 @@ def draft_message(staged: bool) -> tuple[int, str]:
     from graphs.review import run_review
 
     try:
-        result = run_review(diff, llm=llm)
+        result = run_review(diff, llm=llm, summary_llm=False)  # the summary is not shown here: one model call, not two
     except DiffError as exc:
         print(f"error: cannot read the diff git produced: {exc}", file=sys.stderr)
         return 2, ""

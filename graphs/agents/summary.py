@@ -216,6 +216,6 @@ def node(state: Mapping[str, Any], runtime: Runtime[Any]) -> dict[str, Any]:
         state["risk"],
         state["policy"],
         sample=state.get("sample") or (),
-        llm=runtime.context.llm,
+        llm=runtime.context.llm if getattr(runtime.context, "summary_llm", True) else None,
     )
     return {"review_summary": drafted}

@@ -304,6 +304,7 @@ def test_commit_msg_uses_the_configured_model_and_sends_it_no_phi(
     sent = openai_stub.sent_text()
     for phi in ("Rosa", "Delgado", "90817263", "1961-07-14", "321-54-9876"):
         assert phi not in sent, phi
+    assert len(openai_stub.prompts) == 1  # only the commit message: commit-msg never shows a review summary
 
 
 # --------------------------------------------------------------------------- the review summary over HTTP
