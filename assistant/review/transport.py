@@ -642,7 +642,88 @@ _HOST_KEY_UNCHECKED = Rule(
     ),
 )
 
+
+# A trust decision written out as a method whose body accepts everything: an empty `checkServerTrusted`,
+# `isTrusted`/`verify(hostname, SSLSession)` returning true, a C# validation callback method returning true.
+_TRUST_METHOD_RE = re2.compile(
+    r"\b(?:void\s+checkServerTrusted|fun\s+checkServerTrusted|boolean\s+isTrusted|boolean\s+verify\s*\(\s*String\s+\w+\s*,\s*SSLSession|"
+    r"bool\s+\w+\s*\([^)\n]*X509Certificate\w*[^)\n]*SslPolicyErrors)"
+)
+
+
+def _method_body(post: list[DiffLine], i: int, limit: int = 12) -> list[str] | None:
+    """The code lines of the method declared at post[i] (comments and braces dropped), None when it runs on."""
+    depth = 0
+    opened = False
+    code: list[str] = []
+    for k in range(i, min(len(post), i + limit)):
+        text = post[k].text
+        stripped = text.strip()
+        if k > i and stripped and not is_comment(text) and stripped not in ("{", "}", "};"):
+            body = stripped.lstrip("{").rstrip("}").strip()
+            if body:
+                code.append(body)
+        elif k == i and "{" in text:
+            after = text.split("{", 1)[1].rsplit("}", 1)[0].strip()
+            if after:
+                code.append(after)
+        depth += text.count("{") - text.count("}")
+        opened = opened or "{" in text
+        if opened and depth <= 0:
+            return code
+    return None
+
+
+def _trust_all_methods(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test:
+        return
+    for hunk in ctx.file.hunks:
+        post: list[DiffLine] | None = None
+        for ln in hunk.lines:
+            if ln.kind != "+" or ln.new_no is None or "(" not in ln.text or _TRUST_METHOD_RE.search(ln.text) is None:
+                continue
+            if post is None:
+                post = post_lines(hunk)
+            i = next(k for k, p in enumerate(post) if p is ln)
+            body = _method_body(post, i)
+            if body is None:
+                continue
+            accepts = not body if "checkServerTrusted" in ln.text else body in (["return true;"], ["return true"])
+            if accepts:
+                yield Hit(ln.new_no)
+
+
+_TRUST_ALL_METHOD = Rule(
+    id="TLS-013",
+    category="insecure-transport",
+    severity="high",
+    message=(
+        "This certificate/host-name check accepts everything (an empty `checkServerTrusted`, a verifier or "
+        "validation callback that returns true), so TLS no longer authenticates the server. Use the platform "
+        "trust store or pin the partner's CA instead."
+    ),
+    regulations=REGULATIONS,
+    languages=frozenset({"java", "kotlin", "csharp"}),
+    keywords=("checkservertrusted", "istrusted", "sslsession", "sslpolicyerrors"),
+    check=_trust_all_methods,
+    examples=(
+        udiff("src/Trust.java", "     static final X509TrustManager TRUST_ALL = new X509TrustManager() {",
+              "+        public void checkServerTrusted(X509Certificate[] chain, String authType) {",
+              "+            // accept everything", "+        }"),
+        udiff("src/Hosts.java", "+    HostnameVerifier any = new HostnameVerifier() {",
+              "+        public boolean verify(String hostname, SSLSession session) {", "+            return true;", "+        }", "+    };"),
+        udiff("src/Tls.cs", "+    private static bool AcceptAll(object sender, X509Certificate cert, X509Chain chain, SslPolicyErrors errors)",
+              "+    {", "+        return true;", "+    }"),
+    ),
+    counterexamples=(
+        udiff("src/Trust.java", "+        public void checkServerTrusted(X509Certificate[] chain, String authType) throws CertificateException {",
+              "+            delegate.checkServerTrusted(chain, authType);", "+            pinning.check(chain[0]);", "+        }"),
+        udiff("src/Tls.cs", "+    private static bool Validate(object sender, X509Certificate cert, X509Chain chain, SslPolicyErrors errors)",
+              "+    {", "+        return errors == SslPolicyErrors.None;", "+    }"),
+    ),
+)
+
 RULES: tuple[Rule, ...] = (
     _VERIFY_OFF, _LEGACY_PROTOCOL, _TLS_OFF, _CLEARTEXT_URL, _NESTED_TLS_OFF, _SETTING_TLS_OFF, _TLS_CALL_DROPPED,
-    _HTTP_LISTENER, _MESH_TLS_OFF, _PLAINTEXT_CLIENT, _SCHEME_DOWNGRADE, _HOST_KEY_UNCHECKED,
+    _HTTP_LISTENER, _MESH_TLS_OFF, _PLAINTEXT_CLIENT, _SCHEME_DOWNGRADE, _HOST_KEY_UNCHECKED, _TRUST_ALL_METHOD,
 )
