@@ -436,7 +436,8 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
     pid = len(_PID_WORDS & all_words) >= 2
     if not pid and not _could_be_clinical(all_words, everything.lower()):
         return []
-    display = not _DISPLAY_PARTS.isdisjoint(path_words) or language in ("css",)
+    # UI code by its folder -- in front-end languages only: SQL views and Django views.py are logic, not display
+    display = (not _DISPLAY_PARTS.isdisjoint(path_words) and language in (None, "javascript", "typescript")) or language in ("css",)
     post = [ln for ln in hunk.lines if ln.kind != "-"]
     position = {id(ln): i for i, ln in enumerate(post)}
     defs: list[str | None] | None = None
