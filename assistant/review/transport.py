@@ -10,6 +10,7 @@ not say what is being switched off.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from assistant.diffs import DiffLine
 
@@ -103,10 +104,39 @@ _VERIFY_OFF = Rule(
         "server/hie.js::const agent = new https.Agent({ rejectUnauthorized: true, ca: fs.readFileSync(caPath) });",
         "app/client.py::    # never pass verify=False here",
         "src/main/resources/application.properties::spring.kafka.properties.ssl.endpoint.identification.algorithm=https",
+        "scripts/dev/seed_local.py::API = \"https://localhost:8443/api\"\n\n"
+        "def seed(p):\n    requests.post(f\"{API}/patients\", json=p, verify=False, timeout=5)",
         "claims/HttpConfig.java::import org.apache.hc.client5.http.ssl.NoopHostnameVerifier;",
         "claims/HttpConfig.java::                .loadTrustMaterial(trustStore, null)",
     ),
 )
+
+_VERIFY_OFF_RE = re2.compile(_VERIFY_OFF.pattern or "")
+_VERIFY_OFF_UNLESS = tuple(re2.compile(u) for u in _VERIFY_OFF.unless)
+_URL_HOST_RE = re2.compile(r"""(?i)\b(?:https?|wss?)://([^\s/:"'`?#{}]+)""")
+_LOCAL_HOST_RE = re2.compile(r"(?i)^(?:localhost|127\.[\d.]+|0\.0\.0\.0|\[?::1\]?|host\.docker\.internal|[\w.-]+\.(?:local|localhost|test))$")
+
+
+def _local_only(ctx: FileContext) -> bool:
+    """Whether every URL the visible change names points at this machine (a dev script against a local server)."""
+    hosts = [m for ln in ctx.scan(r"://", added_only=False, lower=False) for m in _URL_HOST_RE.findall(ln.text)]
+    return bool(hosts) and all(_LOCAL_HOST_RE.search(h) for h in hosts)
+
+
+def _verify_off(ctx: FileContext) -> Iterator[Hit]:
+    """The TLS-001 pattern line by line, except in a file whose only endpoints are local ones."""
+    if ctx.is_test or ctx.language not in SOURCE_LANGUAGES:
+        return
+    hits = [ln for ln in ctx.scan(f"(?m:{_VERIFY_OFF.pattern})", lower=False)
+            if _VERIFY_OFF_RE.search(ln.text) and not any(u.search(ln.text) for u in _VERIFY_OFF_UNLESS)]
+    if not hits or _local_only(ctx):
+        return
+    for ln in hits:
+        if ln.new_no is not None:
+            yield Hit(ln.new_no)
+
+
+_VERIFY_OFF = replace(_VERIFY_OFF, check=_verify_off)
 
 _LEGACY_PROTOCOL = Rule(
     id="TLS-002",
