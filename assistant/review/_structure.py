@@ -170,10 +170,30 @@ def window(post: Sequence[DiffLine], index: int, before: int, after: int) -> lis
 
 
 def index_in(post: Sequence[DiffLine], number: int) -> int | None:
-    for i, ln in enumerate(post):
-        if ln.new_no == number and ln.kind != "-":
-            return i
-    return None
+    """Index of the first non-removed line numbered `number` in `post`, or None.
+
+    Rules call this once per candidate line on the same list, so the answer comes from an index of
+    the last list asked about (rebuilt when another list, or a list of another length, is asked):
+    a lookup instead of a scan, which made a 6,000-line hunk cost seconds.
+    """
+    if len(post) < 16:
+        for i, ln in enumerate(post):
+            if ln.new_no == number and ln.kind != "-":
+                return i
+        return None
+    cached = _INDEX_CACHE[0]
+    if cached is None or cached[0] is not post or cached[1] != len(post):
+        index: dict[int | None, int] = {}
+        for i, ln in enumerate(post):
+            if ln.kind != "-" and ln.new_no not in index:
+                index[ln.new_no] = i
+        cached = (post, len(post), index)
+        _INDEX_CACHE[0] = cached
+    return cached[2].get(number)
+
+
+# (list, its length, new number -> first index): one entry, holding the list so its id stays its own.
+_INDEX_CACHE: list[tuple[Sequence[DiffLine], int, dict[int | None, int]] | None] = [None]
 
 
 _FALSE_VALUE_RE = re2.compile(r"""(?i)^\s*-?\s*["']?[A-Za-z0-9_.\-]+["']?\s*[:=]\s*["']?(?:false|off|no|none|disabled?|0)["']?\s*(?:[,#;]|//|$)""")

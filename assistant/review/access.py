@@ -639,7 +639,8 @@ def _idor(ctx: FileContext) -> Iterator[Hit]:
                 continue
             removed_scope = ctx.memo(("acc-removed-scope", id(hunk)), lambda h=hunk: any(  # type: ignore[misc]
                 _scoped(r.text) and _FETCH_LIKE_RE.search(r.text) for r in h.lines if r.kind == "-"))
-            handler = _HANDLER_RE.search(around + "\n" + ln.text) is not None or _handler_path(ctx.path)
+            handler = ctx.memo("acc-handler-path", lambda: _handler_path(ctx.path)) or (
+                _HANDLER_RE.search(around + "\n" + ln.text) is not None)
             if handler or removed_scope:
                 yield Hit(ln.new_no)
 

@@ -103,8 +103,14 @@ def may_hold_phi(text: str, vocab: PhiVocabulary, names: set[str] | frozenset[st
         return True
     index = _hint_index(vocab)
     if index.tokens_decide:
+        known = index.token_says
         for t in tokens:
-            if vocab.is_record(t) or vocab.phi_term(t) is not None:
+            says = known.get(t)
+            if says is None:
+                says = vocab.is_record(t) or vocab.phi_term(t) is not None
+                if len(known) < 200_000:
+                    known[t] = says
+            if says:
                 return True
         if not any(q in text for q in "\"'`"):
             return False  # no string, so no string key
@@ -126,6 +132,7 @@ class _HintIndex:
     words: object  # RE2 Set over the hint words
     terms: tuple[tuple[tuple[str, ...], ...] | None, ...]  # per Set entry: the terms it hints at; None: a record word
     tokens_decide: bool  # no term starts with get/is, so a token's own term is its chain segment's
+    token_says: dict[str, bool] = field(default_factory=dict)  # token -> is_record or names a PHI term
 
 
 _HINT_INDEX: dict[int, tuple[PhiVocabulary, _HintIndex]] = {}

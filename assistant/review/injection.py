@@ -12,7 +12,7 @@ too. Test files are skipped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 
 from assistant.review import re2fast as re2
 
@@ -49,7 +49,7 @@ def _code_between(m: Masked, a: int, b: int) -> str:
     return m.masked[a:b]
 
 
-def built_literals(m: Masked, constants: frozenset[str] = frozenset()) -> Iterator[tuple[StrLit, str]]:
+def built_literals(m: Masked, constants: Container[str] = frozenset()) -> Iterator[tuple[StrLit, str]]:
     """String literals built dynamically on this line, with how: interpolation, concat, % or format().
 
     `constants` are names the file binds to a plain literal (`const labsTable = "lab_results"`): not input."""
@@ -129,7 +129,7 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
                 seen.add(cand.new_no or 0)
                 todo.append(cand)
     masks_by_post: dict[int, dict[int, Masked]] = {}
-    constants = _literal_constants(ctx)
+    constants = _LazyConstants(ctx)
     for ln in sorted(todo, key=lambda x: x.new_no or 0):
         post, i = ctx.position(ln.new_no or 0)  # type: ignore[misc]
         masks = masks_by_post.setdefault(id(post), {})
@@ -159,6 +159,21 @@ _CONSTANT_BINDING = (
     r"([A-Za-z_]\w*)\s*(?::\s*\w+\s*)?(?::=|=)\s*[\"'`][\w.\-\"]*[\"'`]\s*;?[ \t]*(?:\n|$)"
 )
 _CONSTANT_BINDING_RE = re2.compile(_CONSTANT_BINDING)
+
+
+class _LazyConstants:
+    """`_literal_constants(ctx)`, computed on the first `in` (most files never build a SQL string)."""
+
+    __slots__ = ("_ctx", "_names")
+
+    def __init__(self, ctx: FileContext) -> None:
+        self._ctx = ctx
+        self._names: frozenset[str] | None = None
+
+    def __contains__(self, name: object) -> bool:
+        if self._names is None:
+            self._names = _literal_constants(self._ctx)
+        return name in self._names
 
 
 def _literal_constants(ctx: FileContext) -> frozenset[str]:
@@ -249,7 +264,12 @@ _SQL_DYNAMIC_RE = re2.compile(
 
 def _check_sql_file(ctx: FileContext) -> Iterator[Hit]:
     """Dynamic SQL in .sql files (PL/pgSQL EXECUTE '...' || v, T-SQL EXEC('...' + @v))."""
+    dynamic = ctx.lines_matching(_SQL_DYNAMIC_RE.pattern)
+    if not dynamic:
+        return
     for ln in ctx.added:
+        if ln.new_no not in dynamic:
+            continue
         m = _SQL_DYNAMIC_RE.search(ln.text)
         if m is None:
             continue
