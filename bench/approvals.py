@@ -140,14 +140,8 @@ def _free_port() -> int:
 
 
 def serve_command(port: int, workers: int) -> list[str]:
-    """The CLI; `--workers N` when N > 1 (through serve's run() directly while the CLI lacks the option)."""
     command = [str(CLI), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    if workers == 1:
-        return command
-    help_text = subprocess.run([str(CLI), "serve", "--help"], capture_output=True, text=True).stdout
-    if "--workers" in help_text:
-        return [*command, "--workers", str(workers)]
-    return [sys.executable, "-c", f"import sys; from assistant.commands.serve import run; sys.exit(run('127.0.0.1', {port}, {workers}))"]
+    return command if workers == 1 else [*command, "--workers", str(workers)]
 
 
 def _workers_settled(supervisor: int, workers: int) -> bool:
@@ -499,8 +493,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     print(
-        f"bench/approvals.py: {args.requests} requests, {args.concurrency} in flight, small diffs; server `gitops-health serve --workers {args.workers}`"
-        f"{'' if serve_command(0, args.workers)[0] == str(CLI) else ' (through serve.run(): this CLI has no --workers option yet)'}; {os.cpu_count()} CPUs, "
+        f"bench/approvals.py: {args.requests} requests, {args.concurrency} in flight, small diffs; server `gitops-health serve --workers {args.workers}`; {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f} at start; targets >= 300 requests/s (SQLite), ack p99 < 50 ms"
     )
     with tempfile.TemporaryDirectory(prefix="bench-approvals-db-") as tmp:

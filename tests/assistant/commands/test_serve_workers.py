@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,11 +20,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _command(workers: int) -> list[str]:
-    """The CLI with --workers once it has the option; until then serve's run() in a fresh interpreter (the same code)."""
-    help_text = subprocess.run([str(CLI), "serve", "--help"], capture_output=True, text=True, timeout=60).stdout
-    if "--workers" in help_text:
-        return [str(CLI), "serve", "--host", "127.0.0.1", "--port", "0", "--workers", str(workers)]
-    return [sys.executable, "-c", f"import sys; from assistant.commands.serve import run; sys.exit(run('127.0.0.1', 0, {workers}))"]
+    return [str(CLI), "serve", "--host", "127.0.0.1", "--port", "0", "--workers", str(workers)]
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -120,9 +115,6 @@ def _zombie(pid: int) -> bool:
 
 
 def test_workers_must_be_at_least_one(tmp_path: Path) -> None:
-    command = _command(0)
-    if command[0] == sys.executable:
-        command = [sys.executable, "-c", "import sys; from assistant.commands.serve import run; sys.exit(run('127.0.0.1', 0, 0))"]
-    proc = subprocess.run(command, cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(_command(0), cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "--workers 0" in proc.stderr and "use 1 to" in proc.stderr
