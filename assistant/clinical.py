@@ -86,9 +86,10 @@ _CONTEXT = frozenset({
     "alarms", "ventilator", "cds", "firmware", "glucose", "heparin",
     "anticoagulation", "drip", "bolus", "nomogram", "sepsis", "news2", "mews", "pews", "ews", "triage", "spo2",
     "basal", "closedloop", "apnea", "vent", "peep", "ventilation", "bilirubin", "phototherapy", "transfusion", "qtc",
-    "hemoglobin", "anticoagulant", "opioid", "opioids",
+    "hemoglobin", "anticoagulant", "opioid", "opioids", "fluids",
 })
-_CONTEXT_PAIRS = (("control", "loop"), ("closed", "loop"), ("decision", "support"), ("early", "warning"))
+_CONTEXT_PAIRS = (("control", "loop"), ("closed", "loop"), ("decision", "support"), ("early", "warning"),
+                  ("ml", "hour"), ("ml", "hr"), ("ml", "min"))  # a rate unit in a name: `maintenanceMlPerHour`
 _NOT_CLINICAL_LANGUAGES = frozenset({"terraform", "markdown", "text", "dockerfile"})
 _DOC_DIRS = ("docs/", "doc/", "documentation/")
 

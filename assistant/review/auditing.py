@@ -577,7 +577,92 @@ _EXCLUDED_FROM_AUDIT = Rule(
     ),
 )
 
+
+# ---------------------------------------------------------------- AUD-008 an early return that skips the audit call
+
+_RETURNS_VALUE_RE = re2.compile(r"\breturn\s+[^\s;]")
+_ERROR_EXIT_RE = re2.compile(
+    r"(?i)\b(?:err|error|errors|exception|raise|throw|abort|forbidden|unauthori[sz]ed|not_?found|none|null|nil|undefined|"
+    r"false|next)\b|status(?:_code)?\s*[(=:]\s*[45]\d\d|\b[45]\d\d\b|http\.Status[A-Z]\w*(?:Error|Request|Found|bidden|orized)"
+)
+_IF_RE = re2.compile(r"^\s*(?:\}\s*else\s+)?(?:if|elif|when)\b")
+
+
+def _early_exit_before_audit(ctx: FileContext) -> Iterator[Hit]:
+    """`if (cached) return res.json(cached);` added above the handler's audit call: that path serves the data
+    without an audit record. Error exits (4xx, err, None) read nothing and are left alone."""
+    if ctx.is_test or ctx.language in DOC_LANGUAGES or "audit" in ctx.path.lower():
+        return
+    for hunk in ctx.file.hunks:
+        post: list[DiffLine] | None = None
+        for ln in hunk.lines:
+            if ln.kind != "+" or ln.new_no is None or "return" not in ln.text or is_comment(ln.text):
+                continue
+            if _RETURNS_VALUE_RE.search(ln.text) is None or _ERROR_EXIT_RE.search(ln.text):
+                continue
+            if post is None:
+                post = post_lines(hunk)
+            i = index_in(post, ln.new_no)
+            if i is None:
+                continue
+            one_liner = _IF_RE.search(ln.text) is not None
+            guard = None if one_liner else next((post[k] for k in range(i - 1, max(-1, i - 3), -1)
+                                                 if post[k].text.strip()), None)
+            if not one_liner and (guard is None or _IF_RE.search(guard.text) is None
+                                  or indent_of(guard.text) >= indent_of(ln.text)):
+                continue  # not a conditional early exit
+            branch = indent_of(ln.text) if one_liner else indent_of(guard.text)  # type: ignore[union-attr]
+            # no audit before it in this function
+            audited_before = False
+            for k in range(i - 1, max(-1, i - 25), -1):
+                t = post[k].text
+                if _audit_line(t):
+                    audited_before = True
+                    break
+                if _DEF_NAME_RE.search(t) or _is_handler_start(t, ctx.language):
+                    break
+            if audited_before:
+                continue
+            for k in range(i + 1, min(len(post), i + 15)):
+                t = post[k].text
+                if not t.strip():
+                    continue
+                if indent_of(t) < branch or _DEF_NAME_RE.search(t) or _is_handler_start(t, ctx.language):
+                    break  # left the function
+                if indent_of(t) == branch and _audit_line(t):
+                    yield Hit(ln.new_no, "This early return serves the request before the audit call below it runs, "
+                              "so that path reads patient data without an audit record. Audit before returning "
+                              "(or on every path).")
+                    break
+
+
+_EARLY_EXIT = Rule(
+    id="AUD-008",
+    category="missing-audit",
+    severity="high",
+    message="An early return skips the audit call that follows it. Audit every path that returns patient data.",
+    regulations=REGULATIONS,
+    languages=frozenset({"python", "javascript", "typescript", "go", "java", "kotlin", "csharp"}),
+    keywords=("audit", "access", "disclosure"),
+    check=_early_exit_before_audit,
+    examples=(
+        udiff("services/chart/src/routes/summary.js", ' router.get("/patients/:id/summary", requireAuth, async (req, res) => {',
+              "+  const cached = await cache.get(`summary:${req.params.id}`);", "+  if (cached) return res.json(cached);",
+              "   const summary = await buildSummary(req.params.id);",
+              '   await audit.record(req.user.id, "summary.read", req.params.id);', "   res.json(summary);"),
+        udiff("ehr/labs.py", " def labs(user, patient_id):", "+    hit = cache.get(patient_id)", "+    if hit:", "+        return hit",
+              "     rows = repo.labs(patient_id)", '     audit_event(user, "labs.view", patient_id)', "     return rows"),
+    ),
+    counterexamples=(
+        udiff("services/chart/src/routes/summary.js", ' router.get("/patients/:id/summary", requireAuth, async (req, res) => {',
+              "+  if (!req.params.id) return res.status(400).end();", "   const summary = await buildSummary(req.params.id);",
+              '   await audit.record(req.user.id, "summary.read", req.params.id);', "   res.json(summary);"),
+        udiff("ehr/labs.py", " def labs(user, patient_id):", '     audit_event(user, "labs.view", patient_id)',
+              "+    hit = cache.get(patient_id)", "+    if hit:", "+        return hit", "     return repo.labs(patient_id)"),
+    ),
+)
+
 RULES: tuple[Rule, ...] = (
     _REMOVED_AUDIT, _AUDIT_DISABLED, _NESTED_AUDIT_OFF, _AUDIT_TAMPER, _UNAUDITED_HANDLER, _SETTING_AUDIT_OFF,
-    _EXCLUDED_FROM_AUDIT,
+    _EXCLUDED_FROM_AUDIT, _EARLY_EXIT,
 )

@@ -70,6 +70,7 @@ _VERIFY_OFF = Rule(
         r"checkServerTrusted\s*\([^)\n]*\)\s*(?:throws\s+[\w.]+\s*)?\{\s*\}|"
         r"(?:CertificateValidationCallback|CertificateCustomValidationCallback)\b[^;\n]*=>\s*true\b|"
         r"CertificateValidationCallback\b[^;{\n]*\bdelegate\b[^;{\n]*\{\s*return\s+true\b|"
+        r"""(?i:\bmail\.\w+\.ssl\.trust["']?\s*[,=:]\s*["']?\*)|"""
         r"hostname_?verifier\b[^;\n]*->\s*true\b|(?:loadTrustMaterial\s*\(|TrustStrategy\b)[^;\n]*->\s*true\b|"
         r"checkServerIdentity\s*[:=]\s*(?:\([^)\n]*\)|\w+)\s*=>\s*(?:undefined|null|\{\s*\})|"
         r"""(?i:endpoint[._]identification[._]algorithm["']?\s*[=:]\s*(?:["']\s*["']|none\b|null\b|$))"""
@@ -95,6 +96,8 @@ _VERIFY_OFF = Rule(
         "src/main/java/Trust.java::        public X509Certificate[] getAcceptedIssuers() { return new X509Certificate[0]; }",
         "src/main/resources/application.properties::spring.kafka.properties.ssl.endpoint.identification.algorithm=",
         "claims/HttpConfig.java::                .loadTrustMaterial(null, (chain, authType) -> true)",
+        "notify/MailProps.java::        p.put(\"mail.smtp.ssl.trust\", \"*\");",
+        "notify/mail.properties::mail.smtp.ssl.trust=*",
         "claims/HttpConfig.kt::        .loadTrustMaterial(TrustStrategy { _, _ -> true })",
     ),
     counterexamples=(
