@@ -144,8 +144,12 @@ _ANON_MARKER_RE = re2.compile(
 )
 _PATH_LITERAL_RE = re2.compile(
     r"""["'`](/[^"'`\s]*)["'`]|\[\s*Route\(\s*"([^"]*)"|@\w*Mapping\(\s*(?:value\s*=\s*)?"([^"]*)\"|"""
+    r"""\[\s*Http(?:Get|Post|Put|Patch|Delete|Head|Options)\(\s*"([^"]*)"|"""
     r"""@(?:Controller|Get|Post|Put|Patch|Delete|All|Head)\(\s*["'`]([^"'`]*)["'`]"""
 )
+
+
+_IMPORT_RE = re2.compile(r"^\s*(?:import\s|from\s+[\w.]+\s+import\s|using\s+(?:static\s+)?[\w.]+\s*;)")
 
 
 def _paths_in(lines: Sequence[DiffLine]) -> list[str]:
@@ -166,6 +170,8 @@ def _anonymous(ctx: FileContext) -> Iterator[Hit]:
         for ln in hunk.lines:
             if ln.kind != "+" or ln.new_no not in markers or is_comment(ln.text):
                 continue
+            if _IMPORT_RE.search(ln.text):
+                continue  # `from rest_framework.permissions import AllowAny` names the marker, it does not apply it
             where = ctx.position(ln.new_no or 0)
             if where is None:
                 continue
@@ -307,6 +313,13 @@ _AUTHED_GROUP_RE = re2.compile(
 )
 
 
+# A middleware passed by a bare name that says what it is: `r.Group("/api", auth)`, `.Use(requireAuth)`.
+_AUTH_ARG_RE = re2.compile(
+    r"(?i)(?:^|[\s,(])(?:auth|authn|authz|auth_?mw|auth_?middleware|require_?auth\w*|jwt\w*|mw\s*\.\s*auth\w*)"
+    r"(?:\s*\(\s*\))?\s*(?:[,)]|$)"
+)
+
+
 def _authed_receivers(posts: list[list[DiffLine]], matching: frozenset[int] | None = None) -> set[str]:
     """`matching`: the lines `_AUTHED_GROUP_RE` matches (`ctx.lines_matching`), when known; others are skipped."""
     out: set[str] = set()
@@ -320,7 +333,7 @@ def _authed_receivers(posts: list[list[DiffLine]], matching: frozenset[int] | No
             if m is None:
                 continue
             name, args = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
-            if AUTHN_RE.search(args):
+            if AUTHN_RE.search(args) or _AUTH_ARG_RE.search(args):
                 out.add(name)
     return out
 
@@ -479,6 +492,24 @@ _TOKEN_UNVERIFIED_RE = re2.compile(
 _FALSE_VALUE_RE = re2.compile(r"""(?i)[=:]\s*["']?(?:false|0|no|off)\b""")
 
 
+# A request header (or parameter) read by its literal name; group 1 is the name.
+_IDENTITY_HEADER_RE = re2.compile(
+    r"(?i)(?:\.\s*(?:GetHeader|get_?header|header|Header\s*\.\s*Get|headers\s*\.\s*get|Headers\s*\.\s*Get(?:Values)?|"
+    r"getHeader|get|Query|query|param|Param)\s*\(|\b(?:headers|Headers|META|query|params|args)\s*\[)\s*[\"']([\w.\-]+)[\"']"
+)
+# Header names that carry an identity: the caller names who they are.
+_IDENTITY_HEADER_NAME_RE = re2.compile(
+    r"(?i)^(?:http_)?x[-_](?:remote[-_])?(?:user|user[-_]?id|role|roles|principal|impersonat\w*|as[-_]user|debug[-_]user)$"
+)
+# The body makes the value the request's identity (Go context keys, gin's c.Set, req.user = ...).
+_SETS_IDENTITY_RE = re2.compile(
+    r"(?i)\.Set\(\s*[\"'](?:user|user_?id|principal|role|roles|claims|identity)[\"']|"
+    r"WithValue\([^,]*,\s*\w*(?:user|principal|identity)\w*(?:Key)?\s*,|"
+    r"\b(?:req|request|ctx|context|g|res\.locals)\s*\.\s*(?:user|principal|identity|current_?user)\s*=[^=]|"
+    r"\bcurrent_?user\s*=[^=]|login_user\(|set_?user\("
+)
+
+
 def _body_under(post: Sequence[DiffLine], i: int, limit: int = 3) -> list[DiffLine]:
     """The lines indented under post[i] (the body of an `if`), at most `limit`."""
     base = indent_of(post[i].text)
@@ -495,7 +526,7 @@ def _backdoor(ctx: FileContext) -> Iterator[Hit]:
         return
     # A line yields only when one of these three matches it: find those lines in one pass each.
     candidates = (ctx.lines_matching(_REQUEST_LITERAL_RE.pattern) | ctx.lines_matching(_BYPASS_FLAG_RE.pattern)
-                  | ctx.lines_matching(_TOKEN_UNVERIFIED_RE.pattern))
+                  | ctx.lines_matching(_TOKEN_UNVERIFIED_RE.pattern) | ctx.lines_matching(_IDENTITY_HEADER_RE.pattern))
     if not candidates:
         return
     for hunk in ctx.file.hunks:
@@ -516,6 +547,16 @@ def _backdoor(ctx: FileContext) -> Iterator[Hit]:
                 i = index_in(post, ln.new_no)
                 after = "\n".join(p.text for p in _body_under(post, i)) if i is not None else ""
                 if _GRANTS_IDENTITY_RE.search(after) and "40" not in after:
+                    yield Hit(ln.new_no)
+                    continue
+            h = _IDENTITY_HEADER_RE.search(text)
+            if h is not None and (_BYPASS_WORD_RE.search(h.group(1)) or _IDENTITY_HEADER_NAME_RE.search(h.group(1))):
+                # `if u := c.GetHeader("X-Debug-User"); u != "" { c.Set("user", u) }`: the header becomes the caller
+                if post is None:
+                    post = post_lines(hunk)
+                i = index_in(post, ln.new_no)
+                body = "\n".join(p.text for p in _body_under(post, i)) if i is not None else ""
+                if _SETS_IDENTITY_RE.search(body):
                     yield Hit(ln.new_no)
                     continue
             if _BYPASS_FLAG_RE.search(text) and _FALSE_VALUE_RE.search(text) is None:

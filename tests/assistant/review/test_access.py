@@ -185,3 +185,53 @@ def test_fetch_by_id_behind_a_role_requirement_is_not_an_idor():
 def test_auth_middleware_swapped_for_another_wrapper():
     diff = udiff("cmd/api/main.go", " \tmux := routes()", "-\thandler := auth.Require(mux)", "+\thandler := withRequestID(mux)")
     assert [f.line for f in findings(diff)] == [2]
+
+
+def test_a_route_beside_a_group_guarded_by_a_bare_auth_middleware_is_reported():
+    diff = udiff(
+        "internal/httpapi/routes.go",
+        ' \tapi := r.Group("/api/v1", auth)',
+        ' \tapi.GET("/patients/:id", h.patient)',
+        '+\tr.GET("/api/v1/patients/:id/imaging", h.imaging)',
+        start=10,
+    )
+    guarded = udiff(
+        "internal/httpapi/routes.go",
+        ' \tapi := r.Group("/api/v1", auth)',
+        ' \tapi.GET("/patients/:id", h.patient)',
+        '+\tapi.GET("/api/v1/patients/:id/imaging", h.imaging)',
+        start=10,
+    )
+    assert [(f.line, f.rule) for f in findings(diff)] == [(12, "ACC-003")]
+    assert findings(guarded) == []
+
+
+def test_a_debug_header_taken_as_the_user_is_a_backdoor_but_a_request_id_is_not():
+    debug = udiff(
+        "internal/httpapi/dev.go",
+        " func DevIdentity(c *gin.Context) {",
+        '+\tif u := c.GetHeader("X-Debug-User"); u != "" {',
+        '+\t\tc.Set("user", u)',
+        "+\t}",
+    )
+    request_id = udiff(
+        "internal/httpapi/ids.go",
+        " func RequestID(c *gin.Context) {",
+        '+\tif rid := c.GetHeader("X-Request-ID"); rid != "" {',
+        '+\t\tc.Set("request_id", rid)',
+        "+\t}",
+    )
+    assert [(f.line, f.rule) for f in findings(debug)] == [(2, "ACC-004")]
+    assert findings(request_id) == []
+
+
+def test_allow_anonymous_on_health_actions_and_imports_of_the_marker_are_not_reported():
+    ready = udiff("Controllers/HealthController.cs", ' [Route("health")]', " public class HealthController {",
+                  '+    [HttpGet("ready")]', "+    [AllowAnonymous]", "+    public IActionResult Ready() => Ok();")
+    record = udiff("Controllers/ChartController.cs", ' [Route("charts")]', " public class ChartController {",
+                   '+    [HttpGet("{id}")]', "+    [AllowAnonymous]", "+    public IActionResult Get(int id) => Ok();")
+    imported = udiff("referrals/api/views.py", "-from rest_framework.permissions import IsAuthenticated",
+                     "+from rest_framework.permissions import AllowAny")
+    assert findings(ready) == []
+    assert [f.line for f in findings(record)] == [4]
+    assert findings(imported) == []
