@@ -325,6 +325,41 @@ def _describe(err: dict[str, Any]) -> str:
     return msg
 
 
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` (an address or a name) is this machine."""
+    from ipaddress import ip_address
+
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def teams_cards_deliverable(settings: Settings, config: AppConfig) -> tuple[bool, str | None]:
+    """Whether approval cards can reach Teams from here, and if not, what to set.
+
+    Without TEAMS_APP_ID the bot cannot sign in, so only a local connector
+    (the Bot Framework Emulator) takes its cards: the core enqueues no Teams
+    card jobs that could never be delivered.
+    """
+    from urllib.parse import urlsplit
+
+    if not config.channels.approvals.teams:
+        return False, "channels.approvals.teams is not set in the config; no approval cards go to Teams"
+    app_id = (settings.teams_app_id or "").strip() or None
+    if app_id is None and not is_loopback(urlsplit(config.teams.service_url).hostname):
+        return False, (
+            f"TEAMS_APP_ID is not set, so the bot cannot sign in to post cards to {config.teams.service_url}; "
+            "set TEAMS_APP_ID, TEAMS_APP_PASSWORD (and TEAMS_TENANT_ID for a single-tenant bot), "
+            "or point teams.service_url at a local connector (the Bot Framework Emulator)"
+        )
+    return True, None
+
+
 def data_dir(settings: Settings) -> Path:
     """The data directory, created on first use with owner-only permissions."""
     path = settings.data_dir

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from ipaddress import ip_address
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+
+from assistant.config import is_loopback, teams_cards_deliverable
 
 if TYPE_CHECKING:
     from botbuilder.core import CloudAdapterBase
@@ -57,29 +57,9 @@ def teams_app_id(settings: Settings) -> str | None:
     return (settings.teams_app_id or "").strip() or None
 
 
-def is_loopback(host: str | None) -> bool:
-    """Whether ``host`` (an address or a name) is this machine."""
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def cards_deliverable(settings: Settings, config: AppConfig) -> tuple[bool, str | None]:
-    """Whether approval cards can reach Teams from here, and if not, what to set."""
-    if not config.channels.approvals.teams:
-        return False, "channels.approvals.teams is not set in the config; no approval cards go to Teams"
-    if teams_app_id(settings) is None and not is_loopback(urlsplit(config.teams.service_url).hostname):
-        return False, (
-            f"TEAMS_APP_ID is not set, so the bot cannot sign in to post cards to {config.teams.service_url}; "
-            "set TEAMS_APP_ID, TEAMS_APP_PASSWORD (and TEAMS_TENANT_ID for a single-tenant bot), "
-            "or point teams.service_url at a local connector (the Bot Framework Emulator)"
-        )
-    return True, None
+    """Whether approval cards can reach Teams from here, and if not, what to set (the core decides: see assistant.config)."""
+    return teams_cards_deliverable(settings, config)
 
 
 @dataclass
