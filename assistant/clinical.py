@@ -152,9 +152,16 @@ def _words(text: str) -> set[str]:
     return words
 
 
+# (not `resp`, `bp`, `temperature`: an HTTP response, a Flask blueprint and an LLM setting are everywhere)
+_VITAL_SIGNS = frozenset({"heart", "hr", "spo2", "pulse", "systolic", "diastolic", "etco2"})
+_LIMIT_WORDS = frozenset({"limit", "limits", "threshold", "thresholds", "band", "bands"})
+
+
 def _has_context(words: set[str]) -> bool:
     if not _CONTEXT.isdisjoint(words):
         return True
+    if not _VITAL_SIGNS.isdisjoint(words) and not _LIMIT_WORDS.isdisjoint(words):
+        return True  # vital-sign limits (`Limits/PediatricHeartRate.cs`): alarm bands
     return any(a in words and b in words for a, b in _CONTEXT_PAIRS)
 
 
@@ -314,6 +321,8 @@ def _could_be_clinical(words: set[str], low: str) -> bool:
     if not _ANY_KIND.isdisjoint(words) or "spo2" in low:
         return True
     if not _CONVERSION.isdisjoint(words) and not _UNITS.isdisjoint(words):
+        return True
+    if not _VITAL_SIGNS.isdisjoint(words) and not _LIMIT_WORDS.isdisjoint(words):
         return True
     return any(a in words and b in words for a, b in _CONTEXT_PAIRS)
 
