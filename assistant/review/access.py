@@ -484,7 +484,7 @@ _TOKEN_UNVERIFIED_RE = re2.compile(
     r"(?i:verify_?signature[\"']?\s*[:=]\s*False|verify_?exp[\"']?\s*[:=]\s*False|algorithms?\s*[:=]\s*\[?\s*[\"']none[\"']|"
     r"ignoreExpiration\s*:\s*true|jwt\.decode\([^)]*verify\s*=\s*False|"
     r"Validate(?:IssuerSigningKey|Lifetime|Issuer)\s*=\s*false|RequireSignedTokens\s*=\s*false|"
-    r"RequireExpirationTime\s*=\s*false|parseUnsecuredClaims|\.unsecured\(\))|"
+    r"RequireExpirationTime\s*=\s*false|parseUnsecuredClaims|\.unsecured\(\)|\bParseUnverified\s*\()|"
     # jsonwebtoken's decode() never checks the signature: its result must not become the caller's identity
     r"(?:(?:req|request|ctx|ctx\.state|res\.locals)\.\w+|\b(?:user|claims|principal|identity|caller)\w*)\s*=\s*(?:await\s+)?"
     r"jwt\.decode\(\s*[\w.\[\]]+\s*(?:,\s*\{[^}]*\})?\s*\)"
@@ -578,7 +578,7 @@ _BACKDOOR = Rule(
     regulations=REGULATIONS,
     keywords=("header", "cookie", "query", "args", "params", "form", "skip", "bypass", "disable", "no_auth",
               "noauth", "login_disabled", "password", "passwd", "pwd", "passcode", "verify", "algorithm",
-              "ignoreexpiration", "validate", "requiresignedtokens", "requireexpirationtime", "unsecured", "jwt.decode"),
+              "ignoreexpiration", "validate", "parseunverified", "requiresignedtokens", "requireexpirationtime", "unsecured", "jwt.decode"),
     check=_backdoor,
     examples=(
         udiff('server/auth.js', ' function requireAuth(req, res, next) {', '+  if (req.headers["x-support-override"] === "letmein") {', '+    return next();', '+  }', '   const header = req.headers.authorization;'),
@@ -731,7 +731,7 @@ _IDOR = Rule(
 
 _WILDCARD_RE = re2.compile(
     r"""(?i)^\s*-?\s*["']?(?:verbs|resources|apiGroups|nonResourceURLs)["']?\s*:\s*\[[^\]]*["']\*["']|"""
-    r"""\bcluster-admin\b|"""
+    r"""\bcluster-admin\b|\bsystem:(?:unauthenticated|anonymous)\b|"""
     r"""["']?(?:Action|NotAction|actions)["']?\s*[:=]\s*\[?\s*["'](?:\*|[\w-]+:\*)["']|"""
     r"""arn:aws:iam::aws:policy/(?:AdministratorAccess|PowerUserAccess|IAMFullAccess)\b|"""
     r"""\brole\s*[:=]\s*["']roles/(?:owner|editor)["']|role_definition_name\s*[:=]\s*["'](?:Owner|Contributor)["']|"""
@@ -742,12 +742,31 @@ _WILDCARD_RE = re2.compile(
     r"""["']?Principal["']?\s*[:=]\s*(?:\{\s*["']?AWS["']?\s*[:=]\s*)?["']\*["']|\ballUsers\b|\ballAuthenticatedUsers\b|"""
     r"""\bacl\s*[:=]\s*["']public-read(?:-write)?["']|\ballow\s+[\w, ]+:\s*if\s+true\b"""
 )
-_GRANT_HINTS = ("'*'", '"*"', ":*", "- *", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess",
+_GRANT_HINTS = ("'*'", '"*"', ":*", "- *", "system:unauthenticated", "system:anonymous", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess",
                 "roles/owner", "roles/editor", "owner", "contributor", "grant", "superuser", "sysadmin",
                 "permission.all")
 _WILDCARD_ITEM_RE = re2.compile(r"""^\s*-\s*["']?\*["']?\s*$""")
 _WILDCARD_KEYS = frozenset({"verbs", "resources", "apigroups", "nonresourceurls", "actions", "action", "permissions", "scopes"})
 _NOT_A_GRANT_RE = re2.compile(r"(?i)audit|allowed_?hosts|cors|origins?|headers|NOSUPERUSER|revoke")
+
+
+_EFFECT_RE = re2.compile(r"""(?i)["']?effect["']?\s*[=:]\s*["']?(allow|deny)\b""")
+
+
+def _in_deny_statement(ctx: FileContext, number: int) -> bool:
+    """Whether the policy statement around line `number` says Deny: the nearest `effect` line within ten
+    lines of the visible post-image (above first on a tie) decides."""
+    where = ctx.position(number)
+    if where is None:
+        return False
+    post, i = where
+    for d in range(0, 11):
+        for j in (i - d, i + d) if d else (i,):
+            if 0 <= j < len(post):
+                m = _EFFECT_RE.search(post[j].text)
+                if m is not None:
+                    return m.group(1).lower() == "deny"
+    return False
 
 
 def _wildcards(ctx: FileContext) -> Iterator[Hit]:
@@ -762,6 +781,13 @@ def _wildcards(ctx: FileContext) -> Iterator[Hit]:
             if not any(t in low for t in _GRANT_HINTS) or is_comment(ln.text) or _NOT_A_GRANT_RE.search(ln.text):
                 continue
             if _WILDCARD_RE.search(ln.text):
+                if _in_deny_statement(ctx, ln.new_no):
+                    continue  # a Deny with wildcards narrows access (the standard "deny non-TLS" bucket policy)
+                if "system:unauthenticated" in low or "system:anonymous" in low:
+                    yield Hit(ln.new_no, "This binds a role to every unauthenticated (anonymous) caller, so anyone who "
+                              "can reach the API server gets its permissions. Bind roles to named users, groups or "
+                              "service accounts only.")
+                    continue
                 yield Hit(ln.new_no)
             elif _WILDCARD_ITEM_RE.search(ln.text) and ctx.language == "yaml":
                 if post is None:
@@ -784,7 +810,7 @@ _WILDCARD = Rule(
         "specific verbs, resources and tables it uses (least privilege)."
     ),
     regulations=REGULATIONS,
-    keywords=("*", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess", "roles/owner",
+    keywords=("*", "system:unauthenticated", "system:anonymous", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess", "roles/owner",
               "roles/editor", "owner", "contributor", "grant", "superuser", "sysadmin", "db_owner", "permission.all"),
     check=_wildcards,
     examples=(

@@ -235,7 +235,11 @@ def _line_findings(ctx: FileContext, compiled: _Compiled) -> Iterator[Finding]:
         rule = lr.rule
         if not _applies(rule, ctx) or (in_test and rule.id not in TEST_FILE_RULES):
             continue
-        for ln in ctx.scan(f"(?m:{rule.pattern})", lower=False):
+        # Each line on its own (`lines_matching`): a match cannot start on one line and hide the next.
+        matching = ctx.lines_matching(rule.pattern)  # type: ignore[arg-type]
+        for ln in added:
+            if ln.new_no not in matching:
+                continue
             if rule.keywords:
                 low = ln.text.lower()
                 if not any(k in low for k in rule.keywords):

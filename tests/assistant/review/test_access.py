@@ -235,3 +235,20 @@ def test_allow_anonymous_on_health_actions_and_imports_of_the_marker_are_not_rep
     assert findings(ready) == []
     assert [f.line for f in findings(record)] == [4]
     assert findings(imported) == []
+
+
+def test_go_parse_unverified_and_unauthenticated_role_bindings():
+    jwt = udiff("internal/auth/identity.go", " func Subject(raw string) (string, error) {",
+                "+\tif _, _, err := jwt.NewParser().ParseUnverified(raw, claims); err != nil {")
+    binding = udiff("deploy/rbac.yaml", " subjects:", "+  - kind: Group", "+    name: system:unauthenticated")
+    assert [(f.line, f.rule) for f in findings(jwt)] == [(2, "ACC-004")]
+    assert [(f.line, f.rule) for f in findings(binding)] == [(3, "ACC-006")]
+
+
+def test_wildcards_in_a_deny_statement_are_not_a_grant():
+    deny = udiff("infra/s3.tf", ' data "aws_iam_policy_document" "tls" {', "+  statement {", '+    effect  = "Deny"',
+                 '+    actions = ["s3:*"]', "+  }")
+    allow = udiff("infra/s3.tf", ' data "aws_iam_policy_document" "rw" {', "+  statement {", '+    effect  = "Allow"',
+                  '+    actions = ["s3:*"]', "+  }")
+    assert findings(deny) == []
+    assert [f.line for f in findings(allow)] == [4]

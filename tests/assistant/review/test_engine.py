@@ -249,3 +249,29 @@ def test_a_single_one_megabyte_line_is_reviewed() -> None:
 def test_a_hundred_megabyte_diff_streams_in_bounded_memory() -> None:
     findings, rss_mb = _run_bounded("big")
     assert findings == 0 and rss_mb < 300
+
+
+def test_a_line_pattern_match_cannot_run_into_the_next_line_and_hide_it() -> None:
+    # `[^;]*` may match a newline in the joined text: the match would start on the comment (vetoed) and
+    # swallow the real statement below it. Each line is matched on its own.
+    rule = Rule(id="TST-010", category="missing-audit", severity="low", message="m", regulations=("r",),
+                keywords=("audit",), pattern=r"(?i)audit[^;]*state\s*=\s*off", unless=(r"^\s*--",))
+    diff = (
+        "diff --git a/m.sql b/m.sql\n--- a/m.sql\n+++ b/m.sql\n@@ -0,0 +1,2 @@\n"
+        "+-- audit spec for the reindex window\n"
+        "+ALTER DATABASE AUDIT SPECIFICATION spec WITH (STATE = OFF);\n"
+    )
+    assert [f.line for f in review(parse_diff(diff), rules=(rule,)).findings] == [2]
+
+
+def test_lines_matching_equals_a_search_of_each_line() -> None:
+    diff = (
+        "diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -1,2 +1,4 @@\n"
+        " x = 1  # audit\n+y = [\n+  z]\n unrelated\n"
+    )
+    ctx = FileContext(parse_diff(diff)[0], PhiVocabulary.default())
+    for pattern in (r"audit\s*\S", r"^\s*z\]$", r"\[\s*z", r"[^x]+$", r"^$"):
+        import re2
+
+        want = {ln.new_no for h in ctx.file.hunks for ln in h.lines if ln.kind != "-" and re2.search(pattern, ln.text)}
+        assert ctx.lines_matching(pattern) == want, pattern
