@@ -470,6 +470,19 @@ def _may_name_full_identifier(span: str) -> bool:
 _RECORD_ENTRY_RE = re2.compile(r"[\"']?([A-Za-z_]\w*)[\"']?\s*:\s*&?[A-Za-z_]\w*\s*[,}]")
 
 
+_WRITER_BINDING = r"\s*:?=\s*(?:(?:csv|bufio|gzip|zlib|zip|tar|tabwriter)\s*\.\s*New\w*|os\s*\.\s*(?:Create|OpenFile)|new\s+(?:StreamWriter|FileWriter|BufferedWriter|PrintWriter|StringWriter|CsvWriter))\b"
+
+
+def _local_writer(post: list[DiffLine], i: int, call: str) -> bool:
+    """Whether the response-looking call's receiver (`w.Write(`) is bound above, in the visible hunk, to a
+    file, CSV, buffer or archive writer: then it writes there, not to the caller."""
+    receiver = call.split(".", 1)[0].strip()
+    if not receiver.isidentifier() or receiver not in ("w", "h", "c", "res", "resp", "response", "reply", "ctx"):
+        return False
+    binding = re2.compile(r"\b" + re2.escape(receiver) + _WRITER_BINDING)
+    return any(binding.search(ln.text) for ln in post[max(0, i - 40): i])
+
+
 def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
     """Error bodies that echo stack traces, exception internals, request bodies or patient records."""
     if ctx.is_test or ctx.language not in CODE:
@@ -491,6 +504,8 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
             m = _ERROR_RESPONSE_RE.search(ln.text)
             if m is None:
                 continue
+            if _local_writer(post, i, ln.text[m.start():]):
+                continue  # `w := csv.NewWriter(f)`: a file or buffer writer, not the HTTP response
             open_col = m.end() - 1
             span, starts = balanced_span(post, i, open_col, max_lines=10)
             span_lines = post[i: i + len(starts)]
@@ -738,6 +753,9 @@ RULES: tuple[Rule, ...] = (
             "routes/r.js::} catch (err) {\n  res.status(500).json({ error: \"internal_error\", id: req.id });",
             "routes/p.py::return jsonify([p.to_dict() for p in problems])",
             "routes/p.py::return jsonify({\"name\": patient.full_name, \"ssn_last4\": patient.ssn_last4})",
+            "export/roster.go::func WriteRoster(rows []Patient) error {\n\tf, err := os.Create(path)\n\tif err != nil {\n"
+            "\t\treturn err\n\t}\n\tw := csv.NewWriter(f)\n\tfor _, p := range rows {\n"
+            "\t\t_ = w.Write([]string{p.MRN, p.FamilyName, p.BirthDate.Format(\"2006-01-02\")})",
         ),
     ),
 )
