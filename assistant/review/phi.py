@@ -483,13 +483,21 @@ def _local_writer(post: list[DiffLine], i: int, call: str) -> bool:
     return any(binding.search(ln.text) for ln in post[max(0, i - 40): i])
 
 
+# A name bound to the request body (`body = await request.json()`, `data = req.body`); group 1 is the name.
+_BODY_BINDING_RE = re2.compile(
+    r"\b([A-Za-z_]\w*)\s*=\s*(?:await\s+)?(?:req|request)\s*\.\s*(?:json|body|get_json|data|form|POST)\b"
+)
+_BODY_LOOKBACK = 15
+
+
 def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
     """Error bodies that echo stack traces, exception internals, request bodies or patient records."""
     if ctx.is_test or ctx.language not in CODE:
         return
     hints = ctx.phi_hint_lines
     leaks = {x.new_no for x in ctx.scan(_LEAK_RE.pattern, added_only=False, lower=False)}
-    if not hints and not leaks:
+    bodies = ctx.lines_matching(_BODY_BINDING_RE.pattern)
+    if not hints and not leaks and not bodies:
         return
     for ln in ctx.scan(_ERROR_RESPONSE_RE.pattern, added_only=False, lower=False):
         where = ctx.position(ln.new_no or 0)
@@ -497,7 +505,9 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
         if where is None or hunk is None:
             continue
         post, i = where
-        if not any(x.new_no in hints or x.new_no in leaks for x in post[i: i + 10]):
+        if not any(x.new_no in hints or x.new_no in leaks for x in post[i: i + 10]) and not (
+            bodies and any(x.new_no in bodies for x in post[max(0, i - _BODY_LOOKBACK): i])
+        ):
             continue
         flow = _flow(ctx, hunk, post, i)
         if True:
@@ -530,6 +540,15 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
                 idx = i + line_at(starts, leak.start())
                 hit_line = post[idx].new_no if post[idx].kind == "+" else None
                 detail = "it returns a stack trace, exception internals or the request body"
+            elif bodies:
+                # `body = await request.json()` above, then `{"received": body}`: the request body, by name
+                names = set(IDENTIFIER_RE.findall(mask(span).masked))
+                for x in post[max(0, i - _BODY_LOOKBACK): i]:
+                    b = _BODY_BINDING_RE.search(x.text) if x.new_no in bodies else None
+                    if b is not None and b.group(1) in names:
+                        hit_line = post[i].new_no if post[i].kind == "+" else None
+                        detail = f"it returns the request body (`{b.group(1)}`)"
+                        break
             for offset, desc in phi_chains(span, ctx.vocabulary, flow.record_vars, flow.phi_vars):
                 idx = i + line_at(starts, offset)
                 if post[idx].kind == "+":
@@ -748,6 +767,11 @@ RULES: tuple[Rule, ...] = (
                   "    @app.exception_handler(Exception)",
                   "    async def unhandled(request, exc):",
                   "        return JSONResponse(status_code=500, content={\"error\": repr(exc), \"patient\": patient.dict()})"),
+            _diff("intake/api/errors.py",
+                  "@app.exception_handler(ValidationError)",
+                  "async def validation_failed(request: Request, exc: ValidationError):",
+                  "    body = await request.json()",
+                  "    return JSONResponse(status_code=422, content={\"errors\": exc.errors(), \"received\": body})"),
         ),
         counterexamples=(
             "routes/r.js::} catch (err) {\n  res.status(500).json({ error: \"internal_error\", id: req.id });",
