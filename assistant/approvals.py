@@ -108,11 +108,15 @@ Review = Callable[[DeploymentRequest], "ReviewResult"]
 
 
 def configured_chats(settings: Settings, config: AppConfig) -> tuple[str, ...]:
-    """The chats approval cards go to: Slack needs a bot token and a channel; Teams a conversation (local mode works without credentials)."""
+    """The chats approval cards go to: Slack needs a bot token and a channel; Teams a conversation and a way to
+    post there (TEAMS_APP_ID, or a local connector such as the Bot Framework Emulator). A chat that cannot take
+    cards gets no card jobs, rather than jobs that wait forever."""
+    from assistant.config import teams_cards_deliverable
+
     chats: list[str] = []
     if settings.slack_bot_token is not None and settings.slack_bot_token.get_secret_value() and config.channels.approvals.slack:
         chats.append("slack")
-    if config.channels.approvals.teams:
+    if teams_cards_deliverable(settings, config)[0]:
         chats.append("teams")
     return tuple(chats)
 

@@ -246,8 +246,19 @@ def test_a_policy_deny_is_blocked_at_once_with_a_notice_and_a_callback(service: 
         service.cast_vote(view.id, "frank", "approve", "slack")
 
 
+def test_cards_go_only_to_chats_that_can_take_them(config: AppConfig) -> None:
+    bare = Settings(_env_file=None)
+    assert configured_chats(bare, config) == ()  # no SLACK_BOT_TOKEN; Teams at a remote URL without TEAMS_APP_ID
+    assert configured_chats(Settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-1"), config) == ("slack",)
+    assert configured_chats(Settings(_env_file=None, TEAMS_APP_ID="app-1"), config) == ("teams",)
+    local = config.model_copy(update={"teams": config.teams.model_copy(update={"service_url": "http://127.0.0.1:3978/"})})
+    assert configured_chats(bare, local) == ("teams",)  # the Bot Framework Emulator on this machine
+    no_channel = config.model_copy(update={"channels": config.channels.model_copy(update={"approvals": config.channels.approvals.model_copy(update={"teams": None})})})
+    assert configured_chats(Settings(_env_file=None, TEAMS_APP_ID="app-1"), no_channel) == ()
+
+
 def test_no_callback_job_without_a_callback_url_and_cards_only_for_configured_chats(db: Database, config: AppConfig, policies: Any) -> None:
-    service = ApprovalService(db, config, policies=policies, chats=configured_chats(Settings(_env_file=None), config))
+    service = ApprovalService(db, config, policies=policies, chats=configured_chats(Settings(_env_file=None, TEAMS_APP_ID="app-1"), config))
     assert service.chats == ("teams",)  # no SLACK_BOT_TOKEN
     view, _ = service.request_deployment(_req(PHI_DIFF, callback_url=None))
     service.cast_vote(view.id, "frank", "approve", "slack")
