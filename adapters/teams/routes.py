@@ -69,7 +69,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     log = get_logger("gitops_health.teams")
     if not deliverable and app_id is None:
         if why and config.channels.approvals.teams:
-            log.warning("teams_cards_waiting", detail=why)
+            log.warning("teams_cards_off", detail=why)
         yield
         return
     try:
@@ -79,7 +79,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         return
     if why:
-        log.warning("teams_cards_waiting", detail=why)
+        log.warning("teams_cards_off", detail=why)
     log.info(
         "teams_enabled",
         mode="local" if runtime.local else "authenticated",
