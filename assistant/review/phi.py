@@ -110,7 +110,9 @@ _ERROR_CONTEXT_RE = re2.compile(
     r"(?i)(?:\bexcept\b|\bcatch\b|exception_handler|errorhandler|error_handler|ExceptionHandler|@ControllerAdvice|"
     r"\bif\s+err\s*!=\s*nil|\bon_?error|\.catch\s*\(|\bstatus(?:_code)?\s*[=:(]\s*[45]\d\d|\bstatus\s*\(\s*[45]\d\d|"
     r"\b[45]\d\d\b\s*\)?\s*$|StatusInternalServerError|StatusBadRequest|INTERNAL_SERVER_ERROR|HTTP_500|HTTP_4\d\d|"
-    r"\b(?:err|error|exc|ex|e)\s*(?:,|\)|=>))"
+    r"\b(?:err|error|exc|ex|e)\s*(?:,|\)|=>)|"
+    # the response helper itself names an error (ASP.NET Core), even when the hunk shows no catch above it
+    r"\b(?:BadRequest|NotFound|Conflict|UnprocessableEntity|ValidationProblem|Problem)\s*\(|\bnew\s+(?:Validation)?ProblemDetails\b)"
 )
 _LEAK_RE = re2.compile(
     r"(?i)(?:\.stack\b|\bstack\s*:|stacktrace|stack_trace|StackTrace|traceback|format_exc|print_exc|getStackTrace|"
@@ -763,6 +765,8 @@ RULES: tuple[Rule, ...] = (
             "routes/r.js::} catch (err) {\n  res.status(500).json({ error: err.message, stack: err.stack, patient });",
             "routes/p.py::return jsonify({\"name\": patient.full_name, \"ssn\": patient.ssn})",
             "api/patients.go::if err != nil {\n\tc.JSON(http.StatusInternalServerError, gin.H{\"error\": err.Error(), \"patient\": p})",
+            "Api/ReferralsController.cs::return BadRequest(new ProblemDetails\n{\n    Title = \"Referral rejected\",\n"
+            "    Detail = $\"Referral for {request.PatientName} (DOB {request.DateOfBirth:d}) rejected\",\n});",
             _diff("api/errors.py",
                   "    @app.exception_handler(Exception)",
                   "    async def unhandled(request, exc):",
@@ -775,6 +779,7 @@ RULES: tuple[Rule, ...] = (
         ),
         counterexamples=(
             "routes/r.js::} catch (err) {\n  res.status(500).json({ error: \"internal_error\", id: req.id });",
+            "Api/ReferralsController.cs::return BadRequest(new ProblemDetails { Title = \"Referral rejected\", Detail = ex.Message });",
             "routes/p.py::return jsonify([p.to_dict() for p in problems])",
             "routes/p.py::return jsonify({\"name\": patient.full_name, \"ssn_last4\": patient.ssn_last4})",
             "export/roster.go::func WriteRoster(rows []Patient) error {\n\tf, err := os.Create(path)\n\tif err != nil {\n"
