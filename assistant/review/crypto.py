@@ -258,6 +258,7 @@ def _check_weak_random(ctx: FileContext) -> Iterator[Hit]:
     """Non-cryptographic random where the value is a token, password, session id or key: CRY-005."""
     if ctx.is_test:
         return
+    seen: set[int] = set()
     for ln in ctx.scan(_WEAK_RANDOM_RE.pattern, lower=False):
         m = _WEAK_RANDOM_RE.search(ln.text)
         if m is None:
@@ -272,11 +273,43 @@ def _check_weak_random(ctx: FileContext) -> Iterator[Hit]:
             flagged = True
         else:
             flagged = False
+        if flagged:
+            seen.add(ln.new_no or 1)
         for d in draws:
             if _random_for_secret(ctx, d) and not _HARMLESS_RE.search(ln.text):
                 if not flagged or abs((d.new_no or 0) - (ln.new_no or 0)) > 2:
+                    seen.add(d.new_no or 1)
                     yield Hit(d.new_no or 1)
                 break
+    if ctx.path.endswith(".go"):
+        yield from _go_math_rand(ctx, seen)
+
+
+# Go picks the generator by import: `rand.Read(b)` is a CSPRNG under "crypto/rand" and predictable under
+# "math/rand", so swapping the import changes every draw in the file without touching those lines.
+_GO_MATH_RAND_RE = re2.compile(r'(?:^|[\s(])(?:([A-Za-z_]\w*)\s+)?"math/rand(?:/v2)?"')
+
+
+def _go_math_rand(ctx: FileContext, seen: set[int]) -> Iterator[Hit]:
+    for imp in ctx.scan('"math/rand', lower=False):
+        m = _GO_MATH_RAND_RE.search(imp.text)
+        if m is None or m.group(1) == "_":
+            continue
+        alias = m.group(1) or "rand"
+        draw_re = r"\b" + re2.escape(alias) + r"\s*\.\s*(?:Read|Int\w*|Uint\w*|Float\w*|Perm|N)\s*\("
+        line = 0
+        for d in ctx.scan(draw_re, added_only=False, lower=False):
+            if d is not imp and _random_for_secret(ctx, d):
+                line = (d.new_no or 1) if d.kind == "+" else (imp.new_no or 1)
+                break
+        else:
+            # The draws lie outside the hunk: replacing "crypto/rand" by "math/rand" is a downgrade on its own.
+            removed = ctx.change_block(imp.new_no or 1)[0]
+            if any('"crypto/rand"' in r.text for r in removed):
+                line = imp.new_no or 1
+        if line and all(abs(line - s) > 2 for s in seen):
+            seen.add(line)
+            yield Hit(line)
 
 
 # A file named for one-time codes or tokens: every random number in it is a secret.
@@ -451,12 +484,14 @@ RULES: tuple[Rule, ...] = (
             "pkg/otp.go::otp := fmt.Sprintf(\"%06d\", rand.Intn(1000000))",
             "Auth/Codes.cs::private static readonly Random Rng = new Random();\n\npublic string NewVerificationCode()\n{\n    return Rng.Next(0, 1_000_000).ToString(\"D6\");\n}",
             "portal/mfa/SmsCodeGenerator.java::private final Random random = new Random();\n\npublic String nextCode() {\n    return String.format(\"%06d\", random.nextInt(1_000_000));\n}",
+            "internal/session/id.go::import (\n\t\"encoding/hex\"\n\t\"math/rand\"\n)\n\nfunc NewID() string {\n\tb := make([]byte, 16)\n\trand.Read(b)\n\treturn hex.EncodeToString(b)\n}",
         ),
         counterexamples=(
             "svc/retry.js::const jitter = Math.floor(Math.random() * backoff * 0.2);",
             "svc/sample.py::if random.random() < SAMPLE_RATE:",
             "svc/token.py::token = secrets.token_urlsafe(32)",
             "Svc/Retry.cs::private static readonly Random Rng = new Random();\n\npublic TimeSpan Backoff(int attempt)\n{\n    return TimeSpan.FromMilliseconds(Rng.Next(0, 250));\n}",
+            "internal/retry/backoff.go::import \"math/rand\"\n\nfunc Backoff(attempt int) time.Duration {\n\treturn time.Duration(rand.Intn(250)) * time.Millisecond\n}",
         ),
     ),
     Rule(

@@ -446,30 +446,40 @@ _TLS_CALL_DROPPED = Rule(
 
 
 _HTTP_PROTOCOL_RE = re2.compile(r"""(?i)^\s*protocol\s*=\s*"HTTP"\s*(?:#.*)?$""")
+_FORWARD_RE = re2.compile(r"""(?i)^\s*type\s*=\s*"forward"\s*(?:#.*)?$""")
 
 
 def _http_listener(ctx: FileContext) -> Iterator[Hit]:
     """A load-balancer listener on plain HTTP that serves traffic instead of redirecting it to HTTPS."""
-    for hunk in ctx.file.hunks:
-        post: list[DiffLine] | None = None
-        for ln in hunk.lines:
-            if ln.kind != "+" or ln.new_no is None or _HTTP_PROTOCOL_RE.search(ln.text) is None:
-                continue
-            if post is None:
-                post = post_lines(hunk)
-            i = next(k for k, p in enumerate(post) if p is ln)
-            keys = ".".join(enclosing_keys(post, i, hunk.header)).lower()
-            if "listener" not in keys:
-                continue
-            start = i
-            while start > 0 and not post[start].text.startswith("resource"):
-                start -= 1
-            end = i + 1
-            while end < len(post) and not post[end].text.startswith("resource"):
-                end += 1
-            if any("redirect" in p.text.lower() for p in post[start:end]):
-                continue
-            yield Hit(ln.new_no)
+    posts: dict[int, list[DiffLine]] = {}
+    for ln in ctx.scan(r'(?m:^[ \t]*(?:protocol[ \t]*=[ \t]*"http"|type[ \t]*=[ \t]*"forward"))'):
+        hunk = ctx.hunk_of(ln.new_no or 0)
+        if hunk is None or ln.new_no is None:
+            continue
+        protocol = _HTTP_PROTOCOL_RE.search(ln.text) is not None
+        # An unchanged HTTP listener whose default action turns from a redirect into a forward.
+        if not protocol and _FORWARD_RE.search(ln.text) is None:
+            continue
+        post = posts.get(id(hunk))
+        if post is None:
+            post = posts[id(hunk)] = post_lines(hunk)
+        i = next(k for k, p in enumerate(post) if p is ln)
+        keys = ".".join(enclosing_keys(post, i, hunk.header)).lower()
+        if "listener" not in keys and "listener" not in hunk.header.lower():
+            continue
+        start = i
+        while start > 0 and not post[start].text.startswith("resource"):
+            start -= 1
+        end = i + 1
+        while end < len(post) and not post[end].text.startswith("resource"):
+            end += 1
+        if any("redirect" in p.text.lower() for p in post[start:end]):
+            continue
+        if not protocol and not any(
+            p.kind == " " and _HTTP_PROTOCOL_RE.search(p.text) is not None for p in post[start:i]
+        ):
+            continue
+        yield Hit(ln.new_no)
 
 
 _HTTP_LISTENER = Rule(
@@ -482,16 +492,22 @@ _HTTP_LISTENER = Rule(
     ),
     regulations=REGULATIONS,
     languages=frozenset({"terraform"}),
-    keywords=("listener",),
+    keywords=("listener", "forward"),
     check=_http_listener,
     examples=(
         udiff('infra/alb.tf', '+resource "aws_lb_listener" "api_http" {', '+  port              = 80', '+  protocol          = "HTTP"',
               '+  default_action {', '+    type             = "forward"', '+  }', '+}'),
+        udiff('infra/alb.tf', ' resource "aws_lb_listener" "api_http" {', '   port              = 80', '   protocol          = "HTTP"',
+              ' ', '   default_action {', '-    type = "redirect"', '-    redirect {', '-      protocol = "HTTPS"', '-    }',
+              '+    type             = "forward"', '+    target_group_arn = aws_lb_target_group.api.arn', '   }', ' }'),
     ),
     counterexamples=(
         udiff('infra/alb.tf', '+resource "aws_lb_listener" "api_http" {', '+  port              = 80', '+  protocol          = "HTTP"',
               '+  default_action {', '+    type = "redirect"', '+    redirect {', '+      protocol = "HTTPS"', '+    }', '+  }', '+}'),
         udiff('infra/alb.tf', '+resource "aws_lb_target_group" "api" {', '+  port     = 8080', '+  protocol = "HTTP"', '+}'),
+        udiff('infra/alb.tf', ' resource "aws_lb_listener" "api_https" {', '   port              = 443', '   protocol          = "HTTPS"',
+              ' ', '   default_action {', '-    type = "fixed-response"', '+    type             = "forward"',
+              '+    target_group_arn = aws_lb_target_group.api.arn', '   }', ' }'),
     ),
 )
 
