@@ -71,6 +71,10 @@ _ORM_COLUMN_RES = (
 )
 _EF_ADD_COLUMN_RE = re2.compile(r"\bAddColumn<\w+\??>\(\s*$|\bAddColumn<\w+\??>\(\s*name:")
 _EF_NAME_RE = re2.compile(r"""\bname:\s*"(\w+)\"""")
+# Django migration: `migrations.AddField(model_name="member", name="ssn", field=models.CharField(...))`, one
+# argument a line; the column is named on the `name=` line
+_DJANGO_NAME_RE = re2.compile(r"""^\s*name\s*=\s*["'](\w+)["']""")
+_DJANGO_FIELD_OP_RE = re2.compile(r"\bmigrations\.(?:AddField|AlterField)\(")
 _JPA_FIELD_RE = re2.compile(r"^\s*(?:private|protected|public)\s+(?:String|Long|Integer|LocalDate|char\[\])\s+(\w+)\s*;")
 _TS_FIELD_RE = re2.compile(r"^\s*(\w+)[?!]?\s*:\s*string\s*;")
 _ENCRYPTED_COLUMN_RE = re2.compile(
@@ -110,6 +114,10 @@ def _column_name(ctx: FileContext, post: Sequence[DiffLine], i: int) -> str | No
     m = _EF_NAME_RE.search(text)
     if m and any("AddColumn<" in p.text for p in post[max(0, i - 3): i]):
         return m.group(1)
+    if ctx.language == "python" and "name" in text:
+        m = _DJANGO_NAME_RE.search(text)
+        if m and any(_DJANGO_FIELD_OP_RE.search(p.text) for p in post[max(0, i - 3): i]):
+            return m.group(1)
     if ctx.language in ("java", "kotlin", "typescript"):
         m = (_JPA_FIELD_RE if ctx.language != "typescript" else _TS_FIELD_RE).search(text)
         if m:
@@ -146,6 +154,8 @@ def _plaintext_columns(ctx: FileContext) -> Iterator[Hit]:
                     if post[k].text.rstrip().endswith((";", "}")):
                         lo = k + 1
                         break
+            elif ctx.language == "python" and _DJANGO_NAME_RE.search(ln.text):
+                lo, hi = i, i + 3  # AddField's `name=` line: its `field=` argument follows
             elif ctx.language in ("python", "go") and ln.text.count("(") == ln.text.count(")"):
                 lo, hi = i, i + 1  # a one-line field: its neighbours are other fields (`notes = EncryptedCharField(...)`)
             near = "\n".join(p.text for p in post[lo:hi])
@@ -176,6 +186,9 @@ _PLAINTEXT_COLUMN = Rule(
               "     notes = EncryptedCharField(max_length=2000, blank=True)"),
         udiff("src/main/java/Referral.java", " public class Referral {", "+    @Column(name = \"diagnosis_text\")",
               "+    private String diagnosisText;", "+    @Convert(converter = EncryptedStringConverter.class)", "+    private String memberId;"),
+        udiff("members/migrations/0042_member_ssn.py", "     operations = [", "+        migrations.AddField(",
+              '+            model_name="member",', '+            name="ssn",',
+              '+            field=models.CharField(max_length=11, blank=True, default=""),', "+        ),"),
     ),
     counterexamples=(
         udiff("db/migrations/V7__ids.sql", "+ALTER TABLE patients ADD COLUMN ssn_hash CHAR(64);"),
@@ -183,6 +196,9 @@ _PLAINTEXT_COLUMN = Rule(
         udiff("db/migrations/V61__coding.sql", "+ALTER TABLE problems ADD COLUMN dx_code_system VARCHAR(64) NOT NULL DEFAULT 'ICD-10-CM';"),
         udiff("db/migrations/V8__slots.sql", "+ALTER TABLE schedule_slots ADD COLUMN capacity SMALLINT NOT NULL DEFAULT 1;"),
         udiff("ehr/models.py", " class Patient(models.Model):", "+    ssn = EncryptedCharField(max_length=11)"),
+        udiff("members/migrations/0042_member_ssn.py", "     operations = [", "+        migrations.AddField(",
+              '+            model_name="member",', '+            name="ssn",',
+              "+            field=encrypted_fields.EncryptedCharField(max_length=11),", "+        ),"),
     ),
 )
 

@@ -245,6 +245,13 @@ def bindings(
         if rhs.startswith(("(", "[", "{")) and not rhs.endswith((")", "]", "}", ");", "];", "};")):
             col = ln.text.index(rhs[0], rhs_start)
             span, starts = balanced_span(post, i, col, max_lines=8)
+        elif rhs.endswith(("(", "[", "{")) and not may_hold_phi(rhs, vocab, record_names):
+            # `msg := &slack.WebhookMessage{` / `body = render(`: the value is the literal or call that opens here
+            col = ln.text.rstrip().rindex(rhs[-1])
+            head_col = ln.text.index(rhs, rhs_start)
+            inner, inner_starts = balanced_span(post, i, col, max_lines=8)
+            head = ln.text[head_col:col]
+            span, starts = head + inner, [0] + [s + len(head) for s in inner_starts[1:]]
         else:
             span, starts = rhs, [0]
         if not may_hold_phi(span, vocab, record_names):
