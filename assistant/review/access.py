@@ -261,14 +261,21 @@ def _new_routes(ctx: FileContext) -> Iterator[Hit]:
         return
     posts = _visible_post(ctx)
     everything = [ln for post in posts for ln in post]
-    global_auth = any_hint(everything, _ROUTER_LEVEL_HINTS) and any(
-        any(t in ln.text.lower() for t in _ROUTER_LEVEL_HINTS)
+    auth_lines = [
+        ln for ln in everything
+        if any(t in ln.text.lower() for t in _ROUTER_LEVEL_HINTS)
         and (_ROUTER_LEVEL_RE.search(ln.text) or _USE_AUTH_RE.search(ln.text))
         and AUTHN_RE.search(ln.text)
-        for ln in everything
-    )
-    if global_auth:
-        return
+    ] if any_hint(everything, _ROUTER_LEVEL_HINTS) else []
+    if auth_lines:
+        # Router-level authentication covers the routes in its block; a new route registered at a shallower
+        # indent than every such line (chi's `r.Group(func(r chi.Router) { r.Use(auth); ... })` with the route
+        # added outside the group) is not under it.
+        shallowest = min(indent_of(ln.text) for ln in auth_lines)
+        if language not in ("go", "javascript", "typescript") or all(
+            indent_of(ln.text) >= shallowest for ln in ctx.added if any(t in ln.text.lower() for t in _ROUTE_HINTS)
+        ):
+            return
     if language == "python":
         yield from _python_routes(posts, ctx)
     elif language in ("javascript", "typescript"):
@@ -320,9 +327,11 @@ _AUTH_ARG_RE = re2.compile(
 )
 
 
-def _authed_receivers(posts: list[list[DiffLine]], matching: frozenset[int] | None = None) -> set[str]:
-    """`matching`: the lines `_AUTHED_GROUP_RE` matches (`ctx.lines_matching`), when known; others are skipped."""
-    out: set[str] = set()
+def _authed_receivers(posts: list[list[DiffLine]], matching: frozenset[int] | None = None) -> dict[str, int]:
+    """Receiver name -> the shallowest indent of a line that authenticates it (a route registered on that name
+    at a shallower indent is outside the block: another variable of the same name).
+    `matching`: the lines `_AUTHED_GROUP_RE` matches (`ctx.lines_matching`), when known; others are skipped."""
+    out: dict[str, int] = {}
     for post in posts:
         for ln in post:
             if matching is not None and ln.new_no not in matching:
@@ -334,7 +343,7 @@ def _authed_receivers(posts: list[list[DiffLine]], matching: frozenset[int] | No
                 continue
             name, args = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
             if AUTHN_RE.search(args) or _AUTH_ARG_RE.search(args):
-                out.add(name)
+                out[name] = min(out.get(name, 1 << 30), indent_of(ln.text))
     return out
 
 
@@ -365,7 +374,9 @@ def _arg_routes(
             args = " ".join([m.group(2)] + [p.text for p in post[i + 1: i + lookahead]])
             if lookahead > 1:
                 args = args.split(";", 1)[0]
-            authed = AUTHN_RE.search(args) is not None or (bool(receivers) and _receiver(ln.text) in receivers)
+            authed = AUTHN_RE.search(args) is not None or (
+                bool(receivers) and indent_of(ln.text) >= receivers.get(_receiver(ln.text), 1 << 30)
+            )
             if _PUBLIC_PATH_RE.search(path) or path.strip() in ("", "/"):
                 continue
             if ln.kind == "+":
@@ -375,6 +386,8 @@ def _arg_routes(
                 authed_sibling = True
             else:
                 unauth_sibling = True
+    if receivers:
+        authed_sibling = True  # the file visibly authenticates a router or group, and these routes are not on it
     if unauth_sibling and not authed_sibling:
         return
     if need_sibling and not authed_sibling:
@@ -439,6 +452,8 @@ _NEW_ROUTE = Rule(
         udiff('server/routes/labs.js', ' const router = express.Router();', '+router.get("/patients/:id/labs", async (req, res) => res.json(await labs(req.params.id)));', ' module.exports = router;'),
         udiff('internal/server/routes.go', ' func (s *Server) Routes(r *gin.Engine) {', '+\tr.GET("/api/v1/patients/:id/allergies", s.getAllergies)',
               ' \tapi := r.Group("/api/v1", s.authMiddleware())', ' \tapi.GET("/patients/:id", s.getPatient)'),
+        udiff('internal/api/routes.go', ' \tr := chi.NewRouter()', '+\tr.Get("/patients/{patientID}/immunizations", h.ListImmunizations)',
+              ' ', ' \tr.Group(func(r chi.Router) {', ' \t\tr.Use(auth)'),
     ),
     counterexamples=(
         udiff('portal/routes.py', ' bp = Blueprint("problems", __name__)', ' ', '+@bp.get("/patients/<int:pid>/problems")', '+@login_required', '+def problems(pid):', '+    return jsonify(load(pid))', '+'),
@@ -446,6 +461,8 @@ _NEW_ROUTE = Rule(
         udiff('server/routes/labs.js', ' const router = express.Router();', '+router.get("/patients/:id/labs", requireAuth, async (req, res) => res.json(await labs(req.params.id)));', ' module.exports = router;'),
         udiff('internal/server/routes.go', ' func (s *Server) Routes(r *gin.Engine) {', ' \tapi := r.Group("/api/v1", s.authMiddleware())',
               ' \tapi.GET("/patients/:id", s.getPatient)', '+\tapi.GET("/patients/:id/problems", s.getProblems)'),
+        udiff('internal/api/routes.go', ' \tr.Group(func(r chi.Router) {', ' \t\tr.Use(auth)',
+              '+\t\tr.Get("/patients/{patientID}/immunizations", h.ListImmunizations)', ' \t\tr.Get("/patients/{patientID}", h.GetPatient)'),
     ),
 )
 
