@@ -388,7 +388,7 @@ _TLS_CALL_RE = re2.compile(
     r"\bListenAndServeTLS\(|\bServeTLS\(|\bhttps\.createServer\(|\bFTP_TLS\(|\bFTPSClient\b"
 )
 _PLAIN_CALL_RE = re2.compile(
-    r"\bnet\.Dial(?:Timeout)?\(|\bnet\.Dialer\b|\bsocket\.create_connection\(|\bsocket\.socket\(|\bnew\s+Socket\(|"
+    r"\bnet\.Dial(?:Timeout)?\(|\bnet\.Dialer\b|\.Dial(?:Context|Timeout)?\(\s*(?:\w+\s*,\s*)?\"tcp[46]?\"|\bsocket\.create_connection\(|\bsocket\.socket\(|\bnew\s+Socket\(|"
     r"\bnew\s+TcpClient\(|\bnet\.(?:connect|createConnection)\(|\bSMTP\(|\bFTP\(|\bHTTPConnection\(|"
     r"\bhttp\.(?:request|get|Agent)\b|\binsecure_channel\(|\bGetStream\(\)|\bListenAndServe\(|\bhttp\.createServer\(|"
     r"\bFTPClient\b"
@@ -431,6 +431,8 @@ _TLS_CALL_DROPPED = Rule(
         udiff('notify/mail.py', ' def send(msg):', '-    with smtplib.SMTP_SSL(HOST, 465) as s:', '+    with smtplib.SMTP(HOST, 25) as s:', '         s.send_message(msg)'),
         udiff('cmd/api/main.go', ' \tmux := routes()', '-\tlog.Fatal(http.ListenAndServeTLS(":8443", cert, key, mux))',
               '+\tlog.Fatal(http.ListenAndServe(":8443", mux))', ' }'),
+        udiff('internal/mllp/dial.go', ' \td := net.Dialer{Timeout: 10 * time.Second}',
+              '-\treturn tls.DialWithDialer(&d, "tcp", addr, cfg)', '+\treturn d.DialContext(ctx, "tcp", addr)', ' }'),
     ),
     counterexamples=(
         udiff('internal/hl7/sender.go', ' func (s *Sender) Send(msg []byte) error {',
