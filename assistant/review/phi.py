@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from assistant.review import re2fast as re2
 
 from assistant.diffs import DiffLine
+from assistant.review._structure import is_comment, words_of
 from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
 from assistant.review.dataflow import (
@@ -656,6 +657,43 @@ def _has_phi_arg(rest: str, ctx: FileContext, flow: HunkFlow) -> bool:
     return any(True for _ in phi_chains(rest, ctx.vocabulary, flow.record_vars, flow.phi_vars))
 
 
+# A response marked storable by shared caches (CDNs, proxies): `Cache-Control: public`, Django's
+# `cache_control(public=True)`, Spring's `.cachePublic()`, ASP.NET's `ResponseCacheLocation.Any`.
+_PUBLIC_CACHE_RE = re2.compile(
+    r"(?i)cache-control[\"'`]?\s*[,:=]\s*[\"'`]?[^\"'`\n]*\bpublic\b|\bcache_control\s*\([^)\n]*\bpublic\s*=\s*True|"
+    r"\.cachePublic\s*\(|ResponseCacheLocation\s*\.\s*Any\b|CacheControlHeaderValue\s*\{[^}\n]*\bPublic\s*=\s*true"
+)
+# what a response holds when it is patient data; a static asset or a public catalogue names none of these
+_CACHED_PHI_WORDS = frozenset({
+    "patient", "patients", "document", "documents", "chart", "charts", "lab", "labs", "result", "results",
+    "record", "records", "note", "notes", "encounter", "encounters", "visit", "visits", "prescription",
+    "prescriptions", "medication", "medications", "allergy", "allergies", "immunization", "immunizations",
+    "claim", "claims", "diagnosis", "diagnoses", "member", "members", "referral", "referrals", "imaging", "dicom",
+    "statement", "statements", "vitals", "problems", "mrn",
+})
+_CACHE_WINDOW = 12
+
+
+def _check_public_cache(ctx: FileContext) -> Iterator[Hit]:
+    """A response that carries patient data marked cacheable by shared caches (CDN, proxy): anyone behind the
+    same cache may be served it, and it outlives the session."""
+    if ctx.is_test or ctx.language not in CODE:
+        return
+    for ln in ctx.lines_with("public", "location.any", "location = responsecachelocation"):
+        if ln.new_no is None or is_comment(ln.text) or _PUBLIC_CACHE_RE.search(ln.text) is None:
+            continue
+        where = ctx.position(ln.new_no)
+        if where is None:
+            continue
+        post, i = where
+        window = "\n".join(x.text for x in post[max(0, i - _CACHE_WINDOW): i + _CACHE_WINDOW])
+        if _CACHED_PHI_WORDS.isdisjoint(words_of(window)):
+            continue
+        yield Hit(ln.new_no, "This response carries patient data and is marked cacheable by shared caches "
+                             "(CDNs, proxies), so it can be served to other users and outlives the session. Use "
+                             "`Cache-Control: no-store` (or `private, no-store`) for responses with PHI.")
+
+
 def _diff(path: str, *lines: str, context: tuple[str, ...] = ()) -> str:
     body = [f" {c}" for c in context] + [f"+{ln}" for ln in lines]
     n_old = len(context)
@@ -785,6 +823,29 @@ RULES: tuple[Rule, ...] = (
             "export/roster.go::func WriteRoster(rows []Patient) error {\n\tf, err := os.Create(path)\n\tif err != nil {\n"
             "\t\treturn err\n\t}\n\tw := csv.NewWriter(f)\n\tfor _, p := range rows {\n"
             "\t\t_ = w.Write([]string{p.MRN, p.FamilyName, p.BirthDate.Format(\"2006-01-02\")})",
+        ),
+    ),
+    Rule(
+        id="PHI-OUT-004",
+        category="phi-exposure-output",
+        severity="high",
+        message="A response with patient data is marked cacheable by shared caches. Send `Cache-Control: no-store` "
+        "for PHI responses.",
+        regulations=_REG_OUT,
+        keywords=("cache",),
+        check=_check_public_cache,
+        examples=(
+            "src/routes/documents.ts::router.get('/documents/:id/download', requireUser, async (req, res) => {\n"
+            "  const doc = await documents.getForUser(req.params.id, req.user.id);\n"
+            "  res.set('Cache-Control', 'public, max-age=86400');",
+            "labs/views.py::@cache_control(public=True, max_age=3600)\ndef lab_result_pdf(request, result_id):",
+            "Api/ChartsController.cs::[ResponseCache(Duration = 600, Location = ResponseCacheLocation.Any)]\n"
+            "public async Task<IActionResult> GetChart(string patientId)",
+        ),
+        counterexamples=(
+            "web/static.ts::app.use('/assets', express.static(dir, { setHeaders: (res) => res.set('Cache-Control', 'public, max-age=31536000') }));",
+            "src/routes/documents.ts::router.get('/documents/:id/download', requireUser, async (req, res) => {\n"
+            "  res.set('Cache-Control', 'private, no-store');",
         ),
     ),
 )
