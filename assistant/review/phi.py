@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from assistant.review import re2fast as re2
 
 from assistant.diffs import DiffLine
-from assistant.review._structure import is_comment, words_of
+from assistant.review._structure import blocks, is_comment, words_of
 from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
 from assistant.review.dataflow import (
@@ -694,6 +694,38 @@ def _check_public_cache(ctx: FileContext) -> Iterator[Hit]:
                              "`Cache-Control: no-store` (or `private, no-store`) for responses with PHI.")
 
 
+# `patient: appt.patient,` / `"patient": visit.patient` / `Patient: appt.Patient,`: an entry whose value is a bare chain
+_ENTRY_CHAIN_RE = re2.compile(r"""^\s*["']?[A-Za-z_]\w*["']?\s*[:=]\s*([A-Za-z_][\w.]*)\s*,?\s*$""")
+
+
+def _check_widened_responses(ctx: FileContext) -> Iterator[Hit]:
+    """A response entry that returned one field of a record (`appt.patient.initials`) now returns the whole
+    record (`appt.patient`): every field of it, identifiers and dates included, goes to the caller."""
+    if ctx.is_test or ctx.language not in CODE:
+        return
+    for block in blocks(ctx):
+        if not block.removed or not block.added:
+            continue
+        removed = "\n".join(x.text for x in block.removed)
+        for ln in block.added:
+            if ln.new_no is None or "." not in ln.text:
+                continue
+            m = _ENTRY_CHAIN_RE.search(ln.text)
+            if m is None:
+                continue
+            chain = m.group(1)
+            if "." not in chain or not ctx.vocabulary.is_record(chain.rsplit(".", 1)[1]) or chain + "." not in removed:
+                continue
+            where = ctx.position(ln.new_no)
+            if where is None:
+                continue
+            post, i = where
+            if not any(_ERROR_RESPONSE_RE.search(x.text) for x in post[max(0, i - 10): i + 1]):
+                continue
+            yield Hit(ln.new_no, f"The response now returns the whole `{chain}` record where it returned one of its "
+                                 "fields. Return only the fields the caller needs (minimum necessary).")
+
+
 def _diff(path: str, *lines: str, context: tuple[str, ...] = ()) -> str:
     body = [f" {c}" for c in context] + [f"+{ln}" for ln in lines]
     n_old = len(context)
@@ -846,6 +878,26 @@ RULES: tuple[Rule, ...] = (
             "web/static.ts::app.use('/assets', express.static(dir, { setHeaders: (res) => res.set('Cache-Control', 'public, max-age=31536000') }));",
             "src/routes/documents.ts::router.get('/documents/:id/download', requireUser, async (req, res) => {\n"
             "  res.set('Cache-Control', 'private, no-store');",
+        ),
+    ),
+    Rule(
+        id="PHI-OUT-005",
+        category="phi-exposure-output",
+        severity="medium",
+        message="A response that returned one field of a patient record now returns the whole record. Return only "
+        "the fields the caller needs.",
+        regulations=_REG_OUT,
+        keywords=("json", "send", "response", "return", "jsonify", "ok("),
+        check=_check_widened_responses,
+        examples=(
+            "diff --git a/routes/kiosk.js b/routes/kiosk.js\n--- a/routes/kiosk.js\n+++ b/routes/kiosk.js\n"
+            "@@ -13,4 +13,4 @@\n   res.json({\n     time: appt.startsAt,\n-    patientInitials: appt.patient.initials,\n"
+            "+    patient: appt.patient,\n   });\n",
+        ),
+        counterexamples=(
+            "diff --git a/routes/kiosk.js b/routes/kiosk.js\n--- a/routes/kiosk.js\n+++ b/routes/kiosk.js\n"
+            "@@ -13,4 +13,4 @@\n   res.json({\n     time: appt.startsAt,\n-    patient: appt.patient,\n"
+            "+    patientInitials: appt.patient.initials,\n   });\n",
         ),
     ),
 )
