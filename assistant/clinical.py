@@ -372,8 +372,11 @@ _NOT_CLINICAL = frozenset({
 })
 _INFRA_ALARM = frozenset({"cloudwatch", "metric", "metrics", "cpu", "prometheus", "grafana", "pagerduty", "latency",
                           "disk", "memory", "uptime", "sla", "alertmanager", "datadog"})
-_DISPLAY_PARTS = frozenset({"components", "component", "ui", "views", "pages", "styles", "css", "web", "frontend",
+_DISPLAY_PARTS = frozenset({"components", "component", "ui", "views", "pages", "styles", "css",
                             "templates", "i18n", "locales", "widgets", "screens"})
+# A front-end app's root folder holds its logic too (`web/src/scores/news2.ts`): display only for component files.
+_APP_ROOT_PARTS = frozenset({"web", "frontend"})
+_COMPONENT_EXTENSIONS = frozenset({"tsx", "jsx", "vue", "svelte", "html", "htm"})
 
 
 _CONST_DEF_RE = re2.compile(
@@ -447,7 +450,11 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
     if not pid and not _could_be_clinical(all_words, everything.lower()):
         return []
     # UI code by its folder -- in front-end languages only: SQL views and Django views.py are logic, not display
-    display = (not _DISPLAY_PARTS.isdisjoint(path_words) and language in (None, "javascript", "typescript")) or language in ("css",)
+    display = (
+        (not _DISPLAY_PARTS.isdisjoint(path_words)
+         or not _APP_ROOT_PARTS.isdisjoint(path_words) and not _COMPONENT_EXTENSIONS.isdisjoint(path_words))
+        and language in (None, "javascript", "typescript")
+    ) or language in ("css",)
     post = [ln for ln in hunk.lines if ln.kind != "-"]
     position = {id(ln): i for i, ln in enumerate(post)}
     defs: list[str | None] | None = None

@@ -183,7 +183,17 @@ def _literal_constants(ctx: FileContext) -> frozenset[str]:
         m = _CONSTANT_BINDING_RE.search(ln.text)
         if m is not None:
             names.add(m.group(1))
+    # `marks = ",".join("?" for _ in ids)`: a generated placeholder list, whatever it is called
+    for ln in ctx.scan(_PLACEHOLDER_LIST_RE.pattern, added_only=False, lower=False):
+        m = _PLACEHOLDER_BINDING_RE.search(ln.text)
+        if m is not None:
+            names.add(m.group(1))
     return frozenset(names)
+
+
+_PLACEHOLDER_BINDING_RE = re2.compile(
+    r"^\s*(?:(?:const|let|var|val|final|string|String)\s+)?([A-Za-z_]\w*)\s*(?::\s*\w+\s*)?(?::=|=)\s*[^=]"
+)
 
 
 # APIs that turn each interpolation hole into a bound parameter: a tagged template (`sql\`...\``,
@@ -472,7 +482,7 @@ def _check_deserialize(ctx: FileContext) -> Iterator[Hit]:
 _DESER_RE = re2.compile(_DESERIALIZE)
 
 _SSTI = (
-    r"(?:\brender_template_string\s*\(\s*(?:f[\"']|[A-Za-z_][\w.]*(?:\[[^\]\n]{0,60}\])*\s*(?:\+|\)|,|$))|"
+    r"(?:\brender_template_string\s*\(\s*(?:f[\"']|request\b|req\.|[A-Za-z_][\w.]*(?:\[[^\]\n]{0,60}\])*\s*(?:\+|\)|,|$))|"
     r"\bTemplate\s*\(\s*(?:f[\"']|request\b|req\.|[\"'][^\"']*[\"']\s*\+|[a-z_]\w*\s*\+)|"
     r"\bfrom_string\s*\(\s*(?:f[\"']|request\b|req\.|[a-z_][\w.]*\s*[+)])|"
     r"\b(?:Handlebars|handlebars|hbs|Mustache|mustache|ejs|pug|jade|nunjucks|doT|_)\s*\.\s*(?:compile|render|renderString|template)\s*\(\s*(?:req\.|request\.|`[^`]*\$\{|[\"'][^\"']*[\"']\s*\+)|"
@@ -548,6 +558,7 @@ RULES: tuple[Rule, ...] = (
             "src/Dao.java::String sql = \"SELECT id FROM orders WHERE status = ? LIMIT ?\";",
             "server/routes/p.js::await pool.query(\"SELECT id FROM patients WHERE mrn = $1\", [req.params.mrn]);",
             "ehr/repo.py::sql = f\"SELECT id FROM patients WHERE id IN ({placeholders})\"",
+            "labs/queries.py::marks = \",\".join(\"?\" for _ in patient_ids)\nsql = f\"SELECT id FROM lab_results WHERE patient_id IN ({marks})\"",
             "ehr/msg.py::log.info(f\"Selected {count} rows from the import\")",
             "tests/test_repo.py::sql = f\"SELECT * FROM patients WHERE mrn = '{mrn}'\"",
             "src/repo.ts::return this.prisma.$queryRaw`SELECT count(*) FROM \"Patient\" WHERE \"clinicId\" = ${clinicId}`;",
@@ -640,6 +651,7 @@ RULES: tuple[Rule, ...] = (
             "portal/views.py::html = Template(request.form[\"body\"]).render(patient=p)",
             "portal/views.py::return render_template_string(data[\"template\"], **data)",
             "web/mail.js::const tpl = Handlebars.compile(req.body.template);",
+            "letters/preview.py::return render_template_string(request.args.get(\"template\", \"\"))",
         ),
         counterexamples=(
             "portal/views.py::return render_template(\"hello.html\", name=name)",
