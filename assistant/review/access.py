@@ -841,4 +841,63 @@ _WILDCARD = Rule(
     ),
 )
 
-RULES: tuple[Rule, ...] = (_REMOVED_GUARD, _ANONYMOUS, _NEW_ROUTE, _BACKDOOR, _IDOR, _WILDCARD)
+# ---------------------------------------------------------------- ACC-007 whose record: the caller's -> the request's
+
+# The caller's identity, as the session or token gives it.
+_CALLER_RE = re2.compile(
+    r"(?i)\b(?:req|request)\s*\.\s*(?:user|auth|session|principal)\b|\bcurrent_?user\b|\bclaims\s*\.|"
+    r"\bUser\s*\.\s*(?:Identity|FindFirst)|\bprincipal\s*\.|\bsession\s*\[|\bthis\.user\b|\bauthUser\b|\bme\s*\."
+)
+# A value the client chooses: query string, path, body, form.
+_CLIENT_VALUE_RE = re2.compile(
+    r"\b(?:req|request)\s*\.\s*(?:query|params|body|args|GET|POST|form|query_params|values)\b|"
+    r"\bc\s*\.\s*(?:Query|Param|DefaultQuery|PostForm)\s*\(|\br\s*\.\s*(?:URL\s*\.\s*Query\(\)|FormValue\(|PathValue\()"
+)
+
+
+def _scope_from_request(ctx: FileContext) -> Iterator[Hit]:
+    """A query that was scoped by the caller's identity (`patientId: req.user.patientId`) now takes the patient
+    from the request (`req.query.patientId`): whoever asks chooses whose records come back."""
+    if ctx.is_test or ctx.language in DOC_LANGUAGES or ctx.language in ("yaml", "terraform", "json"):
+        return
+    for block in blocks(ctx):
+        if not block.removed or not block.added:
+            continue
+        if not any(_CALLER_RE.search(r.text) for r in block.removed):
+            continue
+        if any(_CALLER_RE.search(a.text) for a in block.added):
+            continue  # still scoped by the caller
+        for a in block.added:
+            if a.new_no is not None and not is_comment(a.text) and _CLIENT_VALUE_RE.search(a.text) \
+                    and _FETCH_LIKE_RE.search(a.text):
+                yield Hit(a.new_no)
+                break
+
+
+_SCOPE_FROM_REQUEST = Rule(
+    id="ACC-007",
+    category="access-control",
+    severity="high",
+    message=(
+        "This query was scoped to the signed-in caller and now takes the patient from the request (query string, "
+        "path or body), so any caller can read another patient's records by changing it. Keep the scope from "
+        "the session/token, or check the caller may see the requested patient."
+    ),
+    regulations=REGULATIONS,
+    keywords=("req.", "request.", "c.query", "c.param", "formvalue", "pathvalue"),
+    check=_scope_from_request,
+    examples=(
+        udiff("src/routes/labs.js", " router.get('/labs', authenticate, async (req, res) => {",
+              "-  const results = await LabResult.findAll({ where: { patientId: req.user.patientId } });",
+              "+  const results = await LabResult.findAll({ where: { patientId: req.query.patientId } });",
+              "   res.json(results);"),
+    ),
+    counterexamples=(
+        udiff("src/routes/labs.js", " router.get('/labs', authenticate, async (req, res) => {",
+              "-  const results = await LabResult.findAll({ where: { patientId: req.user.patientId } });",
+              "+  const results = await LabResult.findAll({ where: { patientId: req.user.patientId, code: req.query.code } });",
+              "   res.json(results);"),
+    ),
+)
+
+RULES: tuple[Rule, ...] = (_REMOVED_GUARD, _ANONYMOUS, _NEW_ROUTE, _BACKDOOR, _IDOR, _WILDCARD, _SCOPE_FROM_REQUEST)

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from assistant.diffs import DiffLine
 from assistant.review import re2fast as re2
 from assistant.review._structure import (
+    indent_of,
     CODE_LANGUAGES,
     DOC_LANGUAGES,
     SOURCE_LANGUAGES,
@@ -470,6 +471,15 @@ def _plaintext_files(ctx: FileContext) -> Iterator[Hit]:
             # (imports and comments say nothing: `from .crypto import envelope` above a plain write encrypts nothing)
             before = "\n".join(p.text for p in post[max(0, i - 8): i] if not is_comment(p.text)
                                and _IMPORT_LINE_RE.search(p.text) is None) + "\n" + statement_text(post, i)
+            if ln.text.rstrip().endswith((":", "{")):
+                # `with open(path, "wb") as fh:` / `try (var out = Files.newOutputStream(p)) {`: what the block
+                # writes through the handle is part of the write
+                depth = indent_of(ln.text)
+                for p in post[i + 1: i + 4]:
+                    if not p.text.strip() or indent_of(p.text) <= depth:
+                        break
+                    if not is_comment(p.text):
+                        before += "\n" + p.text
             if _ENCRYPTION_NEAR_RE.search(before):
                 continue  # encrypted before (or as) it is written; encrypting the file afterwards still leaves a copy
             if not _phi_near(ctx, [ln] if handle_write else post[max(0, i - 6): i + 3], "" if handle_write else hunk.header):
@@ -503,6 +513,9 @@ _PLAINTEXT_FILE = Rule(
               "+def snapshot(patients, path):", '+    with open(path, "wb") as fh:', "+        pickle.dump(patients, fh)"),
     ),
     counterexamples=(
+        udiff("exports/writer.py", " def write_export(patients, out_dir, key):",
+              "+    payload = json.dumps([p.to_export() for p in patients]).encode()",
+              '+    with open(out_dir / "patients.json.enc", "wb") as fh:', "+        fh.write(Fernet(key).encrypt(payload))"),
         udiff("sync/SnapshotWriter.java", "     public void write(Patient patient) throws IOException {",
               "+        byte[] sealed = envelope.encrypt(mapper.writeValueAsBytes(patient));",
               "+        Files.write(target, sealed);", "     }"),

@@ -109,7 +109,9 @@ _ERROR_RESPONSE_RE = re2.compile(
 )
 _ERROR_CONTEXT_RE = re2.compile(
     r"(?i)(?:\bexcept\b|\bcatch\b|exception_handler|errorhandler|error_handler|ExceptionHandler|@ControllerAdvice|"
-    r"\bif\s+err\s*!=\s*nil|\bon_?error|\.catch\s*\(|\bstatus(?:_code)?\s*[=:(]\s*[45]\d\d|\bstatus\s*\(\s*[45]\d\d|"
+    r"\bif\s+err\s*!=\s*nil|;\s*err\s*!=\s*nil|"
+    r"\bhttp\s*\.\s*Status(?:BadRequest|Unauthorized|Forbidden|NotFound|Conflict|Gone|UnprocessableEntity|"
+    r"TooManyRequests|InternalServerError|BadGateway|ServiceUnavailable|GatewayTimeout)\b|\bon_?error|\.catch\s*\(|\bstatus(?:_code)?\s*[=:(]\s*[45]\d\d|\bstatus\s*\(\s*[45]\d\d|"
     r"\b[45]\d\d\b\s*\)?\s*$|StatusInternalServerError|StatusBadRequest|INTERNAL_SERVER_ERROR|HTTP_500|HTTP_4\d\d|"
     r"\b(?:err|error|exc|ex|e)\s*(?:,|\)|=>)|"
     # the response helper itself names an error (ASP.NET Core), even when the hunk shows no catch above it
@@ -488,7 +490,10 @@ def _local_writer(post: list[DiffLine], i: int, call: str) -> bool:
 
 # A name bound to the request body (`body = await request.json()`, `data = req.body`); group 1 is the name.
 _BODY_BINDING_RE = re2.compile(
-    r"\b([A-Za-z_]\w*)\s*=\s*(?:await\s+)?(?:req|request)\s*\.\s*(?:json|body|get_json|data|form|POST)\b"
+    r"\b([A-Za-z_]\w*)\s*=\s*(?:await\s+)?(?:req|request)\s*\.\s*(?:json|body|get_json|data|form|POST)\b|"
+    # Go: gin/echo/fiber bind into a variable (`c.ShouldBindJSON(&form)`), net/http decodes the body into one
+    r"\.(?:ShouldBind\w*|Bind\w*|BodyParser)\(\s*&([A-Za-z_]\w*)\s*\)|"
+    r"NewDecoder\(\s*(?:r|req)\.Body\s*\)\s*\.\s*Decode\(\s*&([A-Za-z_]\w*)\s*\)"
 )
 _BODY_LOOKBACK = 15
 
@@ -548,9 +553,10 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
                 names = set(IDENTIFIER_RE.findall(mask(span).masked))
                 for x in post[max(0, i - _BODY_LOOKBACK): i]:
                     b = _BODY_BINDING_RE.search(x.text) if x.new_no in bodies else None
-                    if b is not None and b.group(1) in names:
+                    bound = next((g for g in b.groups() if g), "") if b is not None else ""
+                    if bound and bound in names:
                         hit_line = post[i].new_no if post[i].kind == "+" else None
-                        detail = f"it returns the request body (`{b.group(1)}`)"
+                        detail = f"it returns the request body (`{bound}`)"
                         break
             for offset, desc in phi_chains(span, ctx.vocabulary, flow.record_vars, flow.phi_vars):
                 idx = i + line_at(starts, offset)
@@ -841,6 +847,9 @@ RULES: tuple[Rule, ...] = (
                   "    @app.exception_handler(Exception)",
                   "    async def unhandled(request, exc):",
                   "        return JSONResponse(status_code=500, content={\"error\": repr(exc), \"patient\": patient.dict()})"),
+            "internal/intake/handler.go::var form IntakeForm\nif err := c.ShouldBindJSON(&form); err != nil {\n\treturn\n}\n"
+            "if err := h.svc.Submit(ctx, form); err != nil {\n"
+            "\tc.JSON(http.StatusUnprocessableEntity, gin.H{\"error\": err.Error(), \"submitted\": form})",
             _diff("intake/api/errors.py",
                   "@app.exception_handler(ValidationError)",
                   "async def validation_failed(request: Request, exc: ValidationError):",
