@@ -170,6 +170,7 @@ _VALUE_STRING_RE = re2.compile(r"^\s*[<>=~]*\s*-?\d[\d,_]*(?:\.\d+)?\s*[A-Za-z/%
 _CALLED_RE = re2.compile(r"(\.|\b)(round|ceil|floor|min|max|abs|trunc|pow|sqrt|exp|log|quantize|clamp|"
                          r"to_integral_value|setScale|Round|Ceiling|Floor|Min|Max|Abs|Truncate)\s*\(")
 _STRING_RE = re2.compile(r"\"[^\"]*\"|'[^']*'|`[^`]*`")
+_ROUNDING_MODE_RE = re2.compile(r"\bROUND_[A-Z0-9_]+\b")
 _ENUM_MEMBER_RE = re2.compile(r"\b([A-Z]\w*\.[A-Z][A-Z0-9_]*)\b([^\w(]|$)")
 
 
@@ -191,6 +192,9 @@ def _canonical(text: str) -> str:
         # so is which enum member a rule compares with (`Severity.MODERATE` -> `Severity.MAJOR`, `TimeUnit.SECONDS`)
         if "." in code:
             code = _ENUM_MEMBER_RE.sub(lambda m: "@" + str(zlib.crc32(m.group(1).encode())) + m.group(2), code)
+        # and which rounding mode (Python's decimal constants are bare names: ROUND_DOWN -> ROUND_HALF_UP)
+        if "ROUND_" in code:
+            code = _ROUNDING_MODE_RE.sub(lambda m: "@" + str(zlib.crc32(m.group(0).encode())), code)
     flat = "".join(_IDENT_RE.sub("x", code).split())
     return flat.replace(",)", ")").replace(",]", "]").replace(",}", "}")
 

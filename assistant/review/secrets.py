@@ -224,7 +224,7 @@ _POSITIONAL_RE = re2.compile(
     r"\bgetConnection\s*\([^,\n]+,\s*\"[^\"\n]+\"\s*,\s*\"([^\"\n]+)\"|"
     r"\bsmtp\w*\s*\.\s*login\s*\(\s*[^,]+,\s*[\"']([^\"']+)[\"']|\.login\s*\(\s*[\"'][^\"']+[\"']\s*,\s*[\"']([^\"']+)[\"']|"
     # signing keys given inline: jwt.SignedString([]byte("..")), jwt.encode(p, ".."), jwt.sign(p, '..'), hmacShaKeyFor("..")
-    r"\bSignedString\s*\(\s*\[\]byte\s*\(\s*\"([^\"]+)\"|\bjwt\s*\.\s*(?:encode|sign)\s*\(\s*[\w.]+\s*,\s*[\"']([^\"']+)[\"']|"
+    r"\bSignedString\s*\(\s*\[\]byte\s*\(\s*\"([^\"]+)\"|\bjwt\s*\.\s*(?:encode|sign)\s*\(\s*(?:[\w.]+|\{[^{}\n]*\})\s*,\s*[\"']([^\"']+)[\"']|"
     r"\b(?:hmacShaKeyFor|SymmetricSecurityKey)\s*\(\s*(?:Encoding\s*\.\s*\w+\s*\.\s*GetBytes\s*\(\s*)?\"([^\"]+)\"|"
     r"\bAlgorithm\s*\.\s*HMAC\d+\s*\(\s*\"([^\"]+)\")"
 )
@@ -419,12 +419,14 @@ RULES: tuple[Rule, ...] = (
             "Svc/Mail.cs::client.Credentials = new NetworkCredential(\"notifier\", \"Smtp!Relay2024\");",
             "auth/jwt.go::return tok.SignedString([]byte(\"ehr-portal-signing-secret-2024\"))",
             "auth/tokens.py::return jwt.encode(claims, \"p0rtal-Sign1ng-K3y\", algorithm=\"HS256\")",
+            "portal/auth/tokens.py::return jwt.encode({\"sub\": user_id, \"exp\": exp}, \"hp-portal-signing-2026-Zq81\", algorithm=\"HS256\")",
         ),
         counterexamples=(
             "reports/fetch.py::return requests.get(url, auth=(os.environ[\"U\"], os.environ[\"P\"]), timeout=30)",
             "src/Db.java::Connection c = DriverManager.getConnection(url, user, password);",
             "auth/jwt.go::return tok.SignedString([]byte(os.Getenv(\"JWT_SECRET\")))",
             "auth/tokens.py::return jwt.encode(claims, settings.JWT_KEY, algorithm=\"HS256\")",
+            "auth/tokens.py::return jwt.encode({\"sub\": uid}, settings.JWT_KEY, algorithm=\"HS256\")",
         ),
     ),
     Rule(

@@ -73,13 +73,17 @@ _VERIFY_OFF = Rule(
         r"""(?i:\bmail\.\w+\.ssl\.trust["']?\s*[,=:]\s*["']?\*)|"""
         r"hostname_?verifier\b[^;\n]*->\s*true\b|(?:loadTrustMaterial\s*\(|TrustStrategy\b)[^;\n]*->\s*true\b|"
         r"checkServerIdentity\s*[:=]\s*(?:\([^)\n]*\)|\w+)\s*=>\s*(?:undefined|null|\{\s*\})|"
-        r"""(?i:endpoint[._]identification[._]algorithm["']?\s*[=:]\s*(?:["']\s*["']|none\b|null\b|$))"""
+        r"""(?i:endpoint[._]identification[._]algorithm["']?\s*[=:]\s*(?:["']\s*["']|none\b|null\b|$))|"""
+        # a verification switch read from the environment/config whose default is off
+        r"""(?i:(?:getenv|environ\s*\.\s*get|env\s*\.\s*get|getProperty|config\s*\.\s*get\w*)\s*\(\s*["'][\w.\-]*"""
+        r"""(?:verify|reject_?unauthorized|check_?hostname|validate_?certs?)[\w.\-]*["']\s*,\s*["']?(?:false|0|no|off)\b)"""
     ),
     unless=(
         _COMMENT,
         _IMPORT,
         r"(?i)(?:localhost|127\.0\.0\.1)",
         r"(?i)(?:skip|insecure|no|disable|ignore)[_\-]?\w*verif\w*[\"']?\s*(?:=|:)\s*[\"']?(?:false|0|no|off)\b",
+        r"(?i)(?:skip|insecure|no|disable|ignore)[_\-.]?\w*verif\w*[\"']\s*,\s*[\"']?(?:false|0|no|off)\b",
     ),
     examples=(
         "hie/client.py::            verify=False,",
@@ -99,6 +103,7 @@ _VERIFY_OFF = Rule(
         "notify/MailProps.java::        p.put(\"mail.smtp.ssl.trust\", \"*\");",
         "notify/mail.properties::mail.smtp.ssl.trust=*",
         "claims/HttpConfig.kt::        .loadTrustMaterial(TrustStrategy { _, _ -> true })",
+        "billing/payer.py::VERIFY_TLS = os.getenv(\"PAYER_VERIFY_TLS\", \"false\").lower() == \"true\"",
     ),
     counterexamples=(
         "hie/client.py::            verify=True,",
@@ -111,6 +116,8 @@ _VERIFY_OFF = Rule(
         "def seed(p):\n    requests.post(f\"{API}/patients\", json=p, verify=False, timeout=5)",
         "claims/HttpConfig.java::import org.apache.hc.client5.http.ssl.NoopHostnameVerifier;",
         "claims/HttpConfig.java::                .loadTrustMaterial(trustStore, null)",
+        "billing/payer.py::SKIP_VERIFY = os.getenv(\"PAYER_SKIP_TLS_VERIFY\", \"false\").lower() == \"true\"",
+        "billing/payer.py::VERIFY_TLS = os.getenv(\"PAYER_VERIFY_TLS\", \"true\").lower() == \"true\"",
     ),
 )
 
