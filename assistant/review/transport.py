@@ -781,7 +781,56 @@ _TRUST_ALL_METHOD = Rule(
     ),
 )
 
+
+# `smtplib.SMTP(host)` followed by `login()` with no STARTTLS anywhere in view: the password and the message
+# (results, letters) cross the network in cleartext. (A relay on localhost, or SMTP_SSL, is not this.)
+_SMTP_PLAIN_RE = re2.compile(r"\bsmtplib\s*\.\s*SMTP\s*\(|(?:^|[=(\s])SMTP\s*\(\s*[\w\"']")
+_SMTP_LOCAL_RE = re2.compile(r"(?i)SMTP\s*\(\s*[\"'](?:localhost|127\.|\[?::1|mailhog|mailpit|smtp4dev)")
+
+
+def _smtp_plain_login(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test:
+        return
+    cands = [ln for ln in ctx.scan(r"smtp\s*\(") if _SMTP_PLAIN_RE.search(ln.text) and not is_comment(ln.text)
+             and not _SMTP_LOCAL_RE.search(ln.text)]
+    if not cands or not ctx.scan(r"\.login\s*\(", added_only=False):
+        return
+    if ctx.scan(r"starttls|smtp_ssl|use_tls|ssl_context", added_only=False):
+        return
+    for ln in cands:
+        if ln.new_no is not None:
+            yield Hit(ln.new_no)
+
+
+_SMTP_PLAIN_LOGIN = Rule(
+    id="TLS-014",
+    category="insecure-transport",
+    severity="high",
+    message=(
+        "This SMTP session logs in and sends without TLS (no STARTTLS, not SMTP_SSL): the password and every "
+        "message (results, letters, attachments) cross the network in cleartext. Call `starttls()` before "
+        "`login()` or use `smtplib.SMTP_SSL`."
+    ),
+    regulations=REGULATIONS,
+    languages=frozenset({"python"}),
+    keywords=("smtp",),
+    check=_smtp_plain_login,
+    examples=(
+        udiff("notify/mail.py", "+def send(msg, user, password):", "+    with smtplib.SMTP(\"smtp.harbor-health.org\", 25) as s:",
+              "+        s.login(user, password)", "+        s.send_message(msg)"),
+    ),
+    counterexamples=(
+        udiff("notify/mail.py", "+def send(msg, user, password):", "+    with smtplib.SMTP(\"smtp.harbor-health.org\", 587) as s:",
+              "+        s.starttls()", "+        s.login(user, password)", "+        s.send_message(msg)"),
+        udiff("notify/mail.py", "+def send(msg, user, password):", "+    with smtplib.SMTP(\"localhost\", 1025) as s:",
+              "+        s.login(user, password)", "+        s.send_message(msg)"),
+        udiff("notify/mail.py", "+def send(msg, user, password):", "+    with smtplib.SMTP_SSL(\"smtp.harbor-health.org\", 465) as s:",
+              "+        s.login(user, password)", "+        s.send_message(msg)"),
+    ),
+)
+
 RULES: tuple[Rule, ...] = (
     _VERIFY_OFF, _LEGACY_PROTOCOL, _TLS_OFF, _CLEARTEXT_URL, _NESTED_TLS_OFF, _SETTING_TLS_OFF, _TLS_CALL_DROPPED,
     _HTTP_LISTENER, _MESH_TLS_OFF, _PLAINTEXT_CLIENT, _SCHEME_DOWNGRADE, _HOST_KEY_UNCHECKED, _TRUST_ALL_METHOD,
+    _SMTP_PLAIN_LOGIN,
 )
