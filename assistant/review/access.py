@@ -870,6 +870,13 @@ def _scope_from_request(ctx: FileContext) -> Iterator[Hit]:
         for a in block.added:
             if a.new_no is not None and not is_comment(a.text) and _CLIENT_VALUE_RE.search(a.text) \
                     and _FETCH_LIKE_RE.search(a.text):
+                where = ctx.position(a.new_no)
+                if where is not None:
+                    post, i = where
+                    start = _function_start(post, i, ctx.lines_matching(_FUNC_START_RE.pattern))
+                    around = "\n".join(p.text for p in post[start: i + 1]) + "\n" + block.hunk.header
+                    if AUTHZ_RE.search(_SELF_ROLE_RE.sub("", around)):
+                        break  # a role or permission check decides who may ask for any patient
                 yield Hit(a.new_no)
                 break
 
@@ -897,6 +904,10 @@ _SCOPE_FROM_REQUEST = Rule(
               "-  const results = await LabResult.findAll({ where: { patientId: req.user.patientId } });",
               "+  const results = await LabResult.findAll({ where: { patientId: req.user.patientId, code: req.query.code } });",
               "   res.json(results);"),
+        udiff("src/routes/admin/visits.js",
+              " router.get('/admin/patients/:patientId/visits', requireAuth, requireRole('admin'), async (req, res) => {",
+              "-  const visits = await Visit.findAll({ where: { patientId: req.user.patientId } });",
+              "+  const visits = await Visit.findAll({ where: { patientId: req.params.patientId } });", "   res.json(visits);"),
     ),
 )
 

@@ -668,6 +668,12 @@ def _has_phi_arg(rest: str, ctx: FileContext, flow: HunkFlow) -> bool:
 _PUBLIC_CACHE_RE = re2.compile(
     r"(?i)cache-control[\"'`]?\s*[,:=]\s*[\"'`]?[^\"'`\n]*\bpublic\b|\bcache_control\s*\([^)\n]*\bpublic\s*=\s*True|"
     r"\.cachePublic\s*\(|ResponseCacheLocation\s*\.\s*Any\b|CacheControlHeaderValue\s*\{[^}\n]*\bPublic\s*=\s*true"
+    # (not Django's @cache_page: a view that touches the session gets `Vary: Cookie`, so its cache is per user)
+)
+# static files (fingerprinted bundles, images, fonts) are meant to be cached publicly; a page cache that varies on
+# the session cookie is per user
+_STATIC_CACHE_RE = re2.compile(
+    r"(?i)static|assets|immutable|favicon|fonts?\b|\.(?:css|js|png|svg|woff2?)\b|vary_on_cookie"
 )
 # what a response holds when it is patient data; a static asset or a public catalogue names none of these
 _CACHED_PHI_WORDS = frozenset({
@@ -692,6 +698,8 @@ def _check_public_cache(ctx: FileContext) -> Iterator[Hit]:
         if where is None:
             continue
         post, i = where
+        if _STATIC_CACHE_RE.search("\n".join(x.text for x in post[max(0, i - 3): i + 3])):
+            continue
         window = "\n".join(x.text for x in post[max(0, i - _CACHE_WINDOW): i + _CACHE_WINDOW])
         if _CACHED_PHI_WORDS.isdisjoint(words_of(window)):
             continue
@@ -885,6 +893,9 @@ RULES: tuple[Rule, ...] = (
         ),
         counterexamples=(
             "web/static.ts::app.use('/assets', express.static(dir, { setHeaders: (res) => res.set('Cache-Control', 'public, max-age=31536000') }));",
+            "src/app.js::app.use('/static', express.static(dir, {\n  setHeaders: (res) => res.set('Cache-Control', 'public, max-age=31536000, immutable'),\n}));\n"
+            "app.use('/api/patients', patients);",
+            "labs/views.py::@login_required\n@cache_page(60 * 15)\ndef lab_results(request, patient_id):",
             "src/routes/documents.ts::router.get('/documents/:id/download', requireUser, async (req, res) => {\n"
             "  res.set('Cache-Control', 'private, no-store');",
         ),
