@@ -177,6 +177,15 @@ def _anonymous(ctx: FileContext) -> Iterator[Hit]:
                 continue
             post, i = where
             same = _paths_in([ln])
+            if not same:
+                # the marker's own target: the attribute/decorator run it sits in (`[AllowAnonymous]` then
+                # `[HttpGet("login")]`), before the paths of neighbouring actions or the controller's route
+                run = []
+                for p in post[i + 1: i + 6]:
+                    if not p.text.lstrip().startswith(("[", "@")):
+                        break
+                    run.append(p)
+                same = _paths_in(run)
             near = same or _paths_in(post[max(0, i - 4): i + 5])
             if near and all(_PUBLIC_PATH_RE.search(p) for p in near):
                 continue
@@ -200,12 +209,16 @@ _ANONYMOUS = Rule(
     check=_anonymous,
     examples=(
         udiff('Api/Imm.cs', ' [Route("api/patients/{id}/immunizations")]', '+[AllowAnonymous]', ' public class ImmController {}'),
+        udiff('Controllers/ChartController.cs', ' [Route("login")]', ' public class ChartController : Controller', ' {',
+              '+    [AllowAnonymous]', '+    [HttpGet("patients/{id}/chart")]', '+    public IActionResult Chart(string id) => View();'),
         udiff('Sec.java', ' http.authorizeHttpRequests(a -> a', '-    .anyRequest().authenticated());', '+    .anyRequest().permitAll());'),
     ),
     counterexamples=(
         udiff('Api/Health.cs', ' [Route("/healthz")]', '+[AllowAnonymous]', ' public class HealthController {}'),
         udiff('src/health/health.controller.ts', " @Controller('health')", ' export class HealthController {', '+  @Public()', '+  @Get()', '+  check() {'),
         udiff('Sec.java', ' http.authorizeHttpRequests(a -> a', '+    .requestMatchers("/actuator/health", "/login").permitAll()'),
+        udiff('Controllers/AccountController.cs', ' [Route("account")]', ' public class AccountController : Controller', ' {',
+              '+    [AllowAnonymous]', '+    [HttpGet("login")]', '+    public IActionResult Login() => View();'),
     ),
 )
 
