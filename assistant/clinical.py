@@ -170,6 +170,7 @@ _VALUE_STRING_RE = re2.compile(r"^\s*[<>=~]*\s*-?\d[\d,_]*(?:\.\d+)?\s*[A-Za-z/%
 _CALLED_RE = re2.compile(r"(\.|\b)(round|ceil|floor|min|max|abs|trunc|pow|sqrt|exp|log|quantize|clamp|"
                          r"to_integral_value|setScale|Round|Ceiling|Floor|Min|Max|Abs|Truncate)\s*\(")
 _STRING_RE = re2.compile(r"\"[^\"]*\"|'[^']*'|`[^`]*`")
+_DIGIT_SEPARATOR_RE = re2.compile(r"(\d)_(\d)")
 _ROUNDING_MODE_RE = re2.compile(r"\bROUND_[A-Z0-9_]+\b")
 _ENUM_MEMBER_RE = re2.compile(r"\b([A-Z]\w*\.[A-Z][A-Z0-9_]*)\b([^\w(]|$)")
 
@@ -183,6 +184,8 @@ def _canonical(text: str) -> str:
     code = text.split("//", 1)[0] if "//" in text and "://" not in text else text
     code = code.split(" #", 1)[0]
     code = _STRING_RE.sub(lambda m: '"' + m.group(0)[1:-1].strip() + '"' if _VALUE_STRING_RE.search(m.group(0)[1:-1]) else '""', code)
+    if "_" in code:
+        code = _DIGIT_SEPARATOR_RE.sub(r"\1\2", code)  # 4_000 == 4000: a restyle, not a new value
     if _DEF_RE.search(code):
         code = re2.sub(r"->[^:{]*", "", code)
         code = re2.sub(r":\s*[A-Za-z_][\w.\[\]|, ]*?(\s*[,)=])", r"\1", code)

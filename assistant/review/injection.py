@@ -136,7 +136,7 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
         if True:
             if not any(k in ln.text for k in ("'", '"', "`")):
                 continue
-            if not any(k in ln.text for k in _BUILD_MARKS):
+            if not any(k in ln.text for k in _BUILD_MARKS) and not (ctx.language == "kotlin" and "$" in ln.text):
                 continue  # `built_literals` needs an interpolation, %, format(), + or ||: none here
             m = masks.setdefault(i, mask(ln.text))
             if _PLACEHOLDER_LIST_RE.search(ln.text):
@@ -152,6 +152,14 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
                     yield Hit(ln.new_no or 1, f"SQL is built by {how} of a value into the query text. Use bound "
                               "parameters (`?`, `%s` with a separate tuple, `:name`, `$1`) or the ORM's filters.")
                     break
+            else:
+                # Kotlin/Groovy splice a bare `$name` into any string ("... WHERE ward = '$ward'")
+                if ctx.language == "kotlin" and "$" in ln.text:
+                    for lit in m.strings:
+                        if _KOTLIN_TEMPLATE_RE.search(lit.content) and SQL_TEXT_RE.search(lit.content):
+                            yield Hit(ln.new_no or 1, "SQL is built by interpolation of a value into the query "
+                                      "text. Use bound parameters (`?`, `:name`) or the ORM's filters.")
+                            break
 
 
 _CONSTANT_BINDING = (
@@ -159,6 +167,7 @@ _CONSTANT_BINDING = (
     r"([A-Za-z_]\w*)\s*(?::\s*\w+\s*)?(?::=|=)\s*[\"'`][\w.\-\"]*[\"'`]\s*;?[ \t]*(?:\n|$)"
 )
 _CONSTANT_BINDING_RE = re2.compile(_CONSTANT_BINDING)
+_KOTLIN_TEMPLATE_RE = re2.compile(r"(?:^|[^\\$])\$[a-z_][A-Za-z0-9_]*")
 
 
 class _LazyConstants:
@@ -551,6 +560,7 @@ RULES: tuple[Rule, ...] = (
             "src/repo.ts::  return `SELECT id FROM patient WHERE name = '${name}'`;",
             "src/p.service.ts::return this.repo.createQueryBuilder('p').where(`p.city = '${city}'`).getMany();",
             "Data/Repo.cs::db.Patients.FromSqlRaw($\"SELECT * FROM Patients WHERE Name = '{name}'\").ToList();",
+            "census/CensusDao.kt::        jdbc.queryForList(\"SELECT bed, patient_id FROM census WHERE ward = '$ward'\")",
         ),
         counterexamples=(
             "ehr/repo.py::return self.conn.execute(sql, (ward_code, day, limit)).fetchall()",

@@ -226,7 +226,9 @@ _POSITIONAL_RE = re2.compile(
     # signing keys given inline: jwt.SignedString([]byte("..")), jwt.encode(p, ".."), jwt.sign(p, '..'), hmacShaKeyFor("..")
     r"\bSignedString\s*\(\s*\[\]byte\s*\(\s*\"([^\"]+)\"|\bjwt\s*\.\s*(?:encode|sign)\s*\(\s*(?:[\w.]+|\{[^{}\n]*\})\s*,\s*[\"']([^\"']+)[\"']|"
     r"\b(?:hmacShaKeyFor|SymmetricSecurityKey)\s*\(\s*(?:Encoding\s*\.\s*\w+\s*\.\s*GetBytes\s*\(\s*)?\"([^\"]+)\"|"
-    r"\bAlgorithm\s*\.\s*HMAC\d+\s*\(\s*\"([^\"]+)\")"
+    r"\bAlgorithm\s*\.\s*HMAC\d+\s*\(\s*\"([^\"]+)\"|"
+    # SQL: CREATE ROLE x LOGIN PASSWORD '..', CREATE LOGIN x WITH PASSWORD = '..', IDENTIFIED BY '..'
+    r"(?i:\b(?:create|alter)\s+(?:role|user|login)\b[^'\n]*\b(?:password\s*=?|identified\s+by)\s*'([^'\n]+)'))"
 )
 
 
@@ -411,7 +413,7 @@ RULES: tuple[Rule, ...] = (
         "environment or a secret store and rotate it.",
         regulations=_REGS,
         keywords=("auth", "credential", "getconnection", "login", "signedstring", "jwt", "hmacshakeyfor",
-                  "symmetricsecuritykey", "hmac"),
+                  "symmetricsecuritykey", "hmac", "role", "user"),
         check=_check_positional,
         examples=(
             "reports/fetch.py::return requests.get(url, auth=(\"svc_reports\", \"R3ports!2024-q3\"), timeout=30)",
@@ -420,6 +422,7 @@ RULES: tuple[Rule, ...] = (
             "auth/jwt.go::return tok.SignedString([]byte(\"ehr-portal-signing-secret-2024\"))",
             "auth/tokens.py::return jwt.encode(claims, \"p0rtal-Sign1ng-K3y\", algorithm=\"HS256\")",
             "portal/auth/tokens.py::return jwt.encode({\"sub\": user_id, \"exp\": exp}, \"hp-portal-signing-2026-Zq81\", algorithm=\"HS256\")",
+            "db/migrations/V51__reporting_role.sql::CREATE ROLE reporting LOGIN PASSWORD 'R3port!ng-2026-prod';",
         ),
         counterexamples=(
             "reports/fetch.py::return requests.get(url, auth=(os.environ[\"U\"], os.environ[\"P\"]), timeout=30)",
@@ -427,6 +430,7 @@ RULES: tuple[Rule, ...] = (
             "auth/jwt.go::return tok.SignedString([]byte(os.Getenv(\"JWT_SECRET\")))",
             "auth/tokens.py::return jwt.encode(claims, settings.JWT_KEY, algorithm=\"HS256\")",
             "auth/tokens.py::return jwt.encode({\"sub\": uid}, settings.JWT_KEY, algorithm=\"HS256\")",
+            "db/ops/rotate.sql::ALTER ROLE ehr_app PASSWORD :'app_password';",
         ),
     ),
     Rule(
