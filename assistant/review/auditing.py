@@ -699,7 +699,65 @@ _EARLY_EXIT = Rule(
     ),
 )
 
+# ---------------------------------------------------------------- AUD-009 audit events dropped when the sink is busy
+
+_GO_SEND_CASE_RE = re2.compile(r"^\s*case\s+[\w.\[\]()]+\s*<-\s*\S")
+_EMPTY_DEFAULT_RE = re2.compile(r"^\s*default\s*:\s*(?://.*)?$")
+
+
+def _dropped_audit_events(ctx: FileContext) -> Iterator[Hit]:
+    """Go's non-blocking send, `select { case q <- e: default: }`, added where audit events are queued:
+    when the queue is full the event is silently thrown away, so accesses go unrecorded under load."""
+    if ctx.is_test or ctx.language != "go":
+        return
+    for hunk in ctx.file.hunks:
+        post: list[DiffLine] | None = None
+        for ln in hunk.lines:
+            if ln.kind != "+" or ln.new_no is None or "default" not in ln.text or not _EMPTY_DEFAULT_RE.search(ln.text):
+                continue
+            if post is None:
+                post = post_lines(hunk)
+            i = index_in(post, ln.new_no)
+            if i is None:
+                continue
+            nxt = next((p for p in post[i + 1: i + 3] if p.text.strip()), None)
+            if nxt is None or nxt.text.strip() != "}":
+                continue  # the default branch does something with the event (spills it, blocks, errors)
+            send = next((p for p in reversed(post[max(0, i - 3): i]) if _GO_SEND_CASE_RE.search(p.text)), None)
+            if send is None:
+                continue
+            where = (ctx.path + "\n" + hunk.header + "\n" + "\n".join(p.text for p in post[max(0, i - 12): i + 1])).lower()
+            if "audit" not in where:
+                continue
+            yield Hit(ln.new_no)
+
+
+_DROPPED_EVENTS = Rule(
+    id="AUD-009",
+    category="missing-audit",
+    severity="high",
+    message=(
+        "Audit events are sent without blocking and dropped when the queue is full (`select` with an empty "
+        "`default`), so accesses under load leave no audit record. Block, apply back-pressure, or spill to "
+        "durable storage; never discard an audit event silently."
+    ),
+    regulations=REGULATIONS,
+    languages=frozenset({"go"}),
+    keywords=("default",),
+    check=_dropped_audit_events,
+    examples=(
+        udiff("internal/audit/recorder.go", " func (r *Recorder) Record(e Event) {", "-\tr.queue <- e", "+\tselect {",
+              "+\tcase r.queue <- e:", "+\tdefault:", "+\t}", " }"),
+    ),
+    counterexamples=(
+        udiff("internal/audit/recorder.go", " func (r *Recorder) Record(e Event) {", "-\tr.queue <- e", "+\tselect {",
+              "+\tcase r.queue <- e:", "+\tdefault:", "+\t\tr.spill.Write(e)", "+\t}", " }"),
+        udiff("internal/metrics/sampler.go", " func (s *Sampler) Observe(v float64) {", "+\tselect {",
+              "+\tcase s.samples <- v:", "+\tdefault:", "+\t}", " }"),
+    ),
+)
+
 RULES: tuple[Rule, ...] = (
     _REMOVED_AUDIT, _AUDIT_DISABLED, _NESTED_AUDIT_OFF, _AUDIT_TAMPER, _UNAUDITED_HANDLER, _SETTING_AUDIT_OFF,
-    _EXCLUDED_FROM_AUDIT, _EARLY_EXIT,
+    _EXCLUDED_FROM_AUDIT, _EARLY_EXIT, _DROPPED_EVENTS,
 )
