@@ -861,6 +861,7 @@ _CALLER_RE = re2.compile(
     r"(?i)\b(?:req|request)\s*\.\s*(?:user|auth|session|principal)\b|\bcurrent_?user\b|\bclaims\s*\.|"
     r"\bUser\s*\.\s*(?:Identity|FindFirst)|\bprincipal\s*\.|\bsession\s*\[|\bthis\.user\b|\bauthUser\b|\bme\s*\."
 )
+_CALLER_HINTS = ("user", "auth", "session", "principal", "claims", "identity", "me.")
 # A value the client chooses: query string, path, body, form.
 _CLIENT_VALUE_RE = re2.compile(
     r"\b(?:req|request)\s*\.\s*(?:query|params|body|args|GET|POST|form|query_params|values)\b|"
@@ -875,6 +876,9 @@ def _scope_from_request(ctx: FileContext) -> Iterator[Hit]:
         return
     for block in blocks(ctx):
         if not block.removed or not block.added:
+            continue
+        removed_low = "\n".join(r.text for r in block.removed).lower()
+        if not any(k in removed_low for k in _CALLER_HINTS):
             continue
         if not any(_CALLER_RE.search(r.text) for r in block.removed):
             continue

@@ -722,7 +722,7 @@ def _check_widened_responses(ctx: FileContext) -> Iterator[Hit]:
             continue
         removed = "\n".join(x.text for x in block.removed)
         for ln in block.added:
-            if ln.new_no is None or "." not in ln.text:
+            if ln.new_no is None or "." not in ln.text or (":" not in ln.text and "=" not in ln.text):
                 continue
             m = _ENTRY_CHAIN_RE.search(ln.text)
             if m is None:
