@@ -77,6 +77,11 @@ _EF_NAME_RE = re2.compile(r"""\bname:\s*"(\w+)\"""")
 _DJANGO_NAME_RE = re2.compile(r"""^\s*name\s*=\s*["'](\w+)["']""")
 _DJANGO_FIELD_OP_RE = re2.compile(r"\bmigrations\.(?:AddField|AlterField)\(")
 _JPA_FIELD_RE = re2.compile(r"^\s*(?:private|protected|public)\s+(?:String|Long|Integer|LocalDate|char\[\])\s+(\w+)\s*;")
+# Kotlin JPA properties, often constructor parameters with the annotation on the same line
+_KT_FIELD_RE = re2.compile(
+    r"^\s*(?:@[\w.]+(?:\([^)\n]*\))?\s+)*(?:(?:private|protected|public|internal|override)\s+)*(?:val|var)\s+(\w+)\s*:\s*"
+    r"(?:String|Long|Int|LocalDate|CharArray)\??\s*(?:[,=)]|$)"
+)
 _TS_FIELD_RE = re2.compile(r"^\s*(\w+)[?!]?\s*:\s*string\s*;")
 _ENCRYPTED_COLUMN_RE = re2.compile(
     r"(?i)encrypt|bytea|blob|varbinary|\bbinary\b|\braw\b|pgp_sym|ENCRYPTED\s+WITH|@Convert|ColumnTransformer|"
@@ -119,6 +124,12 @@ def _column_name(ctx: FileContext, post: Sequence[DiffLine], i: int) -> str | No
         m = _DJANGO_NAME_RE.search(text)
         if m and any(_DJANGO_FIELD_OP_RE.search(p.text) for p in post[max(0, i - 3): i]):
             return m.group(1)
+    if ctx.language == "kotlin" and ("val " in text or "var " in text):
+        m = _KT_FIELD_RE.search(text)
+        if m:
+            above = "\n".join(p.text for p in post[max(0, i - 3): i + 1])
+            if re2.search(r"@Column|@Field|@Property", above):
+                return m.group(1)
     if ctx.language in ("java", "kotlin", "typescript"):
         m = (_JPA_FIELD_RE if ctx.language != "typescript" else _TS_FIELD_RE).search(text)
         if m:
@@ -190,6 +201,7 @@ _PLAINTEXT_COLUMN = Rule(
         udiff("members/migrations/0042_member_ssn.py", "     operations = [", "+        migrations.AddField(",
               '+            model_name="member",', '+            name="ssn",',
               '+            field=models.CharField(max_length=11, blank=True, default=""),', "+        ),"),
+        udiff("members/Member.kt", " class Member(", "     @Id val id: Long,", '+    @Column(name = "ssn") val ssn: String,', " )"),
     ),
     counterexamples=(
         udiff("db/migrations/V7__ids.sql", "+ALTER TABLE patients ADD COLUMN ssn_hash CHAR(64);"),
@@ -197,6 +209,8 @@ _PLAINTEXT_COLUMN = Rule(
         udiff("db/migrations/V61__coding.sql", "+ALTER TABLE problems ADD COLUMN dx_code_system VARCHAR(64) NOT NULL DEFAULT 'ICD-10-CM';"),
         udiff("db/migrations/V8__slots.sql", "+ALTER TABLE schedule_slots ADD COLUMN capacity SMALLINT NOT NULL DEFAULT 1;"),
         udiff("ehr/models.py", " class Patient(models.Model):", "+    ssn = EncryptedCharField(max_length=11)"),
+        udiff("members/Member.kt", " class Member(", "     @Id val id: Long,",
+              '+    @Column(name = "ssn_hmac") val ssnHmac: String,', " )"),
         udiff("members/migrations/0042_member_ssn.py", "     operations = [", "+        migrations.AddField(",
               '+            model_name="member",', '+            name="ssn",',
               "+            field=encrypted_fields.EncryptedCharField(max_length=11),", "+        ),"),

@@ -702,6 +702,8 @@ _EARLY_EXIT = Rule(
 # ---------------------------------------------------------------- AUD-009 audit events dropped when the sink is busy
 
 _GO_SEND_CASE_RE = re2.compile(r"^\s*case\s+[\w.\[\]()]+\s*<-\s*\S")
+_OPTIONAL_CHANNEL_RE = re2.compile(r"(?i)tail|live|tap|subscriber|listener|watch|preview|debug|sample|notify")
+_DURABLE_WRITE_RE = re2.compile(r"\.(?:Append|Write|Insert|Save|Persist|Store|Put|Exec)\w*\(")
 _EMPTY_DEFAULT_RE = re2.compile(r"^\s*default\s*:\s*(?://.*)?$")
 
 
@@ -723,9 +725,13 @@ def _dropped_audit_events(ctx: FileContext) -> Iterator[Hit]:
             nxt = next((p for p in post[i + 1: i + 3] if p.text.strip()), None)
             if nxt is None or nxt.text.strip() != "}":
                 continue  # the default branch does something with the event (spills it, blocks, errors)
-            send = next((p for p in reversed(post[max(0, i - 3): i]) if _GO_SEND_CASE_RE.search(p.text)), None)
-            if send is None:
+            k = next((k for k in range(i - 1, max(-1, i - 4), -1) if _GO_SEND_CASE_RE.search(post[k].text)), None)
+            if k is None:
                 continue
+            if _OPTIONAL_CHANNEL_RE.search(post[k].text):
+                continue  # a live tail / subscriber fan-out is best effort by design
+            if any(_DURABLE_WRITE_RE.search(p.text) for p in post[max(0, k - 10): k]):
+                continue  # the event was written durably above; only an extra copy is dropped
             where = (ctx.path + "\n" + hunk.header + "\n" + "\n".join(p.text for p in post[max(0, i - 12): i + 1])).lower()
             if "audit" not in where:
                 continue
@@ -752,6 +758,9 @@ _DROPPED_EVENTS = Rule(
     counterexamples=(
         udiff("internal/audit/recorder.go", " func (r *Recorder) Record(e Event) {", "-\tr.queue <- e", "+\tselect {",
               "+\tcase r.queue <- e:", "+\tdefault:", "+\t\tr.spill.Write(e)", "+\t}", " }"),
+        udiff("internal/audit/recorder.go", " func (r *Recorder) Record(e Event) error {",
+              " \tif err := r.store.Append(e); err != nil {", " \t\treturn err", " \t}", "+\tselect {",
+              "+\tcase r.tail <- e:", "+\tdefault:", "+\t}", " \treturn nil"),
         udiff("internal/metrics/sampler.go", " func (s *Sampler) Observe(v float64) {", "+\tselect {",
               "+\tcase s.samples <- v:", "+\tdefault:", "+\t}", " }"),
     ),
