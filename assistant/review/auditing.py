@@ -766,7 +766,65 @@ _DROPPED_EVENTS = Rule(
     ),
 )
 
+# ---------------------------------------------------------------- AUD-010 audit aspect narrowed away from patient code
+
+_POINTCUT_RE = re2.compile(r"^\s*@(?:Around|Before|After\w*|Pointcut)\s*\(\s*(?:value\s*=\s*)?\"([^\"]*)\"")
+
+
+def _narrowed_pointcut(ctx: FileContext) -> Iterator[Hit]:
+    """An audit aspect's pointcut loses an alternative (`execution(* ..patients..*(..)) || ...`) that names patient
+    data: calls there are no longer audited."""
+    if ctx.is_test or ctx.language not in ("java", "kotlin"):
+        return
+    for block in blocks(ctx):
+        old = [m.group(1) for r in block.removed if "@" in r.text for m in [_POINTCUT_RE.search(r.text)] if m]
+        if not old:
+            continue
+        new = [(a, m.group(1)) for a in block.added if "@" in a.text for m in [_POINTCUT_RE.search(a.text)] if m]
+        if not new:
+            continue
+        before = {p.strip() for expr in old for p in expr.split("||")}
+        after = {p.strip() for _, expr in new for p in expr.split("||")}
+        dropped = before - after
+        if not dropped or after - before:
+            continue  # rewritten, not narrowed
+        where = (ctx.path + "\n" + "\n".join(ln.text for ln in block.hunk.lines)).lower()
+        if "audit" not in where:
+            continue
+        if _PHI_RESOURCE_WORDS.isdisjoint(words_of(" ".join(dropped))):
+            continue
+        anchor = new[0][0]
+        if anchor.new_no is not None:
+            yield Hit(anchor.new_no, f"The audit aspect no longer covers `{sorted(dropped)[0][:80]}`, so calls there "
+                                     "read or change patient data without an audit record.")
+
+
+_NARROWED_POINTCUT = Rule(
+    id="AUD-010",
+    category="missing-audit",
+    severity="high",
+    message="The audit aspect's pointcut is narrowed and no longer covers patient-data code. Keep it covered.",
+    regulations=REGULATIONS,
+    languages=frozenset({"java", "kotlin"}),
+    keywords=("@around", "@before", "@after", "@pointcut"),
+    check=_narrowed_pointcut,
+    examples=(
+        udiff("ehr/audit/PhiAccessAspect.java", " public class PhiAccessAspect {",
+              '-    @Around("execution(* org.x.ehr.patients..*(..)) || execution(* org.x.ehr.admin..*(..))")',
+              '+    @Around("execution(* org.x.ehr.admin..*(..))")', "     public Object audit(ProceedingJoinPoint pjp) throws Throwable {"),
+    ),
+    counterexamples=(
+        udiff("ehr/audit/PhiAccessAspect.java", " public class PhiAccessAspect {",
+              '-    @Around("execution(* org.x.ehr.admin..*(..))")',
+              '+    @Around("execution(* org.x.ehr.patients..*(..)) || execution(* org.x.ehr.admin..*(..))")',
+              "     public Object audit(ProceedingJoinPoint pjp) throws Throwable {"),
+        udiff("ehr/audit/PhiAccessAspect.java", " public class PhiAccessAspect {",
+              '-    @Around("execution(* org.x.ehr.patients..*(..)) || execution(* org.x.ehr.metrics..*(..))")',
+              '+    @Around("execution(* org.x.ehr.patients..*(..))")', "     public Object audit(ProceedingJoinPoint pjp) throws Throwable {"),
+    ),
+)
+
 RULES: tuple[Rule, ...] = (
     _REMOVED_AUDIT, _AUDIT_DISABLED, _NESTED_AUDIT_OFF, _AUDIT_TAMPER, _UNAUDITED_HANDLER, _SETTING_AUDIT_OFF,
-    _EXCLUDED_FROM_AUDIT, _EARLY_EXIT, _DROPPED_EVENTS,
+    _EXCLUDED_FROM_AUDIT, _EARLY_EXIT, _DROPPED_EVENTS, _NARROWED_POINTCUT,
 )
