@@ -187,13 +187,12 @@ def bindings(
     hi: int | None = None,
     *,
     record_lines: frozenset[int] | None = None,
-    assign_lines: frozenset[int] | None = None,
 ) -> Bindings:
     """The candidate bindings of post[lo:hi] (and the hunk header); see `hunk_flow`.
 
-    `record_lines` / `assign_lines`: new-file numbers of the lines where `record_words_pattern(vocab)`
-    / `ASSIGN_PATTERN` match (`FileContext.lines_matching`, one pass per file), when the caller has
-    them: other lines are skipped without looking at them.
+    `record_lines`: new-file numbers of the lines where `record_words_pattern(vocab)` matches
+    (`FileContext.lines_matching`, one pass per file), when the caller has them: other lines are
+    skipped without looking at them.
     """
     post = post if post is not None else [ln for ln in hunk.lines if ln.kind != "-"]
     hi = len(post) if hi is None else min(hi, len(post))
@@ -232,8 +231,6 @@ def bindings(
         ln = post[i]
         if hints is not None and ln.new_no not in hints and not ln.text.rstrip().endswith(("(", "[", "{")):
             continue
-        if assign_lines is not None and ln.new_no not in assign_lines:
-            continue  # `_ASSIGN_RE` does not match it
         if "=" not in ln.text:
             continue
         m = _ASSIGN_RE.search(ln.text)
