@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from assistant.review import access, at_rest, auditing, crypto, injection, phi, safety, secrets, transport
+from assistant.review import access, at_rest, auditing, crypto, injection, phi, phi_output, safety, secrets, transport
 from assistant.review.base import Rule
 
 RULES: tuple[Rule, ...] = (
     *phi.RULES,
+    *phi_output.RULES,
     *secrets.RULES,
     *crypto.RULES,
     *injection.RULES,
