@@ -548,7 +548,10 @@ _CONFIG_ENCRYPTION_RE = re2.compile(
 )
 _CODE_ENCRYPTION_RE = re2.compile(
     r"(?i)encrypt\w*\s*\(|Encrypted\w*(?:Field|Type|Column|Converter|String)\b|pgp_sym_encrypt|ENCRYPTED\s+WITH|"
-    r"@Convert\([^)]*[Ee]ncrypt|\bseal\s*\(|fernet\.encrypt|\bgpg\b|\bage\s+-[rRpe]|openssl\s+(?:enc|smime|cms)\b"
+    r"@Convert\([^)]*[Ee]ncrypt|\bseal\s*\(|fernet\.encrypt|\bgpg\b|\bage\s+-[rRpe]|openssl\s+(?:enc|smime|cms)\b|"
+    # object-store SDK arguments that ask for server-side encryption (boto3, AWS SDKs, GCS, Azure Blob)
+    r"\bServerSideEncryption\b|\bSSEKMSKeyId\b|\bSSECustomerKey\b|\bsse_?kms_?key_?id\b|\bwithSSEAwsKeyManagementParams\b|"
+    r"\.serverSideEncryption\s*\(|\.ssekmsKeyId\s*\(|\bkms_key_name\s*=|\bKmsKeyName\b|\bencryption_scope\s*="
 )
 
 
@@ -602,6 +605,10 @@ _REMOVED_ENCRYPTION = Rule(
               "+    blob = serialize(record)", "     store.put(record.id, blob)"),
         udiff("ops/backup.sh", " pg_dump ehr \\", "-  | openssl enc -aes-256-cbc -pbkdf2 -pass env:BACKUP_KEY \\",
               "+  | gzip \\", "   > /backups/ehr.sql.gz"),
+        udiff("reports/export.py", "     s3.put_object(", "         Bucket=BUCKET,", "         Body=buf.getvalue().encode(),",
+              '-        ServerSideEncryption="aws:kms",', "-        SSEKMSKeyId=KMS_KEY_ID,", '+        ContentType="text/csv",', "     )"),
+        udiff("src/exports/upload.ts", "   await s3.send(new PutObjectCommand({", "     Bucket: bucket,", "     Body: csv,",
+              '-    ServerSideEncryption: "aws:kms",', '+    ContentType: "text/csv",', "   }));"),
     ),
     counterexamples=(
         udiff("infra/volume.tf", ' resource "aws_ebs_volume" "scans" {', "-  kms_key_id = aws_kms_key.old.arn",
@@ -610,6 +617,9 @@ _REMOVED_ENCRYPTION = Rule(
               "+    return fernet.decrypt(store.get(record_id), ttl=None)"),
         udiff("infra/sql.tf", "     ip_configuration {", '-      ssl_mode = "ENCRYPTED_ONLY"',
               '+      ssl_mode = "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"', "     }"),
+        udiff("reports/export.py", "     s3.put_object(", "         Bucket=BUCKET,", "         Body=buf.getvalue().encode(),",
+              '-        ServerSideEncryption="aws:kms",', "-        SSEKMSKeyId=KMS_KEY_ID,",
+              '+        ServerSideEncryption="aws:kms", SSEKMSKeyId=settings.EXPORT_KMS_KEY,', "     )"),
     ),
 )
 

@@ -360,7 +360,11 @@ _DATA_ACCESS_RE = re2.compile(
     r"\.objects\.|\.query\b|session\.(?:get|query|execute|add|merge|delete)\b|\.execute\(|\.find\w*\(|"
     r"\.get_or_404\(|\.save\(|\.update\w*\(|\.delete\(|\.insert\w*\(|\.create\(|\brepo\w*\.\w+\(|"
     r"\bstore\.\w+\(|\.(?:Get|Find|Load|Save|Update|Delete|Query|List|Fetch|Read|Search|Select|Export|Insert|Upsert|Remove)"
-    r"\w*\(|Repository\.\w+\(|\b_?db\.\w+"
+    r"\w*\(|Repository\.\w+\(|\b_?db\.\w+|\.(?:delete|create|upsert|remove|destroy)\w*\("
+)
+_WRITE_ACCESS_RE = re2.compile(
+    r"\.(?:save|update|delete|insert|create|upsert|remove|destroy|merge|Save|Update|Delete|Insert|Upsert|Remove|Add)\w*\(|"
+    r"(?i)\b(?:UPDATE\s+\w+\s+SET|INSERT\s+INTO|DELETE\s+FROM)\b"
 )
 _PHI_RESOURCE_WORDS = frozenset({
     "patient", "patients", "record", "records", "chart", "charts", "note", "notes", "lab", "labs", "result", "results",
@@ -428,7 +432,9 @@ def _unaudited_new_handler(ctx: FileContext) -> Iterator[Hit]:
             elsewhere = [ln for h in ctx.file.hunks for ln in h.lines if id(ln) not in inside and not is_comment(ln.text)]
             if not any(AUDIT_RE.search(ln.text) for ln in elsewhere):
                 continue  # this file shows no auditing to be consistent with
-            access = next((ln for ln in body[1:] if _DATA_ACCESS_RE.search(ln.text) and not is_comment(ln.text)), None)
+            accesses = [ln for ln in body[1:] if _DATA_ACCESS_RE.search(ln.text) and not is_comment(ln.text)]
+            # a handler that changes the record is reported where it changes it, not at the lookup before
+            access = next((ln for ln in accesses if _WRITE_ACCESS_RE.search(ln.text)), accesses[0] if accesses else None)
             if access is not None and access.new_no is not None:
                 yield Hit(access.new_no)
 
@@ -824,7 +830,114 @@ _NARROWED_POINTCUT = Rule(
     ),
 )
 
+# ---------------------------------------------------------------- AUD-011 a failed audit write no longer stops the access
+
+# what stops a request or call: return/raise/throw, Go's error return, gin's Abort, http.Error, a 5xx response
+_STOP_RE = re2.compile(
+    r"^\s*(?:return|raise|throw|panic\s*\(|abort\s*\(|os\.Exit\s*\()|\bAbort\w*\s*\(|\bhttp\.Error\s*\(|"
+    r"\bthrow\s+new\b|\breturn\s+(?:err|nil\s*,\s*err|fmt\.Errorf|errors\.)"
+)
+# the line that catches the audit call's failure: Go's `err != nil`, except/catch/rescue, a `.catch(`, `if not ok`
+_FAILURE_HANDLER_RE = re2.compile(
+    r"(?i)\berr\w*\s*!=\s*nil|^\s*(?:\}\s*)?(?:except|catch|rescue)\b|\.catch\s*\(|"
+    r"^\s*(?:\}\s*)?(?:if|elif)\s*\(?\s*(?:not\s+|!\s*)\w*(?:ok|success\w*|written|recorded|logged)\b"
+)
+# an audit call whose result is thrown away: `_ = h.audit.Record(...)`, `.catch(() => {})`, `go h.audit.Record(...)`
+_DISCARDED_RE = re2.compile(
+    r"^\s*_\s*=\s*[\w.()\[\]]*(?i:audit)|^\s*go\s+[\w.()\[\]]*(?i:audit)\w*\s*\.|"
+    r"(?i:audit)[^\n]*\.catch\s*\(\s*(?:\(\s*\w*\s*\)|\w+)\s*=>\s*(?:\{\s*\}|undefined|null|void\s+0|\{\s*/\*[^*]*\*/\s*\})\s*\)|"
+    r"(?i:audit)[^\n]*\.catch\s*\(\s*(?:noop|_\.noop|\(\)\s*=>\s*\{\s*\})\s*\)"
+)
+
+
+def _audit_failure_handler(post: list[DiffLine], i: int) -> bool:
+    """Whether post[i]'s block sits in the failure branch of an audit call: a handler line (`if err := audit...;
+    err != nil {`, `except AuditError:`, `catch (e)`) just above, with the audit call on it or up to 3 lines above."""
+    for k in range(i - 1, max(-1, i - 3), -1):
+        text = post[k].text
+        if not text.strip() or is_comment(text):
+            continue
+        if _FAILURE_HANDLER_RE.search(text) is None:
+            return False
+        return any(AUDIT_RE.search(post[j].text) and not is_comment(post[j].text) for j in range(max(0, k - 3), k + 1))
+    return False
+
+
+def _audit_made_best_effort(ctx: FileContext) -> Iterator[Hit]:
+    """A failed audit write used to stop the access (return/raise/abort); now it is logged and the request goes on,
+    or the audit call's error is thrown away. Then PHI is served whenever the audit store is down, unrecorded."""
+    if ctx.is_test or ctx.language in DOC_LANGUAGES or "audit" in ctx.path.lower():
+        return
+    for block in blocks(ctx):
+        if not block.removed or not block.added:
+            continue
+        stops = [ln for ln in block.removed if _STOP_RE.search(ln.text) and not is_comment(ln.text)]
+        discarded = next((ln for ln in block.added if ln.new_no is not None and _DISCARDED_RE.search(ln.text)), None)
+        if discarded is not None and any(_audit_line(ln.text) for ln in block.removed):
+            yield Hit(discarded.new_no,  # type: ignore[arg-type]
+                      "The audit call's failure is now ignored (`" + discarded.text.strip()[:80] + "`), so when the audit "
+                      "store is down the access goes on with no audit record. Fail the request (or queue the event "
+                      "durably) when the audit write fails.")
+            continue
+        if not stops or any(_STOP_RE.search(ln.text) for ln in block.added if not is_comment(ln.text)):
+            continue
+        post = post_lines(block.hunk)
+        first = block.added[0]
+        i = next((k for k, p in enumerate(post) if p is first), None)
+        if i is None or not _audit_failure_handler(post, i):
+            continue
+        anchor = anchor_for_removal(block)
+        if anchor is not None:
+            yield Hit(anchor, "A failed audit write no longer stops this access (`" + stops[0].text.strip()[:60] + "` is "
+                      "gone from the audit call's error branch), so PHI is served with no audit record whenever the "
+                      "audit store fails. Keep failing closed (or queue the event durably before going on).")
+
+
+_AUDIT_BEST_EFFORT = Rule(
+    id="AUD-011",
+    category="missing-audit",
+    severity="high",
+    message=(
+        "A failed audit write no longer stops the access: the error is logged or ignored and PHI is served with no "
+        "audit record. Fail closed, or queue the event durably before going on."
+    ),
+    regulations=REGULATIONS,
+    languages=frozenset({"python", "javascript", "typescript", "go", "java", "kotlin", "csharp", "ruby", "php"}),
+    keywords=("audit",),
+    check=_audit_made_best_effort,
+    examples=(
+        udiff("internal/handlers/problems.go",
+              ' \tif err := h.audit.Record(ctx, user.ID, "problem_list.view", patientID); err != nil {',
+              '-\t\tc.JSON(http.StatusServiceUnavailable, gin.H{"error": "audit unavailable"})', "-\t\treturn",
+              '+\t\tlog.Warn().Err(err).Msg("audit write failed; continuing")', " \t}", " \tc.JSON(http.StatusOK, problems)"),
+        udiff("ehr/charts.py", "     try:", '         audit.record(user, "chart.view", chart.patient_id)',
+              "     except AuditUnavailable:", "-        raise ServiceUnavailable()",
+              '+        logger.warning("audit unavailable, serving chart")', "     return chart"),
+        udiff("src/notes/notes.service.ts", "     const note = await this.repo.findOne(id);",
+              '-    await this.audit.log(userId, "note.read", note.patientId);',
+              '+    this.audit.log(userId, "note.read", note.patientId).catch(() => {});', "     return note;"),
+        udiff("internal/labs/handler.go", " \tres, err := h.store.Results(ctx, pid)",
+              '-\tif err := h.audit.Record(ctx, actor, "labs.view", pid); err != nil {', "-\t\treturn nil, err", "-\t}",
+              '+\t_ = h.audit.Record(ctx, actor, "labs.view", pid)', " \treturn res, nil"),
+    ),
+    counterexamples=(
+        udiff("internal/handlers/problems.go",
+              ' \tif err := h.audit.Record(ctx, user.ID, "problem_list.view", patientID); err != nil {',
+              '-\t\tc.JSON(http.StatusServiceUnavailable, gin.H{"error": "audit unavailable"})', "-\t\treturn",
+              '+\t\tc.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"error": "audit unavailable"})', "+\t\treturn",
+              " \t}"),
+        udiff("ehr/charts.py", "     chart = repo.get(chart_id)", "     if chart is None:", "-        raise NotFound()",
+              '+        logger.info("chart %s not found", chart_id)', "+        return None", "     return chart"),
+        udiff("ehr/charts.py", "     try:", '         audit.record(user, "chart.view", chart.patient_id)',
+              "     except AuditUnavailable:", "-        raise ServiceUnavailable()",
+              '+        raise ServiceUnavailable(retry_after=30)', "     return chart"),
+        udiff("src/metrics/metrics.service.ts", '-    await this.metrics.push("note.read");',
+              '+    this.metrics.push("note.read").catch(() => {});', "     return note;"),
+    ),
+)
+
+
 RULES: tuple[Rule, ...] = (
     _REMOVED_AUDIT, _AUDIT_DISABLED, _NESTED_AUDIT_OFF, _AUDIT_TAMPER, _UNAUDITED_HANDLER, _SETTING_AUDIT_OFF,
-    _EXCLUDED_FROM_AUDIT, _EARLY_EXIT, _DROPPED_EVENTS, _NARROWED_POINTCUT,
+    _EXCLUDED_FROM_AUDIT, _EARLY_EXIT, _DROPPED_EVENTS, _NARROWED_POINTCUT, _AUDIT_BEST_EFFORT,
 )

@@ -9,7 +9,7 @@ not say what is being switched off.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from assistant.diffs import DiffLine
@@ -50,7 +50,7 @@ _VERIFY_OFF = Rule(
     keywords=(
         "verify", "reject", "insecure", "cert_none", "unverified", "check_hostname", "checkserver", "hostname",
         "validation", "trust", "strictssl", "strict_ssl", "no-check-certificate", "curl", "ssl_verify", "identification",
-        "skip", "ignore", "accept", "validate", "allow",
+        "skip", "ignore", "accept", "validate", "allow", "checkserveridentity",
     ),
     pattern=(
         r"(?i)(?:\b|_)(?:verify|verify_?ssl|ssl_?verify|verify_?certs?|verify_?tls|tls_?verify|ssl_?verification|"
@@ -76,7 +76,10 @@ _VERIFY_OFF = Rule(
         r"""(?i:endpoint[._]identification[._]algorithm["']?\s*[=:]\s*(?:["']\s*["']|none\b|null\b|$))|"""
         # a verification switch read from the environment/config whose default is off
         r"""(?i:(?:getenv|environ\s*\.\s*get|env\s*\.\s*get|getProperty|config\s*\.\s*get\w*)\s*\(\s*["'][\w.\-]*"""
-        r"""(?:verify|reject_?unauthorized|check_?hostname|validate_?certs?)[\w.\-]*["']\s*,\s*["']?(?:false|0|no|off)\b)"""
+        r"""(?:verify|reject_?unauthorized|check_?hostname|validate_?certs?)[\w.\-]*["']\s*,\s*["']?(?:false|0|no|off)\b)|"""
+        # the same switch set through a property call (JavaMail `props.put("mail.smtp.ssl.checkserveridentity", "false")`)
+        r"""(?i:\b(?:put|setProperty|set)\s*\(\s*["'][\w.\-]*(?:checkserveridentity|verify_?(?:peer|host\w*|certs?)?|check_?hostname)"""
+        r"""["']\s*,\s*["']?(?:false|0|no|off)["']?\s*\))"""
     ),
     unless=(
         _COMMENT,
@@ -104,6 +107,7 @@ _VERIFY_OFF = Rule(
         "notify/mail.properties::mail.smtp.ssl.trust=*",
         "claims/HttpConfig.kt::        .loadTrustMaterial(TrustStrategy { _, _ -> true })",
         "billing/payer.py::VERIFY_TLS = os.getenv(\"PAYER_VERIFY_TLS\", \"false\").lower() == \"true\"",
+        "notify/MailProps.java::        props.put(\"mail.smtp.ssl.checkserveridentity\", \"false\");",
     ),
     counterexamples=(
         "hie/client.py::            verify=True,",
@@ -133,9 +137,41 @@ def _local_only(ctx: FileContext) -> bool:
     return bool(hosts) and all(_LOCAL_HOST_RE.search(h) for h in hosts)
 
 
+# A local-development profile: the compose override, `docker-compose.dev.yml`, `application-local.properties`,
+# `appsettings.Development.json`, `.env.development`, `settings/local.py`, a `dev/` overlay. Its endpoints are the
+# developer's own stack (service names, self-signed certificates), not routes PHI travels.
+_LOCAL_PROFILE_RE = re2.compile(
+    r"(?i)(?:^|/)docker-compose\.override\.ya?ml$|(?:^|/)\.env\.(?:dev|development|local)(?:\.[\w.]+)?$|"
+    r"[/._\-](?:dev|development|local)\.(?:ya?ml|json|properties|env|py|toml|ini|conf|cfg|js|ts|rb)$|"
+    r"(?:^|/)(?:dev|development|local)\.(?:ya?ml|json|properties|env|py|toml|ini|conf|cfg|js|ts|rb)$|"
+    r"(?:^|/)(?:dev|local)/"
+)
+
+
+def is_local_profile(path: str) -> bool:
+    return _LOCAL_PROFILE_RE.search(path) is not None
+
+
+def _line_check(rule: Rule) -> Callable[[FileContext], Iterator[Hit]]:
+    """A line rule run as a check, so it can skip a local-dev profile: the pattern in one pass over the file,
+    the veto patterns on the lines it finds."""
+    pattern = re2.compile(rule.pattern or "")
+    unless = tuple(re2.compile(u) for u in rule.unless)
+    scan = f"(?m:{rule.pattern})"
+
+    def check(ctx: FileContext) -> Iterator[Hit]:
+        if ctx.is_test or is_local_profile(ctx.path):
+            return
+        for ln in ctx.scan(scan, lower=False):
+            if ln.new_no is not None and pattern.search(ln.text) and not any(u.search(ln.text) for u in unless):
+                yield Hit(ln.new_no)
+
+    return check
+
+
 def _verify_off(ctx: FileContext) -> Iterator[Hit]:
     """The TLS-001 pattern line by line, except in a file whose only endpoints are local ones."""
-    if ctx.is_test or ctx.language not in SOURCE_LANGUAGES:
+    if ctx.is_test or ctx.language not in SOURCE_LANGUAGES or is_local_profile(ctx.path):
         return
     hits = [ln for ln in ctx.scan(f"(?m:{_VERIFY_OFF.pattern})", lower=False)
             if _VERIFY_OFF_RE.search(ln.text) and not any(u.search(ln.text) for u in _VERIFY_OFF_UNLESS)]
@@ -220,7 +256,10 @@ _TLS_OFF = Rule(
         r"""(?i:\b[\w.\-]*(?:transit_?encryption|encrypt\w*_?in_?transit|in_?transit_?encrypt)\w*["']?\s*(?:=|:|=>)\s*"""
         r"""["']?(?:false|0|no|off|disabled?)["']?\s*(?:[,;})\]#]|//|$)|\bclient_broker\s*=\s*"(?:TLS_)?PLAINTEXT")|"""
         # a cleartext port opened beside the TLS one (Azure Cache for Redis)
-        r"""(?i:\b(?:enable_?)?non_?(?:ssl|tls)_?port(?:_?enabled)?["']?\s*(?:=|:)\s*["']?true\b)"""
+        r"""(?i:\b(?:enable_?)?non_?(?:ssl|tls)_?port(?:_?enabled)?["']?\s*(?:=|:)\s*["']?true\b)|"""
+        # a TLS switch set through a property/option call (JavaMail `props.put("mail.smtp.starttls.enable", "false")`)
+        r"""(?i:\b(?:put|setProperty|set|setOption|option)\s*\(\s*["'][\w.\-]*(?:ssl|tls|starttls)(?:[._\-](?:enable|enabled|"""
+        r"""required|require|use))?["']\s*,\s*["']?(?:false|0|no|off)["']?\s*\))"""
     ),
     unless=(
         _COMMENT,
@@ -249,6 +288,8 @@ _TLS_OFF = Rule(
         "infra/azure/redis.bicep.json::      \"enableNonSslPort\": true,",
         "infra/efs.tf::  encryption_in_transit = false",
         "infra/msk.tf::      client_broker = \"TLS_PLAINTEXT\"",
+        "referrals/MailSessions.java::        props.put(\"mail.smtp.starttls.enable\", \"false\");",
+        "referrals/MailSessions.kt::        props.setProperty(\"mail.smtp.ssl.enable\", \"false\")",
     ),
     counterexamples=(
         "config/db.py::DATABASE_URL = f\"postgresql://{user}@{host}/ehr?sslmode=verify-full\"",
@@ -259,6 +300,8 @@ _TLS_OFF = Rule(
         "src/appsettings.json::  \"Ehr\": \"Server=sql01;Database=ehr;Encrypt=True;\"",
         "infra/cdn.tf::    viewer_protocol_policy = \"redirect-to-https\"",
         "config/kafka.properties::security.protocol=SASL_SSL",
+        "referrals/MailSessions.java::        props.put(\"mail.smtp.starttls.enable\", \"true\");",
+        "referrals/MailSessions.java::        props.put(\"mail.smtp.ssl.checkserveridentity\", \"true\");",
     ),
 )
 
@@ -325,6 +368,16 @@ _CLEARTEXT_URL = Rule(
         "app/client.py::resp = requests.get(URL, timeout=5)  # runbook: http://wiki.stvincent.internal/ehr/runbooks/fhir",
     ),
 )
+
+
+_TLS_OFF = replace(_TLS_OFF, check=_line_check(_TLS_OFF), counterexamples=(
+    *_TLS_OFF.counterexamples, "docker-compose.dev.yml::      DATABASE_URL: postgresql://ehr@db:5432/ehr?sslmode=disable"))
+_CLEARTEXT_URL = replace(_CLEARTEXT_URL, check=_line_check(_CLEARTEXT_URL), counterexamples=(
+    *_CLEARTEXT_URL.counterexamples,
+    "docker-compose.dev.yml::      FHIR_BASE_URL: http://fhir:8080/fhir",
+    "src/main/resources/application-local.properties::ehr.lab.endpoint=http://lab-gateway:8080/api/results",
+    "src/Portal/appsettings.Development.json::    \"FhirBase\": \"http://fhir-dev:8080/fhir\",",
+))
 
 
 _TLS_TOPIC = re2.compile(r"(?:^|[._\-])(?:ssl|tls|https)(?:$|[._\-])")
