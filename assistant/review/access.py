@@ -140,8 +140,29 @@ _ANON_MARKER_RE = re2.compile(
     r"@(?:public_?route|public_?endpoint|no_?auth|skip_?auth\w*|login_exempt|unauthenticated)\b|@Public\(\)|"
     r"(?i:\b(?:auth|auth_?required|login_?required|requires_?auth|authenticated)\s*[=:]\s*(?:False|false)\b)|"
     r"authentication_classes\s*=\s*(?:\[\s*\]|\(\s*\))|permission_classes\s*=\s*(?:\[\s*\]|\(\s*\))|"
-    r"^\s*security:\s*\[\s*\]|skip_before_action\s+:authenticate\w*|(?i:\banonymous\s*[=:]\s*true\b)"
+    r"^\s*security:\s*\[\s*\]|skip_before_action\s+:authenticate\w*|(?i:\banonymous\s*[=:]\s*true\b)|"
+    # Spring Security's Kotlin DSL: `authorize("/api/patients/**", permitAll)`
+    r"\bauthorize\s*\([^\n]*,\s*permitAll\s*\)"
 )
+# With no path in sight (a Django/DRF view is routed in urls.py), the handler's or view class's own name says
+# whether it is a health check or a sign-in step: `def healthz(request)`, `class LoginView(APIView)`.
+_HANDLER_NAME_RE = re2.compile(
+    r"^\s*(?:async\s+)?(?:def|function|func|class)\s+(?:\([^)]*\)\s*)?([A-Za-z_]\w*)|"
+    r"^\s*(?:public|private|protected|internal)\s+[^=(]*?\b([A-Za-z_]\w*)\s*\("
+)
+_PUBLIC_NAME_RE = re2.compile(
+    r"(?i)^_*(?:health|ready|readiness|live|liveness|ping|status|version|heartbeat|alive|login|logout|sign_?in|"
+    r"sign_?out|sign_?up|register|forgot_?password|reset_?password|token|oauth|callback|webhook|csrf|metrics|"
+    r"openapi|swagger|robots|favicon)"
+)
+
+
+def _handler_name(lines: Sequence[DiffLine]) -> str | None:
+    for ln in lines:
+        m = _HANDLER_NAME_RE.search(ln.text)
+        if m is not None:
+            return next(g for g in m.groups() if g)
+    return None
 _PATH_LITERAL_RE = re2.compile(
     r"""["'`](/[^"'`\s]*)["'`]|\[\s*Route\(\s*"([^"]*)"|@\w*Mapping\(\s*(?:value\s*=\s*)?"([^"]*)\"|"""
     r"""\[\s*Http(?:Get|Post|Put|Patch|Delete|Head|Options)\(\s*"([^"]*)"|"""
@@ -189,6 +210,14 @@ def _anonymous(ctx: FileContext) -> Iterator[Hit]:
             near = same or _paths_in(post[max(0, i - 4): i + 5])
             if near and all(_PUBLIC_PATH_RE.search(p) for p in near):
                 continue
+            if not near:
+                # the function the decorator run applies to, else the class the setting sits in
+                below = _handler_name(post[i + 1: i + 6])
+                above = _handler_name(list(reversed(post[max(0, i - 3): i])))
+                decorator = ln.text.lstrip().startswith(("@", "["))
+                name = (below or above) if decorator else (above or below)
+                if name is not None and _PUBLIC_NAME_RE.search(name):
+                    continue
             if ln.new_no is not None:
                 yield Hit(ln.new_no)
 
@@ -212,6 +241,9 @@ _ANONYMOUS = Rule(
         udiff('Controllers/ChartController.cs', ' [Route("login")]', ' public class ChartController : Controller', ' {',
               '+    [AllowAnonymous]', '+    [HttpGet("patients/{id}/chart")]', '+    public IActionResult Chart(string id) => View();'),
         udiff('Sec.java', ' http.authorizeHttpRequests(a -> a', '-    .anyRequest().authenticated());', '+    .anyRequest().permitAll());'),
+        udiff('Security.kt', ' authorizeHttpRequests {', '+    authorize("/api/patients/**", permitAll)', '     authorize(anyRequest, authenticated)'),
+        udiff('records/views.py', ' ', '+@api_view(["GET"])', '+@permission_classes([AllowAny])', '+def patient_summary(request, pk):',
+              '+    return JsonResponse(Summary.for_patient(pk))'),
     ),
     counterexamples=(
         udiff('Api/Health.cs', ' [Route("/healthz")]', '+[AllowAnonymous]', ' public class HealthController {}'),
@@ -219,6 +251,10 @@ _ANONYMOUS = Rule(
         udiff('Sec.java', ' http.authorizeHttpRequests(a -> a', '+    .requestMatchers("/actuator/health", "/login").permitAll()'),
         udiff('Controllers/AccountController.cs', ' [Route("account")]', ' public class AccountController : Controller', ' {',
               '+    [AllowAnonymous]', '+    [HttpGet("login")]', '+    public IActionResult Login() => View();'),
+        udiff('portal/views.py', ' ', '+@api_view(["GET"])', '+@permission_classes([AllowAny])', '+def healthz(request):',
+              '+    return JsonResponse({"status": "ok"})'),
+        udiff('accounts/views.py', ' ', '+class LoginView(APIView):', '+    permission_classes = [AllowAny]', '+    def post(self, request):'),
+        udiff('Security.kt', ' authorizeHttpRequests {', '+    authorize("/actuator/health", permitAll)', '     authorize(anyRequest, authenticated)'),
     ),
 )
 

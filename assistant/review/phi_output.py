@@ -165,6 +165,39 @@ _BODY_BINDING_RE = re2.compile(
 _BODY_LOOKBACK = 15
 
 
+_OPEN_BINDING_LOOKBACK = 4
+
+
+def _open_binding_phi(
+    ctx: FileContext, post: list[DiffLine], i: int, span: str, flow: object
+) -> tuple[int, str] | None:
+    """A name in the response span bound just above by a call or literal that runs over several lines
+    (`msg := fmt.Sprintf("...",` then the arguments on the next line): the bindings window reads one-line
+    values only, so the value is read here, from the opening bracket to its close. Returns the added line
+    holding the PHI and what it is."""
+    names = set(IDENTIFIER_RE.findall(mask(span).masked))
+    for k in range(i - 1, max(-1, i - 1 - _OPEN_BINDING_LOOKBACK), -1):
+        text = post[k].text
+        if "=" not in text or text.count("(") + text.count("{") + text.count("[") <= (
+                text.count(")") + text.count("}") + text.count("]")):
+            continue
+        m = _ASSIGN_HEAD_RE.search(text)
+        if m is None or m.group(1) not in names:
+            continue
+        col = min((c for c in (text.find(b, m.end()) for b in "([{") if c >= 0), default=-1)
+        if col < 0:
+            continue
+        value, starts = balanced_span(post, k, col, max_lines=6)
+        for offset, desc in phi_chains(value, ctx.vocabulary, flow.record_vars, flow.phi_vars):  # type: ignore[attr-defined]
+            target = post[k + line_at(starts, offset)]
+            if target.kind == "+" and target.new_no is not None:
+                return target.new_no, f"it returns `{desc}` (through `{m.group(1)}`)"
+    return None
+
+
+_ASSIGN_HEAD_RE = re2.compile(r"^\s*(?:(?:var|let|const|val|final|string|String|auto)\s+)?([A-Za-z_]\w*)\s*(?::=|=)(?:[^=]|$)")
+
+
 def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
     """Error bodies that echo stack traces, exception internals, request bodies or patient records."""
     if ctx.is_test or ctx.language not in CODE:
@@ -180,7 +213,7 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
         if where is None or hunk is None:
             continue
         post, i = where
-        if not any(x.new_no in hints or x.new_no in leaks for x in post[i: i + 10]) and not (
+        if not any(x.new_no in hints or x.new_no in leaks for x in post[max(0, i - _OPEN_BINDING_LOOKBACK): i + 10]) and not (
             bodies and any(x.new_no in bodies for x in post[max(0, i - _BODY_LOOKBACK): i])
         ):
             continue
@@ -231,6 +264,11 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
                     hit_line = hit_line or post[idx].new_no
                     detail = f"it returns `{desc}`"
                     break
+            if not detail:
+                # `msg := fmt.Sprintf("... %s %s",\n\tsub.FirstName, sub.BirthDate)` just above, then `http.Error(w, msg, ...)`
+                found = _open_binding_phi(ctx, post, i, span, flow)
+                if found is not None:
+                    hit_line, detail = found
             if not detail:
                 # `{"error": ..., "patient": p}`: the key names the record the value holds
                 for km in _RECORD_ENTRY_RE.finditer(span):
@@ -330,13 +368,20 @@ def _has_phi_arg(rest: str, ctx: FileContext, flow: HunkFlow) -> bool:
     return any(True for _ in phi_chains(rest, ctx.vocabulary, flow.record_vars, flow.phi_vars))
 
 
-# A response marked storable by shared caches (CDNs, proxies): `Cache-Control: public`, Django's
-# `cache_control(public=True)`, Spring's `.cachePublic()`, ASP.NET's `ResponseCacheLocation.Any`.
+# A response marked storable by shared caches (CDNs, proxies): `Cache-Control: public` (as a header call, a
+# header-dict assignment `headers["Cache-Control"] = "public, ..."` or ASP.NET's `Headers.CacheControl = ...`),
+# Django's `cache_control(public=True)`, Flask's `cache_control.public = True`, Rails' `expires_in ..., public: true`,
+# Spring's `.cachePublic()`, ASP.NET's `ResponseCacheLocation.Any`.
 _PUBLIC_CACHE_RE = re2.compile(
-    r"(?i)cache-control[\"'`]?\s*[,:=]\s*[\"'`]?[^\"'`\n]*\bpublic\b|\bcache_control\s*\([^)\n]*\bpublic\s*=\s*True|"
+    r"(?i)cache-?control[\"'`]?\s*\]?\s*[,:=]\s*[\"'`]?[^\"'`\n]*\bpublic\b|\bcache_control\s*\([^)\n]*\bpublic\s*=\s*True|"
+    r"\bcache_control\s*\.\s*public\s*=\s*True|\bexpires_in\b[^\n]*\bpublic:\s*true|"
     r"\.cachePublic\s*\(|ResponseCacheLocation\s*\.\s*Any\b|CacheControlHeaderValue\s*\{[^}\n]*\bPublic\s*=\s*true"
     # (not Django's @cache_page: a view that touches the session gets `Vary: Cookie`, so its cache is per user)
 )
+# ASP.NET Core's `[ResponseCache(Duration = N)]` with no Location is `Location = Any`: public. It is private
+# only with `Location = Client`/`None` or `NoStore = true`; a named profile is judged where it is defined.
+_RESPONSE_CACHE_DEFAULT_RE = re2.compile(r"\[\s*ResponseCache\s*\(\s*Duration\s*=")
+_RESPONSE_CACHE_SCOPED = ("Location", "NoStore", "CacheProfileName")
 # static files (fingerprinted bundles, images, fonts) are meant to be cached publicly; a page cache that varies on
 # the session cookie is per user
 _STATIC_CACHE_RE = re2.compile(
@@ -358,8 +403,12 @@ def _check_public_cache(ctx: FileContext) -> Iterator[Hit]:
     same cache may be served it, and it outlives the session."""
     if ctx.is_test or ctx.language not in CODE:
         return
-    for ln in ctx.lines_with("public", "location.any", "location = responsecachelocation"):
-        if ln.new_no is None or is_comment(ln.text) or _PUBLIC_CACHE_RE.search(ln.text) is None:
+    for ln in ctx.lines_with("public", "location.any", "location = responsecachelocation", "responsecache("):
+        if ln.new_no is None or is_comment(ln.text):
+            continue
+        if _PUBLIC_CACHE_RE.search(ln.text) is None and (
+            _RESPONSE_CACHE_DEFAULT_RE.search(ln.text) is None or any(k in ln.text for k in _RESPONSE_CACHE_SCOPED)
+        ):
             continue
         where = ctx.position(ln.new_no)
         if where is None:
@@ -405,6 +454,77 @@ def _check_widened_responses(ctx: FileContext) -> Iterator[Hit]:
                 continue
             yield Hit(ln.new_no, f"The response now returns the whole `{chain}` record where it returned one of its "
                                  "fields. Return only the fields the caller needs (minimum necessary).")
+    yield from _all_fields_serializers(ctx)
+    yield from _unhidden_fields(ctx)
+
+
+# DRF `class Meta: model = Patient; fields = "__all__"`: every column of the model, present and future, goes out.
+_ALL_FIELDS_RE = re2.compile(r"""^\s*fields\s*=\s*["']__all__["']""")
+_META_MODEL_RE = re2.compile(r"^\s*model\s*=\s*(?:[\w.]+\.)?([A-Z]\w*)\s*$")
+_SERIALIZER_CLASS_RE = re2.compile(r"^\s*class\s+\w+\s*\([^)]*(?:Serializer|Schema)\b")
+# A field kept out of the serialized response: Jackson/System.Text.Json/Newtonsoft `JsonIgnore`, class-transformer
+# `@Exclude()`, Gson `@Expose(serialize = false)`, Go's `json:"-"` tag, DRF/pydantic write-only, NestJS `select: false`.
+_HIDDEN_FIELD_RE = re2.compile(
+    r"@JsonIgnore\b|\[JsonIgnore\b|@Exclude\s*\(|@Expose\s*\(\s*serialize\s*=\s*false|json:\"-\"|"
+    r"(?i:write_?only\s*[=:]\s*true)|WRITE_ONLY|\bexclude\s*=\s*True|select:\s*false"
+)
+
+
+def _all_fields_serializers(ctx: FileContext) -> Iterator[Hit]:
+    """A serializer of a patient model that now lists `fields = "__all__"`: the response carries every column,
+    identifiers and dates included, and any column added later."""
+    vocab = ctx.vocabulary
+    for ln in ctx.lines_with("__all__"):
+        if ln.new_no is None or _ALL_FIELDS_RE.search(ln.text) is None:
+            continue
+        where = ctx.position(ln.new_no)
+        if where is None:
+            continue
+        post, i = where
+        around = post[max(0, i - 8): i + 4]
+        model = next((m.group(1) for x in around if (m := _META_MODEL_RE.search(x.text))), None)
+        if model is None or not vocab.is_record(model):
+            continue
+        header = ctx.enclosing_header(ln.new_no)
+        if not any(_SERIALIZER_CLASS_RE.search(x.text) for x in post[max(0, i - 8): i]) and "Serializer" not in header:
+            continue  # a ModelForm's fields are what the user may edit, not what a response returns
+        yield Hit(ln.new_no, f"The `{model}` serializer now returns every field of the record (`fields = \"__all__\"`), "
+                             "identifiers and dates included. List only the fields the caller needs.")
+
+
+def _unhidden_fields(ctx: FileContext) -> Iterator[Hit]:
+    """A PHI field that was kept out of serialized responses (`@JsonIgnore`, `json:"-"`, write-only) no longer is."""
+    vocab = ctx.vocabulary
+    for block in blocks(ctx):
+        if not block.removed or not block.added:
+            continue
+        if not any(_HIDDEN_FIELD_RE.search(x.text) for x in block.removed):
+            continue
+        if any(_HIDDEN_FIELD_RE.search(x.text) for x in block.added):
+            continue
+        first = block.added[0]
+        where = ctx.position(first.new_no or 0)
+        if where is None:
+            continue
+        post, i = where
+        # the field the marker annotated: the first declaration from the block on, past its annotations
+        term = None
+        for x in post[i: i + len(block.added) + 2]:
+            text = x.text.strip()
+            if not text or is_comment(x.text) or (text.startswith(("@", "[")) and "json:" not in text):
+                continue
+            head = text.split("`", 1)[0].split("=", 1)[0]
+            for name in IDENTIFIER_RE.findall(head):
+                found = vocab.phi_term(name)
+                if found is not None and not vocab.is_weak(found):
+                    term = found
+                    break
+            break
+        if term is None:
+            continue
+        yield Hit(first.new_no or 1, f"`{term}` was kept out of serialized responses and now is not, so every "
+                                     "response that returns this object carries it. Keep it hidden, or return a DTO "
+                                     "with only the fields the caller needs.")
 
 
 def _diff(path: str, *lines: str, context: tuple[str, ...] = ()) -> str:
@@ -488,6 +608,9 @@ RULES: tuple[Rule, ...] = (
                   "async def validation_failed(request: Request, exc: ValidationError):",
                   "    body = await request.json()",
                   "    return JSONResponse(status_code=422, content={\"errors\": exc.errors(), \"received\": body})"),
+            "internal/intake/handler.go::\tif err := h.svc.Validate(sub); err != nil {\n"
+            "\t\tmsg := fmt.Sprintf(\"intake rejected for %s (born %s): %v\",\n\t\t\tsub.LastName, sub.BirthDate, err)\n"
+            "\t\thttp.Error(w, msg, http.StatusUnprocessableEntity)",
         ),
         counterexamples=(
             "routes/r.js::} catch (err) {\n  res.status(500).json({ error: \"internal_error\", id: req.id });",
@@ -497,6 +620,9 @@ RULES: tuple[Rule, ...] = (
             "export/roster.go::func WriteRoster(rows []Patient) error {\n\tf, err := os.Create(path)\n\tif err != nil {\n"
             "\t\treturn err\n\t}\n\tw := csv.NewWriter(f)\n\tfor _, p := range rows {\n"
             "\t\t_ = w.Write([]string{p.MRN, p.FamilyName, p.BirthDate.Format(\"2006-01-02\")})",
+            "internal/intake/handler.go::\tif err := h.svc.Validate(sub); err != nil {\n"
+            "\t\tmsg := fmt.Sprintf(\"intake rejected (%d fields): %v\",\n\t\t\tlen(sub.Fields), err)\n"
+            "\t\thttp.Error(w, msg, http.StatusUnprocessableEntity)",
         ),
     ),
     Rule(
@@ -506,7 +632,7 @@ RULES: tuple[Rule, ...] = (
         message="A response with patient data is marked cacheable by shared caches. Send `Cache-Control: no-store` "
         "for PHI responses.",
         regulations=_REG_OUT,
-        keywords=("cache",),
+        keywords=("cache", "expires_in"),
         check=_check_public_cache,
         examples=(
             "src/routes/documents.ts::router.get('/documents/:id/download', requireUser, async (req, res) => {\n"
@@ -515,6 +641,12 @@ RULES: tuple[Rule, ...] = (
             "labs/views.py::@cache_control(public=True, max_age=3600)\ndef lab_result_pdf(request, result_id):",
             "Api/ChartsController.cs::[ResponseCache(Duration = 600, Location = ResponseCacheLocation.Any)]\n"
             "public async Task<IActionResult> GetChart(string patientId)",
+            "Api/SummaryController.cs::[Route(\"api/patients/{patientId:guid}/summary\")]\npublic class SummaryController\n{\n"
+            "    [HttpGet]\n    [ResponseCache(Duration = 300)]\n    public async Task<IActionResult> Get(Guid patientId)",
+            "api/visits.py::@router.get(\"/visits/{visit_id}\")\nasync def get_visit(visit_id: str, response: Response):\n"
+            "    response.headers[\"Cache-Control\"] = \"public, max-age=600\"",
+            "app/controllers/results_controller.rb::def show\n  @result = current_patient.lab_results.find(params[:id])\n"
+            "  expires_in 1.hour, public: true",
         ),
         counterexamples=(
             "web/static.ts::app.use('/assets', express.static(dir, { setHeaders: (res) => res.set('Cache-Control', 'public, max-age=31536000') }));",
@@ -523,6 +655,11 @@ RULES: tuple[Rule, ...] = (
             "labs/views.py::@login_required\n@cache_page(60 * 15)\ndef lab_results(request, patient_id):",
             "src/routes/documents.ts::router.get('/documents/:id/download', requireUser, async (req, res) => {\n"
             "  res.set('Cache-Control', 'private, no-store');",
+            "Api/SummaryController.cs::[Route(\"api/patients/{patientId:guid}/summary\")]\npublic class SummaryController\n{\n"
+            "    [HttpGet]\n    [ResponseCache(Duration = 60, Location = ResponseCacheLocation.Client)]\n"
+            "    public async Task<IActionResult> Get(Guid patientId)",
+            "api/visits.py::@router.get(\"/visits/{visit_id}\")\nasync def get_visit(visit_id: str, response: Response):\n"
+            "    response.headers[\"Cache-Control\"] = \"private, no-store\"",
         ),
     ),
     Rule(
@@ -532,14 +669,29 @@ RULES: tuple[Rule, ...] = (
         message="A response that returned one field of a patient record now returns the whole record. Return only "
         "the fields the caller needs.",
         regulations=_REG_OUT,
-        keywords=("json", "send", "response", "return", "jsonify", "ok("),
+        keywords=("json", "send", "response", "return", "jsonify", "ok(", "__all__", "exclude", "write_only",
+                  "writeonly", "select: false"),
         check=_check_widened_responses,
         examples=(
             "diff --git a/routes/kiosk.js b/routes/kiosk.js\n--- a/routes/kiosk.js\n+++ b/routes/kiosk.js\n"
             "@@ -13,4 +13,4 @@\n   res.json({\n     time: appt.startsAt,\n-    patientInitials: appt.patient.initials,\n"
             "+    patient: appt.patient,\n   });\n",
+            "census/api/serializers.py::class PatientListSerializer(serializers.ModelSerializer):\n    class Meta:\n"
+            "        model = Patient\n        fields = \"__all__\"",
+            "diff --git a/src/main/java/org/h/Member.java b/src/main/java/org/h/Member.java\n--- a/src/main/java/org/h/Member.java\n"
+            "+++ b/src/main/java/org/h/Member.java\n@@ -8,3 +8,3 @@ public class Member {\n     private String planCode;\n"
+            "-    @JsonIgnore\n+    @JsonProperty(\"ssn\")\n     private String ssn;\n",
+            "diff --git a/internal/members/model.go b/internal/members/model.go\n--- a/internal/members/model.go\n"
+            "+++ b/internal/members/model.go\n@@ -4,3 +4,3 @@ type Member struct {\n \tPlan string `json:\"plan\"`\n"
+            "-\tSSN  string `json:\"-\"`\n+\tSSN  string `json:\"ssn\"`\n \tName string `json:\"name\"`\n",
         ),
         counterexamples=(
+            "intake/forms.py::class PatientForm(forms.ModelForm):\n    class Meta:\n        model = Patient\n        fields = \"__all__\"",
+            "scheduling/serializers.py::class ClinicSerializer(serializers.ModelSerializer):\n    class Meta:\n"
+            "        model = Clinic\n        fields = \"__all__\"",
+            "diff --git a/src/main/java/org/h/Member.java b/src/main/java/org/h/Member.java\n--- a/src/main/java/org/h/Member.java\n"
+            "+++ b/src/main/java/org/h/Member.java\n@@ -8,3 +8,3 @@ public class Member {\n     private String planCode;\n"
+            "-    @JsonIgnore\n+    @JsonProperty(\"synced_at\")\n     private Instant lastSyncedAt;\n",
             "diff --git a/routes/kiosk.js b/routes/kiosk.js\n--- a/routes/kiosk.js\n+++ b/routes/kiosk.js\n"
             "@@ -13,4 +13,4 @@\n   res.json({\n     time: appt.startsAt,\n-    patient: appt.patient,\n"
             "+    patientInitials: appt.patient.initials,\n   });\n",
