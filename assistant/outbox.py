@@ -10,6 +10,12 @@ backoff and full jitter. Delivery is at least once: a handler must tolerate
 running again after a crash (load current state, update rather than
 re-create, or let the receiver dedupe on the job id).
 
+A kind is ``family.action`` and the payload names what the job acts on:
+jobs of one family with the same payload (``slack.post_card`` and
+``slack.update_card`` of one request) never run at the same time, in any
+process -- the worker's claim holds the later ones back while one runs, so
+two of them can never both find no card and both post one.
+
 Kinds used by issue 5 (payload ``{"deployment_id": ...}`` for all):
 ``deployment.callback``, ``slack.post_card``, ``slack.update_card``,
 ``slack.blocked_notice``, ``teams.post_card``, ``teams.update_card``,

@@ -1,9 +1,11 @@
 """The outbox worker: claims due jobs, runs their handlers, retries with backoff, survives crashes.
 
 Claiming sets a job ``running`` with a lease (``lease_until``) and records
-the attempt, in one transaction (Postgres: ``FOR UPDATE SKIP LOCKED``, so
-replicas never claim the same job; SQLite: the single writer serializes
-claims). While a handler runs, a heartbeat extends the lease. A worker that
+the attempt, in one transaction; claims take turns across processes
+(Postgres: an advisory lock held to the commit; SQLite: the single writer),
+so replicas never claim the same job, and never two jobs of one family about
+the same thing (same payload) at once -- a card post and a card update of one
+request in two processes would both post a card. While a handler runs, a heartbeat extends the lease. A worker that
 is killed (``kill -9``) or stalls stops extending it; once it runs out any
 worker claims the job again and marks the cut-short attempt ``lost``. Every
 write after a handler is fenced on (claimed_by, attempts), so a stalled
@@ -30,7 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Double, and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Double, and_, bindparam, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from assistant import clock
@@ -449,6 +451,8 @@ class OutboxWorker:
                 return []
         claim = _CLAIM_PG if self.db.dialect == "postgresql" else _CLAIM
         with self.db.session() as session:
+            if self.db.dialect == "postgresql":
+                session.execute(_PG_CLAIM_LOCK)
             rows = session.execute(
                 claim, {**params, "lease_until": now + self.options.lease_s, "worker": self.worker_id}
             ).all()
@@ -554,13 +558,49 @@ _DUE = and_(
 _ANY_DUE = select(_J.id).where(_DUE).limit(1)
 
 
-def _claim_statement(*, skip_locked: bool) -> Any:
-    due = select(_J.id).where(_DUE).order_by(_J.run_at, _J.id).limit(bindparam("limit"))
-    if skip_locked:
-        due = due.with_for_update(skip_locked=True)
+def _family(kind: Any, dialect: str) -> Any:
+    """The kind's first dotted word ("slack" of "slack.update_card"): jobs of one family act on the same things."""
+    if dialect == "postgresql":
+        return func.split_part(kind, ".", 1)
+    return func.substr(kind, 1, func.instr(kind + ".", ".") - 1)
+
+
+def _claim_statement(dialect: str) -> Any:
+    """Claim due jobs, at most one per (family, payload), none whose (family, payload) has a live running job.
+
+    A job's payload names what it acts on, so two jobs of one family with the
+    same payload -- "post the card of dep_1" and "update the card of dep_1" --
+    must never run at once, in any process: both would find no card yet and
+    both would post one. The claim is where every process meets, so the rule
+    is enforced here: a job waits while one of its group runs under a live
+    lease (a dead claimer's lease runs out and its job is claimed again, still
+    alone), and one claim takes only the oldest due job of a group. The
+    caller makes claims mutually exclusive (SQLite: the single writer;
+    Postgres: an advisory lock) so the check and the claim cannot interleave
+    with another process's.
+    """
+    running = outbox_jobs.alias("running")
+    r = running.c
+    busy = exists().where(
+        r.status == "running",
+        r.lease_until >= bindparam("now", type_=Double),
+        r.payload == _J.payload,
+        _family(r.kind, dialect) == _family(_J.kind, dialect),
+    )
+    ranked = (
+        select(
+            _J.id,
+            _J.run_at,
+            func.row_number().over(partition_by=(_family(_J.kind, dialect), _J.payload), order_by=(_J.run_at, _J.id)).label("turn"),
+        )
+        .where(_DUE, ~busy)
+        .subquery()
+    )
+    due = select(ranked.c.id).where(ranked.c.turn == 1).order_by(ranked.c.run_at, ranked.c.id).limit(bindparam("limit"))
     return (
         update(outbox_jobs)
-        .where(_J.id.in_(due.scalar_subquery()))
+        # _DUE again: on Postgres a row changed since the subquery's snapshot (finished by its late worker) is re-checked.
+        .where(_J.id.in_(due.scalar_subquery()), _DUE)
         .values(
             status="running",
             attempts=_J.attempts + 1,
@@ -571,8 +611,10 @@ def _claim_statement(*, skip_locked: bool) -> Any:
     )
 
 
-_CLAIM = _claim_statement(skip_locked=False)
-_CLAIM_PG = _claim_statement(skip_locked=True)  # replicas never claim the same job
+_CLAIM = _claim_statement("sqlite")
+_CLAIM_PG = _claim_statement("postgresql")
+# Claims on Postgres take turns (held to the commit): the busy check and the claim then see every earlier claim.
+_PG_CLAIM_LOCK = text("SELECT pg_advisory_xact_lock(7243010)")
 _MARK_LOST = (
     update(outbox_attempts)
     .where(_A.job_id.in_(bindparam("ids", expanding=True)), _A.outcome.is_(None))

@@ -7,8 +7,9 @@ current state rather than the event that caused the job means a late or
 repeated job can only ever make the card more up to date, and the outbox's
 at-least-once delivery cannot post two cards: the card's channel and ``ts``
 are saved (``assistant.chat_messages``) right after the post and looked up
-before every run. Jobs for one request are serialized in this process so a
-post and an update racing each other cannot both post.
+before every run. The outbox never runs two ``slack.*`` jobs of one request
+at once, in any process (see ``assistant.outbox``), so a post and an update
+cannot both find no card and both post; the lock here covers direct calls.
 
 Failures are sorted the way Slack means them: rate limits and server or
 network trouble are retried (``RetryLater``, honouring ``Retry-After``);

@@ -7,8 +7,10 @@ through `CloudAdapter.continue_conversation` to the configured conversation
 at `teams.service_url`) if it is not there yet, else update that activity.
 The card's conversation and activity id are saved (`assistant.chat_messages`)
 right after the post and looked up before every run, so the outbox's
-at-least-once delivery cannot post two cards. Jobs for one request are
-serialized in this process so a post and an update racing cannot both post.
+at-least-once delivery cannot post two cards. The outbox never runs two
+``teams.*`` jobs of one request at once, in any process (see
+``assistant.outbox``), so a post and an update cannot both post; the lock
+here covers direct calls.
 
 Failures are sorted the way the Bot Connector means them: throttling (429),
 server trouble (5xx) and network errors are retried (`RetryLater`, honouring

@@ -454,7 +454,8 @@ async def test_finished_jobs_are_purged_after_the_retention_but_failed_and_waiti
         handlers={"test.ok": Recorder(), "test.bad": Recorder(fail=1, exc=GiveUp("gone"))},
         options=WorkerOptions(retain_days=0.5 / 86400),  # half a second
     )
-    done_id, failed_id = add(db, "test.ok"), add(db, "test.bad")
+    # Different payloads: two jobs of one family about the same thing would run one after the other.
+    done_id, failed_id = add(db, "test.ok", {"n": 1}), add(db, "test.bad", {"n": 2})
     assert await worker.run_once() == 2
     waiting_id = add(db, "test.ok", run_at=clock.now() + timedelta(hours=1))
     assert await worker.purge() == 0  # not old enough yet
