@@ -26,6 +26,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from assistant.diffs import DiffLine, FileDiff, Hunk
 from assistant.domain import ClinicalSafety, Finding
@@ -334,8 +335,126 @@ def _could_be_clinical(words: set[str], low: str) -> bool:
     return any(a in words and b in words for a, b in _CONTEXT_PAIRS)
 
 
+# --- the file-level gate: one RE2 pass instead of every hunk's words --------------------------------
+#
+# `_scan_hunk` starts by splitting the whole hunk into words for `_could_be_clinical`, which costs more than
+# the rest of the scan put together on ordinary (non-clinical) code. `_could_be_clinical` and the PID check
+# only ask whether certain words are present, so one RE2 Set pass over the file's text that reports which
+# of those words occur as words (with `words_of`'s exact boundaries) answers them for every hunk at once: a
+# word of any hunk is a word of the file's text, so a file that fails the gate fails it in every hunk and
+# has nothing to scan. A file that passes goes through the exact per-hunk path as before.
+
+_GATE_WORDS = (
+    _ANY_KIND | _CONVERSION | _UNITS | _VITAL_SIGNS | _LIMIT_WORDS | _PID_WORDS
+    | frozenset(w for pair in _CONTEXT_PAIRS for w in pair)
+)
+# Below this many characters a file's own word split is cheaper than the RE2 Set pass (and a small diff
+# never compiles the Set).
+_FAST_GATE_MIN_CHARS = 4000
+
+
+def _glue_parts(words: Iterable[str]) -> dict[str, list[tuple[str, ...]]]:
+    """For each gate word ending in digits, the word sequences `_words` glues into it (`spo`+`2`, `sp`+`o`+`2`)."""
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for word in words:
+        for i in range(1, len(word)):
+            head, digits = word[:i], word[i:]
+            if digits.isdigit():
+                out.setdefault(word, []).append((head, digits))
+                if len(head) >= 2:
+                    out[word].append((head[:-1], head[-1], digits))
+    return out
+
+
+_GLUE = _glue_parts(_GATE_WORDS)
+_SPO2_ANYWHERE = "<spo2>"
+
+
+def _token_pattern(word: str) -> str:
+    """An RE2 pattern that matches where `word` is one of `words_of`'s words of a text, in any casing
+    `words_of` reads as that word: an uppercase run then lowercase letters and digits (`mg`, `Mg`, `MG`),
+    starting after a non-alphanumeric (or, for an uppercase start, after a lowercase letter or digit:
+    `doseMg`) and ending before a character that cannot continue it."""
+    alternatives = []
+    for k in range(len(word) + 1):
+        head, tail = word[:k], word[k:]
+        if any(c.isdigit() for c in head):
+            break  # an uppercase run holds letters only
+        left = "(?:^|[^A-Z])" if head else "(?:^|[^A-Za-z0-9])"
+        right = "(?:$|[^a-z0-9])" if tail else "(?:$|[^A-Za-z0-9])"
+        alternatives.append(left + head.upper() + tail + right)
+    return "|".join(alternatives)
+
+
+class _GateSet:
+    """The RE2 Set of `_GATE_WORDS` (and the pieces glued into its digit-ending words), built on first use."""
+
+    _built: tuple[Any, list[str]] | None = None
+
+    @classmethod
+    def words_in(cls, text: str) -> set[str]:
+        """The tracked words that occur as words of `text`, plus `_SPO2_ANYWHERE` when the text holds "spo2"
+        in any case (`_could_be_clinical` asks for it as a substring too)."""
+        if cls._built is None:
+            tracked = sorted(_GATE_WORDS | {p for seqs in _GLUE.values() for seq in seqs for p in seq})
+            options = re2.Options()
+            options.max_mem = 64 << 20  # a DFA that runs out of memory matches nothing: keep it roomy
+            regex_set = re2.Set.SearchSet(options)
+            for word in tracked:
+                if not (word.isascii() and word.isalnum() and word == word.lower()):
+                    raise ValueError(f"clinical gate word {word!r} must be lowercase ASCII letters and digits")
+                regex_set.Add(_token_pattern(word))
+            regex_set.Add("(?i)spo2")
+            regex_set.Compile()
+            cls._built = (regex_set, [*tracked, _SPO2_ANYWHERE])
+        regex_set, names = cls._built
+        hits = regex_set.Match(text)
+        return {names[i] for i in hits} if hits else set()
+
+
+def _surely_not_clinical(file: FileDiff, path_words: set[str]) -> bool:
+    """Whether no hunk of `file` can pass `_could_be_clinical` or the PID check of `_scan_hunk` (see above)."""
+    parts: list[str] = []
+    for hunk in file.hunks:
+        parts.append(hunk.header)
+        parts.extend([ln.text for ln in hunk.lines])
+    text = "\n".join(parts)
+    if len(text) < _FAST_GATE_MIN_CHARS:
+        return False
+    found = _GateSet.words_in(text)
+    spo2 = _SPO2_ANYWHERE in found
+    found.discard(_SPO2_ANYWHERE)
+    for word, sequences in _GLUE.items():
+        if any(all(p in found for p in seq) for seq in sequences):
+            return False  # `_words` may glue these into a gate word: let the exact path decide
+    words = found | path_words
+    for hunk in file.hunks:
+        for name in _header_names(hunk.header):
+            words |= _words(name)
+    if len(_PID_WORDS & words) >= 2:
+        return False
+    return not _could_be_clinical(words, "spo2" if spo2 else "")
+
+
+_LAST_SCAN: tuple[FileDiff, int, ClinicalFileScan] | None = None
+
+
 def scan_file(file: FileDiff) -> ClinicalFileScan:
-    """Scan one file of a diff for clinically significant changes (and, for a test file, what it tests)."""
+    """Scan one file of a diff for clinically significant changes (and, for a test file, what it tests).
+
+    The last answer is kept for the same file object: the reviewer's clinical rule and the clinical-safety
+    agent both scan each file of a review, one right after the other.
+    """
+    global _LAST_SCAN
+    last = _LAST_SCAN
+    if last is not None and last[0] is file and last[1] == len(file.hunks):
+        return last[2]
+    scan = _scan_file(file)
+    _LAST_SCAN = (file, len(file.hunks), scan)
+    return scan
+
+
+def _scan_file(file: FileDiff) -> ClinicalFileScan:
     path = file.path
     test = is_test_path(path)
     language = file.language
@@ -358,6 +477,8 @@ def scan_file(file: FileDiff) -> ClinicalFileScan:
     ):
         return ClinicalFileScan(path, False)
     path_words = _words(path)
+    if _surely_not_clinical(file, path_words):
+        return ClinicalFileScan(path, False)
     removed_exact = {"".join(ln.text.split()) for h in file.hunks for ln in h.lines if ln.kind == "-"}
     changes: list[ClinicalChange] = []
     units: set[str] = set()

@@ -81,3 +81,75 @@ def test_reviewer_findings_outside_the_scans_still_mark_the_change_clinical():
     verdict = combine([], [extra])
     assert verdict.safety_critical and verdict.iec62304_class == "B"
     assert any("cds/x.py:3" in n for n in verdict.notes)
+
+
+# --- the file-level gate (one RE2 Set pass per large file) must answer as the per-hunk word split does ---
+
+import random  # noqa: E402
+
+import pytest  # noqa: E402
+
+from assistant import clinical  # noqa: E402
+from assistant.review._structure import words_of  # noqa: E402
+
+
+def _tracked() -> set[str]:
+    return set(clinical._GATE_WORDS) | {p for seqs in clinical._GLUE.values() for seq in seqs for p in seq}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_gate_set_finds_exactly_the_tracked_words_that_words_of_finds(seed: int) -> None:
+    tracked = _tracked()
+    pieces = [*sorted(tracked), "X", "_", " ", ".", "(", "2", "Q", "abc", "é", "\n", "-", "MG", "Ml", "TO", "SpO", "fiO"]
+    rng = random.Random(seed)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) if rng.random() < 0.7 else rng.choice(pieces).upper()
+                       for _ in range(rng.randint(1, 12)))
+        want = {w for w in words_of(text) if w in tracked}
+        if "spo2" in text.lower():
+            want.add(clinical._SPO2_ANYWHERE)
+        assert clinical._GateSet.words_in(text) == want, text
+
+
+def test_the_gate_words_cover_every_word_could_be_clinical_asks_about() -> None:
+    # If _could_be_clinical starts asking about a word the gate does not track, this fails: add it to _GATE_WORDS.
+    rng = random.Random(5)
+    vocabulary = sorted(set().union(*(v for v in vars(clinical).values() if isinstance(v, frozenset) and
+                                      all(isinstance(w, str) for w in v))))
+    tracked = _tracked()
+    for _ in range(5000):
+        words = set(rng.sample(vocabulary, rng.randint(1, 4)))
+        assert clinical._could_be_clinical(words, "") == clinical._could_be_clinical(words & tracked, "")
+
+
+def _big_file(path: str, lines: list[str]) -> str:
+    filler = [f"    total_{i} = sum(item.amount for item in order.items[{i}:])" for i in range(120)]
+    return udiff(path, *[f"+{x}" for x in filler + lines])
+
+
+@pytest.mark.parametrize(
+    ("path", "tail"),
+    [
+        ("services/billing/orders.py", []),  # no clinical word anywhere: the gate answers
+        ("services/billing/orders.py", ["    MAX_DAILY_MG_PER_KG = 75"]),  # one dose line at the end
+        ("services/monitor/limits.py", ["    heart_rate_limit = 140"]),  # a vital sign and a limit, apart
+        ("services/monitor/limits.py", ["    SPO_2 = 88", "    alarm_low = 88"]),  # glued words (spo + 2)
+        ("services/tuning.py", ["    kp = 0.4", "    ki = 0.02"]),  # PID gains, in no clinical file
+        ("services/units.py", ["    def lbToKg(x):", "        return x * 0.4536"]),  # a unit conversion
+    ],
+)
+def test_a_large_file_scans_the_same_with_and_without_the_gate(monkeypatch: pytest.MonkeyPatch, path: str, tail: list[str]) -> None:
+    (file,) = parse_diff(_big_file(path, tail))
+    assert len("\n".join(ln.text for h in file.hunks for ln in h.lines)) > clinical._FAST_GATE_MIN_CHARS
+    gated = clinical._scan_file(file)
+    assert clinical._surely_not_clinical(file, clinical._words(path)) is (not tail)  # only the first one is skipped
+    monkeypatch.setattr(clinical, "_FAST_GATE_MIN_CHARS", 10**12)
+    assert clinical._scan_file(file) == gated
+
+
+def test_scanning_the_same_file_twice_reuses_the_answer_and_a_new_file_is_scanned_anew() -> None:
+    (file,) = parse_diff(DOSE_CHANGE)
+    first = scan_file(file)
+    assert scan_file(file) is first
+    (again,) = parse_diff(DOSE_CHANGE)
+    assert scan_file(again) is not first and scan_file(again) == first
