@@ -97,7 +97,7 @@ def _removed_guard(ctx: FileContext) -> Iterator[Hit]:
         gone = [ln for ln in block.removed if _code(ln) and AUTH_RE.search(ln.text)]
         if not gone:
             continue
-        if any(_code(ln) and AUTH_RE.search(ln.text) for ln in block.added):
+        if any(_code(ln) and AUTH_RE.search(ln.text) for ln in block.added) and not _global_guard_dropped(ctx, gone):
             continue
         if moved is None:
             moved = added_normalized(ctx)
@@ -114,6 +114,21 @@ def _removed_guard(ctx: FileContext) -> Iterator[Hit]:
             )
 
 
+# The app-wide default that makes every endpoint require a signed-in user: ASP.NET Core's fallback policy,
+# `RequireAuthorization()` on the endpoint group, Spring's `anyRequest().authenticated()`, DRF's default
+# permission classes. Replacing it with a bare `AddAuthorization()` still "mentions auth" but requires nothing.
+_GLOBAL_GUARD_RE = re2.compile(
+    r"(?i)FallbackPolicy|RequireAuthenticatedUser\s*\(|\.RequireAuthorization\s*\(|"
+    r"anyRequest\s*\(\s*\)\s*\.\s*(?:authenticated|hasRole|hasAuthority)|DEFAULT_PERMISSION_CLASSES|IsAuthenticated\b"
+)
+
+
+def _global_guard_dropped(ctx: FileContext, gone: list[DiffLine]) -> bool:
+    if not any(_GLOBAL_GUARD_RE.search(ln.text) for ln in gone):
+        return False
+    return not any(_GLOBAL_GUARD_RE.search(ln.text) for ln in ctx.added if _code(ln))
+
+
 _REMOVED_GUARD = Rule(
     id="ACC-001",
     category="access-control",
@@ -126,8 +141,14 @@ _REMOVED_GUARD = Rule(
     examples=(
         udiff('portal/labs.py', ' @bp.get("/patients/<int:pid>/labs")', '-@login_required', '+@cross_origin(origins=KIOSK)', ' def labs(pid):', '     return jsonify(load(pid))'),
         udiff('Api/LabsController.cs', ' [Route("api/labs")]', '-[Authorize(Policy = "Clinician")]', '+[AllowAnonymous]', ' public class LabsController : ControllerBase'),
+        udiff('Program.cs', ' builder.Services.AddAuthentication().AddJwtBearer();', '-builder.Services.AddAuthorization(options =>',
+              '-    options.FallbackPolicy = new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());',
+              '+builder.Services.AddAuthorization();', ' builder.Services.AddControllers();'),
     ),
     counterexamples=(
+        udiff('Program.cs', ' builder.Services.AddAuthentication().AddJwtBearer();', '-builder.Services.AddAuthorization(options =>',
+              '-    options.FallbackPolicy = new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());',
+              '+builder.Services.AddAuthorization(o => o.FallbackPolicy = Policies.AuthenticatedUser);', ' builder.Services.AddControllers();'),
         udiff('portal/labs.py', ' @bp.get("/patients/<int:pid>/labs")', '-@login_required', '+@roles_required("clinician")', ' def labs(pid):', '     return jsonify(load(pid))'),
         udiff('portal/labs.py', '-# TODO: login_required', '+# login handled by the blueprint', ' def labs(pid):', '     return 1'),
     ),

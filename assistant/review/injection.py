@@ -153,6 +153,16 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
                               "parameters (`?`, `%s` with a separate tuple, `:name`, `$1`) or the ORM's filters.")
                     break
             else:
+                # Ruby splices `#{expr}` into a double-quoted string: `where("last_name LIKE '#{params[:q]}%'")`
+                if ctx.language == "ruby" and "#{" in ln.text:
+                    for lit in m.strings:
+                        if m.masked[lit.start: lit.start + 1] == '"' and _ruby_interpolates(lit.content) and (
+                            SQL_TEXT_RE.search(lit.content) or (raw_call is not None and raw_call.end() == lit.start + 1)
+                        ):
+                            yield Hit(ln.new_no or 1, "SQL is built by interpolation of a value into the query text. "
+                                      "Use bound parameters (`where(\"last_name LIKE ?\", value)`, hash conditions) "
+                                      "or `sanitize_sql_like`.")
+                            break
                 # Kotlin/Groovy splice a bare `$name` into any string ("... WHERE ward = '$ward'")
                 if ctx.language == "kotlin" and "$" in ln.text:
                     for lit in m.strings:
@@ -168,6 +178,13 @@ _CONSTANT_BINDING = (
 )
 _CONSTANT_BINDING_RE = re2.compile(_CONSTANT_BINDING)
 _KOTLIN_TEMPLATE_RE = re2.compile(r"(?:^|[^\\$])\$[a-z_][A-Za-z0-9_]*")
+# `#{params[:q]}` / `#{name}`: an expression spliced in; not `#{TABLE}` (a constant) or one quoted/cast on the way
+_RUBY_INTERP_RE = re2.compile(r"#\{\s*[a-z_@][^}]*\}")
+_RUBY_SAFE_INTERP = ("quote", "sanitize", "to_i", "to_f", "Integer(")
+
+
+def _ruby_interpolates(content: str) -> bool:
+    return any(not any(s in m for s in _RUBY_SAFE_INTERP) for m in _RUBY_INTERP_RE.findall(content))
 
 
 class _LazyConstants:
@@ -232,7 +249,10 @@ _RAW_SQL_CALL_RE = re2.compile(
     r"executeUpdate|executeLargeUpdate|prepareStatement|queryForObject|queryForList|queryForMap|"
     r"\.raw|\.extra|RawSQL|Raw|Exec|QueryRow|QueryRowContext|QueryContext|ExecContext|execute|executemany|"
     r"executescript|exec_driver_sql|text|sql|query|unsafe|\$queryRawUnsafe|\$executeRawUnsafe|"
-    r"where|andWhere|orWhere|having)\s*\(\s*[$@]?[rbuf]?[\"'`]"
+    r"where|andWhere|orWhere|having|"
+    # gorm's chain methods take raw SQL conditions: `db.Where(fmt.Sprintf("mrn = '%s'", mrn))`
+    r"Where|Not|Order|Having|Joins|Group)\s*\(\s*"
+    r"(?:(?:fmt\s*\.\s*Sprintf|String\s*\.\s*format|string\s*\.\s*Format)\s*\(\s*)?[$@]?[rbuf]?[\"'`]"
 )
 _PLACEHOLDER_LIST_RE = re2.compile(r"\.join\s*\(\s*\[?\s*[\"'](?:\?|%s|\$\d+|:\w+)[\"']|[\"'](?:\?|%s)[\"']\s*\*\s*len\s*\(|\brepeat\s*\(\s*[\"']\?|Repeat\s*\(\s*\"\?")
 # A SQL word after an opening quote on the line, a raw-SQL API, or a query being extended with +=.
@@ -491,7 +511,8 @@ def _check_deserialize(ctx: FileContext) -> Iterator[Hit]:
 _DESER_RE = re2.compile(_DESERIALIZE)
 
 _SSTI = (
-    r"(?:\brender_template_string\s*\(\s*(?:f[\"']|request\b|req\.|[A-Za-z_][\w.]*(?:\[[^\]\n]{0,60}\])*\s*(?:\+|\)|,|$))|"
+    r"(?:\brender_template_string\s*\(\s*(?:f[\"']|request\b|req\.|[A-Za-z_][\w.]*(?:\[[^\]\n]{0,60}\])*\s*(?:\+|\)|,|$)|"
+    r"[\"'][^\"'\n]*[\"']\s*(?:\+|%|\.format\s*\())|"
     r"\bTemplate\s*\(\s*(?:f[\"']|request\b|req\.|[\"'][^\"']*[\"']\s*\+|[a-z_]\w*\s*\+)|"
     r"\bfrom_string\s*\(\s*(?:f[\"']|request\b|req\.|[a-z_][\w.]*\s*[+)])|"
     r"\b(?:Handlebars|handlebars|hbs|Mustache|mustache|ejs|pug|jade|nunjucks|doT|_)\s*\.\s*(?:compile|render|renderString|template)\s*\(\s*(?:req\.|request\.|`[^`]*\$\{|[\"'][^\"']*[\"']\s*\+)|"
@@ -561,6 +582,8 @@ RULES: tuple[Rule, ...] = (
             "src/p.service.ts::return this.repo.createQueryBuilder('p').where(`p.city = '${city}'`).getMany();",
             "Data/Repo.cs::db.Patients.FromSqlRaw($\"SELECT * FROM Patients WHERE Name = '{name}'\").ToList();",
             "census/CensusDao.kt::        jdbc.queryForList(\"SELECT bed, patient_id FROM census WHERE ward = '$ward'\")",
+            "internal/registry/find.go::\tif err := db.Where(fmt.Sprintf(\"mrn = '%s'\", mrn)).First(&p).Error; err != nil {",
+            "app/controllers/patients_controller.rb::    @patients = Patient.where(\"last_name LIKE '#{params[:q]}%'\").limit(25)",
         ),
         counterexamples=(
             "ehr/repo.py::return self.conn.execute(sql, (ward_code, day, limit)).fetchall()",
@@ -577,6 +600,9 @@ RULES: tuple[Rule, ...] = (
             "src/p.service.ts::return this.repo.createQueryBuilder('p').where('p.zip = :zip', { zip }).getMany();",
             "store/labs.go::const labsTable = \"lab_results\"\n\nfunc q() string {\n\treturn \"SELECT id FROM \"+labsTable+\" WHERE patient_id = $1\"\n}",
             "Data/Repo.cs::db.Encounters.FromSqlInterpolated($\"SELECT * FROM Encounters WHERE Ward = {ward}\").ToList();",
+            "internal/registry/find.go::\tif err := db.Where(\"mrn = ?\", mrn).First(&p).Error; err != nil {",
+            "app/controllers/patients_controller.rb::    @patients = Patient.where(\"last_name LIKE ?\", \"#{params[:q]}%\").limit(25)",
+            "app/models/report.rb::    rows = Encounter.where(\"ward_code = '#{WARD}' AND id = #{params[:id].to_i}\")",
         ),
     ),
     Rule(
@@ -662,6 +688,7 @@ RULES: tuple[Rule, ...] = (
             "portal/views.py::return render_template_string(data[\"template\"], **data)",
             "web/mail.js::const tpl = Handlebars.compile(req.body.template);",
             "letters/preview.py::return render_template_string(request.args.get(\"template\", \"\"))",
+            "letters/views.py::    return render_template_string(\"<html><body>\" + body + \"</body></html>\")",
         ),
         counterexamples=(
             "portal/views.py::return render_template(\"hello.html\", name=name)",

@@ -46,12 +46,19 @@ _MESSAGING_SINK_RE = re2.compile(
     r"[\w.\[\]\"']*(?:webhook|slack|teams|hook|chat|discord|notify)\w*|"
     r"\b_*(?:webhook|slack|teams|discord|smtp|mailer|ses|sns|pagerduty|opsgenie|twilio|messages|pusher|fcm|apns|"
     r"push|transporter|sms|text_?message|email|mail|notifier|notification|messenger|comms|pager|whatsapp)\w*\s*\.\s*(?:send|post|create|sendmail|send_message|publish|notify|trigger|"
-    r"send_email|messages\s*\.\s*create)\w*\s*\()"
+    r"send_email|messages\s*\.\s*create)\w*\s*\(|"
+    # a message object being filled: gomail `m.SetBody(`, JavaMail/MimeMessageHelper `setText(`, Python email
+    # `msg.set_content(`; a Teams/Slack card's text (pymsteams `card.text(`, `section.activityText(`)
+    r"\b(?:msg|message|mail|email|em|m|letter|helper|mime\w*|\w*_?message|\w*_?mail)\s*\.\s*"
+    r"(?:SetBody|AddAlternative|setText|setSubject|setContent|set_content|add_alternative)\s*\(|"
+    r"\b(?:card|\w+_card|\w+Card|section|\w+_section)\s*\.\s*(?:text|title|summary|activityText|activityTitle|addText|"
+    r"addFact|addFacts)\s*\()"
 )
 _OUTPUT_KEYWORDS = ("analytics", "track", "mixpanel", "amplitude", "posthog", "segment", "sentry", "telemetry",
                     "newrelic", "datadog", "statsd", "insights", "gtag", "datalayer", "breadcrumb", "attribute",
                     "capture", "set_user", "setuser", "message", "mail", "sms", "notif", "webhook", "slack",
-                    "teams", "publish", "push", "bugsnag", "rollbar", "label", "tag", "context", "extra", "hook")
+                    "teams", "publish", "push", "bugsnag", "rollbar", "label", "tag", "context", "extra", "hook",
+                    "card")
 
 # Contact details are how messages are addressed; as a recipient they are not a disclosure.
 _RECIPIENT_TERMS = frozenset({"phone", "phone_number", "mobile", "email", "email_address", "telephone", "fax",
@@ -76,6 +83,7 @@ _ERROR_RESPONSE_RE = re2.compile(
     r"(?i)(?:\b(?:res|resp|response|reply|ctx|c|w|h)\s*(?:\.\s*status\s*\(\s*\d+\s*\)\s*)?\.\s*(?:json|send|write|jsonp|end|body|JSON|String|AbortWithStatusJSON)\s*\(|"
     r"\bjsonify\s*\(|\bJSONResponse\s*\(|\bJsonResponse\s*\(|\bHttpResponse\w*\s*\(|\bResponse\s*\(|"
     r"\bResponseEntity\s*(?:\.\s*\w+\s*\(\s*[\w.]*\s*\))?\s*\.\s*body\s*\(|\bnew\s+ResponseEntity\s*<?[^(]*\(|"
+    r"\bResponseEntity\s*(?:<[^>(\n]*>)?\s*\(|"  # Kotlin constructs without `new`
     r"\bhttp\s*\.\s*Error\s*\(|\bjson\s*\.\s*NewEncoder\s*\(\s*w\s*\)\s*\.\s*Encode\s*\(|"
     r"\b(?:StatusCode|Problem|ObjectResult|BadRequest|Content)\s*\(|\bHTTPException\s*\(|\babort\s*\(|"
     r"\breturn\s+(?:\{|\[))"
@@ -362,6 +370,50 @@ def _check_urls(ctx: FileContext) -> Iterator[Hit]:
                     yield Hit(ln.new_no or 1, f"PHI (`{term}`) is added as a URL query parameter; send it in a "
                               "POST body over TLS or use an opaque id.")
                     break
+    yield from _identifiers_in_url_paths(ctx)
+
+
+# A path segment filled from a value: `/members/${m.ssn}`, f"/members/{ssn}", "/members/" + ssn, "/members/%s"
+_PATH_SEGMENT_CANDIDATE = r"/(?:\$\{|\{|%[sv]|[\"'`]\s*\+)"
+_URL_CONTEXT_RE = re2.compile(
+    r"(?i)https?://|\burl|\buri\b|endpoint|fetch\s*\(|axios|\bhttp|request|\.(?:get|post|put|delete|patch)\w*\s*[<(]|"
+    r"href|redirect|\bapi\b|route|base_?url|baseurl"
+)
+_PATH_INTERP_RE = re2.compile(r"/(?:\$\{|\{)([^}]+)\}")
+_CHAIN_TAIL_RE = re2.compile(r"([A-Za-z_]\w*)\s*(?:\(\s*\))?\s*$")
+
+
+def _identifiers_in_url_paths(ctx: FileContext) -> Iterator[Hit]:
+    """A full government identifier (SSN, national id, passport number) as a URL path segment: like a query
+    string, the path is written to proxy, load-balancer and server access logs and to browser history."""
+    hints = ctx.phi_hint_lines
+    vocab = ctx.vocabulary
+    for ln in ctx.scan(_PATH_SEGMENT_CANDIDATE, lower=False):
+        if ln.new_no not in hints or not _may_name_full_identifier(ln.text) or _URL_CONTEXT_RE.search(ln.text) is None:
+            continue
+        m = mask(ln.text)
+        term: str | None = None
+        for s in m.strings:
+            if "/" not in s.content:
+                continue
+            exprs = [x.group(1) for x in _PATH_INTERP_RE.finditer(s.content)] if s.formatted else []
+            after = m.masked[s.end: s.end + 120].lstrip()
+            if s.content.endswith("/") and after.startswith("+"):
+                exprs.append(re2.split(r"[\s+)\];,]", after[1:].lstrip())[0])  # "/members/" + member.ssn
+            if "/%s" in s.content or "/%v" in s.content:
+                exprs.extend(IDENTIFIER_RE.findall(after.split(")")[0]))  # fmt.Sprintf("%s/members/%s", base, m.SSN)
+            for expr in exprs:
+                tail = _CHAIN_TAIL_RE.search(expr.split("|")[0].split(":")[0])
+                found = vocab.phi_term(tail.group(1)) if tail is not None else None
+                if found in _FULL_IDENTIFIERS:
+                    term = found
+                    break
+            if term is not None:
+                break
+        if term is not None:
+            yield Hit(ln.new_no or 1, f"PHI (`{term}`) is put in a URL path, which proxies, browsers and access logs "
+                                      "record like a query string. Send it in a POST body over TLS, or look the person "
+                                      "up by an opaque id.")
 
 
 def _has_phi_arg(rest: str, ctx: FileContext, flow: HunkFlow) -> bool:
@@ -554,8 +606,15 @@ RULES: tuple[Rule, ...] = (
             "app/err.js::Sentry.setUser({ email: patient.email, username: patient.fullName });",
             "rx/events.py::mp.track(user.id, \"Prescription Filled\", {\"drug\": rx.drug_name, \"diagnosis\": rx.diagnosis})",
             "Lab/Notifier.cs::var body = $\"{patient.LastName} (MRN {patient.Mrn}) has a critical result\";\nawait _email.SendAsync(_options.OnCallList, \"Critical result\", body);",
+            "internal/alerts/mailer.go::func (m *Mailer) Missed(p Patient) error {\n\tmsg := gomail.NewMessage()\n"
+            "\tmsg.SetBody(\"text/plain\", fmt.Sprintf(\"%s (MRN %s) missed dialysis\", p.FullName, p.MRN))",
+            "alerts/teams.py::card = pymsteams.connectorcard(settings.TEAMS_WEBHOOK)\n"
+            "card.text(f\"{patient.full_name}: {encounter.working_diagnosis}\")",
         ),
         counterexamples=(
+            "internal/alerts/mailer.go::func (m *Mailer) Missed(p Patient, day string) error {\n\tmsg := gomail.NewMessage()\n"
+            "\tmsg.SetBody(\"text/plain\", fmt.Sprintf(\"A patient missed the %s session\", day))",
+            "alerts/teams.py::card = pymsteams.connectorcard(settings.TEAMS_WEBHOOK)\ncard.text(f\"Bed {encounter.bed}: open the chart\")",
             "web/confirm.ts::analytics.track(\"booked\", { clinic: appt.clinicId });",
             "notify/d.py::client.chat_postMessage(channel=C, text=f\"Bed {encounter.bed_code} free\")",
             "rem/sms.py::sms.send(to=patient.phone, body=f\"Reminder: {clinic} at {when}\")",
@@ -568,14 +627,18 @@ RULES: tuple[Rule, ...] = (
         message="PHI is placed in a URL or query string, where proxies, browsers and access logs record it. Send it "
         "in a POST body over TLS, or refer to the patient by an opaque id.",
         regulations=_REG_OUT,
-        keywords=("=", "param", "query"),
+        keywords=("=", "param", "query", "/"),
         check=_check_urls,
         examples=(
             "id/verify.go::endpoint := fmt.Sprintf(\"%s/v2/match?ssn=%s&dob=%s\", c.BaseURL, ssn, dob)",
             "web/api.ts::const url = `${base}/lookup?mrn=${patient.mrn}`;",
             "src/Client.java::builder.queryParam(\"birthDate\", patient.getBirthDate());",
+            "web/api.ts::const res = await http.get(`/eligibility/members/${member.ssn}`);",
+            "client/verify.py::resp = requests.get(BASE_URL + \"/identity/\" + applicant.ssn, timeout=10)",
         ),
         counterexamples=(
+            "web/api.ts::const res = await http.get(`/eligibility/members/${member.id}`);",
+            "jobs/export.py::with open(f\"/exports/{patient.ssn_hash}.csv\", \"w\") as fh:",
             "web/api.ts::const url = `${base}/slots?clinic=${clinicId}&page=${page}`;",
             "web/api.ts::const url = \"/search?ssn=\";",
             "web/api.ts::const url = `${base}/notify?email=${patient.email}`;",
@@ -608,6 +671,8 @@ RULES: tuple[Rule, ...] = (
                   "async def validation_failed(request: Request, exc: ValidationError):",
                   "    body = await request.json()",
                   "    return JSONResponse(status_code=422, content={\"errors\": exc.errors(), \"received\": body})"),
+            "web/ApiErrors.kt::@ExceptionHandler(Exception::class)\nfun unhandled(ex: Exception): ResponseEntity<ErrorBody> =\n"
+            "    ResponseEntity(ErrorBody(\"internal_error\", ex.stackTraceToString()), HttpStatus.INTERNAL_SERVER_ERROR)",
             "internal/intake/handler.go::\tif err := h.svc.Validate(sub); err != nil {\n"
             "\t\tmsg := fmt.Sprintf(\"intake rejected for %s (born %s): %v\",\n\t\t\tsub.LastName, sub.BirthDate, err)\n"
             "\t\thttp.Error(w, msg, http.StatusUnprocessableEntity)",
