@@ -83,6 +83,12 @@ _KT_FIELD_RE = re2.compile(
     r"(?:String|Long|Int|LocalDate|CharArray)\??\s*(?:[,=)]|$)"
 )
 _TS_FIELD_RE = re2.compile(r"^\s*(\w+)[?!]?\s*:\s*string\s*;")
+# Rails migrations (`add_column :referrals, :diagnosis_text, :text`, `t.string :ssn` in create_table)
+_RAILS_COLUMN_RE = re2.compile(
+    r"^\s*(?:add_column\s+:\w+\s*,\s*:(\w+)\s*,\s*:(?:string|text|citext)\b|t\.(?:string|text|citext)\s+:(\w+))"
+)
+# Prisma schema fields (`ssn String?`)
+_PRISMA_FIELD_RE = re2.compile(r"^\s*(\w+)\s+String\??(?:\s|$)")
 _ENCRYPTED_COLUMN_RE = re2.compile(
     r"(?i)encrypt|bytea|blob|varbinary|\bbinary\b|\braw\b|pgp_sym|ENCRYPTED\s+WITH|@Convert|ColumnTransformer|"
     r"\bcipher|vault|tokeniz|hash"
@@ -120,6 +126,14 @@ def _column_name(ctx: FileContext, post: Sequence[DiffLine], i: int) -> str | No
     m = _EF_NAME_RE.search(text)
     if m and any("AddColumn<" in p.text for p in post[max(0, i - 3): i]):
         return m.group(1)
+    if ctx.language == "ruby" and (":" in text):
+        m = _RAILS_COLUMN_RE.search(text)
+        if m:
+            return m.group(1) or m.group(2)
+    if ctx.language is None and ctx.path.endswith(".prisma"):
+        m = _PRISMA_FIELD_RE.search(text)
+        if m:
+            return m.group(1)
     if ctx.language == "python" and "name" in text:
         m = _DJANGO_NAME_RE.search(text)
         if m and any(_DJANGO_FIELD_OP_RE.search(p.text) for p in post[max(0, i - 3): i]):
@@ -140,7 +154,7 @@ def _column_name(ctx: FileContext, post: Sequence[DiffLine], i: int) -> str | No
 
 
 def _plaintext_columns(ctx: FileContext) -> Iterator[Hit]:
-    if ctx.is_test or ctx.language not in (CODE_LANGUAGES | {"sql"}):
+    if ctx.is_test or (ctx.language not in (CODE_LANGUAGES | {"sql"}) and not ctx.path.endswith(".prisma")):
         return
     for hunk in ctx.file.hunks:
         post: list[DiffLine] | None = None
@@ -168,7 +182,7 @@ def _plaintext_columns(ctx: FileContext) -> Iterator[Hit]:
                         break
             elif ctx.language == "python" and _DJANGO_NAME_RE.search(ln.text):
                 lo, hi = i, i + 3  # AddField's `name=` line: its `field=` argument follows
-            elif ctx.language in ("python", "go") and ln.text.count("(") == ln.text.count(")"):
+            elif ctx.language in ("python", "go", "ruby", None) and ln.text.count("(") == ln.text.count(")"):
                 lo, hi = i, i + 1  # a one-line field: its neighbours are other fields (`notes = EncryptedCharField(...)`)
             near = "\n".join(p.text for p in post[lo:hi])
             if _ENCRYPTED_COLUMN_RE.search(statement_text(post, i)) or re2.search(r"(?i)encrypt|@Convert|ColumnTransformer", near):
@@ -202,6 +216,9 @@ _PLAINTEXT_COLUMN = Rule(
               '+            model_name="member",', '+            name="ssn",',
               '+            field=models.CharField(max_length=11, blank=True, default=""),', "+        ),"),
         udiff("members/Member.kt", " class Member(", "     @Id val id: Long,", '+    @Column(name = "ssn") val ssn: String,', " )"),
+        udiff("prisma/schema.prisma", " model Patient {", "   mrn         String   @unique", "+  ssn         String?", " }"),
+        udiff("db/migrate/20251120_add_dx.rb", " def change", "+    add_column :referrals, :diagnosis_text, :text", " end"),
+        udiff("db/migrate/20251120_members.rb", "   create_table :members do |t|", "+    t.string :ssn", "   end"),
     ),
     counterexamples=(
         udiff("db/migrations/V7__ids.sql", "+ALTER TABLE patients ADD COLUMN ssn_hash CHAR(64);"),
@@ -214,6 +231,9 @@ _PLAINTEXT_COLUMN = Rule(
         udiff("members/migrations/0042_member_ssn.py", "     operations = [", "+        migrations.AddField(",
               '+            model_name="member",', '+            name="ssn",',
               "+            field=encrypted_fields.EncryptedCharField(max_length=11),", "+        ),"),
+        udiff("prisma/schema.prisma", " model Patient {", "   mrn         String   @unique", "+  ssn         String? /// @encrypted", " }"),
+        udiff("prisma/schema.prisma", " model Patient {", "   mrn         String   @unique", "+  ssnLast4    String?", " }"),
+        udiff("db/migrate/20251120_add_dx.rb", " def change", "+    add_column :referrals, :diagnosis_code_system, :string", " end"),
     ),
 )
 
@@ -623,6 +643,75 @@ _REMOVED_ENCRYPTION = Rule(
     ),
 )
 
+# ---------------------------------------------------------------- ENC-007 a database dump written in the clear
+
+_DUMP_RE = re2.compile(r"(?i)\b(?:pg_dump(?:all)?|mysqldump|mariadb-dump|mongodump|pg_basebackup)\b")
+# where the dump lands: a redirect, an output-file option, an upload of stdin
+_DUMP_OUTPUT_RE = re2.compile(
+    r"(?i)(?:^|[^>&2])>\s*[\w\\\"'$/.~{-]|\s(?:-f|--file|-o|--out|--output|--archive|--result-file)(?:[=\s])|\bs3\s+cp\s+-\s|"
+    r"\bgsutil\s+cp\s+-\s|\s-D\s"
+)
+_DUMP_SAFE_RE = re2.compile(
+    r"(?i)\bgpg\b|\bopenssl\s+(?:enc|smime|cms)\b|\bage\s+-[rRpe]|\bsops\b|--sse\b|--sse-kms|server-side-encryption|"
+    r"\bencrypt|\bkms\b|\brestic\b|\bborg\b|\bpgbackrest\b|--schema-only|\s-s\s|--no-data|\|\s*(?:pg_restore|psql|mysql|mongorestore)\b"
+)
+
+
+def _plaintext_dumps(ctx: FileContext) -> Iterator[Hit]:
+    """`pg_dump ehr | gzip > /backups/ehr.sql.gz`: the whole database, PHI and all, written to a file or bucket
+    with nothing encrypting it (gpg/openssl/age, `--sse aws:kms`, an encrypting backup tool). Backup jobs and scripts
+    only (shell, YAML, Dockerfile...): a dump command built inside application code is judged by what feeds it (the
+    eval labels `subprocess.run(f"pg_dump --table={t} ... > {target}", shell=True)` as injection alone)."""
+    if ctx.is_test or ctx.language in DOC_LANGUAGES or (ctx.language in CODE_LANGUAGES and ctx.language != "shell"):
+        return
+    for ln in ctx.scan(r"pg_dump|pg_basebackup|mysqldump|mariadb-dump|mongodump"):
+        if ln.new_no is None or is_comment(ln.text) or _DUMP_RE.search(ln.text) is None:
+            continue
+        statement = [ln.text]
+        found = ctx.position(ln.new_no)
+        if found is not None:
+            post, k = found
+            while k + 1 < len(post) and len(statement) < 5 and post[k].text.rstrip().endswith(("\\", "|")):
+                k += 1
+                statement.append(post[k].text)
+            # an encrypting step right after (`gpg --encrypt ...` on the next lines of the script)
+            statement.extend(p.text for p in post[k + 1: k + 3] if _DUMP_SAFE_RE.search(p.text))
+        text = "\n".join(statement)
+        if _DUMP_OUTPUT_RE.search(text) is None or _DUMP_SAFE_RE.search(text) is not None:
+            continue
+        yield Hit(ln.new_no)
+
+
+_PLAINTEXT_DUMP = Rule(
+    id="ENC-007",
+    category="unencrypted-phi-storage",
+    severity="high",
+    message=(
+        "A database dump is written to a file or bucket in the clear: every patient record in that database ends up "
+        "in a plaintext backup. Encrypt it on the way out (`| gpg --encrypt -r backups@...`, `openssl enc`/`age`, "
+        "`aws s3 cp - s3://... --sse aws:kms`) or use an encrypting backup tool (pgBackRest, restic)."
+    ),
+    regulations=REGULATIONS,
+    keywords=("pg_dump", "pg_basebackup", "mysqldump", "mariadb-dump", "mongodump"),
+    check=_plaintext_dumps,
+    examples=(
+        udiff("k8s/ehr/backup.yaml", "               args:", '+                - pg_dump "$DATABASE_URL" | gzip > /backups/ehr-$(date +%F).sql.gz'),
+        udiff("ops/backup.sh", "+mysqldump --single-transaction claims > /mnt/backups/claims.sql"),
+        udiff("ops/backup.sh", '+pg_dump -Fc "$DB" | aws s3 cp - "s3://ehr-backups/$(date +%F).dump"'),
+        udiff("ops/backup.sh", '+mongodump --uri "$MONGO_URL" --archive=/backups/docs.archive --gzip'),
+    ),
+    counterexamples=(
+        udiff("ops/backup.sh", '+pg_dump -Fc "$DB" | gpg --encrypt -r backups@lakeside.org > /backups/ehr.dump.gpg'),
+        udiff("ops/backup.sh", '+pg_dump -Fc "$DB" | aws s3 cp - "s3://ehr-backups/$(date +%F).dump" --sse aws:kms'),
+        udiff("ops/backup.sh", '+pg_dump --schema-only ehr > schema.sql'),
+        udiff("ops/copy.sh", '+pg_dump -Fc "$SRC" | pg_restore -d "$DST"'),
+        udiff("ops/backup.sh", '+pg_dump -Fc "$DB" > /tmp/ehr.dump', '+gpg --encrypt -r backups@lakeside.org /tmp/ehr.dump'),
+        udiff("docs/backup.md", "+Run `pg_dump ehr > ehr.sql` only against the synthetic dataset."),
+        udiff("internal/backup/dump.go", '+\treturn exec.Command("sh", "-c", "pg_dump "+db+" | gzip > "+out).Run()'),
+    ),
+)
+
+
 RULES: tuple[Rule, ...] = (
     _PLAINTEXT_COLUMN,
     _ENCRYPTION_OFF,
@@ -630,4 +719,5 @@ RULES: tuple[Rule, ...] = (
     _UNENCRYPTED_RESOURCE,
     _PLAINTEXT_FILE,
     _REMOVED_ENCRYPTION,
+    _PLAINTEXT_DUMP,
 )

@@ -114,6 +114,28 @@ def _deleted_with_its_function(block: Block, gone: list[DiffLine], ctx: FileCont
     return True
 
 
+_ACTOR_RE = re2.compile(r"\b(?:user|actor|principal|caller|current_user|me|identity|claims|userId|user_id|actorId|actor_id)\b")
+_CALL_ARGS_RE = re2.compile(r"\.\w+\s*\(([^)\n]*)\)")
+
+
+def _delegated_with_actor(block: Block, gone: list[DiffLine]) -> bool:
+    """The read and its audit left this function together: the removed lines read the data and audited it, the
+    added lines read nothing themselves and hand the audited actor to a service call (`svc.list_for_patient(user,
+    pid)`), which now does both -- and is reviewed where it is written."""
+    if not any(_DATA_ACCESS_RE.search(ln.text) for ln in block.removed if ln not in gone):
+        return False
+    if any(_DATA_ACCESS_RE.search(ln.text) for ln in block.added):
+        return False
+    actors = set(_ACTOR_RE.findall("\n".join(ln.text for ln in gone)))
+    if not actors:
+        return False
+    for ln in block.added:
+        for args in _CALL_ARGS_RE.findall(ln.text):
+            if actors.intersection(_ACTOR_RE.findall(args)):
+                return True
+    return False
+
+
 def _removed_audit(ctx: FileContext) -> Iterator[Hit]:
     """An audit call, decorator or middleware entry removed and not replaced in the same change."""
     if ctx.is_test or ctx.language in DOC_LANGUAGES or "audit" in ctx.path.lower():
@@ -139,6 +161,8 @@ def _removed_audit(ctx: FileContext) -> Iterator[Hit]:
             continue  # moved elsewhere in the file
         if _deleted_with_its_function(block, gone, ctx):
             continue  # the whole function that audited is gone: nothing is left to read the data unaudited
+        if _delegated_with_actor(block, gone):
+            continue  # the read and its audit moved together behind a service call that gets the actor
         anchor = anchor_for_removal(block)
         if anchor is not None:
             what = gone[0].text.strip()
@@ -169,6 +193,11 @@ _REMOVED_AUDIT = Rule(
               '+    return Chart.for_patient(patient_id)'),
         udiff('ehr/settings.py', ' MIDDLEWARE = [', '-    "ehr.audit.middleware.AuditTrailMiddleware",', '+    "ehr.metrics.middleware.TimingMiddleware",', ' ]',
               ' ', '+AUDIT_ENABLED = env.bool("AUDIT_ENABLED", default=False)'),
+        udiff('app/routes/notes.py', ' @router.get("/patients/{pid}/notes")',
+              '-def list_notes(pid: int, user=Depends(current_user), db=Depends(get_session)):',
+              '-    notes = db.query(Note).filter(Note.patient_id == pid).all()', '-    audit_event(user.id, "notes.list", pid)',
+              '-    return notes', '+def list_notes(pid: int, user=Depends(current_user)):',
+              '+    return load_notes(pid)'),
         udiff('clinic/charts/views.py', ' def view_chart(request, chart_id):', '     chart = Chart.objects.for_user(request.user).get(pk=chart_id)',
               '-    audit_log(request.user, "chart.view", chart.patient_id)', '+    if not request.user.is_staff:',
               '+        audit_log(request.user, "chart.view", chart.patient_id)', '     return render_chart(chart)'),
@@ -182,6 +211,11 @@ _REMOVED_AUDIT = Rule(
         udiff('ehr/notes.py', ' def save(note):', '-    # TODO: audit', '+    # audited by the repository', '     repo.save(note)'),
         udiff('ehr/charts.py', '     return chart', ' ', ' ', '-def legacy_chart(user, patient_id):', '-    chart = LegacyChart.for_patient(patient_id)',
               '-    audit_event(user, "legacy_chart.view", patient_id)', '-    return chart', '+def ping():', '+    return {"ok": True}'),
+        udiff('app/routes/notes.py', ' @router.get("/patients/{pid}/notes")',
+              '-def list_notes(pid: int, user=Depends(current_user), db=Depends(get_session)):',
+              '-    notes = db.query(Note).filter(Note.patient_id == pid).all()', '-    audit_event(user.id, "notes.list", pid)',
+              '-    return notes', '+def list_notes(pid: int, user=Depends(current_user), svc: NoteService = Depends()):',
+              '+    return svc.list_for_patient(user, pid)'),
         udiff('src/app.js', " const helmet = require('helmet');", "-const { auditTrail } = require('./middleware/audit');",
               "+const compression = require('compression');", " const patients = require('./routes/patients');"),
     ),

@@ -77,6 +77,9 @@ _VERIFY_OFF = Rule(
         # a verification switch read from the environment/config whose default is off
         r"""(?i:(?:getenv|environ\s*\.\s*get|env\s*\.\s*get|getProperty|config\s*\.\s*get\w*)\s*\(\s*["'][\w.\-]*"""
         r"""(?:verify|reject_?unauthorized|check_?hostname|validate_?certs?)[\w.\-]*["']\s*,\s*["']?(?:false|0|no|off)\b)|"""
+        # verification taken from a CA-bundle setting that falls back to off (`verify=os.environ.get("CA_BUNDLE", False)`)
+        r"""(?i:\bverify\s*=\s*(?:os\s*\.\s*)?(?:environ\s*\.\s*get|getenv|env\s*\.\s*get|settings\s*\.\s*get|config\s*\.\s*get)"""
+        r"""\s*\(\s*["'][\w.\-]*["']\s*,\s*(?:False|0)\s*\))|"""
         # the same switch set through a property call (JavaMail `props.put("mail.smtp.ssl.checkserveridentity", "false")`)
         r"""(?i:\b(?:put|setProperty|set)\s*\(\s*["'][\w.\-]*(?:checkserveridentity|verify_?(?:peer|host\w*|certs?)?|check_?hostname)"""
         r"""["']\s*,\s*["']?(?:false|0|no|off)["']?\s*\))"""
@@ -108,6 +111,7 @@ _VERIFY_OFF = Rule(
         "claims/HttpConfig.kt::        .loadTrustMaterial(TrustStrategy { _, _ -> true })",
         "billing/payer.py::VERIFY_TLS = os.getenv(\"PAYER_VERIFY_TLS\", \"false\").lower() == \"true\"",
         "notify/MailProps.java::        props.put(\"mail.smtp.ssl.checkserveridentity\", \"false\");",
+        "billing/eligibility.py::        verify=os.environ.get(\"PAYER_CA_BUNDLE\", False),",
     ),
     counterexamples=(
         "hie/client.py::            verify=True,",
@@ -122,6 +126,7 @@ _VERIFY_OFF = Rule(
         "claims/HttpConfig.java::                .loadTrustMaterial(trustStore, null)",
         "billing/payer.py::SKIP_VERIFY = os.getenv(\"PAYER_SKIP_TLS_VERIFY\", \"false\").lower() == \"true\"",
         "billing/payer.py::VERIFY_TLS = os.getenv(\"PAYER_VERIFY_TLS\", \"true\").lower() == \"true\"",
+        "billing/eligibility.py::        verify=os.environ.get(\"PAYER_CA_BUNDLE\", True),",
     ),
 )
 
@@ -882,8 +887,32 @@ _SMTP_PLAIN_LOGIN = Rule(
     ),
 )
 
+_MLLP_PLAIN = Rule(
+    id="TLS-015",
+    category="insecure-transport",
+    severity="high",
+    message=(
+        "HL7 v2 messages (orders, results, ADT: names, MRNs, dates of birth, diagnoses) are sent over plain MLLP/TCP "
+        "with no TLS. Use MLLP over TLS (HAPI `newClient(host, port, true)`, a TLS socket) or a VPN/stunnel tunnel."
+    ),
+    regulations=REGULATIONS,
+    languages=frozenset({"python", "java", "kotlin", "csharp", "javascript", "typescript"}),
+    keywords=("mllpclient", "newclient"),
+    pattern=r"\bMLLPClient\s*\(|\bnewClient\s*\(\s*[^,()\n]+,\s*[^,()\n]+,\s*false\s*\)",
+    unless=(_COMMENT, _IMPORT, r"(?i)localhost|127\.0\.0\.1|ssl_?context|tls"),
+    examples=(
+        "interfaces/lab_orders.py::    with MLLPClient(LAB_HOST, LAB_PORT) as client:",
+        "adt/src/main/java/org/x/AdtSender.java::        Connection conn = context.newClient(host, port, false);",
+    ),
+    counterexamples=(
+        "adt/src/main/java/org/x/AdtSender.java::        Connection conn = context.newClient(host, port, true);",
+        "tests/fake_lab.py::    with MLLPClient(\"localhost\", 2575) as client:",
+        "interfaces/lab_orders.py::from hl7.client import MLLPClient",
+    ),
+)
+
 RULES: tuple[Rule, ...] = (
     _VERIFY_OFF, _LEGACY_PROTOCOL, _TLS_OFF, _CLEARTEXT_URL, _NESTED_TLS_OFF, _SETTING_TLS_OFF, _TLS_CALL_DROPPED,
     _HTTP_LISTENER, _MESH_TLS_OFF, _PLAINTEXT_CLIENT, _SCHEME_DOWNGRADE, _HOST_KEY_UNCHECKED, _TRUST_ALL_METHOD,
-    _SMTP_PLAIN_LOGIN,
+    _SMTP_PLAIN_LOGIN, _MLLP_PLAIN,
 )
