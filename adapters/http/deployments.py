@@ -23,12 +23,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from adapters.http.errors import ApiError, validation_message
-from adapters.http.webhook_auth import verified_body
+from adapters.http.webhook_auth import SIGNATURE_PARAMETERS, read_verified_body, verified_body
 from assistant.deployments import DeploymentRequest, DeploymentView
 from assistant.thread_pool import FixedThreadPool
 
@@ -184,6 +184,7 @@ def _parse(request: Request, body: bytes) -> DeploymentRequest:
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": DeploymentRequest.model_json_schema()}}},
         "parameters": [
+            *SIGNATURE_PARAMETERS,
             {
                 "name": "Idempotency-Key",
                 "in": "header",
@@ -194,12 +195,14 @@ def _parse(request: Request, body: bytes) -> DeploymentRequest:
         ],
     },
 )
-async def create_deployment(
-    request: Request, body: Annotated[bytes, Depends(verified_body)], idempotency_key: Annotated[str | None, Header(include_in_schema=False)] = None
-) -> JSONResponse:
+async def create_deployment(request: Request) -> Response:
+    """Headers are read here, not declared as FastAPI parameters (they are documented in openapi_extra):
+    solving a dependency with header parameters per request cost more CPU than the HMAC check itself.
+    The order of the checks is the one the dependency had: signature (401/503), then Idempotency-Key, then body."""
     from assistant.approvals import IdempotencyConflict, InvalidDiff
 
-    key = _idempotency_key(idempotency_key)
+    body = await read_verified_body(request)
+    key = _idempotency_key(request.headers.get("idempotency-key"))
     req = _parse(request, body)
     try:
         view, created = await _in_core(request, _request_deployment, request, req, key)
@@ -207,7 +210,13 @@ async def create_deployment(
         raise ApiError(400, exc.code, exc.message) from None
     except IdempotencyConflict as exc:
         raise ApiError(409, exc.code, exc.message) from None
-    return JSONResponse(view.model_dump(mode="json"), status_code=202 if created else 200, headers={"Location": f"/api/deployments/{view.id}"})
+    # Serialized by pydantic straight to JSON (the same bytes JSONResponse made from model_dump, without the dict).
+    return Response(
+        view.model_dump_json(),
+        status_code=202 if created else 200,
+        headers={"Location": f"/api/deployments/{view.id}"},
+        media_type="application/json",
+    )
 
 
 def _request_deployment(request: Request, req: DeploymentRequest, key: str | None) -> tuple[DeploymentView, bool]:

@@ -201,6 +201,8 @@ def test_openapi_describes_both_routes_and_the_request_body(make_app, serve, db:
     schema = post["requestBody"]["content"]["application/json"]["schema"]
     assert set(schema["required"]) >= {"service", "version", "environment", "repository", "commit", "requested_by", "diff"}
     assert any(p["name"] == "Idempotency-Key" for p in post["parameters"])
+    # read by the route itself (no header dependency), still documented
+    assert {(p["name"], p["in"]) for p in post["parameters"]} >= {("X-GitOps-Timestamp", "header"), ("X-GitOps-Signature", "header")}
     assert "/api/deployments/{deployment_id}" in spec["paths"]
 
 
