@@ -38,7 +38,7 @@ _COUNTING = ("len(", "count(", "sum(", ".count(", ".size()", ".length", "Count("
 # and no nesting, so linear, and its findall is many times faster than the RE2 wrapper's on whole spans.
 IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Chain segments as `lexing.chains` reads them (`$` is an identifier character in JS and PHP).
-_TOKEN_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+TOKEN_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 
 
 @dataclass
@@ -90,31 +90,61 @@ def may_hold_phi(text: str, vocab: PhiVocabulary, names: set[str] | frozenset[st
     """A necessary condition for `phi_chains(text, vocab, names, {})` to yield anything.
 
     A chain yields only if one of its segments is in `names`, names a record (`is_record`) or, as its
-    last segment, holds a PHI term. A chain segment is a whole token of the text (`_TOKEN_RE`: masking
+    last segment, holds a PHI term. A chain segment is a whole token of the text (`TOKEN_RE`: masking
     only blanks string contents and comments, whose edges are quotes, braces and line ends), and a
     segment's term is the token's (`phi_in_chain` drops a leading get/is, which no term starts with:
     checked when the index is built). A string key yields only if its whole text names a PHI term;
     its words are pieces of it, so the lowercased text then holds every word of the term: one RE2 Set
-    pass finds which terms' rarest words occur, substring tests check the rest. Per-identifier answers
-    are cached by the vocabulary. It may say yes wrongly, never no.
+    pass finds which terms' rarest words occur, substring tests check the rest. When that pass and the
+    raw tokens say maybe and the text has strings, the masked text decides (`phiexpr.may_yield`, which
+    does not count words inside string literals that are not keys). Per-identifier answers are cached
+    by the vocabulary. It may say yes wrongly, never no.
     """
-    tokens = _TOKEN_RE.findall(text)
+    tokens = TOKEN_RE.findall(text)
+    if names and not names.isdisjoint(tokens):
+        return True
+    index = _hint_index(vocab)
+    says = False
+    if index.tokens_decide:
+        known = index.token_says
+        for t in tokens:
+            found = known.get(t)
+            if found is None:
+                found = vocab.is_record(t) or vocab.phi_term(t) is not None
+                if len(known) < 200_000:
+                    known[t] = found
+            if found:
+                says = True
+                break
+        if not any(q in text for q in "\"'`"):
+            return says  # no string, so no string key (and the raw tokens are a superset of the masked ones)
+    if not says and not _words_hint(text.lower(), index):
+        return False
+    if not index.tokens_decide:
+        return True
+    from assistant.review.phiexpr import may_yield
+
+    masked = mask(text)
+    return may_yield(masked, vocab, set(IDENTIFIER_RE.findall(masked.masked)), lambda ns: not names.isdisjoint(ns))
+
+
+def _may_hold_phi_raw(text: str, vocab: PhiVocabulary, names: set[str] | frozenset[str]) -> bool:
+    """`may_hold_phi` without the masked check: words inside any string count. Where the answer shapes
+    an assignment's span (the literal or call opening at the end of its line) rather than gating it, so
+    that span stays what it always was."""
+    tokens = TOKEN_RE.findall(text)
     if names and not names.isdisjoint(tokens):
         return True
     index = _hint_index(vocab)
     if index.tokens_decide:
-        known = index.token_says
-        for t in tokens:
-            says = known.get(t)
-            if says is None:
-                says = vocab.is_record(t) or vocab.phi_term(t) is not None
-                if len(known) < 200_000:
-                    known[t] = says
-            if says:
-                return True
+        if any_token_says(tokens, vocab):
+            return True
         if not any(q in text for q in "\"'`"):
-            return False  # no string, so no string key
-    low = text.lower()
+            return False
+    return _words_hint(text.lower(), index)
+
+
+def _words_hint(low: str, index: _HintIndex) -> bool:
     hits = index.words.Match(low)  # type: ignore[attr-defined]
     if not hits:
         return False
@@ -123,6 +153,25 @@ def may_hold_phi(text: str, vocab: PhiVocabulary, names: set[str] | frozenset[st
         if terms is None:
             return True  # a record word
         if any(all(w in low for w in term) for term in terms):
+            return True
+    return False
+
+
+def any_token_says(tokens: list[str], vocab: PhiVocabulary) -> bool | None:
+    """Whether any of `tokens` names a record or holds a PHI term (cached per vocabulary); None when
+    the vocabulary has a term starting with get/is, where a token's term may differ from its chain
+    segment's (see `may_hold_phi`) and tokens cannot decide."""
+    index = _hint_index(vocab)
+    if not index.tokens_decide:
+        return None
+    known = index.token_says
+    for t in tokens:
+        says = known.get(t)
+        if says is None:
+            says = vocab.is_record(t) or vocab.phi_term(t) is not None
+            if len(known) < 200_000:
+                known[t] = says
+        if says:
             return True
     return False
 
@@ -187,16 +236,91 @@ def bindings(
     hi: int | None = None,
     *,
     record_lines: frozenset[int] | None = None,
+    record_vars: set[str] | None = None,
 ) -> Bindings:
     """The candidate bindings of post[lo:hi] (and the hunk header); see `hunk_flow`.
 
     `record_lines`: new-file numbers of the lines where `record_words_pattern(vocab)` matches
     (`FileContext.lines_matching`, one pass per file), when the caller has them: other lines are
-    skipped without looking at them.
+    skipped without looking at them. `record_vars`: `record_vars_of` of the same arguments, when the
+    caller has it.
     """
     post = post if post is not None else [ln for ln in hunk.lines if ln.kind != "-"]
     hi = len(post) if hi is None else min(hi, len(post))
     out = Bindings()
+    if record_vars is None:
+        record_vars = record_vars_of(hunk, vocab, post, hints, lo, hi, record_lines=record_lines)
+    out.record_vars = set(record_vars)
+    names = set(out.record_vars)  # every name an assignment kept may bind
+    record_names = set(out.record_vars)  # a superset of the record names bound so far, as the gate asks
+    for i in range(lo, hi):
+        ln = post[i]
+        if hints is not None and ln.new_no not in hints and not ln.text.rstrip().endswith(("(", "[", "{")):
+            continue
+        if "=" not in ln.text:
+            continue
+        found = _assignment(post, i, vocab, record_names)
+        if found is None:
+            continue
+        var, span, starts = found
+        if not may_hold_phi(span, vocab, record_names):
+            continue  # binds neither a record (that needs a record word or a record name) nor a PHI value
+        out.assignments.append((i, var, span, starts))
+        names.add(var)
+        if any(vocab.is_record(t) for t in TOKEN_RE.findall(span)):
+            record_names.add(var)  # `flow_of` binds a record only where `_mentions_record`: a chain segment is_record
+    out.names = frozenset(names)
+    return out
+
+
+def _assignment(
+    post: list[DiffLine],
+    i: int,
+    vocab: PhiVocabulary,
+    record_names: set[str] | frozenset[str],
+    *,
+    widest: bool = False,
+) -> tuple[str, str, list[int]] | None:
+    """(name, value text, line starts within it) of the assignment on post[i], or None.
+
+    The value is the right-hand side, or, when it opens a bracket it does not close (`x = (`, or
+    `msg := &slack.WebhookMessage{` whose head cannot hold PHI by `_may_hold_phi_raw` over
+    `record_names`, or any such head with `widest`), the bracketed group across the following lines."""
+    ln = post[i]
+    m = _ASSIGN_RE.search(ln.text)
+    if not m:
+        return None
+    var = m.group(1)
+    rhs_start = m.end(0) - (0 if m.group(0).endswith(("=",)) else 1)
+    rhs = ln.text[rhs_start:].strip()
+    if rhs.startswith(("(", "[", "{")) and not rhs.endswith((")", "]", "}", ");", "];", "};")):
+        col = ln.text.index(rhs[0], rhs_start)
+        span, starts = balanced_span(post, i, col, max_lines=8)
+    elif rhs.endswith(("(", "[", "{")) and (widest or not _may_hold_phi_raw(rhs, vocab, record_names)):
+        # `msg := &slack.WebhookMessage{` / `body = render(`: the value is the literal or call that opens here
+        col = ln.text.rstrip().rindex(rhs[-1])
+        head_col = ln.text.index(rhs, rhs_start)
+        inner, inner_starts = balanced_span(post, i, col, max_lines=8)
+        head = ln.text[head_col:col]
+        span, starts = head + inner, [0] + [s + len(head) for s in inner_starts[1:]]
+    else:
+        span, starts = rhs, [0]
+    return var, span, starts
+
+
+def record_vars_of(
+    hunk: Hunk,
+    vocab: PhiVocabulary,
+    post: list[DiffLine],
+    hints: frozenset[int] | None,
+    lo: int,
+    hi: int,
+    *,
+    record_lines: frozenset[int] | None = None,
+) -> set[str]:
+    """The record names of post[lo:hi] and the header: a patient-typed parameter or declaration, a loop
+    over patients (the first half of `bindings`; final, no assignment undoes them)."""
+    out: set[str] = set()
     candidates = [
         ln for ln in post[lo:hi]
         if (hints is None or ln.new_no in hints) and (record_lines is None or ln.new_no in record_lines)
@@ -215,50 +339,122 @@ def bindings(
                 for m in regex.finditer(text):
                     type_name, var = m.group(1), m.group(2)
                     if vocab.is_record(type_name):
-                        out.record_vars.add(var)
+                        out.add(var)
             if ":" in text:
                 for m in _ANNOT_RE.finditer(text):
                     if vocab.is_record(m.group(2)):
-                        out.record_vars.add(m.group(1))
+                        out.add(m.group(1))
         if "for" in text:
             for regex in (_FOR_RE, _FOREACH_RE, _RANGE_RE):
                 m = regex.search(text)
                 if m and _mentions_record(m.group(2), vocab):
-                    out.record_vars.add(m.group(1))
-    names = set(out.record_vars)  # every name an assignment kept may bind
-    record_names = set(out.record_vars)  # a superset of the record names bound so far, as the gate asks
-    for i in range(lo, hi):
-        ln = post[i]
-        if hints is not None and ln.new_no not in hints and not ln.text.rstrip().endswith(("(", "[", "{")):
-            continue
-        if "=" not in ln.text:
-            continue
-        m = _ASSIGN_RE.search(ln.text)
-        if not m:
-            continue
-        var = m.group(1)
-        rhs_start = m.end(0) - (0 if m.group(0).endswith(("=",)) else 1)
-        rhs = ln.text[rhs_start:].strip()
-        if rhs.startswith(("(", "[", "{")) and not rhs.endswith((")", "]", "}", ");", "];", "};")):
-            col = ln.text.index(rhs[0], rhs_start)
-            span, starts = balanced_span(post, i, col, max_lines=8)
-        elif rhs.endswith(("(", "[", "{")) and not may_hold_phi(rhs, vocab, record_names):
-            # `msg := &slack.WebhookMessage{` / `body = render(`: the value is the literal or call that opens here
-            col = ln.text.rstrip().rindex(rhs[-1])
-            head_col = ln.text.index(rhs, rhs_start)
-            inner, inner_starts = balanced_span(post, i, col, max_lines=8)
-            head = ln.text[head_col:col]
-            span, starts = head + inner, [0] + [s + len(head) for s in inner_starts[1:]]
-        else:
-            span, starts = rhs, [0]
-        if not may_hold_phi(span, vocab, record_names):
-            continue  # binds neither a record (that needs a record word or a record name) nor a PHI value
-        out.assignments.append((i, var, span, starts))
-        names.add(var)
-        if any(vocab.is_record(t) for t in _TOKEN_RE.findall(span)):
-            record_names.add(var)  # `flow_of` binds a record only where `_mentions_record`: a chain segment is_record
-    out.names = frozenset(names)
+                    out.add(m.group(1))
     return out
+
+
+@dataclass
+class BindIndex:
+    """What post[lo:hi] could bind, indexed by name: "may `x` be bound here?" costs a dict lookup and,
+    rarely, the analysis of the lines assigning `x` instead of the whole block's (`bindings`).
+
+    `record_vars` is exact (`record_vars_of`). `assign_at` maps every name an assignment of the block
+    could bind to the lines that could bind it: `bindings` binds an assignment only on a line in `hints`
+    or ending with an opening bracket, holding `=`, and the name (`_ASSIGN_RE` group 1) is a whole
+    token before the line's first `=` (nothing before the operator holds one). `names` is every name
+    the block may bind.
+    """
+
+    record_vars: set[str]
+    assign_at: dict[str, list[int]]
+    names: frozenset[str]
+    candidates: list[tuple[int, list[str]]]  # (line index, names before its first `=`), in order
+    record_lines: frozenset[int] | None
+    checked: dict[str, bool] = field(default_factory=dict)
+    _valued: dict[int, str | None] = field(default_factory=dict)
+
+    def may_bind(self, name: str, post: list[DiffLine], vocab: PhiVocabulary) -> bool:
+        """Whether `name` may be in `bindings(...).names` of this block (yes may be wrong, no is not)."""
+        if name in self.record_vars:
+            return True
+        lines = self.assign_at.get(name)
+        if not lines:
+            return False
+        found = self.checked.get(name)
+        if found is None:
+            found = any(self._may_assign(name, i, post, vocab) for i in lines)
+            self.checked[name] = found
+        return found
+
+    def _record_names_before(self, i: int, post: list[DiffLine], vocab: PhiVocabulary) -> set[str]:
+        """A superset of the record names `bindings` gates line i with: `record_vars`, and the names that
+        earlier candidate lines assign a value holding an `is_record` token."""
+        out = set(self.record_vars)
+        for j, _names in self.candidates:
+            if j >= i:
+                break
+            var = self._record_value(j, post, vocab)
+            if var is not None:
+                out.add(var)
+        return out
+
+    def _record_value(self, j: int, post: list[DiffLine], vocab: PhiVocabulary) -> str | None:
+        # The name line j assigns, when its value may hold an `is_record` token: the value `bindings`
+        # takes is the widest shape's text or its first line's (`_assignment`), whose tokens the widest
+        # shape's include.
+        if j in self._valued:
+            return self._valued[j]
+        found = _assignment(post, j, vocab, frozenset(), widest=True)
+        var = None
+        if found is not None and (self.record_lines is None or any(
+                ln.new_no in self.record_lines for ln in post[j: j + 8])):
+            if any(vocab.is_record(t) for t in TOKEN_RE.findall(found[1])):
+                var = found[0]
+        self._valued[j] = var
+        return var
+
+    def _may_assign(self, name: str, i: int, post: list[DiffLine], vocab: PhiVocabulary) -> bool:
+        # `bindings` shapes the value with the record names bound before line i, a subset of `wide`
+        # and a superset of `record_vars`: where the two ends could shape it differently, both shapes
+        # are asked.
+        wide_names = self._record_names_before(i, post, vocab)
+        wide = _assignment(post, i, vocab, wide_names)
+        if wide is None or wide[0] != name:
+            return False
+        if may_hold_phi(wide[1], vocab, wide_names):
+            return True
+        narrow = _assignment(post, i, vocab, self.record_vars)
+        return narrow is not None and narrow[1] != wide[1] and may_hold_phi(narrow[1], vocab, wide_names)
+
+
+def bind_index(
+    hunk: Hunk,
+    vocab: PhiVocabulary,
+    post: list[DiffLine],
+    hints: frozenset[int] | None,
+    lo: int,
+    hi: int,
+    *,
+    record_lines: frozenset[int] | None = None,
+) -> BindIndex:
+    """The `BindIndex` of post[lo:hi] (see `bindings` for the arguments)."""
+    hi = min(hi, len(post))
+    record_vars = record_vars_of(hunk, vocab, post, hints, lo, hi, record_lines=record_lines)
+    assign_at: dict[str, list[int]] = {}
+    candidates: list[tuple[int, list[str]]] = []
+    for i in range(lo, hi):
+        text = post[i].text
+        eq = text.find("=")
+        if eq < 0:
+            continue
+        if hints is not None and post[i].new_no not in hints and not text.rstrip().endswith(("(", "[", "{")):
+            continue
+        names = IDENTIFIER_RE.findall(text, 0, eq)
+        candidates.append((i, names))
+        for name in names:
+            found = assign_at.setdefault(name, [])
+            if not found or found[-1] != i:
+                found.append(i)
+    return BindIndex(record_vars, assign_at, frozenset(record_vars) | frozenset(assign_at), candidates, record_lines)
 
 
 def flow_of(found: Bindings, vocab: PhiVocabulary, post: list[DiffLine]) -> HunkFlow:

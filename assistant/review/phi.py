@@ -25,15 +25,16 @@ from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
 from assistant.review.dataflow import (
     IDENTIFIER_RE,
+    BindIndex,
     Bindings,
     HunkFlow,
+    bind_index,
     bindings,
     flow_of,
-    hunk_flow,
     record_words_pattern,
 )
 from assistant.review.lexing import balanced_span, line_at, mask
-from assistant.review.phiexpr import phi_chains
+from assistant.review.phiexpr import may_yield, phi_chains
 
 CODE = frozenset({"python", "java", "kotlin", "javascript", "typescript", "go", "csharp", "ruby", "php"})
 
@@ -57,18 +58,6 @@ _LOG_KEYWORDS = ("log", "print", "console", "system.", "fmt.", "write", "warn", 
                  "error", "panic", "trace")
 
 _REG_LOG = ("HIPAA 164.312(b)", "HIPAA 164.502(b)")
-
-
-def _hunks(ctx: FileContext) -> Iterator[tuple[object, list[DiffLine], HunkFlow]]:
-    hints = ctx.phi_hint_lines
-    if not hints:
-        return
-    for hunk in ctx.file.hunks:
-        post = ctx.post_lines(hunk)
-        if not any(ln.kind == "+" for ln in post) or not any(ln.new_no in hints for ln in post):
-            continue
-        flow = ctx.memo(("phi-flow", id(hunk)), lambda h=hunk, p=post: hunk_flow(h, ctx.vocabulary, p, hints))
-        yield hunk, post, flow
 
 
 def sink_hits(
@@ -110,7 +99,9 @@ def sink_hits(
                 # hold a PHI expression.
                 hint_span = any(s.new_no in hints for s in span_lines)
                 added_span = any(s.kind == "+" for s in span_lines)
-                if (not hint_span or not added_span) and flow.possible.isdisjoint(names):
+                if (not hint_span or not added_span) and not flow.may_bind(names):
+                    continue
+                if not may_yield(masked, ctx.vocabulary, names, flow.may_bind):
                     continue
                 if require is not None and not require(ctx, post, i, span):  # type: ignore[operator]
                     continue
@@ -154,44 +145,71 @@ _MAX_SINKS_PER_LINE = 20  # minified code can hold thousands; the first ones sho
 def flow_at(ctx: FileContext, hunk: object, post: list[DiffLine], i: int = 0) -> _Window:
     """Bindings visible at post[i]: computed over the 40-80 lines above it (and a few below), not the
     whole hunk, so a new 5,000-line file costs a window per sink rather than a full pass per file.
-    Computed only when a question about a name could be answered yes (see `_Window`)."""
-    return _Window(ctx, hunk, post, i)
+    Computed only when a question about a name could be answered yes (see `_Window`); one window per
+    block of lines, shared by every sink in it."""
+    block = i // _FLOW_BLOCK
+    return ctx.memo(("phi-window", id(hunk), block), lambda: _Window(ctx, hunk, post, block))
 
 
 class _Window:
     """The names bound to records and PHI values around one line, asked about lazily.
 
-    Most sinks never need the bindings: no name in their arguments appears on any line that could
-    bind one (`Bindings.names`, a superset of what `hunk_flow` binds). `record_vars` and `phi_vars`
-    answer `name in ...` from that superset first and run the flow analysis only when it says maybe;
-    every answer is the one the full analysis gives.
+    Most sinks never need the bindings: no name in their arguments can be bound on any line of the
+    window's blocks. Each block keeps a `BindIndex` (its record names, and for every name the lines
+    that could assign it), so "may `x` be bound here?" is a dict lookup and at most an analysis of
+    the lines assigning `x`; `record_vars` and `phi_vars` answer `name in ...` that way first and run
+    the flow analysis (`bindings`, `flow_of`) only when it says maybe. Every answer is the one the full
+    analysis gives.
     """
 
-    __slots__ = ("_ctx", "_hunk", "_post", "_blocks", "_possible", "_flow", "record_vars", "phi_vars")
+    __slots__ = ("_ctx", "_hunk", "_post", "_blocks", "_indexes", "_flow", "record_vars", "phi_vars")
 
-    def __init__(self, ctx: FileContext, hunk: object, post: list[DiffLine], i: int) -> None:
+    def __init__(self, ctx: FileContext, hunk: object, post: list[DiffLine], block: int) -> None:
         self._ctx = ctx
         self._hunk = hunk
         self._post = post
-        block = i // _FLOW_BLOCK
         self._blocks = [b for b in (block - 1, block, block + 1) if b >= 0 and b * _FLOW_BLOCK < len(post)]
-        self._possible: frozenset[str] | None = None
+        self._indexes: list[BindIndex] | None = None
         self._flow: HunkFlow | None = None
         self.record_vars = _Names(self, record=True)
         self.phi_vars = _Names(self, record=False)
+
+    def _index(self, b: int) -> BindIndex:
+        ctx, hunk, post = self._ctx, self._hunk, self._post
+        return ctx.memo(("phi-index", id(hunk), b), lambda: bind_index(  # type: ignore[no-any-return]
+            hunk, ctx.vocabulary, post, ctx.phi_hint_lines, b * _FLOW_BLOCK, (b + 1) * _FLOW_BLOCK,  # type: ignore[arg-type]
+            record_lines=ctx.lines_matching(record_words_pattern(ctx.vocabulary))))
 
     def _bindings(self, b: int) -> Bindings:
         ctx, hunk, post = self._ctx, self._hunk, self._post
         return ctx.memo(("phi-bind", id(hunk), b), lambda: bindings(  # type: ignore[no-any-return]
             hunk, ctx.vocabulary, post, ctx.phi_hint_lines, b * _FLOW_BLOCK, (b + 1) * _FLOW_BLOCK,  # type: ignore[arg-type]
-            record_lines=ctx.lines_matching(record_words_pattern(ctx.vocabulary))))
+            record_lines=ctx.lines_matching(record_words_pattern(ctx.vocabulary)),
+            record_vars=self._index(b).record_vars))
 
     @property
-    def possible(self) -> frozenset[str]:
-        if self._possible is None:
-            parts = [self._bindings(b).names for b in self._blocks]
-            self._possible = parts[0] if len(parts) == 1 else frozenset().union(*parts)
-        return self._possible
+    def indexes(self) -> list[BindIndex]:
+        if self._indexes is None:
+            self._indexes = [self._index(b) for b in self._blocks]
+        return self._indexes
+
+    def maybe(self, name: str) -> bool:
+        """False when `name` cannot be bound here, from the indexes' name sets alone; True when it might be."""
+        return any(name in index.names for index in self.indexes)
+
+    def may_bind_one(self, name: str) -> bool:
+        """Whether `name` may be bound to a record or a PHI value here (no: it is not; yes: ask `flow`)."""
+        post, vocab = self._post, self._ctx.vocabulary
+        return any(name in index.names and index.may_bind(name, post, vocab) for index in self.indexes)
+
+    def may_bind(self, names: set[str]) -> bool:
+        """`may_bind_one` of any of `names`."""
+        post, vocab = self._post, self._ctx.vocabulary
+        for index in self.indexes:
+            common = index.names.intersection(names)
+            if common and any(index.may_bind(n, post, vocab) for n in common):
+                return True
+        return False
 
     def flow(self) -> HunkFlow:
         if self._flow is None:
@@ -214,14 +232,14 @@ class _Window:
 
     def binds_any(self, names: set[str]) -> bool:
         """Whether any of `names` holds a record or a PHI value here."""
-        if self.possible.isdisjoint(names):
+        if not self.may_bind(names):
             return False
         flow = self.flow()
         return bool((flow.phi_vars or flow.record_vars) and names & (flow.phi_vars.keys() | flow.record_vars))
 
     def phi_lines(self, name: str) -> list[int]:
         """New-file lines holding the PHI that `name` was bound to (empty when it holds none)."""
-        if name not in self.possible:
+        if not self.may_bind_one(name):
             return []
         return self.flow().phi_vars.get(name, [])
 
@@ -237,11 +255,11 @@ class _Names:
 
     def maybe(self, name: str) -> bool:
         """False when `name` cannot be bound here (no analysis needed); True when it might be."""
-        return name in self._window.possible
+        return self._window.maybe(name)
 
     def __contains__(self, name: object) -> bool:
         window = self._window
-        if name not in window.possible:
+        if not isinstance(name, str) or not window.may_bind_one(name):
             return False
         flow = window.flow()
         return name in (flow.record_vars if self._record else flow.phi_vars)
@@ -259,10 +277,6 @@ def _fluent_span(post: list[DiffLine], i: int, col: int) -> tuple[str, list[int]
         parts.append(text[:600])
         pos += len(parts[-1]) + 1
     return "\n".join(parts), starts
-
-
-def _names(span: str) -> set[str]:
-    return set(IDENTIFIER_RE.findall(mask(span).masked))
 
 
 def _fix(what: str) -> str:

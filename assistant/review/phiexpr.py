@@ -8,9 +8,10 @@ given the text of a call's arguments, find the identifier chains that
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from assistant.review import re2fast as re2
+from assistant.review.dataflow import TOKEN_RE, any_token_says
 from assistant.review.lexing import Chain, Masked, chains, mask
 from assistant.review.vocabulary import PhiVocabulary
 
@@ -55,6 +56,26 @@ def _enclosing_call(masked: str, pos: int) -> str:
             depth -= 1
         i -= 1
     return ""
+
+
+def may_yield(m: Masked, vocab: PhiVocabulary, names: set[str], bound: Callable[[set[str]], bool]) -> bool:
+    """A necessary condition for `phi_chains(m.text, vocab, record_vars, phi_vars, pre=(m, None))` to
+    yield anything, from token and string tests alone (no chain, call or flow analysis).
+
+    `names`: the identifiers of `m.masked` (`dataflow.IDENTIFIER_RE`); `bound(names)`: whether any of
+    them may be in `record_vars` or `phi_vars` (a superset answer is fine). A chain yields only if a
+    segment names a record or holds a PHI term, which its token then does too (`any_token_says`), or a
+    segment is a bound name (bound names are plain identifiers, so whole `names` entries); a string key
+    yields only if its content names a PHI term. It may say yes wrongly, never no.
+    """
+    says = any_token_says(TOKEN_RE.findall(m.masked), vocab)
+    if says is None or says:
+        return True
+    for s in m.strings:
+        if not s.formatted and s.content and len(s.content) <= 40 and vocab.phi_term(s.content) is not None:
+            if _KEY_ACCESS_RE.search(m.masked[max(0, s.start - 40): s.start].rstrip()):
+                return True
+    return bool(names) and bound(names)
 
 
 def phi_chains(
