@@ -54,7 +54,7 @@ _SAFE_COLUMN_WORDS = frozenset({
     "hash", "hashed", "digest", "enc", "encrypted", "cipher", "ciphertext", "token", "tokenized", "last4", "last",
     "four", "masked", "mask", "redacted", "id", "ids", "count", "flag", "present", "verified", "type",
     "at", "date", "on", "by", "version", "fingerprint", "hmac", "ref", "blind", "pseudonym", "pseudonymized",
-    "salted", "sealed", "system", "systems",
+    "salted", "sealed", "system", "systems", "bidx", "hmac", "kek", "dek",
 })
 _SQL_COLUMN_RE = re2.compile(
     r"""(?i)^\s*(?:ALTER\s+TABLE\s+\S+\s+)?(?:ADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?)?["`\[]?(\w+)["`\]]?\s+"""
@@ -259,6 +259,8 @@ _ENCRYPTION_OFF = Rule(
         # server-side encryption flags that do not say "encrypt" (SQS, SNS, Kinesis, Firehose)
         r"|(?i)\b[\w.\-]*(?:\bsse|_sse|server_side_encryption)[\w.\-]*enabled[\"']?\s*(?:=|:)\s*[\"']?false\b"
         r"|(?i)\bunencrypted\w*[\"']?\s*(?:=|:|=>)\s*[\"']?(?:true|yes|on|1)\b"
+        # SQL Server TDE off; MySQL/InnoDB table or tablespace encryption off
+        r"|(?i)\bSET\s+ENCRYPTION\s+OFF\b|\bENCRYPTION\s*=?\s*['\"]N['\"]"
     ),
     unless=(
         _COMMENT,
@@ -270,6 +272,8 @@ _ENCRYPTION_OFF = Rule(
         r"(?i)transit|in_?flight",  # encryption of the connection: the transport rules judge it
     ),
     examples=(
+        "db/sqlserver/move.sql::ALTER DATABASE ClaimsDb SET ENCRYPTION OFF;",
+        "db/mysql/V31__ids.sql::ALTER TABLE member_identities ENCRYPTION='N';",
         "infra/rds.tf::  storage_encrypted       = false",
         "infra/ebs.tf::  encrypted = false",
         "infra/cache.tf::  at_rest_encryption_enabled = false",
@@ -278,6 +282,8 @@ _ENCRYPTION_OFF = Rule(
         "infra/queues.tf::  sqs_managed_sse_enabled   = false",
     ),
     counterexamples=(
+        "db/sqlserver/move.sql::ALTER DATABASE ClaimsDb SET ENCRYPTION ON;",
+        "db/mysql/V31__ids.sql::ALTER TABLE member_identities ENCRYPTION='Y';",
         "infra/rds.tf::  storage_encrypted       = true",
         "infra/ebs.tf::  encrypted = true",
         "src/appsettings.json::  \"Ehr\": \"Server=sql01;Database=ehr;Encrypt=False;\"",
@@ -430,6 +436,8 @@ _WRITE_RE = re2.compile(
     r"""\.writeValue\(\s*(?:new\s+File|\w+\.toFile\(\)|\w*[fF]ile\b)|"""
     r"""\bfs(?:Promises)?\.(?:writeFile|writeFileSync|appendFile|appendFileSync|createWriteStream)\(|\bwriteFile(?:Sync)?\(|"""
     r"""\b(?:localStorage|sessionStorage|AsyncStorage)\.setItem\(|"""
+    # Android SharedPreferences: an XML file on the device (EncryptedSharedPreferences is judged by the lines above)
+    r"""^\s*(?:[\w.]*\.)?(?:edit\(\)\s*)?\.?putString\(\s*\"|"""
     r"""\bFile\.(?:WriteAll\w+|AppendAll\w+|Create|OpenWrite)\(|new\s+(?:StreamWriter|FileStream)\(|"""
     r"""\b(?:os|ioutil)\.(?:WriteFile|Create|OpenFile)\(|\bshelve\.open\("""
 )
@@ -535,9 +543,11 @@ _PLAINTEXT_FILE = Rule(
     languages=CODE_LANGUAGES,
     keywords=("open(", "write", "print", "shelve", "to_csv", "to_parquet", "to_excel", "to_json", "to_pickle", "dump(", "files.",
               "filewriter", "fileoutputstream", "printwriter", "writevalue", "setitem", "file.", "streamwriter",
-              "filestream", "os.create", "os.openfile", ".open("),
+              "filestream", "os.create", "os.openfile", ".open(", "putstring"),
     check=_plaintext_files,
     examples=(
+        udiff("app/src/main/java/org/x/PatientCache.kt", "     fun save(patient: PatientSummary) {", "+        prefs.edit()",
+              '+            .putString("mrn", patient.mrn)', '+            .putString("dob", patient.dateOfBirth.toString())', "+            .apply()"),
         udiff("sync/SnapshotWriter.java", "     public void write(Patient patient) throws IOException {",
               '+        Path target = dir.resolve(patient.getId() + ".json");',
               "+        Files.writeString(target, mapper.writeValueAsString(patient));", "     }"),
@@ -547,6 +557,11 @@ _PLAINTEXT_FILE = Rule(
               "+def snapshot(patients, path):", '+    with open(path, "wb") as fh:', "+        pickle.dump(patients, fh)"),
     ),
     counterexamples=(
+        udiff("app/src/main/java/org/x/TokenStore.kt", "     private val prefs = EncryptedSharedPreferences.create(context, \"p\", key, ks, vs)",
+              "     fun save(patient: PatientSummary) {", "+        prefs.edit()",
+              '+            .putString("mrn", patient.mrn)', "+            .apply()"),
+        udiff("app/src/main/java/org/x/Settings.kt", "     fun save(theme: String) {", "+        prefs.edit()",
+              '+            .putString("theme", theme)', "+            .apply()"),
         udiff("exports/writer.py", " def write_export(patients, out_dir, key):",
               "+    payload = json.dumps([p.to_export() for p in patients]).encode()",
               '+    with open(out_dir / "patients.json.enc", "wb") as fh:', "+        fh.write(Fernet(key).encrypt(payload))"),

@@ -71,6 +71,11 @@ def _new_guard(block: Block, gone: list[DiffLine]) -> DiffLine | None:
     added = block.added
     for old in gone:
         key = normalized(old.text)
+        for ln in added:  # `if (process.env.AUDIT_MODE !== "off") auditLog.emit(...)`: the guard on the call's own line
+            text = normalized(ln.text)
+            if (text != key and text.endswith(key) and _CONDITION_RE.search(ln.text) and ln.new_no is not None
+                    and _NULL_GUARD_RE.search(ln.text[: len(ln.text) - len(old.text.strip())]) is None):
+                return ln
         for k, ln in enumerate(added):
             if normalized(ln.text) != key or indent_of(ln.text) <= indent_of(old.text):
                 continue
@@ -201,6 +206,10 @@ _REMOVED_AUDIT = Rule(
         udiff('clinic/charts/views.py', ' def view_chart(request, chart_id):', '     chart = Chart.objects.for_user(request.user).get(pk=chart_id)',
               '-    audit_log(request.user, "chart.view", chart.patient_id)', '+    if not request.user.is_staff:',
               '+        audit_log(request.user, "chart.view", chart.patient_id)', '     return render_chart(chart)'),
+        udiff('api/controllers/charts.js', '   const chart = await charts.findByPatient(req.params.patientId);',
+              '-  auditLog.emit("chart.view", { actor: req.user.id, patientId: chart.patientId });',
+              '+  if (process.env.AUDIT_MODE !== "off") auditLog.emit("chart.view", { actor: req.user.id, patientId: chart.patientId });',
+              '   res.json(chart);'),
         udiff('internal/chart/handler.go', ' \tchart, err := h.store.Chart(ctx, id)', '-\th.audit.Record(ctx, user, "chart.view", chart.PatientID)',
               '+\tif !user.IsInternal() {', '+\t\th.audit.Record(ctx, user, "chart.view", chart.PatientID)', '+\t}', ' \treturn chart, nil'),
     ),
@@ -209,6 +218,10 @@ _REMOVED_AUDIT = Rule(
         udiff('portal/labs.py', ' def labs(patient_id):', '     results = repo.labs(patient_id)', '-    audit_event("labs.view", actor=current_user.id, patient_id=patient_id)',
               '+    if results is not None:', '+        audit_event("labs.view", actor=current_user.id, patient_id=patient_id)', '     return results'),
         udiff('ehr/notes.py', ' def save(note):', '-    # TODO: audit', '+    # audited by the repository', '     repo.save(note)'),
+        udiff('api/controllers/charts.js', '   const chart = await charts.findByPatient(req.params.patientId);',
+              '-  auditLog.emit("chart.view", { actor: req.user.id, patientId: chart.patientId });',
+              '+  if (chart) auditLog.emit("chart.view", { actor: req.user.id, patientId: chart.patientId });',
+              '   res.json(chart);'),
         udiff('ehr/charts.py', '     return chart', ' ', ' ', '-def legacy_chart(user, patient_id):', '-    chart = LegacyChart.for_patient(patient_id)',
               '-    audit_event(user, "legacy_chart.view", patient_id)', '-    return chart', '+def ping():', '+    return {"ok": True}'),
         udiff('app/routes/notes.py', ' @router.get("/patients/{pid}/notes")',
@@ -252,6 +265,9 @@ _AUDIT_DISABLED = Rule(
         # the audit logger raised above the level audit records are written at (INFO): they are dropped
         r"|(?i)[\"'][\w.\-]*audit[\w.\-]*[\"']\s*:\s*\{[^}\n]*[\"']level[\"']\s*:\s*[\"'](?:WARNING|WARN|ERROR|CRITICAL|FATAL|OFF)[\"']"
         r"|(?i)\blogging\.level\.[\w.\-]*audit[\w.\-]*\s*[=:]\s*(?:error|warn|warning|fatal|off)\b"
+        # the audit logger's records sent nowhere (a NullHandler)
+        r"|(?i)[\"'][\w.\-]*audit[\w.\-]*[\"']\s*:\s*\{[^}\n]*[\"']handlers[\"']\s*:\s*\[\s*[\"'](?:null|nullhandler|discard|devnull)[\"']\s*\]"
+        r"|(?i)getLogger\(\s*[\"'][\w.]*audit[\w.]*[\"']\s*\)\.(?:addHandler\(\s*(?:logging\.)?NullHandler\(|handlers\s*=\s*\[\s*(?:logging\.)?NullHandler\()"
         r"|(?i)<logger\s+name\s*=\s*[\"'][\w.\-]*audit[\w.\-]*[\"'][^>\n]*\blevel\s*=\s*[\"'](?:OFF|ERROR|WARN)[\"']"
     ),
     unless=(
@@ -271,6 +287,8 @@ _AUDIT_DISABLED = Rule(
         "ehr/logging.py::logging.getLogger(\"ehr.audit\").setLevel(logging.CRITICAL)",
         "clinic/settings.py::PHI_ACCESS_AUDIT_ENABLED = env.bool(\"PHI_ACCESS_AUDIT_ENABLED\", default=False)",
         "ehr/logging_config.py::        \"ehr.audit\": {\"handlers\": [\"audit_file\"], \"level\": \"WARNING\"},",
+        "ehr/settings/logging.py::        \"ehr.audit\": {\"handlers\": [\"null\"], \"level\": \"INFO\", \"propagate\": False},",
+        "ehr/logging.py::logging.getLogger(\"ehr.audit\").addHandler(logging.NullHandler())",
         "src/Harbor.Ehr/AuditSetup.cs::        Configuration.AuditDisabled = true;",
         "src/main/resources/application.properties::logging.level.org.lakeside.ehr.audit=ERROR",
         "src/main/resources/logback-spring.xml::  <logger name=\"org.lakeside.ehr.audit\" level=\"OFF\"/>",
@@ -285,6 +303,7 @@ _AUDIT_DISABLED = Rule(
         "clinic/settings.py::PHI_ACCESS_AUDIT_ENABLED = env.bool(\"PHI_ACCESS_AUDIT_ENABLED\", default=True)",
         "ehr/config.py::SKIP_AUDIT = env.bool(\"SKIP_AUDIT\", default=False)",
         "ehr/logging_config.py::        \"ehr.audit\": {\"handlers\": [\"audit_file\"], \"level\": \"INFO\"},",
+        "ehr/settings/logging.py::        \"ehr.metrics\": {\"handlers\": [\"null\"], \"level\": \"INFO\"},",
         "src/Harbor.Ehr/AuditSetup.cs::        Configuration.AuditDisabled = false;",
         "src/main/resources/application.properties::logging.level.org.lakeside.ehr.audit=INFO",
         "src/main/java/org/x/AuditConfig.java::    @Value(\"${ehr.audit.enabled:true}\") boolean auditEnabled;",
@@ -336,7 +355,7 @@ _AUDIT_TAMPER = Rule(
         "application role INSERT/SELECT only on audit tables, and purge them only through a controlled retention job."
     ),
     regulations=REGULATIONS,
-    keywords=("trigger", "audit", "replica", "noaudit"),
+    keywords=("trigger", "audit", "replica", "noaudit", "accessevent", "access_event", "accesslog", "access_log", "disclosure"),
     pattern=(
         r"(?i)\bDROP\s+TRIGGER\s+(?:IF\s+EXISTS\s+)?" + _AUDIT_TABLE
         + r"|(?i)\bDISABLE\s+TRIGGER\s+(?:ALL\b|" + _AUDIT_TABLE + r")"
@@ -345,17 +364,19 @@ _AUDIT_TAMPER = Rule(
         r"|(?i)\b(?:DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|DROP\s+TABLE(?:\s+IF\s+EXISTS)?|UPDATE)\s+[\w.\"`\[\]]*audit"
         r"|(?i)\bDROP\s+(?:RULE|POLICY)\s+(?:IF\s+EXISTS\s+)?[\w.\"]*(?:audit|immutable|append_only|no_delete|no_update)"
         r"|(?i)\bDROP\s+EXTENSION\s+(?:IF\s+EXISTS\s+)?pgaudit|\bNOAUDIT\b"
-        r"|(?i)\baudit\w*\b[^;#\n]{0,160}\.(?:delete|deleteAll|deleteMany|deleteBy\w*|removeRange|destroy|truncate|"
+        r"|(?i)\b(?:audit\w*|\w*access_?(?:event|log)s?|disclosure_?(?:event|log)s?)\b[^;#\n]{0,160}\.(?:delete|deleteAll|deleteMany|deleteBy\w*|removeRange|destroy|truncate|"
         r"delete_many|bulk_delete)\s*\("
     ),
     unless=(_COMMENT, r"(?i)^\s*--"),
     examples=(
+        "ehr/audit/tasks.py::    AccessEvent.objects.filter(occurred_at__lt=cutoff).delete()",
         "db/migrations/V42.sql::DROP TRIGGER IF EXISTS patients_audit_trg ON patients;",
         "db/migrations/V42.sql::GRANT SELECT, INSERT, UPDATE, DELETE ON audit_log TO ehr_app;",
         "db/migrations/V43.sql::ALTER TABLE encounters DISABLE TRIGGER ALL;",
         "ops/purge.py::AuditEvent.objects.filter(at__lt=cutoff).delete()",
     ),
     counterexamples=(
+        "ehr/audit/tasks.py::    AccessEvent.objects.filter(occurred_at__lt=cutoff).count()",
         "db/migrations/V42.sql::GRANT SELECT, INSERT ON audit_log TO ehr_app;",
         "db/migrations/V42.sql::DROP TRIGGER IF EXISTS set_updated_at ON patients;",
         "db/migrations/V42.sql::REVOKE UPDATE, DELETE ON audit_log FROM ehr_app;",

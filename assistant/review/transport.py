@@ -16,6 +16,7 @@ from assistant.diffs import DiffLine
 
 from assistant.review import re2fast as re2
 from assistant.review._structure import (
+    DOC_LANGUAGES,
     SOURCE_LANGUAGES,
     blocks,
     enclosing_keys,
@@ -165,7 +166,7 @@ def _line_check(rule: Rule) -> Callable[[FileContext], Iterator[Hit]]:
     scan = f"(?m:{rule.pattern})"
 
     def check(ctx: FileContext) -> Iterator[Hit]:
-        if ctx.is_test or is_local_profile(ctx.path):
+        if ctx.is_test or is_local_profile(ctx.path) or ctx.language in DOC_LANGUAGES:
             return
         for ln in ctx.scan(scan, lower=False):
             if ln.new_no is not None and pattern.search(ln.text) and not any(u.search(ln.text) for u in unless):
@@ -200,13 +201,14 @@ _LEGACY_PROTOCOL = Rule(
     ),
     regulations=REGULATIONS,
     languages=SOURCE_LANGUAGES,
-    keywords=("tlsv1", "sslv", "versiontls1", "versionssl", "sslprotocols", "securityprotocoltype", "tls_1", "tls1",
+    keywords=("security_policy", "securitypolicy", "tlsv1", "sslv", "versiontls1", "versionssl", "sslprotocols", "securityprotocoltype", "tls_1", "tls1",
               "tls-1", "elbsecuritypolicy", "protocol_tls", "protocol_ssl", "tls_version", "tlsversion",
               "protocol_version", "min_version", "minversion", "minimumtls", "minimum_tls", "ssl_min", "tls_min"),
     pattern=(
         r"\bTLSv1(?:\.[01]|_[01])?(?:[^.\d_]|$)|\bTLSv1(?:\.1)?_20\d\d\b|\bTLSv1(?:_1)?_(?:client_|server_)?method\b|\bSSLv[23](?:[^\d]|$)|"
         r"\bVersion(?:TLS1[01]|SSL30)\b|\b(?:SslProtocols|SecurityProtocolType)\.(?:Ssl2|Ssl3|Tls|Tls11)\b|"
         r"\bPROTOCOL_(?:SSLv[23]|TLSv1(?:_1)?)\b|ELBSecurityPolicy-(?:2015-05|2016-08|TLS-1-0|TLS-1-1)|"
+        r"""(?i:\bsecurity_?policy["']?\s*[=:]\s*["']TLS_?1_?[01]["'])|"""
         r"(?i:\b(?:min(?:imum)?_?(?:tls|ssl)_?version|min_?protocol_?version|minimum_?protocol_?version|"
         r"tls_?min_?version|ssl_?min_?protocol|min_?version|minversion)"
         r"""["']?\s*(?:=|:|=>)\s*["']?(?:TLS_?1_?[01]|1\.[01]|tls1[01]?|TLSv1(?:\.[01])?|TLS10|TLS11)["']?(?:[^.\d_]|$))"""
@@ -220,6 +222,7 @@ _LEGACY_PROTOCOL = Rule(
         "hl7/mllp.py::ctx = ssl.SSLContext(ssl.PROTOCOL_TLSv1)",
         "nginx/site.conf::    ssl_protocols TLSv1 TLSv1.1 TLSv1.2;",
         "infra/cdn.tf::    minimum_protocol_version = \"TLSv1_2016\"",
+        "infra/aws/fhir_api.tf::  security_policy          = \"TLS_1_0\"",
     ),
     counterexamples=(
         "registry/RegistryClient.java::        SSLContext ctx = SSLContext.getInstance(\"TLSv1.3\");",
@@ -228,6 +231,7 @@ _LEGACY_PROTOCOL = Rule(
         "src/Net.cs::ServicePointManager.SecurityProtocol = SecurityProtocolType.Tls12;",
         "hl7/mllp.py::ctx.minimum_version = ssl.TLSVersion.TLSv1_2",
         "infra/cdn.tf::    minimum_protocol_version = \"TLSv1.2_2021\"",
+        "infra/aws/fhir_api.tf::  security_policy          = \"TLS_1_2\"",
     ),
 )
 
@@ -242,7 +246,7 @@ _TLS_OFF = Rule(
     ),
     regulations=REGULATIONS,
     languages=SOURCE_LANGUAGES,
-    keywords=("ssl", "tls", "https", "encrypt=", "encrypt =", "viewer_protocol_policy", "insecure", "plaintext", "transit",
+    keywords=("ssl", "tls", "https", "secure_transport", "secure-transport", "encrypt=", "encrypt =", "viewer_protocol_policy", "insecure", "plaintext", "transit",
               "client_broker"),
     pattern=(
         r"(?i)(?:\b|_)(?:use_?|enable_?|require_?|force_?)?(?:ssl|tls|https|starttls)"
@@ -262,6 +266,8 @@ _TLS_OFF = Rule(
         r"""["']?(?:false|0|no|off|disabled?)["']?\s*(?:[,;})\]#]|//|$)|\bclient_broker\s*=\s*"(?:TLS_)?PLAINTEXT")|"""
         # a cleartext port opened beside the TLS one (Azure Cache for Redis)
         r"""(?i:\b(?:enable_?)?non_?(?:ssl|tls)_?port(?:_?enabled)?["']?\s*(?:=|:)\s*["']?true\b)|"""
+        # MySQL/MariaDB server no longer requiring TLS from clients
+        r"""(?i:\brequire[_-]secure[_-]transport\s*[=:]\s*["']?(?:OFF|0|false)\b)|"""
         # a TLS switch set through a property/option call (JavaMail `props.put("mail.smtp.starttls.enable", "false")`)
         r"""(?i:\b(?:put|setProperty|set|setOption|option)\s*\(\s*["'][\w.\-]*(?:ssl|tls|starttls)(?:[._\-](?:enable|enabled|"""
         r"""required|require|use))?["']\s*,\s*["']?(?:false|0|no|off)["']?\s*\))"""
@@ -295,6 +301,7 @@ _TLS_OFF = Rule(
         "infra/msk.tf::      client_broker = \"TLS_PLAINTEXT\"",
         "referrals/MailSessions.java::        props.put(\"mail.smtp.starttls.enable\", \"false\");",
         "referrals/MailSessions.kt::        props.setProperty(\"mail.smtp.ssl.enable\", \"false\")",
+        "deploy/mysql/claims.cnf::require_secure_transport = OFF",
     ),
     counterexamples=(
         "config/db.py::DATABASE_URL = f\"postgresql://{user}@{host}/ehr?sslmode=verify-full\"",
@@ -307,6 +314,7 @@ _TLS_OFF = Rule(
         "config/kafka.properties::security.protocol=SASL_SSL",
         "referrals/MailSessions.java::        props.put(\"mail.smtp.starttls.enable\", \"true\");",
         "referrals/MailSessions.java::        props.put(\"mail.smtp.ssl.checkserveridentity\", \"true\");",
+        "deploy/mysql/claims.cnf::require_secure_transport = ON",
     ),
 )
 
@@ -375,7 +383,8 @@ _CLEARTEXT_URL = Rule(
 )
 
 
-_TLS_OFF = replace(_TLS_OFF, check=_line_check(_TLS_OFF), counterexamples=(
+# languages=None: server configs without a known extension (my.cnf) are read too; docs are skipped by the check
+_TLS_OFF = replace(_TLS_OFF, check=_line_check(_TLS_OFF), languages=None, counterexamples=(
     *_TLS_OFF.counterexamples, "docker-compose.dev.yml::      DATABASE_URL: postgresql://ehr@db:5432/ehr?sslmode=disable"))
 _CLEARTEXT_URL = replace(_CLEARTEXT_URL, check=_line_check(_CLEARTEXT_URL), counterexamples=(
     *_CLEARTEXT_URL.counterexamples,
@@ -911,8 +920,47 @@ _MLLP_PLAIN = Rule(
     ),
 )
 
+_PG_HBA_RE = re2.compile(r"^\s*(host|hostnossl)\s+\S+\s+\S+\s+(\S+)")
+_PG_HBA_LOCAL_RE = re2.compile(r"^(?:127\.|::1|localhost|samehost|samenet)")
+
+
+def _pg_hba_cleartext(ctx: FileContext) -> Iterator[Hit]:
+    """A `host`/`hostnossl` record in pg_hba.conf for a remote address: that client may connect without TLS
+    (`hostssl` is the record that requires it)."""
+    if ctx.is_test or "pg_hba" not in ctx.path.lower():
+        return
+    for ln in ctx.scan(r"(?m:^\s*host)"):
+        m = _PG_HBA_RE.search(ln.text)
+        if m is None or ln.new_no is None or _PG_HBA_LOCAL_RE.search(m.group(2)):
+            continue
+        if "reject" in ln.text.split()[-1:]:
+            continue
+        yield Hit(ln.new_no, f"This pg_hba.conf `{m.group(1)}` record lets clients from {m.group(2)} connect without "
+                  "TLS, so logins and query results (PHI) can cross the network in cleartext. Use `hostssl`.")
+
+
+_PG_HBA_CLEARTEXT = Rule(
+    id="TLS-016",
+    category="insecure-transport",
+    severity="high",
+    message="A pg_hba.conf record accepts non-TLS connections from the network. Use `hostssl`.",
+    regulations=REGULATIONS,
+    keywords=("pg_hba",),
+    check=_pg_hba_cleartext,
+    examples=(
+        udiff("deploy/postgres/pg_hba.conf", " hostssl ehr       ehr_app     10.20.0.0/16   scram-sha-256",
+              "-hostssl ehr       reporting   10.30.0.0/16   scram-sha-256", "+host    ehr       reporting   10.30.0.0/16   scram-sha-256"),
+        udiff("pg/pg_hba.conf", "+hostnossl all all 0.0.0.0/0 md5"),
+    ),
+    counterexamples=(
+        udiff("deploy/postgres/pg_hba.conf", "+hostssl ehr       reporting   10.30.0.0/16   scram-sha-256"),
+        udiff("deploy/postgres/pg_hba.conf", "+host    all       all         127.0.0.1/32   scram-sha-256"),
+        udiff("deploy/postgres/pg_hba.conf", "+host    all       all         0.0.0.0/0      reject"),
+    ),
+)
+
 RULES: tuple[Rule, ...] = (
     _VERIFY_OFF, _LEGACY_PROTOCOL, _TLS_OFF, _CLEARTEXT_URL, _NESTED_TLS_OFF, _SETTING_TLS_OFF, _TLS_CALL_DROPPED,
     _HTTP_LISTENER, _MESH_TLS_OFF, _PLAINTEXT_CLIENT, _SCHEME_DOWNGRADE, _HOST_KEY_UNCHECKED, _TRUST_ALL_METHOD,
-    _SMTP_PLAIN_LOGIN, _MLLP_PLAIN,
+    _SMTP_PLAIN_LOGIN, _MLLP_PLAIN, _PG_HBA_CLEARTEXT,
 )
