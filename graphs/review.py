@@ -34,7 +34,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypedDict
 
-from assistant.diffs import FileDiff, Hunk, iter_file_diffs
+from assistant.diffs import DiffError, FileDiff, Hunk, iter_file_diffs
 from assistant.domain import ClinicalSafety, Finding, PolicyResult, Risk, Suppression
 from assistant.policy import PolicyEngine
 from assistant.review.engine import ReviewOutput
@@ -66,6 +66,7 @@ class ReviewContext:
     policies: PolicyEngine | None = None
     commit_sample_lines: int = COMMIT_SAMPLE_LINES
     summary_llm: bool = True  # False: the summary keeps its rules draft (a caller that never shows it saves the model call)
+    processes: int = 1  # 2: a large diff's second half is reviewed in a forked process (`_parse_in_two`)
 
 
 class ReviewState(TypedDict, total=False):
@@ -92,38 +93,57 @@ class ReviewState(TypedDict, total=False):
 def parse(state: ReviewState, runtime: Runtime[ReviewContext]) -> dict[str, Any]:
     """Stream the diff once; each file is reviewed and scanned while it is in memory, then dropped."""
     ctx = runtime.context
-    summaries: list[FileSummary] = []
-    sample: list[FileDiff] = []
-    reviewed = ReviewOutput()
-    scans: list[Any] = []
-    budget = ctx.commit_sample_lines
+    if ctx.processes > 1:
+        split = _parse_in_two(ctx)
+        if split is not None:
+            return split
+    kept = _Kept(ctx.commit_sample_lines)
     with _SourceStream(ctx.source) as stream:
         for file in iter_file_diffs(stream):
-            reviewed.extend(reviewer.review_file(file, ctx.vocabulary))
-            scans.append(clinical_safety.scan_file(file))
-            added = removed = 0
-            for hunk in file.hunks:
-                kinds = list(map(_KIND, hunk.lines))  # counted in C: a big diff has millions of lines
-                added += kinds.count("+")
-                removed += kinds.count("-")
-            summaries.append(
-                FileSummary(
-                    path=file.path,
-                    old_path=file.old_path,
-                    status=file.status,
-                    language=file.language,
-                    binary=file.binary,
-                    added=added,
-                    removed=removed,
-                )
+            kept.add(file, reviewer.review_file(file, ctx.vocabulary), clinical_safety.scan_file(file))
+    return kept.update()
+
+
+class _Kept:
+    """What `parse` keeps of the files it has seen, in file order: their review, scan, summary and sample."""
+
+    def __init__(self, budget: int) -> None:
+        self.summaries: list[FileSummary] = []
+        self.sample: list[FileDiff] = []
+        self.reviewed = ReviewOutput()
+        self.scans: list[Any] = []
+        self.budget = budget
+
+    def add(self, file: FileDiff, reviewed: ReviewOutput | None, scan: Any) -> None:
+        """One more file; `reviewed` and `scan` are None when they come from elsewhere (`extend_answers`)."""
+        if reviewed is not None:
+            self.reviewed.extend(reviewed)
+            self.scans.append(scan)
+        added = removed = 0
+        for hunk in file.hunks:
+            kinds = list(map(_KIND, hunk.lines))  # counted in C: a big diff has millions of lines
+            added += kinds.count("+")
+            removed += kinds.count("-")
+        self.summaries.append(
+            FileSummary(
+                path=file.path,
+                old_path=file.old_path,
+                status=file.status,
+                language=file.language,
+                binary=file.binary,
+                added=added,
+                removed=removed,
             )
-            if added + removed <= budget:
-                budget -= added + removed
-                sample.append(file)
-            else:
-                budget = 0
-                sample.append(_headers_only(file))
-    return {"files": summaries, "sample": sample, "reviewed": reviewed, "scans": scans}
+        )
+        if added + removed <= self.budget:
+            self.budget -= added + removed
+            self.sample.append(file)
+        else:
+            self.budget = 0
+            self.sample.append(_headers_only(file))
+
+    def update(self) -> dict[str, Any]:
+        return {"files": self.summaries, "sample": self.sample, "reviewed": self.reviewed, "scans": self.scans}
 
 
 def review_node(state: ReviewState) -> dict[str, Any]:
@@ -279,6 +299,7 @@ def run_review(
     policies: PolicyEngine | None = None,
     runner: Runner = "langgraph",
     summary_llm: bool = True,
+    processes: int = 1,
 ) -> ReviewResult:
     """Review a unified diff end to end.
 
@@ -291,8 +312,13 @@ def run_review(
     assistant.policy.PolicyError when a policy fails. `summary_llm=False` keeps
     the review summary's rules draft even with `llm` set (`commit-msg` shows
     only the commit message, so it asks the model once, not twice).
+    `processes=2` lets a short-lived caller (the CLI) review a large diff
+    given as a path or bytes on two cores (`_parse_in_two`); the result is
+    the same as with one.
     """
-    context = ReviewContext(source, environment, service, vocabulary, llm, policies, summary_llm=summary_llm)
+    context = ReviewContext(
+        source, environment, service, vocabulary, llm, policies, summary_llm=summary_llm, processes=processes
+    )
     if runner == "steps":
         state = run_steps(context)
     elif runner == "langgraph":
@@ -364,3 +390,161 @@ def _headers_only(file: FileDiff) -> FileDiff:
         new_mode=file.new_mode,
         hunks=[Hunk(h.old_start, h.old_length, h.new_start, h.new_length, h.header) for h in file.hunks],
     )
+
+
+# --- two processes for a large diff (the command line) -----------------------------------------
+
+# A diff of at least this many bytes is worth a fork (~10 ms, and the child's copy-on-write page faults);
+# one of more than _FORK_MAX_BYTES is streamed in one process, so memory stays bounded however big it is.
+_FORK_MIN_BYTES = 256 << 10
+_FORK_MAX_BYTES = 64 << 20
+_FILE_START = b"\ndiff --git "
+
+
+def _halves(source: Source) -> tuple[bytes, bytes] | None:
+    """The diff cut in two at a `diff --git` line near its middle, or None (too small or big, no such line,
+    a stream). Both halves are read the way one pass would read them: the cut is where a file starts."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+    elif isinstance(source, str | os.PathLike):
+        try:
+            size = os.path.getsize(source)
+        except OSError:
+            return None  # the one-process path reports it
+        if not _FORK_MIN_BYTES <= size <= _FORK_MAX_BYTES:
+            return None
+        data = Path(source).read_bytes()
+    else:
+        return None
+    if not _FORK_MIN_BYTES <= len(data) <= _FORK_MAX_BYTES or not data.startswith(b"diff --git "):
+        return None
+    cut = data.find(_FILE_START, len(data) // 2)
+    if cut < 0:
+        cut = data.rfind(_FILE_START, 0, len(data) // 2)
+    if cut <= 0:
+        return None
+    return data[: cut + 1], data[cut + 1 :]
+
+
+def _parse_in_two(ctx: ReviewContext) -> dict[str, Any] | None:
+    """`parse`, with the second half of the files reviewed and scanned by a forked child meanwhile.
+
+    The child sends back only its files' review and scans (small); the parent
+    reads the second half's files itself for their summaries and the commit
+    writer's sample, then merges in file order, so the state is exactly what
+    one pass builds. None (the caller then runs the one-process pass, which
+    reports any error exactly as always) when the diff is not worth it,
+    fork is unavailable or fails, other threads run (a fork would copy their
+    held locks), or either half does not parse.
+    """
+    import threading
+
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return None
+    halves = _halves(ctx.source)
+    if halves is None:
+        return None
+    first, second = halves
+    child = _Child.start(second, ctx.vocabulary)
+    if child is None:
+        return None
+    try:
+        kept = _Kept(ctx.commit_sample_lines)
+        for file in iter_file_diffs(io.BytesIO(first)):
+            kept.add(file, reviewer.review_file(file, ctx.vocabulary), clinical_safety.scan_file(file))
+        theirs = list(iter_file_diffs(io.BytesIO(second)))
+        answer = child.result()
+    except DiffError:
+        return None
+    finally:
+        child.close()
+    if answer is None or answer[2] != len(theirs):
+        return None
+    reviewed, scans, _ = answer
+    for file in theirs:
+        kept.add(file, None, None)
+    kept.reviewed.extend(reviewed)
+    kept.scans.extend(scans)
+    return kept.update()
+
+
+class _Child:
+    """A forked process reviewing and scanning the files of one part of a diff; its answer comes back pickled."""
+
+    def __init__(self, pid: int, reader: int) -> None:
+        self._pid = pid
+        self._reader = reader
+        self._reaped = False
+
+    @classmethod
+    def start(cls, part: bytes, vocabulary: PhiVocabulary | None) -> _Child | None:
+        import sys
+
+        reader, writer = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(reader)
+            os.close(writer)
+            return None
+        if pid:
+            os.close(writer)
+            return cls(pid, reader)
+        # the child: never returns into the caller's code
+        code = 0
+        try:
+            os.close(reader)
+            payload = _review_part(part, vocabulary)
+            with os.fdopen(writer, "wb") as out:
+                out.write(payload)
+        except BaseException:  # noqa: BLE001 - any failure: the parent sees no answer and reviews alone
+            code = 1
+        finally:
+            os._exit(code)
+
+    def result(self) -> tuple[ReviewOutput, list[Any], int] | None:
+        """The child's answer, or None if it failed."""
+        import pickle
+
+        chunks = []
+        with os.fdopen(self._reader, "rb") as pipe:
+            self._reader = -1
+            while chunk := pipe.read(1 << 20):
+                chunks.append(chunk)
+        _, status = os.waitpid(self._pid, 0)
+        self._reaped = True
+        if os.waitstatus_to_exitcode(status) != 0 or not chunks:
+            return None
+        try:
+            return pickle.loads(b"".join(chunks))  # type: ignore[no-any-return]
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError):
+            return None
+
+    def close(self) -> None:
+        """Stop and reap the child if `result` did not (the parent failed first)."""
+        import signal
+
+        if self._reader >= 0:
+            os.close(self._reader)
+            self._reader = -1
+        if not self._reaped:
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self._pid, 0)
+            self._reaped = True
+
+
+def _review_part(part: bytes, vocabulary: PhiVocabulary | None) -> bytes:
+    """In the child: review and scan every file of `part`, pickled as (review, scans, file count)."""
+    import pickle
+
+    reviewed = ReviewOutput()
+    scans: list[Any] = []
+    for file in iter_file_diffs(io.BytesIO(part)):
+        reviewed.extend(reviewer.review_file(file, vocabulary))
+        scans.append(clinical_safety.scan_file(file))
+    return pickle.dumps((reviewed, scans, len(scans)), protocol=pickle.HIGHEST_PROTOCOL)

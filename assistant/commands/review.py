@@ -60,7 +60,8 @@ def run(diff: str, fmt: str) -> int:
 
     try:
         # The same workflow as the server's LangGraph graph, run without importing LangGraph (0.5-1 s of start-up).
-        result = run_review(source, llm=llm, runner="steps")  # type: ignore[arg-type]
+        # A large diff file is reviewed on two cores when there are two (graphs.review._parse_in_two).
+        result = run_review(source, llm=llm, runner="steps", processes=min(2, _cores()))  # type: ignore[arg-type]
     except DiffError as exc:
         where = "standard input" if diff == "-" else diff
         print(f"error: {where}: line {exc.line}: {exc.reason}", file=sys.stderr)
@@ -74,3 +75,13 @@ def run(diff: str, fmt: str) -> int:
     sys.stdout.write(render(result, fmt))
     sys.stdout.flush()
     return 0
+
+
+def _cores() -> int:
+    """The CPUs this process may run on."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1

@@ -223,3 +223,87 @@ def test_both_runners_give_the_same_result(diff: bytes) -> None:
 def test_an_unknown_runner_is_refused() -> None:
     with pytest.raises(ValueError, match="runner must be"):
         run_review(CLEAN_DIFF, runner="threads")  # type: ignore[arg-type]
+
+
+# --- two processes (the command line, on a large diff): the same result as one ------------------------------
+
+
+def _mixed(files: int = 12) -> bytes:
+    """Findings, a clinical change and plain code spread over both halves of a multi-file diff."""
+    parts = [SECRET_DIFF, _many_files(3, 60), PHI_LOG_DIFF, _many_files(2, 40), DOSE_DIFF]
+    parts += [_many_files(1, 30).replace(b"pkg/m0.py", f"pkg/late{i}.py".encode()) for i in range(files)]
+    parts += [PHI_LOG_DIFF.replace(b"svc/views.py", b"svc/late_views.py"), SECRET_DIFF.replace(b"reminders/", b"late/")]
+    return b"".join(parts)
+
+
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every diff is worth a fork here; the list counts the forks made."""
+    import os
+
+    import graphs.review as review_module
+
+    made: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        made.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(review_module, "_FORK_MIN_BYTES", 0)
+    monkeypatch.setattr(os, "fork", fork)
+    return made
+
+
+def test_two_processes_give_the_same_result_as_one(forks: list[int], tmp_path: Path) -> None:
+    from assistant.render import render
+
+    data = _mixed()
+    path = tmp_path / "change.diff"
+    path.write_bytes(data)
+    one = run_review(data, runner="steps", environment="production")
+    for source in (data, path):
+        two = run_review(source, runner="steps", environment="production", processes=2)
+        assert two.model_dump() == one.model_dump()
+        for fmt in ("json", "markdown", "text"):
+            assert render(two, fmt) == render(one, fmt)
+    assert len(forks) == 2
+    assert {f.file for f in one.findings} >= {"reminders/sms.py", "svc/views.py", "svc/late_views.py", "late/sms.py"}
+    assert one.clinical_safety.safety_critical
+
+
+def test_a_small_diff_is_not_forked() -> None:
+    import graphs.review as review_module
+
+    assert review_module._halves(_mixed()) is None  # under _FORK_MIN_BYTES
+    assert run_review(_mixed(), runner="steps", processes=2).model_dump() == run_review(_mixed(), runner="steps").model_dump()
+
+
+def test_a_malformed_second_half_is_reported_as_one_process_reports_it(forks: list[int]) -> None:
+    data = _mixed() + b"diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1,2 +1,2 @@\n garbage\n?what\n"
+    with pytest.raises(DiffError) as one:
+        run_review(data, runner="steps")
+    with pytest.raises(DiffError) as two:
+        run_review(data, runner="steps", processes=2)
+    assert (two.value.line, two.value.reason) == (one.value.line, one.value.reason)
+    assert forks
+
+
+def test_without_fork_or_with_a_failing_child_one_process_reviews_alone(
+    forks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import graphs.review as review_module
+
+    data = _mixed()
+    one = run_review(data, runner="steps").model_dump()
+
+    def broken(part: bytes, vocabulary: object) -> bytes:
+        raise RuntimeError("the child fails")
+
+    monkeypatch.setattr(review_module, "_review_part", broken)
+    assert run_review(data, runner="steps", processes=2).model_dump() == one
+    assert len(forks) == 1
+    monkeypatch.delattr(os, "fork")
+    assert run_review(data, runner="steps", processes=2).model_dump() == one

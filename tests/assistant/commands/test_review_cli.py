@@ -118,3 +118,35 @@ def test_review_imports_no_heavy_or_chat_sdk(tmp_path: Path) -> None:
     env = {**os.environ, "GITOPS_HEALTH_LLM": "none"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120, env=env)
     assert proc.stderr.decode().strip().splitlines()[-1] == "0 []"
+
+
+def _large_diff(files: int = 40, lines: int = 220) -> bytes:
+    """A multi-file diff past the two-process threshold (256 KB), with findings in its first and last files."""
+    parts = []
+    for i in range(files):
+        body = "".join(f"+def row_{i}_{n}(item):\n+    return build_row(item, page={n}, total=sum(item.rows))\n"
+                       for n in range(lines // 2))
+        parts.append(f"diff --git a/pkg/m{i}.py b/pkg/m{i}.py\nnew file mode 100644\nindex 0000000..1111111\n"
+                     f"--- /dev/null\n+++ b/pkg/m{i}.py\n@@ -0,0 +1,{lines} @@\n{body}".encode())
+    data = DIFF + b"".join(parts) + DIFF.replace(b"svc/views.py", b"svc/late_views.py")
+    assert len(data) > 256 << 10
+    return data
+
+
+def test_a_large_diff_on_two_cores_prints_exactly_what_one_core_prints(tmp_path: Path) -> None:
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        import pytest
+
+        pytest.skip("needs two CPUs and sched_setaffinity")
+    path = write(tmp_path, _large_diff())
+    one_cpu = {min(os.sched_getaffinity(0))}
+    env = {**os.environ, "GITOPS_HEALTH_LLM": "none"}
+    for fmt in ("json", "markdown"):
+        argv = [CLI, "review", "--diff", path, "--format", fmt]
+        two = subprocess.run(argv, capture_output=True, timeout=120, env=env)
+        one = subprocess.run(argv, capture_output=True, timeout=120, env=env,
+                             preexec_fn=lambda: os.sched_setaffinity(0, one_cpu))
+        assert two.returncode == one.returncode == 0, (two.stderr, one.stderr)
+        assert two.stdout == one.stdout
+        if fmt == "json":
+            assert {f["file"] for f in json.loads(two.stdout)["findings"]} == {"svc/views.py", "svc/late_views.py"}
