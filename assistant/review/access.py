@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from assistant.diffs import DiffLine
+from assistant.diffs import DiffLine, Hunk
 from assistant.review import re2fast as re2
 from assistant.review._structure import (
     udiff,
@@ -597,6 +597,51 @@ _SETS_IDENTITY_RE = re2.compile(
 )
 
 
+# The request path compared with a literal: `request.path.startswith("/api/x")`, `req.path === "/x"`,
+# `strings.HasPrefix(r.URL.Path, "/x")`, `context.Request.Path.StartsWithSegments("/x")`.
+_PATH_TEST_RE = re2.compile(
+    r"(?i)\b(?:request\.path(?:_info)?|req\.(?:path|url|originalUrl|baseUrl)|request\.url(?:\.path)?|r\.URL\.Path|"
+    r"c\.Request\.URL\.Path|c\.FullPath\(\)|c\.Path\(\)|(?:Http)?Context\.Request\.Path|Request\.Path|"
+    r"request\.getRequestURI\(\)|request\.getServletPath\(\)|ctx\.(?:path|url))\b"
+)
+_PATH_ARG_RE = re2.compile(r"""["'`](/[^"'`\s]*)["'`]""")
+# what an authentication hook does to let a request through unchecked
+_PASS_THROUGH_RE = re2.compile(
+    r"(?i)\breturn\s*(?:None|nil|true|next\s*\(|await\s+(?:next|call_next)\s*\(|call_next\s*\(|;|$)|"
+    r"\bnext\s*\(\s*\)|next\.ServeHTTP|chain\.doFilter|\.Next\(\)|await\s+_?next\s*\("
+)
+_AUTH_HOOK_RE = re2.compile(
+    r"(?i)before_(?:app_)?request|middleware|authenticat|require_?(?:auth|session|login|user)|session|"
+    r"\bauth\w*|login|token|OncePerRequestFilter|doFilter|canActivate|Invoke(?:Async)?\s*\(|ServeHTTP"
+)
+
+
+def _path_exemptions(ctx: FileContext, hunk: Hunk, post: list[DiffLine]) -> Iterator[int]:
+    """An authentication hook (before_request, middleware, filter, guard) that now lets a non-public path
+    through before it checks anything: `if request.path.startswith("/api/patients/export"): return None`."""
+    removed = "\n".join(x.text for x in hunk.lines if x.kind == "-")
+    for i, ln in enumerate(post):
+        if ln.kind != "+" or ln.new_no is None or is_comment(ln.text):
+            continue
+        text = ln.text
+        if _PATH_TEST_RE.search(text) is None and "HasPrefix" not in text:
+            continue
+        new_paths = [p for p in _PATH_ARG_RE.findall(text) if p not in removed]
+        if not new_paths or all(_PUBLIC_PATH_RE.search(p) for p in new_paths):
+            continue
+        body = text + "\n" + "\n".join(x.text for x in _body_under(post, i))
+        if _PASS_THROUGH_RE.search(body) is None:
+            continue
+        above = "\n".join(x.text for x in post[max(0, i - 8): i]) + "\n" + hunk.header
+        if _AUTH_HOOK_RE.search(above) is None:
+            continue
+        # the check the hook exists for must follow: a session/token lookup or a 401/403 below the exemption
+        below = "\n".join(x.text for x in post[i + 1: i + 10])
+        if AUTH_RE.search(below) is None and re2.search(r"\b40[13]\b|session|token|Unauthori[sz]ed|Forbidden", below) is None:
+            continue
+        yield ln.new_no
+
+
 def _body_under(post: Sequence[DiffLine], i: int, limit: int = 3) -> list[DiffLine]:
     """The lines indented under post[i] (the body of an `if`), at most `limit`."""
     base = indent_of(post[i].text)
@@ -612,8 +657,17 @@ def _backdoor(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language in DOC_LANGUAGES:
         return
     # A line yields only when one of these three matches it: find those lines in one pass each.
+    exempt: set[int] = set()
+    if ctx.lines_matching(_PATH_TEST_RE.pattern) or any("HasPrefix" in ln.text for ln in ctx.added):
+        for hunk in ctx.file.hunks:
+            for number in _path_exemptions(ctx, hunk, post_lines(hunk)):
+                exempt.add(number)
+                yield Hit(number, "This lets requests for a patient-data path through the authentication hook "
+                                  "without a session or token check. Only health checks, sign-in and public assets may "
+                                  "be exempt; remove the exemption.")
     candidates = (ctx.lines_matching(_REQUEST_LITERAL_RE.pattern) | ctx.lines_matching(_BYPASS_FLAG_RE.pattern)
                   | ctx.lines_matching(_TOKEN_UNVERIFIED_RE.pattern) | ctx.lines_matching(_IDENTITY_HEADER_RE.pattern))
+    candidates = frozenset(candidates) - exempt
     if not candidates:
         return
     for hunk in ctx.file.hunks:
@@ -663,7 +717,8 @@ _BACKDOOR = Rule(
         "named, audited accounts with their own authentication."
     ),
     regulations=REGULATIONS,
-    keywords=("header", "cookie", "query", "args", "params", "form", "skip", "bypass", "disable", "no_auth",
+    keywords=("header", "cookie", "query", "args", "params", "form", "skip", "bypass", "disable", "no_auth", "path",
+              "url", "hasprefix",
               "noauth", "login_disabled", "password", "passwd", "pwd", "passcode", "verify", "algorithm",
               "ignoreexpiration", "validate", "parseunverified", "requiresignedtokens", "requireexpirationtime", "unsecured", "jwt.decode"),
     check=_backdoor,
@@ -672,11 +727,23 @@ _BACKDOOR = Rule(
         udiff('ehr/settings.py', ' DEBUG = False', '+SKIP_AUTH = True'),
         udiff('src/middleware/auth.js', "     const token = (req.headers.authorization || '').replace('Bearer ', '');",
               '-    req.user = jwt.verify(token, process.env.JWT_PUBLIC_KEY);', '+    req.user = jwt.decode(token);', '     next();'),
+        udiff('api/blueprint.py', ' @bp.before_request', ' def require_session():',
+              '-    if request.path in PUBLIC_PATHS:', '+    if request.path in PUBLIC_PATHS or request.path.startswith("/api/patients/export"):',
+              '         return None', '     session = current_session()', '     if session is None:', '         abort(401)'),
+        udiff('internal/http/auth.go', ' func (a *Auth) Middleware(next http.Handler) http.Handler {',
+              ' \treturn http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {',
+              '+\t\tif strings.HasPrefix(r.URL.Path, "/v1/records/") {', '+\t\t\tnext.ServeHTTP(w, r)', '+\t\t\treturn', '+\t\t}',
+              ' \t\ttoken := bearer(r)', ' \t\tif !a.verify(token) {', ' \t\t\thttp.Error(w, "unauthorized", http.StatusUnauthorized)'),
     ),
     counterexamples=(
         udiff('server/api.js', ' function parse(req, res, next) {', '+  if (req.headers["content-type"] === "application/json") return next();', '   return res.status(415).end();'),
         udiff('ehr/settings.py', ' DEBUG = False', '+SKIP_AUTH = False'),
         udiff('src/ui/session.js', ' function tokenExpiry(token) {', '+  const { exp } = jwt.decode(token);', '   return exp * 1000;'),
+        udiff('api/blueprint.py', ' @bp.before_request', ' def require_session():',
+              '-    if request.path in PUBLIC_PATHS:', '+    if request.path in PUBLIC_PATHS or request.path.startswith("/api/health/"):',
+              '         return None', '     session = current_session()', '     if session is None:', '         abort(401)'),
+        udiff('server/routes.js', ' router.use((req, res, next) => {', '+  if (req.path.startsWith("/api/patients")) {',
+              '+    res.set("X-Area", "clinical");', '+  }', '   next();', ' });'),
     ),
 )
 
@@ -757,7 +824,7 @@ def _idor(ctx: FileContext) -> Iterator[Hit]:
                 continue
             post, i = where
             stmt = statement_text(post, i)
-            if _scoped(stmt):
+            if _scoped(stmt) and _scoped(_without_receiver(stmt)):
                 continue
             start = _function_start(post, i, ctx.lines_matching(_FUNC_START_RE.pattern))
             before = post[start:i]
@@ -771,6 +838,20 @@ def _idor(ctx: FileContext) -> Iterator[Hit]:
                 _HANDLER_RE.search(around + "\n" + ln.text) is not None)
             if handler or removed_scope:
                 yield Hit(ln.new_no)
+
+
+_RECEIVER_TAIL_RE = re2.compile(r"[A-Za-z_]\w*\s*$")
+
+
+def _without_receiver(statement: str) -> str:
+    """The statement without the name of the object the fetch is called on: a repository called `claims` or
+    `members` (insurance claims, plan members) is what is fetched from, not a condition tying it to the caller."""
+    m = _FETCH_BY_ID_RE.search(statement)
+    if m is None:
+        return statement
+    head = statement[: m.start()]
+    tail = _RECEIVER_TAIL_RE.search(head)
+    return (head[: tail.start()] if tail is not None else head) + statement[m.start():]
 
 
 _FETCH_LIKE_RE = re2.compile(r"(?i)\.(?:get|filter|find\w*|query|first\w*|single\w*)\(|\bwhere\b")
@@ -807,10 +888,16 @@ _IDOR = Rule(
         udiff('src/Portal/Controllers/RxController.cs', '+    [Authorize(Roles = "Patient")]', '+    [HttpGet("{id:int}/label")]',
               '+    public async Task<IActionResult> Label(int id)', '+    {',
               '+        var rx = await _db.Prescriptions.FirstOrDefaultAsync(p => p.Id == id);', '+        return Ok(rx.Label);', '+    }'),
+        udiff('claims/web/ClaimController.java', ' @RestController', ' public class ClaimController {',
+              '+    @GetMapping("/api/claims/{id}")', '+    public Claim get(@PathVariable Long id, @AuthenticationPrincipal Member me) {',
+              '+        return claims.findById(id).orElseThrow();', '+    }'),
     ),
     counterexamples=(
         udiff('portal/documents/views.py', ' @login_required', ' def download(request, document_id):', '+    doc = get_object_or_404(ClinicalDocument, pk=document_id, patient__user=request.user)', '     return FileResponse(doc.file.open())'),
         udiff('portal/documents/views.py', ' @login_required', ' def download(request, document_id):', '+    doc = ClinicalDocument.objects.get(pk=document_id)', '+    if not can_view_patient(request.user, doc.patient_id):', '+        raise PermissionDenied', '     return FileResponse(doc.file.open())'),
+        udiff('claims/web/ClaimController.java', ' @RestController', ' public class ClaimController {',
+              '+    @GetMapping("/api/claims/{id}")', '+    public Claim get(@PathVariable Long id, @AuthenticationPrincipal Member me) {',
+              '+        return me.claims().findById(id).orElseThrow();', '+    }'),
     ),
 )
 

@@ -252,7 +252,9 @@ _RAW_SQL_CALL_RE = re2.compile(
     r"where|andWhere|orWhere|having|"
     # gorm's chain methods take raw SQL conditions: `db.Where(fmt.Sprintf("mrn = '%s'", mrn))`
     r"Where|Not|Order|Having|Joins|Group)\s*\(\s*"
-    r"(?:(?:fmt\s*\.\s*Sprintf|String\s*\.\s*format|string\s*\.\s*Format)\s*\(\s*)?[$@]?[rbuf]?[\"'`]"
+    r"(?:(?:fmt\s*\.\s*Sprintf|String\s*\.\s*format|string\s*\.\s*Format)\s*\(\s*|"
+    # Django's `.extra(where=[f"ward_code = '{ward}'"])`: the keyword argument's list holds raw SQL
+    r"(?:where|select|tables|order_by)\s*=\s*[\[(]\s*)?[$@]?[rbuf]?[\"'`]"
 )
 _PLACEHOLDER_LIST_RE = re2.compile(r"\.join\s*\(\s*\[?\s*[\"'](?:\?|%s|\$\d+|:\w+)[\"']|[\"'](?:\?|%s)[\"']\s*\*\s*len\s*\(|\brepeat\s*\(\s*[\"']\?|Repeat\s*\(\s*\"\?")
 # A SQL word after an opening quote on the line, a raw-SQL API, or a query being extended with +=.
@@ -260,7 +262,7 @@ _SQL_IN_STRING = (
     r"[\"'`][^\"'`]*\b(?:select|insert|update|delete|where|order by|group by|values|merge into|join|truncate|"
     r"drop table|alter table|create table|exec|and|or|limit|from|set)\b|"
     r"(?:raw|fromsqlraw|createnativequery|createquery|executequery|executeupdate|\.where|\.andwhere|\.orwhere|"
-    r"\.having)\s*\(|"
+    r"\.having|\.extra)\s*\(|"
     r"\b(?:sql|query|stmt|statement|where|clause|filter)\w*\s*\+=|\bexecute\s+(?:immediate\s+)?'|\bexec\s*\("
 )
 _SQL_WORDS = (
@@ -327,7 +329,7 @@ _SHELL_CALL_RE = re2.compile(
     r"\bos\s*\.\s*(?:system|popen|popen2|popen3|execl|execlp)\s*\(|\bcommands\s*\.\s*getoutput\s*\(|"
     r"(?:\bchild_process\s*\.\s*|\bcp\s*\.\s*|(?:^|[^.\w]))(?:exec|execSync)\s*\(\s*[`\"'\w]|"
     r"Runtime\s*\.\s*getRuntime\s*\(\s*\)\s*\.\s*exec\s*\(|\bnew\s+ProcessBuilder\s*\(|"
-    r"\bexec\s*\.\s*Command(?:Context)?\s*\(|\bProcess\s*\.\s*Start\s*\(|\bpty\s*\.\s*spawn\s*\(|\bspawn(?:Sync)?\s*\()"
+    r"\bexec\s*\.\s*Command(?:Context)?\s*\(|\bProcess\s*\.\s*Start\s*\(|\bnew\s+ProcessStartInfo\s*\(|\bpty\s*\.\s*spawn\s*\(|\bspawn(?:Sync)?\s*\()"
 )
 _SHELL_PROGRAM_RE = re2.compile(r"^\s*(?:ctx\s*,\s*)?[\"'](?:/bin/|/usr/bin/)?(?:sh|bash|zsh|cmd(?:\.exe)?|powershell(?:\.exe)?|pwsh)[\"']\s*,\s*[\"'](?:-c|/c|/C|-Command)[\"']\s*,")
 
@@ -484,9 +486,9 @@ def _check_eval(ctx: FileContext) -> Iterator[Hit]:
 _DESERIALIZE = (
     r"(?:\b(?:pickle|cPickle|_pickle|dill|cloudpickle|marshal|shelve)\s*\.\s*(?:loads?|Unpickler|open)\s*\(|"
     r"\bjsonpickle\s*\.\s*decode\s*\(|\byaml\s*\.\s*(?:unsafe_load|unsafe_load_all|load|load_all|full_load)\s*\(|"
-    r"\bnew\s+ObjectInputStream\s*\(|\bXMLDecoder\s*\(|\benableDefaultTyping\s*\(|\bactivateDefaultTyping\s*\(|"
+    r"\bnew\s+ObjectInputStream\s*\(|\bXMLDecoder\s*\(|\bjsonpickle\s*\.\s*loads\s*\(|\benableDefaultTyping\s*\(|\bactivateDefaultTyping\s*\(|"
     r"\bBinaryFormatter\b|\bNetDataContractSerializer\b|\bLosFormatter\b|\bSoapFormatter\b|\bObjectStateFormatter\b|"
-    r"TypeNameHandling\s*\.\s*(?:All|Auto|Objects|Arrays)|\bunserialize\s*\(|\bnode-serialize\b|"
+    r"TypeNameHandling\s*\.\s*(?:All|Auto|Objects|Arrays)|\bunserialize\s*\(|"
     r"\btorch\s*\.\s*load\s*\(|\bjoblib\s*\.\s*load\s*\(|\b(?:pd|pandas)\s*\.\s*read_pickle\s*\(|"
     r"\bXStream\b.*\bfromXML\s*\(|\bnew\s+Yaml\s*\(\s*\)|\bMarshal\s*\.\s*load\b)"
 )
@@ -612,7 +614,8 @@ RULES: tuple[Rule, ...] = (
         message="A shell command is built from a variable or interpolated value. Pass an argument list without a "
         "shell and validate values against an allow-list.",
         regulations=_REGS,
-        keywords=("subprocess", "os.system", "popen", "exec", "processbuilder", "process.start", "spawn", "getoutput"),
+        keywords=("subprocess", "os.system", "popen", "exec", "processbuilder", "process.start", "processstartinfo", "spawn",
+                  "getoutput"),
         check=_check_shell,
         examples=(
             "ops/exports.py::subprocess.run(f\"pg_dump --table={table} ehr | gzip > {target}\", shell=True, check=True)",

@@ -52,13 +52,18 @@ _MESSAGING_SINK_RE = re2.compile(
     r"\b(?:msg|message|mail|email|em|m|letter|helper|mime\w*|\w*_?message|\w*_?mail)\s*\.\s*"
     r"(?:SetBody|AddAlternative|setText|setSubject|setContent|set_content|add_alternative)\s*\(|"
     r"\b(?:card|\w+_card|\w+Card|section|\w+_section)\s*\.\s*(?:text|title|summary|activityText|activityTitle|addText|"
-    r"addFact|addFacts)\s*\()"
+    r"addFact|addFacts)\s*\(|"
+    # push notifications (shown on the lock screen, relayed by Google/Apple): Firebase Admin, APNs, Expo, OneSignal
+    r"\b(?:messaging|getMessaging|FirebaseMessaging\s*\.\s*getInstance|FirebaseMessaging\s*\.\s*DefaultInstance)\s*"
+    r"(?:\(\s*\w*\s*\))?\s*\.\s*(?:send\w*|sendToDevice|sendMulticast|sendEach\w*)\s*\(|"
+    r"\b(?:expo|onesignal|OneSignal|apnProvider|apn|notificationHubClient|hub)\s*\.\s*(?:send\w*|createNotification|"
+    r"push\w*)\s*\()"
 )
 _OUTPUT_KEYWORDS = ("analytics", "track", "mixpanel", "amplitude", "posthog", "segment", "sentry", "telemetry",
                     "newrelic", "datadog", "statsd", "insights", "gtag", "datalayer", "breadcrumb", "attribute",
                     "capture", "set_user", "setuser", "message", "mail", "sms", "notif", "webhook", "slack",
                     "teams", "publish", "push", "bugsnag", "rollbar", "label", "tag", "context", "extra", "hook",
-                    "card")
+                    "card", "messaging")
 
 # Contact details are how messages are addressed; as a recipient they are not a disclosure.
 _RECIPIENT_TERMS = frozenset({"phone", "phone_number", "mobile", "email", "email_address", "telephone", "fax",
@@ -448,6 +453,12 @@ _CACHED_PHI_WORDS = frozenset({
     "statement", "statements", "vitals", "problems", "mrn",
 })
 _CACHE_WINDOW = 12
+# reference data served to everyone (a drug formulary, a provider directory) names medications or clinics but no
+# one's record; it is cacheable unless the response is also tied to a patient or member
+_CATALOGUE_WORDS = frozenset({"formulary", "catalog", "catalogue", "directory", "glossary", "reference", "codes",
+                              "codeset", "valueset", "terminology", "faq", "locations", "providers"})
+_PERSONAL_WORDS = frozenset({"patient", "patients", "mrn", "chart", "charts", "encounter", "encounters", "member",
+                             "members", "claim", "claims", "visit", "visits", "me", "my", "user", "record", "records"})
 
 
 def _check_public_cache(ctx: FileContext) -> Iterator[Hit]:
@@ -469,7 +480,10 @@ def _check_public_cache(ctx: FileContext) -> Iterator[Hit]:
         if _STATIC_CACHE_RE.search("\n".join(x.text for x in post[max(0, i - 3): i + 3])):
             continue
         window = "\n".join(x.text for x in post[max(0, i - _CACHE_WINDOW): i + _CACHE_WINDOW])
-        if _CACHED_PHI_WORDS.isdisjoint(words_of(window)):
+        words = set(words_of(window))
+        if _CACHED_PHI_WORDS.isdisjoint(words):
+            continue
+        if not _CATALOGUE_WORDS.isdisjoint(words) and _PERSONAL_WORDS.isdisjoint(words):
             continue
         yield Hit(ln.new_no, "This response carries patient data and is marked cacheable by shared caches "
                              "(CDNs, proxies), so it can be served to other users and outlives the session. Use "
@@ -508,6 +522,42 @@ def _check_widened_responses(ctx: FileContext) -> Iterator[Hit]:
                                  "fields. Return only the fields the caller needs (minimum necessary).")
     yield from _all_fields_serializers(ctx)
     yield from _unhidden_fields(ctx)
+    yield from _unmapped_responses(ctx)
+
+
+# A success response whose value is one bare name: `res.json(patient)`, `return Ok(patient)`,
+# `ResponseEntity.ok(patient)`, `c.JSON(http.StatusOK, patient)`, `json.NewEncoder(w).Encode(patient)`; group 1 is
+# everything before the value (the call), group 2 the name.
+_BARE_RESPONSE_RE = re2.compile(
+    r"((?:\b(?:res|resp|response|reply|ctx|c)\s*(?:\.\s*status\s*\(\s*\d+\s*\)\s*)?\.\s*(?:json|send|JSON|IndentedJSON|"
+    r"PureJSON)\s*\(\s*(?:[\w.]+\s*,\s*)?|\bOk\s*\(\s*|\bResponseEntity\s*\.\s*ok\s*\(\s*|\.\s*Encode\s*\(\s*|"
+    r"\bResults\s*\.\s*(?:Ok|Json)\s*\(\s*|\bTypedResults\s*\.\s*Ok\s*\(\s*|\bjsonify\s*\(\s*))([A-Za-z_]\w*)\s*\)"
+)
+
+
+def _unmapped_responses(ctx: FileContext) -> Iterator[Hit]:
+    """A response that returned a record through a mapper or DTO (`toPatientSummary(patient)`,
+    `_mapper.Map<CheckInDto>(patient)`, `PatientView.from(patient)`) now returns the entity itself: every
+    column of it, identifiers, insurance and address included, goes to the caller."""
+    vocab = ctx.vocabulary
+    for block in blocks(ctx):
+        if not block.removed or not block.added:
+            continue
+        for ln in block.added:
+            if ln.new_no is None or ")" not in ln.text:
+                continue
+            m = _BARE_RESPONSE_RE.search(ln.text)
+            if m is None or not vocab.is_record(m.group(2)):
+                continue
+            name = m.group(2)
+            call = re2.escape(m.group(1).strip().split("(", 1)[0].strip())
+            mapped = re2.compile(call + r"\s*\(.*\b" + re2.escape(name) + r"\b")
+            if not any(mapped.search(r.text) and not re2.search(r"\(\s*(?:[\w.]+\s*,\s*)?" + re2.escape(name) + r"\s*\)\s*;?\s*$", r.text)
+                       for r in block.removed):
+                continue
+            yield Hit(ln.new_no, f"The response now returns the `{name}` entity itself where it returned a mapped "
+                                 "view of it, so every field of the record goes to the caller. Return the DTO with only "
+                                 "the fields the caller needs.")
 
 
 # DRF `class Meta: model = Patient; fields = "__all__"`: every column of the model, present and future, goes out.
@@ -547,6 +597,8 @@ def _all_fields_serializers(ctx: FileContext) -> Iterator[Hit]:
 def _unhidden_fields(ctx: FileContext) -> Iterator[Hit]:
     """A PHI field that was kept out of serialized responses (`@JsonIgnore`, `json:"-"`, write-only) no longer is."""
     vocab = ctx.vocabulary
+    if _HIDDEN_FIELD_RE.search(ctx.removed_text()) is None:
+        return  # one pass over the removed text: most diffs unhide nothing
     for block in blocks(ctx):
         if not block.removed or not block.added:
             continue
@@ -610,11 +662,15 @@ RULES: tuple[Rule, ...] = (
             "\tmsg.SetBody(\"text/plain\", fmt.Sprintf(\"%s (MRN %s) missed dialysis\", p.FullName, p.MRN))",
             "alerts/teams.py::card = pymsteams.connectorcard(settings.TEAMS_WEBHOOK)\n"
             "card.text(f\"{patient.full_name}: {encounter.working_diagnosis}\")",
+            "functions/src/push.ts::await admin.messaging().send({\n  token,\n  notification: {\n"
+            "    body: `${patient.firstName}, your ${result.testName} is ${result.interpretation}`,\n  },\n});",
         ),
         counterexamples=(
             "internal/alerts/mailer.go::func (m *Mailer) Missed(p Patient, day string) error {\n\tmsg := gomail.NewMessage()\n"
             "\tmsg.SetBody(\"text/plain\", fmt.Sprintf(\"A patient missed the %s session\", day))",
             "alerts/teams.py::card = pymsteams.connectorcard(settings.TEAMS_WEBHOOK)\ncard.text(f\"Bed {encounter.bed}: open the chart\")",
+            "functions/src/push.ts::await admin.messaging().send({\n  token,\n  notification: { title: 'New result', body: 'Open the app to view it.' },\n"
+            "  data: { resultId: result.id },\n});",
             "web/confirm.ts::analytics.track(\"booked\", { clinic: appt.clinicId });",
             "notify/d.py::client.chat_postMessage(channel=C, text=f\"Bed {encounter.bed_code} free\")",
             "rem/sms.py::sms.send(to=patient.phone, body=f\"Reminder: {clinic} at {when}\")",
@@ -720,6 +776,8 @@ RULES: tuple[Rule, ...] = (
             "labs/views.py::@login_required\n@cache_page(60 * 15)\ndef lab_results(request, patient_id):",
             "src/routes/documents.ts::router.get('/documents/:id/download', requireUser, async (req, res) => {\n"
             "  res.set('Cache-Control', 'private, no-store');",
+            "Api/FormularyController.cs::[AllowAnonymous]\n[Route(\"api/formulary/medications\")]\npublic class FormularyController\n{\n"
+            "    [HttpGet]\n    [ResponseCache(Duration = 3600)]\n    public async Task<IActionResult> Search(string q) => Ok(await _f.SearchAsync(q));",
             "Api/SummaryController.cs::[Route(\"api/patients/{patientId:guid}/summary\")]\npublic class SummaryController\n{\n"
             "    [HttpGet]\n    [ResponseCache(Duration = 60, Location = ResponseCacheLocation.Client)]\n"
             "    public async Task<IActionResult> Get(Guid patientId)",
@@ -749,6 +807,13 @@ RULES: tuple[Rule, ...] = (
             "diff --git a/internal/members/model.go b/internal/members/model.go\n--- a/internal/members/model.go\n"
             "+++ b/internal/members/model.go\n@@ -4,3 +4,3 @@ type Member struct {\n \tPlan string `json:\"plan\"`\n"
             "-\tSSN  string `json:\"-\"`\n+\tSSN  string `json:\"ssn\"`\n \tName string `json:\"name\"`\n",
+            "diff --git a/server/routes/patients.js b/server/routes/patients.js\n--- a/server/routes/patients.js\n"
+            "+++ b/server/routes/patients.js\n@@ -9,3 +9,3 @@ router.get('/patients/:id', requireAuth, async (req, res) => {\n"
+            "   if (!patient) return res.sendStatus(404);\n-  res.json(toPatientSummary(patient));\n+  res.json(patient);\n });\n",
+            "diff --git a/Api/CheckInController.cs b/Api/CheckInController.cs\n--- a/Api/CheckInController.cs\n"
+            "+++ b/Api/CheckInController.cs\n@@ -20,3 +20,3 @@ public class CheckInController : ControllerBase\n"
+            "         if (patient is null) return NotFound();\n-        return Ok(_mapper.Map<CheckInDto>(patient));\n"
+            "+        return Ok(patient);\n     }\n",
         ),
         counterexamples=(
             "intake/forms.py::class PatientForm(forms.ModelForm):\n    class Meta:\n        model = Patient\n        fields = \"__all__\"",
@@ -757,6 +822,12 @@ RULES: tuple[Rule, ...] = (
             "diff --git a/src/main/java/org/h/Member.java b/src/main/java/org/h/Member.java\n--- a/src/main/java/org/h/Member.java\n"
             "+++ b/src/main/java/org/h/Member.java\n@@ -8,3 +8,3 @@ public class Member {\n     private String planCode;\n"
             "-    @JsonIgnore\n+    @JsonProperty(\"synced_at\")\n     private Instant lastSyncedAt;\n",
+            "diff --git a/server/routes/patients.js b/server/routes/patients.js\n--- a/server/routes/patients.js\n"
+            "+++ b/server/routes/patients.js\n@@ -9,3 +9,3 @@ router.get('/patients/:id', requireAuth, async (req, res) => {\n"
+            "   if (!patient) return res.sendStatus(404);\n-  res.json(patient);\n+  res.json(toPatientSummary(patient));\n });\n",
+            "diff --git a/server/routes/patients.js b/server/routes/patients.js\n--- a/server/routes/patients.js\n"
+            "+++ b/server/routes/patients.js\n@@ -9,3 +9,3 @@ router.get('/patients/:id', requireAuth, async (req, res) => {\n"
+            "   if (!patient) return res.sendStatus(404);\n-  res.status(200).json(patient);\n+  res.json(patient);\n });\n",
             "diff --git a/routes/kiosk.js b/routes/kiosk.js\n--- a/routes/kiosk.js\n+++ b/routes/kiosk.js\n"
             "@@ -13,4 +13,4 @@\n   res.json({\n     time: appt.startsAt,\n-    patient: appt.patient,\n"
             "+    patientInitials: appt.patient.initials,\n   });\n",
