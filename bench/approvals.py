@@ -9,7 +9,11 @@ would run it on this host; printed in the first line) runs as a subprocess
 every request also posts its card through the outbox, as in production, and
 the fake Slack's threads do not share a GIL with the load generator's
 clock); this process is the load: bounded (a fixed number of requests, a
-fixed number in flight), small diffs, every request a new deploy. Afterwards every 202 is read back with a signed GET:
+fixed number in flight), small diffs, every request a new deploy. The
+cards still queued when the last POST is answered are counted, and the
+outbox's drain of them (nothing else running) prices a card, so the
+request's own CPU is shown beside the phase's (which includes the cards
+posted meanwhile). Afterwards every 202 is read back with a signed GET:
 nothing may be lost. Then Approve clicks (real v0-signed `block_actions`)
 arrive open-loop at --clicks-per-s and the time to Slack's ack (the HTTP
 answer) is measured; the vote itself is recorded after the ack, and every
@@ -295,7 +299,9 @@ async def bounded(n: int, concurrency: int, one: Any) -> tuple[float, list[Any]]
     return time.perf_counter() - start, results
 
 
-async def post_deployments(base: str, pid: int, n: int, concurrency: int) -> dict[str, Any]:
+async def post_deployments(base: str, pid: int, n: int, concurrency: int, cards: Any = None) -> dict[str, Any]:
+    """POST n deploy requests; then (with `cards`, the loopback Slack's count of cards posted) wait for the
+    outbox to post the rest of the cards, to price a card, before reading every request back."""
     run = uuid.uuid4().hex[:8]
     client = RawClient(base)
     try:
@@ -311,6 +317,22 @@ async def post_deployments(base: str, pid: int, n: int, concurrency: int) -> dic
         cpu = cpu_seconds(pid)
         post_s, posted = await bounded(n, concurrency, lambda i: client.send(posts[i]))
         post_cpu = cpu_seconds(pid) - cpu
+        # The server's CPU over the POST phase includes the cards the outbox posted meanwhile (chat-delivery's
+        # cost, not the request's). Price a card by letting the outbox drain the rest with no other load,
+        # then take that many cards' worth out of the phase's CPU: the request's own CPU, estimated.
+        drain: dict[str, float] = {}
+        if cards is not None:
+            cards_in_phase = cards()
+            cpu = cpu_seconds(pid)
+            started = time.perf_counter()
+            while outbox_backlog(base) and time.perf_counter() < started + 180:
+                await asyncio.sleep(0.2)
+            drained = cards() - cards_in_phase
+            drain = {
+                "cards_in_phase": cards_in_phase,
+                "drain_s": time.perf_counter() - started,
+                "card_cpu_ms": (cpu_seconds(pid) - cpu) * 1000 / drained if drained else float("nan"),
+            }
         answers = [json.loads(body) for status, body in posted if status == 202]
         accepted = [a["id"] for a in answers]
         statuses: dict[str, int] = {}
@@ -338,6 +360,7 @@ async def post_deployments(base: str, pid: int, n: int, concurrency: int) -> dic
         "post_cpu_ms": post_cpu * 1000 / n,
         "anchor_cpu_ms": anchor_cpu * 1000 / n,
         "post_wall_s": post_s,
+        **drain,
         "ids": accepted,
         "statuses": statuses,
     }
@@ -440,7 +463,7 @@ def postgres_database(url: str) -> Iterator[str]:
 
 def run_one(label: str, database_url: str, args: argparse.Namespace, *, clicks: bool) -> None:
     with SlackApiProcess() as slack, server(database_url, slack.url, args.workers) as (base, pid):
-        result = asyncio.run(post_deployments(base, pid, args.requests, args.concurrency))
+        result = asyncio.run(post_deployments(base, pid, args.requests, args.concurrency, lambda: slack.count("chat.postMessage")))
         ids = result.pop("ids")
         print(
             f"{label:9} POST /api/deployments: {result['requests_per_s']:7.1f} requests/s "
@@ -454,6 +477,14 @@ def run_one(label: str, database_url: str, args: argparse.Namespace, *, clicks: 
             f"of one CPU while posting; includes the outbox's card posts in that time), per GET /healthz {result['anchor_cpu_ms']:.2f} ms",
             flush=True,
         )
+        if result.get("cards_in_phase") is not None and result["card_cpu_ms"] == result["card_cpu_ms"]:
+            own = result["post_cpu_ms"] - result["cards_in_phase"] * result["card_cpu_ms"] / result["requests"]
+            print(
+                f"          of which cards: {result['cards_in_phase']}/{result['requests']} posted during the POST phase at "
+                f"{result['card_cpu_ms']:.2f} ms CPU each (priced on the {result['requests'] - result['cards_in_phase']} the outbox "
+                f"posted in the {result['drain_s']:.1f} s after it, nothing else running); the request's own CPU ~{own:.2f} ms per POST",
+                flush=True,
+            )
         if result["errors"]:
             print(f"          first errors: {result['errors']}", flush=True)
         if clicks and ids:
@@ -473,7 +504,8 @@ def run_one(label: str, database_url: str, args: argparse.Namespace, *, clicks: 
             time.sleep(0.2)
             left = outbox_backlog(base)
         print(
-            f"          outbox: {posted}/{len(ids)} cards posted when the load ended; idle {time.perf_counter() - start:.1f} s later "
+            f"          outbox: {posted}/{len(ids)} cards posted when the load ended (the POST phase's backlog is reported above); "
+            f"idle {time.perf_counter() - start:.1f} s later "
             f"({left} jobs left), {slack.count('chat.postMessage')} cards and {slack.count('chat.update')} card updates sent",
             flush=True,
         )
