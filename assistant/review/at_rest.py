@@ -489,6 +489,14 @@ def _phi_near(ctx: FileContext, lines: Sequence[DiffLine], header: str = "") -> 
     return False
 
 
+def _replaces_encrypted_store(hunk: object) -> bool:
+    """The hunk takes data away from an encrypted store (`vault.put(..)` on an `EncryptedDocumentStore`, a
+    `fernet.encrypt` step): whatever that store held was sensitive enough to encrypt, so a plain file write
+    replacing it needs no further proof of PHI."""
+    return any(ln.kind == "-" and not is_comment(ln.text) and _ENCRYPTION_NEAR_RE.search(ln.text)
+               for ln in hunk.lines)  # type: ignore[attr-defined]
+
+
 def _plaintext_files(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language not in CODE_LANGUAGES:
         return
@@ -524,7 +532,8 @@ def _plaintext_files(ctx: FileContext) -> Iterator[Hit]:
                         before += "\n" + p.text
             if _ENCRYPTION_NEAR_RE.search(before):
                 continue  # encrypted before (or as) it is written; encrypting the file afterwards still leaves a copy
-            if not _phi_near(ctx, [ln] if handle_write else post[max(0, i - 6): i + 3], "" if handle_write else hunk.header):
+            if not _phi_near(ctx, [ln] if handle_write else post[max(0, i - 6): i + 3], "" if handle_write else hunk.header) \
+                    and not _replaces_encrypted_store(hunk):
                 continue
             last = ln.new_no
             yield Hit(ln.new_no)
@@ -546,6 +555,11 @@ _PLAINTEXT_FILE = Rule(
               "filestream", "os.create", "os.openfile", ".open(", "putstring"),
     check=_plaintext_files,
     examples=(
+        udiff("discharge/PacketArchiver.kt", " class PacketArchiver(", "-    private val vault: EncryptedDocumentStore,",
+              "+    private val archiveDir: Path,", " ) {", "     fun archive(packet: DischargePacket) {",
+              '-        vault.put("discharge/${packet.encounterId}", mapper.writeValueAsBytes(packet))',
+              '+        val target = archiveDir.resolve("${packet.encounterId}.json")', "+        Files.createDirectories(archiveDir)",
+              "+        Files.write(target, mapper.writeValueAsBytes(packet))", "     }"),
         udiff("app/src/main/java/org/x/PatientCache.kt", "     fun save(patient: PatientSummary) {", "+        prefs.edit()",
               '+            .putString("mrn", patient.mrn)', '+            .putString("dob", patient.dateOfBirth.toString())', "+            .apply()"),
         udiff("sync/SnapshotWriter.java", "     public void write(Patient patient) throws IOException {",

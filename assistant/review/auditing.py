@@ -992,7 +992,63 @@ _AUDIT_BEST_EFFORT = Rule(
 )
 
 
+# ---------------------------------------------------------------- AUD-012 a row-level policy that lets rows of an audit table change
+
+_POLICY_RE = re2.compile(r"(?i)\bCREATE\s+POLICY\s+\S+\s+ON\s+" + _AUDIT_TABLE)
+_POLICY_COMMAND_RE = re2.compile(r"(?i)\bFOR\s+(SELECT|INSERT|UPDATE|DELETE|ALL)\b")
+
+
+def _audit_rows_mutable_by_policy(ctx: FileContext) -> Iterator[Hit]:
+    """`CREATE POLICY p ON audit_events FOR DELETE TO app USING (true)` (the command often on the next line; no
+    FOR clause means ALL): the role may now delete or rewrite audit records."""
+    if ctx.is_test:
+        return
+    for ln in ctx.scan(r"create\s+policy"):
+        if ln.new_no is None or is_comment(ln.text) or _POLICY_RE.search(ln.text) is None:
+            continue
+        found = ctx.position(ln.new_no)
+        statement = ln.text
+        if found is not None:
+            post, i = found
+            parts = []
+            for p in post[i: i + 6]:
+                parts.append(p.text)
+                if ";" in p.text:
+                    break
+            statement = "\n".join(parts)
+        m = _POLICY_COMMAND_RE.search(statement)
+        if m is None or m.group(1).upper() in ("UPDATE", "DELETE", "ALL"):
+            yield Hit(ln.new_no)
+
+
+_AUDIT_POLICY = Rule(
+    id="AUD-012",
+    category="missing-audit",
+    severity="high",
+    message=(
+        "This row-level-security policy lets a role delete or rewrite rows of the audit table (`FOR DELETE`/`UPDATE`, "
+        "or no FOR clause, which means ALL), so audit records stop being tamper-evident. Audit rows are insert-only: "
+        "grant INSERT and SELECT policies only."
+    ),
+    regulations=REGULATIONS,
+    languages=frozenset({"sql", "python", "java", "kotlin", "go", "javascript", "typescript", "csharp", "ruby"}),
+    keywords=("policy",),
+    check=_audit_rows_mutable_by_policy,
+    examples=(
+        udiff("db/migrations/V88__audit_cleanup.sql", "+CREATE POLICY audit_events_app_cleanup ON audit_events",
+              "+    FOR DELETE TO ehr_app", "+    USING (true);"),
+        udiff("db/migrations/V88__audit_cleanup.sql", "+CREATE POLICY audit_rw ON audit_log TO ehr_app USING (true);"),
+    ),
+    counterexamples=(
+        udiff("db/migrations/V88__audit_read.sql", "+CREATE POLICY audit_read_own ON audit_events",
+              "+    FOR SELECT TO auditor", "+    USING (tenant_id = current_setting('app.tenant')::uuid);"),
+        udiff("db/migrations/V89__notes.sql", "+CREATE POLICY notes_owner ON notes FOR ALL TO ehr_app USING (author = current_user);"),
+    ),
+)
+
+
 RULES: tuple[Rule, ...] = (
     _REMOVED_AUDIT, _AUDIT_DISABLED, _NESTED_AUDIT_OFF, _AUDIT_TAMPER, _UNAUDITED_HANDLER, _SETTING_AUDIT_OFF,
     _EXCLUDED_FROM_AUDIT, _EARLY_EXIT, _DROPPED_EVENTS, _NARROWED_POINTCUT, _AUDIT_BEST_EFFORT,
+    _AUDIT_POLICY,
 )
