@@ -456,6 +456,13 @@ def _arg_routes(
                 authed_sibling = True
             else:
                 unauth_sibling = True
+    if ctx is not None and not unauth_sibling:
+        # git's hunk header names the enclosing route when it starts above the hunk: a sibling route of the same
+        # router registered without per-route authentication says the router is authenticated where it is mounted
+        for hunk in ctx.file.hunks:
+            hm = pattern.search(hunk.header.strip()) if hunk.header else None  # type: ignore[attr-defined]
+            if hm is not None and not _PUBLIC_PATH_RE.search(hm.group(1)) and AUTHN_RE.search(hm.group(2)) is None:
+                unauth_sibling = True
     if receivers:
         authed_sibling = True  # the file visibly authenticates a router or group, and these routes are not on it
     if unauth_sibling and not authed_sibling:
@@ -533,6 +540,10 @@ _NEW_ROUTE = Rule(
               ' \tapi.GET("/patients/:id", s.getPatient)', '+\tapi.GET("/patients/:id/problems", s.getProblems)'),
         udiff('internal/api/routes.go', ' \tr.Group(func(r chi.Router) {', ' \t\tr.Use(auth)',
               '+\t\tr.Get("/patients/{patientID}/immunizations", h.ListImmunizations)', ' \t\tr.Get("/patients/{patientID}", h.GetPatient)'),
+        "diff --git a/server/routes/patients.js b/server/routes/patients.js\n--- a/server/routes/patients.js\n"
+        "+++ b/server/routes/patients.js\n@@ -10,3 +10,6 @@ router.get(\"/patients/:id/medications\", async (req, res) => {\n"
+        "   res.json(meds);\n });\n \n+router.get(\"/patients/:id/immunizations\", async (req, res) => {\n"
+        "+  res.json(await shots(req.params.id));\n+});\n",
     ),
 )
 
@@ -756,7 +767,10 @@ _FETCH_BY_ID_RE = re2.compile(
     r"\b(?:session|db\.session|db)\.get(?:_or_404)?\(\s*\w+\s*,\s*[\w.\[\]\"']+\s*\)|"
     r"\.filter_by\(\s*id\s*=\s*[\w.\[\]\"']+\s*\)|\.filter\(\s*\w+\.id\s*==\s*[\w.\[\]\"']+\s*\)|"
     r"\.(?:findByPk|findById|findByIdAndUpdate|findByIdAndDelete)\(\s*[\w.\[\]\"']+\s*[,)]|"
-    r"\.(?:findOne|findUnique|findFirst|findOneBy|findOneOrFail)\(\s*\{\s*(?:where\s*:\s*\{\s*)?_?id\s*(?::\s*[^{},]+)?\s*\}\s*\}?\s*\)|"
+    r"\.(?:findOne|findUnique|findUniqueOrThrow|findFirst|findFirstOrThrow|findOneBy|findOneOrFail)\(\s*\{\s*"
+    r"(?:where\s*:\s*\{\s*)?_?id\s*(?::\s*[^{},]+)?\s*\}"
+    # Prisma/TypeORM options after the where: `include: { visitNotes: true }`, `relations: ["notes"]`
+    r"(?:\s*,\s*(?:include|select|relations)\s*:\s*(?:\{[^{}()]*(?:\{[^{}()]*\}[^{}()]*)*\}|\[[^\]]*\]))*\s*\}?\s*\)|"
     r"\.(?:findById|getById|getReferenceById|getOne|findOne)\(\s*\w+\s*\)|"
     r"\.(?:Find|FindAsync)\(\s*\w+\s*\)|"
     r"\.(?:FirstOrDefault|SingleOrDefault|First|Single)(?:Async)?\(\s*\w+\s*=>\s*\w+\.Id\s*==\s*\w+\s*\)|"
@@ -891,6 +905,10 @@ _IDOR = Rule(
         udiff('claims/web/ClaimController.java', ' @RestController', ' public class ClaimController {',
               '+    @GetMapping("/api/claims/{id}")', '+    public Claim get(@PathVariable Long id, @AuthenticationPrincipal Member me) {',
               '+        return claims.findById(id).orElseThrow();', '+    }'),
+
+        udiff('src/portal/appointments.controller.ts', " @Controller('portal/appointments')", ' export class AppointmentsController {',
+              "+  @Get(':id')", "+  async one(@CurrentUser() user: PortalUser, @Param('id') id: string) {",
+              '+    return this.prisma.appointment.findUnique({ where: { id }, include: { visitNotes: true } });', '+  }'),
     ),
     counterexamples=(
         udiff('portal/documents/views.py', ' @login_required', ' def download(request, document_id):', '+    doc = get_object_or_404(ClinicalDocument, pk=document_id, patient__user=request.user)', '     return FileResponse(doc.file.open())'),

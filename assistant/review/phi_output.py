@@ -91,6 +91,9 @@ _ERROR_RESPONSE_RE = re2.compile(
     r"\bResponseEntity\s*(?:<[^>(\n]*>)?\s*\(|"  # Kotlin constructs without `new`
     r"\bhttp\s*\.\s*Error\s*\(|\bjson\s*\.\s*NewEncoder\s*\(\s*w\s*\)\s*\.\s*Encode\s*\(|"
     r"\b(?:StatusCode|Problem|ObjectResult|BadRequest|Content)\s*\(|\bHTTPException\s*\(|\babort\s*\(|"
+    # NestJS's HTTP exceptions: the object they carry is the response body
+    r"\bthrow\s+new\s+(?:BadRequest|Unauthorized|NotFound|Forbidden|NotAcceptable|Conflict|Gone|PayloadTooLarge|"
+    r"UnprocessableEntity|InternalServerError|ServiceUnavailable|Http)Exception\s*\(|"
     r"\breturn\s+(?:\{|\[))"
 )
 _ERROR_CONTEXT_RE = re2.compile(
@@ -173,8 +176,13 @@ _BODY_BINDING_RE = re2.compile(
     r"\b([A-Za-z_]\w*)\s*=\s*(?:await\s+)?(?:req|request)\s*\.\s*(?:json|body|get_json|data|form|POST)\b|"
     # Go: gin/echo/fiber bind into a variable (`c.ShouldBindJSON(&form)`), net/http decodes the body into one
     r"\.(?:ShouldBind\w*|Bind\w*|BodyParser)\(\s*&([A-Za-z_]\w*)\s*\)|"
-    r"NewDecoder\(\s*(?:r|req)\.Body\s*\)\s*\.\s*Decode\(\s*&([A-Za-z_]\w*)\s*\)"
+    r"NewDecoder\(\s*(?:r|req)\.Body\s*\)\s*\.\s*Decode\(\s*&([A-Za-z_]\w*)\s*\)|"
+    # a handler parameter bound to the body: NestJS `@Body() dto`, Spring `@RequestBody IntakeForm form`, ASP.NET `[FromBody]`
+    r"@Body\(\s*\)\s*([A-Za-z_]\w*)|@RequestBody\s+(?:final\s+)?(?:@\w+\s+)*[\w.<>]+\s+([A-Za-z_]\w*)|"
+    r"\[FromBody\]\s*[\w.<>?]+\s+([A-Za-z_]\w*)"
 )
+# a name that says it holds the submitted request (a DTO), when its binding is outside the hunk
+_DTO_NAME_RE = re2.compile(r"^(?:\w*Dto|\w*DTO|dto)$")
 _BODY_LOOKBACK = 15
 
 
@@ -218,7 +226,8 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
     hints = ctx.phi_hint_lines
     leaks = {x.new_no for x in ctx.scan(_LEAK_RE.pattern, added_only=False, lower=False)}
     bodies = ctx.lines_matching(_BODY_BINDING_RE.pattern)
-    if not hints and not leaks and not bodies:
+    dtos = ctx.lines_matching(r"(?i)dto\b")
+    if not hints and not leaks and not bodies and not dtos:
         return
     for ln in ctx.scan(_ERROR_RESPONSE_RE.pattern, added_only=False, lower=False):
         where = ctx.position(ln.new_no or 0)
@@ -226,7 +235,8 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
         if where is None or hunk is None:
             continue
         post, i = where
-        if not any(x.new_no in hints or x.new_no in leaks for x in post[max(0, i - _OPEN_BINDING_LOOKBACK): i + 10]) and not (
+        if not any(x.new_no in hints or x.new_no in leaks or x.new_no in dtos
+                   for x in post[max(0, i - _OPEN_BINDING_LOOKBACK): i + 10]) and not (
             bodies and any(x.new_no in bodies for x in post[max(0, i - _BODY_LOOKBACK): i])
         ):
             continue
@@ -277,6 +287,12 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
                     hit_line = hit_line or post[idx].new_no
                     detail = f"it returns `{desc}`"
                     break
+            if not detail and dtos:
+                # `{ message: e.message, submitted: dto }`: the submitted DTO echoed back, its binding above the hunk
+                for name in IDENTIFIER_RE.findall(mask(span).masked):
+                    if _DTO_NAME_RE.search(name):
+                        hit_line, detail = None, f"it returns the submitted request (`{name}`)"
+                        break
             if not detail:
                 # `msg := fmt.Sprintf("... %s %s",\n\tsub.FirstName, sub.BirthDate)` just above, then `http.Error(w, msg, ...)`
                 found = _open_binding_phi(ctx, post, i, span, flow)
@@ -729,6 +745,8 @@ RULES: tuple[Rule, ...] = (
                   "    return JSONResponse(status_code=422, content={\"errors\": exc.errors(), \"received\": body})"),
             "web/ApiErrors.kt::@ExceptionHandler(Exception::class)\nfun unhandled(ex: Exception): ResponseEntity<ErrorBody> =\n"
             "    ResponseEntity(ErrorBody(\"internal_error\", ex.stackTraceToString()), HttpStatus.INTERNAL_SERVER_ERROR)",
+            "src/intake/intake.controller.ts::    } catch (e) {\n      if (e instanceof IntakeValidationError) {\n"
+            "        throw new BadRequestException({ message: e.message, field: e.field, submitted: dto });",
             "internal/intake/handler.go::\tif err := h.svc.Validate(sub); err != nil {\n"
             "\t\tmsg := fmt.Sprintf(\"intake rejected for %s (born %s): %v\",\n\t\t\tsub.LastName, sub.BirthDate, err)\n"
             "\t\thttp.Error(w, msg, http.StatusUnprocessableEntity)",
@@ -741,6 +759,8 @@ RULES: tuple[Rule, ...] = (
             "export/roster.go::func WriteRoster(rows []Patient) error {\n\tf, err := os.Create(path)\n\tif err != nil {\n"
             "\t\treturn err\n\t}\n\tw := csv.NewWriter(f)\n\tfor _, p := range rows {\n"
             "\t\t_ = w.Write([]string{p.MRN, p.FamilyName, p.BirthDate.Format(\"2006-01-02\")})",
+            "src/intake/intake.controller.ts::    } catch (e) {\n      if (e instanceof IntakeValidationError) {\n"
+            "        throw new BadRequestException({ message: e.message, field: e.field });",
             "internal/intake/handler.go::\tif err := h.svc.Validate(sub); err != nil {\n"
             "\t\tmsg := fmt.Sprintf(\"intake rejected (%d fields): %v\",\n\t\t\tlen(sub.Fields), err)\n"
             "\t\thttp.Error(w, msg, http.StatusUnprocessableEntity)",
