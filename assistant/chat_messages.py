@@ -56,6 +56,8 @@ _MOVE = (
     .returning(chat_messages.c.created_at)
 )
 _ADD = insert(chat_messages)
+_FIND_ALL = select(chat_messages).where(chat_messages.c.subject_id == bindparam("subject")).order_by(chat_messages.c.id)
+_FIND_ON = _FIND_ALL.where(chat_messages.c.platform == bindparam("platform"))
 
 
 def save(
@@ -99,10 +101,11 @@ def find(db: Database | Session, subject_id: str, platform: str | None = None) -
     if isinstance(db, Database):
         with db.read() as session:
             return find(session, subject_id, platform)
-    query = select(chat_messages).where(chat_messages.c.subject_id == subject_id)
-    if platform is not None:
-        query = query.where(chat_messages.c.platform == platform)
-    return [_message(row) for row in db.execute(query.order_by(chat_messages.c.id))]
+    if platform is None:
+        rows = db.execute(_FIND_ALL, {"subject": subject_id})
+    else:
+        rows = db.execute(_FIND_ON, {"subject": subject_id, "platform": platform})
+    return [_message(row) for row in rows]
 
 
 def find_by_ref(db: Database | Session, platform: str, channel: str, message_ref: str) -> ChatMessage | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import json
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,7 @@ class SlackNotifier:
         self._load = load
         self._locks: dict[str, asyncio.Lock] = {}
         self._executor = executor  # None: the loop's default pool
+        self._headers: dict[str, str] | None = None
         # Bound once: the outbox unregisters a handler only if it is still the very object registered.
         self._handlers: dict[str, Handler] = {
             "slack.post_card": self.post_card,
@@ -119,8 +121,6 @@ class SlackNotifier:
             return load_view(session, deployment_id), chat_messages.find(session, deployment_id, "slack")
 
     async def _sync(self, deployment_id: str) -> str:
-        from slack_sdk.errors import SlackApiError
-
         try:
             view, existing = await self._blocking(self._state, deployment_id)
         except UnknownDeployment as exc:
@@ -130,25 +130,96 @@ class SlackNotifier:
         card = existing[-1] if existing else None
         if card is not None:
             try:
-                await self.client.chat_update(channel=card.channel, ts=card.message_ref, text=text, blocks=blocks)
+                await self._call("chat.update", {"channel": card.channel, "ts": card.message_ref, "text": text, "blocks": blocks})
                 return card.message_ref
-            except SlackApiError as exc:
-                if _error(exc) not in ("message_not_found", "cant_update_message"):
-                    raise _outcome(exc, "chat.update") from None
+            except _SlackError as exc:
+                if exc.code not in ("message_not_found", "cant_update_message"):
+                    raise exc.outcome("chat.update") from None
                 # Someone deleted the card: post it again below and remember the new one.
-            except _TRANSIENT as exc:
-                raise RetryLater(f"chat.update: {type(exc).__name__}: {exc}") from None
         try:
-            posted = await self.client.chat_postMessage(
-                channel=self.channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+            posted = await self._call(
+                "chat.postMessage", {"channel": self.channel, "text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
             )
-        except SlackApiError as exc:
-            raise _outcome(exc, "chat.postMessage") from None
-        except _TRANSIENT as exc:
-            raise RetryLater(f"chat.postMessage: {type(exc).__name__}: {exc}") from None
+        except _SlackError as exc:
+            raise exc.outcome("chat.postMessage") from None
         channel, ts = str(posted["channel"]), str(posted["ts"])
         await self._blocking(chat_messages.save, self.db, deployment_id, "slack", channel, ts)
         return ts
+
+    async def _call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """One Web API call with a JSON body; its answer, or _SlackError (HTTP status, Slack's error code, Retry-After).
+
+        With the runtime's pooled aiohttp session the call goes straight through it: slack_sdk's
+        generic request path (argument conversion, debug formatting, retry-handler state, response
+        object) cost about a third of a card's HTTP CPU. A client without a session (scripts, some
+        tests) goes through slack_sdk.
+        """
+        session = getattr(self.client, "session", None)
+        if session is None:
+            return await self._call_sdk(method, args)
+        if self._headers is None:
+            from slack_sdk.web.internal_utils import get_user_agent
+
+            self._headers = {
+                "Content-Type": "application/json;charset=utf-8",
+                "Authorization": f"Bearer {self.client.token}",
+                "User-Agent": get_user_agent(),
+            }
+        body = json.dumps(args, separators=(",", ":"), ensure_ascii=False).encode()
+        try:
+            async with session.post(f"{self.client.base_url}{method}", data=body, headers=self._headers) as resp:  # the session's timeout
+                raw = await resp.read()
+                status, retry_after = resp.status, resp.headers.get("Retry-After")
+        except _TRANSIENT as exc:
+            raise _SlackError(0, "", None, f"{type(exc).__name__}: {exc}") from None
+        try:
+            data = json.loads(raw) if raw else {}
+        except ValueError:
+            data = {}
+        if status != 200 or not isinstance(data, dict) or not data.get("ok"):
+            code = str(data.get("error") or "") if isinstance(data, dict) else ""
+            raise _SlackError(status, code, _seconds(retry_after))
+        return data
+
+    async def _call_sdk(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            response = await self.client.api_call(method, json=args)
+        except SlackApiError as exc:
+            headers = getattr(exc.response, "headers", None) or {}
+            retry_after = headers.get("Retry-After") or headers.get("retry-after")
+            raise _SlackError(int(getattr(exc.response, "status_code", 200) or 200), _error(exc), _seconds(retry_after)) from None
+        except _TRANSIENT as exc:
+            raise _SlackError(0, "", None, f"{type(exc).__name__}: {exc}") from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+
+class _SlackError(Exception):
+    """A failed Web API call: HTTP status (0: no answer), Slack's error code, Retry-After seconds."""
+
+    def __init__(self, status: int, code: str, retry_after: float | None, detail: str = "") -> None:
+        super().__init__(detail or f"HTTP {status} {code}")
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+        self.detail = detail
+
+    def outcome(self, method: str) -> Exception:
+        """RetryLater or GiveUp, the way Slack means the answer."""
+        if self.status == 0:
+            return RetryLater(f"{method}: {self.detail}")
+        if self.code in _PERMANENT:
+            return GiveUp(f"{method}: Slack answered {self.code}: {_PERMANENT[self.code]}")
+        delay = self.retry_after if (self.status == 429 or self.code == "ratelimited") else None
+        return RetryLater(f"{method}: Slack answered HTTP {self.status} {self.code or '(no error code)'}", delay=delay)
+
+
+def _seconds(raw: Any) -> float | None:
+    try:
+        return float(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _transient_errors() -> tuple[type[BaseException], ...]:
@@ -173,20 +244,3 @@ def _error(exc: Any) -> str:
         return str(response.get("error") or "") if response is not None else ""
     except Exception:  # noqa: BLE001 - a non-JSON answer has no error code
         return ""
-
-
-def _outcome(exc: Any, method: str) -> Exception:
-    """RetryLater or GiveUp for a Slack error answer."""
-    response = exc.response
-    status = getattr(response, "status_code", 200)
-    code = _error(exc)
-    if code in _PERMANENT:
-        return GiveUp(f"{method}: Slack answered {code}: {_PERMANENT[code]}")
-    delay: float | None = None
-    if status == 429 or code == "ratelimited":
-        retry_after = (getattr(response, "headers", None) or {}).get("Retry-After") or (getattr(response, "headers", None) or {}).get("retry-after")
-        try:
-            delay = float(retry_after) if retry_after is not None else None
-        except (TypeError, ValueError):
-            delay = None
-    return RetryLater(f"{method}: Slack answered HTTP {status} {code or '(no error code)'}", delay=delay)

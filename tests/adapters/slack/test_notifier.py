@@ -160,3 +160,37 @@ async def test_an_expired_request_shows_expired_and_loses_its_buttons(parts, sla
     blocks = json.dumps(card["blocks"])
     assert "*Expired*" in blocks and "no decision within the approval window" in blocks
     assert '"type": "actions"' not in blocks
+
+
+async def test_through_a_pooled_session_slack_answers_are_sorted_the_same_way(db, config, slack_api, policy_engine):
+    """The runtime's client has an aiohttp session, and the notifier then posts through it directly."""
+    import aiohttp
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from adapters.slack.notifier import SlackNotifier
+    from assistant.approvals import ApprovalService
+    from assistant.outbox_worker import OutboxWorker, WorkerOptions
+
+    service = ApprovalService(db, config, policies=policy_engine, chats=("slack",))
+    async with aiohttp.ClientSession() as session:
+        notifier = SlackNotifier(AsyncWebClient(token="xoxb-test", base_url=slack_api.url, session=session), config, db)
+        worker = OutboxWorker(db, handlers=notifier.handlers(), options=WorkerOptions(backoff_base_s=0.01, backoff_max_s=0.02, poll_s=0.05))
+        slack_api.fail("chat.postMessage", times=1, status=500)
+        slack_api.fail("chat.postMessage", times=1, status=429, error="ratelimited", retry_after=0)
+        view = ask(service)
+        await drain_until(worker, lambda: job_states(db)[0][1] == "done")
+
+        posts = slack_api.calls_to("chat.postMessage")
+        assert len(posts) == 3 and posts[-1].token == "xoxb-test"
+        (card,) = slack_api.channel_messages(APPROVALS)
+        assert view.id in card["text"]
+
+        slack_api.fail("chat.update", times=1, error="not_in_channel")
+        service.cast_vote(view.id, "bob", "approve", "slack")
+        await worker.drain()
+        kind, status, error = job_states(db)[-1]
+        assert (kind, status) == ("slack.update_card", "failed") and "/invite" in error
+
+        second = ask(service, commit="def5678")
+        await worker.drain()
+        assert len(slack_api.channel_messages(APPROVALS)) == 2 and second.id in slack_api.channel_messages(APPROVALS)[1]["text"]
