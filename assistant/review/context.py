@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import bisect
 import re
+from itertools import accumulate
+from operator import itemgetter
 from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar
@@ -80,6 +82,21 @@ def _line_regexp(pattern: str):  # type: ignore[no-untyped-def]
     return found
 
 
+_NEW_NO = itemgetter(2)  # DiffLine.new_no
+_TEXT = itemgetter(1)  # DiffLine.text
+
+
+def _find_span(
+    spans: tuple[list[int], list[tuple[int, Hunk, list[DiffLine]]]], number: int
+) -> tuple[int, Hunk, list[DiffLine]] | None:
+    starts, entries = spans
+    k = bisect.bisect_right(starts, number) - 1
+    if k < 0:
+        return None
+    entry = entries[k]
+    return entry if number - entry[0] < len(entry[2]) else None
+
+
 class FileContext:
     """One file of a diff, as structural rules see it."""
 
@@ -133,12 +150,43 @@ class FileContext:
 
     def new_line(self, number: int) -> DiffLine | None:
         """The added or context line with this new-file number, when the diff shows it."""
-        found = self._line_index.get(number)
-        return found[0].lines[found[1]] if found else None
+        spans = self._spans
+        if spans is None:
+            found = self._line_index.get(number)
+            return found[0].lines[found[1]] if found else None
+        found_span = _find_span(spans, number)
+        return found_span[2][number - found_span[0]] if found_span else None
 
     def hunk_of(self, number: int) -> Hunk | None:
-        found = self._line_index.get(number)
-        return found[0] if found else None
+        spans = self._spans
+        if spans is None:
+            found = self._line_index.get(number)
+            return found[0] if found else None
+        found_span = _find_span(spans, number)
+        return found_span[1] if found_span else None
+
+    @cached_property
+    def _spans(self) -> tuple[list[int], list[tuple[int, Hunk, list[DiffLine]]]] | None:
+        """Each hunk's post-image as (first new-file number, hunk, post lines), with the first numbers,
+        when every post-image is numbered consecutively and the hunks follow each other (as `parse_diff`
+        builds them): a line is then found by bisecting hunks, with no per-line index. None otherwise,
+        and the per-line dicts answer."""
+        starts: list[int] = []
+        entries: list[tuple[int, Hunk, list[DiffLine]]] = []
+        last = None
+        for hunk in self.file.hunks:
+            post = self.post_lines(hunk)
+            if not post:
+                continue
+            first = post[0].new_no
+            if first is None or (last is not None and first <= last):
+                return None
+            if list(map(_NEW_NO, post)) != list(range(first, first + len(post))):
+                return None
+            starts.append(first)
+            entries.append((first, hunk, post))
+            last = first + len(post) - 1
+        return starts, entries
 
     @cached_property
     def _post_index(self) -> dict[int, tuple[list[DiffLine], int]]:
@@ -152,11 +200,15 @@ class FileContext:
 
     def position(self, number: int) -> tuple[list[DiffLine], int] | None:
         """(post-image lines of the hunk, index) of new-file line `number`, when the diff shows it."""
-        return self._post_index.get(number)
+        spans = self._spans
+        if spans is None:
+            return self._post_index.get(number)
+        found = _find_span(spans, number)
+        return (found[2], number - found[0]) if found else None
 
     def neighbours(self, number: int, before: int = 3, after: int = 3) -> list[DiffLine]:
         """The post-image lines around `number` (context and added, no removed), within its hunk."""
-        found = self._post_index.get(number)
+        found = self.position(number)
         if not found:
             return []
         post, j = found
@@ -170,8 +222,13 @@ class FileContext:
         conversion per match (which costs more than the match on long files).
         """
         lines = [ln for hunk in self.file.hunks for ln in self.post_lines(hunk)]
-        encoded = [ln.text.encode("utf-8", "surrogatepass") for ln in lines]
-        starts: list[int] = []
+        texts = list(map(_TEXT, lines))
+        joined = "\n".join(texts)
+        if joined.isascii():  # nearly all code: one encode, and byte offsets are character offsets
+            starts = [0, *accumulate(len(t) + 1 for t in texts)][: len(texts)]
+            return lines, joined.encode("ascii"), starts
+        encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+        starts = []
         pos = 0
         for e in encoded:
             starts.append(pos)

@@ -280,12 +280,14 @@ def _assignment(
     record_names: set[str] | frozenset[str],
     *,
     widest: bool = False,
+    rhs_only: bool = False,
 ) -> tuple[str, str, list[int]] | None:
     """(name, value text, line starts within it) of the assignment on post[i], or None.
 
     The value is the right-hand side, or, when it opens a bracket it does not close (`x = (`, or
     `msg := &slack.WebhookMessage{` whose head cannot hold PHI by `_may_hold_phi_raw` over
-    `record_names`, or any such head with `widest`), the bracketed group across the following lines."""
+    `record_names`, or any such head with `widest`, none with `rhs_only`), the bracketed group across the
+    following lines."""
     ln = post[i]
     m = _ASSIGN_RE.search(ln.text)
     if not m:
@@ -296,7 +298,7 @@ def _assignment(
     if rhs.startswith(("(", "[", "{")) and not rhs.endswith((")", "]", "}", ");", "];", "};")):
         col = ln.text.index(rhs[0], rhs_start)
         span, starts = balanced_span(post, i, col, max_lines=8)
-    elif rhs.endswith(("(", "[", "{")) and (widest or not _may_hold_phi_raw(rhs, vocab, record_names)):
+    elif rhs.endswith(("(", "[", "{")) and (widest or not (rhs_only or _may_hold_phi_raw(rhs, vocab, record_names))):
         # `msg := &slack.WebhookMessage{` / `body = render(`: the value is the literal or call that opens here
         col = ln.text.rstrip().rindex(rhs[-1])
         head_col = ln.text.index(rhs, rhs_start)
@@ -385,18 +387,6 @@ class BindIndex:
             self.checked[name] = found
         return found
 
-    def _record_names_before(self, i: int, post: list[DiffLine], vocab: PhiVocabulary) -> set[str]:
-        """A superset of the record names `bindings` gates line i with: `record_vars`, and the names that
-        earlier candidate lines assign a value holding an `is_record` token."""
-        out = set(self.record_vars)
-        for j, _names in self.candidates:
-            if j >= i:
-                break
-            var = self._record_value(j, post, vocab)
-            if var is not None:
-                out.add(var)
-        return out
-
     def _record_value(self, j: int, post: list[DiffLine], vocab: PhiVocabulary) -> str | None:
         # The name line j assigns, when its value may hold an `is_record` token: the value `bindings`
         # takes is the widest shape's text or its first line's (`_assignment`), whose tokens the widest
@@ -413,17 +403,28 @@ class BindIndex:
         return var
 
     def _may_assign(self, name: str, i: int, post: list[DiffLine], vocab: PhiVocabulary) -> bool:
-        # `bindings` shapes the value with the record names bound before line i, a subset of `wide`
-        # and a superset of `record_vars`: where the two ends could shape it differently, both shapes
-        # are asked.
-        wide_names = self._record_names_before(i, post, vocab)
-        wide = _assignment(post, i, vocab, wide_names)
-        if wide is None or wide[0] != name:
+        # `bindings` takes line i's value in one of two shapes (`_assignment`: the widest, or the
+        # right-hand side alone when the record names bound so far make its head hold PHI) and gates it
+        # with `may_hold_phi` over those record names: `record_vars` and names that earlier lines assign
+        # a value holding an `is_record` token. Names only count where the value holds them as tokens,
+        # so only the earlier lines assigning one of its tokens are looked at.
+        widest = _assignment(post, i, vocab, frozenset(), widest=True)
+        if widest is None or widest[0] != name:
             return False
-        if may_hold_phi(wide[1], vocab, wide_names):
-            return True
-        narrow = _assignment(post, i, vocab, self.record_vars)
-        return narrow is not None and narrow[1] != wide[1] and may_hold_phi(narrow[1], vocab, wide_names)
+        rhs = _assignment(post, i, vocab, frozenset(), rhs_only=True)
+        shapes = [widest[1]] if rhs is None or rhs[1] == widest[1] else [widest[1], rhs[1]]
+        for text in shapes:
+            if may_hold_phi(text, vocab):
+                return True
+            tokens = set(TOKEN_RE.findall(text)).union(IDENTIFIER_RE.findall(text))
+            if not tokens.isdisjoint(self.record_vars):
+                return True
+            for j, names in self.candidates:
+                if j >= i:
+                    break
+                if not tokens.isdisjoint(names) and self._record_value(j, post, vocab) in tokens:
+                    return True
+        return False
 
 
 def bind_index(
