@@ -153,6 +153,26 @@ def _column_name(ctx: FileContext, post: Sequence[DiffLine], i: int) -> str | No
     return None
 
 
+_CREATE_TABLE_RE = re2.compile(r"""(?i)\bCREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:[\w"`\[\]]+\.)?["`\[]?(\w+)""")
+# the free-text columns of a table whose very subject is sensitive (psychotherapy_notes.note_text, hiv_results.body)
+_CONTENT_WORDS = frozenset({
+    "note", "notes", "text", "body", "content", "narrative", "summary", "details", "answer", "answers", "response",
+    "responses", "result", "results", "comment", "comments", "transcript", "assessment", "value",
+})
+
+
+def _sensitive_table_content(post: Sequence[DiffLine], i: int, column: str) -> str | None:
+    if _CONTENT_WORDS.isdisjoint(split_words(column)):
+        return None
+    for k in range(i - 1, max(-1, i - 40), -1):
+        m = _CREATE_TABLE_RE.search(post[k].text)
+        if m is not None:
+            return _sensitive_column(m.group(1))
+        if post[k].text.rstrip().endswith(";"):
+            return None
+    return None
+
+
 def _plaintext_columns(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or (ctx.language not in (CODE_LANGUAGES | {"sql"}) and not ctx.path.endswith(".prisma")):
         return
@@ -170,6 +190,8 @@ def _plaintext_columns(ctx: FileContext) -> Iterator[Hit]:
             if name is None:
                 continue
             term = _sensitive_column(name)
+            if term is None and ctx.language == "sql":
+                term = _sensitive_table_content(post, i, name)
             if term is None:
                 continue
             lo, hi = max(0, i - 3), i + 2
@@ -219,6 +241,8 @@ _PLAINTEXT_COLUMN = Rule(
         udiff("prisma/schema.prisma", " model Patient {", "   mrn         String   @unique", "+  ssn         String?", " }"),
         udiff("db/migrate/20251120_add_dx.rb", " def change", "+    add_column :referrals, :diagnosis_text, :text", " end"),
         udiff("db/migrate/20251120_members.rb", "   create_table :members do |t|", "+    t.string :ssn", "   end"),
+        udiff("db/migrations/V102__psy.sql", "+CREATE TABLE psychotherapy_notes (", "+    id BIGSERIAL PRIMARY KEY,",
+              "+    note_text   TEXT NOT NULL", "+);"),
     ),
     counterexamples=(
         udiff("db/migrations/V7__ids.sql", "+ALTER TABLE patients ADD COLUMN ssn_hash CHAR(64);"),
@@ -234,6 +258,10 @@ _PLAINTEXT_COLUMN = Rule(
         udiff("prisma/schema.prisma", " model Patient {", "   mrn         String   @unique", "+  ssn         String? /// @encrypted", " }"),
         udiff("prisma/schema.prisma", " model Patient {", "   mrn         String   @unique", "+  ssnLast4    String?", " }"),
         udiff("db/migrate/20251120_add_dx.rb", " def change", "+    add_column :referrals, :diagnosis_code_system, :string", " end"),
+        udiff("db/migrations/V103__visits.sql", "+CREATE TABLE visit_notes (", "+    id BIGSERIAL PRIMARY KEY,",
+              "+    note_text   TEXT NOT NULL", "+);"),
+        udiff("db/migrations/V102__psy.sql", "+CREATE TABLE psychotherapy_notes (", "+    id BIGSERIAL PRIMARY KEY,",
+              "+    note_text   BYTEA NOT NULL", "+);"),
     ),
 )
 

@@ -544,8 +544,37 @@ _UNAUDITED_HANDLER = Rule(
     ),
 )
 
+_ENABLED_OFF_RE = re2.compile(r"""^\s*["']?enabled["']?\s*[=:]\s*["']?(?:false|off|no|0)["']?\s*,?\s*$""")
+_AUDIT_CATEGORY_RE = re2.compile(r"""(?i)^\s*["']?(?:category|category_group|name|type|log_type)["']?\s*[=:]\s*["'][^"']*audit""")
+
+
+def _audit_category_off(ctx: FileContext) -> Iterator[Hit]:
+    """`log { category = "SQLSecurityAuditEvents"  enabled = false }`: the switch sits beside the key that names the
+    audit stream, not under it (Azure diagnostic settings, CloudWatch log types)."""
+    for ln in ctx.scan(r"(?m:^\s*[\"']?enabled[\"']?\s*[=:]\s*[\"']?(?:false|off|no|0)\b)"):
+        if ln.new_no is None or _ENABLED_OFF_RE.search(ln.text) is None:
+            continue
+        found = ctx.position(ln.new_no)
+        if found is None:
+            continue
+        post, i = found
+        depth = indent_of(ln.text)
+        siblings: list[str] = []
+        for span in (range(i - 1, max(-1, i - 4), -1), range(i + 1, min(len(post), i + 4))):
+            for k in span:  # the lines of the same block: same indentation, no blank line between
+                text = post[k].text
+                if indent_of(text) != depth or not text.strip():
+                    break
+                siblings.append(text)
+        named = next((t for t in siblings if _AUDIT_CATEGORY_RE.search(t)), None)
+        if named is not None:
+            yield Hit(ln.new_no, f"The audit log stream `{named.strip()[:60]}` is switched off here, so PHI access "
+                      "leaves no audit trail in the workspace that keeps it. Keep audit categories enabled.")
+
+
 def _setting_audit_off(ctx: FileContext) -> Iterator[Hit]:
     """`name = "cloudsql.enable_pgaudit"` / `value = "off"`: a database flag or env var that stops auditing."""
+    yield from _audit_category_off(ctx)
     for ln, name in named_setting_off(ctx, _AUDIT_TOPIC):
         if ln.new_no is not None:
             yield Hit(
@@ -567,10 +596,13 @@ _SETTING_AUDIT_OFF = Rule(
     examples=(
         udiff('infra/cloudsql.tf', '     database_flags {', '       name  = "cloudsql.enable_pgaudit"', '-      value = "on"', '+      value = "off"', '     }'),
         udiff('k8s/api.yaml', '         env:', '           - name: EHR_AUDIT_ENABLED', '-            value: "true"', '+            value: "false"'),
+        udiff('infra/azure/diag.tf', '   log {', '     category = "SQLSecurityAuditEvents"', '-    enabled  = true', '+    enabled  = false', '   }'),
     ),
     counterexamples=(
         udiff('infra/cloudsql.tf', '     database_flags {', '       name  = "cloudsql.enable_pgaudit"', '-      value = "off"', '+      value = "on"', '     }'),
         udiff('infra/cloudsql.tf', '     database_flags {', '       name  = "log_min_duration_statement"', '-      value = "500"', '+      value = "0"', '     }'),
+        udiff('infra/azure/diag.tf', '   log {', '     category = "SQLSecurityAuditEvents"', '-    enabled  = false', '+    enabled  = true', '   }'),
+        udiff('infra/azure/diag.tf', '   metric {', '     category = "Basic"', '-    enabled  = true', '+    enabled  = false', '   }'),
     ),
 )
 

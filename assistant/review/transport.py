@@ -920,6 +920,52 @@ _MLLP_PLAIN = Rule(
     ),
 )
 
+# MLLP framing written by hand over a plain socket: <VT> message <FS><CR>
+_MLLP_FRAMING_RE = re2.compile(r"""(?i)\\x0b|\\u000b|\\013|0x0b\b|\bchr\(\s*11\s*\)|\bSTART_?BLOCK\b|\bMLLP\b""")
+_PLAIN_SOCKET_RE = re2.compile(
+    r"\bnet\.(?:createConnection|connect)\s*\(|\bnew\s+net\.Socket\s*\(|\bsocket\.create_connection\s*\(|"
+    r"\bnew\s+(?:Socket|TcpClient)\s*\(|\bnet\.Dial(?:Timeout)?\s*\(\s*\"tcp"
+)
+_TLS_SOCKET_RE = re2.compile(r"(?i)\btls\.connect\b|\bwrap_socket\b|\bSslStream\b|SSLSocketFactory|\btls\.Dial|\bssl_context\b|\bstunnel\b")
+
+
+def _mllp_plain_socket(ctx: FileContext) -> Iterator[Hit]:
+    """A file that frames HL7 as MLLP itself and opens a plain TCP socket to a non-local host (no TLS wrap in view)."""
+    if ctx.is_test or _local_only(ctx):
+        return
+    visible = [ln for h in ctx.file.hunks for ln in h.lines if ln.kind != "-"]
+    if not any(_MLLP_FRAMING_RE.search(ln.text) for ln in visible) or any(_TLS_SOCKET_RE.search(ln.text) for ln in visible):
+        return
+    for ln in ctx.scan(r"createconnection|net\.connect|net\.socket|create_connection|new socket|tcpclient|net\.dial"):
+        if ln.new_no is not None and not is_comment(ln.text) and _PLAIN_SOCKET_RE.search(ln.text) \
+                and not re2.search(r"(?i)localhost|127\.0\.0\.1", ln.text):
+            yield Hit(ln.new_no)
+
+
+_MLLP_SOCKET = Rule(
+    id="TLS-017",
+    category="insecure-transport",
+    severity="high",
+    message=_MLLP_PLAIN.message,
+    regulations=REGULATIONS,
+    languages=frozenset({"python", "java", "kotlin", "csharp", "javascript", "typescript", "go"}),
+    keywords=("\\x0b", "\\u000b", "0x0b", "mllp", "start_block", "startblock", "chr(11)"),
+    check=_mllp_plain_socket,
+    examples=(
+        udiff("interfaces/labOrders.js", '+const LAB_HOST = "hl7.regional-reference-lab.com";',
+              "+    const socket = net.createConnection({ host: LAB_HOST, port: 6661 }, () => {",
+              '+      socket.write("\\x0b" + hl7Message + "\\x1c\\r");', "+    });"),
+    ),
+    counterexamples=(
+        udiff("interfaces/labOrders.js", '+const LAB_HOST = "hl7.regional-reference-lab.com";',
+              "+    const socket = tls.connect({ host: LAB_HOST, port: 6661, ca }, () => {",
+              '+      socket.write("\\x0b" + hl7Message + "\\x1c\\r");', "+    });"),
+        udiff("tests/fake_lab.js", "+    const socket = net.createConnection({ host: \"localhost\", port: 6661 }, () => {",
+              '+      socket.write("\\x0b" + hl7Message + "\\x1c\\r");', "+    });"),
+    ),
+)
+
+
 _PG_HBA_RE = re2.compile(r"^\s*(host|hostnossl)\s+\S+\s+\S+\s+(\S+)")
 _PG_HBA_LOCAL_RE = re2.compile(r"^(?:127\.|::1|localhost|samehost|samenet)")
 
@@ -962,5 +1008,5 @@ _PG_HBA_CLEARTEXT = Rule(
 RULES: tuple[Rule, ...] = (
     _VERIFY_OFF, _LEGACY_PROTOCOL, _TLS_OFF, _CLEARTEXT_URL, _NESTED_TLS_OFF, _SETTING_TLS_OFF, _TLS_CALL_DROPPED,
     _HTTP_LISTENER, _MESH_TLS_OFF, _PLAINTEXT_CLIENT, _SCHEME_DOWNGRADE, _HOST_KEY_UNCHECKED, _TRUST_ALL_METHOD,
-    _SMTP_PLAIN_LOGIN, _MLLP_PLAIN, _PG_HBA_CLEARTEXT,
+    _SMTP_PLAIN_LOGIN, _MLLP_PLAIN, _PG_HBA_CLEARTEXT, _MLLP_SOCKET,
 )
