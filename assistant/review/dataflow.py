@@ -393,11 +393,10 @@ class BindIndex:
         # shape's include.
         if j in self._valued:
             return self._valued[j]
-        found = _assignment(post, j, vocab, frozenset(), widest=True)
         var = None
-        if found is not None and (self.record_lines is None or any(
-                ln.new_no in self.record_lines for ln in post[j: j + 8])):
-            if any(vocab.is_record(t) for t in TOKEN_RE.findall(found[1])):
+        if self.record_lines is None or any(ln.new_no in self.record_lines for ln in post[j: j + 8]):
+            found = _assignment(post, j, vocab, frozenset(), widest=True)
+            if found is not None and any(vocab.is_record(t) for t in TOKEN_RE.findall(found[1])):
                 var = found[0]
         self._valued[j] = var
         return var
