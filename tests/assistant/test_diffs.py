@@ -211,3 +211,46 @@ def test_bad_utf8_deep_in_a_long_hunk_names_its_own_line() -> None:
     with pytest.raises(DiffError) as err:
         parse_diff(data)
     assert err.value.line == 3 + 322 and "0xff" in err.value.reason
+
+
+# --- plain git headers are read directly; they must read exactly as unidiff reads them ---------------------
+
+from assistant import diffs  # noqa: E402
+
+_PLAIN_HEADERS = [
+    ["diff --git a/svc/api.py b/svc/api.py\n", "index 1111111..2222222 100644\n", "--- a/svc/api.py\n", "+++ b/svc/api.py\n"],
+    ["diff --git a/svc/api.py b/svc/api.py\n", "index 1111111..2222222\n", "--- a/svc/api.py\n", "+++ b/svc/api.py\n"],
+    ["diff --git a/n.py b/n.py\n", "new file mode 100644\n", "index 0000000..1111111\n", "--- /dev/null\n", "+++ b/n.py\n"],
+    ["diff --git a/d.py b/d.py\n", "deleted file mode 100755\n", "index 1111111..0000000\n", "--- a/d.py\n", "+++ /dev/null\n"],
+    ["diff --git a/run.sh b/run.sh\n", "old mode 100644\n", "new mode 100755\n", "index 1..2\n", "--- a/run.sh\n", "+++ b/run.sh\n"],
+]
+_OTHER_HEADERS = [
+    ["diff --git a/old.py b/new.py\n", "similarity index 90%\n", "rename from old.py\n", "rename to new.py\n",
+     "index 1..2 100644\n", "--- a/old.py\n", "+++ b/new.py\n"],
+    ["diff --git a/my file.py b/my file.py\n", "index 1..2 100644\n", "--- a/my file.py\n", "+++ b/my file.py\n"],
+    ['diff --git "a/caf\\303\\251.py" "b/caf\\303\\251.py"\n', "index 1..2 100644\n", '--- "a/caf\\303\\251.py"\n',
+     '+++ "b/caf\\303\\251.py"\n'],
+    ["diff --git a/img.png b/img.png\n", "index 1..2 100644\n", "Binary files a/img.png and b/img.png differ\n"],
+    ["diff --git a/x.py b/x.py\n", "index 1..2 100644\n", "--- /dev/null\n", "+++ b/x.py\n"],  # /dev/null, no mode line
+    ["diff --git a/x.py b/x.py\n", "index 1..2 100644\n", "--- a/x.py\t2024-01-01\n", "+++ b/x.py\t2024-01-02\n"],
+]
+
+
+def _fields(f: diffs.FileDiff) -> tuple[object, ...]:
+    return (f.path, f.old_path, f.status, f.binary, f.old_mode, f.new_mode, f.hunks)
+
+
+@pytest.mark.parametrize("header", _PLAIN_HEADERS)
+def test_a_plain_git_header_is_read_directly_and_as_unidiff_reads_it(header: list[str]) -> None:
+    hunks = [diffs.Hunk(1, 1, 1, 1, "")]
+    direct = diffs._plain(header, hunks)
+    assert direct is not None
+    (by_unidiff,) = diffs._build_with_unidiff(1, header, hunks)
+    assert _fields(direct) == _fields(by_unidiff)
+    assert direct.hunks is hunks
+
+
+@pytest.mark.parametrize("header", _OTHER_HEADERS)
+def test_any_other_header_is_left_to_unidiff(header: list[str]) -> None:
+    assert diffs._plain(header, []) is None
+    assert [_fields(f) for f in diffs._build(1, header, [])] == [_fields(f) for f in diffs._build_with_unidiff(1, header, [])]
