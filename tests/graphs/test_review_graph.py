@@ -307,3 +307,20 @@ def test_without_fork_or_with_a_failing_child_one_process_reviews_alone(
     assert len(forks) == 1
     monkeypatch.delattr(os, "fork")
     assert run_review(data, runner="steps", processes=2).model_dump() == one
+
+
+@pytest.mark.parametrize("diff", [SECRET_DIFF, PHI_LOG_DIFF, CLEAN_DIFF, DOSE_DIFF, SECRET_DIFF + DOSE_DIFF, b""])
+def test_a_review_upto_the_policy_decides_as_the_whole_review(diff: bytes) -> None:
+    whole = run_review(diff, environment="production", service="infusion-pump-controller", runner="steps")
+    decided = run_review(diff, environment="production", service="infusion-pump-controller", runner="steps", upto="policy")
+    for key in ("findings", "suppressions", "risk", "clinical_safety", "policy", "files"):
+        assert getattr(decided, key) == getattr(whole, key), key
+    assert (decided.commit_message, decided.evidence, decided.summary.text) == ("", {}, "")
+    assert decided.summary.added_lines == whole.summary.added_lines
+
+
+def test_upto_names_a_node_of_the_steps_runner() -> None:
+    with pytest.raises(ValueError, match="upto must name"):
+        run_review(CLEAN_DIFF, runner="steps", upto="approve")
+    with pytest.raises(ValueError, match="upto needs runner='steps'"):
+        run_review(CLEAN_DIFF, upto="policy")
