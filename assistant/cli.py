@@ -61,8 +61,14 @@ def _review(diff: str, fmt: str) -> int:
 
         command.preload()
     finally:
+        gc.freeze()
         gc.enable()
-    return command.run(diff, fmt)
+    try:
+        return command.run(diff, fmt)
+    finally:
+        # Frozen objects are finalised only after their modules are torn down at exit, where regopy's
+        # __del__ no longer finds its globals and prints a traceback: give them back first.
+        gc.unfreeze()
 
 
 def main() -> None:

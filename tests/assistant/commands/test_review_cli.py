@@ -150,3 +150,10 @@ def test_a_large_diff_on_two_cores_prints_exactly_what_one_core_prints(tmp_path:
         assert two.stdout == one.stdout
         if fmt == "json":
             assert {f["file"] for f in json.loads(two.stdout)["findings"]} == {"svc/views.py", "svc/late_views.py"}
+
+
+def test_a_review_writes_nothing_to_stderr(tmp_path: Path) -> None:
+    # (objects still alive at exit, such as the policy engine, must not print tracebacks from their finalisers)
+    proc = review("--diff", write(tmp_path, DIFF), "--format", "json")
+    assert proc.returncode == 0
+    assert proc.stderr == b""
