@@ -322,21 +322,39 @@ def record_vars_of(
 ) -> set[str]:
     """The record names of post[lo:hi] and the header: a patient-typed parameter or declaration, a loop
     over patients (the first half of `bindings`; final, no assignment undoes them)."""
-    out: set[str] = set()
+    return _record_vars_in(_record_texts(hunk, vocab, post, hints, lo, hi, record_lines), vocab)
+
+
+def _record_texts(
+    hunk: Hunk,
+    vocab: PhiVocabulary,
+    post: list[DiffLine],
+    hints: frozenset[int] | None,
+    lo: int,
+    hi: int,
+    record_lines: frozenset[int] | None,
+) -> list[str]:
+    """The header and the lines of post[lo:hi] that could bind a record name: in `hints` and
+    `record_lines`, and holding a record word (every binding asks `is_record` of a piece of the line;
+    `is_record` needs ASCII record words in an identifier, which the case-insensitive `record_lines`
+    pattern finds too)."""
     candidates = [
-        ln for ln in post[lo:hi]
+        ln.text for ln in post[lo:hi]
         if (hints is None or ln.new_no in hints) and (record_lines is None or ln.new_no in record_lines)
     ]
-    texts = [hunk.header] + [ln.text for ln in candidates]
     records = vocab.record_words
-    for text in texts:
-        # Every binding below asks `is_record` of a piece of the line: no record word, nothing to bind.
-        # (`is_record` needs ASCII record words in an identifier, which the case-insensitive
-        # `record_lines` pattern finds too.)
+    out = []
+    for text in [hunk.header, *candidates]:
         low = text.lower()
-        if not any(w in low for w in records):
-            continue
-        if (text != low) if text.isascii() else any(c.isupper() for c in text):
+        if any(w in low for w in records):
+            out.append(text)
+    return out
+
+
+def _record_vars_in(texts: list[str], vocab: PhiVocabulary) -> set[str]:
+    out: set[str] = set()
+    for text in texts:
+        if (text != text.lower()) if text.isascii() else any(c.isupper() for c in text):
             for regex in (_TYPED_RE, _GO_PARAM_RE):
                 for m in regex.finditer(text):
                     type_name, var = m.group(1), m.group(2)
@@ -354,6 +372,22 @@ def record_vars_of(
     return out
 
 
+def _record_var_tokens(texts: list[str], vocab: PhiVocabulary) -> set[str]:
+    """A superset of `_record_vars_in(texts, vocab)` from tokens alone: a record binding needs an
+    `is_record` identifier on its line (the type of `_TYPED_RE`/`_GO_PARAM_RE`/`_ANNOT_RE`, a record
+    chain segment of a loop), and binds a whole identifier of the line, or for `_FOR_RE` (whose name
+    may follow `for`/`const`/`let`/`var`/`final` with no space) the tail of one."""
+    out: set[str] = set()
+    for text in texts:
+        tokens = IDENTIFIER_RE.findall(text)
+        if not any(vocab.is_record(t) for t in tokens):
+            continue
+        out.update(tokens)
+        if "for" in text:
+            out.update(t[k:] for t in tokens for k in range(1, len(t)))
+    return out
+
+
 @dataclass
 class BindIndex:
     """What post[lo:hi] could bind, indexed by name: "may `x` be bound here?" costs a dict lookup and,
@@ -366,17 +400,31 @@ class BindIndex:
     the block may bind.
     """
 
-    record_vars: set[str]
+    record_texts: list[str]  # `_record_texts`: where `record_vars` are bound
+    record_tokens: set[str]  # a superset of `record_vars`, from tokens alone
     assign_at: dict[str, list[int]]
     names: frozenset[str]
     candidates: list[tuple[int, list[str]]]  # (line index, names before its first `=`), in order
     record_lines: frozenset[int] | None
+    vocab: PhiVocabulary
     checked: dict[str, bool] = field(default_factory=dict)
     _valued: dict[int, str | None] = field(default_factory=dict)
+    _record_vars: set[str] | None = None
+
+    @property
+    def record_vars(self) -> set[str]:
+        """Exact (`record_vars_of`), computed on first use: most blocks are never asked about a name
+        their record lines hold."""
+        if self._record_vars is None:
+            self._record_vars = _record_vars_in(self.record_texts, self.vocab) if self.record_tokens else set()
+        return self._record_vars
+
+    def _has_record_var(self, names: set[str] | frozenset[str]) -> bool:
+        return not self.record_tokens.isdisjoint(names) and not self.record_vars.isdisjoint(names)
 
     def may_bind(self, name: str, post: list[DiffLine], vocab: PhiVocabulary) -> bool:
         """Whether `name` may be in `bindings(...).names` of this block (yes may be wrong, no is not)."""
-        if name in self.record_vars:
+        if name in self.record_tokens and name in self.record_vars:
             return True
         lines = self.assign_at.get(name)
         if not lines:
@@ -416,7 +464,7 @@ class BindIndex:
             if may_hold_phi(text, vocab):
                 return True
             tokens = set(TOKEN_RE.findall(text)).union(IDENTIFIER_RE.findall(text))
-            if not tokens.isdisjoint(self.record_vars):
+            if self._has_record_var(tokens):
                 return True
             for j, names in self.candidates:
                 if j >= i:
@@ -438,7 +486,8 @@ def bind_index(
 ) -> BindIndex:
     """The `BindIndex` of post[lo:hi] (see `bindings` for the arguments)."""
     hi = min(hi, len(post))
-    record_vars = record_vars_of(hunk, vocab, post, hints, lo, hi, record_lines=record_lines)
+    texts = _record_texts(hunk, vocab, post, hints, lo, hi, record_lines)
+    record_tokens = _record_var_tokens(texts, vocab) if texts else set()
     assign_at: dict[str, list[int]] = {}
     candidates: list[tuple[int, list[str]]] = []
     for i in range(lo, hi):
@@ -454,7 +503,8 @@ def bind_index(
             found = assign_at.setdefault(name, [])
             if not found or found[-1] != i:
                 found.append(i)
-    return BindIndex(record_vars, assign_at, frozenset(record_vars) | frozenset(assign_at), candidates, record_lines)
+    return BindIndex(texts, record_tokens, assign_at, frozenset(record_tokens) | frozenset(assign_at), candidates,
+                     record_lines, vocab)
 
 
 def flow_of(found: Bindings, vocab: PhiVocabulary, post: list[DiffLine]) -> HunkFlow:
