@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from adapters.slack.listeners import Background
     from adapters.slack.notifier import SlackNotifier
+    from adapters.slack.webapi import WebApiClient
     from assistant.thread_pool import FixedThreadPool
     from assistant.approvals import ApprovalService
     from assistant.config import AppConfig, Settings
@@ -58,6 +59,7 @@ class SlackRuntime:
     session: Any = None  # the aiohttp.ClientSession behind ``client``; closed by stop()
     executor: FixedThreadPool | None = None  # runs the core's blocking calls; shut down by stop()
     background: Background | None = None  # work started after acks (votes, refusals); drained by stop()
+    webapi: WebApiClient | None = None  # the card calls' keep-alive client; closed by stop()
 
     _connecting: asyncio.Task[None] | None = None
 
@@ -90,6 +92,8 @@ class SlackRuntime:
             await self.background.drain()  # clicks already acked are recorded before the pool and session go
         if self.session is not None:
             await self.session.close()
+        if self.webapi is not None:
+            await self.webapi.close()
         if self.executor is not None:
             self.executor.shutdown(wait=True)
 
@@ -132,7 +136,14 @@ def build_runtime(settings: Settings, config: AppConfig, db: Database, service: 
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         socket = AsyncSocketModeHandler(bolt, app_token, web_client=client)
-    notifier = SlackNotifier(client, config, db, executor=executor)
+    from slack_sdk.web.internal_utils import get_user_agent
+
+    from adapters.slack.webapi import WebApiClient
+
+    # The card calls (the hot path: one post and an update per vote) go through the small keep-alive client.
+    webapi = WebApiClient(settings.slack_api_url or DEFAULT_API_URL, token, user_agent=get_user_agent(), timeout_s=API_TIMEOUT_S)
+    notifier = SlackNotifier(client, config, db, executor=executor, webapi=webapi)
     return SlackRuntime(
-        bolt=bolt, client=client, notifier=notifier, http=http, socket=socket, session=session, executor=executor, background=background
+        bolt=bolt, client=client, notifier=notifier, http=http, socket=socket, session=session, executor=executor, background=background,
+        webapi=webapi,
     )

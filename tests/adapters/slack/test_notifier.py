@@ -162,18 +162,20 @@ async def test_an_expired_request_shows_expired_and_loses_its_buttons(parts, sla
     assert '"type": "actions"' not in blocks
 
 
-async def test_through_a_pooled_session_slack_answers_are_sorted_the_same_way(db, config, slack_api, policy_engine):
-    """The runtime's client has an aiohttp session, and the notifier then posts through it directly."""
-    import aiohttp
+async def test_through_the_keep_alive_client_slack_answers_are_sorted_the_same_way(db, config, slack_api, policy_engine):
+    """The runtime gives the notifier a WebApiClient for the card calls; errors mean the same through it."""
     from slack_sdk.web.async_client import AsyncWebClient
+
+    from adapters.slack.webapi import WebApiClient
 
     from adapters.slack.notifier import SlackNotifier
     from assistant.approvals import ApprovalService
     from assistant.outbox_worker import OutboxWorker, WorkerOptions
 
     service = ApprovalService(db, config, policies=policy_engine, chats=("slack",))
-    async with aiohttp.ClientSession() as session:
-        notifier = SlackNotifier(AsyncWebClient(token="xoxb-test", base_url=slack_api.url, session=session), config, db)
+    webapi = WebApiClient(slack_api.url, "xoxb-test", user_agent="test")
+    try:
+        notifier = SlackNotifier(AsyncWebClient(token="xoxb-unused", base_url=slack_api.url), config, db, webapi=webapi)
         worker = OutboxWorker(db, handlers=notifier.handlers(), options=WorkerOptions(backoff_base_s=0.01, backoff_max_s=0.02, poll_s=0.05))
         slack_api.fail("chat.postMessage", times=1, status=500)
         slack_api.fail("chat.postMessage", times=1, status=429, error="ratelimited", retry_after=0)
@@ -194,3 +196,5 @@ async def test_through_a_pooled_session_slack_answers_are_sorted_the_same_way(db
         second = ask(service, commit="def5678")
         await worker.drain()
         assert len(slack_api.channel_messages(APPROVALS)) == 2 and second.id in slack_api.channel_messages(APPROVALS)[1]["text"]
+    finally:
+        await webapi.close()
