@@ -643,7 +643,10 @@ def _removed_encryption(ctx: FileContext) -> Iterator[Hit]:
     code = ctx.language in CODE_LANGUAGES
     pattern = _CODE_ENCRYPTION_RE if code else _CONFIG_ENCRYPTION_RE
     moved: set[str] | None = None
+    reported: set[int] = set()  # one finding per hunk: a removed encryption resource spans several blocks
     for block in blocks(ctx):
+        if id(block.hunk) in reported:
+            continue
         gone = [ln for ln in block.removed if ln.text.strip() and not is_comment(ln.text) and pattern.search(ln.text)
                 and _IN_TRANSIT_RE.search(ln.text) is None]
         if not gone:
@@ -660,6 +663,7 @@ def _removed_encryption(ctx: FileContext) -> Iterator[Hit]:
             continue
         anchor = anchor_for_removal(block)
         if anchor is not None:
+            reported.add(id(block.hunk))
             yield Hit(
                 anchor,
                 f"Encryption is removed here (`{gone[0].text.strip()[:80]}`) and nothing replaces it, so the data "

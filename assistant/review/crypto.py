@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import re2
 
 from assistant.diffs import DiffLine
+from assistant.review._structure import is_comment
 from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
 from assistant.review.lexing import chains, mask
@@ -187,7 +188,31 @@ def _check_static_iv(ctx: FileContext) -> Iterator[Hit]:
             following = "\n".join(x.text for x in ctx.neighbours(ln.new_no or 0, 0, 3)[1:])
             if _RANDOM_FILL_RE.search(following) or _RANDOM_FILL_RE.search(text.split("=", 1)[-1]):
                 continue
-            yield Hit(ln.new_no or 1)
+            yield Hit(_static_iv_anchor(ctx, ln) or ln.new_no or 1)
+
+
+# A module-level IV constant (`ZERO_IV = bytes(16)`, `static final byte[] IV = ...`) is reported where a cipher first
+# encrypts with it: that statement is the one a reviewer reads as "encrypts with a static IV". A local variable
+# (`iv := make([]byte, 16)` a few lines above its use) stays where it is made.
+_CONST_DECL_RE = re2.compile(r"^(?:[A-Za-z_]\w*\s*(?::\s*[\w\[\]]+\s*)?=|(?:export\s+)?const\s|\s*(?:(?:private|public|internal|protected)\s+)?(?:static\s+)?(?:final|readonly|const)\s)")
+_CIPHER_USE_RE = re2.compile(
+    r"(?i)\bAES\s*\.\s*new\s*\(|\bCipher\b|\bcipher\b|IvParameterSpec|GCMParameterSpec|createCipheriv|createDecipheriv|"
+    r"\bmodes\s*\.|Encrypter\s*\(|Decrypter\s*\(|CreateEncryptor|CreateDecryptor|\.IV\s*="
+)
+
+
+def _static_iv_anchor(ctx: FileContext, ln: DiffLine) -> int | None:
+    m = _IV_ASSIGN_RE.search(ln.text)
+    if m is None or _CONST_DECL_RE.search(ln.text) is None:
+        return None
+    name = m.group(1)
+    word = re2.compile(r"\b" + re2.escape(name) + r"\b")
+    for use in ctx.added:
+        if use is ln or use.new_no is None or abs(use.new_no - (ln.new_no or 0)) <= 2:
+            continue
+        if word.search(use.text) and _CIPHER_USE_RE.search(use.text) and not is_comment(use.text):
+            return use.new_no
+    return None
 
 
 _RSA_CONTEXT_RE = re2.compile(r"(?i)(rsa|keypairgenerator|key_size|keysize|modulus|rsa_bits|generate_private_key|genrsa)")
@@ -217,7 +242,7 @@ _WEAK_RANDOM_RE = re2.compile(
     r"RandomStringUtils\s*\.\s*random\w*\s*\(|\bnew\s+java\s*\.\s*util\s*\.\s*Random\s*\(|"
     r"\brand\s*\.\s*(?:Intn|Int63n?|Int31n?|Uint32|Uint64|Float64|Float32|Perm|Seed|New\s*\(\s*rand\s*\.\s*NewSource)\s*\(|"
     r"\bmt_rand\s*\(|\brand\s*\(\s*\)|\bsrand\s*\(|\buuid\s*\.\s*uuid1\s*\(|\b_\s*\.\s*random\s*\(|"
-    r"\bfaker\b|\bRandom\s*\(\s*\)\s*\.\s*Next)"
+    r"\bfaker\b|\bRandom\s*\(\s*\)\s*\.\s*Next|\bRandom\s+_?\w+\s*=\s*new\s*\(\s*\))"
 )
 _RANDOM_PURPOSE_RE = re2.compile(
     r"(?i)(token|passw|pwd|secret|session|otp|one_time|onetime|\bpin\b|api_?key|nonce|salt|csrf|reset|invite|"
@@ -249,7 +274,7 @@ def _random_for_secret(ctx: FileContext, ln: DiffLine) -> bool:
 # A generator kept in a field or variable (`static readonly Random Rng = new Random();`, `r := rand.New(...)`):
 # the secret is made where it is drawn from (`Rng.Next(...)`), often far from the construction.
 _GENERATOR_DECL_RE = re2.compile(
-    r"\b([A-Za-z_]\w*)\s*(?::=|=)\s*(?:new\s+(?:java\s*\.\s*util\s*\.\s*)?Random\s*\(|rand\s*\.\s*New\s*\()"
+    r"\b([A-Za-z_]\w*)\s*(?::=|=)\s*(?:new\s+(?:java\s*\.\s*util\s*\.\s*)?Random\s*\(|rand\s*\.\s*New\s*\(|new\s*\(\s*\)\s*;)"
 )
 _DRAW_METHODS = r"\s*\.\s*(?:Next\w*|next\w*|Intn|Int\d*n?|Uint\d+|Float\d+|Perm|Read|ints|doubles|longs)\s*\("
 
@@ -334,9 +359,13 @@ _DISABLED_HASHING_RE = re2.compile(
 )
 
 
+# settings modules for the test run (`settings/test.py`, `test_settings.py`): a fast hasher there only speeds up tests
+_TEST_SETTINGS_RE = re2.compile(r"(?i)(?:^|/)(?:settings[/_.])?(?:test|tests|testing|test_settings|settings_test|ci)\.(?:py|ya?ml|properties|json)$")
+
+
 def _check_password_hashing(ctx: FileContext) -> Iterator[Hit]:
     """Passwords hashed with a fast unsalted hash, or password hashing disabled or weakened: CRY-006."""
-    if ctx.is_test:
+    if ctx.is_test or _TEST_SETTINGS_RE.search(ctx.path):
         return
     for ln in ctx.scan(f"(?:{_FAST_PASSWORD_HASH_RE.pattern})|(?:{_DISABLED_HASHING_RE.pattern})", lower=False):
         text = ln.text
@@ -441,6 +470,7 @@ RULES: tuple[Rule, ...] = (
             "svc/enc.js::const cipher = crypto.createCipheriv('aes-256-cbc', key, Buffer.alloc(16));",
             "svc/enc.js::const iv = Buffer.alloc(16, 0);",
             "pkg/env.go::cipher.NewCBCEncrypter(block, make([]byte, des.BlockSize)).CryptBlocks(out, plain)",
+            "billing/crypto/member_ids.py::ZERO_IV = bytes(16)\n\n\ndef seal(v):\n    cipher = AES.new(current_key(), AES.MODE_CBC, iv=ZERO_IV)\n    return cipher.encrypt(pad(v, 16))",
         ),
         counterexamples=(
             "Storage/Sealer.cs::var nonce = RandomNumberGenerator.GetBytes(12);",
@@ -479,6 +509,7 @@ RULES: tuple[Rule, ...] = (
         keywords=("random", "rand", "faker", "uuid1"),
         check=_check_weak_random,
         examples=(
+            "src/Portal/Accounts/ResetTokenFactory.cs::    private readonly Random _random = new();\n    public string NewToken()\n    {\n        var sb = new StringBuilder();\n        for (var i = 0; i < 32; i++)\n            sb.Append(Alphabet[_random.Next(Alphabet.Length)]);\n        return sb.ToString();\n    }",
             "portal/reset.py::value = \"\".join(random.choice(string.ascii_letters) for _ in range(32))\nreturn ResetToken.objects.create(user=user, value=value)",
             "web/session.js::const sessionId = Math.random().toString(36).slice(2);",
             "pkg/otp.go::otp := fmt.Sprintf(\"%06d\", rand.Intn(1000000))",
@@ -513,6 +544,7 @@ RULES: tuple[Rule, ...] = (
             "services/auth/src/passwords.js::  const salt = await bcrypt.genSalt(5);",
         ),
         counterexamples=(
+            "ehr/settings/test.py::PASSWORD_HASHERS = [\"django.contrib.auth.hashers.MD5PasswordHasher\"]  # test users only",
             "pharmacy/cache.py::digest = hashlib.sha256(json.dumps(params).encode()).hexdigest()",
             "portal/pw.py::digest = hashlib.pbkdf2_hmac(\"sha256\", password.encode(), salt, 600_000)",
             "portal/pw.py::hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=12))",
