@@ -72,7 +72,7 @@ _PUBLIC_PATH_RE = re2.compile(
     r"(?i)(?:^|/)(?:healthz?|health-check|healthcheck|readyz?|livez?|liveness|readiness|metrics|ping|status|version|"
     r"login|logout|signin|sign-in|signup|sign-up|register|forgot[-_]?password|reset[-_]?password|static|public|"
     r"assets|favicon\.ico|robots\.txt|docs|openapi(?:\.json)?|swagger\S*|redoc|\.well-known|callback|oauth2?|auth|"
-    r"token|sso|saml|webhooks?|csrf|actuator/(?:health|info)|heartbeat|alive)(?:$|[/.?\"'{<*])"
+    r"token|sso|saml|webhooks?|csrf|actuator/(?:health|info)|heartbeat|alive|(?:v\d+/)?api-docs|swagger-ui)(?:$|[/.?\"'{<*])"
 )
 _IMPORT_RE = re2.compile(r"^\s*(?:import\s|from\s+\S+\s+import\s|using\s|const\s+\{?[\w\s,]+\}?\s*=\s*require\()")
 
@@ -103,7 +103,7 @@ def _removed_guard(ctx: FileContext) -> Iterator[Hit]:
             moved = added_normalized(ctx)
             router_level = any(_ROUTER_LEVEL_RE.search(ln.text) and AUTH_RE.search(ln.text) for ln in ctx.added)
         if router_level or all(normalized(ln.text) in moved for ln in gone):
-            continue
+            continue  # (a moved middleware registration is judged by `_middleware_reordered`)
         anchor = anchor_for_removal(block)
         if anchor is not None:
             yield Hit(
@@ -112,6 +112,8 @@ def _removed_guard(ctx: FileContext) -> Iterator[Hit]:
                 "no longer checks who the caller is or whether they may see the record. Restore the "
                 "authentication/authorization check (or an equivalent one) before PHI is returned.",
             )
+    if ctx.language in ("javascript", "typescript"):
+        yield from _middleware_reordered(ctx)
 
 
 # The app-wide default that makes every endpoint require a signed-in user: ASP.NET Core's fallback policy,
@@ -129,6 +131,37 @@ def _global_guard_dropped(ctx: FileContext, gone: list[DiffLine]) -> bool:
     return not any(_GLOBAL_GUARD_RE.search(ln.text) for ln in ctx.added if _code(ln))
 
 
+_MOUNT_RE = re2.compile(r"""\.use\s*\(\s*["'`](/[^"'`]*)["'`]""")
+
+
+def _middleware_reordered(ctx: FileContext) -> Iterator[Hit]:
+    """Express/Koa/Fastify register middleware in order: an auth middleware moved below a router mount no longer
+    runs for that router (`app.use('/api/records', records); app.use(requireAuth);`)."""
+    for hunk in ctx.file.hunks:
+        if not any(x.kind == "-" for x in hunk.lines):
+            continue
+        pre = [x for x in hunk.lines if x.kind != "+"]
+        post = [x for x in hunk.lines if x.kind != "-"]
+        for k, ln in enumerate(post):
+            if ln.kind != "+" or ".use" not in ln.text or _MOUNT_RE.search(ln.text) or not AUTHN_RE.search(ln.text):
+                continue
+            key = normalized(ln.text)
+            old = next((j for j, x in enumerate(pre) if x.kind == "-" and normalized(x.text) == key), None)
+            if old is None:
+                continue
+            # mounts now above the auth middleware that were below it before
+            for x in post[:k]:
+                m = _MOUNT_RE.search(x.text)
+                if m is None or _PUBLIC_PATH_RE.search(m.group(1)) or AUTHN_RE.search(x.text):
+                    continue
+                before = next((j for j, y in enumerate(pre) if normalized(y.text) == normalized(x.text)), None)
+                if before is not None and before > old and ln.new_no is not None:
+                    yield Hit(ln.new_no, f"`{ln.text.strip()[:60]}` now runs after the `{m.group(1)}` router is mounted, "
+                                         "so that router's routes are served without authentication. Register the "
+                                         "authentication middleware before the routers it protects.")
+                    break
+
+
 _REMOVED_GUARD = Rule(
     id="ACC-001",
     category="access-control",
@@ -144,8 +177,13 @@ _REMOVED_GUARD = Rule(
         udiff('Program.cs', ' builder.Services.AddAuthentication().AddJwtBearer();', '-builder.Services.AddAuthorization(options =>',
               '-    options.FallbackPolicy = new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());',
               '+builder.Services.AddAuthorization();', ' builder.Services.AddControllers();'),
+
+        udiff('server/app.js', " app.use('/health', health);", "-app.use(requireAuth);", " app.use('/api/records', records);",
+              "+app.use(requireAuth);", " app.use('/api/appointments', appointments);"),
     ),
     counterexamples=(
+        udiff('server/app.js', "-app.use(requireAuth);", " app.use('/health', health);", "+app.use(requireAuth);",
+              " app.use('/api/records', records);"),
         udiff('Program.cs', ' builder.Services.AddAuthentication().AddJwtBearer();', '-builder.Services.AddAuthorization(options =>',
               '-    options.FallbackPolicy = new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());',
               '+builder.Services.AddAuthorization(o => o.FallbackPolicy = Policies.AuthenticatedUser);', ' builder.Services.AddControllers();'),
@@ -337,6 +375,9 @@ def _new_routes(ctx: FileContext) -> Iterator[Hit]:
         and (_ROUTER_LEVEL_RE.search(ln.text) or _USE_AUTH_RE.search(ln.text))
         and AUTHN_RE.search(ln.text)
     ] if any_hint(everything, _ROUTER_LEVEL_HINTS) else []
+    if auth_lines and language == "csharp":
+        # `.RequireAuthorization(...)` chained onto one `MapGet(...)` guards that endpoint, not its siblings
+        auth_lines = [ln for ln in auth_lines if not _chained_to_endpoint(everything, ln)]
     if auth_lines:
         # Router-level authentication covers the routes in its block; a new route registered at a shallower
         # indent than every such line (chi's `r.Group(func(r chi.Router) { r.Use(auth); ... })` with the route
@@ -357,6 +398,21 @@ def _new_routes(ctx: FileContext) -> Iterator[Hit]:
         yield from _annotated_routes(posts, ctx)
     elif language in ("java", "kotlin"):
         yield from _annotated_routes(posts, ctx)
+
+
+def _chained_to_endpoint(lines: list[DiffLine], ln: DiffLine) -> bool:
+    """Whether `ln` (`.RequireAuthorization()` on its own line) continues a `MapGet(...)` endpoint above it."""
+    if not ln.text.lstrip().startswith("."):
+        return False
+    k = next((j for j, x in enumerate(lines) if x is ln), None)
+    if k is None:
+        return False
+    for x in reversed(lines[max(0, k - 4): k]):
+        if _CS_MINIMAL_RE.search(x.text):
+            return "MapGroup" not in x.text
+        if x.text.rstrip().endswith(";"):
+            return False
+    return False
 
 
 def _python_routes(posts: list[list[DiffLine]], ctx: FileContext | None = None) -> Iterator[Hit]:
@@ -531,8 +587,16 @@ _NEW_ROUTE = Rule(
               ' \tapi := r.Group("/api/v1", s.authMiddleware())', ' \tapi.GET("/patients/:id", s.getPatient)'),
         udiff('internal/api/routes.go', ' \tr := chi.NewRouter()', '+\tr.Get("/patients/{patientID}/immunizations", h.ListImmunizations)',
               ' ', ' \tr.Group(func(r chi.Router) {', ' \t\tr.Use(auth)'),
+        udiff('Api/PatientEndpoints.cs', ' public static class PatientEndpoints', ' {',
+              '     group.MapGet("/{id:guid}/summary", async (Guid id, IPatientQueries q) => Results.Ok(await q.SummaryAsync(id)))',
+              '         .RequireAuthorization("Clinician");', '+    group.MapGet("/{id:guid}/medications", async (Guid id, IPatientQueries q) =>',
+              '+        Results.Ok(await q.ActiveMedicationsAsync(id)));'),
     ),
     counterexamples=(
+        udiff('Api/PatientEndpoints.cs', ' public static class PatientEndpoints', ' {',
+              '+    group.MapGet("/{id:guid}/summary", async (Guid id, IPatientQueries q) => Results.Ok(await q.SummaryAsync(id)))',
+              '+        .RequireAuthorization("Clinician");', '+    group.MapGet("/{id:guid}/labs", async (Guid id, IPatientQueries q) =>',
+              '+        Results.Ok(await q.LabsAsync(id))).RequireAuthorization("Clinician");'),
         udiff('portal/routes.py', ' bp = Blueprint("problems", __name__)', ' ', '+@bp.get("/patients/<int:pid>/problems")', '+@login_required', '+def problems(pid):', '+    return jsonify(load(pid))', '+'),
         udiff('api/health.py', ' router = APIRouter()', ' ', '+@router.get("/healthz")', '+def healthz():', '+    return {"ok": True}'),
         udiff('server/routes/labs.js', ' const router = express.Router();', '+router.get("/patients/:id/labs", requireAuth, async (req, res) => res.json(await labs(req.params.id)));', ' module.exports = router;'),
@@ -580,6 +644,7 @@ _BYPASS_FLAG_RE = re2.compile(
 )
 _TOKEN_UNVERIFIED_RE = re2.compile(
     r"(?i:verify_?signature[\"']?\s*[:=]\s*False|verify_?exp[\"']?\s*[:=]\s*False|algorithms?\s*[:=]\s*\[?\s*[\"']none[\"']|"
+    r"algorithms?\s*[:=]\s*\[[^\]\n]*[\"']none[\"']|\bAlgorithm\s*\.\s*none\s*\(|"
     r"ignoreExpiration\s*:\s*true|jwt\.decode\([^)]*verify\s*=\s*False|"
     r"Validate(?:IssuerSigningKey|Lifetime|Issuer)\s*=\s*false|RequireSignedTokens\s*=\s*false|"
     r"RequireExpirationTime\s*=\s*false|parseUnsecuredClaims|\.unsecured\(\)|\bParseUnverified\s*\()|"
@@ -765,7 +830,7 @@ _FETCH_BY_ID_RE = re2.compile(
     r"get_object_or_404\(\s*\w+\s*,\s*(?:pk|id)\s*=\s*[\w.\[\]\"']+\s*\)|"
     r"\.query\.get(?:_or_404)?\(\s*[\w.\[\]\"']+\s*\)|"
     r"\b(?:session|db\.session|db)\.get(?:_or_404)?\(\s*\w+\s*,\s*[\w.\[\]\"']+\s*\)|"
-    r"\.filter_by\(\s*id\s*=\s*[\w.\[\]\"']+\s*\)|\.filter\(\s*\w+\.id\s*==\s*[\w.\[\]\"']+\s*\)|"
+    r"\.filter_by\(\s*id\s*=\s*[\w.\[\]\"']+\s*\)|\.(?:filter|where)\(\s*\w+\.id\s*==\s*[\w.\[\]\"']+\s*\)|"
     r"\.(?:findByPk|findById|findByIdAndUpdate|findByIdAndDelete)\(\s*[\w.\[\]\"']+\s*[,)]|"
     r"\.(?:findOne|findUnique|findUniqueOrThrow|findFirst|findFirstOrThrow|findOneBy|findOneOrFail)\(\s*\{\s*"
     r"(?:where\s*:\s*\{\s*)?_?id\s*(?::\s*[^{},]+)?\s*\}"
@@ -837,23 +902,42 @@ def _idor(ctx: FileContext) -> Iterator[Hit]:
             if where is None:
                 continue
             post, i = where
-            stmt = statement_text(post, i)
-            if _scoped(stmt) and _scoped(_without_receiver(stmt)):
-                continue
+            # A hit needs all of: a handler (or a scope removed here), no scope in the query, no authz around it.
+            # The checks are pure, so the cheap deciding ones go first (perf-engine's ordering; same verdicts).
+            removed_scope = ctx.memo(("acc-removed-scope", id(hunk)), lambda h=hunk: any(  # type: ignore[misc]
+                _scoped(r.text) and _FETCH_LIKE_RE.search(r.text) for r in h.lines if r.kind == "-"))
+            path_handler = ctx.memo("acc-handler-path", lambda: _handler_path(ctx.path))
             start = _function_start(post, i, ctx.lines_matching(_FUNC_START_RE.pattern))
             before = post[start:i]
             after = post[i + 1: i + 10]
             around = "\n".join(p.text for p in (*before, *after)) + "\n" + hunk.header
+            handler = path_handler or _HANDLER_RE.search(around + "\n" + ln.text) is not None
+            if not handler and not removed_scope:
+                continue
+            stmt = statement_text(post, i)
+            if _scoped(stmt) and _scoped(_without_receiver(stmt)):
+                continue
+            stmt_words = set(words_of(stmt))
+            if not _REFERENCE_WORDS.isdisjoint(stmt_words) and _PERSONAL_WORDS.isdisjoint(stmt_words):
+                continue  # `Clinic.objects.get(pk=clinic_id)`: shared reference data, nobody's record
             if AUTHZ_RE.search(around) and AUTHZ_RE.search(_SELF_ROLE_RE.sub("", around)):
                 continue
-            removed_scope = ctx.memo(("acc-removed-scope", id(hunk)), lambda h=hunk: any(  # type: ignore[misc]
-                _scoped(r.text) and _FETCH_LIKE_RE.search(r.text) for r in h.lines if r.kind == "-"))
-            handler = ctx.memo("acc-handler-path", lambda: _handler_path(ctx.path)) or (
-                _HANDLER_RE.search(around + "\n" + ln.text) is not None)
-            if handler or removed_scope:
-                yield Hit(ln.new_no)
+            yield Hit(ln.new_no)
 
 
+# Models that hold shared reference data (a clinic's address, a drug in the formulary), readable by any user.
+_REFERENCE_WORDS = frozenset({
+    "clinic", "clinics", "location", "locations", "facility", "facilities", "department", "departments", "ward",
+    "wards", "specialty", "specialties", "formulary", "drug", "drugs", "catalog", "catalogue", "service", "services",
+    "holiday", "holidays", "language", "languages", "country", "countries", "setting", "settings", "template",
+    "templates", "practitioner", "practitioners", "provider", "providers", "physician", "physicians",
+})
+_PERSONAL_WORDS = frozenset({
+    "patient", "patients", "note", "notes", "document", "documents", "record", "records", "chart", "charts", "result",
+    "results", "lab", "labs", "claim", "claims", "visit", "visits", "encounter", "encounters", "appointment",
+    "appointments", "prescription", "prescriptions", "rx", "message", "messages", "member", "members", "allergy",
+    "allergies", "order", "orders", "referral", "referrals", "invoice", "invoices", "statement", "statements",
+})
 _RECEIVER_TAIL_RE = re2.compile(r"[A-Za-z_]\w*\s*$")
 
 
@@ -916,6 +1000,8 @@ _IDOR = Rule(
         udiff('claims/web/ClaimController.java', ' @RestController', ' public class ClaimController {',
               '+    @GetMapping("/api/claims/{id}")', '+    public Claim get(@PathVariable Long id, @AuthenticationPrincipal Member me) {',
               '+        return me.claims().findById(id).orElseThrow();', '+    }'),
+        udiff('directory/views.py', ' @login_required', ' def clinic_detail(request, clinic_id):',
+              '+    clinic = Clinic.objects.get(pk=clinic_id)', '+    return JsonResponse({"name": clinic.name, "phone": clinic.phone})'),
     ),
 )
 

@@ -37,7 +37,8 @@ _SQL_STRONG_RE = re2.compile(
     r"\bwhere\b|\border\s+by\b|\bmerge\s+into\b|\bexec\b|\bvalues\s*\()"
 )
 _SAFE_INTERP_RE = re2.compile(
-    r"^\s*(?:[A-Z][A-Z0-9_]*|self\.[A-Z_][A-Z0-9_]*|cls\.[A-Z_][A-Z0-9_]*|\w*placeholders?\w*|\w*_?columns?|"
+    r"^\s*(?:[A-Z][A-Z0-9_]*|self\.[A-Z_][A-Z0-9_]*|cls\.[A-Z_][A-Z0-9_]*|\w*placeholders?\w*|\w*_?columns?|\w*Columns|\w*[Cc]ols|"
+    r"strings\s*\.\s*Join\s*\(\s*(?:\w*[Cc]olumns?|\w*[Cc]ols|[A-Z][A-Z0-9_]*)\s*,.*|"
     r"\w*(?:table_?name|TableName)\w*|self\.(?:table|model)\w*|len\s*\(.*\)|int\s*\(.*\)|float\s*\(.*\)|str\s*\(\s*int\s*\(.*\)|"
     r"[\"',\s]*\.join\s*\(\s*\[?\s*[\"'](?:\?|%s|\$\d+)[\"'].*|\d+|schema\w*|ph|qs|"
     r"[\w.]*(?:quote|escape|format_\w*name|quote_ident|quote_literal|sanitize|identifier)\w*\s*\(.*)\s*(?::[^}]*)?$"
@@ -74,7 +75,8 @@ def built_literals(m: Masked, constants: Container[str] = frozenset()) -> Iterat
         if _GO_FMT_RE.search(before) and (
             re2.search(r"%[-+# 0-9.]*[svqx]", s.content) or re2.search(r"\{\d+\}", s.content)
         ) and after.startswith(","):
-            yield s, "format()"
+            if not all(_SAFE_INTERP_RE.search(a) or a.strip() in constants for a in _call_args(after[1:])):
+                yield s, "format()"
             continue
         # concatenation with a non-literal operand
         for side, operand in (("after", after), ("before", before)):
@@ -98,6 +100,26 @@ def built_literals(m: Masked, constants: Container[str] = frozenset()) -> Iterat
                 yield s, "concatenation"
 
 
+def _call_args(code: str) -> list[str]:
+    """The top-level comma-separated arguments from `code` up to the call's closing bracket (masked code)."""
+    args: list[str] = []
+    depth = 0
+    start = 0
+    for k, ch in enumerate(code):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            if depth == 0:
+                args.append(code[start:k])
+                return args
+            depth -= 1
+        elif ch == "," and depth == 0:
+            args.append(code[start:k])
+            start = k + 1
+    args.append(code[start:])
+    return args
+
+
 # Every way `built_literals` knows of building a string shows one of these in the line: an interpolation
 # (`{`), `%` formatting, `.format(`/`.formatted(`, fmt.Sprintf-style calls (with `%` or `{0}` in the
 # literal), `+` or `||` concatenation.
@@ -117,6 +139,11 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
     sql_lines = ctx.scan(_SQL_IN_STRING, added_only=False)
     if not sql_lines:
         return
+    multi: set[int] = set()
+    if ctx.scan(_MULTILINE_OPEN_RE.pattern, lower=False):
+        for hit in _multiline_sql(ctx, _LazyConstants(ctx)):
+            multi.add(hit.line)
+            yield hit
     todo: list[DiffLine] = []
     seen: set[int] = set()
     for s_ln in sql_lines:
@@ -131,6 +158,8 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
     masks_by_post: dict[int, dict[int, Masked]] = {}
     constants = _LazyConstants(ctx)
     for ln in sorted(todo, key=lambda x: x.new_no or 0):
+        if ln.new_no in multi:
+            continue
         post, i = ctx.position(ln.new_no or 0)  # type: ignore[misc]
         masks = masks_by_post.setdefault(id(post), {})
         if True:
@@ -170,6 +199,51 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
                             yield Hit(ln.new_no or 1, "SQL is built by interpolation of a value into the query "
                                       "text. Use bound parameters (`?`, `:name`) or the ORM's filters.")
                             break
+
+
+# A formatted string that opens on one line and closes lines later: Python `f"""`, C# `$"""`, a JS template.
+_MULTILINE_OPEN_RE = re2.compile(r"""(?:\b[fF][rR]?|\b[rR][fF]|\$)(?:\"\"\"|''')|`""")
+_PY_HOLE_RE = re2.compile(r"(?:^|[^{])\{([^{}]+)\}")
+_JS_HOLE_RE = re2.compile(r"\$\{([^{}]+)\}")
+
+
+def _multiline_sql(ctx: FileContext, constants: Container[str]) -> Iterator[Hit]:
+    """Interpolations on the lines of a formatted string that spans several lines and holds SQL:
+    `sql = f'''` ... `WHERE mrn = '{mrn}'` ... `'''` (each line alone shows no string)."""
+    for opener in ctx.scan(_MULTILINE_OPEN_RE.pattern, added_only=False, lower=False):
+        where = ctx.position(opener.new_no or 0)
+        if where is None:
+            continue
+        post, i = where
+        text = opener.text
+        triple = '"""' if '"""' in text else ("'''" if "'''" in text else None)
+        js = triple is None
+        quote = "`" if js else triple
+        if js and ctx.language not in ("javascript", "typescript"):
+            continue
+        if js and re2.search(r"[\w$>]\s*`", text):
+            continue  # a tagged template (`sql\``, `prisma.$queryRaw<Row[]>\``): the tag binds every value
+        if text.count(quote) != 1:  # type: ignore[arg-type]
+            continue  # closed on the same line (a one-line string: the main scan reads it)
+        if not js and _MULTILINE_OPEN_RE.search(text) is None:
+            continue
+        body: list[DiffLine] = []
+        for x in post[i + 1: i + 30]:
+            if quote in x.text:  # type: ignore[operator]
+                break
+            body.append(x)
+        sql = "\n".join(x.text for x in body)
+        if _SQL_STRONG_RE.search(sql) is None or SQL_TEXT_RE.search(sql) is None:
+            continue
+        holes = _JS_HOLE_RE if js else _PY_HOLE_RE
+        for x in body:
+            if x.kind != "+" or "{" not in x.text:
+                continue
+            unsafe = [e for e in holes.findall(x.text) if not _SAFE_INTERP_RE.search(e) and e.strip() not in constants]
+            if unsafe and x.new_no is not None:
+                yield Hit(x.new_no, "SQL is built by interpolation of a value into a multi-line query string. Use "
+                                    "bound parameters (`%(name)s` with params=, `?`, `:name`, `$1`).")
+                break
 
 
 _CONSTANT_BINDING = (
@@ -249,7 +323,7 @@ _RAW_SQL_CALL_RE = re2.compile(
     r"executeUpdate|executeLargeUpdate|prepareStatement|queryForObject|queryForList|queryForMap|"
     r"\.raw|\.extra|RawSQL|Raw|Exec|QueryRow|QueryRowContext|QueryContext|ExecContext|execute|executemany|"
     r"executescript|exec_driver_sql|text|sql|query|unsafe|\$queryRawUnsafe|\$executeRawUnsafe|"
-    r"where|andWhere|orWhere|having|"
+    r"where|andWhere|orWhere|having|literal|"
     # gorm's chain methods take raw SQL conditions: `db.Where(fmt.Sprintf("mrn = '%s'", mrn))`
     r"Where|Not|Order|Having|Joins|Group)\s*\(\s*"
     r"(?:(?:fmt\s*\.\s*Sprintf|String\s*\.\s*format|string\s*\.\s*Format)\s*\(\s*|"
@@ -262,7 +336,7 @@ _SQL_IN_STRING = (
     r"[\"'`][^\"'`]*\b(?:select|insert|update|delete|where|order by|group by|values|merge into|join|truncate|"
     r"drop table|alter table|create table|exec|and|or|limit|from|set)\b|"
     r"(?:raw|fromsqlraw|createnativequery|createquery|executequery|executeupdate|\.where|\.andwhere|\.orwhere|"
-    r"\.having|\.extra)\s*\(|"
+    r"\.having|\.extra|\.literal)\s*\(|"
     r"\b(?:sql|query|stmt|statement|where|clause|filter)\w*\s*\+=|\bexecute\s+(?:immediate\s+)?'|\bexec\s*\("
 )
 _SQL_WORDS = (
@@ -409,8 +483,8 @@ def _is_dynamic(m: Masked, args: str, first: str, post: list[DiffLine], i: int) 
     f = first.strip()
     if not f:
         return False
-    if f[0] in "\"'`" or f[:2] in ('r"', "r'", "b\"", "b'"):
-        return False  # a constant command
+    if f[0] in "\"'`" or f[:2] in ('r"', "r'", "b\"", "b'", 'f"', "f'", '$"') or f[:3] in ('rf"', 'fr"', '$@"'):
+        return False  # a constant command, or one whose every interpolation is quoted/safe (built_literals found none)
     if f.startswith("["):
         inner = mask(f)
         return any(True for _ in built_literals(inner)) and _SHELL_PROGRAM_RE.search(f[1:]) is not None
@@ -569,7 +643,7 @@ RULES: tuple[Rule, ...] = (
         "with a separate tuple, `:name`, `$1`) or the ORM's query API.",
         regulations=_REGS,
         keywords=("select", "insert", "update", "delete", "where", "from", "order by", "values", "execute", "exec",
-                  "merge", "and ", "or ", "limit", "join", "sql", "query", "="),
+                  "merge", "and ", "or ", "limit", "join", "sql", "query", "=", "literal("),
         check=_check_sql,
         examples=(
             "ehr/repo.py::sql = f\"SELECT id, mrn FROM patients WHERE family_name ILIKE '{family}%' LIMIT {limit}\"",
@@ -586,6 +660,9 @@ RULES: tuple[Rule, ...] = (
             "census/CensusDao.kt::        jdbc.queryForList(\"SELECT bed, patient_id FROM census WHERE ward = '$ward'\")",
             "internal/registry/find.go::\tif err := db.Where(fmt.Sprintf(\"mrn = '%s'\", mrn)).First(&p).Error; err != nil {",
             "app/controllers/patients_controller.rb::    @patients = Patient.where(\"last_name LIKE '#{params[:q]}%'\").limit(25)",
+            "analytics/queries.py::def history(mrn):\n    sql = f\"\"\"\n        SELECT collected_at, value FROM lab_results\n"
+            "        WHERE mrn = '{mrn}'\n    \"\"\"\n    return pd.read_sql(sql, engine)",
+            "server/patients/rank.js::    order: [[Sequelize.literal(`similarity(\"lastName\", '${q}')`), 'DESC']],",
         ),
         counterexamples=(
             "ehr/repo.py::return self.conn.execute(sql, (ward_code, day, limit)).fetchall()",
@@ -605,6 +682,10 @@ RULES: tuple[Rule, ...] = (
             "internal/registry/find.go::\tif err := db.Where(\"mrn = ?\", mrn).First(&p).Error; err != nil {",
             "app/controllers/patients_controller.rb::    @patients = Patient.where(\"last_name LIKE ?\", \"#{params[:q]}%\").limit(25)",
             "app/models/report.rb::    rows = Encounter.where(\"ward_code = '#{WARD}' AND id = #{params[:id].to_i}\")",
+            "analytics/queries.py::def history(mrn):\n    sql = f\"\"\"\n        SELECT collected_at, value FROM {LAB_TABLE}\n"
+            "        WHERE mrn = %(mrn)s\n    \"\"\"\n    return pd.read_sql(sql, engine, params={\"mrn\": mrn})",
+            "internal/export/query.go::var exportColumns = []string{\"id\", \"ward_code\"}\n\nfunc q() string {\n"
+            "\treturn fmt.Sprintf(\"SELECT %s FROM encounters WHERE day >= $1\", strings.Join(exportColumns, \", \"))\n}",
         ),
     ),
     Rule(

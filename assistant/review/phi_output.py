@@ -35,6 +35,7 @@ _ANALYTICS_SINK_RE = re2.compile(
     r"\b(?:gtag|ga|dataLayer\s*\.\s*push|trackEvent|track_event|TrackEvent|captureMessage|capture_message|"
     r"captureException|capture_exception|set_user|setUser|set_context|setContext|setExtra|set_extra|set_tag|setTag|"
     r"addBreadcrumb|add_breadcrumb|setCustomAttribute|addCustomAttribute|set_attribute|setAttribute|SetAttributes|"
+    r"AddAttribute|add_custom_attribute|add_custom_parameter|addCustomParameter|AddCustomAttribute|"
     r"SetTag|AddTag|labels)\s*\()"
 )
 _MESSAGING_SINK_RE = re2.compile(
@@ -71,7 +72,7 @@ _RECIPIENT_TERMS = frozenset({"phone", "phone_number", "mobile", "email", "email
 
 _URL_CANDIDATE = (
     r"[?&;][a-z_][\w.\-\[\]]*=|params|urlsearchparams|urlencode|queryparam|query_param|searchparams|"
-    r"\.(?:set|add|append|put)\s*\(\s*[\"']"
+    r"\.(?:set|add|append|put)\s*\(\s*[\"']|addquerystring"
 )
 _QUERY_RE = re2.compile(r"(?i)[?&;]([A-Za-z_][\w.\-\[\]]*)=")
 _QUERY_PARAM_CALL_RE = re2.compile(
@@ -80,9 +81,11 @@ _QUERY_PARAM_CALL_RE = re2.compile(
     r"\s*\(\s*[\"']([A-Za-z_][\w.\-]*)[\"']"
 )
 _PARAMS_DICT_RE = re2.compile(
-    r"(?:\b(?:params|searchParams|query_params|queryParams|qs)\s*[:=]\s*(?:dict\s*\(|\{)|\bURLSearchParams\s*\(\s*\{|\burlencode\s*\(\s*\{)"
+    r"(?:\b(?:params|searchParams|query_params|queryParams|qs)\s*[:=]\s*(?:dict\s*\(|\{)|\bURLSearchParams\s*\(\s*\{|\burlencode\s*\(\s*\{|"
+    # ASP.NET Core: `QueryHelpers.AddQueryString(url, new Dictionary<string, string?> { ["dob"] = ... })`
+    r"\bAddQueryString\s*\()"
 )
-_DICT_KEY_RE = re2.compile(r"(?:[\"']([A-Za-z_][\w.\-]*)[\"']|\b([A-Za-z_]\w*))\s*(?::|=(?:[^=]|$))")
+_DICT_KEY_RE = re2.compile(r"(?:[\"']([A-Za-z_][\w.\-]*)[\"']\s*\]?|\b([A-Za-z_]\w*))\s*(?::|=(?:[^=]|$))")
 
 _ERROR_RESPONSE_RE = re2.compile(
     r"(?i)(?:\b(?:res|resp|response|reply|ctx|c|w|h)\s*(?:\.\s*status\s*\(\s*\d+\s*\)\s*)?\.\s*(?:json|send|write|jsonp|end|body|JSON|String|AbortWithStatusJSON)\s*\(|"
@@ -96,6 +99,8 @@ _ERROR_RESPONSE_RE = re2.compile(
     r"UnprocessableEntity|InternalServerError|ServiceUnavailable|Http)Exception\s*\(|"
     r"\breturn\s+(?:\{|\[))"
 )
+# `ResponseEntity.status(...)` then, on the next line, `.body(...)`
+_CONTINUED_BODY_RE = re2.compile(r"(?m:^)\s*\.\s*body\s*\(")
 _ERROR_CONTEXT_RE = re2.compile(
     r"(?i)(?:\bexcept\b|\bcatch\b|exception_handler|errorhandler|error_handler|ExceptionHandler|@ControllerAdvice|"
     r"\bif\s+err\s*!=\s*nil|;\s*err\s*!=\s*nil|"
@@ -117,10 +122,23 @@ _LEAK_RE = re2.compile(
 _REG_OUT = ("HIPAA 164.502(b)", "HIPAA 164.514")
 
 
+# Error trackers' "send default PII" switch: request bodies, cookies, headers, user e-mail and IP of every event
+_DEFAULT_PII_RE = re2.compile(
+    r"(?i)\bsend_?default_?pii\b[\"']?\s*[=:]\s*(?:True|true|1)\b|setSendDefaultPii\s*\(\s*true|"
+    r"\bSendDefaultPii\s*=\s*true"
+)
+
+
 def _check_outputs(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language not in CODE:
         return
     seen: set[int] = set()
+    for ln in ctx.scan(_DEFAULT_PII_RE.pattern, lower=False) if any("pii" in x for x in ctx.added_lower) else ():
+        if ln.new_no is not None and not is_comment(ln.text):
+            seen.add(ln.new_no)
+            yield Hit(ln.new_no, "The error tracker is told to send default PII: request bodies, cookies, headers, "
+                                 "user e-mails and IP addresses of every event leave for the vendor. Keep it off and "
+                                 "scrub events (`before_send`).")
     for hit in sink_hits(ctx, _ANALYTICS_SINK_RE, _OUTPUT_KEYWORDS,
                           "PHI sent to an analytics, telemetry or error-tracking service"):
         seen.add(hit.line)
@@ -229,7 +247,12 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
     dtos = ctx.lines_matching(r"(?i)dto\b")
     if not hints and not leaks and not bodies and not dtos:
         return
-    for ln in ctx.scan(_ERROR_RESPONSE_RE.pattern, added_only=False, lower=False):
+    sinks = ctx.scan(_ERROR_RESPONSE_RE.pattern, added_only=False, lower=False)
+    # a builder whose `.body(` continues on its own line: the scan's match starts on the line above
+    continued = ctx.scan(_CONTINUED_BODY_RE.pattern, added_only=False, lower=False) if any(".body" in x for x in ctx.added_lower) else []
+    if continued:
+        sinks = sorted(set(sinks) | set(continued), key=lambda x: x.new_no or 0)
+    for ln in sinks:
         where = ctx.position(ln.new_no or 0)
         hunk = ctx.hunk_of(ln.new_no or 0)
         if where is None or hunk is None:
@@ -242,11 +265,14 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
             continue
         flow = flow_at(ctx, hunk, post, i)
         if True:
-            m = _ERROR_RESPONSE_RE.search(ln.text)
+            m = _ERROR_RESPONSE_RE.search(ln.text) or _CONTINUED_BODY_RE.search(ln.text)
             if m is None:
                 continue
             if _local_writer(post, i, ln.text[m.start():]):
                 continue  # `w := csv.NewWriter(f)`: a file or buffer writer, not the HTTP response
+            if m.group(0).lstrip().startswith(".") and not any(
+                    "ResponseEntity" in x.text or "ServerResponse" in x.text for x in post[max(0, i - 3): i]):
+                continue  # `.body(` continuing a request builder (WebClient, RestClient), not a response
             open_col = m.end() - 1
             span, starts = balanced_span(post, i, open_col, max_lines=10)
             span_lines = post[i: i + len(starts)]
@@ -678,6 +704,7 @@ RULES: tuple[Rule, ...] = (
             "\tmsg.SetBody(\"text/plain\", fmt.Sprintf(\"%s (MRN %s) missed dialysis\", p.FullName, p.MRN))",
             "alerts/teams.py::card = pymsteams.connectorcard(settings.TEAMS_WEBHOOK)\n"
             "card.text(f\"{patient.full_name}: {encounter.working_diagnosis}\")",
+            "portal/settings/sentry.py::sentry_sdk.init(\n    dsn=os.environ[\"SENTRY_DSN\"],\n    send_default_pii=True,\n)",
             "functions/src/push.ts::await admin.messaging().send({\n  token,\n  notification: {\n"
             "    body: `${patient.firstName}, your ${result.testName} is ${result.interpretation}`,\n  },\n});",
         ),
@@ -685,6 +712,7 @@ RULES: tuple[Rule, ...] = (
             "internal/alerts/mailer.go::func (m *Mailer) Missed(p Patient, day string) error {\n\tmsg := gomail.NewMessage()\n"
             "\tmsg.SetBody(\"text/plain\", fmt.Sprintf(\"A patient missed the %s session\", day))",
             "alerts/teams.py::card = pymsteams.connectorcard(settings.TEAMS_WEBHOOK)\ncard.text(f\"Bed {encounter.bed}: open the chart\")",
+            "portal/settings/sentry.py::sentry_sdk.init(\n    dsn=os.environ[\"SENTRY_DSN\"],\n    send_default_pii=False,\n)",
             "functions/src/push.ts::await admin.messaging().send({\n  token,\n  notification: { title: 'New result', body: 'Open the app to view it.' },\n"
             "  data: { resultId: result.id },\n});",
             "web/confirm.ts::analytics.track(\"booked\", { clinic: appt.clinicId });",
