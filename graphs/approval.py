@@ -31,6 +31,7 @@ it as `app.state.approvals`), adding the thread bookkeeping around them.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import sqlite3
@@ -166,7 +167,18 @@ class _FileLocks:
     @contextmanager
     def hold(self, deployment_id: str) -> Iterator[None]:
         stripe = _stripe(deployment_id)
-        fcntl.lockf(self._fd, fcntl.LOCK_EX, 1, stripe)
+        while True:
+            try:
+                fcntl.lockf(self._fd, fcntl.LOCK_EX, 1, stripe)
+                break
+            except OSError as exc:
+                # EDEADLK is the kernel's deadlock detection misreading threads: record locks belong to the
+                # process, so thread A (stripe 1) waiting for stripe 2 in one process and thread B (stripe 2)
+                # waiting for stripe 1 in another look like a cycle. No thread ever holds two stripes, so there
+                # is none: try again (seen as HTTP 500s with `serve --workers 2` once every request took a lock).
+                if exc.errno != errno.EDEADLK:
+                    raise
+                time.sleep(0.001)
         try:
             yield
         finally:
@@ -301,13 +313,24 @@ class ApprovalWorkflow:
         """Run a new request's thread to its first stop: parked in `interrupt()` (pending) or ended (decided).
 
         Under the thread's lock, like a resume: a vote clicked on the card before
-        the thread is parked waits for the park, then wakes it.
+        the thread is parked waits for the park, then wakes it. Never raises: the
+        request is committed (the database is the truth, votes work without the
+        thread), and a thread that failed to start is started by the request's
+        next resume (see `resume`).
         """
+        try:
+            with self._hold(view.id):
+                self._run_start(view)
+        except Exception as exc:  # noqa: BLE001 - the request is stored; its next vote starts the thread
+            log.warning("approval_thread_start_failed", deployment_id=view.id, error=f"{type(exc).__name__}: {exc}")
+
+    def _run_start(self, view: DeploymentView) -> None:
+        """The start itself, under the thread's lock. Run on a thread that exists already it is harmless: the
+        graph starts over from the given state and parks again (one linear history)."""
         ctx = ApprovalContext(self.service)
-        ctx.out["view_for_next"] = view  # stored a moment ago in this process: await_votes need not read it again
+        ctx.out["view_for_next"] = view  # read in the transaction that stored or changed it: await_votes need not read it again
         state = {"deployment_id": view.id, "status": view.status, "created": True, "votes": len(view.votes)}
-        with self._hold(view.id):
-            self.graph.invoke(state, self._config(view.id), context=ctx, durability="exit")
+        self.graph.invoke(state, self._config(view.id), context=ctx, durability="exit")
 
     def cast_vote(self, deployment_id: str, person_id: str, decision: str, via: str, reason: str | None = None) -> VoteResult:
         try:
@@ -358,7 +381,9 @@ class ApprovalWorkflow:
         its wait returns, and a decided one ends the thread without reading.
         Never raises for the thread's sake: the vote or expiry that caused
         the resume is already committed, and a thread left behind is caught
-        up by the next resume or by `catch_up`.
+        up by the next resume or by `catch_up`. A request with no thread at all
+        (its start failed after the request was stored) gets it started here,
+        from the database's state.
         """
         config = self._config(deployment_id)
         ctx = ApprovalContext(self.service)
@@ -366,8 +391,12 @@ class ApprovalWorkflow:
             ctx.out["view_for_next"] = view
         try:
             with self._hold(deployment_id):
-                if not self.graph.get_state(config).interrupts:
-                    return False
+                snapshot = self.graph.get_state(config)
+                if not snapshot.interrupts:
+                    if snapshot.values:
+                        return False  # ended, or not parked
+                    self._run_start(view if view is not None and view.id == deployment_id else self.service.get(deployment_id))
+                    return True
                 self.graph.invoke(Command(resume={"recheck": True}), config, context=ctx, durability="exit")
             return True
         except Exception as exc:  # noqa: BLE001 - the database already holds the truth

@@ -246,3 +246,61 @@ def _same_stripe(a: str, b: str) -> bool:
     from graphs.approval import _stripe
 
     return _stripe(a) == _stripe(b)
+
+
+LOCKER = r"""
+import secrets, sys, threading, time
+from pathlib import Path
+from graphs.approval import _FileLocks, _stripe
+
+locks, stripes, errors = _FileLocks(Path(sys.argv[1])), [threading.Lock() for _ in range(64)], []
+Path(sys.argv[1] + "." + sys.argv[2]).touch()
+while len(list(Path(sys.argv[1]).parent.glob("*.ready"))) < 2:  # both processes start together
+    time.sleep(0.01)
+
+def loop() -> None:
+    for _ in range(400):
+        dep = "dep_" + secrets.token_hex(10)
+        try:
+            with stripes[_stripe(dep)], locks.hold(dep):  # as ApprovalWorkflow._hold takes them
+                time.sleep(0.001)
+        except OSError as exc:
+            errors.append(repr(exc))
+
+threads = [threading.Thread(target=loop) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(len(errors), errors[:1], flush=True)
+"""
+
+
+def test_thread_locks_taken_by_many_threads_in_two_processes_never_fail(tmp_path: Path) -> None:
+    """Record locks belong to the process, so the kernel's deadlock detection misreads two processes' threads
+    waiting for each other's stripes as a cycle (EDEADLK); with `serve --workers 2` every request takes one."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", LOCKER, str(tmp_path / "locks"), f"{i}.ready"],
+            stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        for i in range(2)
+    ]
+    outs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert outs == ["0 []", "0 []"]
+
+
+def test_a_request_whose_thread_never_started_gets_it_on_its_first_vote(workflow: ApprovalWorkflow) -> None:
+    """The request is stored before its thread starts; a start that failed (logged, never the caller's error)
+    is made good by the next resume, from the database's state."""
+    view, created = workflow.service.request_deployment(_req())  # stored, no thread (as if the start had failed)
+    assert created and workflow.thread_status(view.id) is None
+    workflow.cast_vote(view.id, "alice", "approve", "slack")
+    assert workflow.waiting_for(view.id) == {
+        "deployment_id": view.id,
+        "waiting_for": [{"role": "approver", "count": 1}, {"role": "clinical-safety-officer", "count": 1}],
+        "votes": 1,
+    }
+    workflow.cast_vote(view.id, "bob", "approve", "teams")
+    assert workflow.cast_vote(view.id, "erin", "approve", "teams").decided
+    assert workflow.thread_status(view.id) == "approved" and workflow.waiting_for(view.id) is None
