@@ -148,6 +148,18 @@ class FileContext:
             if any(k in low for k in keywords):
                 yield ln
 
+    def added_in(self, numbers: frozenset[int] | set[int]) -> list[DiffLine]:
+        """The added lines whose new-file numbers are in `numbers`, in order (as `added` holds them):
+        found by number when the hunks allow it (`_spans`), without walking every added line."""
+        if self._spans is None or len(numbers) * 4 > len(self.added):
+            return [ln for ln in self.added if ln.new_no in numbers]
+        out = []
+        for number in sorted(numbers):
+            ln = self.new_line(number)
+            if ln is not None and ln.kind == "+":
+                out.append(ln)
+        return out
+
     def new_line(self, number: int) -> DiffLine | None:
         """The added or context line with this new-file number, when the diff shows it."""
         spans = self._spans
@@ -256,6 +268,12 @@ class FileContext:
     @cached_property
     def _lower_text(self) -> bytes:
         return self._joined_post[1].lower()
+
+    @cached_property
+    def post_bytes_lower(self) -> bytes | None:
+        """The post-image's lines joined by newlines, lowercased, as ASCII bytes; None when not ASCII."""
+        joined = self._joined_post[1]
+        return self._lower_text if joined.isascii() else None
 
     def _lines_matching(self, pattern: bytes, hay: bytes) -> list[DiffLine]:
         """The lines where the matches of `pattern` over `hay` start, in order: `finditer`'s matches

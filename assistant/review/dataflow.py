@@ -278,16 +278,12 @@ def _assignment(
     i: int,
     vocab: PhiVocabulary,
     record_names: set[str] | frozenset[str],
-    *,
-    widest: bool = False,
-    rhs_only: bool = False,
 ) -> tuple[str, str, list[int]] | None:
     """(name, value text, line starts within it) of the assignment on post[i], or None.
 
     The value is the right-hand side, or, when it opens a bracket it does not close (`x = (`, or
     `msg := &slack.WebhookMessage{` whose head cannot hold PHI by `_may_hold_phi_raw` over
-    `record_names`, or any such head with `widest`, none with `rhs_only`), the bracketed group across the
-    following lines."""
+    `record_names`), the bracketed group across the following lines."""
     ln = post[i]
     m = _ASSIGN_RE.search(ln.text)
     if not m:
@@ -298,7 +294,7 @@ def _assignment(
     if rhs.startswith(("(", "[", "{")) and not rhs.endswith((")", "]", "}", ");", "];", "};")):
         col = ln.text.index(rhs[0], rhs_start)
         span, starts = balanced_span(post, i, col, max_lines=8)
-    elif rhs.endswith(("(", "[", "{")) and (widest or not (rhs_only or _may_hold_phi_raw(rhs, vocab, record_names))):
+    elif rhs.endswith(("(", "[", "{")) and not _may_hold_phi_raw(rhs, vocab, record_names):
         # `msg := &slack.WebhookMessage{` / `body = render(`: the value is the literal or call that opens here
         col = ln.text.rstrip().rindex(rhs[-1])
         head_col = ln.text.index(rhs, rhs_start)
@@ -308,6 +304,29 @@ def _assignment(
     else:
         span, starts = rhs, [0]
     return var, span, starts
+
+
+def _assignment_shapes(post: list[DiffLine], i: int) -> tuple[str, list[str]] | None:
+    """(name, value texts) of the assignment on post[i]: every value `_assignment` may take for it,
+    whatever the record names (the widest first: the bracketed group where the right-hand side opens
+    one at its end, then the right-hand side alone)."""
+    ln = post[i]
+    m = _ASSIGN_RE.search(ln.text)
+    if not m:
+        return None
+    var = m.group(1)
+    rhs_start = m.end(0) - (0 if m.group(0).endswith(("=",)) else 1)
+    rhs = ln.text[rhs_start:].strip()
+    if rhs.startswith(("(", "[", "{")) and not rhs.endswith((")", "]", "}", ");", "];", "};")):
+        col = ln.text.index(rhs[0], rhs_start)
+        return var, [balanced_span(post, i, col, max_lines=8)[0]]
+    if rhs.endswith(("(", "[", "{")):
+        col = ln.text.rstrip().rindex(rhs[-1])
+        head_col = ln.text.index(rhs, rhs_start)
+        inner = balanced_span(post, i, col, max_lines=8)[0]
+        widest = ln.text[head_col:col] + inner
+        return var, [widest] if widest == rhs else [widest, rhs]
+    return var, [rhs]
 
 
 def record_vars_of(
@@ -409,6 +428,7 @@ class BindIndex:
     vocab: PhiVocabulary
     checked: dict[str, bool] = field(default_factory=dict)
     _valued: dict[int, str | None] = field(default_factory=dict)
+    _shape_memo: dict[int, tuple[str, list[str]] | None] = field(default_factory=dict)
     _record_vars: set[str] | None = None
 
     @property
@@ -443,11 +463,16 @@ class BindIndex:
             return self._valued[j]
         var = None
         if self.record_lines is None or any(ln.new_no in self.record_lines for ln in post[j: j + 8]):
-            found = _assignment(post, j, vocab, frozenset(), widest=True)
-            if found is not None and any(vocab.is_record(t) for t in TOKEN_RE.findall(found[1])):
+            found = self._shapes(j, post)
+            if found is not None and any(vocab.is_record(t) for t in TOKEN_RE.findall(found[1][0])):
                 var = found[0]
         self._valued[j] = var
         return var
+
+    def _shapes(self, i: int, post: list[DiffLine]) -> tuple[str, list[str]] | None:
+        if i not in self._shape_memo:
+            self._shape_memo[i] = _assignment_shapes(post, i)
+        return self._shape_memo[i]
 
     def _may_assign(self, name: str, i: int, post: list[DiffLine], vocab: PhiVocabulary) -> bool:
         # `bindings` takes line i's value in one of two shapes (`_assignment`: the widest, or the
@@ -455,12 +480,10 @@ class BindIndex:
         # with `may_hold_phi` over those record names: `record_vars` and names that earlier lines assign
         # a value holding an `is_record` token. Names only count where the value holds them as tokens,
         # so only the earlier lines assigning one of its tokens are looked at.
-        widest = _assignment(post, i, vocab, frozenset(), widest=True)
-        if widest is None or widest[0] != name:
+        found = self._shapes(i, post)
+        if found is None or found[0] != name:
             return False
-        rhs = _assignment(post, i, vocab, frozenset(), rhs_only=True)
-        shapes = [widest[1]] if rhs is None or rhs[1] == widest[1] else [widest[1], rhs[1]]
-        for text in shapes:
+        for text in found[1]:
             if may_hold_phi(text, vocab):
                 return True
             tokens = set(TOKEN_RE.findall(text)).union(IDENTIFIER_RE.findall(text))

@@ -237,9 +237,7 @@ def _line_findings(ctx: FileContext, compiled: _Compiled) -> Iterator[Finding]:
             continue
         # Each line on its own (`lines_matching`): a match cannot start on one line and hide the next.
         matching = ctx.lines_matching(rule.pattern)  # type: ignore[arg-type]
-        for ln in added:
-            if ln.new_no not in matching:
-                continue
+        for ln in ctx.added_in(matching):
             if rule.keywords:
                 low = ln.text.lower()
                 if not any(k in low for k in rule.keywords):
@@ -259,8 +257,7 @@ def _structural_findings(ctx: FileContext, compiled: _Compiled) -> Iterator[Find
         return
     runnable = [i for i, r in enumerate(compiled.structural) if not r.keywords]
     if compiled.struct_set is not None:
-        diff_text = "\n".join(ln.text for h in ctx.file.hunks for ln in h.lines).lower() + "\n" + ctx.path.lower()
-        hits = compiled.struct_set.Match(diff_text)  # type: ignore[attr-defined]
+        hits = compiled.struct_set.Match(_gate_text(ctx))  # type: ignore[attr-defined]
         runnable.extend(compiled.struct_index[k] for k in hits or ())
     numbers = ctx.added_numbers
     for i in sorted(runnable):
@@ -272,6 +269,19 @@ def _structural_findings(ctx: FileContext, compiled: _Compiled) -> Iterator[Find
                 raise RuleDefinitionError(f"rule {rule.id}: check must yield Hit values, got {type(hit).__name__}")
             if hit.line in numbers:
                 yield _finding(rule, ctx, hit.line, hit.message)
+
+
+def _gate_text(ctx: FileContext) -> str | bytes:
+    """Every line of the file's diff and its path, lowercased, for the keyword gate: the post-image's
+    lowercased bytes the context already holds, when they and the removed lines are ASCII (where
+    `bytes.lower` is `str.lower`); the lines' order does not matter to keywords, none spans lines."""
+    post = ctx.post_bytes_lower
+    if post is not None:
+        removed = "\n".join(ln.text for h in ctx.file.hunks for ln in h.lines if ln.kind == "-")
+        path = ctx.path
+        if removed.isascii() and path.isascii():
+            return post + b"\n" + removed.lower().encode("ascii") + b"\n" + path.lower().encode("ascii")
+    return "\n".join(ln.text for h in ctx.file.hunks for ln in h.lines).lower() + "\n" + ctx.path.lower()
 
 
 def _suppression_on(text: str) -> tuple[set[str], str] | None:
