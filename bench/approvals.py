@@ -328,6 +328,7 @@ async def post_deployments(base: str, pid: int, n: int, concurrency: int, cards:
             while outbox_backlog(base) and time.perf_counter() < started + 180:
                 await asyncio.sleep(0.2)
             drained = cards() - cards_in_phase
+            await client.close()  # idle past the server's keep-alive timeout: open fresh connections for the reads
             drain = {
                 "cards_in_phase": cards_in_phase,
                 "drain_s": time.perf_counter() - started,
