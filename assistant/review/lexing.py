@@ -91,12 +91,10 @@ def mask(text: str) -> Masked:
                 if text[k] not in stops:
                     nk = stops_re(stops, c).search(text, k)
                     if nk is None:
-                        for m in range(k, n):
-                            out[m] = " "
+                        out[k:n] = " " * (n - k)
                         k = n
                         break
-                    for m in range(k, nk.start()):
-                        out[m] = " "
+                    out[k:nk.start()] = " " * (nk.start() - k)
                     k = nk.start()
                 ch = text[k]
                 if ch == "\\" and not raw:
@@ -145,15 +143,13 @@ def mask(text: str) -> Masked:
             # python/yaml/shell comment (not C# preprocessor mid-expression); blank to end of line
             k = text.find("\n", i)
             k = n if k < 0 else k
-            for m in range(i, k):
-                out[m] = " "
+            out[i:k] = " " * (k - i)
             i = k
             continue
         if c == "/" and i + 1 < n and text[i + 1] == "/" and (i == 0 or text[i - 1] != ":"):
             k = text.find("\n", i)
             k = n if k < 0 else k
-            for m in range(i, k):
-                out[m] = " "
+            out[i:k] = " " * (k - i)
             i = k
             continue
         i += 1
@@ -199,6 +195,7 @@ def balanced_span(
     and, for each character offset, nothing -- instead a list of offsets where
     each following line starts, so callers can map an offset back to a line.
     Strings are skipped; unbalanced input ends after `max_lines` lines.
+    Only quotes, brackets and backslashes change anything, so the scan jumps between them.
     """
     parts: list[str] = []
     starts: list[int] = []
@@ -210,17 +207,17 @@ def balanced_span(
         text = text[: max(0, max_chars - pos)]  # an argument list longer than this is generated code
         starts.append(pos)
         parts.append(text)
-        i = 0
-        ln = len(text)
-        while i < ln:
+        skip = -1
+        for m in _SPAN_EVENT_RE.finditer(text):
+            i = m.start()
+            if i < skip:
+                continue
             ch = text[i]
             if quote:
                 if ch == "\\":
-                    i += 2
-                    continue
-                if ch == quote:
+                    skip = i + 2  # the escaped character
+                elif ch == quote:
                     quote = ""
-                i += 1
                 continue
             if ch in "\"'`":
                 quote = ch
@@ -231,11 +228,14 @@ def balanced_span(
                 if depth <= 0:
                     parts[-1] = text[: i + 1]
                     return "\n".join(parts), starts
-            i += 1
         if quote != "`":
             quote = ""  # ordinary strings do not cross lines
         pos += len(parts[-1]) + 1
     return "\n".join(parts), starts
+
+
+# What `balanced_span` looks at (a single character class: linear, and found in C).
+_SPAN_EVENT_RE = re.compile(r"[\"'`()\[\]{}\\]")
 
 
 def line_at(starts: list[int], offset: int) -> int:
