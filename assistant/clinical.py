@@ -585,6 +585,7 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
     ) or language in ("css",)
     post = [ln for ln in hunk.lines if ln.kind != "-"]
     position = {id(ln): i for i, ln in enumerate(post)}
+    docs = _docstring_lines(post) if ('"""' in everything or "'''" in everything) else frozenset()
     defs: list[str | None] | None = None
     hunk_words: set[str] | None = None
     infra: bool | None = None
@@ -602,8 +603,8 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
         last = -10
         for ln in added:
             text = ln.text
-            if ln.new_no is None or not _code_line(text):
-                continue
+            if ln.new_no is None or not _code_line(text) or (docs and position[id(ln)] in docs):
+                continue  # (a docstring's lines are documentation, whatever numbers they quote)
             if "".join(text.split()) in removed_exact:
                 continue  # moved, not changed
             if removed and _canonical(text) in removed_canon:
@@ -683,6 +684,30 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
             flagged_in_block += 1
             last = ln.new_no
     return out
+
+
+_DOCSTRING_OPEN_RE = re2.compile(r"^\s*[rRuU]?(\"\"\"|\'\'\')")
+
+
+def _docstring_lines(post: Sequence[DiffLine]) -> frozenset[int]:
+    """Indices of the post-image lines inside a multi-line docstring (a statement that is only a triple-quoted
+    string, opened on a line of its own in this hunk): its text lines and its closing line.
+
+    Only a string that starts its line counts: a triple-quoted value (`sql = \"\"\"...`, a Java text block)
+    is data the code uses, and stays code."""
+    inside: set[int] = set()
+    quote: str | None = None
+    for i, ln in enumerate(post):
+        text = ln.text
+        if quote is not None:
+            inside.add(i)
+            if quote in text:
+                quote = None
+            continue
+        m = _DOCSTRING_OPEN_RE.search(text)
+        if m and text.count(m.group(1)) % 2 == 1:
+            quote = m.group(1)
+    return frozenset(inside)
 
 
 def _strong_words(text: str) -> set[str]:

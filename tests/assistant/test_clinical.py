@@ -153,3 +153,44 @@ def test_scanning_the_same_file_twice_reuses_the_answer_and_a_new_file_is_scanne
     assert scan_file(file) is first
     (again,) = parse_diff(DOSE_CHANGE)
     assert scan_file(again) is not first and scan_file(again) == first
+
+
+DOCSTRING_ONLY = udiff(
+    "cds/dosing/acetaminophen.py",
+    " def single_dose_mg(weight_kg: Decimal) -> Decimal:",
+    '-    """Single acetaminophen dose in mg."""',
+    '+    """Single oral/IV acetaminophen dose in mg, rounded down to a whole mg.',
+    "+",
+    "+    See CDS-DOSE-014 for the source table (reviewed 2025-09), max 15 mg/kg.",
+    '+    """',
+    "     return (weight_kg * SINGLE_DOSE_MG_PER_KG).quantize(Decimal(\"1\"), rounding=ROUND_DOWN)",
+    start=8,
+)
+
+
+def test_a_docstring_is_documentation_whatever_numbers_it_quotes() -> None:
+    assert scan_file(parse_diff(DOSE_CHANGE)[0]).changes  # (the same file's code change is one)
+    assert scan_file(parse_diff(DOSE_CHANGE + DOCSTRING_ONLY)[1]).changes == ()
+
+
+def test_code_after_a_docstring_and_a_triple_quoted_value_stay_code() -> None:
+    after = udiff(
+        "cds/dosing/acetaminophen.py",
+        " def single_dose_mg(weight_kg: Decimal) -> Decimal:",
+        '+    """Single oral/IV acetaminophen dose in mg,',
+        "+    max 15 mg/kg.",
+        '+    """',
+        "-    return weight_kg * SINGLE_DOSE_MG_PER_KG",
+        "+    return weight_kg * SINGLE_DOSE_MG_PER_KG * 2",
+        start=8,
+    )
+    assert [c.line for c in scan_file(parse_diff(after)[0]).changes] == [12]
+    value = udiff(
+        "cds/dosing/rules.py",
+        ' MAX_DOSE_SQL = """',
+        "-    SELECT drug FROM orders WHERE dose_mg > 4000",
+        "+    SELECT drug FROM orders WHERE dose_mg > 5000",
+        ' """',
+        start=3,
+    )
+    assert scan_file(parse_diff(value)[0]).changes
