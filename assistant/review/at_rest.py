@@ -280,7 +280,7 @@ _ENCRYPTION_OFF = Rule(
     ),
     regulations=REGULATIONS,
     languages=SOURCE_LANGUAGES,
-    keywords=("encrypt", "sse"),
+    keywords=("encrypt", "decrypt", "sse"),
     pattern=(
         r"(?i)\b[\w.\-]*encrypt\w*" + _FALSE_VALUE
         + r"|(?i)(?:disable|skip|no|without)_?encrypt\w*[\"']?\s*(?:=|:|=>)\s*[\"']?(?:true|yes|on|1)\b"
@@ -289,6 +289,8 @@ _ENCRYPTION_OFF = Rule(
         r"|(?i)\bunencrypted\w*[\"']?\s*(?:=|:|=>)\s*[\"']?(?:true|yes|on|1)\b"
         # SQL Server TDE off; MySQL/InnoDB table or tablespace encryption off
         r"|(?i)\bSET\s+ENCRYPTION\s+OFF\b|\bENCRYPTION\s*=?\s*['\"]N['\"]"
+        # an encrypted column rewritten into plaintext (ALTER COLUMN ssn TYPE varchar USING pgp_sym_decrypt(ssn, key))
+        r"|(?i)\bALTER\s+COLUMN\s+\w+\s+(?:SET\s+DATA\s+)?TYPE\b[^;\n]*\bUSING\b[^;\n]*\b(?:pgp_sym_decrypt|pgp_pub_decrypt|decrypt\w*)\s*\("
     ),
     unless=(
         _COMMENT,
@@ -300,6 +302,7 @@ _ENCRYPTION_OFF = Rule(
         r"(?i)transit|in_?flight",  # encryption of the connection: the transport rules judge it
     ),
     examples=(
+        "db/migrations/V120.sql::ALTER TABLE patients ALTER COLUMN ssn TYPE VARCHAR(11) USING pgp_sym_decrypt(ssn, current_setting('app.pii_key'));",
         "db/sqlserver/move.sql::ALTER DATABASE ClaimsDb SET ENCRYPTION OFF;",
         "db/mysql/V31__ids.sql::ALTER TABLE member_identities ENCRYPTION='N';",
         "infra/rds.tf::  storage_encrypted       = false",
@@ -463,7 +466,7 @@ _WRITE_RE = re2.compile(
     r"""Files\.(?:write|writeString|newBufferedWriter|newOutputStream|copy)\(|new\s+(?:FileWriter|FileOutputStream|PrintWriter|RandomAccessFile)\(|"""
     r"""\.writeValue\(\s*(?:new\s+File|\w+\.toFile\(\)|\w*[fF]ile\b)|"""
     r"""\bfs(?:Promises)?\.(?:writeFile|writeFileSync|appendFile|appendFileSync|createWriteStream)\(|\bwriteFile(?:Sync)?\(|"""
-    r"""\b(?:localStorage|sessionStorage|AsyncStorage)\.setItem\(|"""
+    r"""\b(?:localStorage|sessionStorage|AsyncStorage|localforage)\.setItem\(|"""
     # Android SharedPreferences: an XML file on the device (EncryptedSharedPreferences is judged by the lines above)
     r"""^\s*(?:[\w.]*\.)?(?:edit\(\)\s*)?\.?putString\(\s*\"|"""
     r"""\bFile\.(?:WriteAll\w+|AppendAll\w+|Create|OpenWrite)\(|new\s+(?:StreamWriter|FileStream)\(|"""
@@ -580,9 +583,10 @@ _PLAINTEXT_FILE = Rule(
     languages=CODE_LANGUAGES,
     keywords=("open(", "write", "print", "shelve", "to_csv", "to_parquet", "to_excel", "to_json", "to_pickle", "dump(", "files.",
               "filewriter", "fileoutputstream", "printwriter", "writevalue", "setitem", "file.", "streamwriter",
-              "filestream", "os.create", "os.openfile", ".open(", "putstring"),
+              "filestream", "os.create", "os.openfile", ".open(", "putstring", "localforage"),
     check=_plaintext_files,
     examples=(
+        "web/src/offline/chartCache.ts::export async function cacheChart(chart: ChartSummary): Promise<void> {\n  await localforage.setItem(`chart:${chart.patientId}`, chart);\n}",
         udiff("discharge/PacketArchiver.kt", " class PacketArchiver(", "-    private val vault: EncryptedDocumentStore,",
               "+    private val archiveDir: Path,", " ) {", "     fun archive(packet: DischargePacket) {",
               '-        vault.put("discharge/${packet.encounterId}", mapper.writeValueAsBytes(packet))',

@@ -1163,8 +1163,58 @@ _DATA_ACCESS_LOGS = Rule(
 )
 
 
+# ---------------------------------------------------------------- AUD-014 audit middleware moved behind the routes
+
+_MIDDLEWARE_RE = re2.compile(r"^\s*(?:app|router|server|\w*[aA]pp)\s*\.\s*use\s*\(")
+_ROUTE_MOUNT_RE = re2.compile(
+    r"^\s*(?:app|router|server|\w*[aA]pp)\s*\.\s*(?:use\s*\(\s*[\"'`]/|(?:get|post|put|patch|delete|all)\s*\(\s*[\"'`]/)"
+)
+
+
+def _audit_middleware_after_routes(ctx: FileContext) -> Iterator[Hit]:
+    """Express/Koa run middleware in registration order: an audit middleware moved below a route mount no longer
+    sees that route's requests (the line itself is unchanged, so AUD-001 counts it as moved)."""
+    if ctx.is_test or ctx.language not in ("javascript", "typescript"):
+        return
+    for hunk in ctx.file.hunks:
+        removed = [ln for ln in hunk.lines if ln.kind == "-" and _MIDDLEWARE_RE.search(ln.text) and _audit_line(ln.text)]
+        for old in removed:
+            key = normalized(old.text)
+            new = next((ln for ln in hunk.lines if ln.kind == "+" and normalized(ln.text) == key), None)
+            if new is None or new.new_no is None:
+                continue
+            # a route mount that came after the audit middleware before the change and comes before it now
+            for ln in hunk.lines:
+                if ln.kind != " " or ln.old_no is None or ln.new_no is None or not _ROUTE_MOUNT_RE.search(ln.text):
+                    continue
+                if (old.old_no or 0) < ln.old_no and ln.new_no < new.new_no:
+                    yield Hit(new.new_no, f"The audit middleware now runs after `{ln.text.strip()[:60]}`, so requests "
+                              "to that route are answered before it and leave no audit record. Register it before the routes.")
+                    break
+
+
+_AUDIT_AFTER_ROUTES = Rule(
+    id="AUD-014",
+    category="missing-audit",
+    severity="high",
+    message="The audit middleware is registered after the routes it should audit, so it never runs for them.",
+    regulations=REGULATIONS,
+    languages=frozenset({"javascript", "typescript"}),
+    keywords=("audit",),
+    check=_audit_middleware_after_routes,
+    examples=(
+        udiff("server/app.js", " app.use(express.json());", "-app.use(auditTrail());", ' app.use("/api/patients", patients);',
+              ' app.get("/healthz", (req, res) => res.send("ok"));', "+app.use(auditTrail());"),
+    ),
+    counterexamples=(
+        udiff("server/app.js", " app.use(express.json());", "-app.use(auditTrail());", "+app.use(helmet());",
+              "+app.use(auditTrail());", ' app.use("/api/patients", patients);'),
+    ),
+)
+
+
 RULES: tuple[Rule, ...] = (
     _REMOVED_AUDIT, _AUDIT_DISABLED, _NESTED_AUDIT_OFF, _AUDIT_TAMPER, _UNAUDITED_HANDLER, _SETTING_AUDIT_OFF,
     _EXCLUDED_FROM_AUDIT, _EARLY_EXIT, _DROPPED_EVENTS, _NARROWED_POINTCUT, _AUDIT_BEST_EFFORT,
-    _AUDIT_POLICY, _DATA_ACCESS_LOGS,
+    _AUDIT_POLICY, _DATA_ACCESS_LOGS, _AUDIT_AFTER_ROUTES,
 )

@@ -242,7 +242,9 @@ _WEAK_RANDOM_RE = re2.compile(
     r"RandomStringUtils\s*\.\s*random\w*\s*\(|\bnew\s+java\s*\.\s*util\s*\.\s*Random\s*\(|"
     r"\brand\s*\.\s*(?:Intn|Int63n?|Int31n?|Uint32|Uint64|Float64|Float32|Perm|Seed|New\s*\(\s*rand\s*\.\s*NewSource)\s*\(|"
     r"\bmt_rand\s*\(|\brand\s*\(\s*\)|\bsrand\s*\(|\buuid\s*\.\s*uuid1\s*\(|\b_\s*\.\s*random\s*\(|"
-    r"\bfaker\b|\bRandom\s*\(\s*\)\s*\.\s*Next|\bRandom\s+_?\w+\s*=\s*new\s*\(\s*\))"
+    r"\bfaker\b|\bRandom\s*\(\s*\)\s*\.\s*Next|\bRandom\s+_?\w+\s*=\s*new\s*\(\s*\)|"
+    # a CSPRNG seeded with a constant repeats its output on every run (SecureRandom SHA1PRNG + setSeed(42L))
+    r"\.\s*setSeed\s*\(\s*(?:0x)?[\dA-Fa-f_]+[lL]?\s*\))"
 )
 _RANDOM_PURPOSE_RE = re2.compile(
     r"(?i)(token|passw|pwd|secret|session|otp|one_time|onetime|\bpin\b|api_?key|nonce|salt|csrf|reset|invite|"
@@ -254,7 +256,7 @@ _RANDOM_PURPOSE_RE = re2.compile(
 
 
 def _random_for_secret(ctx: FileContext, ln: DiffLine) -> bool:
-    if _HARMLESS_RE.search(ln.text):
+    if _HARMLESS_RE.search(ln.text.replace("setSeed", "")):  # `setSeed(42L)` itself is not a harmless "seed" use
         return False
     target = ln.text.split("=", 1)[0] if "=" in ln.text else ""
     if target and _HARMLESS_RE.search(target):
@@ -509,6 +511,7 @@ RULES: tuple[Rule, ...] = (
         keywords=("random", "rand", "faker", "uuid1"),
         check=_check_weak_random,
         examples=(
+            "portal/tokens/InviteTokens.java::    public static String nextInviteToken() throws Exception {\n        SecureRandom sr = SecureRandom.getInstance(\"SHA1PRNG\");\n        sr.setSeed(20251125L);\n        return Long.toHexString(sr.nextLong());\n    }",
             "src/Portal/Accounts/ResetTokenFactory.cs::    private readonly Random _random = new();\n    public string NewToken()\n    {\n        var sb = new StringBuilder();\n        for (var i = 0; i < 32; i++)\n            sb.Append(Alphabet[_random.Next(Alphabet.Length)]);\n        return sb.ToString();\n    }",
             "portal/reset.py::value = \"\".join(random.choice(string.ascii_letters) for _ in range(32))\nreturn ResetToken.objects.create(user=user, value=value)",
             "web/session.js::const sessionId = Math.random().toString(36).slice(2);",
@@ -518,6 +521,7 @@ RULES: tuple[Rule, ...] = (
             "internal/session/id.go::import (\n\t\"encoding/hex\"\n\t\"math/rand\"\n)\n\nfunc NewID() string {\n\tb := make([]byte, 16)\n\trand.Read(b)\n\treturn hex.EncodeToString(b)\n}",
         ),
         counterexamples=(
+            "sim/Monte.java::    public static double simulateArrivals() {\n        Random r = new Random();\n        r.setSeed(42L);\n        return r.nextGaussian();\n    }",
             "svc/retry.js::const jitter = Math.floor(Math.random() * backoff * 0.2);",
             "svc/sample.py::if random.random() < SAMPLE_RATE:",
             "svc/token.py::token = secrets.token_urlsafe(32)",

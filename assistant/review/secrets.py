@@ -57,7 +57,9 @@ _REFERENCE_RE = re2.compile(
     r"(?i)(\$\{|\{\{|\$\(|#\{|%\(|%[sd]\b|\benv\b|environ|getenv|process\.env|os\.Getenv|Environment\.|"
     r"System\.get|config\[|settings\.|secretKeyRef|valueFrom|vault:|secret://|arn:aws:|ENC\(|@Value|"
     r"keyvault|secretsmanager|ssm:|/run/secrets|ENC\[|vault:v\d:|!vault|/var/run/secrets|\.pem$|\.key$|\.p12$|\.jks$|\.json$|\.txt$|"
-    r"^/|^~/|^\./|^\$[A-Za-z_])"
+    r"^/|^~/|^\./|^\$[A-Za-z_]|"
+    # a Vault/secret-store path (`secret/data/ehr/db#password`), not the secret
+    r"^(?:secret|secrets|kv|kv-v2|database|transit)/[\w\-./]+(?:#[\w\-]+)?$)"
 )
 _URL_RE = re2.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _CONSTANT_NAME_RE = re2.compile(r"^[A-Z][A-Z0-9_]{2,}$|^[a-z]+(?:[._-][a-z]+)+$")
@@ -228,7 +230,9 @@ _POSITIONAL_RE = re2.compile(
     r"\b(?:hmacShaKeyFor|SymmetricSecurityKey)\s*\(\s*(?:Encoding\s*\.\s*\w+\s*\.\s*GetBytes\s*\(\s*)?\"([^\"]+)\"|"
     r"\bAlgorithm\s*\.\s*HMAC\d+\s*\(\s*\"([^\"]+)\"|"
     # SQL: CREATE ROLE x LOGIN PASSWORD '..', CREATE LOGIN x WITH PASSWORD = '..', IDENTIFIED BY '..'
-    r"(?i:\b(?:create|alter)\s+(?:role|user|login)\b[^'\n]*\b(?:password\s*=?|identified\s+by)\s*'([^'\n]+)'))"
+    r"(?i:\b(?:create|alter)\s+(?:role|user|login)\b[^'\n]*\b(?:password\s*=?|identified\s+by)\s*'([^'\n]+)')|"
+    # PHP constants: define('DB_PASSWORD', '..')
+    r"(?i:\bdefine\s*\(\s*['\"]\w*(?:pass|secret|token|key|pwd)\w*['\"]\s*,\s*['\"]([^'\"\n]+)['\"]))"
 )
 
 
@@ -243,6 +247,10 @@ def _check_positional(ctx: FileContext) -> Iterator[Hit]:
         value = next((g for g in m.groups() if g), "")
         if _PLACEHOLDER_RE.search(value) or _REFERENCE_RE.search(value) or len(value) < 6:
             continue
+        if m.group(0).lstrip().lower().startswith("define"):
+            name = m.group(0).split("(", 1)[1].strip().strip("'\"").split("'")[0].split('"')[0]
+            if not is_secret_key(name) or not looks_secret(value):
+                continue  # define('API_KEY_HEADER', 'X-Api-Key'): a name, not a credential
         yield Hit(ln.new_no or 1)
 
 
@@ -320,6 +328,7 @@ RULES: tuple[Rule, ...] = (
             "cfg/app.yaml::  tls_key: \"-----BEGIN EC PRIVATE KEY-----\\nMHcCAQEE\"",
         ),
         counterexamples=(
+            "config/vault.yaml::    db_password: secret/data/ehr/db#password",
             "deploy/keys/sftp_key.pub::-----BEGIN PUBLIC KEY-----",
             "svc/keys.py::PEM_HEADER_PREFIX = \"-----BEGIN \"",
         ),
@@ -413,9 +422,10 @@ RULES: tuple[Rule, ...] = (
         "environment or a secret store and rotate it.",
         regulations=_REGS,
         keywords=("auth", "credential", "getconnection", "login", "signedstring", "jwt", "hmacshakeyfor",
-                  "symmetricsecuritykey", "hmac", "role", "user"),
+                  "symmetricsecuritykey", "hmac", "role", "user", "define("),
         check=_check_positional,
         examples=(
+            "billing-portal/config.php::define('DB_PASSWORD', 'B1ll!ng-Lk2025');",
             "reports/fetch.py::return requests.get(url, auth=(\"svc_reports\", \"R3ports!2024-q3\"), timeout=30)",
             "src/Db.java::Connection c = DriverManager.getConnection(url, \"ehr_app\", \"Ehr#Db2024!\");",
             "Svc/Mail.cs::client.Credentials = new NetworkCredential(\"notifier\", \"Smtp!Relay2024\");",
@@ -425,6 +435,8 @@ RULES: tuple[Rule, ...] = (
             "db/migrations/V51__reporting_role.sql::CREATE ROLE reporting LOGIN PASSWORD 'R3port!ng-2026-prod';",
         ),
         counterexamples=(
+            "billing-portal/config.php::define('API_KEY_HEADER', 'X-Api-Key');",
+            "billing-portal/config.php::define('DB_PASSWORD', getenv('DB_PASSWORD'));",
             "reports/fetch.py::return requests.get(url, auth=(os.environ[\"U\"], os.environ[\"P\"]), timeout=30)",
             "src/Db.java::Connection c = DriverManager.getConnection(url, user, password);",
             "auth/jwt.go::return tok.SignedString([]byte(os.Getenv(\"JWT_SECRET\")))",

@@ -56,11 +56,11 @@ _VERIFY_OFF = Rule(
     pattern=(
         r"(?i)(?:\b|_)(?:verify|verify_?ssl|ssl_?verify|verify_?certs?|verify_?tls|tls_?verify|ssl_?verification|"
         r"verify_?peer|verify_?host(?:name)?|check_?hostname|check_?certs?|reject_?unauthorized|strict_?ssl|"
-        r"validate_?certs?|validate_?certificates?|cert_?reqs|verify_?mode)"
+        r"validate_?certs?|validate_?certificates?|cert_?reqs|verify_?mode|ssl_?validate)"
         r"""["']?\s*(?:=|:|=>)\s*""" + _FALSE
         + r"|(?:insecure|skip_?(?:tls_?|ssl_?|cert_?)?verif\w*|no_?verify|disable_?(?:ssl|tls|cert)\w*|"
         r"ssl_?disabled|ignore_?(?:ssl|cert|tls)\w*|trust_?all\w*|accept_?any_?cert\w*|trust_?server_?certificate|"
-        r"allow_?invalid_?cert\w*|allow_?self_?signed\w*|allow_?untrusted\w*|accept_?invalid\w*)"
+        r"allow_?invalid_?cert\w*|allow_?invalid_?host\w*|tls_?insecure|allow_?self_?signed\w*|allow_?untrusted\w*|accept_?invalid\w*)"
         r"""["']?\s*(?:=|:|=>)\s*""" + _TRUE
         + r"|_create_unverified_context|\bCERT_NONE\b|NoopHostnameVerifier|ALLOW_ALL_HOSTNAME_VERIFIER|"
         r"AllowAllHostnameVerifier|TrustAllStrategy|TrustSelfSignedStrategy|InsecureTrustManagerFactory|"
@@ -113,6 +113,7 @@ _VERIFY_OFF = Rule(
         "billing/payer.py::VERIFY_TLS = os.getenv(\"PAYER_VERIFY_TLS\", \"false\").lower() == \"true\"",
         "notify/MailProps.java::        props.put(\"mail.smtp.ssl.checkserveridentity\", \"false\");",
         "billing/eligibility.py::        verify=os.environ.get(\"PAYER_CA_BUNDLE\", False),",
+        "services/docs/db.js::    tlsAllowInvalidHostnames: true,",
     ),
     counterexamples=(
         "hie/client.py::            verify=True,",
@@ -261,6 +262,7 @@ _TLS_OFF = Rule(
         r"""\binsecure_channel\(|\bgrpc\.WithInsecure\(|\binsecure\.NewCredentials\(|\.usePlaintext\(\)|"""
         r"""ChannelCredentials\.Insecure\b|credentials\.createInsecure\(|\bALLOW_UNENCRYPTED_AND_ENCRYPTED\b|\bTLS(?:Client)?Config\s*[:=]\s*nil\b|"""
         r"""(?i:security\.protocol["']?\s*[=:]\s*["']?(?:SASL_)?PLAINTEXT\b)|"""
+        r"""(?i:SECURITY_PROTOCOL_CONFIG\s*,\s*["'](?:SASL_)?PLAINTEXT["'])|"""
         # encryption in transit (ElastiCache, EFS, MSK, Redshift...) turned off
         r"""(?i:\b[\w.\-]*(?:transit_?encryption|encrypt\w*_?in_?transit|in_?transit_?encrypt)\w*["']?\s*(?:=|:|=>)\s*"""
         r"""["']?(?:false|0|no|off|disabled?)["']?\s*(?:[,;})\]#]|//|$)|\bclient_broker\s*=\s*"(?:TLS_)?PLAINTEXT")|"""
@@ -302,6 +304,7 @@ _TLS_OFF = Rule(
         "referrals/MailSessions.java::        props.put(\"mail.smtp.starttls.enable\", \"false\");",
         "referrals/MailSessions.kt::        props.setProperty(\"mail.smtp.ssl.enable\", \"false\")",
         "deploy/mysql/claims.cnf::require_secure_transport = OFF",
+        "adt/AdtProducerConfig.java::        p.put(CommonClientConfigs.SECURITY_PROTOCOL_CONFIG, \"PLAINTEXT\");",
     ),
     counterexamples=(
         "config/db.py::DATABASE_URL = f\"postgresql://{user}@{host}/ehr?sslmode=verify-full\"",
@@ -315,6 +318,7 @@ _TLS_OFF = Rule(
         "referrals/MailSessions.java::        props.put(\"mail.smtp.starttls.enable\", \"true\");",
         "referrals/MailSessions.java::        props.put(\"mail.smtp.ssl.checkserveridentity\", \"true\");",
         "deploy/mysql/claims.cnf::require_secure_transport = ON",
+        "adt/AdtProducerConfig.java::        p.put(CommonClientConfigs.SECURITY_PROTOCOL_CONFIG, \"SASL_SSL\");",
     ),
 )
 
