@@ -692,16 +692,16 @@ _AUTH_HOOK_RE = re2.compile(
 )
 
 
-def _path_exemptions(ctx: FileContext, hunk: Hunk, post: list[DiffLine]) -> Iterator[int]:
+def _path_exemptions(ctx: FileContext, hunk: Hunk, post: list[DiffLine], candidates: set[int]) -> Iterator[int]:
     """An authentication hook (before_request, middleware, filter, guard) that now lets a non-public path
     through before it checks anything: `if request.path.startswith("/api/patients/export"): return None`."""
-    removed = "\n".join(x.text for x in hunk.lines if x.kind == "-")
+    removed: str | None = None
     for i, ln in enumerate(post):
-        if ln.kind != "+" or ln.new_no is None or is_comment(ln.text):
+        if ln.kind != "+" or ln.new_no not in candidates or is_comment(ln.text):
             continue
         text = ln.text
-        if _PATH_TEST_RE.search(text) is None and "HasPrefix" not in text:
-            continue
+        if removed is None:
+            removed = "\n".join(x.text for x in hunk.lines if x.kind == "-")
         new_paths = [p for p in _PATH_ARG_RE.findall(text) if p not in removed]
         if not new_paths or all(_PUBLIC_PATH_RE.search(p) for p in new_paths):
             continue
@@ -734,9 +734,11 @@ def _backdoor(ctx: FileContext) -> Iterator[Hit]:
         return
     # A line yields only when one of these three matches it: find those lines in one pass each.
     exempt: set[int] = set()
-    if ctx.lines_matching(_PATH_TEST_RE.pattern) or any("HasPrefix" in ln.text for ln in ctx.added):
+    path_tests = {x.new_no for x in ctx.scan(_PATH_TEST_RE.pattern, lower=False)} | {
+        x.new_no for x in ctx.scan("HasPrefix", lower=False)}
+    if path_tests:
         for hunk in ctx.file.hunks:
-            for number in _path_exemptions(ctx, hunk, post_lines(hunk)):
+            for number in _path_exemptions(ctx, hunk, post_lines(hunk), path_tests):  # type: ignore[arg-type]
                 exempt.add(number)
                 yield Hit(number, "This lets requests for a patient-data path through the authentication hook "
                                   "without a session or token check. Only health checks, sign-in and public assets may "

@@ -202,7 +202,7 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
 
 
 # A formatted string that opens on one line and closes lines later: Python `f"""`, C# `$"""`, a JS template.
-_MULTILINE_OPEN_RE = re2.compile(r"""(?:\b[fF][rR]?|\b[rR][fF]|\$)(?:\"\"\"|''')|`""")
+_MULTILINE_OPEN_RE = re2.compile(r"""(?:\b[fF][rR]?|\b[rR][fF]|\$)(?:\"\"\"|''')|(?m:^)[^`\n]*`[^`\n]*(?m:$)""")
 _PY_HOLE_RE = re2.compile(r"(?:^|[^{])\{([^{}]+)\}")
 _JS_HOLE_RE = re2.compile(r"\$\{([^{}]+)\}")
 

@@ -541,6 +541,9 @@ def _check_widened_responses(ctx: FileContext) -> Iterator[Hit]:
     record (`appt.patient`): every field of it, identifiers and dates included, goes to the caller."""
     if ctx.is_test or ctx.language not in CODE:
         return
+    yield from _all_fields_serializers(ctx)
+    if ctx.file.status == "added":
+        return  # the other shapes compare with removed lines; a new file has none
     for block in blocks(ctx):
         if not block.removed or not block.added:
             continue
@@ -562,7 +565,6 @@ def _check_widened_responses(ctx: FileContext) -> Iterator[Hit]:
                 continue
             yield Hit(ln.new_no, f"The response now returns the whole `{chain}` record where it returned one of its "
                                  "fields. Return only the fields the caller needs (minimum necessary).")
-    yield from _all_fields_serializers(ctx)
     yield from _unhidden_fields(ctx)
     yield from _unmapped_responses(ctx)
 
@@ -582,11 +584,14 @@ def _unmapped_responses(ctx: FileContext) -> Iterator[Hit]:
     `_mapper.Map<CheckInDto>(patient)`, `PatientView.from(patient)`) now returns the entity itself: every
     column of it, identifiers, insurance and address included, goes to the caller."""
     vocab = ctx.vocabulary
+    candidates = {x.new_no for x in ctx.scan(_BARE_RESPONSE_RE.pattern, lower=False)}
+    if not candidates:
+        return
     for block in blocks(ctx):
         if not block.removed or not block.added:
             continue
         for ln in block.added:
-            if ln.new_no is None or ")" not in ln.text:
+            if ln.new_no not in candidates:
                 continue
             m = _BARE_RESPONSE_RE.search(ln.text)
             if m is None or not vocab.is_record(m.group(2)):
@@ -618,7 +623,7 @@ def _all_fields_serializers(ctx: FileContext) -> Iterator[Hit]:
     """A serializer of a patient model that now lists `fields = "__all__"`: the response carries every column,
     identifiers and dates included, and any column added later."""
     vocab = ctx.vocabulary
-    for ln in ctx.lines_with("__all__"):
+    for ln in ctx.scan("__all__", lower=False):
         if ln.new_no is None or _ALL_FIELDS_RE.search(ln.text) is None:
             continue
         where = ctx.position(ln.new_no)
