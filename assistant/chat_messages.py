@@ -14,8 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from assistant import clock
@@ -43,19 +42,22 @@ def _check_platform(platform: str) -> None:
         raise ValueError(f"platform {platform!r} is not one of {', '.join(PLATFORMS)}")
 
 
-_WHERE = (
-    (chat_messages.c.subject_id == bindparam("w_subject"))
-    & (chat_messages.c.platform == bindparam("w_platform"))
-    & (chat_messages.c.channel == bindparam("w_channel"))
-)
 # Built once: constructing and compiling a statement cost more than running it (a card post is ~0.5 ms of SQL).
-_MOVE = (
-    update(chat_messages)
-    .where(_WHERE)
-    .values(message_ref=bindparam("v_ref"), data=bindparam("v_data"), updated_at=bindparam("v_when"))
-    .returning(chat_messages.c.created_at)
-)
-_ADD = insert(chat_messages)
+def _upserts() -> dict[str, Any]:
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    statements: dict[str, Any] = {}
+    for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert)):
+        add = dialect_insert(chat_messages)
+        statements[name] = add.on_conflict_do_update(
+            index_elements=["subject_id", "platform", "channel"],
+            set_={"message_ref": add.excluded.message_ref, "data": add.excluded.data, "updated_at": add.excluded.updated_at},
+        ).returning(chat_messages.c.created_at)
+    return statements
+
+
+_UPSERT = _upserts()
 _FIND_ALL = select(chat_messages).where(chat_messages.c.subject_id == bindparam("subject")).order_by(chat_messages.c.id)
 _FIND_ON = _FIND_ALL.where(chat_messages.c.platform == bindparam("platform"))
 
@@ -77,20 +79,9 @@ def save(
     when = clock.now().isoformat(timespec="microseconds")
     data = dict(data or {})
     payload = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    move = {"w_subject": subject_id, "w_platform": platform, "w_channel": channel, "v_ref": message_ref, "v_data": payload, "v_when": when}
-    created = session.execute(_MOVE, move).scalar()
-    if created is None:
-        row = {"subject_id": subject_id, "platform": platform, "channel": channel, "message_ref": message_ref, "data": payload, "created_at": when, "updated_at": when}
-        if session.get_bind().dialect.name == "sqlite":
-            session.execute(_ADD, row)  # BEGIN IMMEDIATE: no other writer can have inserted it since the update
-            created = when
-        else:
-            try:
-                with session.begin_nested():
-                    session.execute(_ADD, row)
-                created = when
-            except IntegrityError:  # another process saved it between our update and insert: ours is newer
-                created = session.execute(_MOVE, move).scalar() or when
+    row = {"subject_id": subject_id, "platform": platform, "channel": channel, "message_ref": message_ref, "data": payload, "created_at": when, "updated_at": when}
+    # One statement, insert or move: the row another process saved since keeps its created_at and takes our ref.
+    created = session.execute(_UPSERT[session.get_bind().dialect.name], row).scalar_one()
     return ChatMessage(subject_id, platform, channel, message_ref, data, created, when)
 
 

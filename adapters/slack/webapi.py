@@ -48,7 +48,17 @@ class _Stale(Exception):
 class WebApiClient:
     """POST JSON to ``<base_url><method>`` with a bot token; one instance per event loop."""
 
-    def __init__(self, base_url: str, token: str, *, user_agent: str, timeout_s: float = 10.0, max_connections: int = 8) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        user_agent: str,
+        timeout_s: float = 10.0,
+        max_connections: int = 8,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """``ssl_context``: for https, the certificates to trust (default: the system's, with hostname checks)."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"the Slack Web API URL {base_url!r} is not an http(s) URL")
@@ -64,7 +74,7 @@ class WebApiClient:
         self.timeout_s = timeout_s
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self._slots = asyncio.Semaphore(max_connections)
-        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if self.tls else None
+        self._ssl: ssl.SSLContext | None = (ssl_context or ssl.create_default_context()) if self.tls else None
         self._closed = False
 
     async def call(self, method: str, args: dict[str, Any]) -> WebApiAnswer:

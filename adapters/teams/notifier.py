@@ -67,7 +67,7 @@ class TeamsNotifier:
         self.app_id = app_id or ""
         self.conversation = config.channels.approvals.teams
         self.service_url = config.teams.service_url
-        self._load = load or (lambda deployment_id: load_view(db, deployment_id))
+        self._load = load
         self._locks: dict[str, asyncio.Lock] = {}
         # Bound once: the outbox unregisters a handler only if it is still the very object registered.
         self._handlers: dict[str, Handler] = {
@@ -101,14 +101,20 @@ class TeamsNotifier:
             if not lock.locked() and self._locks.get(deployment_id) is lock:
                 self._locks.pop(deployment_id, None)
 
+    def _state(self, deployment_id: str) -> tuple[DeploymentView, list[chat_messages.ChatMessage]]:
+        """The request and its Teams card as one read (one thread hop and one transaction, not two)."""
+        if self._load is not None:
+            return self._load(deployment_id), chat_messages.find(self.db, deployment_id, "teams")
+        with self.db.read() as session:
+            return load_view(session, deployment_id), chat_messages.find(session, deployment_id, "teams")
+
     async def _sync(self, deployment_id: str) -> str:
         try:
-            view = await asyncio.to_thread(self._load, deployment_id)
+            view, existing = await asyncio.to_thread(self._state, deployment_id)
         except UnknownDeployment as exc:
             raise GiveUp(str(exc)) from None
         card = cards.card(view, self.config)
         text = cards.fallback_text(view)
-        existing = await asyncio.to_thread(chat_messages.find, self.db, deployment_id, "teams")
         current = existing[-1] if existing else None
         if current is not None:
             service_url = str(current.data.get("service_url") or self.service_url)

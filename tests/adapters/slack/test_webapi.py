@@ -148,3 +148,70 @@ async def test_against_the_loopback_slack_api(slack_api):
     assert posted.data["ok"] and updated.data["ok"]
     (card,) = slack_api.channel_messages("C0APPROVALS")
     assert card["text"] == "card 2"
+
+
+def _self_signed(tmp_path: Any) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 signed by its own key; (cert file, key file)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+async def test_https_verifies_the_server_and_keeps_the_connection(tmp_path):
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert, key)
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+                await reader.readexactly(length)
+                writer.write(ok_json({"ok": True, "ts": "1.1"}))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=served)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/api/"
+    try:
+        trusted = ssl.create_default_context(cafile=cert)
+        api = client(url, ssl_context=trusted)
+        answers = [await api.call("chat.postMessage", {"text": "x"}) for _ in range(3)]
+        await api.close()
+        assert [a.data["ts"] for a in answers] == ["1.1"] * 3 and connections == 1
+
+        untrusting = client(url, timeout_s=2)  # the system's certificates: a self-signed server is refused
+        with pytest.raises(WebApiError, match="SSL|certificate"):
+            await untrusting.call("chat.postMessage", {"text": "x"})
+        await untrusting.close()
+    finally:
+        server.close()
