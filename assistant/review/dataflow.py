@@ -52,14 +52,26 @@ def _mentions_record(text: str, vocab: PhiVocabulary, pre: tuple[Masked, list[Ch
         return False
     if not may_name_record(text, vocab):
         return False
-    for ch in (pre[1] if pre is not None else chains(mask(text).masked)):
+    masked = pre[0] if pre is not None else mask(text)
+    for ch in (pre[1] if pre is not None else chains(masked.masked)):
         segs = ch.segments
         for k, seg in enumerate(segs):
             if vocab.is_record(seg):
+                if k == len(segs) - 1 and k > 0 and seg.lower() in _RECORD_VERBS and _is_call(masked.masked, ch):
+                    continue  # `audit.Record(...)`, `h.chart(...)`: the verb, not a record
                 rest = [w for s in segs[k + 1:] for w in split_words(s)]
                 if not any(w in vocab.neutral for w in rest):
                     return True
     return False
+
+
+# Record words that are also verbs: called as a method (`audit.Record(...)`) they act, they are not the record.
+_RECORD_VERBS = frozenset({"record", "chart"})
+
+
+def _is_call(masked: str, ch: Chain) -> bool:
+    end = ch.start + len(ch.text)
+    return ch.called or masked[end: end + 3].lstrip().startswith("(")
 
 
 def record_words_pattern(vocab: PhiVocabulary) -> str:

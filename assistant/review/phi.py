@@ -122,11 +122,11 @@ def sink_hits(
                     idx = i + line_at(starts, offset)
                     target = post[min(idx, len(post) - 1)]
                     lines = [target.new_no] if target.kind == "+" else []
-                    if desc.endswith("(holds PHI)"):
+                    if not lines and desc.endswith("(holds PHI)"):
+                        # The finding sits on the call's PHI argument; only when that line is not part of the
+                        # change does it go to the added lines that bound the name.
                         name = desc.split(" ", 1)[0]
                         lines = [n for n in flow.phi_lines(name) if (nl := ctx.new_line(n)) and nl.kind == "+"]
-                        if not lines and target.kind == "+":
-                            lines = [target.new_no]
                     if not lines:
                         first_added = next((s for s in span_lines if s.kind == "+"), None)
                         lines = [first_added.new_no] if first_added else []

@@ -15,12 +15,13 @@ from assistant.review.dataflow import TOKEN_RE, any_token_says
 from assistant.review.lexing import Chain, Masked, chains, mask
 from assistant.review.vocabulary import PhiVocabulary
 
-# A chain inside one of these calls is measured or protected, not disclosed (C#'s `nameof(Patient)` is the
+# A chain inside one of these calls is measured, protected or only checked (`verify(...)`/`validate(...)` give a
+# verdict, not the value), not disclosed (C#'s `nameof(Patient)` is the
 # identifier's own name, a compile-time string).
 _SAFE_CALL_RE = re2.compile(
     r"(?i)(redact|mask|anonymi|pseudonym|hash|token|encrypt|scrub|sanitiz|deident|obfuscat|"
     r"digest|hmac|len|count|size|bool|type|typeof|nameof|isinstance|hasattr|exists|is_?valid|last4|last_four|"
-    r"truncat|initials|sha\d*|md5|fingerprint)"
+    r"truncat|initials|sha\d*|md5|fingerprint|verif|validat)"
 )
 _IGNORED_HEADS = frozenset({"f", "$", "self", "this", "None", "null", "nil", "true", "false", "True", "False", "new", "return", "await"})
 
