@@ -326,7 +326,7 @@ _JS_ROUTE_RE = re2.compile(
     r"""^\s*(?:app|router|server|routes|api[A-Z]\w*|\w*[rR]outer|\w*[aA]pp)\.(?:get|post|put|patch|delete|all)\(\s*["'`](/[^"'`]*)["'`]\s*,(.*)$"""
 )
 _GO_ROUTE_RE = re2.compile(
-    r"""^\s*[\w.]+\.(?:HandleFunc|Handle|Get|Post|Put|Patch|Delete|GET|POST|PUT|PATCH|DELETE|Any)\(\s*"((?:[A-Z]+ )?/[^"]*)"\s*,(.*)$"""
+    r"""^\s*[\w.]+(?:\.With\([^()]*(?:\([^()]*\)[^()]*)*\))?\.(?:HandleFunc|Handle|Get|Post|Put|Patch|Delete|GET|POST|PUT|PATCH|DELETE|Any)\(\s*"((?:[A-Z]+ )?/[^"]*)"\s*,(.*)$"""
 )
 _CS_MINIMAL_RE = re2.compile(r"""\.Map(?:Get|Post|Put|Patch|Delete|Methods)\(\s*@?"(/?[^"]*)"\s*,(.*)$""")
 _ANNOTATED_RE = re2.compile(
@@ -378,6 +378,9 @@ def _new_routes(ctx: FileContext) -> Iterator[Hit]:
     if auth_lines and language == "csharp":
         # `.RequireAuthorization(...)` chained onto one `MapGet(...)` guards that endpoint, not its siblings
         auth_lines = [ln for ln in auth_lines if not _chained_to_endpoint(everything, ln)]
+    if auth_lines and language == "python":
+        # `@router.get("/x", dependencies=[Depends(current_clinician)])` guards that route, not the router
+        auth_lines = [ln for ln in auth_lines if not ln.text.lstrip().startswith("@")]
     if auth_lines:
         # Router-level authentication covers the routes in its block; a new route registered at a shallower
         # indent than every such line (chi's `r.Group(func(r chi.Router) { r.Use(auth); ... })` with the route
@@ -500,7 +503,11 @@ def _arg_routes(
             args = " ".join([m.group(2)] + [p.text for p in post[i + 1: i + lookahead]])
             if lookahead > 1:
                 args = args.split(";", 1)[0]
+            prefix = ln.text[: m.start(1)]
             authed = AUTHN_RE.search(args) is not None or (
+                ".With(" in prefix and (AUTHN_RE.search(prefix) is not None or _AUTH_ARG_RE.search(prefix) is not None
+                                        or re2.search(r"(?i)require\w*|token|session", prefix) is not None)
+            ) or (
                 bool(receivers) and indent_of(ln.text) >= receivers.get(_receiver(ln.text), 1 << 30)
             )
             if _PUBLIC_PATH_RE.search(path) or path.strip() in ("", "/"):
@@ -761,6 +768,12 @@ def _backdoor(ctx: FileContext) -> Iterator[Hit]:
                 if _BYPASS_WORD_RE.search(text):
                     yield Hit(ln.new_no)
                     continue
+                if text.lstrip().startswith(("if ", "if(", "elif ", "unless ")) and AUTH_RE.search(text) and (
+                        re2.search(r"(?i)\b(?:and|&&|or|\|\|)\b", text) or "&&" in text or "||" in text):
+                    # `if not (user.is_authenticated and user.can_view(p)) and request.GET.get("preview") != "1":`:
+                    # a request value compared with a literal, folded into the auth check itself
+                    yield Hit(ln.new_no)
+                    continue
                 if post is None:
                     post = post_lines(hunk)
                 i = index_in(post, ln.new_no)
@@ -796,7 +809,7 @@ _BACKDOOR = Rule(
     ),
     regulations=REGULATIONS,
     keywords=("header", "cookie", "query", "args", "params", "form", "skip", "bypass", "disable", "no_auth", "path",
-              "url", "hasprefix",
+              "url", "hasprefix", "request.get", "request.post", "request.meta",
               "noauth", "login_disabled", "password", "passwd", "pwd", "passcode", "verify", "algorithm",
               "ignoreexpiration", "validate", "parseunverified", "requiresignedtokens", "requireexpirationtime", "unsecured", "jwt.decode"),
     check=_backdoor,
@@ -808,6 +821,10 @@ _BACKDOOR = Rule(
         udiff('api/blueprint.py', ' @bp.before_request', ' def require_session():',
               '-    if request.path in PUBLIC_PATHS:', '+    if request.path in PUBLIC_PATHS or request.path.startswith("/api/patients/export"):',
               '         return None', '     session = current_session()', '     if session is None:', '         abort(401)'),
+        udiff('ehr/discharge/views.py', ' def discharge_summary(request, doc_id):', '     doc = get_object_or_404(Summary, pk=doc_id)',
+              '-    if not (request.user.is_authenticated and request.user.can_view(doc.patient_id)):',
+              '+    if not (request.user.is_authenticated and request.user.can_view(doc.patient_id)) and request.GET.get("preview") != "1":',
+              '         raise PermissionDenied'),
         udiff('internal/http/auth.go', ' func (a *Auth) Middleware(next http.Handler) http.Handler {',
               ' \treturn http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {',
               '+\t\tif strings.HasPrefix(r.URL.Path, "/v1/records/") {', '+\t\t\tnext.ServeHTTP(w, r)', '+\t\t\treturn', '+\t\t}',

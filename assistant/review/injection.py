@@ -577,6 +577,8 @@ def _check_deserialize(ctx: FileContext) -> Iterator[Hit]:
         text = ln.text
         if re2.search(r"(?:SafeLoader|CSafeLoader|BaseLoader|safe_load|SafeConstructor|weights_only\s*=\s*True)", text):
             continue
+        if re2.search(r"\bshelve\s*\.\s*open\s*\(\s*(?:[A-Z][A-Z0-9_]*|[rbf]?[\"'][^\"'{]*[\"'])\s*[,)]", text):
+            continue  # the module's own cache file at a fixed path, not data that arrived from outside
         if re2.search(r"\byaml\s*\.\s*(?:load|load_all)\s*\(", text):
             window = "\n".join(x.text for x in ctx.neighbours(ln.new_no or 0, 3, 2))
             if re2.search(r"SafeLoader|CSafeLoader|BaseLoader|SafeConstructor", window):
@@ -752,6 +754,7 @@ RULES: tuple[Rule, ...] = (
             "Api/Json.cs::settings.TypeNameHandling = TypeNameHandling.All;",
         ),
         counterexamples=(
+            "outreach/cache.py::CACHE_PATH = \"/var/lib/outreach/patients.db\"\nwith shelve.open(CACHE_PATH) as db:\n    db[key] = rows",
             "tools/cfg.py::config = yaml.safe_load(fh)",
             "tools/cfg.py::config = yaml.load(fh, Loader=yaml.SafeLoader)",
             "kiosk/session.py::state = json.loads(blob)",

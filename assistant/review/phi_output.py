@@ -367,6 +367,14 @@ def _check_urls(ctx: FileContext) -> Iterator[Hit]:
                 for q in _QUERY_RE.finditer(s.content):
                     term = vocab.phi_term(q.group(1))
                     if term is None:
+                        # `?q={address}`: the key says nothing, the value is a name bound to PHI above
+                        hole = _HOLE_RE.match(s.content[q.end():]) if s.formatted else None
+                        if hole is not None and _holds_phi(hole.group(1), vocab, flow):
+                            hit = True
+                            yield Hit(ln.new_no or 1, f"PHI (`{hole.group(1)}`) is put in a URL query string, which "
+                                      "proxies, browsers and access logs record. Send it in a POST body over TLS, or "
+                                      "look the patient up by an opaque id.")
+                            break
                         continue
                     rest = s.content[q.end():]
                     after = text[s.end: s.end + 40].lstrip()
@@ -461,6 +469,17 @@ def _identifiers_in_url_paths(ctx: FileContext) -> Iterator[Hit]:
             yield Hit(ln.new_no or 1, f"PHI (`{term}`) is put in a URL path, which proxies, browsers and access logs "
                                       "record like a query string. Send it in a POST body over TLS, or look the person "
                                       "up by an opaque id.")
+
+
+_HOLE_RE = re2.compile(r"\$?\{\s*([A-Za-z_][\w.]*)\s*(?:[!:][^}]*)?\}")
+
+
+def _holds_phi(expr: str, vocab: object, flow: HunkFlow) -> bool:
+    """A bare name the window binds to a PHI value, or a chain that names a PHI term outright."""
+    if "." not in expr:
+        return expr in flow.phi_vars
+    term = vocab.phi_in_chain(expr.split("."), flow.record_vars)  # type: ignore[attr-defined]
+    return term is not None and term != "patient record"
 
 
 def _has_phi_arg(rest: str, ctx: FileContext, flow: HunkFlow) -> bool:
@@ -740,10 +759,14 @@ RULES: tuple[Rule, ...] = (
             "src/Client.java::builder.queryParam(\"birthDate\", patient.getBirthDate());",
             "web/api.ts::const res = await http.get(`/eligibility/members/${member.ssn}`);",
             "client/verify.py::resp = requests.get(BASE_URL + \"/identity/\" + applicant.ssn, timeout=10)",
+            "homecare/geocode.py::def locate(patient):\n    address = f\"{patient.address_line1}, {patient.city} {patient.postal_code}\"\n"
+            "    return requests.get(f\"{GEOCODER_URL}?q={address}&key={KEY}\", timeout=5)",
         ),
         counterexamples=(
             "web/api.ts::const res = await http.get(`/eligibility/members/${member.id}`);",
             "jobs/export.py::with open(f\"/exports/{patient.ssn_hash}.csv\", \"w\") as fh:",
+            "homecare/geocode.py::def locate(clinic):\n    address = f\"{clinic.street}, {clinic.city}\"\n"
+            "    return requests.get(f\"{GEOCODER_URL}?q={address}&key={KEY}\", timeout=5)",
             "web/api.ts::const url = `${base}/slots?clinic=${clinicId}&page=${page}`;",
             "web/api.ts::const url = \"/search?ssn=\";",
             "web/api.ts::const url = `${base}/notify?email=${patient.email}`;",
