@@ -478,7 +478,14 @@ def run_one(label: str, database_url: str, args: argparse.Namespace, *, clicks: 
             f"of one CPU while posting; includes the outbox's card posts in that time), per GET /healthz {result['anchor_cpu_ms']:.2f} ms",
             flush=True,
         )
-        if result.get("cards_in_phase") is not None and result["card_cpu_ms"] == result["card_cpu_ms"]:
+        priced_on = result["requests"] - result.get("cards_in_phase", result["requests"])
+        if result.get("cards_in_phase") is not None and priced_on < 50:
+            print(
+                f"          of which cards: {result['cards_in_phase']}/{result['requests']} posted during the POST phase; "
+                f"only {priced_on} left after it, too few to price a card (no estimate of the request's own CPU)",
+                flush=True,
+            )
+        elif result.get("cards_in_phase") is not None and result["card_cpu_ms"] == result["card_cpu_ms"]:
             own = result["post_cpu_ms"] - result["cards_in_phase"] * result["card_cpu_ms"] / result["requests"]
             print(
                 f"          of which cards: {result['cards_in_phase']}/{result['requests']} posted during the POST phase at "
