@@ -350,8 +350,10 @@ def _record_dumps(ctx: FileContext) -> Iterator[Hit]:
         if not typed:
             # the value's declared type, where the diff shows it: `HandleAsync(IntakeForm form)`
             decl = re2.compile(r"\b([A-Z]\w*)\s*[?*]?\s+\*?" + re2.escape(names[0]) + r"\b")
+            # ... or annotated after it: `create(dto: CreateReferralDto)`, `form: IntakeForm`
+            annot = re2.compile(r"\b" + re2.escape(names[0]) + r"\s*[?!]?\s*:\s*\*?([A-Z]\w*)")
             for x in above + [ln]:
-                t = decl.search(x.text) or decl.search(header)
+                t = decl.search(x.text) or decl.search(header) or annot.search(x.text) or annot.search(header)
                 if t is not None and (vocab.is_record(t.group(1)) or _PATIENT_CONTEXT_RE.search(t.group(1))):
                     typed = True
                     break
@@ -364,7 +366,9 @@ def _record_dumps(ctx: FileContext) -> Iterator[Hit]:
 _REQUEST_BODY_RE = re2.compile(
     r"\b(?:req|request|ctx\.request|event)\s*\.\s*(?:body|json|data|form|POST|get_json\s*\(\s*\)|payload)\b(?:\s*\))?\s*[,)]"
 )
-_PATIENT_CONTEXT_RE = re2.compile(r"(?i)patient|member|fhir|ehr|chart|intake|admission|encounter|enrollee|claim")
+_PATIENT_CONTEXT_RE = re2.compile(
+    r"(?i)patient|member|fhir|ehr|chart|intake|admission|encounter|enrollee|claim|referral|prescription|discharge"
+)
 
 
 def _request_body_logs(ctx: FileContext) -> Iterator[Hit]:
