@@ -509,7 +509,10 @@ _COMPONENT_EXTENSIONS = frozenset({"tsx", "jsx", "vue", "svelte", "html", "htm"}
 
 _CONST_DEF_RE = re2.compile(
     r"^\s*(?:(?:export|const|final|static|public|private|protected|internal|readonly|let|var|val)\s+)*"
-    r"(?:[\w<>\[\]]+\s+)?([A-Za-z_]\w*)\s*(?::\s*[\w.\[\]]+\s*)?(?::=|=)\s*(-?\d+(?:\.\d+)?)\s*;?\s*(?:#.*|//.*)?$"
+    r"(?:[\w<>\[\]]+\s+)?([A-Za-z_]\w*)\s*(?::\s*[\w.\[\]]+\s*)?(?::=|=)\s*"
+    # the value: a number, or a number in a decimal type's constructor (`new Decimal(1000)`, `Decimal("15")`)
+    r"(-?\d+(?:\.\d+)?|(?:new\s+)?[A-Z][\w.]*\(\s*[\"']?(-?\d+(?:\.\d+)?)[\"']?\s*\))"
+    r"\s*;?\s*(?:#.*|//.*)?$"
 )
 
 
@@ -522,6 +525,7 @@ class _Extraction:
         self._file = file
         self._removed = removed_exact
         self._consts: dict[str, str] | None = None
+        self._numbers: dict[str, str] = {}  # constants whose value wraps a number: the number
         self._extracted: set[str] = set()
 
     def _load(self) -> dict[str, str]:
@@ -533,22 +537,31 @@ class _Extraction:
                     m = _CONST_DEF_RE.search(text)
                     if m:
                         consts[m.group(1)] = m.group(2)
+                        if m.group(3) is not None:
+                            self._numbers[m.group(1)] = m.group(3)
             self._consts = consts
             if consts and self._removed:
                 for text in added:
                     if _CONST_DEF_RE.search(text):
                         continue
                     used = [n for n in consts if n in text]
-                    if used and self._inline(text, used) in self._removed:
+                    if used and self._inlined_in_removed(text, used):
                         self._extracted.update(used)
         return self._consts
 
-    def _inline(self, text: str, names: list[str]) -> str:
-        consts = self._consts or {}
+    def _inline(self, text: str, names: list[str], values: dict[str, str] | None = None) -> str:
+        consts = values if values is not None else self._consts or {}
         out = text
         for n in names:
-            out = re2.sub(r"\b" + n + r"\b", consts[n], out)
+            out = re2.sub(r"\b" + n + r"\b", consts.get(n) or (self._consts or {})[n], out)
         return "".join(out.split())
+
+    def _inlined_in_removed(self, text: str, names: list[str]) -> bool:
+        """Whether `text` with the constants put back is a removed line: as written (`new Decimal(1000)`),
+        or as the bare number a constructor wraps (`weightKg.mul(15)` before `MG_PER_KG = new Decimal(15)`)."""
+        if self._inline(text, names) in self._removed:
+            return True
+        return bool(self._numbers) and self._inline(text, names, self._numbers) in self._removed
 
     def unchanged(self, text: str) -> bool:
         consts = self._load()
@@ -558,7 +571,7 @@ class _Extraction:
         if m and m.group(1) in self._extracted:
             return True
         used = [n for n in self._extracted if n in text]
-        return bool(used) and self._inline(text, used) in self._removed and bool(consts)
+        return bool(used) and self._inlined_in_removed(text, used) and bool(consts)
 
 
 def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], language: str | None, units: set[str],

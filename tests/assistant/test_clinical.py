@@ -194,3 +194,30 @@ def test_code_after_a_docstring_and_a_triple_quoted_value_stay_code() -> None:
         start=3,
     )
     assert scan_file(parse_diff(value)[0]).changes
+
+
+def _extracted(single: str, per_kg: str) -> str:
+    return udiff(
+        "packages/cds/src/dosing/acetaminophen.ts",
+        " import { Decimal } from 'decimal.js';",
+        " ",
+        f"+export const MAX_SINGLE_DOSE_MG = new Decimal({single});",
+        f"+export const MG_PER_KG = new Decimal({per_kg});",
+        "+",
+        " /** Single acetaminophen dose in mg for a patient weight in kg. */",
+        " export function singleDoseMg(weightKg: Decimal): Decimal {",
+        "-  const byWeight = weightKg.mul(15).floor();",
+        "-  return Decimal.min(byWeight, new Decimal(1000));",
+        "+  const byWeight = weightKg.mul(MG_PER_KG).floor();",
+        "+  return Decimal.min(byWeight, MAX_SINGLE_DOSE_MG);",
+        " }",
+    )
+
+
+def test_literals_moved_into_decimal_constants_of_the_same_value_change_nothing() -> None:
+    assert scan_file(parse_diff(_extracted("1000", "15"))[0]).changes == ()
+
+
+@pytest.mark.parametrize(("single", "per_kg"), [("1200", "15"), ("1000", "12.5")])
+def test_a_decimal_constant_with_another_value_is_a_dose_change(single: str, per_kg: str) -> None:
+    assert scan_file(parse_diff(_extracted(single, per_kg))[0]).changes
