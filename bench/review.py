@@ -429,7 +429,7 @@ def main() -> int:
         ours = Run(min(r.wall for r in runs), min(r.cpu for r in runs), 0, max(r.rss_mb for r in runs))
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         print(f"gitops-health review (end to end, best of {args.repeat}): {ours.wall:.2f} s wall, {ours.cpu:.2f} s CPU "
-              f"on {min(2, cores)} CPU(s) (a diff over 256 KB is reviewed by two processes when two CPUs are "
+              f"on {min(2, cores)} CPU(s) (a diff over 256 KB is reviewed by two processes when it may use two CPUs, "
               "free, as detect-secrets also uses every core); "
               f"on one CPU: {min(r.wall for r in single):.2f} s wall, {min(r.cpu for r in single):.2f} s CPU")
         # the fixed cost: a 2-line diff end to end, beside the interpreter's own start-up as an anchor
