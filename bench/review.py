@@ -430,7 +430,7 @@ def main() -> int:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         print(f"gitops-health review (end to end, best of {args.repeat}): {ours.wall:.2f} s wall, {ours.cpu:.2f} s CPU "
               f"on {min(2, cores)} CPU(s) (a diff over 256 KB is reviewed by two processes when it may use two CPUs, "
-              "free, as detect-secrets also uses every core); "
+              "as detect-secrets also uses every core); "
               f"on one CPU: {min(r.wall for r in single):.2f} s wall, {min(r.cpu for r in single):.2f} s CPU")
         # the fixed cost: a 2-line diff end to end, beside the interpreter's own start-up as an anchor
         fixed = [run_child([str(CLI), "review", "--diff", str(small_path), "--format", "json"], env=env)
