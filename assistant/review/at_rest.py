@@ -520,6 +520,18 @@ def _phi_near(ctx: FileContext, lines: Sequence[DiffLine], header: str = "") -> 
     return False
 
 
+_STORE_WRITE_RE = re2.compile(r"\b\w+\s*\[[^\n]+\]\s*=[^=]|\.(?:update|setdefault|put|sync)\s*\(")
+
+
+def _shelve_written(hunk: object, ln: DiffLine) -> bool:
+    """Whether the lines after a `shelve.open(...)` (its block, at most 4 lines) store anything in it."""
+    lines = [x for x in hunk.lines if x.kind != "-"]  # type: ignore[attr-defined]
+    i = next((k for k, x in enumerate(lines) if x is ln), None)
+    if i is None:
+        return True
+    return any(_STORE_WRITE_RE.search(x.text) for x in lines[i: i + 5])
+
+
 def _replaces_encrypted_store(hunk: object) -> bool:
     """The hunk takes data away from an encrypted store (`vault.put(..)` on an `EncryptedDocumentStore`, a
     `fernet.encrypt` step): whatever that store held was sensitive enough to encrypt, so a plain file write
@@ -544,6 +556,8 @@ def _plaintext_files(ctx: FileContext) -> Iterator[Hit]:
                 handle_write = True
             if ln.new_no - last <= 2:
                 continue
+            if "shelve" in ln.text and not _shelve_written(hunk, ln):
+                continue  # `with shelve.open(p) as db: return db.get(k)` only reads the store
             if post is None:
                 post = post_lines(hunk)
             i = index_in(post, ln.new_no)
@@ -603,6 +617,7 @@ _PLAINTEXT_FILE = Rule(
               "+def snapshot(patients, path):", '+    with open(path, "wb") as fh:', "+        pickle.dump(patients, fh)"),
     ),
     counterexamples=(
+        udiff("outreach/cache.py", " def recall(mrn):", "+    with shelve.open(CACHE_PATH) as db:", "+        return db.get(mrn)"),
         udiff("app/src/main/java/org/x/TokenStore.kt", "     private val prefs = EncryptedSharedPreferences.create(context, \"p\", key, ks, vs)",
               "     fun save(patient: PatientSummary) {", "+        prefs.edit()",
               '+            .putString("mrn", patient.mrn)', "+            .apply()"),
@@ -630,6 +645,7 @@ _CONFIG_ENCRYPTION_RE = re2.compile(
 _CODE_ENCRYPTION_RE = re2.compile(
     r"(?i)encrypt\w*\s*\(|Encrypted\w*(?:Field|Type|Column|Converter|String)\b|pgp_sym_encrypt|ENCRYPTED\s+WITH|"
     r"@Convert\([^)]*[Ee]ncrypt|\bseal\s*\(|fernet\.encrypt|\bgpg\b|\bage\s+-[rRpe]|openssl\s+(?:enc|smime|cms)\b|"
+    r"\bEncrypted(?:SharedPreferences|File)\b|"
     # object-store SDK arguments that ask for server-side encryption (boto3, AWS SDKs, GCS, Azure Blob)
     r"\bServerSideEncryption\b|\bSSEKMSKeyId\b|\bSSECustomerKey\b|\bsse_?kms_?key_?id\b|\bwithSSEAwsKeyManagementParams\b|"
     r"\.serverSideEncryption\s*\(|\.ssekmsKeyId\s*\(|\bkms_key_name\s*=|\bKmsKeyName\b|\bencryption_scope\s*="
@@ -652,7 +668,7 @@ def _removed_encryption(ctx: FileContext) -> Iterator[Hit]:
         if id(block.hunk) in reported:
             continue
         gone = [ln for ln in block.removed if ln.text.strip() and not is_comment(ln.text) and pattern.search(ln.text)
-                and _IN_TRANSIT_RE.search(ln.text) is None]
+                and _IN_TRANSIT_RE.search(ln.text) is None and _IMPORT_LINE_RE.search(ln.text) is None]
         if not gone:
             continue
         if any(_CONFIG_ENCRYPTION_RE.search(ln.text) or re2.search(r"(?i)seal|fernet|cipher", ln.text)
@@ -684,6 +700,9 @@ _REMOVED_ENCRYPTION = Rule(
     keywords=("encrypt", "kms", "sse", "seal", "fernet", "gpg", "age ", "openssl", "pgp"),
     check=_removed_encryption,
     examples=(
+        udiff("mobile/PatientSession.kt", " class PatientSession(context: Context) {",
+              "-    private val prefs = EncryptedSharedPreferences.create(context, \"s\", key, ks, vs)",
+              "+    private val prefs: SharedPreferences =", "+        context.getSharedPreferences(\"patient_session\", Context.MODE_PRIVATE)"),
         udiff("infra/volume.tf", ' resource "aws_ebs_volume" "scans" {', "-  encrypted  = true",
               "-  kms_key_id = aws_kms_key.scans.arn", "+  size       = 500", " }"),
         udiff("ehr/archive.py", " def archive(record):", "-    blob = fernet.encrypt(serialize(record))",

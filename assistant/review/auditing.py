@@ -48,10 +48,15 @@ _IMPORT_RE = re2.compile(
 _DEFINITION_WORDS = ("def ", "class ", "func ", "function ", "interface ", "type ", "async def ")
 
 
+_IMPORT_SPEC_RE = re2.compile(r'^\s*(?:[\w.]+\s+)?"[^"\s]+"\s*$')  # a Go import spec inside `import ( ... )`
+
+
 def _audit_line(text: str) -> bool:
     """A removed line that performs auditing (not a comment, an import or the definition of an audit helper)."""
     stripped = text.strip()
     if not stripped or is_comment(text) or _IMPORT_RE.search(text) or stripped.startswith(_DEFINITION_WORDS):
+        return False
+    if _IMPORT_SPEC_RE.search(text):
         return False
     return AUDIT_RE.search(text) is not None
 
@@ -287,6 +292,8 @@ _AUDIT_DISABLED = Rule(
         r"|(?i)[@\[]\s*(?:skip|no|disable|bypass|exempt|suppress)_?audit\w*|audit_?exempt"
         r"|(?i)\b(?:skip|bypass|suppress|without|no)_?audit(?:ing)?\s*\("
         r"|(?i)\bAUDIT\b[^;\n]*\bSTATE\s*=\s*OFF\b"
+        # the audit sink bound to a do-nothing implementation (DI registration, a factory, a field)
+        r"|\b(?:Null|NoOp|Noop|Nop|Fake|Dummy|Disabled|Stub|Silent|Discard)\w*Audit\w*(?:\s*[>(]|\s*\.\s*(?:class|Instance|INSTANCE)\b)"
         # the audit receiver unhooked from a model's signals (around a bulk import), or the model unregistered
         r"|(?i)\.disconnect\s*\(\s*(?:receiver\s*=\s*)?[\w.]*audit\w*|\bauditlog\s*\.\s*unregister\s*\("
         r"|(?i)getLogger\(\s*[\"'][\w.]*audit[\w.]*[\"']\s*\)\.(?:setLevel\(\s*(?:logging\.)?"
@@ -307,6 +314,8 @@ _AUDIT_DISABLED = Rule(
         r"(?i)audit\w*?[_.\-]?(?:disabled|suspended|paused|bypassed)[\"']?\s*(?:=|:|=>)\s*[\"']?(?:false|no|off|0)\b",
     ),
     examples=(
+        "src/Records.Api/ServiceRegistration.cs::        services.AddSingleton<IAuditSink, NullAuditSink>();",
+        "ehr/wiring.py::audit = NoopAuditLog()",
         "ehr/patients/imports.py::    post_save.disconnect(audit_patient_change, sender=Patient)",
         "ehr/apps.py::        auditlog.unregister(Patient)",
         "src/main/resources/application-prod.properties::ehr.audit.enabled=false",
@@ -327,6 +336,7 @@ _AUDIT_DISABLED = Rule(
         "src/main/java/org/x/AuditConfig.java::    @Value(\"${ehr.audit.enabled:false}\") boolean auditEnabled;",
     ),
     counterexamples=(
+        "src/Records.Api/ServiceRegistration.cs::        services.AddScoped<IAuditSink, KafkaAuditSink>();",
         "ehr/patients/imports.py::        post_save.connect(audit_patient_change, sender=Patient)",
         "src/main/resources/application-prod.properties::ehr.audit.enabled=true",
         "ehr/config.py::SKIP_AUDIT = False",
@@ -429,7 +439,7 @@ _HANDLER_START_RE = re2.compile(
 )
 # TypeScript/JavaScript class methods (`async listForPatient(userId: string, patientId: string) {`)
 _TS_METHOD_RE = re2.compile(
-    r"^\s*(?:(?:public|protected)\s+)?(?:async\s+)?([a-z]\w*)\s*\([^)\n]*\)\s*(?::\s*[^{\n]+)?\{\s*$"
+    r"^\s*(?:(?:public|protected)\s+)?(?:async\s+)?([a-z]\w*)\s*\((?:[^()\n]|\([^()\n]*\))*\)\s*(?::\s*[^{\n]+)?\{\s*$"
 )
 _NOT_METHODS = frozenset({"if", "for", "while", "switch", "catch", "function", "return", "constructor", "with", "do"})
 

@@ -463,13 +463,13 @@ _TLS_CALL_RE = re2.compile(
     r"\btls\.(?:Dial\w*|Client|Server)\(|\bwrap_socket\(|\bSslStream\b|\bSSLSocketFactory\b|\btls\.connect\(|\bssl_context\s*=|"
     r"\bcredentials\.NewTLS\(|\bNewClientTLSFromFile\(|\bstarttls\(|\bSMTP_SSL\(|\bFTP_TLS\(|\bHTTPSConnection\(|"
     r"\bhttps\.(?:request|get|Agent)\b|\bssl_channel_credentials\(|\bsecure_channel\(|\bLDAPS?_?TLS|\bstart_tls\w*\(|"
-    r"\bListenAndServeTLS\(|\bServeTLS\(|\bhttps\.createServer\(|\bFTP_TLS\(|\bFTPSClient\b"
+    r"\bListenAndServeTLS\(|\bServeTLS\(|\bhttps\.createServer\(|\bFTP_TLS\(|\bFTPSClient\b|\.tls_set\(|\.tls_set_context\("
 )
 _PLAIN_CALL_RE = re2.compile(
     r"\bnet\.Dial(?:Timeout)?\(|\bnet\.Dialer\b|\.Dial(?:Context|Timeout)?\(\s*(?:\w+\s*,\s*)?\"tcp[46]?\"|\bsocket\.create_connection\(|\bsocket\.socket\(|\bnew\s+Socket\(|"
     r"\bnew\s+TcpClient\(|\bnet\.(?:connect|createConnection)\(|\bSMTP\(|\bFTP\(|\bHTTPConnection\(|"
     r"\bhttp\.(?:request|get|Agent)\b|\binsecure_channel\(|\bGetStream\(\)|\bListenAndServe\(|\bhttp\.createServer\(|"
-    r"\bFTPClient\b"
+    r"\bFTPClient\b|\.connect(?:_async)?\(\s*[\w.\"']+\s*,\s*(?:1883|5672|389|6379)\b"
 )
 
 
@@ -504,6 +504,8 @@ _TLS_CALL_DROPPED = Rule(
               "listenandserve", "createserver"),
     check=_tls_call_dropped,
     examples=(
+        udiff("rpm/device/mqtt.py", "     client.username_pw_set(DEVICE_ID, DEVICE_PASSWORD)", "-    client.tls_set()",
+              "-    client.connect(BROKER, 8883)", "+    client.connect(BROKER, 1883)", "     client.loop_start()"),
         udiff('internal/hl7/sender.go', ' func (s *Sender) Send(msg []byte) error {',
               '-\tconn, err := tls.Dial("tcp", s.Addr, s.TLS)', '+\tconn, err := net.DialTimeout("tcp", s.Addr, s.Timeout)', ' \tif err != nil {'),
         udiff('notify/mail.py', ' def send(msg):', '-    with smtplib.SMTP_SSL(HOST, 465) as s:', '+    with smtplib.SMTP(HOST, 25) as s:', '         s.send_message(msg)'),
