@@ -97,11 +97,13 @@ def _removed_guard(ctx: FileContext) -> Iterator[Hit]:
         gone = [ln for ln in block.removed if _code(ln) and AUTH_RE.search(ln.text)]
         if not gone:
             continue
-        if any(_code(ln) and AUTH_RE.search(ln.text) for ln in block.added) and not _global_guard_dropped(ctx, gone):
+        if any(_code(ln) and AUTH_RE.search(ln.text) and not _NON_AUTH_GUARD_RE.search(ln.text) for ln in block.added) and (
+                not _global_guard_dropped(ctx, gone)):
             continue
         if moved is None:
             moved = added_normalized(ctx)
-            router_level = any(_ROUTER_LEVEL_RE.search(ln.text) and AUTH_RE.search(ln.text) for ln in ctx.added)
+            router_level = any(_ROUTER_LEVEL_RE.search(ln.text) and AUTH_RE.search(ln.text)
+                               and not _NON_AUTH_GUARD_RE.search(ln.text) for ln in ctx.added)
         if router_level or all(normalized(ln.text) in moved for ln in gone):
             continue  # (a moved middleware registration is judged by `_middleware_reordered`)
         anchor = anchor_for_removal(block)
@@ -122,6 +124,13 @@ def _removed_guard(ctx: FileContext) -> Iterator[Hit]:
 _GLOBAL_GUARD_RE = re2.compile(
     r"(?i)FallbackPolicy|RequireAuthenticatedUser\s*\(|\.RequireAuthorization\s*\(|"
     r"anyRequest\s*\(\s*\)\s*\.\s*(?:authenticated|hasRole|hasAuthority)|DEFAULT_PERMISSION_CLASSES|IsAuthenticated\b"
+)
+
+
+# Guards that protect something other than identity: `@UseGuards(ThrottlerGuard)` mentions guards, not auth.
+_NON_AUTH_GUARD_RE = re2.compile(
+    r"(?i)(?:UseGuards|UseFilters|UseInterceptors)\(\s*(?:\w*(?:Throttl|RateLimit|Cache|Logging|Timeout|Metric|Csrf|Idempot)\w*"
+    r"(?:\(\))?\s*,?\s*)+\)"
 )
 
 
@@ -180,6 +189,8 @@ _REMOVED_GUARD = Rule(
 
         udiff('server/app.js', " app.use('/health', health);", "-app.use(requireAuth);", " app.use('/api/records', records);",
               "+app.use(requireAuth);", " app.use('/api/appointments', appointments);"),
+        udiff('src/labs/labs.controller.ts', " @Controller('patients/:patientId/labs')", '-@UseGuards(JwtAuthGuard)',
+              '+@UseGuards(ThrottlerGuard)', ' export class LabsController {'),
     ),
     counterexamples=(
         udiff('server/app.js', "-app.use(requireAuth);", " app.use('/health', health);", "+app.use(requireAuth);",

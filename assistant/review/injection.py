@@ -28,7 +28,7 @@ SQL_TEXT_RE = re2.compile(
     r"\bupdate\s+[\w.\"\[\]`]+\s+set\b|\bdelete\s+from\b|\bmerge\s+into\b|"
     r"\bwhere\s+[\w.\"\[\]()`]+\s*(?:=|<|>|!=|<>|\blike\b|\bilike\b|\bin\b|\bis\b|\bbetween\b)|"
     r"\border\s+by\b|\bgroup\s+by\b|\bjoin\s+[\w.\"`]+(?:\s+\w+)?\s+on\b|\bvalues\s*\(|\btruncate\s+table\b|"
-    r"\bdrop\s+table\b|\balter\s+table\b|\bcreate\s+table\b|"
+    r"\bdrop\s+table\b|\balter\s+table\b|\bcreate\s+table\b|\bcall\s+[\w.]+\s*\(|"
     r"^\s*(?:and|or)\s+[\w.\"`]+\s*(?:=|<|>|\blike\b|\bilike\b|\bin\b)|\bfrom\s+[\w.\"`]+\s+(?:where|join|order|limit)\b|"
     r"\blimit\s*$|\bwhere\s*$|\b[\w.]+\s*(?:=|like|ilike)\s*'%?$)"
 )
@@ -38,7 +38,7 @@ _SQL_STRONG_RE = re2.compile(
 )
 _SAFE_INTERP_RE = re2.compile(
     r"^\s*(?:[A-Z][A-Z0-9_]*|self\.[A-Z_][A-Z0-9_]*|cls\.[A-Z_][A-Z0-9_]*|\w*placeholders?\w*|\w*_?columns?|\w*Columns|\w*[Cc]ols|"
-    r"strings\s*\.\s*Join\s*\(\s*(?:\w*[Cc]olumns?|\w*[Cc]ols|[A-Z][A-Z0-9_]*)\s*,.*|"
+    r"strings\s*\.\s*Join\s*\(\s*(?:\w*[Cc]olumns?|\w*[Cc]ols|[A-Z][A-Z0-9_]*|\w*[Pp]laceholders?\w*|marks|qs)\s*,.*|"
     r"\w*(?:table_?name|TableName)\w*|self\.(?:table|model)\w*|len\s*\(.*\)|int\s*\(.*\)|float\s*\(.*\)|str\s*\(\s*int\s*\(.*\)|"
     r"[\"',\s]*\.join\s*\(\s*\[?\s*[\"'](?:\?|%s|\$\d+)[\"'].*|\d+|schema\w*|ph|qs|"
     r"[\w.]*(?:quote|escape|format_\w*name|quote_ident|quote_literal|sanitize|identifier)\w*\s*\(.*)\s*(?::[^}]*)?$"
@@ -144,6 +144,10 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
         for hit in _multiline_sql(ctx, _LazyConstants(ctx)):
             multi.add(hit.line)
             yield hit
+    if ctx.language == "csharp" and ctx.scan('@"', added_only=False, lower=False):
+        for hit in _verbatim_sql(ctx, _LazyConstants(ctx)):
+            multi.add(hit.line)
+            yield hit
     todo: list[DiffLine] = []
     seen: set[int] = set()
     for s_ln in sql_lines:
@@ -221,6 +225,8 @@ def _multiline_sql(ctx: FileContext, constants: Container[str]) -> Iterator[Hit]
         quote = "`" if js else triple
         if js and ctx.language not in ("javascript", "typescript"):
             continue
+        if not js and quote is None:
+            continue
         if js and re2.search(r"[\w$>]\s*`", text):
             continue  # a tagged template (`sql\``, `prisma.$queryRaw<Row[]>\``): the tag binds every value
         if text.count(quote) != 1:  # type: ignore[arg-type]
@@ -244,6 +250,33 @@ def _multiline_sql(ctx: FileContext, constants: Container[str]) -> Iterator[Hit]
                 yield Hit(x.new_no, "SQL is built by interpolation of a value into a multi-line query string. Use "
                                     "bound parameters (`%(name)s` with params=, `?`, `:name`, `$1`).")
                 break
+
+
+def _verbatim_sql(ctx: FileContext, constants: Container[str]) -> Iterator[Hit]:
+    """C# verbatim strings (`@"SELECT ...` over several lines) closed and concatenated with a value on a
+    later line: `WHERE LastName = '" + lastName + "'";` -- that line alone starts inside the string."""
+    for opener in ctx.scan(r'@"', added_only=False, lower=False):
+        where = ctx.position(opener.new_no or 0)
+        if where is None or opener.text.count('"') != 1:
+            continue
+        post, i = where
+        body: list[DiffLine] = []
+        for x in post[i + 1: i + 30]:
+            body.append(x)
+            if '"' in x.text:
+                break
+        else:
+            continue
+        closing = body[-1]
+        sql = opener.text + "\n" + "\n".join(x.text for x in body)
+        if closing.kind != "+" or closing.new_no is None or _SQL_STRONG_RE.search(sql) is None:
+            continue
+        after = closing.text.split('"', 1)[1].lstrip()
+        if after.startswith("+"):
+            token = re2.split(r"[\s+)\];,]", after[1:].lstrip())[0]
+            if token and token[0] not in "\"'" and not _SAFE_INTERP_RE.search(token) and token not in constants:
+                yield Hit(closing.new_no, "SQL is built by concatenation of a value into a multi-line query string. "
+                                          "Use bound parameters (`@name` with an anonymous object, `?`).")
 
 
 _CONSTANT_BINDING = (
@@ -334,7 +367,7 @@ _PLACEHOLDER_LIST_RE = re2.compile(r"\.join\s*\(\s*\[?\s*[\"'](?:\?|%s|\$\d+|:\w
 # A SQL word after an opening quote on the line, a raw-SQL API, or a query being extended with +=.
 _SQL_IN_STRING = (
     r"[\"'`][^\"'`]*\b(?:select|insert|update|delete|where|order by|group by|values|merge into|join|truncate|"
-    r"drop table|alter table|create table|exec|and|or|limit|from|set)\b|"
+    r"drop table|alter table|create table|exec|and|or|limit|from|set|call)\b|"
     r"(?:raw|fromsqlraw|createnativequery|createquery|executequery|executeupdate|\.where|\.andwhere|\.orwhere|"
     r"\.having|\.extra|\.literal)\s*\(|"
     r"\b(?:sql|query|stmt|statement|where|clause|filter)\w*\s*\+=|\bexecute\s+(?:immediate\s+)?'|\bexec\s*\("
@@ -665,6 +698,8 @@ RULES: tuple[Rule, ...] = (
             "analytics/queries.py::def history(mrn):\n    sql = f\"\"\"\n        SELECT collected_at, value FROM lab_results\n"
             "        WHERE mrn = '{mrn}'\n    \"\"\"\n    return pd.read_sql(sql, engine)",
             "server/patients/rank.js::    order: [[Sequelize.literal(`similarity(\"lastName\", '${q}')`), 'DESC']],",
+            "registry/cohorts.py::        cur.execute(f\"CALL refresh_cohort('{cohort_name}')\")",
+            "Data/PatientQueries.cs::        var sql = @\"SELECT Id, Mrn FROM Patients\n                    WHERE LastName = '\" + lastName + \"'\";",
         ),
         counterexamples=(
             "ehr/repo.py::return self.conn.execute(sql, (ward_code, day, limit)).fetchall()",
@@ -686,6 +721,9 @@ RULES: tuple[Rule, ...] = (
             "app/models/report.rb::    rows = Encounter.where(\"ward_code = '#{WARD}' AND id = #{params[:id].to_i}\")",
             "analytics/queries.py::def history(mrn):\n    sql = f\"\"\"\n        SELECT collected_at, value FROM {LAB_TABLE}\n"
             "        WHERE mrn = %(mrn)s\n    \"\"\"\n    return pd.read_sql(sql, engine, params={\"mrn\": mrn})",
+            "internal/labs/byids.go::\tq := fmt.Sprintf(\"SELECT id FROM lab_results WHERE id IN (%s)\", strings.Join(placeholders, \",\"))",
+            "registry/cohorts.py::        cur.execute(\"CALL refresh_cohort(%s)\", (cohort_name,))",
+            "Data/PatientQueries.cs::        var sql = @\"SELECT Id, Mrn FROM Patients\n                    WHERE LastName = @lastName\";",
             "internal/export/query.go::var exportColumns = []string{\"id\", \"ward_code\"}\n\nfunc q() string {\n"
             "\treturn fmt.Sprintf(\"SELECT %s FROM encounters WHERE day >= $1\", strings.Join(exportColumns, \", \"))\n}",
         ),

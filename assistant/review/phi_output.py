@@ -200,7 +200,7 @@ _BODY_BINDING_RE = re2.compile(
     r"\[FromBody\]\s*[\w.<>?]+\s+([A-Za-z_]\w*)"
 )
 # a name that says it holds the submitted request (a DTO), when its binding is outside the hunk
-_DTO_NAME_RE = re2.compile(r"^(?:\w*Dto|\w*DTO|dto)$")
+_DTO_NAME_RE = re2.compile(r"^(?:\w*Dto|\w*DTO|dto|payload|submission|submitted_form)$")
 _BODY_LOOKBACK = 15
 
 
@@ -244,7 +244,7 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
     hints = ctx.phi_hint_lines
     leaks = {x.new_no for x in ctx.scan(_LEAK_RE.pattern, added_only=False, lower=False)}
     bodies = ctx.lines_matching(_BODY_BINDING_RE.pattern)
-    dtos = ctx.lines_matching(r"(?i)dto\b")
+    dtos = ctx.lines_matching(r"(?i)dto\b|\bpayload\b|\bsubmission\b")
     if not hints and not leaks and not bodies and not dtos:
         return
     sinks = ctx.scan(_ERROR_RESPONSE_RE.pattern, added_only=False, lower=False)
@@ -803,6 +803,8 @@ RULES: tuple[Rule, ...] = (
             "    ResponseEntity(ErrorBody(\"internal_error\", ex.stackTraceToString()), HttpStatus.INTERNAL_SERVER_ERROR)",
             "src/intake/intake.controller.ts::    } catch (e) {\n      if (e instanceof IntakeValidationError) {\n"
             "        throw new BadRequestException({ message: e.message, field: e.field, submitted: dto });",
+            "api/routes/referrals.py::    except referrals.DuplicateReferral:\n"
+            "        raise HTTPException(status_code=409, detail={\"msg\": \"duplicate\", \"input\": payload.dict()})",
             "internal/intake/handler.go::\tif err := h.svc.Validate(sub); err != nil {\n"
             "\t\tmsg := fmt.Sprintf(\"intake rejected for %s (born %s): %v\",\n\t\t\tsub.LastName, sub.BirthDate, err)\n"
             "\t\thttp.Error(w, msg, http.StatusUnprocessableEntity)",
