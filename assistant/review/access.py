@@ -212,7 +212,9 @@ _ANON_MARKER_RE = re2.compile(
     r"authentication_classes\s*=\s*(?:\[\s*\]|\(\s*\))|permission_classes\s*=\s*(?:\[\s*\]|\(\s*\))|"
     r"^\s*security:\s*\[\s*\]|skip_before_action\s+:authenticate\w*|(?i:\banonymous\s*[=:]\s*true\b)|"
     # Spring Security's Kotlin DSL: `authorize("/api/patients/**", permitAll)`
-    r"\bauthorize\s*\([^\n]*,\s*permitAll\s*\)"
+    r"\bauthorize\s*\([^\n]*,\s*permitAll\s*\)|"
+    # Spring's WebSecurityCustomizer: `web.ignoring().requestMatchers(...)` skips the whole filter chain
+    r"\.ignoring\(\)\s*\.\s*(?:requestMatchers|antMatchers|mvcMatchers|regexMatchers)\s*\("
 )
 # With no path in sight (a Django/DRF view is routed in urls.py), the handler's or view class's own name says
 # whether it is a health check or a sign-in step: `def healthz(request)`, `class LoginView(APIView)`.
@@ -304,7 +306,7 @@ _ANONYMOUS = Rule(
     regulations=REGULATIONS,
     keywords=("allowanonymous", "permitall", "allowany", "public", "no_auth", "noauth", "skip_auth", "skipauth",
               "login_exempt", "unauthenticated", "auth", "login", "authentication_classes", "permission_classes",
-              "security:", "anonymous"),
+              "security:", "anonymous", "ignoring"),
     check=_anonymous,
     examples=(
         udiff('Api/Imm.cs', ' [Route("api/patients/{id}/immunizations")]', '+[AllowAnonymous]', ' public class ImmController {}'),
@@ -312,6 +314,7 @@ _ANONYMOUS = Rule(
               '+    [AllowAnonymous]', '+    [HttpGet("patients/{id}/chart")]', '+    public IActionResult Chart(string id) => View();'),
         udiff('Sec.java', ' http.authorizeHttpRequests(a -> a', '-    .anyRequest().authenticated());', '+    .anyRequest().permitAll());'),
         udiff('Security.kt', ' authorizeHttpRequests {', '+    authorize("/api/patients/**", permitAll)', '     authorize(anyRequest, authenticated)'),
+        udiff('WebSecurityConfig.java', ' WebSecurityCustomizer ignore() {', '+    return web -> web.ignoring().requestMatchers("/static/**", "/api/patients/**");', ' }'),
         udiff('records/views.py', ' ', '+@api_view(["GET"])', '+@permission_classes([AllowAny])', '+def patient_summary(request, pk):',
               '+    return JsonResponse(Summary.for_patient(pk))'),
     ),
@@ -325,6 +328,7 @@ _ANONYMOUS = Rule(
               '+    return JsonResponse({"status": "ok"})'),
         udiff('accounts/views.py', ' ', '+class LoginView(APIView):', '+    permission_classes = [AllowAny]', '+    def post(self, request):'),
         udiff('Security.kt', ' authorizeHttpRequests {', '+    authorize("/actuator/health", permitAll)', '     authorize(anyRequest, authenticated)'),
+        udiff('WebSecurityConfig.java', ' WebSecurityCustomizer ignore() {', '+    return web -> web.ignoring().requestMatchers("/static/**", "/favicon.ico");', ' }'),
     ),
 )
 
@@ -1048,11 +1052,12 @@ _WILDCARD_RE = re2.compile(
     r"""["']?(?:permissions|scopes?|roles|allowed_?roles|authorities|privileges)["']?\s*[:=]\s*\[?\s*["']\*["']|"""
     r"""hasAuthority\(\s*["']\*["']\)|Permission\.ALL\b|"""
     r"""["']?Principal["']?\s*[:=]\s*(?:\{\s*["']?AWS["']?\s*[:=]\s*)?["']\*["']|\ballUsers\b|\ballAuthenticatedUsers\b|"""
-    r"""\bacl\s*[:=]\s*["']public-read(?:-write)?["']|\ballow\s+[\w, ]+:\s*if\s+true\b"""
+    r"""\bacl\s*[:=]\s*["']public-read(?:-write)?["']|\ballow\s+[\w, ]+:\s*if\s+true\b|"""
+    r"""\bcontainer_access_type\s*=\s*["'](?:blob|container)["']|\ballow_(?:nested_items_to_be|blob)_public(?:_access)?\s*=\s*true\b"""
 )
 _GRANT_HINTS = ("'*'", '"*"', ":*", "- *", "system:unauthenticated", "system:anonymous", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess",
                 "roles/owner", "roles/editor", "owner", "contributor", "grant", "superuser", "sysadmin",
-                "permission.all")
+                "permission.all", "container_access_type", "_public")
 _WILDCARD_ITEM_RE = re2.compile(r"""^\s*-\s*["']?\*["']?\s*$""")
 _WILDCARD_KEYS = frozenset({"verbs", "resources", "apigroups", "nonresourceurls", "actions", "action", "permissions", "scopes"})
 _NOT_A_GRANT_RE = re2.compile(r"(?i)audit|allowed_?hosts|cors|origins?|headers|NOSUPERUSER|revoke")

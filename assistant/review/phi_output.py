@@ -45,6 +45,8 @@ _MESSAGING_SINK_RE = re2.compile(
     r"send_notification|sendNotification|notify|publish|sendgrid\w*|Mail)\s*\(|"
     r"\b(?:requests|httpx|session|client|http|axios|restTemplate|HttpClient|_http|fetch)\s*(?:\.\s*(?:post|put|postForObject|PostAsync|PostAsJsonAsync)\s*)?\(\s*"
     r"[\w.\[\]\"']*(?:webhook|slack|teams|hook|chat|discord|notify)\w*|"
+    r"\b(?:requests|httpx|axios|fetch|http|session|client)\s*(?:\.\s*(?:post|put|Post)\s*)?\(\s*[\"'`]https?://[\w.\-]*"
+    r"(?:pagerduty|opsgenie|hooks\.slack|outlook\.office|webhook\.office|discord|victorops|twilio)|"
     r"\b_*(?:webhook|slack|teams|discord|smtp|mailer|ses|sns|pagerduty|opsgenie|twilio|messages|pusher|fcm|apns|"
     r"push|transporter|sms|text_?message|email|mail|notifier|notification|messenger|comms|pager|whatsapp)\w*\s*\.\s*(?:send|post|create|sendmail|send_message|publish|notify|trigger|"
     r"send_email|messages\s*\.\s*create)\w*\s*\(|"
@@ -64,7 +66,7 @@ _OUTPUT_KEYWORDS = ("analytics", "track", "mixpanel", "amplitude", "posthog", "s
                     "newrelic", "datadog", "statsd", "insights", "gtag", "datalayer", "breadcrumb", "attribute",
                     "capture", "set_user", "setuser", "message", "mail", "sms", "notif", "webhook", "slack",
                     "teams", "publish", "push", "bugsnag", "rollbar", "label", "tag", "context", "extra", "hook",
-                    "card", "messaging")
+                    "card", "messaging", "subject", "pagerduty", "opsgenie", "twilio")
 
 # Contact details are how messages are addressed; as a recipient they are not a disclosure.
 _RECIPIENT_TERMS = frozenset({"phone", "phone_number", "mobile", "email", "email_address", "telephone", "fax",
@@ -94,6 +96,7 @@ _ERROR_RESPONSE_RE = re2.compile(
     r"\bResponseEntity\s*(?:<[^>(\n]*>)?\s*\(|"  # Kotlin constructs without `new`
     r"\bhttp\s*\.\s*Error\s*\(|\bjson\s*\.\s*NewEncoder\s*\(\s*w\s*\)\s*\.\s*Encode\s*\(|"
     r"\b(?:StatusCode|Problem|ObjectResult|BadRequest|Content)\s*\(|\bHTTPException\s*\(|\babort\s*\(|"
+    r"\bcall\s*\.\s*respond\w*\s*\(|"  # Ktor
     # NestJS's HTTP exceptions: the object they carry is the response body
     r"\bthrow\s+new\s+(?:BadRequest|Unauthorized|NotFound|Forbidden|NotAcceptable|Conflict|Gone|PayloadTooLarge|"
     r"UnprocessableEntity|InternalServerError|ServiceUnavailable|Http)Exception\s*\(|"
@@ -104,6 +107,7 @@ _CONTINUED_BODY_RE = re2.compile(r"(?m:^)\s*\.\s*body\s*\(")
 _ERROR_CONTEXT_RE = re2.compile(
     r"(?i)(?:\bexcept\b|\bcatch\b|exception_handler|errorhandler|error_handler|ExceptionHandler|@ControllerAdvice|"
     r"\bif\s+err\s*!=\s*nil|;\s*err\s*!=\s*nil|"
+    r"\bHttpStatusCode\s*\.\s*(?:BadRequest|Unauthorized|Forbidden|NotFound|Conflict|UnprocessableEntity|InternalServerError)\b|"
     r"\bhttp\s*\.\s*Status(?:BadRequest|Unauthorized|Forbidden|NotFound|Conflict|Gone|UnprocessableEntity|"
     r"TooManyRequests|InternalServerError|BadGateway|ServiceUnavailable|GatewayTimeout)\b|\bon_?error|\.catch\s*\(|\bstatus(?:_code)?\s*[=:(]\s*[45]\d\d|\bstatus\s*\(\s*[45]\d\d|"
     r"\b[45]\d\d\b\s*\)?\s*$|StatusInternalServerError|StatusBadRequest|INTERNAL_SERVER_ERROR|HTTP_500|HTTP_4\d\d|"
@@ -129,6 +133,31 @@ _DEFAULT_PII_RE = re2.compile(
 )
 
 
+# An e-mail message object whose call is above the hunk: `text:`/`html:` entries beside `to:` and `subject:`/`from:`
+_MAIL_BODY_KEY_RE = re2.compile(r"^\s*[\"']?(?:text|html|body|message)[\"']?\s*:")
+_MAIL_ADDR_KEY_RE = re2.compile(r"^\s*[\"']?(?:to|cc|bcc)[\"']?\s*:")
+_MAIL_META_KEY_RE = re2.compile(r"^\s*[\"']?(?:subject|from)[\"']?\s*:")
+
+
+def _mail_object_bodies(ctx: FileContext) -> Iterator[Hit]:
+    hints = ctx.phi_hint_lines
+    for ln in ctx.added:
+        if ln.new_no not in hints or ":" not in ln.text or _MAIL_BODY_KEY_RE.search(ln.text) is None:
+            continue
+        where = ctx.position(ln.new_no or 0)
+        if where is None:
+            continue
+        post, i = where
+        near = post[max(0, i - 5): i + 5]
+        if not any(_MAIL_ADDR_KEY_RE.search(x.text) for x in near) or not any(_MAIL_META_KEY_RE.search(x.text) for x in near):
+            continue
+        value = ln.text.split(":", 1)[1]
+        found = next((d for _, d in phi_chains(value, ctx.vocabulary, set(), {}) if d not in _RECIPIENT_TERMS), None)
+        if found is not None:
+            yield Hit(ln.new_no or 1, f"PHI sent in a chat, e-mail or SMS message: `{found}` is in the message body. "
+                      "Send only the minimum necessary: an opaque id or a link into the EHR.")
+
+
 def _check_outputs(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language not in CODE:
         return
@@ -143,6 +172,10 @@ def _check_outputs(ctx: FileContext) -> Iterator[Hit]:
                           "PHI sent to an analytics, telemetry or error-tracking service"):
         seen.add(hit.line)
         yield hit
+    for hit in _mail_object_bodies(ctx):
+        if hit.line not in seen:
+            seen.add(hit.line)
+            yield hit
     # Contact details addressed *to* (phone, e-mail) are how a message is sent, not what it leaks.
     for hit in sink_hits(ctx, _MESSAGING_SINK_RE, _OUTPUT_KEYWORDS, "PHI sent in a chat, e-mail or SMS message",
                           exclude_terms=_RECIPIENT_TERMS):
@@ -197,7 +230,9 @@ _BODY_BINDING_RE = re2.compile(
     r"NewDecoder\(\s*(?:r|req)\.Body\s*\)\s*\.\s*Decode\(\s*&([A-Za-z_]\w*)\s*\)|"
     # a handler parameter bound to the body: NestJS `@Body() dto`, Spring `@RequestBody IntakeForm form`, ASP.NET `[FromBody]`
     r"@Body\(\s*\)\s*([A-Za-z_]\w*)|@RequestBody\s+(?:final\s+)?(?:@\w+\s+)*[\w.<>]+\s+([A-Za-z_]\w*)|"
-    r"\[FromBody\]\s*[\w.<>?]+\s+([A-Za-z_]\w*)"
+    r"\[FromBody\]\s*[\w.<>?]+\s+([A-Za-z_]\w*)|"
+    # Ktor: `val body = call.receive<IntakeForm>()`
+    r"\b([A-Za-z_]\w*)\s*=\s*call\s*\.\s*receive\w*\s*<"
 )
 # a name that says it holds the submitted request (a DTO), when its binding is outside the hunk
 _DTO_NAME_RE = re2.compile(r"^(?:\w*Dto|\w*DTO|dto|payload|submission|submitted_form)$")
@@ -729,6 +764,8 @@ RULES: tuple[Rule, ...] = (
             "alerts/teams.py::card = pymsteams.connectorcard(settings.TEAMS_WEBHOOK)\n"
             "card.text(f\"{patient.full_name}: {encounter.working_diagnosis}\")",
             "portal/settings/sentry.py::sentry_sdk.init(\n    dsn=os.environ[\"SENTRY_DSN\"],\n    send_default_pii=True,\n)",
+            "server/billing/denials.js::    from: \"billing@riverside.org\",\n    to: VENDOR_ADDRESS,\n    subject: `Denied claim ${claim.number}`,\n"
+            "    text: `Patient ${claim.patient.fullName}, SSN ${claim.patient.ssn}`,",
             "functions/src/push.ts::await admin.messaging().send({\n  token,\n  notification: {\n"
             "    body: `${patient.firstName}, your ${result.testName} is ${result.interpretation}`,\n  },\n});",
         ),
@@ -737,6 +774,8 @@ RULES: tuple[Rule, ...] = (
             "\tmsg.SetBody(\"text/plain\", fmt.Sprintf(\"A patient missed the %s session\", day))",
             "alerts/teams.py::card = pymsteams.connectorcard(settings.TEAMS_WEBHOOK)\ncard.text(f\"Bed {encounter.bed}: open the chart\")",
             "portal/settings/sentry.py::sentry_sdk.init(\n    dsn=os.environ[\"SENTRY_DSN\"],\n    send_default_pii=False,\n)",
+            "server/billing/denials.js::    from: \"billing@riverside.org\",\n    to: claim.patient.email,\n    subject: `Denied claim ${claim.number}`,\n"
+            "    text: `Claim ${claim.number} was denied; details are in the portal.`,",
             "functions/src/push.ts::await admin.messaging().send({\n  token,\n  notification: { title: 'New result', body: 'Open the app to view it.' },\n"
             "  data: { resultId: result.id },\n});",
             "web/confirm.ts::analytics.track(\"booked\", { clinic: appt.clinicId });",
