@@ -43,7 +43,7 @@ _LOG_SINK_RE = re2.compile(
     r"(?i:\b[\w.]*log(?:ger)?\w*(?:\(\s*\))?\s*(?:\?\.|\.|->|::)\s*"
     r"(?:info|debug|warn|warning|error|exception|critical|fatal|trace|log|verbose|notice|msg|printf?|println|"
     r"infof|debugf|errorf|warnf|fatalf|tracef|infow|debugw|errorw|warnw|information|log\w+|with\w*|add)\s*\(|"
-    r"(?:^|[^\w.])print\s*\(|\bconsole\s*\.\s*(?:log|info|warn|error|debug|trace|dir)\s*\(|"
+    r"(?:^|[^\w.])print(?:ln)?\s*\(|\bconsole\s*\.\s*(?:log|info|warn|error|debug|trace|dir)\s*\(|"
     r"\bSystem\s*\.\s*(?:out|err)\s*\.\s*(?:print|println|printf|format)\s*\(|"
     r"\bfmt\s*\.\s*(?:Print|Println|Printf)\s*\(|\bfmt\s*\.\s*Fprint(?:f|ln)?\s*\(\s*os\s*\.\s*Std(?:err|out)|"
     r"\bConsole\s*\.\s*(?:Error\s*\.\s*)?Write(?:Line)?\s*\(|\bDebug\s*\.\s*(?:WriteLine|Print)\s*\(|"
@@ -352,8 +352,11 @@ def _record_dumps(ctx: FileContext) -> Iterator[Hit]:
             decl = re2.compile(r"\b([A-Z]\w*)\s*[?*]?\s+\*?" + re2.escape(names[0]) + r"\b")
             # ... or annotated after it: `create(dto: CreateReferralDto)`, `form: IntakeForm`
             annot = re2.compile(r"\b" + re2.escape(names[0]) + r"\s*[?!]?\s*:\s*\*?([A-Z]\w*)")
+            # ... or Go's name-then-type parameter: `Upsert(ctx context.Context, p Patient)`
+            go_param = re2.compile(r"[(,]\s*" + re2.escape(names[0]) + r"\s+\*?(?:\w+\.)?([A-Z]\w*)\s*[,)]")
             for x in above + [ln]:
-                t = decl.search(x.text) or decl.search(header) or annot.search(x.text) or annot.search(header)
+                t = (decl.search(x.text) or decl.search(header) or annot.search(x.text) or annot.search(header)
+                     or go_param.search(x.text) or go_param.search(header))
                 if t is not None and (vocab.is_record(t.group(1)) or _PATIENT_CONTEXT_RE.search(t.group(1))):
                     typed = True
                     break
