@@ -26,7 +26,7 @@ _REGS = ("HIPAA 164.312(a)(1)", "HIPAA 164.312(d)", "SOC 2 CC6.1")
 _SECRET_KEY_RE = re2.compile(
     r"(?i)(pass(?:word|wd|phrase)?|pwd|secret|token|credential|api_?key|apikey|access_?key|private_?key|"
     r"secret_?key|signing_?key|encryption_?key|master_?key|auth_?key|client_?secret|conn(?:ection)?_?str(?:ing)?|"
-    r"license_?key|webhook_?secret|bearer|session_?key|app_?key|account_?key|sas_?token|dsn)"
+    r"license_?key|webhook_?secret|bearer|session_?key|app_?key|account_?key|sas_?token|dsn|authorization)"
 )
 # A key naming something about a secret rather than the secret itself. Matched on whole words of the key
 # (`storage_account_key` is not an `age`, `admin_password` not a `min`, `refresh_token` not a `ref`).
@@ -118,7 +118,7 @@ def looks_secret(value: str) -> bool:
 
 _ENCRYPTED_FILE = r"kind:\s*sealedsecret|^\s*encrypteddata:|^sops:|\$ansible_vault;|enc\[aes256_gcm"
 _UNQUOTED = frozenset({"dotenv", "properties", "yaml", "ini", "toml", None, "dockerfile", "shell"})
-_SECRET_WORDS = r"(?:pass|pwd|secret|token|credential|key|bearer|conn|dsn)"
+_SECRET_WORDS = r"(?:pass|pwd|secret|token|credential|key|bearer|conn|dsn|authorization)"
 # Candidate lines: a secret-ish key, then an operator, then (in code) a quote.
 # a literal wrapped into bytes is still a literal: []byte("k"), Buffer.from("k"), Encoding.UTF8.GetBytes("k"), bytes("k")
 _BYTES_WRAP = r"(?i:\[\]byte\s*\(|Buffer\.from\s*\(|bytes\s*\(|(?:System\.Text\.)?Encoding\.\w+\.GetBytes\s*\(|new\s+TextEncoder\(\)\.encode\s*\()"
@@ -232,7 +232,9 @@ _POSITIONAL_RE = re2.compile(
     # SQL: CREATE ROLE x LOGIN PASSWORD '..', CREATE LOGIN x WITH PASSWORD = '..', IDENTIFIED BY '..'
     r"(?i:\b(?:create|alter)\s+(?:role|user|login)\b[^'\n]*\b(?:password\s*=?|identified\s+by)\s*'([^'\n]+)')|"
     # PHP constants: define('DB_PASSWORD', '..')
-    r"(?i:\bdefine\s*\(\s*['\"]\w*(?:pass|secret|token|key|pwd)\w*['\"]\s*,\s*['\"]([^'\"\n]+)['\"]))"
+    r"(?i:\bdefine\s*\(\s*['\"]\w*(?:pass|secret|token|key|pwd)\w*['\"]\s*,\s*['\"]([^'\"\n]+)['\"])|"
+    # Go net/smtp: smtp.PlainAuth(identity, user, "password", host)
+    r"\bPlainAuth\s*\(\s*\"[^\"\n]*\"\s*,\s*[^,\n]+,\s*\"([^\"\n]+)\")"
 )
 
 
@@ -363,6 +365,7 @@ RULES: tuple[Rule, ...] = (
         keywords=("pass", "pwd", "secret", "token", "credential", "key", "bearer", "conn", "dsn"),
         check=_check_assignments,
         examples=(
+            "charts/lab-gateway/values-prod.yaml::    Authorization: \"Bearer 7f3c9a1e5b2d8f4a6c0e3b7d9f1a5c2e\"",
             "reminders/sms.py::API_TOKEN = \"tg_live_8f2c41d9a7e64b0b9c3e5a1d2f7b6c80\"",
             "k8s/configmap.yaml::  DB_PASSWORD: \"r3p0rt!ng-Pr0d-2024\"",
             "src/Db.java::private static final String DB_PASSWORD = \"Wint3r!Clinic#22\";",
@@ -379,6 +382,8 @@ RULES: tuple[Rule, ...] = (
             "server/jwt.js::const secretKey = Buffer.from(\"7fA9c2Kq8ZpL1xV4\", \"utf8\");",
         ),
         counterexamples=(
+            "charts/lab-gateway/values-prod.yaml::    Authorization: \"Bearer ${LAB_API_TOKEN}\"",
+            "charts/lab-gateway/values-prod.yaml::    authorization_url: https://auth.reference-lab.com/oauth2/authorize",
             "portal/settings.py::SECRET_KEY = os.environ[\"PORTAL_SECRET_KEY\"]",
             ".env.example::DB_PASSWORD=",
             "k8s/cm.yaml::  DB_PASSWORD: \"${DB_PASSWORD}\"",
@@ -425,6 +430,7 @@ RULES: tuple[Rule, ...] = (
                   "symmetricsecuritykey", "hmac", "role", "user", "define("),
         check=_check_positional,
         examples=(
+            "internal/alerts/mail.go::\tauth := smtp.PlainAuth(\"\", \"alerts@lakeside-health.org\", \"Sm7p!Alerts-2025\", \"smtp.lakeside-health.org\")",
             "billing-portal/config.php::define('DB_PASSWORD', 'B1ll!ng-Lk2025');",
             "reports/fetch.py::return requests.get(url, auth=(\"svc_reports\", \"R3ports!2024-q3\"), timeout=30)",
             "src/Db.java::Connection c = DriverManager.getConnection(url, \"ehr_app\", \"Ehr#Db2024!\");",
@@ -435,6 +441,7 @@ RULES: tuple[Rule, ...] = (
             "db/migrations/V51__reporting_role.sql::CREATE ROLE reporting LOGIN PASSWORD 'R3port!ng-2026-prod';",
         ),
         counterexamples=(
+            "internal/alerts/mail.go::\tauth := smtp.PlainAuth(\"\", cfg.User, cfg.Password, cfg.Host)",
             "billing-portal/config.php::define('API_KEY_HEADER', 'X-Api-Key');",
             "billing-portal/config.php::define('DB_PASSWORD', getenv('DB_PASSWORD'));",
             "reports/fetch.py::return requests.get(url, auth=(os.environ[\"U\"], os.environ[\"P\"]), timeout=30)",

@@ -209,7 +209,7 @@ _LEGACY_PROTOCOL = Rule(
         r"\bTLSv1(?:\.[01]|_[01])?(?:[^.\d_]|$)|\bTLSv1(?:\.1)?_20\d\d\b|\bTLSv1(?:_1)?_(?:client_|server_)?method\b|\bSSLv[23](?:[^\d]|$)|"
         r"\bVersion(?:TLS1[01]|SSL30)\b|\b(?:SslProtocols|SecurityProtocolType)\.(?:Ssl2|Ssl3|Tls|Tls11)\b|"
         r"\bPROTOCOL_(?:SSLv[23]|TLSv1(?:_1)?)\b|ELBSecurityPolicy-(?:2015-05|2016-08|TLS-1-0|TLS-1-1)|"
-        r"""(?i:\bsecurity_?policy["']?\s*[=:]\s*["']TLS_?1_?[01]["'])|"""
+        r"""(?i:\bsecurity_?policy["']?\s*[=:]\s*["']TLS_?1_?[01]["'])|Policy-Min-TLS-1-[01]-|"""
         r"(?i:\b(?:min(?:imum)?_?(?:tls|ssl)_?version|min_?protocol_?version|minimum_?protocol_?version|"
         r"tls_?min_?version|ssl_?min_?protocol|min_?version|minversion)"
         r"""["']?\s*(?:=|:|=>)\s*["']?(?:TLS_?1_?[01]|1\.[01]|tls1[01]?|TLSv1(?:\.[01])?|TLS10|TLS11)["']?(?:[^.\d_]|$))"""
@@ -224,6 +224,7 @@ _LEGACY_PROTOCOL = Rule(
         "nginx/site.conf::    ssl_protocols TLSv1 TLSv1.1 TLSv1.2;",
         "infra/cdn.tf::    minimum_protocol_version = \"TLSv1_2016\"",
         "infra/aws/fhir_api.tf::  security_policy          = \"TLS_1_0\"",
+        "infra/aws/notes_search.tf::    tls_security_policy = \"Policy-Min-TLS-1-0-2019-07\"",
     ),
     counterexamples=(
         "registry/RegistryClient.java::        SSLContext ctx = SSLContext.getInstance(\"TLSv1.3\");",
@@ -233,6 +234,7 @@ _LEGACY_PROTOCOL = Rule(
         "hl7/mllp.py::ctx.minimum_version = ssl.TLSVersion.TLSv1_2",
         "infra/cdn.tf::    minimum_protocol_version = \"TLSv1.2_2021\"",
         "infra/aws/fhir_api.tf::  security_policy          = \"TLS_1_2\"",
+        "infra/aws/notes_search.tf::    tls_security_policy = \"Policy-Min-TLS-1-2-2019-07\"",
     ),
 )
 
