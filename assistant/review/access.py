@@ -1123,15 +1123,17 @@ _WILDCARD = Rule(
         "specific verbs, resources and tables it uses (least privilege)."
     ),
     regulations=REGULATIONS,
-    keywords=("*", "system:unauthenticated", "system:anonymous", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess", "roles/owner",
+    keywords=("*", "container_access_type", "_public", "system:unauthenticated", "system:anonymous", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess", "roles/owner",
               "roles/editor", "owner", "contributor", "grant", "superuser", "sysadmin", "db_owner", "permission.all"),
     check=_wildcards,
     examples=(
+        "infra/azure/lab-reports.tf::resource \"azurerm_storage_container\" \"lab_reports\" {\n  name = \"lab-reports\"\n  container_access_type = \"blob\"\n}",
         udiff('k8s/rbac.yaml', ' rules:', '   - apiGroups: [""]', '-    resources: ["configmaps"]', '+    resources: ["*"]', '     verbs: ["get"]'),
         udiff('infra/iam.tf', ' statement {', '-  actions = ["s3:GetObject"]', '+  actions = ["*"]'),
         udiff('db/V9.sql', '+GRANT ALL PRIVILEGES ON ALL TABLES IN SCHEMA public TO reporting;'),
     ),
     counterexamples=(
+        "infra/azure/lab-reports.tf::resource \"azurerm_storage_container\" \"lab_reports\" {\n  name = \"lab-reports\"\n  container_access_type = \"private\"\n}",
         udiff('k8s/rbac.yaml', ' rules:', '   - apiGroups: [""]', '-    resources: ["configmaps"]', '+    resources: ["configmaps", "secrets"]', '     verbs: ["get"]'),
         udiff('db/V9.sql', '+GRANT SELECT ON encounters TO reporting;'),
     ),
