@@ -99,6 +99,11 @@ def _removed_guard(ctx: FileContext) -> Iterator[Hit]:
             continue
         if any(_code(ln) and AUTH_RE.search(ln.text) and not _NON_AUTH_GUARD_RE.search(ln.text) for ln in block.added) and (
                 not _global_guard_dropped(ctx, gone)):
+            narrowed = _authz_dropped_from_line(block)
+            if narrowed is not None:
+                yield Hit(narrowed, "The authorization check (role/permission) is removed from this line while the "
+                                    "authentication stays, so any signed-in user now passes. Restore the role or "
+                                    "permission check.")
             continue
         if moved is None:
             moved = added_normalized(ctx)
@@ -132,6 +137,24 @@ _NON_AUTH_GUARD_RE = re2.compile(
     r"(?i)(?:UseGuards|UseFilters|UseInterceptors)\(\s*(?:\w*(?:Throttl|RateLimit|Cache|Logging|Timeout|Metric|Csrf|Idempot)\w*"
     r"(?:\(\))?\s*,?\s*)+\)"
 )
+
+
+_WORD_TOKENS_RE = re2.compile(r"[A-Za-z_]\w*")
+
+
+def _authz_dropped_from_line(block: object) -> int | None:
+    """One line changed by deleting an authorization call from it and nothing else:
+    `app.use("/api/admin", requireAuth, requireRole("admin"), adminRouter)` -> `app.use("/api/admin", requireAuth, adminRouter)`."""
+    removed, added = block.removed, block.added  # type: ignore[attr-defined]
+    if len(removed) != 1 or len(added) != 1 or added[0].new_no is None:
+        return None
+    old, new = removed[0].text, added[0].text
+    if AUTHZ_RE.search(old) is None or AUTHZ_RE.search(new) is not None:
+        return None
+    old_tokens = set(_WORD_TOKENS_RE.findall(old))
+    if not set(_WORD_TOKENS_RE.findall(new)) <= old_tokens:
+        return None  # something else was written: a different check, not a deletion
+    return added[0].new_no
 
 
 def _global_guard_dropped(ctx: FileContext, gone: list[DiffLine]) -> bool:
@@ -191,10 +214,14 @@ _REMOVED_GUARD = Rule(
               "+app.use(requireAuth);", " app.use('/api/appointments', appointments);"),
         udiff('src/labs/labs.controller.ts', " @Controller('patients/:patientId/labs')", '-@UseGuards(JwtAuthGuard)',
               '+@UseGuards(ThrottlerGuard)', ' export class LabsController {'),
+        udiff('server/app.js', " app.use('/health', health);", "-app.use('/api/admin', requireAuth, requireRole('admin'), adminRouter);",
+              "+app.use('/api/admin', requireAuth, adminRouter);", " app.use('/api/records', requireAuth, records);"),
     ),
     counterexamples=(
         udiff('server/app.js', "-app.use(requireAuth);", " app.use('/health', health);", "+app.use(requireAuth);",
               " app.use('/api/records', records);"),
+        udiff('server/app.js', " app.use('/health', health);", "-app.use('/api/admin', requireAuth, requireRole('admin'), adminRouter);",
+              "+app.use('/api/admin', requireAuth, requireRole('admin', 'auditor'), adminRouter);", " app.use('/api/records', requireAuth, records);"),
         udiff('Program.cs', ' builder.Services.AddAuthentication().AddJwtBearer();', '-builder.Services.AddAuthorization(options =>',
               '-    options.FallbackPolicy = new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());',
               '+builder.Services.AddAuthorization(o => o.FallbackPolicy = Policies.AuthenticatedUser);', ' builder.Services.AddControllers();'),
