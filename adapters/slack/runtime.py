@@ -98,6 +98,20 @@ class SlackRuntime:
             self.executor.shutdown(wait=True)
 
 
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+
+
+def proxy_from_env() -> str | None:
+    """The HTTP proxy slack_sdk would use (its `load_http_proxy_from_env` reads these variables, in this order)."""
+    import os
+
+    for name in PROXY_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
 def build_runtime(settings: Settings, config: AppConfig, db: Database, service: ApprovalService) -> SlackRuntime | None:
     """Everything Slack needs, built from the settings; None when SLACK_BOT_TOKEN is not set.
 
@@ -140,8 +154,12 @@ def build_runtime(settings: Settings, config: AppConfig, db: Database, service: 
 
     from adapters.slack.webapi import WebApiClient
 
-    # The card calls (the hot path: one post and an update per vote) go through the small keep-alive client.
-    webapi = WebApiClient(settings.slack_api_url or DEFAULT_API_URL, token, user_agent=get_user_agent(), timeout_s=API_TIMEOUT_S)
+    # The card calls (the hot path: one post and an update per vote) go through the small keep-alive client,
+    # unless the environment names an HTTP proxy: hospitals often reach Slack only through one, and slack_sdk
+    # (over aiohttp) speaks to proxies while the small client does not.
+    webapi = None
+    if proxy_from_env() is None:
+        webapi = WebApiClient(settings.slack_api_url or DEFAULT_API_URL, token, user_agent=get_user_agent(), timeout_s=API_TIMEOUT_S)
     notifier = SlackNotifier(client, config, db, executor=executor, webapi=webapi)
     return SlackRuntime(
         bolt=bolt, client=client, notifier=notifier, http=http, socket=socket, session=session, executor=executor, background=background,

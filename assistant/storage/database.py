@@ -4,14 +4,28 @@ SQLite runs in WAL mode with a busy timeout and foreign keys on; every write
 transaction starts with BEGIN IMMEDIATE so two writers queue instead of
 failing on lock upgrade. Postgres goes through psycopg 3. Callers never see
 the difference.
+
+Why SQLite writers also take a lock of ours: a writer that finds the
+database locked waits in SQLite's busy handler, which *sleeps* (1, 2, 5,
+10 ... 100 ms) between retries, so under load (``serve --workers N``, or
+threads of one process) the write lock sits free while the next writer
+sleeps. `Database.session()` therefore first takes a per-file thread lock
+and an ``flock`` on ``<database>.writelock``; the kernel wakes the next
+waiter the moment a writer commits, turning the sleep into a hand-off.
+SQLite's own locking stays the authority (the busy timeout still guards
+writers that don't come through here, e.g. another tool); ``flock`` is
+advisory and per open file, so a crashed holder's lock goes with it.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -19,6 +33,11 @@ from sqlalchemy.orm import Session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+try:  # POSIX only; elsewhere SQLite's busy handler alone queues the writers
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -38,6 +57,11 @@ class Database:
         else:
             raise DatabaseUnavailable(f"unsupported database {self.dialect!r}; use sqlite:///path or postgresql://...")
         self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._writer_lock: ContextManager[Any] = nullcontext()
+        if self.dialect == "sqlite":
+            database = self.url.database
+            if database and database != ":memory:" and not database.startswith("file:") and fcntl is not None:
+                self._writer_lock = _WriterLock(Path(database).with_name(Path(database).name + ".writelock"))
 
     def _sqlite_engine(self, echo: bool) -> Engine:
         database = self.url.database
@@ -69,7 +93,7 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One write transaction: committed when the block ends, rolled back on any exception."""
-        with Session(self._write_engine, expire_on_commit=False) as session:
+        with self._writer_lock, Session(self._write_engine, expire_on_commit=False) as session:
             with session.begin():
                 yield session
 
@@ -122,6 +146,77 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class _WriterLock:
+    """The hand-off between SQLite writers: a thread lock, then an ``flock`` on a file beside the database.
+
+    Re-entrant within a thread (a nested write session would wait on SQLite's
+    own lock just as before, not on this one). The lock file's descriptor is
+    opened lazily and once per process; ``flock`` locks belong to the open
+    file, so the thread lock makes sure one thread of a process holds it at a
+    time, and a forked worker opens its own.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._pid = 0
+        _WRITER_LOCKS.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """A forked worker starts unlocked with its own descriptor (an inherited one would share the parent's lock)."""
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        if self._fd is not None:
+            try:
+                os.close(self._fd)  # the parent's lock stays: it holds its own reference to the open file
+            except OSError:
+                pass
+        self._fd = None
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        if self._depth == 0:
+            try:
+                fd = self._descriptor()
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._thread_lock.release()
+                raise
+        self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self._fd is not None and self._pid == os.getpid():
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    def _descriptor(self) -> int | None:
+        if self._fd is None or self._pid != os.getpid():
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                return None  # a read-only directory: SQLite's busy handler still queues the writers
+            self._pid = os.getpid()
+        return self._fd
+
+
+_WRITER_LOCKS: weakref.WeakSet[_WriterLock] = weakref.WeakSet()
+
+
+def _reset_writer_locks_in_child() -> None:
+    for lock in list(_WRITER_LOCKS):
+        lock._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_writer_locks_in_child)
 
 
 def open_database(settings: Any, *, upgrade: bool = True) -> Database:
