@@ -238,8 +238,16 @@ def _mixed(files: int = 12) -> bytes:
 
 @pytest.fixture
 def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Every diff is worth a fork here; the list counts the forks made."""
+    """Every diff is worth a fork here; the list counts the forks made.
+
+    The review refuses to fork while other threads run (a fork would copy the
+    locks they hold). The CLI has none, but earlier tests of the suite leave
+    idle server and pool threads behind, so here the review is told it is
+    alone; the refusal itself is pinned by
+    `test_no_fork_while_other_threads_run`.
+    """
     import os
+    import threading
 
     import graphs.review as review_module
 
@@ -252,7 +260,17 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(review_module, "_FORK_MIN_BYTES", 0)
     monkeypatch.setattr(os, "fork", fork)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
     return made
+
+
+def test_no_fork_while_other_threads_run(forks: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    monkeypatch.setattr(threading, "active_count", lambda: 2)
+    data = _mixed()
+    assert run_review(data, runner="steps", processes=2).model_dump() == run_review(data, runner="steps").model_dump()
+    assert forks == []
 
 
 def test_two_processes_give_the_same_result_as_one(forks: list[int], tmp_path: Path) -> None:
