@@ -285,6 +285,23 @@ def bindings(
     return out
 
 
+def _assignment_head(text: str) -> tuple[str, int, str] | None:
+    """(name, where the right-hand side starts, the right-hand side stripped) of an assignment line, or None.
+
+    One reading of the line for both `_assignment` and `_assignment_shapes`, so the two can never
+    disagree on what the value of an assignment is."""
+    m = _ASSIGN_RE.search(text)
+    if not m:
+        return None
+    rhs_start = m.end(0) - (0 if m.group(0).endswith(("=",)) else 1)
+    return m.group(1), rhs_start, text[rhs_start:].strip()
+
+
+def _opens_unclosed(rhs: str) -> bool:
+    """A right-hand side that opens a bracket at its start and does not close it on this line (`x = (`)."""
+    return rhs.startswith(("(", "[", "{")) and not rhs.endswith((")", "]", "}", ");", "];", "};"))
+
+
 def _assignment(
     post: list[DiffLine],
     i: int,
@@ -296,14 +313,12 @@ def _assignment(
     The value is the right-hand side, or, when it opens a bracket it does not close (`x = (`, or
     `msg := &slack.WebhookMessage{` whose head cannot hold PHI by `_may_hold_phi_raw` over
     `record_names`), the bracketed group across the following lines."""
-    ln = post[i]
-    m = _ASSIGN_RE.search(ln.text)
-    if not m:
+    parsed = _assignment_head(post[i].text)
+    if parsed is None:
         return None
-    var = m.group(1)
-    rhs_start = m.end(0) - (0 if m.group(0).endswith(("=",)) else 1)
-    rhs = ln.text[rhs_start:].strip()
-    if rhs.startswith(("(", "[", "{")) and not rhs.endswith((")", "]", "}", ");", "];", "};")):
+    var, rhs_start, rhs = parsed
+    ln = post[i]
+    if _opens_unclosed(rhs):
         col = ln.text.index(rhs[0], rhs_start)
         span, starts = balanced_span(post, i, col, max_lines=8)
     elif rhs.endswith(("(", "[", "{")) and not _may_hold_phi_raw(rhs, vocab, record_names):
@@ -322,14 +337,12 @@ def _assignment_shapes(post: list[DiffLine], i: int) -> tuple[str, list[str]] | 
     """(name, value texts) of the assignment on post[i]: every value `_assignment` may take for it,
     whatever the record names (the widest first: the bracketed group where the right-hand side opens
     one at its end, then the right-hand side alone)."""
-    ln = post[i]
-    m = _ASSIGN_RE.search(ln.text)
-    if not m:
+    parsed = _assignment_head(post[i].text)
+    if parsed is None:
         return None
-    var = m.group(1)
-    rhs_start = m.end(0) - (0 if m.group(0).endswith(("=",)) else 1)
-    rhs = ln.text[rhs_start:].strip()
-    if rhs.startswith(("(", "[", "{")) and not rhs.endswith((")", "]", "}", ");", "];", "};")):
+    var, rhs_start, rhs = parsed
+    ln = post[i]
+    if _opens_unclosed(rhs):
         col = ln.text.index(rhs[0], rhs_start)
         return var, [balanced_span(post, i, col, max_lines=8)[0]]
     if rhs.endswith(("(", "[", "{")):
