@@ -37,7 +37,7 @@ REGULATIONS = ("HIPAA 164.312(a)(1)", "HIPAA 164.312(d)")
 
 # Authentication: the request must carry a verified identity.
 AUTHN = (
-    r"login_?required|jwt_?required|requires?_?(?:auth\w*|login|logged_?in|role\w*|permission\w*|scope\w*|user|"
+    r"login_?required|jwt_?required|requires?_?(?:auth\w*|login|token|jwt|bearer|api_?key|logged_?in|role\w*|permission\w*|scope\w*|user|"
     r"authenticated|claims?)|permission_?required|roles?_?(?:required|accepted|allowed)|pre_?authorize|"
     r"post_?authorize|@secured|rolesallowed|requirespermissions|requiresroles|\[\s*authorize|isauthenticated|"
     r"is_authenticated|ensure_?(?:authenticated|logged_?in|auth\w*)|passport\.authenticate|"
@@ -241,7 +241,10 @@ _ANON_MARKER_RE = re2.compile(
     # Spring Security's Kotlin DSL: `authorize("/api/patients/**", permitAll)`
     r"\bauthorize\s*\([^\n]*,\s*permitAll\s*\)|"
     # Spring's WebSecurityCustomizer: `web.ignoring().requestMatchers(...)` skips the whole filter chain
-    r"\.ignoring\(\)\s*\.\s*(?:requestMatchers|antMatchers|mvcMatchers|regexMatchers)\s*\("
+    r"\.ignoring\(\)\s*\.\s*(?:requestMatchers|antMatchers|mvcMatchers|regexMatchers)\s*\(|"
+    # authentication made optional: the handler now also runs for callers without a token
+    r"(?:jwt_required|verify_jwt_in_request)\(\s*optional\s*=\s*True|\bcredentialsRequired\s*:\s*false\b|"
+    r"(?:authenticate|AuthGuard)\(\s*\[[^\]]*[\"']anonymous[\"']"
 )
 # With no path in sight (a Django/DRF view is routed in urls.py), the handler's or view class's own name says
 # whether it is a health check or a sign-in step: `def healthz(request)`, `class LoginView(APIView)`.
@@ -317,8 +320,36 @@ def _anonymous(ctx: FileContext) -> Iterator[Hit]:
                 name = (below or above) if decorator else (above or below)
                 if name is not None and _PUBLIC_NAME_RE.search(name):
                     continue
+                if _public_class(post, i):
+                    continue
             if ln.new_no is not None:
                 yield Hit(ln.new_no)
+
+
+_CLASS_RE = re2.compile(r"^\s*(?:export\s+)?(?:(?:public|internal|sealed|abstract|final|open|data)\s+)*class\s+([A-Za-z_]\w*)")
+
+
+def _public_class(post: Sequence[DiffLine], i: int) -> bool:
+    """Whether the class the marker at post[i] sits in is a health check or sign-in controller, by its name or its
+    own route (`@Controller('health') export class HealthController { ... @Get() @Public() check() {...} }`)."""
+    base = indent_of(post[i].text)
+    for j in range(i - 1, max(-1, i - 80), -1):
+        text = post[j].text
+        if not text.strip() or indent_of(text) >= base:
+            continue
+        m = _CLASS_RE.search(text)
+        if m is None:
+            continue
+        if _PUBLIC_NAME_RE.search(m.group(1)):
+            return True
+        run = []
+        for p in reversed(post[max(0, j - 4): j]):
+            if not p.text.lstrip().startswith(("@", "[")):
+                break
+            run.append(p)
+        paths = _paths_in(run)
+        return bool(paths) and all(_PUBLIC_PATH_RE.search(x) for x in paths)
+    return False
 
 
 _ANONYMOUS = Rule(
@@ -333,7 +364,7 @@ _ANONYMOUS = Rule(
     regulations=REGULATIONS,
     keywords=("allowanonymous", "permitall", "allowany", "public", "no_auth", "noauth", "skip_auth", "skipauth",
               "login_exempt", "unauthenticated", "auth", "login", "authentication_classes", "permission_classes",
-              "security:", "anonymous", "ignoring"),
+              "security:", "anonymous", "ignoring", "optional", "credentialsrequired"),
     check=_anonymous,
     examples=(
         udiff('Api/Imm.cs', ' [Route("api/patients/{id}/immunizations")]', '+[AllowAnonymous]', ' public class ImmController {}'),
@@ -344,6 +375,8 @@ _ANONYMOUS = Rule(
         udiff('WebSecurityConfig.java', ' WebSecurityCustomizer ignore() {', '+    return web -> web.ignoring().requestMatchers("/static/**", "/api/patients/**");', ' }'),
         udiff('records/views.py', ' ', '+@api_view(["GET"])', '+@permission_classes([AllowAny])', '+def patient_summary(request, pk):',
               '+    return JsonResponse(Summary.for_patient(pk))'),
+        udiff('portal/prescriptions/routes.py', ' @bp.get("/patients/<int:patient_id>/prescriptions")', '-@jwt_required()',
+              '+@jwt_required(optional=True)', ' def prescriptions(patient_id: int):'),
     ),
     counterexamples=(
         udiff('Api/Health.cs', ' [Route("/healthz")]', '+[AllowAnonymous]', ' public class HealthController {}'),
@@ -355,6 +388,10 @@ _ANONYMOUS = Rule(
               '+    return JsonResponse({"status": "ok"})'),
         udiff('accounts/views.py', ' ', '+class LoginView(APIView):', '+    permission_classes = [AllowAny]', '+    def post(self, request):'),
         udiff('Security.kt', ' authorizeHttpRequests {', '+    authorize("/actuator/health", permitAll)', '     authorize(anyRequest, authenticated)'),
+        udiff('src/health/health.controller.ts', "+@Controller('health')", '+export class HealthController {', '+  constructor(',
+              '+    private readonly health: HealthCheckService,', '+    private readonly db: PrismaHealthIndicator,', '+  ) {}', '+',
+              '+  @Get()', '+  @Public()', '+  @HealthCheck()', '+  check() {'),
+        udiff('portal/account/routes.py', ' @bp.get("/login")', '-@jwt_required()', '+@jwt_required(optional=True)', ' def login_page():'),
         udiff('WebSecurityConfig.java', ' WebSecurityCustomizer ignore() {', '+    return web -> web.ignoring().requestMatchers("/static/**", "/favicon.ico");', ' }'),
     ),
 )
@@ -636,6 +673,9 @@ _NEW_ROUTE = Rule(
               ' \tapi := r.Group("/api/v1", s.authMiddleware())', ' \tapi.GET("/patients/:id", s.getPatient)'),
         udiff('internal/api/routes.go', ' \tr := chi.NewRouter()', '+\tr.Get("/patients/{patientID}/immunizations", h.ListImmunizations)',
               ' ', ' \tr.Group(func(r chi.Router) {', ' \t\tr.Use(auth)'),
+        udiff('internal/server/routes.go', ' \tpublic := r.Group("/api")', ' \tpublic.POST("/auth/login", s.login)',
+              '+\tpublic.GET("/patients/:id/allergies", s.allergies)', ' ', ' \tauthed := r.Group("/api", s.requireToken())',
+              ' \tauthed.GET("/patients/:id", s.patient)'),
         udiff('Api/PatientEndpoints.cs', ' public static class PatientEndpoints', ' {',
               '     group.MapGet("/{id:guid}/summary", async (Guid id, IPatientQueries q) => Results.Ok(await q.SummaryAsync(id)))',
               '         .RequireAuthorization("Clinician");', '+    group.MapGet("/{id:guid}/medications", async (Guid id, IPatientQueries q) =>',
@@ -651,6 +691,9 @@ _NEW_ROUTE = Rule(
         udiff('server/routes/labs.js', ' const router = express.Router();', '+router.get("/patients/:id/labs", requireAuth, async (req, res) => res.json(await labs(req.params.id)));', ' module.exports = router;'),
         udiff('internal/server/routes.go', ' func (s *Server) Routes(r *gin.Engine) {', ' \tapi := r.Group("/api/v1", s.authMiddleware())',
               ' \tapi.GET("/patients/:id", s.getPatient)', '+\tapi.GET("/patients/:id/problems", s.getProblems)'),
+        udiff('internal/server/routes.go', ' \tpublic := r.Group("/api")', ' \tpublic.POST("/auth/login", s.login)', ' ',
+              ' \tauthed := r.Group("/api", s.requireToken())', ' \tauthed.GET("/patients/:id", s.patient)',
+              '+\tauthed.GET("/patients/:id/allergies", s.allergies)'),
         udiff('internal/api/routes.go', ' \tr.Group(func(r chi.Router) {', ' \t\tr.Use(auth)',
               '+\t\tr.Get("/patients/{patientID}/immunizations", h.ListImmunizations)', ' \t\tr.Get("/patients/{patientID}", h.GetPatient)'),
         "diff --git a/server/routes/patients.js b/server/routes/patients.js\n--- a/server/routes/patients.js\n"
@@ -665,7 +708,10 @@ _NEW_ROUTE = Rule(
 _REQUEST_INPUT = (
     r"(?:\b(?:req|request|ctx|context|r|c|event|self\.request|this\.request|HttpContext\.Request|Request)\s*\.\s*"
     r"(?:headers?|get_?header|header|cookies?|query|args|params|query_?params|querystring|form|GET|POST|META|Headers|"
-    r"Cookies|Query|Form|get)\b)"
+    r"Cookies|Query|Form|get)\b|"
+    # Go net/http and gin/echo/fiber, servlet: `r.URL.Query().Get("debug")`, `c.GetHeader("X")`, `request.getParameter("x")`
+    r"\b(?:r|req|request)\s*\.\s*(?:URL\s*\.\s*Query\(\)\s*\.\s*Get|FormValue|PostFormValue|PathValue|getParameter)\s*\(|"
+    r"\b(?:c|ctx)\s*\.\s*(?:GetHeader|QueryParam|FormValue|Cookie)\s*\()"
 )
 _REQUEST_LITERAL_RE = re2.compile(
     r"""(?i)""" + _REQUEST_INPUT + r"""[^;{]{0,80}?(?:===?|!==?|\.equals\(|\bequals\b)\s*["'][^"']+["']|"""
@@ -681,7 +727,8 @@ _BYPASS_WORD_RE = re2.compile(
 )
 _GRANTS_IDENTITY_RE = re2.compile(
     r"(?i)next\(\)|return\s+(?:true|next|handler|view|f|func)|is_?admin|roles?\s*[:=]|\buser\s*[:=]|"
-    r"authenticated\s*=|skip|bypass|login_user|set_?user|principal"
+    r"authenticated\s*=|skip|bypass|login_user|set_?user|principal|next\.ServeHTTP|\.Next\(\)|chain\.doFilter|"
+    r"await\s+(?:next|call_next)\s*\(|return\s+await\s+(?:next|call_next)"
 )
 _BYPASS_FLAG_RE = re2.compile(
     r"(?i)(?:\b(?:skip|bypass|disable|no)[_\-]?(?:auth\w*|login|permission\w*|acl|security|authz|authn)\b|"
@@ -850,7 +897,7 @@ _BACKDOOR = Rule(
         "named, audited accounts with their own authentication."
     ),
     regulations=REGULATIONS,
-    keywords=("header", "cookie", "query", "args", "params", "form", "skip", "bypass", "disable", "no_auth", "path",
+    keywords=("header", "cookie", "query", "args", "params", "form", "getparameter", "skip", "bypass", "disable", "no_auth", "path",
               "url", "hasprefix", "request.get", "request.post", "request.meta",
               "noauth", "login_disabled", "password", "passwd", "pwd", "passcode", "verify", "algorithm",
               "ignoreexpiration", "validate", "parseunverified", "requiresignedtokens", "requireexpirationtime", "unsecured", "jwt.decode"),
@@ -871,8 +918,16 @@ _BACKDOOR = Rule(
               ' \treturn http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {',
               '+\t\tif strings.HasPrefix(r.URL.Path, "/v1/records/") {', '+\t\t\tnext.ServeHTTP(w, r)', '+\t\t\treturn', '+\t\t}',
               ' \t\ttoken := bearer(r)', ' \t\tif !a.verify(token) {', ' \t\t\thttp.Error(w, "unauthorized", http.StatusUnauthorized)'),
+        udiff('internal/middleware/auth.go', ' func (a *Auth) RequireToken(next http.Handler) http.Handler {',
+              ' \treturn http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {',
+              '+\t\tif r.URL.Query().Get("debug") == "rvs-ops" {', '+\t\t\tnext.ServeHTTP(w, r)', '+\t\t\treturn', '+\t\t}',
+              ' \t\traw := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")'),
     ),
     counterexamples=(
+        udiff('internal/middleware/auth.go', ' func (a *Auth) RequireToken(next http.Handler) http.Handler {',
+              ' \treturn http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {',
+              '+\t\tif r.URL.Query().Get("format") == "fhir" {', '+\t\t\tw.Header().Set("Content-Type", "application/fhir+json")', '+\t\t}',
+              ' \t\traw := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")'),
         udiff('server/api.js', ' function parse(req, res, next) {', '+  if (req.headers["content-type"] === "application/json") return next();', '   return res.status(415).end();'),
         udiff('ehr/settings.py', ' DEBUG = False', '+SKIP_AUTH = False'),
         udiff('src/ui/session.js', ' function tokenExpiry(token) {', '+  const { exp } = jwt.decode(token);', '   return exp * 1000;'),
@@ -1082,7 +1137,7 @@ _WILDCARD_RE = re2.compile(
     r"""\bacl\s*[:=]\s*["']public-read(?:-write)?["']|\ballow\s+[\w, ]+:\s*if\s+true\b|"""
     r"""\bcontainer_access_type\s*=\s*["'](?:blob|container)["']|\ballow_(?:nested_items_to_be|blob)_public(?:_access)?\s*=\s*true\b"""
 )
-_GRANT_HINTS = ("'*'", '"*"', ":*", "- *", "system:unauthenticated", "system:anonymous", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess",
+_GRANT_HINTS = ("secrets", "'*'", '"*"', ":*", "- *", "system:unauthenticated", "system:anonymous", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess",
                 "roles/owner", "roles/editor", "owner", "contributor", "grant", "superuser", "sysadmin",
                 "permission.all", "container_access_type", "_public")
 _WILDCARD_ITEM_RE = re2.compile(r"""^\s*-\s*["']?\*["']?\s*$""")
@@ -1129,6 +1184,14 @@ def _wildcards(ctx: FileContext) -> Iterator[Hit]:
                               "service accounts only.")
                     continue
                 yield Hit(ln.new_no)
+            elif "secrets" in low and _SECRETS_RESOURCE_RE.search(ln.text):
+                if post is None:
+                    post = post_lines(hunk)
+                i = index_in(post, ln.new_no)
+                if i is not None and _reads_all_secrets(post, i, hunk.header):
+                    yield Hit(ln.new_no, "This role can now list every Secret it can see (no `resourceNames`): "
+                              "database passwords, API keys and TLS keys of the EHR included. Grant `get` on the "
+                              "named secrets the workload mounts, or mount them instead of reading them via the API.")
             elif _WILDCARD_ITEM_RE.search(ln.text) and ctx.language == "yaml":
                 if post is None:
                     post = post_lines(hunk)
@@ -1138,6 +1201,44 @@ def _wildcards(ctx: FileContext) -> Iterator[Hit]:
                 keys = enclosing_keys(post, i, hunk.header)
                 if keys and keys[-1].lower() in _WILDCARD_KEYS:
                     yield Hit(ln.new_no)
+
+
+# An RBAC rule's `resources` naming Secrets (YAML flow or block list, HCL list), or the block list item itself.
+_SECRETS_RESOURCE_RE = re2.compile(
+    r"""^\s*-?\s*["']?resources["']?\s*[:=]\s*\[[^\]]*["']?\bsecrets\b|^\s*-\s*["']?secrets["']?\s*$"""
+)
+# `list`/`watch` enumerate every Secret; `get` alone needs the name (the reviewed counterexample keeps that open)
+_READ_VERBS_RE = re2.compile(r"""(?i)["']?verbs["']?\s*[:=]\s*\[[^\]]*["'](?:list|watch|\*)["']|^\s*-\s*["']?(?:list|watch|\*)["']?\s*$""")
+_RBAC_RE = re2.compile(r"(?i)\bkind:\s*(?:Cluster)?Role\b|\brules:|kubernetes_(?:cluster_)?role\b|\bverbs\b|\brule\s*\{")
+
+
+def _reads_all_secrets(post: Sequence[DiffLine], i: int, header: str) -> bool:
+    """Whether the RBAC rule holding post[i] (its `resources` names Secrets) lets the subject get/list/watch them
+    without `resourceNames`. The rule is the run of lines around post[i] up to the next rule item."""
+    base = indent_of(post[i].text)
+    if post[i].text.lstrip().startswith("-") and "resources" not in post[i].text:
+        base = max(0, base - 2)  # `- secrets` under `resources:`: the rule's keys sit one level up
+    lo = i
+    while lo > 0 and i - lo < 8:
+        t = post[lo].text
+        if t.lstrip().startswith("- ") and indent_of(t) < base or t.strip() in ("rule {", "rules:") or t.lstrip().startswith("rule {"):
+            break
+        lo -= 1
+    hi = i + 1
+    while hi < len(post) and hi - i < 8:
+        t = post[hi].text
+        if t.strip() and (indent_of(t) < base and not t.lstrip().startswith("- ") or
+                          t.lstrip().startswith("- ") and indent_of(t) < base or t.strip() == "}"):
+            break
+        hi += 1
+    rule = "\n".join(p.text for p in post[lo:hi])
+    if "resourcenames" in rule.lower() or "resource_names" in rule.lower():
+        return False
+    verbs = [p for p in post[lo:hi] if _READ_VERBS_RE.search(p.text)]
+    if not verbs:
+        return False
+    context = "\n".join(p.text for p in post) + "\n" + header
+    return _RBAC_RE.search(context) is not None
 
 
 _WILDCARD = Rule(
@@ -1150,7 +1251,7 @@ _WILDCARD = Rule(
         "specific verbs, resources and tables it uses (least privilege)."
     ),
     regulations=REGULATIONS,
-    keywords=("*", "container_access_type", "_public", "system:unauthenticated", "system:anonymous", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess", "roles/owner",
+    keywords=("*", "secrets", "container_access_type", "_public", "system:unauthenticated", "system:anonymous", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess", "roles/owner",
               "roles/editor", "owner", "contributor", "grant", "superuser", "sysadmin", "db_owner", "permission.all"),
     check=_wildcards,
     examples=(
@@ -1158,11 +1259,15 @@ _WILDCARD = Rule(
         udiff('k8s/rbac.yaml', ' rules:', '   - apiGroups: [""]', '-    resources: ["configmaps"]', '+    resources: ["*"]', '     verbs: ["get"]'),
         udiff('infra/iam.tf', ' statement {', '-  actions = ["s3:GetObject"]', '+  actions = ["*"]'),
         udiff('db/V9.sql', '+GRANT ALL PRIVILEGES ON ALL TABLES IN SCHEMA public TO reporting;'),
+        udiff('deploy/k8s/reporting/clusterrole.yaml', ' rules:', '   - apiGroups: [""]', '-    resources: ["configmaps"]',
+              '-    verbs: ["get"]', '+    resources: ["secrets"]', '+    verbs: ["get", "list", "watch"]'),
     ),
     counterexamples=(
         "infra/azure/lab-reports.tf::resource \"azurerm_storage_container\" \"lab_reports\" {\n  name = \"lab-reports\"\n  container_access_type = \"private\"\n}",
         udiff('k8s/rbac.yaml', ' rules:', '   - apiGroups: [""]', '-    resources: ["configmaps"]', '+    resources: ["configmaps", "secrets"]', '     verbs: ["get"]'),
         udiff('db/V9.sql', '+GRANT SELECT ON encounters TO reporting;'),
+        udiff('deploy/k8s/reporting/role.yaml', ' rules:', '   - apiGroups: [""]', '+    resources: ["secrets"]',
+              '+    resourceNames: ["reporting-db-credentials"]', '+    verbs: ["get", "watch"]'),
     ),
 )
 
@@ -1178,6 +1283,13 @@ _CALLER_HINTS = ("user", "auth", "session", "principal", "claims", "identity", "
 _CLIENT_VALUE_RE = re2.compile(
     r"\b(?:req|request)\s*\.\s*(?:query|params|body|args|GET|POST|form|query_params|values)\b|"
     r"\bc\s*\.\s*(?:Query|Param|DefaultQuery|PostForm)\s*\(|\br\s*\.\s*(?:URL\s*\.\s*Query\(\)|FormValue\(|PathValue\()"
+)
+
+
+# Reading the request's own value is not a fetch: `request.args.get("name")`, `req.query.get("id")`.
+_CLIENT_ACCESSOR_RE = re2.compile(
+    r"\b(?:req|request)\s*\.\s*(?:query|params|body|args|GET|POST|form|query_params|values|headers|cookies|data|json)"
+    r"\s*\.\s*(?:get|getlist|get_json)\("
 )
 
 
@@ -1198,7 +1310,7 @@ def _scope_from_request(ctx: FileContext) -> Iterator[Hit]:
             continue  # still scoped by the caller
         for a in block.added:
             if a.new_no is not None and not is_comment(a.text) and _CLIENT_VALUE_RE.search(a.text) \
-                    and _FETCH_LIKE_RE.search(a.text):
+                    and _FETCH_LIKE_RE.search(_CLIENT_ACCESSOR_RE.sub("", a.text)):
                 where = ctx.position(a.new_no)
                 if where is not None:
                     post, i = where
@@ -1229,6 +1341,9 @@ _SCOPE_FROM_REQUEST = Rule(
               "   res.json(results);"),
     ),
     counterexamples=(
+        udiff("portal/intake/routes.py", ' @bp.get("/intake/confirm")', " def confirm():",
+              '-    patient = Patient.query.get_or_404(session["intake_id"])',
+              '+    return render_template("confirm.html", name=request.args.get("name"), dob=request.args.get("dob"))'),
         udiff("src/routes/labs.js", " router.get('/labs', authenticate, async (req, res) => {",
               "-  const results = await LabResult.findAll({ where: { patientId: req.user.patientId } });",
               "+  const results = await LabResult.findAll({ where: { patientId: req.user.patientId, code: req.query.code } });",
