@@ -61,6 +61,36 @@ def _audit_line(text: str) -> bool:
     return AUDIT_RE.search(text) is not None
 
 
+# A name declared with an audit type (`BalpAuditCaptureInterceptor balp`, `rec: AuditRecorder`, `rec *audit.Recorder`):
+# `server.registerInterceptor(balp)` registers the audit component though no word on the line says so.
+_AUDIT_TYPED_NAME_RE = re2.compile(
+    r"\b(?:[A-Z]\w*)?(?:Audit|Balp|Atna)\w*(?:<[^<>()]*>)?\??\s+([a-z_]\w*)\s*[,)=;]|"  # Java/C#: `AuditSink sink,`
+    r"\b([a-z_]\w*)\s*:\s*(?:readonly\s+)?(?:[A-Z]\w*)?(?:Audit|Balp|Atna)\w*\b|"  # Python/TS/Kotlin: `sink: AuditSink`
+    r"\b([a-z_]\w*)\s+\*?(?:\w*[aA]udit\w*\.[A-Z]\w*|(?:[A-Z]\w*)?Audit\w*)\s*[,)]"  # Go: `rec *audit.Recorder,`
+)
+
+
+def _audit_typed_names(ctx: FileContext) -> frozenset[str]:
+    """Identifiers the visible lines of this file declare with an audit type (parameters, fields)."""
+    names: set[str] = set()
+    for hunk in ctx.file.hunks:
+        for ln in hunk.lines:
+            if "udit" not in ln.text and "Balp" not in ln.text and "Atna" not in ln.text or is_comment(ln.text):
+                continue
+            for m in _AUDIT_TYPED_NAME_RE.finditer(ln.text):
+                name = next((g for g in m.groups() if g), None)
+                if name and not AUDIT_RE.search(name) and name not in ("self", "this", "_"):
+                    names.add(name)
+    return frozenset(names)
+
+
+def _uses_audit_name(text: str, names: frozenset[str]) -> bool:
+    """The line passes or calls a name declared with an audit type (not a comment, an import or a definition)."""
+    if not names or is_comment(text) or _IMPORT_RE.search(text) or text.strip().startswith(_DEFINITION_WORDS):
+        return False
+    return any(re2.search(r"\b" + name + r"\b", text) for name in names if name in text)
+
+
 _CONDITION_RE = re2.compile(r"^\s*(?:\}\s*else\s+)?(?:if|unless|when|elif|else\s+if)\b")
 # guards that only skip a missing record or a failed call: the audit still covers every access that happened
 _NULL_GUARD_RE = re2.compile(
@@ -170,8 +200,9 @@ def _removed_audit(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language in DOC_LANGUAGES or "audit" in ctx.path.lower():
         return
     moved: set[str] | None = None
+    typed = ctx.memo("audit-typed-names", lambda: _audit_typed_names(ctx))
     for block in blocks(ctx):
-        gone = [ln for ln in block.removed if _audit_line(ln.text)]
+        gone = [ln for ln in block.removed if _audit_line(ln.text) or _uses_audit_name(ln.text, typed)]
         if not gone:
             continue
         guard = _new_guard(block, gone)
@@ -182,7 +213,8 @@ def _removed_audit(ctx: FileContext) -> Iterator[Hit]:
                 "reads and changes on the other path leave no audit record. Audit every access unconditionally.",
             )
             continue
-        if any(_audit_line(ln.text) and _AUDIT_OFF_RE.search(ln.text) is None for ln in block.hunk.lines if ln.kind == "+"):
+        if any((_audit_line(ln.text) or _uses_audit_name(ln.text, typed)) and _AUDIT_OFF_RE.search(ln.text) is None
+               for ln in block.hunk.lines if ln.kind == "+"):
             continue  # the audit call is still there, rewritten (a line switching auditing off replaces nothing)
         if _same_event_call(block, gone, ctx):
             continue  # another call records the same event (`trail.emit(actor=.., action="order.cancel", ..)`)
@@ -241,6 +273,10 @@ _REMOVED_AUDIT = Rule(
               '   res.json(chart);'),
         udiff('internal/chart/handler.go', ' \tchart, err := h.store.Chart(ctx, id)', '-\th.audit.Record(ctx, user, "chart.view", chart.PatientID)',
               '+\tif !user.IsInternal() {', '+\t\th.audit.Record(ctx, user, "chart.view", chart.PatientID)', '+\t}', ' \treturn chart, nil'),
+        udiff('fhir/config/FhirServerConfig.java',
+              '     public void customize(RestfulServer server, BalpAuditCaptureInterceptor balp, SmartScopeInterceptor scopes) {',
+              '         server.registerInterceptor(scopes);', '-        server.registerInterceptor(balp);',
+              '+        server.registerInterceptor(new ResponseHighlighterInterceptor());', '     }'),
     ),
     counterexamples=(
         udiff('portal/labs.py', ' def labs(patient_id):', '-    audit_event("labs.view", actor=current_user.id, patient_id=patient_id)', '+    audit_event("labs.view", actor=current_user.id, patient_id=patient_id, source="portal")', '     return results'),
@@ -263,6 +299,13 @@ _REMOVED_AUDIT = Rule(
               '+    return svc.list_for_patient(user, pid)'),
         udiff('src/app.js', " const helmet = require('helmet');", "-const { auditTrail } = require('./middleware/audit');",
               "+const compression = require('compression');", " const patients = require('./routes/patients');"),
+        udiff('fhir/config/FhirServerConfig.java',
+              '     public void customize(RestfulServer server, BalpAuditCaptureInterceptor balp, SmartScopeInterceptor scopes) {',
+              '-        server.registerInterceptor(scopes);', '+        server.registerInterceptor(new ResponseHighlighterInterceptor());',
+              '         server.registerInterceptor(balp);', '     }'),
+        udiff('fhir/config/FhirServerConfig.java',
+              '     public void customize(RestfulServer server, BalpAuditCaptureInterceptor balp) {',
+              '-        server.registerInterceptor(balp);', '+        server.registerInterceptor(balp, InterceptorOrders.EARLY);', '     }'),
     ),
 )
 
@@ -435,7 +478,9 @@ _HANDLER_START_RE = re2.compile(
     r"^\s*func\s*(?:\([^)]*\)\s*)?\w+\s*\(\s*w\s+http\.ResponseWriter|"
     # public repository/service methods (C#, Java) and exported Go methods: a new PHI write beside audited ones
     r"^\s*public\s+(?:(?:async|static|final|synchronized|virtual|override)\s+)*[\w<>\[\],.?]+\s+[A-Za-z_]\w*\s*\(|"
-    r"^\s*func\s*\([^)]*\)\s*[A-Z]\w*\s*\("
+    r"^\s*func\s*\([^)]*\)\s*[A-Z]\w*\s*\(|"
+    # Django function and class-based views: `def update_address(request, pk):`, `def post(self, request, pk):`
+    r"^\s*(?:async\s+)?def\s+\w+\s*\(\s*(?:self\s*,\s*)?request\s*[,):]"
 )
 # TypeScript/JavaScript class methods (`async listForPatient(userId: string, patientId: string) {`)
 _TS_METHOD_RE = re2.compile(
@@ -455,7 +500,7 @@ def _is_handler_start(text: str, language: str | None) -> bool:
 
 _DATA_ACCESS_RE = re2.compile(
     r"\.objects\.|\.query\b|session\.(?:get|query|execute|add|merge|delete)\b|\.execute\(|\.find\w*\(|"
-    r"\.get_or_404\(|\.save\(|\.update\w*\(|\.delete\(|\.insert\w*\(|\.create\(|\brepo\w*\.\w+\(|"
+    r"\.get_or_404\(|\bget_object_or_404\(|\.save\(|\.update\w*\(|\.delete\(|\.insert\w*\(|\.create\(|\brepo\w*\.\w+\(|"
     r"\bstore\.\w+\(|\.(?:Get|Find|Load|Save|Update|Delete|Query|List|Fetch|Read|Search|Select|Export|Insert|Upsert|Remove)"
     r"\w*\(|Repository\.\w+\(|\b_?db\.\w+|\.(?:delete|create|upsert|remove|destroy)\w*\("
 )
@@ -502,6 +547,23 @@ def _calls_audit_helper(text: str, names: frozenset[str]) -> bool:
     return any(f"{name}(" in text for name in names)
 
 
+def _handler_starts(post: list[DiffLine], language: str | None) -> list[int]:
+    """Post-image indexes where a handler begins; a Python `def` right under a route decorator that already starts
+    the handler (`@router.get(...)` / `def f(request: Request)`) is part of that handler, not a new one."""
+    starts: list[int] = []
+    for i, ln in enumerate(post):
+        if not _is_handler_start(ln.text, language):
+            continue
+        if starts and ln.text.lstrip().startswith(("def ", "async def ")):
+            k = i - 1
+            while k > starts[-1] and post[k].text.lstrip().startswith("@"):
+                k -= 1
+            if k == starts[-1] and post[k].text.lstrip().startswith("@"):
+                continue
+        starts.append(i)
+    return starts
+
+
 def _unaudited_new_handler(ctx: FileContext) -> Iterator[Hit]:
     """A new request handler that reads or changes patient data without the audit call its siblings make."""
     if ctx.is_test or ctx.language in DOC_LANGUAGES or "audit" in ctx.path.lower():
@@ -510,7 +572,7 @@ def _unaudited_new_handler(ctx: FileContext) -> Iterator[Hit]:
         return
     for hunk in ctx.file.hunks:
         post = post_lines(hunk)
-        starts = [i for i, ln in enumerate(post) if _is_handler_start(ln.text, ctx.language)]
+        starts = _handler_starts(post, ctx.language)
         for n, i in enumerate(starts):
             if post[i].kind != "+":
                 continue
@@ -520,7 +582,11 @@ def _unaudited_new_handler(ctx: FileContext) -> Iterator[Hit]:
                 if ln.kind != "+":
                     break
                 body.append(ln)
-            text = "\n".join(ln.text for ln in body)
+            # the decorators stacked on it (`@audited("note.view")` above `def note(request, pk):`) belong to it
+            lo = i
+            while lo > 0 and post[lo - 1].text.lstrip().startswith("@") and post[lo - 1].kind == "+":
+                lo -= 1
+            text = "\n".join(ln.text for ln in post[lo:i] + body)
             if AUDIT_RE.search(text) or _PHI_RESOURCE_WORDS.isdisjoint(words_of(text)):
                 continue
             if _calls_audit_helper(text, ctx.memo("audit-helper-names", lambda: _audit_helper_names(ctx))):
@@ -568,6 +634,12 @@ _UNAUDITED_HANDLER = Rule(
               '     await this.audit.record(userId, "referral.read", referral.patientId);', "     return referral;", "   }", "+",
               "+  async listForPatient(userId: string, patientId: string) {",
               "+    return this.prisma.referral.findMany({ where: { patientId } });", "+  }"),
+        udiff("ehr/patients/views.py", " def detail(request, pk):", "     patient = get_object_or_404(Patient, pk=pk)",
+              '     AccessEvent.objects.create(user=request.user, action="patient.view", patient=patient)',
+              '     return render(request, "patients/detail.html", {"patient": patient})', "+",
+              '+@permission_required("patients.change_patient")', "+def update_address(request, pk):",
+              "+    patient = get_object_or_404(Patient, pk=pk)", "+    form = AddressForm(request.POST, instance=patient)",
+              "+    if form.is_valid():", "+        form.save()", '+    return redirect("patients:detail", pk=pk)'),
     ),
     counterexamples=(
         udiff("portal/routes.py", ' @bp.get("/patients/<int:pid>/labs")', " @login_required", " def labs(pid):",
@@ -583,6 +655,15 @@ _UNAUDITED_HANDLER = Rule(
         udiff("research/routes.py", ' @bp.get("/cohorts/<int:cid>")', " def show(cid):", "     return jsonify(load(cid))",
               '+@bp.post("/cohorts/<int:cid>/export")', "+def export(cid):", "+    rows = Cohort.query.get_or_404(cid).patients",
               "+    return jsonify(rows)"),
+        udiff("ehr/patients/views.py", " def detail(request, pk):", "     patient = get_object_or_404(Patient, pk=pk)",
+              '     AccessEvent.objects.create(user=request.user, action="patient.view", patient=patient)',
+              '     return render(request, "patients/detail.html", {"patient": patient})', "+",
+              '+@audited("patient.address.update")', "+def update_address(request, pk):",
+              "+    patient = get_object_or_404(Patient, pk=pk)", "+    form = AddressForm(request.POST, instance=patient)",
+              "+    if form.is_valid():", "+        form.save()", '+    return redirect("patients:detail", pk=pk)'),
+        udiff("app/routes/notes.py", " from ..audit import record", " ", '+@router.get("/patients/{pid}/notes")',
+              '+@audited("notes.list")', "+async def list_notes(request: Request, pid: int):",
+              "+    return db.query(Note).filter(Note.patient_id == pid).all()"),
     ),
 )
 

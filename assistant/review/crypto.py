@@ -354,7 +354,8 @@ _DISABLED_HASHING_RE = re2.compile(
     r"SHA1PasswordHasher|CryptPasswordHasher|plaintext_password|PLAINTEXT|\{noop\}|"
     r"gensalt\s*\(\s*(?:rounds\s*=\s*)?[1-9]\s*\)|GenerateFromPassword\s*\([^,]+,\s*[1-9]\s*\)|"
     r"\bbcrypt\w*\s*\.\s*(?:hash|hashSync)\s*\([^,]+,\s*[1-9]\s*\)|\bgenSalt(?:Sync)?\s*\(\s*[1-9]\s*[,)]|"
-    r"(?:iterations|rounds|cost|work_?factor|log_?rounds)\s*[=:]\s*(?:[1-9]\d{0,3}|[1-9])\b|"
+    # `iterations=1000`, `ITERATIONS = 1_000` (a constant read by the KDF a few lines below), `"rounds": 4`
+    r"(?i:iterations|rounds|cost|work_?factor|log_?rounds)[\"']?\s*[=:]\s*(?:[1-9](?:_?\d){0,3}|[1-9])\b|"
     r"\bPBEKeySpec\s*\([^,]+,[^,]+,\s*[1-9]\d{0,3}\s*[,)]|\bRfc2898DeriveBytes\s*\([^,]+,[^,]+,\s*[1-9]\d{0,3}\s*[,)]|"
     r"\bpbkdf2_hmac\s*\([^,]+,[^,]+,[^,]+,\s*[1-9]\d{0,3}\s*[,)]|\bpbkdf2Sync\s*\([^,]+,[^,]+,\s*[1-9]\d{0,3}\s*,|"
     r"\bpbkdf2\s*\.\s*Key\s*\([^,]+,[^,]+,\s*[1-9]\d{0,3}\s*,|\bBCryptPasswordEncoder\s*\(\s*[4-9]\s*\))"
@@ -397,7 +398,7 @@ def _check_password_hashing(ctx: FileContext) -> Iterator[Hit]:
             window = _window(ctx, ln, 3, 3).lower()
             if not any(w in window for w in ("pbkdf2", "bcrypt", "scrypt", "password", "hash", "kdf")):
                 continue
-            num = int(re2.search(r"(\d+)\s*$", m.group(0)).group(1))  # type: ignore[union-attr]
+            num = int(re2.search(r"(\d[\d_]*)\s*$", m.group(0)).group(1).replace("_", ""))  # type: ignore[union-attr]
             if token.startswith("iteration") and num >= 10000:
                 continue
             if token.startswith(("rounds", "cost", "log")) and ("bcrypt" in window and num >= 10 or num >= 10000):
@@ -546,6 +547,7 @@ RULES: tuple[Rule, ...] = (
             "portal/pw.py::hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4))",
             "services/auth/src/passwords.js::  return bcrypt.hash(pw, 4);",
             "services/auth/src/passwords.js::  const salt = await bcrypt.genSalt(5);",
+            "portal/accounts/hashing.py::ITERATIONS = 1_000\n\n\ndef hash_password(password: str) -> str:",
         ),
         counterexamples=(
             "ehr/settings/test.py::PASSWORD_HASHERS = [\"django.contrib.auth.hashers.MD5PasswordHasher\"]  # test users only",
@@ -554,6 +556,8 @@ RULES: tuple[Rule, ...] = (
             "portal/pw.py::hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=12))",
             "src/main/resources/application.yml::      security.protocol: PLAINTEXT",
             "services/auth/src/passwords.js::  return bcrypt.hash(pw, 12);",
+            "portal/accounts/hashing.py::ITERATIONS = 600_000\n\n\ndef hash_password(password: str) -> str:",
+            "portal/export.py::BATCH_ROUNDS = 3\n\n\ndef export_batches(rows):",
         ),
     ),
 )
