@@ -100,6 +100,14 @@ def _removed_guard(ctx: FileContext) -> Iterator[Hit]:
         if any(_code(ln) and AUTH_RE.search(ln.text) and not _NON_AUTH_GUARD_RE.search(ln.text) for ln in block.added) and (
                 not _global_guard_dropped(ctx, gone)):
             narrowed = _authz_dropped_from_line(block)
+            if narrowed is None:
+                opened = _weakened(block, gone)
+                if opened is not None:
+                    yield Hit(opened[0], "The guard is replaced by a weaker one: " + (
+                        "it now lets every caller in, signed in or not." if opened[1] == 0 else
+                        "it now only asks that the caller is signed in, not that they hold the role or may see "
+                        "this patient.") + " Restore the role/permission/ownership check.")
+                continue
             if narrowed is not None:
                 yield Hit(narrowed, "The authorization check (role/permission) is removed from this line while the "
                                     "authentication stays, so any signed-in user now passes. Restore the role or "
@@ -128,7 +136,7 @@ def _removed_guard(ctx: FileContext) -> Iterator[Hit]:
 # permission classes. Replacing it with a bare `AddAuthorization()` still "mentions auth" but requires nothing.
 _GLOBAL_GUARD_RE = re2.compile(
     r"(?i)FallbackPolicy|RequireAuthenticatedUser\s*\(|\.RequireAuthorization\s*\(|"
-    r"anyRequest\s*\(\s*\)\s*\.\s*(?:authenticated|hasRole|hasAuthority)|DEFAULT_PERMISSION_CLASSES|IsAuthenticated\b"
+    r"anyRequest\s*\(\s*\)\s*\.\s*(?:authenticated|hasRole|hasAuthority)|DEFAULT_PERMISSION_CLASSES|(?-i:IsAuthenticated)(?:$|[^\w(])"
 )
 
 
@@ -155,6 +163,47 @@ def _authz_dropped_from_line(block: object) -> int | None:
     if not set(_WORD_TOKENS_RE.findall(new)) <= old_tokens:
         return None  # something else was written: a different check, not a deletion
     return added[0].new_no
+
+
+# A guard that lets everyone through: Spring's `@PreAuthorize("permitAll()")`, `.permitAll()`, `[AllowAnonymous]`.
+_OPEN_GUARD_RE = re2.compile(
+    r"(?i)permitAll|isAnonymous\(\)|PreAuthorize\(\s*\"true\"|AllowAnonymous|IS_AUTHENTICATED_ANONYMOUSLY|\bAllowAny\b|"
+    r"optional\s*=\s*True|anonymous[\"']"
+)
+# The annotation/attribute names that wrap a guard expression: what decides is inside them.
+_GUARD_WRAPPER_RE = re2.compile(r"(?i)@?(?:Pre|Post)Authorize\s*\(|\[\s*Authorize\b|@Authorize\b|\bauthorizeHttpRequests\b|"
+                                r"\bauthorize(?:Requests)?\s*\(")
+# What names a role, permission or policy inside those wrappers.
+_AUTHZ_ARGS_RE = re2.compile(
+    r"(?i)\b(?:Roles|Policy)\s*=|has(?:Any)?(?:Role|Authority)|hasPermission|@\w+\.\w+\(|#\w+|\bROLE_|@Secured\s*\(\s*\S|"
+    r"@RolesAllowed\s*\(\s*\S|\baccess\s*\("
+)
+
+
+def _strength(text: str) -> int:
+    """0: lets anyone in; 1: any signed-in caller; 2: a role, permission, policy or ownership check."""
+    if _OPEN_GUARD_RE.search(text):
+        return 0
+    inner = _GUARD_WRAPPER_RE.sub(" ", text)
+    if _AUTHZ_ARGS_RE.search(text) or AUTHZ_RE.search(inner):
+        return 2
+    return 1
+
+
+def _weakened(block: object, gone: list[DiffLine]) -> tuple[int, int] | None:
+    """A guard replaced by a weaker one in the same change block: `@PreAuthorize("hasRole('CLINICIAN')")` ->
+    `@PreAuthorize("isAuthenticated()")` or `("permitAll()")`, `[Authorize(Roles = "Clinician")]` -> `[Authorize]`,
+    `@roles_required("admin")` -> `@login_required`. Anchored on the weaker guard."""
+    added = [ln for ln in block.added if _code(ln) and AUTH_RE.search(ln.text)  # type: ignore[attr-defined]
+             and not _NON_AUTH_GUARD_RE.search(ln.text) and ln.new_no is not None]
+    if not added:
+        return None
+    was = max(_strength(ln.text) for ln in gone)
+    now = max(_strength(ln.text) for ln in added)
+    if now >= was:
+        return None
+    line = next(ln.new_no for ln in added if _strength(ln.text) == now)
+    return (line, now) if line is not None else None
 
 
 def _global_guard_dropped(ctx: FileContext, gone: list[DiffLine]) -> bool:
@@ -216,6 +265,10 @@ _REMOVED_GUARD = Rule(
               '+@UseGuards(ThrottlerGuard)', ' export class LabsController {'),
         udiff('server/app.js', " app.use('/health', health);", "-app.use('/api/admin', requireAuth, requireRole('admin'), adminRouter);",
               "+app.use('/api/admin', requireAuth, adminRouter);", " app.use('/api/records', requireAuth, records);"),
+        udiff('api/AllergyController.java', '     @GetMapping', '-    @PreAuthorize("@patientAccess.canView(authentication, #patientId)")',
+              '+    @PreAuthorize("permitAll()")', '     public List<AllergyDto> list(@PathVariable long patientId) {'),
+        udiff('Controllers/ChartController.cs', ' [ApiController]', '-[Authorize(Roles = "Clinician,Nurse")]', '+[Authorize]',
+              ' public class ChartController : ControllerBase'),
     ),
     counterexamples=(
         udiff('server/app.js', "-app.use(requireAuth);", " app.use('/health', health);", "+app.use(requireAuth);",
@@ -227,6 +280,10 @@ _REMOVED_GUARD = Rule(
               '+builder.Services.AddAuthorization(o => o.FallbackPolicy = Policies.AuthenticatedUser);', ' builder.Services.AddControllers();'),
         udiff('portal/labs.py', ' @bp.get("/patients/<int:pid>/labs")', '-@login_required', '+@roles_required("clinician")', ' def labs(pid):', '     return jsonify(load(pid))'),
         udiff('portal/labs.py', '-# TODO: login_required', '+# login handled by the blueprint', ' def labs(pid):', '     return 1'),
+        udiff('api/AllergyController.java', '     @GetMapping', '-    @PreAuthorize("isAuthenticated()")',
+              '+    @PreAuthorize("@patientAccess.canView(authentication, #patientId)")', '     public List<AllergyDto> list(@PathVariable long patientId) {'),
+        udiff('Controllers/ChartController.cs', ' [ApiController]', '-[Authorize(Roles = "Clinician")]', '+[Authorize(Policy = "CareTeam")]',
+              ' public class ChartController : ControllerBase'),
     ),
 )
 
