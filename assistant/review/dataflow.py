@@ -294,7 +294,18 @@ def _assignment_head(text: str) -> tuple[str, int, str] | None:
     if not m:
         return None
     rhs_start = m.end(0) - (0 if m.group(0).endswith(("=",)) else 1)
-    return m.group(1), rhs_start, text[rhs_start:].strip()
+    name = m.group(1)
+    if name in _SECOND_RESULTS:
+        # `p, err := s.patients.Get(ctx, id)` / `patient, created = ...get_or_create(...)`: the value is the first name's
+        first = _MULTI_HEAD_RE.search(text[: m.start(1)])
+        if first is not None and first.group(1) != "_":
+            name = first.group(1)
+    return name, rhs_start, text[rhs_start:].strip()
+
+
+# The second name of `x, err := ...` (Go) and `x, created = ...` (Django): a status, the first name holds the value.
+_SECOND_RESULTS = frozenset({"err", "ok", "error", "created", "found", "exists", "_"})
+_MULTI_HEAD_RE = re2.compile(r"^\s*(?:(?:var|const|let|val)\s+)?\(?\s*([A-Za-z_]\w*)\s*,\s*$")
 
 
 def _opens_unclosed(rhs: str) -> bool:

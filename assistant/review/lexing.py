@@ -52,12 +52,14 @@ def stops_re(stops: str, quote: str) -> re.Pattern[str]:
     return found
 
 
-def mask(text: str) -> Masked:
+def mask(text: str, dollar_names: bool = False) -> Masked:
     """Blank string contents so code-level patterns cannot match inside literals.
 
     Interpolated expressions (`{x}` in f-strings and C# `$""`, `${x}` in JS
     templates) stay visible, because they are code. Comments (`#`, `//`) are
-    blanked too, except inside strings.
+    blanked too, except inside strings. `dollar_names`: the language also
+    interpolates a bare `$name` in double-quoted strings (Kotlin, PHP, Groovy),
+    so that name stays visible too; elsewhere `"$x"` is plain text.
     """
     out = list(text)
     strings: list[StrLit] = []
@@ -87,6 +89,9 @@ def mask(text: str) -> Masked:
             interps: list[str] = []
             content_start = k
             stops = _STOPS_TRIPLE if triple else _STOPS
+            bare = dollar_names and c == '"' and not raw
+            if bare:
+                stops += "$"
             while k < n:
                 if text[k] not in stops:
                     nk = stops_re(stops, c).search(text, k)
@@ -107,6 +112,14 @@ def mask(text: str) -> Masked:
                     break
                 if ch == "\n" and not triple and c != "`":
                     break
+                if bare and ch == "$" and k + 1 < n and (text[k + 1].isalpha() or text[k + 1] == "_"):
+                    m = k + 1
+                    while m < n and (text[m].isalnum() or text[m] == "_"):
+                        m += 1
+                    interps.append(text[k + 1:m])
+                    out[k] = " "  # the name itself stays visible
+                    k = m
+                    continue
                 dollar = ch == "{" and k > 0 and text[k - 1] == "$" and c == '"' and not raw
                 if (formatted or dollar) and ch == "{" and (c != "`" or (k > 0 and text[k - 1] == "$")):
                     if k + 1 < n and text[k + 1] == "{" and c != "`":
@@ -136,7 +149,7 @@ def mask(text: str) -> Masked:
                 k += 1
             content = text[content_start:min(k, n)]
             end = min(k + len(quote), n) if k < n and text.startswith(quote, k) else k
-            strings.append(StrLit(i, end, content, bool(interps) and (formatted or "${" in content), interps))
+            strings.append(StrLit(i, end, content, bool(interps) and (formatted or bare or "${" in content), interps))
             i = end if end > i else i + 1
             continue
         if c == "#" and (i == 0 or text[i - 1] in " \t\n"):

@@ -31,18 +31,23 @@ from assistant.review.dataflow import (
     bind_index,
     bindings,
     flow_of,
+    may_name_record,
     record_words_pattern,
 )
-from assistant.review.lexing import balanced_span, line_at, mask
-from assistant.review.phiexpr import may_yield, phi_chains
+from assistant.review.dataflow import _assignment_head
+from assistant.review.lexing import balanced_span, chains, line_at, mask
+from assistant.review.phiexpr import _SAFE_CALL_RE, _enclosing_call, may_yield, phi_chains
+from assistant.review.vocabulary import split_words
 
 CODE = frozenset({"python", "java", "kotlin", "javascript", "typescript", "go", "csharp", "ruby", "php"})
+# Languages whose double-quoted strings interpolate a bare `$name` (`"merged $duplicate"`).
+DOLLAR_TEMPLATES = frozenset({"kotlin", "php", "groovy"})
 
 _LOG_SINK_RE = re2.compile(
     r"(?:\bLog\s*\.\s*[dievw]\s*\(|\bTimber\s*\.\s*[dievw]\s*\()|"
     r"(?i:\b[\w.]*log(?:ger)?\w*(?:\(\s*\))?\s*(?:\?\.|\.|->|::)\s*"
     r"(?:info|debug|warn|warning|error|exception|critical|fatal|trace|log|verbose|notice|msg|printf?|println|"
-    r"infof|debugf|errorf|warnf|fatalf|tracef|infow|debugw|errorw|warnw|information|log\w+|with\w*|add)\s*\(|"
+    r"infof|debugf|errorf|warnf|fatalf|tracef|infow|debugw|errorw|warnw|information|log\w+|with\w*|add)\s*(?:\(|\{)|"
     r"(?:^|[^\w.])print(?:ln)?\s*\(|\bconsole\s*\.\s*(?:log|info|warn|error|debug|trace|dir)\s*\(|"
     r"\bSystem\s*\.\s*(?:out|err)\s*\.\s*(?:print|println|printf|format)\s*\(|"
     r"\bfmt\s*\.\s*(?:Print|Println|Printf)\s*\(|\bfmt\s*\.\s*Fprint(?:f|ln)?\s*\(\s*os\s*\.\s*Std(?:err|out)|"
@@ -73,6 +78,7 @@ def sink_hits(
     hints = ctx.phi_hint_lines
     if not hints:
         return
+    dollars = ctx.language in DOLLAR_TEMPLATES
     for ln in ctx.scan(sink.pattern, added_only=False, lower=False):  # type: ignore[attr-defined]
         where = ctx.position(ln.new_no or 0)
         hunk = ctx.hunk_of(ln.new_no or 0)
@@ -84,15 +90,17 @@ def sink_hits(
             for n_sink, m in enumerate(sink.finditer(ln.text)):  # type: ignore[attr-defined]
                 if n_sink >= _MAX_SINKS_PER_LINE:
                     break
-                open_col = ln.text.find("(", m.end() - 1)
-                if open_col < 0:
-                    open_col = m.end() - 1
+                open_col = m.end() - 1
+                if ln.text[open_col] != "{":  # a Kotlin logger's lambda (`logger.info { "..." }`) opens with `{`
+                    open_col = ln.text.find("(", open_col)
+                    if open_col < 0:
+                        open_col = m.end() - 1
                 span, starts = balanced_span(post, i, open_col, max_lines=12)
                 if span.replace(" ", "") in ("()", "(") and i < len(post):
                     # a fluent logger (`log.Info().Str("ssn", p.SSN).Msg(...)`): the values follow the call
                     span, starts = _fluent_span(post, i, open_col)
                 span_lines = post[i: i + len(starts)]
-                masked = mask(span)
+                masked = mask(span, dollars)
                 names = set(IDENTIFIER_RE.findall(masked.masked))
                 # Four filters, the costly one (the bindings around the line) last: the span must show a
                 # PHI hint or a bound name, an added line or a name bound on one, pass `require`, and
@@ -311,7 +319,11 @@ def _check_logs(ctx: FileContext) -> Iterator[Hit]:
         if h.line not in seen:
             seen.add(h.line)
             yield h
-    yield from (h for h in _record_dumps(ctx) if h.line not in seen)
+    for h in _record_dumps(ctx):
+        if h.line not in seen:
+            seen.add(h.line)
+            yield h
+    yield from (h for h in _whole_values(ctx) if h.line not in seen)
 
 
 # `%+v`/`%#v`/`JSON.stringify(x)`/`repr(x)`: every field of `x` is written out.
@@ -386,6 +398,291 @@ def _request_body_logs(ctx: FileContext) -> Iterator[Hit]:
                       "field in it. Log the request id and the fields you need, redacted.")
 
 
+# Where a name gets a whole record or a whole payload rather than one field: the body of a response or request,
+# a parsed JSON document, a `SELECT *` row, a fetched row.
+_PAYLOAD_SOURCE_RE = re2.compile(
+    r"\.\s*json\s*\(\s*\)|\bjson\s*\.\s*loads\s*\(|\bJSON\s*\.\s*parse\s*\(|\bReadToEnd(?:Async)?\s*\(|"
+    r"\b(?:io|ioutil)\s*\.\s*ReadAll\s*\(|\.\s*get_data\s*\(|\bGetRawData\s*\(|\brawBody\b|"
+    r"\b(?:request|req)\s*\.\s*body\s*\(\s*\)|\.\s*text\s*\(\s*\)|"
+    r"\.\s*(?:fetchone|fetchall|fetchrow|fetchmany|fetch_one|fetch_all|one_or_none|first_or_404)\s*\(|"
+    r"(?i:\bselect\s+\*\s+from\b)"
+)
+# A call that loads records through a repository-like receiver: `repo.get(id)`, `s.patients.Get(ctx, id)`.
+_REPO_CALL_RE = re2.compile(
+    r"^\s*(?:await\s+)?(?:(?:this|self|s|r|h|svc|it)\s*(?:\.|->)\s*)?([A-Za-z_]\w*)\s*(?:\.|->)\s*"
+    r"((?:get|find|load|fetch|read|lookup|first|single|Get|Find|Load|Fetch|Read|Lookup|First|Single)\w*)\s*\("
+)
+# The lines that may bind such a value (one pass per file finds them).
+_SOURCE_LINE_PATTERN = (
+    r"=\s*(?:await\s+)?(?:[\w$]+\s*(?:\.|->)\s*){0,2}"
+    r"(?:get|find|load|fetch|read|lookup|first|single|Get|Find|Load|Fetch|Read|Lookup|First|Single)\w*\s*\(|"
+    + _PAYLOAD_SOURCE_RE.pattern
+)
+# Structured-logging fields that serialize a whole value (zerolog/zap/slog/logrus), Serilog's `{@X}`
+# destructuring, and keyword fields named for a record (`patient=p`).
+_WHOLE_FIELD_PATTERN = (
+    r"(?:Interface|Any|Reflect|Object|WithField|Dict|Inline)\s*\(\s*\"|\{@|"
+    r"(?i:patient|member|subscriber|enrollee|beneficiary|resident|claimant|record)\w*\s*=\s*[A-Za-z_]\w*\s*[,)]"
+)
+_WHOLE_FIELD_RE = re2.compile(_WHOLE_FIELD_PATTERN)
+_WHOLE_FIELD_CALL_RE = re2.compile(r"(?:Interface|Any|Reflect|Object|WithField|Dict|Inline)\s*\(\s*$")
+_FIELD_VALUE_RE = re2.compile(r"^\s*,\s*&?([A-Za-z_]\w*)\s*\)")
+_KWARG_RE = re2.compile(r"\b([A-Za-z_]\w*)\s*=\s*([A-Za-z_]\w*)\s*[,)]")
+# HL7 v2 files: a raw message holds the PID segment (name, DOB, address, SSN).
+_HL7_PATTERN = r"(?i:\bhl7|\bMSH\b|\bPID\b|\bADT\b|segment\s*\(|\ber7\b)"
+_HL7_PATH_RE = re2.compile(r"(?i)hl7|(?:^|/)adt|mllp")
+_MESSAGE_WORDS = frozenset({"msg", "message", "hl7", "hl7msg", "hl7message", "rawmessage", "raw", "er7", "adt",
+                            "adtmessage", "inbound", "rawhl7"})
+_SERIALIZE_METHODS = frozenset({"log", "tostring", "to_string", "encode", "to_er7", "toer7", "serialize", "raw",
+                                "dump", "dumps", "str"})
+_ERROR_HEADS = frozenset({"err", "e", "error", "ex", "exc", "exception", "ctx", "context"})
+_MIDDLEWARE_RE = re2.compile(
+    r"(?i)middleware|\bInvokeAsync\s*\(\s*HttpContext|\bapp\s*\.\s*use\s*\(|http\s*\.\s*Handler\b|"
+    r"OncePerRequestFilter|\bdoFilter\s*\(|HandlerInterceptor|before_request|after_request|@app\s*\.\s*middleware"
+)
+_NOT_A_RECORD_LOAD = frozenset({"count", "ids", "exists", "total", "size", "status", "version", "config", "setting",
+                                "settings", "token", "flag", "enabled"})
+
+
+def _whole_values(ctx: FileContext) -> Iterator[Hit]:
+    """A log call that writes a whole record or payload held by a name whose binding shows what it is.
+
+    The name tells nothing (`duplicate`, `resource`, `rows[0]`, `body`); the line that binds it does: a
+    record loaded through a patient repository (`repo: PatientRepository`, `s.patients.Get(...)`), the JSON
+    of a patient API response, a request body read in a patient handler or a middleware (every request),
+    a `SELECT *` row of a patient query. Also the fields that serialize their value whole (zerolog
+    `.Interface("patient", p)`, `zap.Any`, Serilog `{@Patient}`, `patient=p`) and a raw HL7 message.
+
+    Cheap gates first: a sink is read only when a line just above assigns one of the names on it, when
+    its text has such a field, or when it names a message in an HL7 file."""
+    sinks = ctx.scan(_LOG_SINK_RE.pattern, lower=False)
+    if not sinks:
+        return
+    hl7: bool | None = None
+    dollars = ctx.language in DOLLAR_TEMPLATES
+    memo: dict[int, frozenset[str]] = {}
+    kwargs = ctx.language in ("python", "ruby", "kotlin")  # `patient=p` is a keyword field there
+    sources = ctx.lines_matching(_SOURCE_LINE_PATTERN)
+    for ln in sinks:
+        where = ctx.position(ln.new_no or 0)
+        if where is None:
+            continue
+        post, i = where
+        text = "\n".join(x.text for x in post[i: i + 4])
+        near = bool(sources) and _assigned_above(post, i, text, sources, memo)
+        fields = _may_have_whole_field(text, ctx.vocabulary, kwargs)
+        if not near and not fields:
+            low = text.lower()
+            if not any(w in low for w in ("msg", "message", "hl7", "raw", "er7", "adt")):
+                continue
+            if hl7 is None:
+                hl7 = bool(_HL7_PATH_RE.search(ctx.path)) or bool(ctx.lines_matching(_HL7_PATTERN))
+            if not hl7:
+                continue
+        elif hl7 is None and ("msg" in text.lower() or "message" in text.lower()):
+            hl7 = bool(_HL7_PATH_RE.search(ctx.path)) or bool(ctx.lines_matching(_HL7_PATTERN))
+        m = _LOG_SINK_RE.search(ln.text)
+        if m is None:
+            continue
+        col = m.end() - 1
+        if ln.text[col] not in "({":
+            col = ln.text.find("(", col)
+            if col < 0:
+                continue
+        span, starts = balanced_span(post, i, col, max_lines=8)
+        if span.replace(" ", "") in ("()", "(") and i < len(post):
+            span, starts = _fluent_span(post, i, col)
+        masked = mask(span, dollars)
+        found = _whole_in_span(ctx, post, i, masked, near, fields, bool(hl7))
+        if found is None:
+            continue
+        offset, what = found
+        target = post[min(i + line_at(starts, offset), len(post) - 1)]
+        if target.kind != "+":
+            target = next((x for x in post[i: i + len(starts)] if x.kind == "+"), target)
+        if target.kind == "+" and target.new_no is not None:
+            yield Hit(target.new_no, f"Log/print writes {what} whole (every PHI field in it). "
+                      "Log its id and the fields you need, redacted.")
+
+
+def _assigned_above(post: list[DiffLine], i: int, text: str, sources: frozenset[int],
+                    memo: dict[int, frozenset[str]]) -> bool:
+    """Whether one of the 15 lines above post[i] assigns a name that `text` (the sink's lines) holds from a
+    call or query that may load a whole record or payload (`_whole_binding` decides). `sources`: the lines
+    of the file that may (`_SOURCE_LINE_PATTERN`); `memo`: per line, the names it assigns."""
+    tokens: set[str] | None = None
+    for k in range(max(0, i - 15), i):
+        line = post[k]
+        if line.new_no not in sources:
+            continue
+        names = memo.get(id(line))
+        if names is None:
+            names = _source_names(line.text)
+            memo[id(line)] = names
+        if not names:
+            continue
+        if tokens is None:
+            tokens = set(IDENTIFIER_RE.findall(text))
+        if not tokens.isdisjoint(names):
+            return True
+    return False
+
+
+def _source_names(line: str) -> frozenset[str]:
+    eq = line.find("=")
+    if eq <= 0 or line[eq + 1: eq + 2] == "=":
+        return frozenset()
+    rhs = line[eq + 1:]
+    if _REPO_CALL_RE.search(rhs) or _PAYLOAD_SOURCE_RE.search(rhs):
+        return frozenset(IDENTIFIER_RE.findall(line, 0, eq))
+    return frozenset()
+
+
+_FIELD_WORDS = ("{@", "Interface(", "Any(", "Reflect(", "Object(", "WithField(", "Dict(", "Inline(")
+
+
+def _may_have_whole_field(text: str, vocab: object, kwargs: bool) -> bool:
+    if any(w in text for w in _FIELD_WORDS):
+        return True
+    return kwargs and "=" in text and may_name_record(text, vocab) and _WHOLE_FIELD_RE.search(text) is not None  # type: ignore[arg-type]
+
+
+def _whole_in_span(
+    ctx: FileContext, post: list[DiffLine], i: int, m: object, near: bool, fields: bool, hl7: bool,
+) -> tuple[int, str] | None:
+    """(offset, description) of the first whole record/payload in a log call's masked arguments."""
+    masked = m.masked  # type: ignore[attr-defined]
+    vocab = ctx.vocabulary
+    if fields:
+        for s in m.strings:  # type: ignore[attr-defined]
+            if "{@" in s.content:
+                holes = [h.split("}", 1)[0] for h in s.content.split("{@")[1:]]
+                if any(vocab.is_record(h) for h in holes) and _bare_names_after(masked, s.end, vocab):
+                    return s.start, "a record destructured by `{@...}`"
+            elif s.content and vocab.is_record(s.content) and not s.formatted:
+                before = masked[max(0, s.start - 30): s.start]
+                if _WHOLE_FIELD_CALL_RE.search(before):
+                    v = _FIELD_VALUE_RE.search(masked[s.end: s.end + 80])
+                    if v is not None and _opaque_value(v.group(1), vocab):
+                        return s.start, f"the `{s.content}` value `{v.group(1)}`"
+        for k in _KWARG_RE.finditer(masked):
+            if vocab.is_record(k.group(1)) and _opaque_value(k.group(2), vocab):
+                return k.start(), f"the record `{k.group(2)}`"
+    for ch in chains(masked):
+        segs = ch.segments
+        while segs and segs[0] in ("this", "self", "$"):
+            segs = segs[1:]
+        if not segs or segs[0] in _ERROR_HEADS:
+            continue
+        end = ch.start + len(ch.text)
+        after = masked[end: end + 3].lstrip()
+        if after.startswith("(") and not ch.called or (after.startswith(("=", ":")) and not after.startswith(("==", "::"))):
+            continue
+        call = _enclosing_call(masked, ch.start)
+        if call and _SAFE_CALL_RE.search(call.rsplit(".", 1)[-1]):
+            continue
+        if hl7:
+            body = segs[:-1] if len(segs) > 1 and segs[-1].lower() in _SERIALIZE_METHODS else segs
+            if body and body[-1].lower().replace("_", "") in _MESSAGE_WORDS and not any(
+                    b.lower() in _ERROR_HEADS for b in body[:-1]):
+                return ch.start, f"the raw HL7 message `{'.'.join(segs)}`"
+        if not near:
+            continue
+        if len(segs) == 2 and segs[1].lower() in _SERIALIZE_METHODS | {"dict", "to_dict", "model_dump", "__dict__"}:
+            segs = segs[:1]
+        if len(segs) != 1 or (after.startswith("[") and not _plain_index(masked, end)):
+            continue
+        what = _whole_binding(ctx, post, i, segs[0])
+        if what is not None:
+            return ch.start, what
+    return None
+
+
+def _plain_index(masked: str, end: int) -> bool:
+    """`rows[0]`, `rows[i]`: one element of the rows, whole (not `rows[0].id`)."""
+    close = masked.find("]", end, end + 12)
+    if close < 0:
+        return False
+    inner = masked[masked.find("[", end) + 1: close].strip()
+    return (inner.isdigit() or inner.isidentifier()) and not masked[close + 1: close + 2] in (".", "[")
+
+
+def _opaque_value(name: str, vocab: object) -> bool:
+    """A value named without saying it is an id, count or flag (`p`, `patient`, `rec`)."""
+    words = split_words(name)
+    return bool(words) and words[-1] not in vocab.neutral and words[-1] not in {"ids", "id", "count"}  # type: ignore[attr-defined]
+
+
+def _bare_names_after(masked: str, start: int, vocab: object) -> bool:
+    rest = masked[start: start + 200]
+    return any(len(c.segments) == 1 and _opaque_value(c.segments[0], vocab) for c in chains(rest))
+
+
+def _whole_binding(ctx: FileContext, post: list[DiffLine], i: int, name: str) -> str | None:
+    """What `name` holds when the nearest line above binding it loads a whole record or payload, else None."""
+    for k in range(i, max(-1, i - 16), -1):
+        text = post[k].text
+        if name not in text:
+            continue
+        rhs = _bound_rhs(text, name) if k < i else None
+        if rhs is None:
+            continue
+        for extra in post[k + 1: k + 4]:  # a call or query continued on the next lines
+            if rhs.count("(") <= rhs.count(")") and rhs.count("`") % 2 == 0:
+                break
+            rhs += "\n" + extra.text
+        repo = _REPO_CALL_RE.search(rhs)
+        if repo is not None and _record_receiver(ctx, post, k, repo.group(1), repo.group(2)):
+            return f"the record `{name}` (loaded through `{repo.group(1)}`)"
+        if _PAYLOAD_SOURCE_RE.search(rhs) is None:
+            return None
+        header = ctx.enclosing_header(post[k].new_no or 0)
+        around = " ".join(x.text for x in post[max(0, k - 10): i + 1])
+        if _PATIENT_CONTEXT_RE.search(ctx.path + " " + header + " " + around) or _MIDDLEWARE_RE.search(
+                ctx.path + " " + header + " " + around):
+            return f"the payload `{name}`"
+        return None
+    return None
+
+
+def _bound_rhs(text: str, name: str) -> str | None:
+    """The right-hand side of an assignment on `text` that binds `name` (also `const { rows } = ...`)."""
+    parsed = _assignment_head(text)
+    if parsed is not None and parsed[0] == name:
+        return parsed[2]
+    eq = text.find("=")
+    if eq < 0 or text[eq + 1: eq + 2] in ("=", ">"):
+        return None
+    lhs = text[:eq]
+    if "{" in lhs or "[" in lhs:  # destructuring: `const { rows } = await db.query(...)`, `const [rows] = ...`
+        inner = lhs.replace("{", " ").replace("}", " ").replace("[", " ").replace("]", " ").replace(",", " ").split()
+        if name in inner or any(x.endswith(":") and False for x in inner):
+            return text[eq + 1:].strip()
+    return None
+
+
+def _record_receiver(ctx: FileContext, post: list[DiffLine], k: int, receiver: str, method: str) -> bool:
+    """Whether `receiver` (of a get/find/load call) holds patient records: its name or declared type says so."""
+    vocab = ctx.vocabulary
+    if set(split_words(method)[-1:]) & _NOT_A_RECORD_LOAD:
+        return False
+    words = split_words(receiver)
+    if "audit" in words:
+        return False
+    if any(w in vocab.record_words for w in words):
+        return True
+    header = ctx.enclosing_header(post[k].new_no or 0)
+    decl = re2.compile(r"\b" + re2.escape(receiver) + r"\s*:\s*([A-Z]\w*)|\b([A-Z]\w*)(?:<[^>]*>)?\s+" + re2.escape(receiver) + r"\b")
+    for text in [header] + [x.text for x in post[max(0, k - 40): k]]:
+        if receiver not in text:
+            continue
+        t = decl.search(text)
+        if t is not None:
+            type_words = split_words(t.group(1) or t.group(2))
+            return "audit" not in type_words and any(w in vocab.record_words for w in type_words)
+    return False
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         id="PHI-LOG-001",
@@ -412,6 +709,18 @@ RULES: tuple[Rule, ...] = (
             "svc/reg.py::logger.info(\"registered\", extra={\"ssn\": form.cleaned_data[\"ssn\"]})",
             "src/Dao.java::log.debug(\"row {}\", rs.getString(\"last_name\"));",
             "server/routes/patients.js::router.post(\"/\", async (req, res) => {\n  console.log(\"create\", req.body);",
+            "mpi/Merge.kt::class MergeService(private val repo: PatientRepository) {\n    fun merge(id: String) {\n"
+            "        val duplicate = repo.get(id)\n        logger.info { \"Merged $duplicate\" }",
+            "server/routes/coverage.js::const { rows } = await db.query(`SELECT * FROM coverage WHERE patient_id = $1`, [id]);\n"
+            "console.log(\"coverage\", rows[0]);",
+            "integrations/fhir/patients.py::resource = resp.json()\nlog.debug(\"read %s\", resource)",
+            "cmd/admit.go::log.Error().Err(err).Interface(\"patient\", p).Msg(\"no bed\")",
+            "interfaces/adt/server.js::logger.error(`failed: ${err.message}\\n${req.msg.log()}`);",
+            "Diagnostics/BodyLoggingMiddleware.cs::var body = await reader.ReadToEndAsync();\n"
+            "_logger.LogInformation(\"body: {Body}\", body);",
+            "Svc.cs::_logger.LogInformation(\"Admitted {@Patient}\", admission);",
+            "svc/merge.py::log.info(\"merged\", patient=p)",
+            "internal/admit.go::p, err := s.patients.Get(ctx, id)\nlog.Printf(\"admit %v\", p)",
         ),
         counterexamples=(
             "sync/chart.py::log.info(\"chart synced\", extra={\"subject_token\": subject, \"documents\": len(documents)})",
@@ -426,6 +735,16 @@ RULES: tuple[Rule, ...] = (
             "Jobs/Sync.cs::public async Task RunAsync(SyncOptions form)\n{\n    _log.LogInformation(\"Options: {Form}\", JsonSerializer.Serialize(form));",
             "api/routes.py::raise HTTPException(status_code=404, detail=f\"No patient with SSN {ssn}\")",
             "server/routes/themes.js::router.post(\"/\", async (req, res) => {\n  console.log(\"create\", req.body);",
+            "mpi/Merge.kt::class MergeService(private val repo: PatientRepository) {\n    fun merge(id: String) {\n"
+            "        val duplicate = repo.get(id)\n        logger.info { \"Merged ${duplicate.id}\" }",
+            "server/routes/coverage.js::const { rows } = await db.query(`SELECT count(*) FROM coverage WHERE patient_id = $1`, [id]);\n"
+            "console.log(\"coverage\", rows[0], rows.length);",
+            "cmd/admit.go::log.Error().Err(err).Str(\"patient\", patientID).Msg(\"no bed\")",
+            "interfaces/adt/server.js::logger.error(`failed: ${err.message} (control id ${req.msg.header.getField(10)})`);",
+            "webhooks/themes.py::body = await request.body()\nlog.debug(\"webhook %s\", body)",
+            "svc/sync.py::config = settings_client.get(\"sync\")\nlog.info(\"config %s\", config)",
+            "svc/merge.py::log.info(\"merged\", patient=patient_id)",
+            "internal/admit.go::p, err := s.audits.Get(ctx, id)\nlog.Printf(\"admit %v\", p)",
             "diff --git a/jobs/sync.go b/jobs/sync.go\n--- a/jobs/sync.go\n+++ b/jobs/sync.go\n@@ -10,2 +10,2 @@ func (s *Syncer) Run(ctx context.Context, batch *Batch) error {\n \tfor _, rec := range batch.Items {\n-\t\tlog.Printf(\"x\")\n+\t\tlog.Printf(\"synced %+v\", rec)\n",
         ),
     ),
