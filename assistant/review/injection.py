@@ -50,6 +50,9 @@ def _code_between(m: Masked, a: int, b: int) -> str:
     return m.masked[a:b]
 
 
+_JOINED_NAME_RE = re2.compile(r"^(?:strings\s*\.\s*Join\s*\(\s*([A-Za-z_]\w*)|([A-Za-z_]\w*)\s*\.\s*join\s*\()")
+
+
 def built_literals(m: Masked, constants: Container[str] = frozenset()) -> Iterator[tuple[StrLit, str]]:
     """String literals built dynamically on this line, with how: interpolation, concat, % or format().
 
@@ -83,9 +86,10 @@ def built_literals(m: Masked, constants: Container[str] = frozenset()) -> Iterat
             if side == "after" and operand.startswith("+") and not operand.startswith("+="):
                 nxt = operand[1:].lstrip()
                 token = re2.split(r"[\s+)\];,]", nxt)[0]
+                joined = _JOINED_NAME_RE.search(token)  # `strings.Join(where` / `where.join(`: the list joined
                 if nxt and not nxt.startswith(("\"", "'", "`")) and not _SAFE_INTERP_RE.search(token) and (
                     token not in constants
-                ):
+                ) and (joined is None or (joined.group(1) or joined.group(2)) not in constants):
                     yield s, "concatenation"
                     break
             if side == "before" and (operand.endswith("+") or operand.endswith("||")) and not operand.endswith("++"):
@@ -321,7 +325,35 @@ def _literal_constants(ctx: FileContext) -> frozenset[str]:
         m = _PLACEHOLDER_BINDING_RE.search(ln.text)
         if m is not None:
             names.add(m.group(1))
+    names |= _placeholder_clause_lists(ctx)
     return frozenset(names)
+
+
+# A list of WHERE clauses each holding a numbered placeholder, not a value: Go
+# `where = append(where, fmt.Sprintf("ward_code = $%d", len(args)))`, JS `where.push(`status = $${params.length}`)`.
+_CLAUSE_APPEND_RE = re2.compile(r"\bappend\s*\(\s*([A-Za-z_]\w*)\s*,|\b([A-Za-z_]\w*)\s*\.\s*(?:push|append|add|Add)\s*\(")
+_PLACEHOLDER_CLAUSE_RE = re2.compile(
+    r"(?:\bfmt\s*\.\s*Sprintf|\bString\s*\.\s*format|\bstring\s*\.\s*Format)\s*\(\s*\"[^\"%]*(?:\$|@p|:)%d[^\"%]*\"\s*,\s*"
+    r"(?:len\s*\(\s*\w+\s*\)|\w+\s*\.\s*(?:size|Count|length)\s*(?:\(\s*\))?)\s*(?:[+-]\s*\d+\s*)?\)\s*\)\s*$|"
+    r"`[^`$]*\$\$\{\s*\w+\s*\.\s*length\s*\}[^`$]*`\s*\)\s*;?\s*$"
+)
+
+
+def _placeholder_clause_lists(ctx: FileContext) -> frozenset[str]:
+    """Names of clause lists whose every appended element is a literal or a numbered placeholder clause."""
+    safe: set[str] = set()
+    unsafe: set[str] = set()
+    for ln in ctx.scan(r"append|push|\.add", added_only=False):
+        m = _CLAUSE_APPEND_RE.search(ln.text)
+        if m is None:
+            continue
+        name = m.group(1) or m.group(2)
+        rest = ln.text[m.end():]
+        if _PLACEHOLDER_CLAUSE_RE.search(rest):
+            safe.add(name)
+        elif not re2.search(r"^\s*[\"'`][^\"'`$%{]*[\"'`]\s*\)\s*;?\s*$", rest):
+            unsafe.add(name)
+    return frozenset(safe - unsafe)
 
 
 _PLACEHOLDER_BINDING_RE = re2.compile(
@@ -441,13 +473,32 @@ _SHELL_CALL_RE = re2.compile(
 _SHELL_PROGRAM_RE = re2.compile(r"^\s*(?:ctx\s*,\s*)?[\"'](?:/bin/|/usr/bin/)?(?:sh|bash|zsh|cmd(?:\.exe)?|powershell(?:\.exe)?|pwsh)[\"']\s*,\s*[\"'](?:-c|/c|/C|-Command)[\"']\s*,")
 
 
+# `const run = util.promisify(exec)` / `const execAsync = promisify(child_process.exec)`: the alias runs a shell too
+_EXEC_ALIAS_RE = re2.compile(
+    r"\b(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*=\s*(?:util\s*\.\s*)?promisify\s*\(\s*"
+    r"(?:child_process\s*\.\s*|cp\s*\.\s*|childProcess\s*\.\s*)?exec(?:Sync)?\s*\)"
+)
+
+
+def _exec_aliases(ctx: FileContext) -> frozenset[str]:
+    if ctx.language not in ("javascript", "typescript"):
+        return frozenset()
+    return frozenset(m.group(1) for ln in ctx.scan("promisify", added_only=False)
+                     if (m := _EXEC_ALIAS_RE.search(ln.text)) is not None)
+
+
 def _check_shell(ctx: FileContext) -> Iterator[Hit]:
     """Shell commands built from non-literal parts: INJ-002."""
     if ctx.is_test or ctx.language in ("markdown", "text", "yaml", "json", "dotenv", "properties", "sql", "terraform"):
         return
-    for ln in ctx.scan(_SHELL_CALL_RE.pattern, added_only=False, lower=False):
+    call_re = _SHELL_CALL_RE
+    aliases = _exec_aliases(ctx)
+    if aliases:
+        call_re = re2.compile(_SHELL_CALL_RE.pattern[:-1] + "|(?:^|[^.\\w$])(?:" + "|".join(re2.escape(a) for a in aliases)
+                              + ")\\s*\\()")
+    for ln in ctx.scan(call_re.pattern, added_only=False, lower=False):
         post, i = ctx.position(ln.new_no or 0) or ([], 0)
-        m = _SHELL_CALL_RE.search(ln.text)
+        m = call_re.search(ln.text)
         if m is None or not post:
             continue
         if True:
@@ -456,6 +507,9 @@ def _check_shell(ctx: FileContext) -> Iterator[Hit]:
             if not any(s.kind == "+" for s in span_lines):
                 continue
             name = m.group(0)
+            alias = name.strip(" \t(").lstrip("=,;:({[!&|?").strip() in aliases
+            if alias:
+                name = "child_process.exec("  # `const run = util.promisify(exec)`: `run(...)` is `exec` through a shell
             if re2.search(r"(?:^|[^.\w])(?:exec|execSync)\s*\(", name) and "child_process" not in name and not (
                 ctx.language in ("javascript", "typescript")
             ):
@@ -699,10 +753,16 @@ RULES: tuple[Rule, ...] = (
             "        WHERE mrn = '{mrn}'\n    \"\"\"\n    return pd.read_sql(sql, engine)",
             "server/patients/rank.js::    order: [[Sequelize.literal(`similarity(\"lastName\", '${q}')`), 'DESC']],",
             "registry/cohorts.py::        cur.execute(f\"CALL refresh_cohort('{cohort_name}')\")",
+            "internal/encounters/search.go::where := []string{\"1=1\"}\nwhere = append(where, fmt.Sprintf(\"status = $%d\", len(args)))\n"
+            "where = append(where, \"ward_code = '\"+f.Ward+\"'\")\n"
+            "sql := \"SELECT id FROM encounters WHERE \" + strings.Join(where, \" AND \") + \" LIMIT 200\"",
             "Data/PatientQueries.cs::        var sql = @\"SELECT Id, Mrn FROM Patients\n                    WHERE LastName = '\" + lastName + \"'\";",
         ),
         counterexamples=(
             "ehr/repo.py::return self.conn.execute(sql, (ward_code, day, limit)).fetchall()",
+            "internal/encounters/search.go::where := []string{\"1=1\"}\nif f.Ward != \"\" {\n\targs = append(args, f.Ward)\n"
+            "\twhere = append(where, fmt.Sprintf(\"ward_code = $%d\", len(args)))\n}\n"
+            "sql := \"SELECT id FROM encounters WHERE \" + strings.Join(where, \" AND \") + \" LIMIT 200\"",
             "ehr/repo.py::sql = \"SELECT id FROM encounters WHERE ward_code = %s AND day = %s\"",
             "src/Dao.java::String sql = \"SELECT id FROM orders WHERE status = ? LIMIT ?\";",
             "server/routes/p.js::await pool.query(\"SELECT id FROM patients WHERE mrn = $1\", [req.params.mrn]);",
@@ -744,8 +804,12 @@ RULES: tuple[Rule, ...] = (
             "ops/run.js::child_process.exec(`convert ${req.query.file} out.pdf`);",
             "cmd/run.go::out, err := exec.Command(\"sh\", \"-c\", \"grep \"+pattern+\" /var/log/app.log\").Output()",
             "src/Run.java::Runtime.getRuntime().exec(\"ping -c 1 \" + host);",
+            "server/scans.js::const { exec } = require(\"child_process\");\nconst run = util.promisify(exec);\n"
+            "await run(`gs -q -sOutputFile=${out} \"${req.file.originalname}\"`);",
         ),
         counterexamples=(
+            "server/scans.js::const { execFile } = require(\"child_process\");\nconst run = util.promisify(execFile);\n"
+            "await run(\"gs\", [\"-q\", `-sOutputFile=${out}`, req.file.path]);",
             "tools/archive.py::subprocess.run([\"tar\", \"--zstd\", \"-cf\", str(dest), \"-C\", str(archive), day_dir.name], check=True)",
             "tools/archive.py::subprocess.run(\"make clean\", shell=True, check=True)",
             "cmd/run.go::out, err := exec.Command(\"git\", \"log\", \"-1\", ref).Output()",

@@ -21,9 +21,10 @@ from assistant.review._structure import blocks, is_comment, words_of
 from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
 from assistant.review.dataflow import IDENTIFIER_RE, HunkFlow
-from assistant.review.lexing import balanced_span, line_at, mask
+from assistant.review.lexing import balanced_span, chains, line_at, mask
 from assistant.review.phi import CODE, flow_at, sink_hits
 from assistant.review.phiexpr import phi_chains
+from assistant.review.vocabulary import split_words
 
 _ANALYTICS_SINK_RE = re2.compile(
     r"(?i)(?:\banalytics\s*\.\s*(?:track|identify|page|screen|group|alias)\s*\(|"
@@ -66,7 +67,9 @@ _OUTPUT_KEYWORDS = ("analytics", "track", "mixpanel", "amplitude", "posthog", "s
                     "newrelic", "datadog", "statsd", "insights", "gtag", "datalayer", "breadcrumb", "attribute",
                     "capture", "set_user", "setuser", "message", "mail", "sms", "notif", "webhook", "slack",
                     "teams", "publish", "push", "bugsnag", "rollbar", "label", "tag", "context", "extra", "hook",
-                    "card", "messaging", "subject", "pagerduty", "opsgenie", "twilio")
+                    "card", "messaging", "subject", "pagerduty", "opsgenie", "twilio", "routing_key", "event_action", "crm",
+                    "hubspot", "salesforce", "marketo", "mailchimp", "klaviyo", "braze", "pardot", "facebook",
+                    "customerio", "activecampaign", "sendinblue", "brevo", "googleads", "google_ads", "adwords")
 
 # Contact details are how messages are addressed; as a recipient they are not a disclosure.
 _RECIPIENT_TERMS = frozenset({"phone", "phone_number", "mobile", "email", "email_address", "telephone", "fax",
@@ -74,7 +77,7 @@ _RECIPIENT_TERMS = frozenset({"phone", "phone_number", "mobile", "email", "email
 
 _URL_CANDIDATE = (
     r"[?&;][a-z_][\w.\-\[\]]*=|params|urlsearchparams|urlencode|queryparam|query_param|searchparams|"
-    r"\.(?:set|add|append|put)\s*\(\s*[\"']|addquerystring"
+    r"\.(?:set|add|append|put)\s*\(\s*[\"']|addquerystring|url_for\s*\("
 )
 _QUERY_RE = re2.compile(r"(?i)[?&;]([A-Za-z_][\w.\-\[\]]*)=")
 _QUERY_PARAM_CALL_RE = re2.compile(
@@ -85,8 +88,13 @@ _QUERY_PARAM_CALL_RE = re2.compile(
 _PARAMS_DICT_RE = re2.compile(
     r"(?:\b(?:params|searchParams|query_params|queryParams|qs)\s*[:=]\s*(?:dict\s*\(|\{)|\bURLSearchParams\s*\(\s*\{|\burlencode\s*\(\s*\{|"
     # ASP.NET Core: `QueryHelpers.AddQueryString(url, new Dictionary<string, string?> { ["dob"] = ... })`
-    r"\bAddQueryString\s*\()"
+    r"\bAddQueryString\s*\(|"
+    # Flask's `url_for("intake.confirm", name=..., dob=...)`: keyword arguments that are not route variables
+    # become the query string
+    r"\burl_for\s*\()"
 )
+# a query string that may carry a clinical detail (`?reason=${visit.reason}`) without any PHI vocabulary word
+_CLINICAL_URL_HINT_RE = re2.compile(r"(?i)[?&][a-z_]\w*=[^&\n]*(?:result|lab|appt|appointment|visit|encounter|order|rx|referral|observation|test)")
 _DICT_KEY_RE = re2.compile(r"(?:[\"']([A-Za-z_][\w.\-]*)[\"']\s*\]?|\b([A-Za-z_]\w*))\s*(?::|=(?:[^=]|$))")
 
 _ERROR_RESPONSE_RE = re2.compile(
@@ -133,29 +141,127 @@ _DEFAULT_PII_RE = re2.compile(
 )
 
 
-# An e-mail message object whose call is above the hunk: `text:`/`html:` entries beside `to:` and `subject:`/`from:`
-_MAIL_BODY_KEY_RE = re2.compile(r"^\s*[\"']?(?:text|html|body|message)[\"']?\s*:")
-_MAIL_ADDR_KEY_RE = re2.compile(r"^\s*[\"']?(?:to|cc|bcc)[\"']?\s*:")
-_MAIL_META_KEY_RE = re2.compile(r"^\s*[\"']?(?:subject|from)[\"']?\s*:")
+# A message object whose send call may be above or below the hunk: an e-mail (`text:`/`html:` beside `to:` and
+# `subject:`/`from:`), a push notification (`body:` beside `token:`/`to: pushToken` and `title:`/`notification:`),
+# a paging event (`summary:` beside `routing_key:` and `event_action:`). The addressing key and a second envelope key
+# together say the object is a message for someone outside, not any dict with a `text` entry.
+_MAIL_BODY_KEY_RE = re2.compile(
+    r"(?im)^\s*[\"']?(?:text|html|body|message|summary|description|content|alert|subject|title)[\"']?\s*(?::|=(?:[^=]|$))"
+)
+_MAIL_ADDR_KEY_RE = re2.compile(
+    r"(?i)^\s*[\"']?(?:to|cc|bcc|channel|routing_key|token|tokens|registration_ids|device_token|push_token|chat_id|"
+    r"recipients?|phone_number|target_user_ids|include_player_ids)[\"']?\s*(?::|=(?:[^=]|$))"
+)
+_MAIL_META_KEY_RE = re2.compile(
+    r"(?i)^\s*[\"']?(?:subject|from|title|event_action|notification|severity|sound|badge|priority|icon_emoji|apns|"
+    r"android|aps|headings|contents)[\"']?\s*(?::|=(?:[^=]|$))"
+)
+# the object is a push notification or an e-mail/SMS to the patient: a clinical detail in it (a test value, the reason
+# for a visit) is shown on a lock screen or kept by the relay even without a name beside it
+_PATIENT_FACING_RE = re2.compile(
+    r"(?i)push|fcm|apns|expo|notification|device|subject|\bfrom\b|sms|onesignal|\bto\s*[:=]"
+)
+
+# A field of a clinical object that says what the care is about: `result.value`, `result.testName`, `appt.reason`,
+# `order.indication`. Such details need no name beside them to be PHI once they reach a patient's lock screen, an
+# SMS, a survey vendor's URL.
+_CLINICAL_OBJECT_WORDS = frozenset({
+    "result", "results", "lab", "labs", "appt", "appointment", "visit", "encounter", "order", "rx", "prescription",
+    "referral", "observation", "obs", "report", "study", "imaging", "screening", "vaccine", "immunization", "admission",
+    "consult", "procedure", "test",
+})
+_CLINICAL_DETAIL_WORDS = frozenset({
+    "reason", "test", "value", "flag", "interpretation", "abnormal", "diagnosis", "indication", "complaint",
+    "finding", "findings", "impression", "drug", "medication", "dose", "dosage", "condition", "outcome", "specialty",
+    "narrative", "conclusion", "icd", "loinc", "analyte", "panel",
+})
+
+
+_DIAGNOSIS_HEADS = frozenset({"diagnosis", "diagnoses", "icd"})
+
+
+def clinical_detail(text: str, vocab: object) -> tuple[int, str] | None:
+    """(offset, chain) of the first chain in `text` (code, interpolations included) that reads a clinical detail
+    of a clinical object (`result.value`, `appt.reason`), or None."""
+    m = mask(text)
+    for ch in chains(m.masked):
+        segs = ch.segments
+        if len(segs) < 2:
+            continue
+        heads = {w for s in segs[:-1] for w in split_words(s)}
+        words = split_words(segs[-1])
+        if words and words[0] in ("get", "is"):
+            words = words[1:]
+        if not heads.isdisjoint(_DIAGNOSIS_HEADS) and words and not any(w in vocab.neutral for w in words):  # type: ignore[attr-defined]
+            return ch.start, ".".join(segs)  # `patient.primary_diagnosis.description`: any field of it is the diagnosis
+        if heads.isdisjoint(_CLINICAL_OBJECT_WORDS):
+            continue
+        hit = next((k for k, w in enumerate(words) if w in _CLINICAL_DETAIL_WORDS), None)
+        if hit is None or any(w in vocab.neutral for w in words[hit + 1:]):  # type: ignore[attr-defined]
+            continue
+        return ch.start, ".".join(segs)
+    return None
+
+
+# Marketing, CRM and advertising platforms: a contact pushed there with a diagnosis or a name tied to a care programme
+# is a disclosure for marketing (HIPAA 164.508(a)(3)), whichever HTTP client carries it.
+_MARKETING_VENDOR_RE = re2.compile(
+    r"(?i)\bcrm\b|\bcrm_|_crm\b|crm\.|hubspot|salesforce|marketo|mailchimp|klaviyo|\bbraze\b|pardot|activecampaign|"
+    r"sendinblue|brevo|customer\.io|customerio|facebook\.com/tr|graph\.facebook|conversions_api|meta_pixel|fbq\s*\(|"
+    r"googleads|google_ads|adwords|linkedin\.com/li"
+)
+_ENTRY_RE = re2.compile(r"^\s*[\"']?([A-Za-z_][\w\-]*)[\"']?\s*(?::|=(?:[^=]|$))")
+_MARKETING_WINDOW = 10
+
+
+def _marketing_payloads(ctx: FileContext) -> Iterator[Hit]:
+    """An entry of a payload sent to a marketing or CRM platform that carries PHI (a diagnosis, a name)."""
+    markers = [x.new_no for x in ctx.scan(_MARKETING_VENDOR_RE.pattern, added_only=False, lower=False)]
+    if not markers:
+        return
+    hints = ctx.phi_hint_lines
+    vocab = ctx.vocabulary
+    for ln in ctx.added:
+        n = ln.new_no
+        if n is None or n not in hints or is_comment(ln.text) or not any(abs(n - k) <= _MARKETING_WINDOW for k in markers if k):
+            continue
+        m = _ENTRY_RE.search(ln.text)
+        if m is None:
+            continue
+        value = ln.text[m.end():]
+        found = next((d for _, d in phi_chains(value, vocab, set(), {}) if d not in _RECIPIENT_TERMS), None)
+        if found is None:
+            detail = clinical_detail(value, vocab)
+            found = detail[1] if detail is not None else None
+        if found is not None:
+            yield Hit(n, f"PHI sent to a marketing or CRM platform: `{found}` is in the payload. Marketing use of PHI "
+                         "needs the patient's authorization; send only an opaque id and consented contact fields.")
 
 
 def _mail_object_bodies(ctx: FileContext) -> Iterator[Hit]:
     hints = ctx.phi_hint_lines
-    for ln in ctx.added:
-        if ln.new_no not in hints or ":" not in ln.text or _MAIL_BODY_KEY_RE.search(ln.text) is None:
+    for ln in ctx.scan(_MAIL_BODY_KEY_RE.pattern, lower=False):
+        if ln.new_no is None or is_comment(ln.text):
             continue
-        where = ctx.position(ln.new_no or 0)
+        where = ctx.position(ln.new_no)
         if where is None:
             continue
         post, i = where
-        near = post[max(0, i - 5): i + 5]
-        if not any(_MAIL_ADDR_KEY_RE.search(x.text) for x in near) or not any(_MAIL_META_KEY_RE.search(x.text) for x in near):
+        near = [x for x in post[max(0, i - 6): i + 6] if x is not ln]
+        if not any(_MAIL_ADDR_KEY_RE.search(x.text) for x in near) or not any(
+                _MAIL_META_KEY_RE.search(x.text) for x in near):
             continue
-        value = ln.text.split(":", 1)[1]
-        found = next((d for _, d in phi_chains(value, ctx.vocabulary, set(), {}) if d not in _RECIPIENT_TERMS), None)
+        m = _MAIL_BODY_KEY_RE.search(ln.text)
+        value = ln.text[m.end():] if m is not None else ""
+        found: str | None = None
+        if ln.new_no in hints:
+            found = next((d for _, d in phi_chains(value, ctx.vocabulary, set(), {}) if d not in _RECIPIENT_TERMS), None)
+        if found is None and _PATIENT_FACING_RE.search("\n".join(x.text for x in near)) is not None:
+            detail = clinical_detail(value, ctx.vocabulary)
+            found = detail[1] if detail is not None else None
         if found is not None:
-            yield Hit(ln.new_no or 1, f"PHI sent in a chat, e-mail or SMS message: `{found}` is in the message body. "
-                      "Send only the minimum necessary: an opaque id or a link into the EHR.")
+            yield Hit(ln.new_no or 1, f"PHI sent in a chat, e-mail, push or paging message: `{found}` is in the message "
+                      "body. Send only the minimum necessary: an opaque id or a link into the EHR.")
 
 
 def _check_outputs(ctx: FileContext) -> Iterator[Hit]:
@@ -172,7 +278,7 @@ def _check_outputs(ctx: FileContext) -> Iterator[Hit]:
                           "PHI sent to an analytics, telemetry or error-tracking service"):
         seen.add(hit.line)
         yield hit
-    for hit in _mail_object_bodies(ctx):
+    for hit in (*_mail_object_bodies(ctx), *_marketing_payloads(ctx)):
         if hit.line not in seen:
             seen.add(hit.line)
             yield hit
@@ -272,6 +378,75 @@ def _open_binding_phi(
 _ASSIGN_HEAD_RE = re2.compile(r"^\s*(?:(?:var|let|const|val|final|string|String|auto)\s+)?([A-Za-z_]\w*)\s*(?::=|=)(?:[^=]|$)")
 
 
+# An error body entry whose key says it holds what the caller sent: `"received" to body` (Kotlin), `submitted: form`,
+# `"input": data`; group 2 is the value, a bare name.
+_ECHO_ENTRY_RE = re2.compile(
+    r"[\"']?\b(received|submitted|input|echo|original|submission|request_body|requestBody|sent)[\"']?\s*(?::|\bto\b|=>|=(?:[^=>]|$))"
+    r"\s*&?([A-Za-z_]\w*)\s*(?:[,})\]]|$)"
+)
+_NOT_INPUT_NAMES = frozenset({"null", "None", "nil", "undefined", "true", "false", "True", "False", "err", "error",
+                              "errors", "e", "ex", "exc", "message", "msg", "details", "reason"})
+
+
+def _echoed_input(span: str) -> str | None:
+    for m in _ECHO_ENTRY_RE.finditer(span):
+        name = m.group(2)
+        words = split_words(name)
+        if name in _NOT_INPUT_NAMES or not words or words[-1] in ("id", "ids", "count", "at", "time"):
+            continue
+        return name
+    return None
+
+
+# Go's `%+v` / `%#v`: every field of a struct with its name
+_GO_DUMP_VERB = r"%[+#]v"
+_GO_FMT_CALL_RE = re2.compile(r"\b(?:Sprintf|Errorf|Fprintf)\s*\(")
+_GO_VERB_RE = re2.compile(r"%[-+# 0-9.*]*[a-zA-Z%]")
+
+
+def _go_struct_dump(span: str) -> str | None:
+    """The argument a Go format call in `span` prints with `%+v`/`%#v`, when it is a value rather than an error."""
+    if "%+v" not in span and "%#v" not in span:
+        return None
+    m = mask(span)
+    for call in _GO_FMT_CALL_RE.finditer(m.masked):
+        fmt = next((s for s in m.strings if s.start >= call.end()), None)
+        if fmt is None or m.masked[call.end(): fmt.start].strip(" \t\n(") not in ("", "w,", "w ,"):
+            continue
+        verbs = [v.group(0) for v in _GO_VERB_RE.finditer(fmt.content) if v.group(0) != "%%"]
+        args = _top_level_args(m.masked[fmt.end:])
+        for verb, arg in zip(verbs, args):
+            arg = arg.strip()
+            if verb[-1] != "v" or ("+" not in verb and "#" not in verb):
+                continue
+            tail = arg.rsplit(".", 1)[-1]
+            if not tail.isidentifier() or tail.lower() in ("err", "error", "e", "ex", "cause") or tail.endswith("Err"):
+                continue
+            return arg
+    return None
+
+
+def _top_level_args(code: str) -> list[str]:
+    """`, a, b.c, f(x))...` -> ['a', 'b.c', 'f(x)']: the arguments after a call's first one, to its closing bracket."""
+    args: list[str] = []
+    depth = 0
+    cur: list[str] = []
+    for ch in code:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            if depth == 0:
+                break
+            depth -= 1
+        if ch == "," and depth == 0:
+            args.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    args.append("".join(cur))
+    return [a for a in args[1:]] if args and not args[0].strip() else args
+
+
 def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
     """Error bodies that echo stack traces, exception internals, request bodies or patient records."""
     if ctx.is_test or ctx.language not in CODE:
@@ -279,7 +454,7 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
     hints = ctx.phi_hint_lines
     leaks = {x.new_no for x in ctx.scan(_LEAK_RE.pattern, added_only=False, lower=False)}
     bodies = ctx.lines_matching(_BODY_BINDING_RE.pattern)
-    dtos = ctx.lines_matching(r"(?i)dto\b|\bpayload\b|\bsubmission\b")
+    dtos = ctx.lines_matching(r"(?i)dto\b|\bpayload\b|\bsubmission\b|" + _ECHO_ENTRY_RE.pattern + "|" + _GO_DUMP_VERB)
     if not hints and not leaks and not bodies and not dtos:
         return
     sinks = ctx.scan(_ERROR_RESPONSE_RE.pattern, added_only=False, lower=False)
@@ -355,6 +530,16 @@ def _check_error_responses(ctx: FileContext) -> Iterator[Hit]:
                         hit_line, detail = None, f"it returns the submitted request (`{name}`)"
                         break
             if not detail:
+                # `"received" to body` / `{"submitted": form}`: the key says the value is what the caller sent
+                echo = _echoed_input(span)
+                if echo is not None:
+                    hit_line, detail = None, f"it echoes the submitted input (`{echo}`)"
+            if not detail:
+                # `fmt.Sprintf("invalid intake record %+v: %v", rec, err)`: every field of the struct, by name
+                dumped = _go_struct_dump(span)
+                if dumped is not None:
+                    hit_line, detail = None, f"it prints the whole `{dumped}` value with `%+v`"
+            if not detail:
                 # `msg := fmt.Sprintf("... %s %s",\n\tsub.FirstName, sub.BirthDate)` just above, then `http.Error(w, msg, ...)`
                 found = _open_binding_phi(ctx, post, i, span, flow)
                 if found is not None:
@@ -381,15 +566,14 @@ def _check_urls(ctx: FileContext) -> Iterator[Hit]:
         return
     vocab = ctx.vocabulary
     hints = ctx.phi_hint_lines
-    if not hints:
-        return
     for ln in ctx.scan(_URL_CANDIDATE):
         where = ctx.position(ln.new_no or 0)
         hunk = ctx.hunk_of(ln.new_no or 0)
         if where is None or hunk is None:
             continue
         post, i = where
-        if ln.new_no not in hints and _PARAMS_DICT_RE.search(ln.text) is None:
+        if ln.new_no not in hints and _PARAMS_DICT_RE.search(ln.text) is None and not (
+                _CLINICAL_URL_HINT_RE.search(ln.text) and clinical_detail(ln.text, vocab)):
             continue
         flow = flow_at(ctx, hunk, post, i)
         if True:
@@ -409,6 +593,15 @@ def _check_urls(ctx: FileContext) -> Iterator[Hit]:
                             yield Hit(ln.new_no or 1, f"PHI (`{hole.group(1)}`) is put in a URL query string, which "
                                       "proxies, browsers and access logs record. Send it in a POST body over TLS, or "
                                       "look the patient up by an opaque id.")
+                            break
+                        # `?reason=${encodeURIComponent(visit.reason)}`: what the visit was for, whatever the key says
+                        value = s.content[q.end():].split("&", 1)[0] if s.formatted else ""
+                        detail = clinical_detail(value, vocab) if "{" in value else None
+                        if detail is not None:
+                            hit = True
+                            yield Hit(ln.new_no or 1, f"PHI (`{detail[1]}`) is put in a URL query string, which "
+                                      "proxies, browsers, access logs and the receiving site record. Send it in a POST "
+                                      "body over TLS, or refer to the visit by an opaque id.")
                             break
                         continue
                     rest = s.content[q.end():]
@@ -768,6 +961,12 @@ RULES: tuple[Rule, ...] = (
             "    text: `Patient ${claim.patient.fullName}, SSN ${claim.patient.ssn}`,",
             "functions/src/push.ts::await admin.messaging().send({\n  token,\n  notification: {\n"
             "    body: `${patient.firstName}, your ${result.testName} is ${result.interpretation}`,\n  },\n});",
+            "server/src/push/reminders.ts::const message: ExpoPushMessage = {\n  to: pushToken,\n  title: 'Appointment tomorrow',\n"
+            "  body: `${appt.startsAt.toLocaleTimeString()} about ${appt.reason}`,\n};",
+            "ews/paging.py::    \"routing_key\": routing_key,\n    \"event_action\": \"trigger\",\n    \"payload\": {\n"
+            "        \"summary\": f\"Rapid response: {patient.full_name} in bed {bed}\",",
+            "outreach/crm.py::resp = await client.post(CRM_URL, json={\n    \"segment\": program.code,\n"
+            "    \"condition\": patient.primary_diagnosis.description,\n})",
         ),
         counterexamples=(
             "internal/alerts/mailer.go::func (m *Mailer) Missed(p Patient, day string) error {\n\tmsg := gomail.NewMessage()\n"
@@ -778,6 +977,13 @@ RULES: tuple[Rule, ...] = (
             "    text: `Claim ${claim.number} was denied; details are in the portal.`,",
             "functions/src/push.ts::await admin.messaging().send({\n  token,\n  notification: { title: 'New result', body: 'Open the app to view it.' },\n"
             "  data: { resultId: result.id },\n});",
+            "server/src/push/reminders.ts::const message: ExpoPushMessage = {\n  to: pushToken,\n  title: 'Appointment tomorrow',\n"
+            "  body: `You have an appointment at ${appt.startsAt.toLocaleTimeString()}`,\n};",
+            "ews/paging.py::    \"routing_key\": routing_key,\n    \"event_action\": \"trigger\",\n    \"payload\": {\n"
+            "        \"summary\": f\"Rapid response needed in bed {bed}\",",
+            "outreach/crm.py::resp = await client.post(CRM_URL, json={\n    \"segment\": program.code,\n"
+            "    \"external_id\": patient.id,\n})",
+            "cms/articles.ts::const article = {\n  title: draft.title,\n  body: `${result.summary}`,\n  slug: draft.slug,\n};",
             "web/confirm.ts::analytics.track(\"booked\", { clinic: appt.clinicId });",
             "notify/d.py::client.chat_postMessage(channel=C, text=f\"Bed {encounter.bed_code} free\")",
             "rem/sms.py::sms.send(to=patient.phone, body=f\"Reminder: {clinic} at {when}\")",
@@ -800,6 +1006,8 @@ RULES: tuple[Rule, ...] = (
             "client/verify.py::resp = requests.get(BASE_URL + \"/identity/\" + applicant.ssn, timeout=10)",
             "homecare/geocode.py::def locate(patient):\n    address = f\"{patient.address_line1}, {patient.city} {patient.postal_code}\"\n"
             "    return requests.get(f\"{GEOCODER_URL}?q={address}&key={KEY}\", timeout=5)",
+            "server/routes/feedback.js::res.redirect(`${SURVEY_URL}?ref=${visit.id}&reason=${encodeURIComponent(visit.reason)}`);",
+            "portal/intake/routes.py::return redirect(url_for(\"intake.confirm\", name=patient.full_name, dob=patient.dob.isoformat()))",
         ),
         counterexamples=(
             "web/api.ts::const res = await http.get(`/eligibility/members/${member.id}`);",
@@ -809,6 +1017,8 @@ RULES: tuple[Rule, ...] = (
             "web/api.ts::const url = `${base}/slots?clinic=${clinicId}&page=${page}`;",
             "web/api.ts::const url = \"/search?ssn=\";",
             "web/api.ts::const url = `${base}/notify?email=${patient.email}`;",
+            "server/routes/feedback.js::res.redirect(`${SURVEY_URL}?ref=${visit.surveyToken}`);",
+            "portal/intake/routes.py::return redirect(url_for(\"intake.confirm\", intake_id=patient.id))",
         ),
     ),
     Rule(
@@ -847,8 +1057,16 @@ RULES: tuple[Rule, ...] = (
             "internal/intake/handler.go::\tif err := h.svc.Validate(sub); err != nil {\n"
             "\t\tmsg := fmt.Sprintf(\"intake rejected for %s (born %s): %v\",\n\t\t\tsub.LastName, sub.BirthDate, err)\n"
             "\t\thttp.Error(w, msg, http.StatusUnprocessableEntity)",
+            "internal/intake/handler.go::if err := rec.Validate(); err != nil {\n"
+            "\thttp.Error(w, fmt.Sprintf(\"invalid intake record %+v: %v\", rec, err), http.StatusUnprocessableEntity)",
+            "intake/Routes.kt::} catch (e: IllegalArgumentException) {\n"
+            "    call.respond(HttpStatusCode.BadRequest, mapOf(\"error\" to e.message, \"received\" to body))",
         ),
         counterexamples=(
+            "internal/intake/handler.go::if err := rec.Validate(); err != nil {\n"
+            "\thttp.Error(w, fmt.Sprintf(\"invalid intake: %+v\", err), http.StatusUnprocessableEntity)",
+            "intake/Routes.kt::} catch (e: IllegalArgumentException) {\n"
+            "    call.respond(HttpStatusCode.BadRequest, mapOf(\"error\" to e.message, \"received\" to receivedAt))",
             "routes/r.js::} catch (err) {\n  res.status(500).json({ error: \"internal_error\", id: req.id });",
             "Api/ReferralsController.cs::return BadRequest(new ProblemDetails { Title = \"Referral rejected\", Detail = ex.Message });",
             "routes/p.py::return jsonify([p.to_dict() for p in problems])",
