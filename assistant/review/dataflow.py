@@ -267,7 +267,7 @@ def bindings(
     record_names = set(out.record_vars)  # a superset of the record names bound so far, as the gate asks
     for i in range(lo, hi):
         ln = post[i]
-        if hints is not None and ln.new_no not in hints and not ln.text.rstrip().endswith(("(", "[", "{")):
+        if hints is not None and ln.new_no not in hints and not ln.text.rstrip().endswith(_CONTINUED):
             continue
         if "=" not in ln.text:
             continue
@@ -339,9 +339,33 @@ def _assignment(
         inner, inner_starts = balanced_span(post, i, col, max_lines=8)
         head = ln.text[head_col:col]
         span, starts = head + inner, [0] + [s + len(head) for s in inner_starts[1:]]
+    elif rhs.endswith(",") and (col := _unclosed_at(ln.text, rhs_start)) is not None:
+        # `msg := fmt.Sprintf("... %s (born %s)",` / `sub.FirstName, sub.BirthDate)`: the call goes on below
+        head_col = ln.text.index(rhs, rhs_start)
+        inner, inner_starts = balanced_span(post, i, col, max_lines=8)
+        head = ln.text[head_col:col]
+        span, starts = head + inner, [0] + [s + len(head) for s in inner_starts[1:]]
     else:
         span, starts = rhs, [0]
     return var, span, starts
+
+
+# Line ends after which an assignment's value goes on: an opened bracket, or a call's argument list
+# continued on the next line.
+_CONTINUED = ("(", "[", "{", ",")
+
+
+def _unclosed_at(text: str, start: int) -> int | None:
+    """Column of the outermost bracket opened after `start` and not closed on this line (strings skipped)."""
+    masked = mask(text).masked
+    stack: list[int] = []
+    for k in range(start, len(masked)):
+        ch = masked[k]
+        if ch in "([{":
+            stack.append(k)
+        elif ch in ")]}" and stack:
+            stack.pop()
+    return stack[0] if stack else None
 
 
 def _assignment_shapes(post: list[DiffLine], i: int) -> tuple[str, list[str]] | None:
@@ -362,6 +386,9 @@ def _assignment_shapes(post: list[DiffLine], i: int) -> tuple[str, list[str]] | 
         inner = balanced_span(post, i, col, max_lines=8)[0]
         widest = ln.text[head_col:col] + inner
         return var, [widest] if widest == rhs else [widest, rhs]
+    if rhs.endswith(",") and (col := _unclosed_at(ln.text, rhs_start)) is not None:
+        head_col = ln.text.index(rhs, rhs_start)
+        return var, [ln.text[head_col:col] + balanced_span(post, i, col, max_lines=8)[0]]
     return var, [rhs]
 
 
@@ -554,7 +581,7 @@ def bind_index(
         eq = text.find("=")
         if eq < 0:
             continue
-        if hints is not None and post[i].new_no not in hints and not text.rstrip().endswith(("(", "[", "{")):
+        if hints is not None and post[i].new_no not in hints and not text.rstrip().endswith(_CONTINUED):
             continue
         names = IDENTIFIER_RE.findall(text, 0, eq)
         candidates.append((i, names))

@@ -721,6 +721,8 @@ RULES: tuple[Rule, ...] = (
             "Svc.cs::_logger.LogInformation(\"Admitted {@Patient}\", admission);",
             "svc/merge.py::log.info(\"merged\", patient=p)",
             "internal/admit.go::p, err := s.patients.Get(ctx, id)\nlog.Printf(\"admit %v\", p)",
+            "internal/intake.go::msg := fmt.Sprintf(\"rejected %s (born %s): %v\",\n\tsub.FirstName, sub.BirthDate, err)\n"
+            "log.Printf(\"%s\", msg)",
         ),
         counterexamples=(
             "sync/chart.py::log.info(\"chart synced\", extra={\"subject_token\": subject, \"documents\": len(documents)})",
@@ -745,6 +747,8 @@ RULES: tuple[Rule, ...] = (
             "svc/sync.py::config = settings_client.get(\"sync\")\nlog.info(\"config %s\", config)",
             "svc/merge.py::log.info(\"merged\", patient=patient_id)",
             "internal/admit.go::p, err := s.audits.Get(ctx, id)\nlog.Printf(\"admit %v\", p)",
+            "internal/intake.go::msg := fmt.Sprintf(\"rejected %s (%d fields): %v\",\n\tsub.ID, len(sub.Fields), err)\n"
+            "log.Printf(\"%s\", msg)",
             "diff --git a/jobs/sync.go b/jobs/sync.go\n--- a/jobs/sync.go\n+++ b/jobs/sync.go\n@@ -10,2 +10,2 @@ func (s *Syncer) Run(ctx context.Context, batch *Batch) error {\n \tfor _, rec := range batch.Items {\n-\t\tlog.Printf(\"x\")\n+\t\tlog.Printf(\"synced %+v\", rec)\n",
         ),
     ),
