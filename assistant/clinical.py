@@ -174,6 +174,14 @@ _STRING_RE = re2.compile(r"\"[^\"]*\"|'[^']*'|`[^`]*`")
 _DIGIT_SEPARATOR_RE = re2.compile(r"(\d)_(\d)")
 _ROUNDING_MODE_RE = re2.compile(r"\bROUND_[A-Z0-9_]+\b")
 _ENUM_MEMBER_RE = re2.compile(r"\b([A-Z]\w*\.[A-Z][A-Z0-9_]*)\b([^\w(]|$)")
+_SWITCH_VALUE_RE = re2.compile(r"\b(?i:true|false|on|off|yes|no)\b")
+# A setting switched by a boolean: `enabled: false`, `APNEA_ALARM_ENABLED = False`, `"muted": true`.
+_SWITCH_RE = re2.compile(
+    r"^\s*[\"']?([A-Za-z_][\w.-]*)[\"']?\s*(?::=|:|=)\s*[\"']?(?i:(true|yes|on)|false|no|off)[\"']?\s*[,;]?\s*(?:#.*|//.*)?$"
+)
+# Words of a switch's name that keep something working while they are true (`enabled`, `audible`): set false,
+# the thing stops; the thing itself (`apnea: off`) stops the same way.
+_ON_WORDS = frozenset({"enabled", "enable", "active", "armed", "audible", "on", "alerting", "notify", "sound", "visible"})
 
 
 def _canonical(text: str) -> str:
@@ -199,6 +207,8 @@ def _canonical(text: str) -> str:
         # and which rounding mode (Python's decimal constants are bare names: ROUND_DOWN -> ROUND_HALF_UP)
         if "ROUND_" in code:
             code = _ROUNDING_MODE_RE.sub(lambda m: "@" + str(zlib.crc32(m.group(0).encode())), code)
+    # a switch's value is behaviour too (`enabled: true` -> `enabled: false`), though it reads like a name
+    code = _SWITCH_VALUE_RE.sub(lambda m: "@1" if m.group(0).lower() in ("true", "yes", "on") else "@0", code)
     flat = "".join(_IDENT_RE.sub("x", code).split())
     return flat.replace(",)", ")").replace(",]", "]").replace(",}", "}")
 
@@ -221,6 +231,18 @@ def _code_line(text: str) -> bool:
     if stripped.startswith(("#define", "#if", "#elif", "#undef")):
         return True  # C preprocessor constants are code, not comments
     return not (_COMMENT_RE.search(text) or _IMPORT_RE.search(text) or _LOG_RE.search(text))
+
+
+def _switched_off(text: str) -> bool:
+    """Whether the line turns something off with a boolean: a switch named for keeping it on (`enabled`, or the
+    alarm itself: `apnea: off`) set false, or one named for silencing it (`muted`, `suppress_alarms`) set true."""
+    m = _SWITCH_RE.search(text)
+    if m is None:
+        return False
+    name = _words(m.group(1))
+    if m.group(2) is not None:  # set true
+        return not _SUPPRESS.isdisjoint(name)
+    return not _ON_WORDS.isdisjoint(name) or not _ALARM.isdisjoint(name)
 
 
 def _kind(words: set[str], context: set[str], text: str) -> str | None:
@@ -623,10 +645,16 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
             if removed and _canonical(text) in removed_canon:
                 continue  # renamed or reformatted, same behaviour
             words = _words(text)
-            has_value = bool(_NUMBER_RE.search(text) or _ARITH_RE.search(text) or _COMPARE_RE.search(text)
-                             # a changed enum member is a value too (`APNEA(Priority.HIGH)` -> `APNEA(Priority.MEDIUM)`)
-                             or removed and "." in text and _ENUM_MEMBER_RE.search(text))
-            if not has_value:
+            if "(" in text and _DEF_RE.search(text):
+                # a signature's `*T`, `**kwargs`, `<T>`, `-> T` and `?` are types, not formulas or comparisons;
+                # its default values (`mg_per_kg=15`) are values
+                has_value = bool(_NUMBER_RE.search(text))
+            else:
+                has_value = bool(_NUMBER_RE.search(text) or _ARITH_RE.search(text) or _COMPARE_RE.search(text)
+                                 # a changed enum member is a value too (`APNEA(Priority.HIGH)` -> `APNEA(Priority.MEDIUM)`)
+                                 or removed and "." in text and _ENUM_MEMBER_RE.search(text))
+            switched_off = not has_value and _switched_off(text)
+            if not has_value and not switched_off:
                 continue
             if hunk_words is None:
                 hunk_words = set(path_words) | _words(hunk.header) | ({"control", "loop"} if pid else set())
@@ -660,10 +688,14 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
             if not strong and not (
                 _NUMBER_RE.search(text) or _ARITH_RE.search(text)
                 or removed and _CALLED_RE.search(text)  # a rounding/min/max call changed: a formula
-                or (_EARLY_EXIT_RE.search(text) or text.strip().startswith(("if ", "if(", "unless "))) and not _ALARM.isdisjoint(context)
+                or (_EARLY_EXIT_RE.search(text) or text.strip().startswith(("if ", "if(", "unless "))
+                    or switched_off) and not _ALARM.isdisjoint(context)
             ):
                 continue  # context alone makes a line clinical only when it carries a value, a formula or an alarm exit
             kind = _kind(words, context, text)
+            if switched_off:
+                # a switch turned off is clinical only as an alarm (or its sound) switched off
+                kind = "alarm-suppression" if not _ALARM.isdisjoint(words | context) and kind is not None else None
             if kind is None and converter:
                 kind = "unit-conversion"
             if kind is None:
@@ -682,7 +714,7 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
                 continue  # one finding for a new block of logic, unless a line names clinical quantities itself
             if ln.new_no - last <= 2 or flagged_in_block >= 3:
                 continue
-            if "'" in text or '"' in text:
+            if ("'" in text or '"' in text) and not switched_off:
                 # digits inside a label ('Heparin 5,000 units/mL', an NDC code) are text, not a value; a numeric
                 # string ("90", "2.5 mg") or an expression ("egfr < 30") is one (checked last: it is rarely reached)
                 valued = _label_free(text)

@@ -221,3 +221,52 @@ def test_literals_moved_into_decimal_constants_of_the_same_value_change_nothing(
 @pytest.mark.parametrize(("single", "per_kg"), [("1200", "15"), ("1000", "12.5")])
 def test_a_decimal_constant_with_another_value_is_a_dose_change(single: str, per_kg: str) -> None:
     assert scan_file(parse_diff(_extracted(single, per_kg))[0]).changes
+
+
+def _changes(diff: str) -> list[tuple[int, str]]:
+    return [(c.line, c.kind) for f in parse_diff(diff) for c in scan_file(f).changes]
+
+
+@pytest.mark.parametrize(
+    ("path", "lines", "line"),
+    [
+        ("monitoring/config/profiles.yaml", [" profiles:", "   neonatal:", "     apnea:", "-      enabled: true",
+                                             "+      enabled: false", "       delay_seconds: 20"], 4),
+        ("monitoring/alarms/settings.py", [" SPO2_LOW = 88", "-APNEA_ALARM_ENABLED = True", "+APNEA_ALARM_ENABLED = False"], 2),
+        ("monitoring/config/alarms.json", ['   "bradycardia": {', '-    "muted": false,', '+    "muted": true,', '     "low": 50'], 2),
+    ],
+)
+def test_an_alarm_switched_off_by_a_boolean_is_alarm_suppression(path: str, lines: list[str], line: int) -> None:
+    assert _changes(udiff(path, *lines)) == [(line, "alarm-suppression")]
+
+
+@pytest.mark.parametrize(
+    ("path", "lines"),
+    [
+        # switched on, not off
+        ("monitoring/config/profiles.yaml", ["   neonatal:", "     apnea:", "-      enabled: false", "+      enabled: true"]),
+        # a switch that is not an alarm's, in a clinical file
+        ("monitoring/config/profiles.yaml", ["   neonatal:", "     export:", "-      enabled: true", "+      enabled: false"]),
+        # an infrastructure alarm
+        ("deploy/alerts.yaml", ["   cloudwatch:", "     cpu_alarm:", "-      enabled: true", "+      enabled: false"]),
+    ],
+)
+def test_other_switches_are_not_alarm_suppression(path: str, lines: list[str]) -> None:
+    assert _changes(udiff(path, *lines)) == []
+
+
+def test_a_signature_with_a_clinical_name_is_not_a_value_change() -> None:
+    # a notifier that only formats a message: its Go receiver `(n *Notifier)` is a pointer type, not a product
+    diff = udiff(
+        "internal/alerts/potassium.go",
+        "+func (n *Notifier) CriticalPotassium(p Patient, k float64) error {",
+        '+\tmsg := map[string]string{"text": fmt.Sprintf("Critical K+ %.1f for %s", k, p.Name)}',
+        "+\treturn n.post(msg)",
+        "+}",
+        start=10,
+    )
+    assert _changes(diff) == []
+    # a default dose in a signature is a value
+    assert _changes(udiff("cds/dosing/peds.py", "+def dose_for(weight_kg: float, mg_per_kg: float = 15) -> float:")) == [
+        (1, "dose")
+    ]
