@@ -75,6 +75,7 @@ __all__ = [
     "VoteResult",
     "configured_chats",
     "load_view",
+    "load_views",
     "callback_url",
     "missing_approvals",
 ]
@@ -190,17 +191,58 @@ def _view(row: Any, vote_rows: Iterable[Any]) -> DeploymentView:
     )
 
 
-_SELECT_DEPLOYMENT = select(deployments).where(deployments.c.id == bindparam("id"))
-_SELECT_DEPLOYMENT_LOCKED = _SELECT_DEPLOYMENT.with_for_update()
-_SELECT_VOTES = select(votes).where(votes.c.deployment_id == bindparam("id")).order_by(votes.c.id)
+# The request and its votes in ONE statement (a join, the request's columns repeated on each vote's row):
+# a vote, a card and a GET each read them, and a statement costs more than the few repeated bytes.
+_VOTE_COLUMNS = (
+    votes.c.id.label("v_id"),
+    votes.c.person_id.label("v_person_id"),
+    votes.c.decision.label("v_decision"),
+    votes.c.via.label("v_via"),
+    votes.c.reason.label("v_reason"),
+    votes.c.at.label("v_at"),
+)
+_SELECT_WITH_VOTES = (
+    select(deployments, *_VOTE_COLUMNS)
+    .select_from(deployments.outerjoin(votes, votes.c.deployment_id == deployments.c.id))
+    .where(deployments.c.id == bindparam("id"))
+    .order_by(votes.c.id)
+)
+_SELECT_MANY_WITH_VOTES = (
+    select(deployments, *_VOTE_COLUMNS)
+    .select_from(deployments.outerjoin(votes, votes.c.deployment_id == deployments.c.id))
+    .where(deployments.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(deployments.c.id, votes.c.id)
+)
+# Postgres locks the request's row first, in a statement of its own: the join that follows then starts after the
+# lock was granted, so its snapshot (READ COMMITTED: one per statement) sees the vote of the transaction that held
+# the lock. Locking inside the join would re-read only the locked row and miss that vote (quorum never reached).
+_LOCK_DEPLOYMENT = select(deployments.c.id).where(deployments.c.id == bindparam("id")).with_for_update()
+
+
+class _VoteRow:
+    """A vote as `_view` and `_check` read it (person_id, decision, via, reason, at)."""
+
+    __slots__ = ("person_id", "decision", "via", "reason", "at")
+
+    def __init__(self, person_id: str, decision: str, via: str, reason: str | None, at: str) -> None:
+        self.person_id = person_id
+        self.decision = decision
+        self.via = via
+        self.reason = reason
+        self.at = at
 
 
 def _load(session: Session, deployment_id: str, *, lock: bool = False) -> tuple[Any, list[Any]] | None:
+    """The request's row and its votes (oldest first); ``lock``: lock the row for this transaction (Postgres; on
+    SQLite the write transaction's BEGIN IMMEDIATE already excludes every other writer)."""
     params = {"id": deployment_id}
-    row = session.execute(_SELECT_DEPLOYMENT_LOCKED if lock else _SELECT_DEPLOYMENT, params).first()
-    if row is None:
+    if lock and session.get_bind().dialect.name == "postgresql" and session.execute(_LOCK_DEPLOYMENT, params).first() is None:
         return None
-    return row, list(session.execute(_SELECT_VOTES, params).all())
+    rows = session.execute(_SELECT_WITH_VOTES, params).all()
+    if not rows:
+        return None
+    vote_rows = [_VoteRow(r.v_person_id, r.v_decision, r.v_via, r.v_reason, r.v_at) for r in rows if r.v_id is not None]
+    return rows[0], vote_rows
 
 
 def load_view(db: Database | Session, deployment_id: str) -> DeploymentView:
@@ -212,6 +254,20 @@ def load_view(db: Database | Session, deployment_id: str) -> DeploymentView:
     if found is None:
         raise UnknownDeployment(deployment_id)
     return _view(*found)
+
+
+def load_views(session: Session, deployment_ids: Sequence[str]) -> dict[str, DeploymentView]:
+    """The current state of several requests in one statement (card jobs claimed together); unknown ids are absent."""
+    if not deployment_ids:
+        return {}
+    found: dict[str, tuple[Any, list[Any]]] = {}
+    for r in session.execute(_SELECT_MANY_WITH_VOTES, {"ids": list(dict.fromkeys(deployment_ids))}):
+        entry = found.get(r.id)
+        if entry is None:
+            entry = found[r.id] = (r, [])
+        if r.v_id is not None:
+            entry[1].append(_VoteRow(r.v_person_id, r.v_decision, r.v_via, r.v_reason, r.v_at))
+    return {dep_id: _view(row, vote_rows) for dep_id, (row, vote_rows) in found.items()}
 
 
 def callback_url(db: Database | Session, deployment_id: str) -> str | None:
@@ -550,9 +606,13 @@ class ApprovalService:
         if not decided:
             for chat in self.chats:
                 self._enqueue(session, f"{chat}.update_card", row.id, dedupe=True)
-        found = _load(session, row.id)
-        assert found is not None
-        return VoteResult(view=_view(*found), vote=vote, decided=decided)
+        # The request as this transaction leaves it, without reading it again: the row was read (and, on Postgres,
+        # locked) at the start, this vote is the newest, and a decision is the compare-and-set that just succeeded.
+        after = _Row(dict(row._mapping))
+        if decided:
+            after.status = "rejected" if decision == "reject" else "approved"
+            after.decided_at, after.decided_by, after.reason = at, person_id, reason if decision == "reject" else None
+        return VoteResult(view=_view(after, [*vote_rows, _VoteRow(person_id, decision, via, reason, at)]), vote=vote, decided=decided)
 
     def _decide(self, session: Session, row: Any, status: str, decided_by: str, reason: str | None, now: datetime) -> bool:
         """Compare-and-set pending -> status; on success audit it and schedule the cards and the callback."""

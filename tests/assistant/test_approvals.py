@@ -149,6 +149,33 @@ def test_the_quorum_needs_every_role_count_by_distinct_people(service: ApprovalS
 # --------------------------------------------------------------------------- who may vote
 
 
+def test_a_votes_result_is_the_request_as_the_database_has_it_after_the_vote(service: ApprovalService) -> None:
+    """cast_vote builds its answer from what it read and wrote instead of reading the request again: it must not drift."""
+    pending, _ = service.request_deployment(_req())
+    for person in ("bob", "erin", "frank"):
+        result = service.cast_vote(pending.id, person, "approve", "slack")
+        assert result.view == service.get(pending.id)
+    assert result.decided and result.view.status == "approved"
+    rejected, _ = service.request_deployment(_req(version="2.4.2"))
+    service.cast_vote(rejected.id, "erin", "approve", "teams")
+    result = service.cast_vote(rejected.id, "bob", "reject", "slack", "  dose cap untested for MRN: 12345678  ")
+    assert result.decided and result.view == service.get(rejected.id)
+    assert result.view.reason == result.view.votes[-1].reason and "12345678" not in (result.view.reason or "")
+
+
+def test_several_requests_read_together_are_each_as_read_alone(service: ApprovalService, db: Database) -> None:
+    from assistant.approvals import load_views
+
+    voted, _ = service.request_deployment(_req())
+    service.cast_vote(voted.id, "bob", "approve", "slack")
+    service.cast_vote(voted.id, "erin", "approve", "teams")
+    quiet, _ = service.request_deployment(_req(version="2.4.2"))
+    with db.read() as session:
+        views = load_views(session, [quiet.id, "dep_unknown", voted.id, quiet.id])
+    assert views == {quiet.id: service.get(quiet.id), voted.id: service.get(voted.id)}
+    assert [v.person for v in views[voted.id].votes] == ["bob", "erin"] and views[quiet.id].votes == []
+
+
 def test_authors_and_the_requester_cannot_approve_and_nothing_is_recorded(service: ApprovalService, db: Database) -> None:
     view, _ = service.request_deployment(_req(PHI_DIFF, requested_by="erin"))  # requester named by people id
     with pytest.raises(SelfApproval, match="separation of duties"):
