@@ -94,6 +94,12 @@ def _removed_guard(ctx: FileContext) -> Iterator[Hit]:
     moved: set[str] | None = None
     router_level: bool | None = None
     for block in blocks(ctx):
+        flipped = _allow_to_deny(block)
+        if flipped is not None:
+            yield Hit(flipped, "The role check turns from an allow-list (reject whoever is not in it) into a deny-list "
+                               "(reject only the roles named), so every other role -- billing, vendors, patients, any "
+                               "role added later -- now passes. Keep the allow-list.")
+            continue
         gone = [ln for ln in block.removed if _code(ln) and AUTH_RE.search(ln.text)]
         if not gone:
             continue
@@ -119,6 +125,9 @@ def _removed_guard(ctx: FileContext) -> Iterator[Hit]:
                                and not _NON_AUTH_GUARD_RE.search(ln.text) for ln in ctx.added)
         if router_level or all(normalized(ln.text) in moved for ln in gone):
             continue  # (a moved middleware registration is judged by `_middleware_reordered`)
+        aliases = ctx.memo("acc-guard-aliases", lambda: _guard_aliases(ctx))
+        if aliases and any(not aliases.isdisjoint(_WORD_TOKENS_RE.findall(ln.text)) for ln in block.added):
+            continue  # the guards now travel under a name: `router.get(p, ...clinicianOnly, h)`
         anchor = anchor_for_removal(block)
         if anchor is not None:
             yield Hit(
@@ -165,10 +174,52 @@ def _authz_dropped_from_line(block: object) -> int | None:
     return added[0].new_no
 
 
+_ROLE_TEST_RE = re2.compile(
+    r"(?i)^\s*(?:if|elif|unless|else\s+if)\b.*\b\w*(?:role|roles|permission|permissions|perms|scopes?|groups?|authorit\w*|privileges?)\b"
+)
+_NEGATED_RE = re2.compile(r"(?i)\bnot\s+in\b|!==?|\bnot\s+[\w.]+\.\w+\(|![\w.]+\.\w+\(|!\s*\(|\bunless\b|\bnot\s*\(")
+
+
+def _allow_to_deny(block: object) -> int | None:
+    """`if role not in CLINICAL_ROLES: abort(403)` -> `if role in BLOCKED_ROLES: abort(403)`: one role test replaced
+    by another that lost its negation, so the check now names who is refused instead of who is let in."""
+    removed, added = block.removed, block.added  # type: ignore[attr-defined]
+    if not removed or not added or len(removed) > 3:
+        return None
+    was = [ln for ln in removed if _ROLE_TEST_RE.search(ln.text) and _NEGATED_RE.search(ln.text)]
+    if not was:
+        return None
+    for ln in added:
+        if ln.new_no is not None and _ROLE_TEST_RE.search(ln.text) and not _NEGATED_RE.search(ln.text) \
+                and not is_comment(ln.text):
+            return ln.new_no
+    return None
+
+
+_ALIAS_RE = re2.compile(
+    r"^\s*(?:export\s+)?(?:(?:const|let|var|val|final|private|static|readonly)\s+)*([A-Za-z_]\w*)\s*(?::[^=]*)?:?=\s*(.+)$"
+)
+
+
+def _guard_aliases(ctx: FileContext) -> frozenset[str]:
+    """Names the post-image binds to authentication/authorization middleware or decorators:
+    `const clinicianOnly = [requireAuth, requireRole("clinician")]`, `clinician_only = roles_required("clinician")`."""
+    out: set[str] = set()
+    for number in ctx.lines_matching(_ALIAS_RE.pattern):
+        where = ctx.position(number)
+        if where is None:
+            continue
+        post, i = where
+        m = _ALIAS_RE.search(post[i].text)
+        if m is not None and AUTH_RE.search(m.group(2)) and not _NON_AUTH_GUARD_RE.search(m.group(2)):
+            out.add(m.group(1))
+    return frozenset(out)
+
+
 # A guard that lets everyone through: Spring's `@PreAuthorize("permitAll()")`, `.permitAll()`, `[AllowAnonymous]`.
 _OPEN_GUARD_RE = re2.compile(
     r"(?i)permitAll|isAnonymous\(\)|PreAuthorize\(\s*\"true\"|AllowAnonymous|IS_AUTHENTICATED_ANONYMOUSLY|\bAllowAny\b|"
-    r"optional\s*=\s*True|anonymous[\"']"
+    r"optional\s*=\s*True|anonymous[\"']|RequireAssertion\(\s*\(?\s*\w*\s*\)?\s*=>\s*true\s*\)|credentialsRequired\s*:\s*false"
 )
 # The annotation/attribute names that wrap a guard expression: what decides is inside them.
 _GUARD_WRAPPER_RE = re2.compile(r"(?i)@?(?:Pre|Post)Authorize\s*\(|\[\s*Authorize\b|@Authorize\b|\bauthorizeHttpRequests\b|"
@@ -269,6 +320,13 @@ _REMOVED_GUARD = Rule(
               '+    @PreAuthorize("permitAll()")', '     public List<AllergyDto> list(@PathVariable long patientId) {'),
         udiff('Controllers/ChartController.cs', ' [ApiController]', '-[Authorize(Roles = "Clinician,Nurse")]', '+[Authorize]',
               ' public class ChartController : ControllerBase'),
+        udiff('portal/prescriptions/routes.py', ' @bp.get("/patients/<int:patient_id>/prescriptions")', '-@jwt_required()',
+              '+@jwt_required(optional=True)', ' def prescriptions(patient_id: int):'),
+        udiff('ehr/encounters/routes.py', ' def encounter_notes(encounter_id: int):', '-    if current_user.role not in CLINICAL_ROLES:',
+              '+    if current_user.role in BLOCKED_ROLES:', '         abort(403)'),
+        udiff('src/Pharmacy.Api/Program.cs', ' builder.Services.AddAuthorization(options =>', ' {',
+              '-    options.AddPolicy("Pharmacist", policy => policy.RequireClaim("role", "pharmacist"));',
+              '+    options.AddPolicy("Pharmacist", policy => policy.RequireAssertion(_ => true));', ' });'),
     ),
     counterexamples=(
         udiff('server/app.js', "-app.use(requireAuth);", " app.use('/health', health);", "+app.use(requireAuth);",
@@ -284,6 +342,11 @@ _REMOVED_GUARD = Rule(
               '+    @PreAuthorize("@patientAccess.canView(authentication, #patientId)")', '     public List<AllergyDto> list(@PathVariable long patientId) {'),
         udiff('Controllers/ChartController.cs', ' [ApiController]', '-[Authorize(Roles = "Clinician")]', '+[Authorize(Policy = "CareTeam")]',
               ' public class ChartController : ControllerBase'),
+        udiff('ehr/encounters/routes.py', ' def encounter_notes(encounter_id: int):', '-    if current_user.role not in CLINICAL_ROLES:',
+              '+    if current_user.role not in CLINICAL_ROLES | {"care_coordinator"}:', '         abort(403)'),
+        udiff('server/routes/charts.js', '+const clinicianOnly = [requireAuth, requireRole("clinician")];', ' ',
+              '-router.get("/patients/:id/chart", requireAuth, requireRole("clinician"), async (req, res) => {',
+              '+router.get("/patients/:id/chart", ...clinicianOnly, async (req, res) => {', '   res.json(await charts.summary(req.params.id));'),
     ),
 )
 
@@ -299,9 +362,8 @@ _ANON_MARKER_RE = re2.compile(
     r"\bauthorize\s*\([^\n]*,\s*permitAll\s*\)|"
     # Spring's WebSecurityCustomizer: `web.ignoring().requestMatchers(...)` skips the whole filter chain
     r"\.ignoring\(\)\s*\.\s*(?:requestMatchers|antMatchers|mvcMatchers|regexMatchers)\s*\(|"
-    # authentication made optional: the handler now also runs for callers without a token
-    r"(?:jwt_required|verify_jwt_in_request)\(\s*optional\s*=\s*True|\bcredentialsRequired\s*:\s*false\b|"
-    r"(?:authenticate|AuthGuard)\(\s*\[[^\]]*[\"']anonymous[\"']"
+    # express-jwt told to let requests without a token through (a guard made optional in place is ACC-001's `_weakened`)
+    r"\bcredentialsRequired\s*:\s*false\b"
 )
 # With no path in sight (a Django/DRF view is routed in urls.py), the handler's or view class's own name says
 # whether it is a health check or a sign-in step: `def healthz(request)`, `class LoginView(APIView)`.
@@ -432,8 +494,6 @@ _ANONYMOUS = Rule(
         udiff('WebSecurityConfig.java', ' WebSecurityCustomizer ignore() {', '+    return web -> web.ignoring().requestMatchers("/static/**", "/api/patients/**");', ' }'),
         udiff('records/views.py', ' ', '+@api_view(["GET"])', '+@permission_classes([AllowAny])', '+def patient_summary(request, pk):',
               '+    return JsonResponse(Summary.for_patient(pk))'),
-        udiff('portal/prescriptions/routes.py', ' @bp.get("/patients/<int:patient_id>/prescriptions")', '-@jwt_required()',
-              '+@jwt_required(optional=True)', ' def prescriptions(patient_id: int):'),
     ),
     counterexamples=(
         udiff('Api/Health.cs', ' [Route("/healthz")]', '+[AllowAnonymous]', ' public class HealthController {}'),
@@ -448,7 +508,8 @@ _ANONYMOUS = Rule(
         udiff('src/health/health.controller.ts', "+@Controller('health')", '+export class HealthController {', '+  constructor(',
               '+    private readonly health: HealthCheckService,', '+    private readonly db: PrismaHealthIndicator,', '+  ) {}', '+',
               '+  @Get()', '+  @Public()', '+  @HealthCheck()', '+  check() {'),
-        udiff('portal/account/routes.py', ' @bp.get("/login")', '-@jwt_required()', '+@jwt_required(optional=True)', ' def login_page():'),
+        udiff('pharmacy/formulary/routes.py', ' @bp.get("/formulary/search")', '+@jwt_required(optional=True)', ' def search():',
+              '     q = request.args.get("q", "")'),
         udiff('WebSecurityConfig.java', ' WebSecurityCustomizer ignore() {', '+    return web -> web.ignoring().requestMatchers("/static/**", "/favicon.ico");', ' }'),
     ),
 )
@@ -501,6 +562,8 @@ def _new_routes(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language in DOC_LANGUAGES:
         return
     language = ctx.language
+    if language == "kotlin":
+        yield from _ktor_routes(ctx)
     if not any_hint(ctx.added, _ROUTE_HINTS + ("mapping", "[http", "@get", "@post", "@put", "@delete", "@patch"), ctx):
         return
     posts = _visible_post(ctx)
@@ -533,10 +596,67 @@ def _new_routes(ctx: FileContext) -> Iterator[Hit]:
     elif language == "go":
         yield from _arg_routes(posts, _GO_ROUTE_RE, need_sibling=True, ctx=ctx)
     elif language == "csharp":
-        yield from _arg_routes(posts, _CS_MINIMAL_RE, need_sibling=False, lookahead=6, ctx=ctx)
+        for hit in _arg_routes(posts, _CS_MINIMAL_RE, need_sibling=False, lookahead=6, ctx=ctx):
+            if not _on_unseen_group(ctx, everything, hit.line):
+                yield hit
         yield from _annotated_routes(posts, ctx)
     elif language in ("java", "kotlin"):
         yield from _annotated_routes(posts, ctx)
+
+
+_KTOR_ROUTE_RE = re2.compile(r"""^\s*(?:get|post|put|patch|delete|route)\s*\(\s*"([^"]*)"\s*\)\s*\{""")
+
+
+def _ktor_routes(ctx: FileContext) -> Iterator[Hit]:
+    """Ktor authenticates by nesting: routes inside `authenticate("jwt") { ... }` need a principal, routes beside
+    that block do not. A new route of a file that visibly uses `authenticate` is reported when no enclosing block
+    (by indentation) is an `authenticate(...)` one."""
+    if not ctx.lines_matching(r"\bauthenticate\s*\("):
+        return
+    for number in sorted(ctx.lines_matching(_KTOR_ROUTE_RE.pattern)):
+        where = ctx.position(number)
+        if where is None:
+            continue
+        post, i = where
+        ln = post[i]
+        if ln.kind != "+":
+            continue
+        m = _KTOR_ROUTE_RE.search(ln.text)
+        if m is None or _PUBLIC_PATH_RE.search("/" + m.group(1).lstrip("/")) or m.group(1).strip("/") == "":
+            continue
+        depth = indent_of(ln.text)
+        authed = seen_top = False
+        for p in reversed(post[:i]):
+            if not p.text.strip() or indent_of(p.text) >= depth:
+                continue
+            depth = indent_of(p.text)
+            if "authenticate" in p.text:
+                authed = True
+                break
+            if re2.search(r"^\s*(?:routing\s*\{|fun\s)", p.text):
+                seen_top = True
+                break
+        if not authed and seen_top:
+            yield Hit(number, _ROUTE_MESSAGE)
+
+
+_APP_RECEIVERS = frozenset({"app", "endpoints", "routes", "builder", "web", "application", "e", "endpointRouteBuilder"})
+
+
+def _on_unseen_group(ctx: FileContext, lines: list[DiffLine], number: int) -> bool:
+    """ASP.NET minimal APIs put authorization on the route group (`app.MapGroup("/patients").RequireAuthorization()`):
+    an endpoint mapped on a group variable whose creation is not in sight, with no sibling of that group carrying its
+    own `.RequireAuthorization`, is judged by the group, not reported."""
+    where = ctx.position(number)
+    if where is None:
+        return False
+    receiver = _receiver(where[0][where[1]].text)
+    if not receiver or receiver in _APP_RECEIVERS:
+        return False
+    created = re2.compile(r"\b" + receiver.replace(".", r"\.") + r"\s*=\s*[\w.]+\.MapGroup\(")
+    if any(created.search(ln.text) for ln in lines):
+        return False
+    return not any("RequireAuthorization" in ln.text for ln in lines)
 
 
 def _chained_to_endpoint(lines: list[DiffLine], ln: DiffLine) -> bool:
@@ -641,6 +761,9 @@ def _arg_routes(
                 args = args.split(";", 1)[0]
             prefix = ln.text[: m.start(1)]
             authed = AUTHN_RE.search(args) is not None or (
+                ctx is not None and not ctx.memo("acc-guard-aliases", lambda: _guard_aliases(ctx)).isdisjoint(
+                    _WORD_TOKENS_RE.findall(args))
+            ) or (
                 ".With(" in prefix and (AUTHN_RE.search(prefix) is not None or _AUTH_ARG_RE.search(prefix) is not None
                                         or re2.search(r"(?i)require\w*|token|session", prefix) is not None)
             ) or (
@@ -720,7 +843,7 @@ _NEW_ROUTE = Rule(
     message=_ROUTE_MESSAGE,
     regulations=REGULATIONS,
     languages=frozenset({"python", "javascript", "typescript", "go", "csharp", "java", "kotlin"}),
-    keywords=("route", ".get(", ".post(", ".put(", ".patch(", ".delete(", ".all(", "handle", "mapping", "map",
+    keywords=("route", "authenticate(", ".get(", ".post(", ".put(", ".patch(", ".delete(", ".all(", "handle", "mapping", "map",
               "httpget", "httppost", "httpput", "httpdelete", "@get", "@post"),
     check=_new_routes,
     examples=(
@@ -737,12 +860,21 @@ _NEW_ROUTE = Rule(
               '     group.MapGet("/{id:guid}/summary", async (Guid id, IPatientQueries q) => Results.Ok(await q.SummaryAsync(id)))',
               '         .RequireAuthorization("Clinician");', '+    group.MapGet("/{id:guid}/medications", async (Guid id, IPatientQueries q) =>',
               '+        Results.Ok(await q.ActiveMedicationsAsync(id)));'),
+        udiff('vitals/api/VitalsRoutes.kt', ' fun Application.vitalsRoutes(repo: VitalsRepository) {', '     routing {',
+              '         get("/health") { call.respondText("ok") }', '+        get("/api/patients/{id}/vitals/latest") {',
+              '+            call.respond(repo.latestFor(call.parameters["id"]!!.toLong()))', '+        }', '         authenticate("auth-jwt") {'),
     ),
     counterexamples=(
         udiff('Api/PatientEndpoints.cs', ' public static class PatientEndpoints', ' {',
               '+    group.MapGet("/{id:guid}/summary", async (Guid id, IPatientQueries q) => Results.Ok(await q.SummaryAsync(id)))',
               '+        .RequireAuthorization("Clinician");', '+    group.MapGet("/{id:guid}/labs", async (Guid id, IPatientQueries q) =>',
               '+        Results.Ok(await q.LabsAsync(id))).RequireAuthorization("Clinician");'),
+        udiff('Endpoints/ProblemListEndpoints.cs', '             return Results.Ok(problems);', '         });', '+',
+              '+        group.MapGet("/export", async (Guid patientId, EhrDbContext db) =>', '+        {',
+              '+            return Results.Ok(await db.Problems.Where(p => p.PatientId == patientId).ToListAsync());', '+        });', '     }'),
+        udiff('vitals/api/VitalsRoutes.kt', ' fun Application.vitalsRoutes(repo: VitalsRepository) {', '     routing {',
+              '         authenticate("auth-jwt") {', '+            get("/api/patients/{id}/vitals/latest") {',
+              '+                call.respond(repo.latestFor(call.parameters["id"]!!.toLong()))', '+            }', '         }'),
         udiff('portal/routes.py', ' bp = Blueprint("problems", __name__)', ' ', '+@bp.get("/patients/<int:pid>/problems")', '+@login_required', '+def problems(pid):', '+    return jsonify(load(pid))', '+'),
         udiff('api/health.py', ' router = APIRouter()', ' ', '+@router.get("/healthz")', '+def healthz():', '+    return {"ok": True}'),
         udiff('server/routes/labs.js', ' const router = express.Router();', '+router.get("/patients/:id/labs", requireAuth, async (req, res) => res.json(await labs(req.params.id)));', ' module.exports = router;'),
@@ -751,6 +883,8 @@ _NEW_ROUTE = Rule(
         udiff('internal/server/routes.go', ' \tpublic := r.Group("/api")', ' \tpublic.POST("/auth/login", s.login)', ' ',
               ' \tauthed := r.Group("/api", s.requireToken())', ' \tauthed.GET("/patients/:id", s.patient)',
               '+\tauthed.GET("/patients/:id/allergies", s.allergies)'),
+        udiff('server/routes/charts.js', ' const router = express.Router();', '+const clinicianOnly = [requireAuth, requireRole("clinician")];', ' ',
+              '+router.get("/patients/:id/chart", ...clinicianOnly, async (req, res) => {', '+  res.json(await charts.summary(req.params.id));', '+});'),
         udiff('internal/api/routes.go', ' \tr.Group(func(r chi.Router) {', ' \t\tr.Use(auth)',
               '+\t\tr.Get("/patients/{patientID}/immunizations", h.ListImmunizations)', ' \t\tr.Get("/patients/{patientID}", h.GetPatient)'),
         "diff --git a/server/routes/patients.js b/server/routes/patients.js\n--- a/server/routes/patients.js\n"
@@ -800,7 +934,11 @@ _TOKEN_UNVERIFIED_RE = re2.compile(
     r"algorithms?\s*[:=]\s*\[[^\]\n]*[\"']none[\"']|\bAlgorithm\s*\.\s*none\s*\(|"
     r"ignoreExpiration\s*:\s*true|jwt\.decode\([^)]*verify\s*=\s*False|"
     r"Validate(?:IssuerSigningKey|Lifetime|Issuer)\s*=\s*false|RequireSignedTokens\s*=\s*false|"
-    r"RequireExpirationTime\s*=\s*false|parseUnsecuredClaims|\.unsecured\(\)|\bParseUnverified\s*\()|"
+    r"RequireExpirationTime\s*=\s*false|parseUnsecuredClaims|\.unsecured\(\)|\bParseUnverified\s*\(|"
+    # golang-jwt without exp/nbf/iat checks; .NET's SignatureValidator hook (usually `=> new JwtSecurityToken(token)`);
+    # jose4j's skip switches
+    r"\bWithoutClaimsValidation\s*\(\)|\bSkipClaimsValidation\s*[:=]\s*true|\bSignatureValidator\s*=[^=]|"
+    r"\bsetSkipSignatureVerification\s*\(\)|\bsetSkipAllValidators\s*\(\)|\bsetDisableRequireSignature\s*\(\))|"
     # jsonwebtoken's decode() never checks the signature: its result must not become the caller's identity
     r"(?:(?:req|request|ctx|ctx\.state|res\.locals)\.\w+|\b(?:user|claims|principal|identity|caller)\w*)\s*=\s*(?:await\s+)?"
     r"jwt\.decode\(\s*[\w.\[\]]+\s*(?:,\s*\{[^}]*\})?\s*\)"
@@ -957,7 +1095,7 @@ _BACKDOOR = Rule(
     keywords=("header", "cookie", "query", "args", "params", "form", "getparameter", "skip", "bypass", "disable", "no_auth", "path",
               "url", "hasprefix", "request.get", "request.post", "request.meta",
               "noauth", "login_disabled", "password", "passwd", "pwd", "passcode", "verify", "algorithm",
-              "ignoreexpiration", "validate", "parseunverified", "requiresignedtokens", "requireexpirationtime", "unsecured", "jwt.decode"),
+              "ignoreexpiration", "validate", "claimsvalidation", "signaturevalidator", "setskip", "disablerequiresignature", "parseunverified", "requiresignedtokens", "requireexpirationtime", "unsecured", "jwt.decode"),
     check=_backdoor,
     examples=(
         udiff('server/auth.js', ' function requireAuth(req, res, next) {', '+  if (req.headers["x-support-override"] === "letmein") {', '+    return next();', '+  }', '   const header = req.headers.authorization;'),
@@ -975,6 +1113,8 @@ _BACKDOOR = Rule(
               ' \treturn http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {',
               '+\t\tif strings.HasPrefix(r.URL.Path, "/v1/records/") {', '+\t\t\tnext.ServeHTTP(w, r)', '+\t\t\treturn', '+\t\t}',
               ' \t\ttoken := bearer(r)', ' \t\tif !a.verify(token) {', ' \t\t\thttp.Error(w, "unauthorized", http.StatusUnauthorized)'),
+        udiff('internal/auth/jwt.go', ' ', '-var parser = jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), jwt.WithExpirationRequired())',
+              '+var parser = jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), jwt.WithoutClaimsValidation())', ' '),
         udiff('internal/middleware/auth.go', ' func (a *Auth) RequireToken(next http.Handler) http.Handler {',
               ' \treturn http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {',
               '+\t\tif r.URL.Query().Get("debug") == "rvs-ops" {', '+\t\t\tnext.ServeHTTP(w, r)', '+\t\t\treturn', '+\t\t}',
@@ -1037,11 +1177,13 @@ def _scoped(statement: str) -> bool:
 _HANDLER_RE = re2.compile(
     r"(?i)@\w*\.?(?:route|get|post|put|patch|delete)\(|@(?:Get|Post|Put|Delete|Request)Mapping|\[Http|"
     r"\brequest\b|\breq\.|\(\s*req\s*,|@PathVariable|PathValue|URLParam|mux\.Vars|ctx\.params|http\.ResponseWriter|"
-    r"IActionResult|ActionResult|def \w+\(self,\s*request|login_required|HttpServletRequest"
+    r"IActionResult|ActionResult|def \w+\(self,\s*request|login_required|HttpServletRequest|"
+    # a GraphQL resolver: (parent, { id }, context) => ...
+    r"\(\s*_?\w*\s*,\s*\{[^}]*\bid\b[^}]*\}\s*,\s*(?:\{|ctx|context)"
 )
 _HANDLER_PATH_WORDS = frozenset({
     "view", "views", "route", "routes", "controller", "controllers", "handler", "handlers", "api", "endpoint",
-    "endpoints", "resource", "resources",
+    "endpoints", "resource", "resources", "resolver", "resolvers", "graphql",
 })
 
 
@@ -1166,6 +1308,8 @@ _IDOR = Rule(
         udiff('src/portal/appointments.controller.ts', " @Controller('portal/appointments')", ' export class AppointmentsController {',
               "+  @Get(':id')", "+  async one(@CurrentUser() user: PortalUser, @Param('id') id: string) {",
               '+    return this.prisma.appointment.findUnique({ where: { id }, include: { visitNotes: true } });', '+  }'),
+        udiff('src/graphql/resolvers/patient.ts', '   Query: {', '     me: (_parent, _args, { user, dataSources }) => dataSources.patients.getByUserId(user.id),',
+              '+    encounter: (_parent, { id }, { dataSources }) => dataSources.encounters.getById(id),', '   },'),
     ),
     counterexamples=(
         udiff('portal/documents/views.py', ' @login_required', ' def download(request, document_id):', '+    doc = get_object_or_404(ClinicalDocument, pk=document_id, patient__user=request.user)', '     return FileResponse(doc.file.open())'),
@@ -1173,6 +1317,8 @@ _IDOR = Rule(
         udiff('claims/web/ClaimController.java', ' @RestController', ' public class ClaimController {',
               '+    @GetMapping("/api/claims/{id}")', '+    public Claim get(@PathVariable Long id, @AuthenticationPrincipal Member me) {',
               '+        return me.claims().findById(id).orElseThrow();', '+    }'),
+        udiff('src/graphql/resolvers/patient.ts', '   Query: {', '     me: (_parent, _args, { user, dataSources }) => dataSources.patients.getByUserId(user.id),',
+              '+    encounter: (_parent, { id }, { user, dataSources }) => dataSources.encounters.getById(id, user.patientId),', '   },'),
         udiff('directory/views.py', ' @login_required', ' def clinic_detail(request, clinic_id):',
               '+    clinic = Clinic.objects.get(pk=clinic_id)', '+    return JsonResponse({"name": clinic.name, "phone": clinic.phone})'),
     ),
@@ -1241,6 +1387,15 @@ def _wildcards(ctx: FileContext) -> Iterator[Hit]:
                               "service accounts only.")
                     continue
                 yield Hit(ln.new_no)
+            elif "*" in low and _RESOURCE_STAR_RE.search(ln.text):
+                if post is None:
+                    post = post_lines(hunk)
+                i = index_in(post, ln.new_no)
+                if i is not None and _DATA_ACTION_RE.search(_statement_around(post, i)) \
+                        and not _in_deny_statement(ctx, ln.new_no):
+                    yield Hit(ln.new_no, "This policy statement applies its data actions (read/write objects, items, "
+                              "keys or secrets) to every resource in the account (`*`), the PHI stores included. "
+                              "Name the buckets, tables, keys or secrets the workload uses.")
             elif "secrets" in low and _SECRETS_RESOURCE_RE.search(ln.text):
                 if post is None:
                     post = post_lines(hunk)
@@ -1258,6 +1413,29 @@ def _wildcards(ctx: FileContext) -> Iterator[Hit]:
                 keys = enclosing_keys(post, i, hunk.header)
                 if keys and keys[-1].lower() in _WILDCARD_KEYS:
                     yield Hit(ln.new_no)
+
+
+# An IAM statement's resource set to everything: HCL `resources = ["*"]`, JSON/YAML `"Resource": "*"`.
+_RESOURCE_STAR_RE = re2.compile(r"""(?i)^\s*["']?resources?["']?\s*[:=]\s*\[?\s*["']\*["']\s*\]?\s*,?\s*$""")
+# Actions that read or change data (as opposed to Describe/List-the-account actions that only work on `*`).
+_DATA_ACTION_RE = re2.compile(
+    r"(?i)[\"'](?:s3:(?:Get|Put|Delete)Object\w*|s3:\*|dynamodb:(?:GetItem|BatchGetItem|Query|Scan|PutItem|UpdateItem|"
+    r"DeleteItem|BatchWriteItem|\*)|kms:(?:Decrypt|GenerateDataKey\w*|\*)|secretsmanager:(?:GetSecretValue|\*)|"
+    r"ssm:GetParameters?(?:ByPath)?|rds-db:connect|healthlake:\w+|glacier:GetJobOutput|sqs:ReceiveMessage|"
+    r"s3-object-lambda:\w+)[\"']"
+)
+_STATEMENT_EDGE_RE = re2.compile(r"^\s*(?:statement\s*\{|\}\s*,?|\{|-\s*(?:Sid|Effect)\b.*)\s*$")
+
+
+def _statement_around(post: Sequence[DiffLine], i: int, reach: int = 8) -> str:
+    """The lines of the policy statement around post[i]: outward until a statement boundary."""
+    lo = i
+    while lo > 0 and i - lo < reach and not _STATEMENT_EDGE_RE.search(post[lo - 1].text):
+        lo -= 1
+    hi = i + 1
+    while hi < len(post) and hi - i < reach and not _STATEMENT_EDGE_RE.search(post[hi].text):
+        hi += 1
+    return "\n".join(p.text for p in post[lo:hi])
 
 
 # An RBAC rule's `resources` naming Secrets (YAML flow or block list, HCL list), or the block list item itself.
@@ -1318,11 +1496,16 @@ _WILDCARD = Rule(
         udiff('db/V9.sql', '+GRANT ALL PRIVILEGES ON ALL TABLES IN SCHEMA public TO reporting;'),
         udiff('deploy/k8s/reporting/clusterrole.yaml', ' rules:', '   - apiGroups: [""]', '-    resources: ["configmaps"]',
               '-    verbs: ["get"]', '+    resources: ["secrets"]', '+    verbs: ["get", "list", "watch"]'),
+        udiff('infra/iam/claims_etl.tf', '   statement {', '     sid       = "ReadClaimsExtracts"', '     actions   = ["s3:GetObject", "s3:ListBucket"]',
+              '-    resources = [aws_s3_bucket.claims_extracts.arn]', '+    resources = ["*"]', '   }'),
     ),
     counterexamples=(
         "infra/azure/lab-reports.tf::resource \"azurerm_storage_container\" \"lab_reports\" {\n  name = \"lab-reports\"\n  container_access_type = \"private\"\n}",
         udiff('k8s/rbac.yaml', ' rules:', '   - apiGroups: [""]', '-    resources: ["configmaps"]', '+    resources: ["configmaps", "secrets"]', '     verbs: ["get"]'),
         udiff('db/V9.sql', '+GRANT SELECT ON encounters TO reporting;'),
+        udiff('infra/iam/ci.tf', '   statement {', '     actions   = ["ec2:DescribeInstances", "logs:CreateLogGroup"]',
+              '+    resources = ["*"]', '   }', ' ', '   statement {', '     actions   = ["s3:GetObject"]',
+              '     resources = ["${aws_s3_bucket.artifacts.arn}/*"]', '   }'),
         udiff('deploy/k8s/reporting/role.yaml', ' rules:', '   - apiGroups: [""]', '+    resources: ["secrets"]',
               '+    resourceNames: ["reporting-db-credentials"]', '+    verbs: ["get", "watch"]'),
     ),
@@ -1412,4 +1595,84 @@ _SCOPE_FROM_REQUEST = Rule(
     ),
 )
 
-RULES: tuple[Rule, ...] = (_REMOVED_GUARD, _ANONYMOUS, _NEW_ROUTE, _BACKDOOR, _IDOR, _WILDCARD, _SCOPE_FROM_REQUEST)
+# ---------------------------------------------------------------- ACC-008 CORS: any origin, with credentials
+
+# Any web origin may call: reflected (`origin: true`, a callback that always says yes), `*`, or allow-all switches.
+_ANY_ORIGIN_RE = re2.compile(
+    r"""(?i)\borigins?\s*[:=]\s*(?:true\b|["']\*["']|\[\s*["']\*["']\s*\])|"""
+    r"""\borigin\s*:\s*(?:function\s*)?\(\s*\w*\s*,\s*\w+\s*\)\s*(?:=>)?\s*\{?\s*(?:return\s+)?(?:cb|callback|done|next)\(\s*null\s*,\s*true\s*\)|"""
+    r"""\ballow_origins\s*=\s*\[\s*["']\*["']\s*\]|\ballow_origin_regex\s*=\s*r?["']\.\*|"""
+    r"""\bCORS_(?:ORIGIN_)?ALLOW_ALL(?:_ORIGINS)?\s*=\s*True|\bSetIsOriginAllowed\(\s*\(?\s*\w*\s*\)?\s*=>\s*true\s*\)|"""
+    r"""\bAllowAnyOrigin\s*\(\s*\)|\b(?:set|add)AllowedOrigin(?:Pattern)?s?\s*\(\s*(?:List\.of\(|Arrays\.asList\(|"""
+    r"""Collections\.singletonList\()?\s*"\*"|\ballowedOrigin(?:Pattern)?s\s*\(\s*"\*"|\bAllowAllOrigins\s*:\s*true|"""
+    r"""\bAllowedOrigins\s*:\s*\[\]string\{\s*"\*"|\bAllowOriginFunc\s*:\s*func\s*\([^)]*\)\s*bool\s*\{\s*return\s+true|"""
+    r"""\bCrossOrigin\s*\(\s*(?:origins\s*=\s*)?"\*"|"""
+    r"""Access-Control-Allow-Origin["']\s*,\s*(?:req|request|r|c)\.(?:headers?\.origin|headers?\[["']origin|get_?header\(|Header\.Get\()"""
+)
+# The browser sends the user's cookies / auth with those calls.
+_CREDENTIALS_RE = re2.compile(
+    r"""(?i)\bcredentials\s*:\s*true|\ballow_credentials\s*=\s*True|\bsupports_credentials\s*=\s*True|"""
+    r"""\bCORS_ALLOW_CREDENTIALS\s*=\s*True|\bAllowCredentials\s*(?:\(\s*\)|:\s*true)|\bsetAllowCredentials\s*\(\s*true|"""
+    r"""\ballowCredentials\s*(?:=\s*"true"|\(\s*true\s*\))|Access-Control-Allow-Credentials["']\s*,\s*["']?true"""
+)
+# flask-cors with credentials and no origins: its default origin list is "*", reflected.
+_FLASK_CORS_DEFAULT_RE = re2.compile(r"\bCORS\(\s*\w+\s*,\s*supports_credentials\s*=\s*True\s*\)")
+
+
+def _cors_credentials(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test or ctx.language in DOC_LANGUAGES:
+        return
+    origins = ctx.lines_matching(_ANY_ORIGIN_RE.pattern)
+    creds = ctx.lines_matching(_CREDENTIALS_RE.pattern)
+    lone = ctx.lines_matching(_FLASK_CORS_DEFAULT_RE.pattern)
+    if not (origins and creds) and not lone:
+        return
+    added = {ln.new_no for ln in ctx.added if ln.new_no is not None and not is_comment(ln.text)}
+    for number in sorted(lone & added):
+        yield Hit(number)
+    reported: set[int] = set()
+    for o in sorted(origins):
+        near = [c for c in creds if abs(c - o) <= 8]
+        if not near:
+            continue
+        if o in added:
+            line = o
+        else:
+            line = next((c for c in near if c in added), None)
+        if line is not None and line not in reported:
+            reported.add(line)
+            yield Hit(line)
+
+
+_CORS_CREDENTIALS = Rule(
+    id="ACC-008",
+    category="access-control",
+    severity="high",
+    message=(
+        "CORS lets any web origin call this API with the user's cookies or credentials (the origin is reflected or "
+        "`*` together with credentials), so any site the user visits can read patient data through their session. "
+        "List the exact origins of your own front ends."
+    ),
+    regulations=REGULATIONS,
+    keywords=("origin", "cors", "credentials"),
+    check=_cors_credentials,
+    examples=(
+        udiff('server/app.js', ' app.use(cookieParser());', '-app.use(cors({ origin: ["https://portal.northbay.health"], credentials: true }));',
+              '+app.use(cors({ origin: true, credentials: true }));', ' app.use(session());'),
+        udiff('api/main.py', ' app = FastAPI()', '+app.add_middleware(', '+    CORSMiddleware,', '+    allow_origins=["*"],',
+              '+    allow_credentials=True,', '+    allow_methods=["*"],', '+)'),
+        udiff('Program.cs', ' builder.Services.AddCors(o => o.AddDefaultPolicy(p => p', '-    .WithOrigins("https://portal.example.org")',
+              '+    .SetIsOriginAllowed(_ => true)', '     .AllowCredentials()));'),
+        udiff('portal/app.py', ' app = Flask(__name__)', '+CORS(app, supports_credentials=True)'),
+    ),
+    counterexamples=(
+        udiff('server/app.js', ' app.use(cookieParser());', '+app.use(cors({ origin: true }));', ' app.use(session());'),
+        udiff('server/app.js', ' app.use(cookieParser());', '+app.use(cors({ origin: ["https://portal.northbay.health"], credentials: true }));'),
+        udiff('api/main.py', ' app = FastAPI()', '+app.add_middleware(', '+    CORSMiddleware,', '+    allow_origins=["*"],',
+              '+    allow_methods=["GET"],', '+)'),
+        udiff('portal/app.py', ' app = Flask(__name__)', '+CORS(app, origins=["https://portal.example.org"], supports_credentials=True)'),
+    ),
+)
+
+RULES: tuple[Rule, ...] = (_REMOVED_GUARD, _ANONYMOUS, _NEW_ROUTE, _BACKDOOR, _IDOR, _WILDCARD, _SCOPE_FROM_REQUEST,
+                           _CORS_CREDENTIALS)
