@@ -95,8 +95,22 @@ _ENCRYPTED_COLUMN_RE = re2.compile(
 )
 
 
+# identifiers whose own name ends in a word that elsewhere marks a harmless column (`medicare_beneficiary_id` is the MBI,
+# not a foreign key): matched on the whole name before the safe words are considered
+_IDENTIFIER_TERMS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(t.split("_"))
+    for t in (
+        "medicare_id", "medicare_beneficiary_id", "medicare_beneficiary_identifier", "beneficiary_identifier",
+        "medicaid_id", "insurance_member_id", "health_insurance_claim_number", "hicn", "national_id", "tax_id",
+        "taxpayer_id", "passport_id",
+    )
+)
+
+
 def _sensitive_column(name: str) -> str | None:
     words = split_words(name)
+    if words and tuple(words) in _IDENTIFIER_TERMS:
+        return "_".join(words)
     if not words or not _SAFE_COLUMN_WORDS.isdisjoint(words[1:] if len(words) > 1 else ()):
         return None
     if words[-1] in _SAFE_COLUMN_WORDS:
@@ -243,8 +257,10 @@ _PLAINTEXT_COLUMN = Rule(
         udiff("db/migrate/20251120_members.rb", "   create_table :members do |t|", "+    t.string :ssn", "   end"),
         udiff("db/migrations/V102__psy.sql", "+CREATE TABLE psychotherapy_notes (", "+    id BIGSERIAL PRIMARY KEY,",
               "+    note_text   TEXT NOT NULL", "+);"),
+        udiff("db/migrations/V57__medicare_advantage.sql", "+ALTER TABLE members ADD COLUMN medicare_beneficiary_id VARCHAR(11);"),
     ),
     counterexamples=(
+        udiff("db/migrations/V57__medicare_advantage.sql", "+ALTER TABLE claims ADD COLUMN beneficiary_id BIGINT REFERENCES members(id);"),
         udiff("db/migrations/V7__ids.sql", "+ALTER TABLE patients ADD COLUMN ssn_hash CHAR(64);"),
         udiff("app/models/identity.py", " class Identity(Base):", "+    ssn_blind_index = Column(String(64), index=True)"),
         udiff("db/migrations/V61__coding.sql", "+ALTER TABLE problems ADD COLUMN dx_code_system VARCHAR(64) NOT NULL DEFAULT 'ICD-10-CM';"),
@@ -462,7 +478,7 @@ _UNENCRYPTED_RESOURCE = Rule(
 
 _WRITE_RE = re2.compile(
     r"""\bopen\([^)]*["'][wa]b?\+?["']|\bopen\([^)]*mode\s*=\s*["'][wa]|\.open\(\s*["'][wa]b?\+?["']|"""
-    r"""\.write_(?:text|bytes)\(|\.to_(?:csv|parquet|excel|json|pickle|feather|hdf|orc)\(|\b(?:json|pickle|yaml)\.dump\(|"""
+    r"""\.write_(?:text|bytes)\(|\.(?:writeText|writeBytes|appendText|appendBytes)\(|\.to_(?:csv|parquet|excel|json|pickle|feather|hdf|orc)\(|\b(?:json|pickle|yaml)\.dump\(|"""
     r"""Files\.(?:write|writeString|newBufferedWriter|newOutputStream|copy)\(|new\s+(?:FileWriter|FileOutputStream|PrintWriter|RandomAccessFile)\(|"""
     r"""\.writeValue\(\s*(?:new\s+File|\w+\.toFile\(\)|\w*[fF]ile\b)|"""
     r"""\bfs(?:Promises)?\.(?:writeFile|writeFileSync|appendFile|appendFileSync|createWriteStream)\(|\bwriteFile(?:Sync)?\(|"""
@@ -613,6 +629,10 @@ _PLAINTEXT_FILE = Rule(
               "+        Files.writeString(target, mapper.writeValueAsString(patient));", "     }"),
         udiff("research/export.py", " def export(cohort):", "     rows = [[p.mrn, p.full_name] for p in cohort.patients]",
               '+    with open("/mnt/share/cohort.csv", "w") as fh:', "+        csv.writer(fh).writerows(rows)"),
+        udiff("reports/DischargeReport.kt", "     fun export(day: LocalDate): File {",
+              "         val rows = encounters.dischargedOn(day).map { e -> listOf(e.patient.mrn, e.dischargeDiagnosis).joinToString(\",\") }",
+              '+        val target = File(exportDir, "discharges-$day.csv")', '+        target.writeText(rows.joinToString("\\n"))',
+              "         return target"),
         udiff("ehr/snapshots.py", "+import pickle", "+", "+from .crypto import envelope", "+", "+",
               "+def snapshot(patients, path):", '+    with open(path, "wb") as fh:', "+        pickle.dump(patients, fh)"),
     ),
@@ -629,6 +649,11 @@ _PLAINTEXT_FILE = Rule(
         udiff("sync/SnapshotWriter.java", "     public void write(Patient patient) throws IOException {",
               "+        byte[] sealed = envelope.encrypt(mapper.writeValueAsBytes(patient));",
               "+        Files.write(target, sealed);", "     }"),
+        udiff("reports/DischargeReport.kt", "     fun export(day: LocalDate): File {",
+              "         val rows = encounters.dischargedOn(day).map { e -> listOf(e.patient.mrn, e.dischargeDiagnosis).joinToString(\",\") }",
+              '+        val target = File(exportDir, "discharges-$day.csv.enc")', '+        target.writeBytes(cipher.encrypt(rows.joinToString("\\n")))',
+              "         return target"),
+        udiff("build/Version.kt", "     fun stamp(dir: File) {", '+        File(dir, "version.txt").writeText(BuildConfig.VERSION)', "     }"),
         udiff("reports/stats.py", " def write_stats(counts):", '+    with open("/var/reports/daily.json", "w") as fh:',
               "+        json.dump({\"visits\": counts.total}, fh)"),
         udiff("reports/census.py", " def export_ward_census(rows, path):", '+    with open(path, "w", newline="") as fh:',

@@ -161,14 +161,23 @@ _CALL_ARGS_RE = re2.compile(r"\b\w+\s*\(([^()\n]*)\)")
 _EVENT_LITERAL_RE = re2.compile(r"""["']([A-Za-z_]+[.:][\w.:\-]+)["']""")
 
 
+# a metrics counter, a trace span or a log line keeps the event's name but is no audit record
+_NOT_A_RECORD_RE = re2.compile(
+    r"(?i)\b(?:metrics?|stats?d?|counter|gauge|histogram|prom\w*|telemetry|tracer|span|otel|log|logger|logging|slog|zap|"
+    r"zerolog|console)\s*\.|\.(?:Inc|Add|Observe|Incr|Increment|Count|Timing|Gauge)\s*\("
+)
+
+
 def _same_event_call(block: Block, gone: list[DiffLine], ctx: FileContext) -> bool:
     """The removed audit call is replaced by a call under another name that records the same event: it carries the
     same event literal (`action="order.cancel"`), or calls a name imported from an audit module (`from ehr.audit.trail
-    import trail` ... `trail.emit(...)`)."""
+    import trail` ... `trail.emit(...)`). A metrics counter or a log line named for the event does not count."""
     events = {e for ln in gone for e in _EVENT_LITERAL_RE.findall(ln.text)}
     helpers = ctx.memo("audit-helper-names", lambda: _audit_helper_names(ctx))
     for ln in block.hunk.lines:
         if ln.kind != "+" or is_comment(ln.text) or "(" not in ln.text:
+            continue
+        if _NOT_A_RECORD_RE.search(ln.text) and not AUDIT_RE.search(ln.text):
             continue
         if events and any(e in events for e in _EVENT_LITERAL_RE.findall(ln.text)):
             return True
@@ -273,6 +282,8 @@ _REMOVED_AUDIT = Rule(
               '   res.json(chart);'),
         udiff('internal/chart/handler.go', ' \tchart, err := h.store.Chart(ctx, id)', '-\th.audit.Record(ctx, user, "chart.view", chart.PatientID)',
               '+\tif !user.IsInternal() {', '+\t\th.audit.Record(ctx, user, "chart.view", chart.PatientID)', '+\t}', ' \treturn chart, nil'),
+        udiff('internal/chart/medications.go', ' \t\treturn', ' \t}', '-\th.audit.Log(r.Context(), user.ID, "chart.medications.view", patientID)',
+              '+\th.metrics.Inc("chart.medications.view")', ' \t_ = json.NewEncoder(w).Encode(meds)'),
         udiff('fhir/config/FhirServerConfig.java',
               '     public void customize(RestfulServer server, BalpAuditCaptureInterceptor balp, SmartScopeInterceptor scopes) {',
               '         server.registerInterceptor(scopes);', '-        server.registerInterceptor(balp);',
@@ -321,7 +332,7 @@ _AUDIT_DISABLED = Rule(
         "that skip it."
     ),
     regulations=REGULATIONS,
-    keywords=("audit",),
+    keywords=("audit", "skip_history_when_saving"),
     pattern=(
         r"(?i)\b[\w.\-]*audit[\w.\-]*" + _FALSE_VALUE
         + r"|(?i)\b(?:disable|skip|bypass|suppress|no|mute|without)[_\-.]?audit\w*[\"']?\s*(?:=|:|=>)\s*[\"']?"
@@ -334,6 +345,8 @@ _AUDIT_DISABLED = Rule(
         r"|(?i)\baudit\w*\.(?:disable|pause|suspend|stop|mute|off|bypass|skip|silence)\w*\s*\("
         r"|(?i)[@\[]\s*(?:skip|no|disable|bypass|exempt|suppress)_?audit\w*|audit_?exempt"
         r"|(?i)\b(?:skip|bypass|suppress|without|no)_?audit(?:ing)?\s*\("
+        # Rails `audited`: `Patient.without_auditing do`; django-simple-history: `p.skip_history_when_saving = True`
+        r"|\.without_auditing\b|\bskip_history_when_saving\s*=\s*True\b"
         r"|(?i)\bAUDIT\b[^;\n]*\bSTATE\s*=\s*OFF\b"
         # the audit sink bound to a do-nothing implementation (DI registration, a factory, a field)
         r"|\b(?:Null|NoOp|Noop|Nop|Fake|Dummy|Disabled|Stub|Silent|Discard)\w*Audit\w*(?:\s*[>(]|\s*\.\s*(?:class|Instance|INSTANCE)\b)"
@@ -377,6 +390,8 @@ _AUDIT_DISABLED = Rule(
         "src/main/resources/logback-spring.xml::  <logger name=\"org.lakeside.ehr.audit\" level=\"OFF\"/>",
         "ehr/config.py::AUDIT_ON = os.getenv(\"EHR_AUDIT_ENABLED\", \"false\") == \"true\"",
         "src/main/java/org/x/AuditConfig.java::    @Value(\"${ehr.audit.enabled:false}\") boolean auditEnabled;",
+        "app/services/chart_merge.rb::    Patient.without_auditing do",
+        "ehr/patients/merge.py::    patient.skip_history_when_saving = True",
     ),
     counterexamples=(
         "src/Records.Api/ServiceRegistration.cs::        services.AddScoped<IAuditSink, KafkaAuditSink>();",
@@ -393,6 +408,8 @@ _AUDIT_DISABLED = Rule(
         "src/main/resources/application.properties::logging.level.org.lakeside.ehr.audit=INFO",
         "src/main/java/org/x/AuditConfig.java::    @Value(\"${ehr.audit.enabled:true}\") boolean auditEnabled;",
         "src/main/java/org/x/AuditConfig.java::    @Value(\"${ehr.skip-audit:false}\") boolean skipAudit;",
+        "app/services/chart_merge.rb::    Patient.with_auditing do",
+        "ehr/patients/merge.py::    patient.skip_history_when_saving = False",
     ),
 )
 
@@ -451,6 +468,8 @@ _AUDIT_TAMPER = Rule(
         r"|(?i)\bDROP\s+EXTENSION\s+(?:IF\s+EXISTS\s+)?pgaudit|\bNOAUDIT\b"
         r"|(?i)\b(?:audit\w*|\w*access_?(?:event|log)s?|disclosure_?(?:event|log)s?)\b[^;#\n]{0,160}\.(?:delete|deleteAll|deleteMany|deleteBy\w*|removeRange|destroy|truncate|"
         r"delete_many|bulk_delete)\s*\("
+        # SQLAlchemy Core: `s.execute(delete(AuditEvent).where(AuditEvent.created_at < cutoff))`
+        r"|\b(?:delete|update)\(\s*[\w.]*(?i:audit)\w*\s*\)\s*\.\s*(?:where|values)\b"
     ),
     unless=(_COMMENT, r"(?i)^\s*--"),
     examples=(
@@ -459,12 +478,14 @@ _AUDIT_TAMPER = Rule(
         "db/migrations/V42.sql::GRANT SELECT, INSERT, UPDATE, DELETE ON audit_log TO ehr_app;",
         "db/migrations/V43.sql::ALTER TABLE encounters DISABLE TRIGGER ALL;",
         "ops/purge.py::AuditEvent.objects.filter(at__lt=cutoff).delete()",
+        "jobs/cleanup.py::        s.execute(delete(AuditEvent).where(AuditEvent.created_at < now - AUDIT_RETENTION))",
     ),
     counterexamples=(
         "ehr/audit/tasks.py::    AccessEvent.objects.filter(occurred_at__lt=cutoff).count()",
         "db/migrations/V42.sql::GRANT SELECT, INSERT ON audit_log TO ehr_app;",
         "db/migrations/V42.sql::DROP TRIGGER IF EXISTS set_updated_at ON patients;",
         "db/migrations/V42.sql::REVOKE UPDATE, DELETE ON audit_log FROM ehr_app;",
+        "jobs/cleanup.py::        s.execute(delete(SessionToken).where(SessionToken.expires_at < now))",
     ),
 )
 
@@ -480,7 +501,10 @@ _HANDLER_START_RE = re2.compile(
     r"^\s*public\s+(?:(?:async|static|final|synchronized|virtual|override)\s+)*[\w<>\[\],.?]+\s+[A-Za-z_]\w*\s*\(|"
     r"^\s*func\s*\([^)]*\)\s*[A-Z]\w*\s*\(|"
     # Django function and class-based views: `def update_address(request, pk):`, `def post(self, request, pk):`
-    r"^\s*(?:async\s+)?def\s+\w+\s*\(\s*(?:self\s*,\s*)?request\s*[,):]"
+    r"^\s*(?:async\s+)?def\s+\w+\s*\(\s*(?:self\s*,\s*)?request\s*[,):]|"
+    # ASP.NET Core minimal APIs (`group.MapGet("/export", async (...) =>`) and Ktor routes (`get("/patients/{id}") {`)
+    r"^\s*[\w.]*\.Map(?:Get|Post|Put|Patch|Delete|Methods)\s*\(\s*\"|"
+    r"^\s*(?:get|post|put|patch|delete)\s*\(\s*\"/[^\"]*\"\s*\)\s*\{"
 )
 # TypeScript/JavaScript class methods (`async listForPatient(userId: string, patientId: string) {`)
 _TS_METHOD_RE = re2.compile(
@@ -593,7 +617,8 @@ def _unaudited_new_handler(ctx: FileContext) -> Iterator[Hit]:
                 continue  # audits through a helper imported from the audit module
             inside = {id(ln) for ln in body}
             elsewhere = [ln for h in ctx.file.hunks for ln in h.lines if id(ln) not in inside and not is_comment(ln.text)]
-            if not any(AUDIT_RE.search(ln.text) for ln in elsewhere):
+            if not any(AUDIT_RE.search(ln.text) for ln in elsewhere) and not any(
+                    AUDIT_RE.search(h.header) for h in ctx.file.hunks):  # git's header may show the audit import
                 continue  # this file shows no auditing to be consistent with
             accesses = [ln for ln in body[1:] if _DATA_ACCESS_RE.search(ln.text) and not is_comment(ln.text)]
             # a handler that changes the record is reported where it changes it, not at the lookup before
@@ -634,6 +659,13 @@ _UNAUDITED_HANDLER = Rule(
               '     await this.audit.record(userId, "referral.read", referral.patientId);', "     return referral;", "   }", "+",
               "+  async listForPatient(userId: string, patientId: string) {",
               "+    return this.prisma.referral.findMany({ where: { patientId } });", "+  }"),
+        udiff("src/Ehr/Endpoints/ProblemListEndpoints.cs",
+              '         group.MapGet("/", async (Guid patientId, EhrDbContext db, IAuditWriter audit, HttpContext http) =>', "         {",
+              "             var problems = await db.Problems.Where(p => p.PatientId == patientId).ToListAsync();",
+              '             await audit.WriteAsync(http.User, "problem_list.view", patientId);', "             return Results.Ok(problems);",
+              "         });", "+", '+        group.MapGet("/export", async (Guid patientId, EhrDbContext db) =>', "+        {",
+              "+            var problems = await db.Problems.Where(p => p.PatientId == patientId).ToListAsync();",
+              '+            return Results.File(CsvWriter.Write(problems), "text/csv");', "+        });"),
         udiff("ehr/patients/views.py", " def detail(request, pk):", "     patient = get_object_or_404(Patient, pk=pk)",
               '     AccessEvent.objects.create(user=request.user, action="patient.view", patient=patient)',
               '     return render(request, "patients/detail.html", {"patient": patient})', "+",
@@ -661,6 +693,14 @@ _UNAUDITED_HANDLER = Rule(
               '+@audited("patient.address.update")', "+def update_address(request, pk):",
               "+    patient = get_object_or_404(Patient, pk=pk)", "+    form = AddressForm(request.POST, instance=patient)",
               "+    if form.is_valid():", "+        form.save()", '+    return redirect("patients:detail", pk=pk)'),
+        udiff("src/Ehr/Endpoints/ProblemListEndpoints.cs",
+              '         group.MapGet("/", async (Guid patientId, EhrDbContext db, IAuditWriter audit, HttpContext http) =>', "         {",
+              "             var problems = await db.Problems.Where(p => p.PatientId == patientId).ToListAsync();",
+              '             await audit.WriteAsync(http.User, "problem_list.view", patientId);', "             return Results.Ok(problems);",
+              "         });", "+", '+        group.MapGet("/export", async (Guid patientId, EhrDbContext db, IAuditWriter audit, HttpContext http) =>',
+              "+        {", "+            var problems = await db.Problems.Where(p => p.PatientId == patientId).ToListAsync();",
+              '+            await audit.WriteAsync(http.User, "problem_list.export", patientId);',
+              '+            return Results.File(CsvWriter.Write(problems), "text/csv");', "+        });"),
         udiff("app/routes/notes.py", " from ..audit import record", " ", '+@router.get("/patients/{pid}/notes")',
               '+@audited("notes.list")', "+async def list_notes(request: Request, pid: int):",
               "+    return db.query(Note).filter(Note.patient_id == pid).all()"),
@@ -1073,11 +1113,59 @@ def _audit_failure_handler(post: list[DiffLine], i: int) -> bool:
     return False
 
 
+_CATCH_RE = re2.compile(r"^\s*(?:\}\s*)?(?:catch\b|except\b|rescue\b)|^\s*\}\s*catch\b")
+# a failure branch that keeps the event: a durable queue, a spill file, a retry, a dead-letter store
+_KEEPS_EVENT_RE = re2.compile(r"(?i)outbox|spill|enqueue|queue|retry|dead_?letter|dlq|fallback\w*\.(?:write|append|record)")
+
+
+def _swallowing_catch(post: list[DiffLine], i: int) -> bool:
+    """post[i] is an added catch/except whose `try` body holds an audit call and whose own body (all added) neither
+    stops the access nor keeps the event: the audit write has become best effort."""
+    depth = indent_of(post[i].text)
+    tried = False
+    for k in range(i - 1, max(-1, i - 6), -1):  # the try body just above
+        text = post[k].text
+        if not text.strip():
+            continue
+        if re2.search(r"^\s*try\b", text) and indent_of(text) <= depth:
+            break
+        if _audit_line(text) and indent_of(text) > depth:
+            tried = True
+    if not tried:
+        return False
+    body = []
+    for ln in post[i + 1: i + 8]:
+        text = ln.text
+        if not text.strip():
+            continue
+        if indent_of(text) <= depth:
+            break
+        if ln.kind != "+":
+            return False
+        body.append(text)
+    joined = "\n".join(body)
+    if any(_STOP_RE.search(t) for t in body) or _KEEPS_EVENT_RE.search(joined):
+        return False
+    return True
+
+
 def _audit_made_best_effort(ctx: FileContext) -> Iterator[Hit]:
     """A failed audit write used to stop the access (return/raise/abort); now it is logged and the request goes on,
     or the audit call's error is thrown away. Then PHI is served whenever the audit store is down, unrecorded."""
     if ctx.is_test or ctx.language in DOC_LANGUAGES or "audit" in ctx.path.lower():
         return
+    for hunk in ctx.file.hunks:  # `try { await audit.record(..) } catch (e) { logger.warn(..) }` wrapped around the call
+        post: list[DiffLine] | None = None
+        for ln in hunk.lines:
+            if ln.kind != "+" or ln.new_no is None or _CATCH_RE.search(ln.text) is None:
+                continue
+            if post is None:
+                post = post_lines(hunk)
+            i = index_in(post, ln.new_no)
+            if i is not None and _swallowing_catch(post, i):
+                yield Hit(ln.new_no, "A failed audit write is now caught and the access goes on (`" + ln.text.strip()[:60]
+                          + "` neither fails the request nor keeps the event), so PHI is served unrecorded whenever "
+                          "the audit store is down. Let the failure stop the access, or queue the event durably.")
     for block in blocks(ctx):
         if not block.removed or not block.added:
             continue
@@ -1129,6 +1217,12 @@ _AUDIT_BEST_EFFORT = Rule(
         udiff("internal/labs/handler.go", " \tres, err := h.store.Results(ctx, pid)",
               '-\tif err := h.audit.Record(ctx, actor, "labs.view", pid); err != nil {', "-\t\treturn nil, err", "-\t}",
               '+\t_ = h.audit.Record(ctx, actor, "labs.view", pid)', " \treturn res, nil"),
+        udiff("src/immunizations/immunizations.service.ts", "     const rows = await this.prisma.immunization.findMany({ where: { patientId } });",
+              '-    await this.audit.record(userId, "immunization.list", patientId);', "+    try {",
+              '+      await this.audit.record(userId, "immunization.list", patientId);', "+    } catch (err) {",
+              "+      this.logger.warn(`audit write failed: ${err}`);", "+    }", "     return rows;"),
+        udiff("ehr/charts.py", "     chart = repo.get(chart_id)", '-    audit.record(user, "chart.view", chart.patient_id)', "+    try:",
+              '+        audit.record(user, "chart.view", chart.patient_id)', "+    except Exception:", "+        pass", "     return chart"),
     ),
     counterexamples=(
         udiff("internal/handlers/problems.go",
@@ -1143,6 +1237,14 @@ _AUDIT_BEST_EFFORT = Rule(
               '+        raise ServiceUnavailable(retry_after=30)', "     return chart"),
         udiff("src/metrics/metrics.service.ts", '-    await this.metrics.push("note.read");',
               '+    this.metrics.push("note.read").catch(() => {});', "     return note;"),
+        udiff("src/immunizations/immunizations.service.ts", "     const rows = await this.prisma.immunization.findMany({ where: { patientId } });",
+              '-    await this.audit.record(userId, "immunization.list", patientId);', "+    try {",
+              '+      await this.audit.record(userId, "immunization.list", patientId);', "+    } catch (err) {",
+              "+      this.logger.error(`audit write failed: ${err}`);", "+      throw new ServiceUnavailableException();", "+    }",
+              "     return rows;"),
+        udiff("ehr/charts.py", "     chart = repo.get(chart_id)", '-    audit.record(user, "chart.view", chart.patient_id)', "+    try:",
+              '+        audit.record(user, "chart.view", chart.patient_id)', "+    except AuditUnavailable as exc:",
+              "+        audit_outbox.enqueue(exc.event)", "     return chart"),
     ),
 )
 
@@ -1256,16 +1358,20 @@ _DATA_ACCESS_LOGS = Rule(
 
 # ---------------------------------------------------------------- AUD-014 audit middleware moved behind the routes
 
-_MIDDLEWARE_RE = re2.compile(r"^\s*(?:app|router|server|\w*[aA]pp)\s*\.\s*use\s*\(")
+_MIDDLEWARE_RE = re2.compile(r"^\s*(?:app|router|server|\w*[aA]pp)\s*\.\s*use\s*\(|^\s*\w+\s*\.\s*Use\s*\(")
 _ROUTE_MOUNT_RE = re2.compile(
-    r"^\s*(?:app|router|server|\w*[aA]pp)\s*\.\s*(?:use\s*\(\s*[\"'`]/|(?:get|post|put|patch|delete|all)\s*\(\s*[\"'`]/)"
+    r"^\s*(?:app|router|server|\w*[aA]pp)\s*\.\s*(?:use\s*\(\s*[\"'`]/|(?:get|post|put|patch|delete|all)\s*\(\s*[\"'`]/)|"
+    # Go routers (gin, echo, chi): a route, a mount, or a group -- gin copies the middleware into a group when it is made
+    r"^\s*(?:\w+\s*:?=\s*)?\w+\s*\.\s*(?:GET|POST|PUT|PATCH|DELETE|Any|Handle|HandleFunc|Mount|Route|Group|Get|Post|Put|"
+    r"Patch|Delete)\s*\(\s*\"/"
 )
 
 
 def _audit_middleware_after_routes(ctx: FileContext) -> Iterator[Hit]:
-    """Express/Koa run middleware in registration order: an audit middleware moved below a route mount no longer
-    sees that route's requests (the line itself is unchanged, so AUD-001 counts it as moved)."""
-    if ctx.is_test or ctx.language not in ("javascript", "typescript"):
+    """Express/Koa run middleware in registration order, and gin/echo/chi attach it only to routes and groups made
+    after it: an audit middleware moved below a route mount no longer sees that route's requests (the line itself is
+    unchanged, so AUD-001 counts it as moved)."""
+    if ctx.is_test or ctx.language not in ("javascript", "typescript", "go"):
         return
     for hunk in ctx.file.hunks:
         removed = [ln for ln in hunk.lines if ln.kind == "-" and _MIDDLEWARE_RE.search(ln.text) and _audit_line(ln.text)]
@@ -1290,16 +1396,220 @@ _AUDIT_AFTER_ROUTES = Rule(
     severity="high",
     message="The audit middleware is registered after the routes it should audit, so it never runs for them.",
     regulations=REGULATIONS,
-    languages=frozenset({"javascript", "typescript"}),
+    languages=frozenset({"javascript", "typescript", "go"}),
     keywords=("audit",),
     check=_audit_middleware_after_routes,
     examples=(
         udiff("server/app.js", " app.use(express.json());", "-app.use(auditTrail());", ' app.use("/api/patients", patients);',
               ' app.get("/healthz", (req, res) => res.send("ok"));', "+app.use(auditTrail());"),
+        udiff("internal/server/router.go", " \tr.Use(auth.RequireSession())", "-\tr.Use(audit.Middleware(rec))", " ",
+              ' \tapi := r.Group("/api/v1")', ' \tapi.GET("/patients/:id", h.Get)', "+\tr.Use(audit.Middleware(rec))", " \treturn r"),
     ),
     counterexamples=(
         udiff("server/app.js", " app.use(express.json());", "-app.use(auditTrail());", "+app.use(helmet());",
               "+app.use(auditTrail());", ' app.use("/api/patients", patients);'),
+        udiff("internal/server/router.go", " \tr.Use(auth.RequireSession())", "-\tr.Use(audit.Middleware(rec))",
+              "+\tr.Use(otelgin.Middleware(\"ehr\"))", "+\tr.Use(audit.Middleware(rec))", " ", ' \tapi := r.Group("/api/v1")',
+              ' \tapi.GET("/patients/:id", h.Get)', " \treturn r"),
+    ),
+)
+
+
+# ---------------------------------------------------------------- AUD-015 a bulk write that skips the per-row audit hooks
+
+# writes that go straight to SQL, past the ORM's per-row events/signals/callbacks/change tracker that audit libraries
+# (SQLAlchemy listeners, Django signals and auditlog/simple-history, Rails audited, EF Core SaveChanges interceptors,
+# JPA entity listeners and Envers) hang their audit records on
+_BULK_WRITE_RE = re2.compile(
+    r"synchronize_session\s*=|\bupdate\(\s*[A-Z]\w*\s*\)\s*\.\s*(?:where|values)\b|\bdelete\(\s*[A-Z]\w*\s*\)\s*\.\s*where\b|"
+    r"\.objects\b[^\n]*\.update\(|\)\s*\.update\(\s*\w+\s*=|^\s*\.update\(\s*\w+\s*=|\.bulk_(?:update|create)\(|"
+    r"\.(?:update_all|delete_all|update_columns?)\b|\.Execute(?:Update|Delete)(?:Async)?\s*\(|"
+    r"(?i:@Query\s*\(\s*(?:value\s*=\s*)?\"\s*(?:update|delete)\s)|(?i:createQuery\s*\(\s*\"\s*(?:update|delete)\s)|"
+    r"\bhooks\s*:\s*false\b|\bindividualHooks\s*:\s*false\b"
+)
+_BULK_SCAN = (
+    r"synchronize_session|update\(|delete\(|bulk_update|bulk_create|update_all|delete_all|update_column|executeupdate|"
+    r"executedelete|@query|createquery|hooks\s*:\s*false"
+)
+
+
+def _bulk_write_skips_audit(ctx: FileContext) -> Iterator[Hit]:
+    """`db.query(Patient)...update({...}, synchronize_session=False)`, `Patient.objects.filter(..).update(..)`,
+    `update_all`, `ExecuteUpdateAsync`, a JPQL bulk UPDATE: patient rows change with no per-row event, so the audit
+    hook the file relies on never runs, and no audit call is made beside the write."""
+    if ctx.is_test or ctx.language in DOC_LANGUAGES or "audit" in ctx.path.lower() or "/migrations/" in ctx.path:
+        return
+    candidates = [ln for ln in ctx.scan(_BULK_SCAN) if ln.new_no is not None and not is_comment(ln.text)
+                  and _BULK_WRITE_RE.search(ln.text)]
+    if not candidates:
+        return
+    audited_file = any(AUDIT_RE.search(ln.text) and not is_comment(ln.text) for h in ctx.file.hunks for ln in h.lines) \
+        or any(AUDIT_RE.search(h.header) for h in ctx.file.hunks)
+    for ln in candidates:
+        found = ctx.position(ln.new_no)  # type: ignore[arg-type]
+        if found is None:
+            continue
+        post, i = found
+        lo = i
+        while lo > 0 and i - lo < 4 and post[lo].text.lstrip().startswith((".", ")")) and post[lo - 1].text.strip():
+            lo -= 1  # a chained statement: `db.query(Patient)` / `.filter(...)` / `.update(...)`
+        statement = "\n".join(p.text for p in post[lo: i + 1])
+        if not _names_phi(ctx, statement):
+            continue
+        removed = ctx.change_block(ln.new_no)[0]  # type: ignore[arg-type]
+        per_row_before = any(".save(" in r.text or re2.search(r"^\s*for\b", r.text) for r in removed)
+        if not (audited_file or per_row_before):
+            continue
+        start = i
+        for k in range(i - 1, max(-1, i - 25), -1):  # the enclosing function's start
+            if _DEF_NAME_RE.search(post[k].text) or _is_handler_start(post[k].text, ctx.language):
+                start = k
+                break
+        window = post[start: min(len(post), i + 10)]
+        if any(_audit_line(p.text) for p in window if p is not ln):
+            continue  # the function records the change itself
+        yield Hit(ln.new_no)  # type: ignore[arg-type]
+
+
+_BULK_WRITE = Rule(
+    id="AUD-015",
+    category="missing-audit",
+    severity="high",
+    message=(
+        "This bulk write changes patient records with one SQL statement, past the ORM's per-row events, signals, "
+        "callbacks or change tracker that the audit trail is hooked to, and nothing records it here. Write an audit "
+        "record for the bulk change (who, what, which patients), or change the rows through the audited path."
+    ),
+    regulations=REGULATIONS,
+    languages=frozenset({"python", "ruby", "csharp", "java", "kotlin", "javascript", "typescript"}),
+    keywords=("update", "delete", "bulk_", "synchronize_session", "hooks"),
+    check=_bulk_write_skips_audit,
+    examples=(
+        udiff("ehr/panels/service.py", ' @event.listens_for(Patient, "after_update")', " def _audit_patient_update(mapper, connection, target):",
+              '     write_audit(connection, action="patient.update", patient_id=target.id)', " ", " ",
+              " def reassign(db, old_id, new_id):",
+              "-    for patient in db.query(Patient).filter(Patient.primary_provider_id == old_id).all():",
+              "-        patient.primary_provider_id = new_id", "+    db.query(Patient).filter(Patient.primary_provider_id == old_id).update(",
+              "+        {Patient.primary_provider_id: new_id}, synchronize_session=False", "+    )", "     db.commit()"),
+        udiff("clinic/patients/services.py", " from auditlog.registry import auditlog", " ", " def merge_addresses(src, dst):",
+              "-    for p in Patient.objects.filter(address=src):", "-        p.address = dst", "-        p.save()",
+              "+    Patient.objects.filter(address=src).update(address=dst)"),
+        udiff("src/Ehr/Patients/PanelService.cs", "     public async Task ReassignAsync(Guid from, Guid to)", "     {",
+              "-        foreach (var p in await _db.Patients.Where(p => p.ProviderId == from).ToListAsync()) p.ProviderId = to;",
+              "-        await _db.SaveChangesAsync();  // AuditSaveChangesInterceptor",
+              "+        await _db.Patients.Where(p => p.ProviderId == from).ExecuteUpdateAsync(s => s.SetProperty(p => p.ProviderId, to));",
+              "     }"),
+    ),
+    counterexamples=(
+        udiff("scheduling/services/batches.py", " from ehr.audit import audit_event", " def mark_batch_sent(batch_id):",
+              "+    return ReminderBatch.objects.filter(pk=batch_id).update(sent_at=timezone.now())"),
+        udiff("clinic/patients/services.py", " from ehr.audit import audit_event", " def merge_addresses(user, src, dst):",
+              "+    n = Patient.objects.filter(address=src).update(address=dst)",
+              '+    audit_event(user, "patient.address.bulk_update", count=n)', "+    return n"),
+        udiff("clinic/patients/services.py", " def touch(src):", "+    Patient.objects.filter(address=src).update(address=dst)"),
+    ),
+)
+
+
+# ---------------------------------------------------------------- AUD-016 audit coverage narrowed in configuration
+
+# CloudTrail data events reduced to writes (`read_write_type = "WriteOnly"`, CloudFormation `ReadWriteType: WriteOnly`)
+_TRAIL_WRITE_ONLY_RE = re2.compile(r"""(?i)\bread_?write_?type["']?\s*[=:]\s*["']?WriteOnly\b""")
+# pgaudit's statement classes: without READ/WRITE (or ALL) reads and changes of patient rows go unlogged
+_PGAUDIT_LOG_RE = re2.compile(r"""(?i)pgaudit\.log["']?\s*(?:=|:|\bTO\b)\s*["']?([^"'\n;#]*)""")
+_PGAUDIT_VALUE_RE = re2.compile(r"""(?i)^\s*["']?value["']?\s*[=:]\s*["']([^"']*)["']""")
+_PGAUDIT_COVERS_RE = re2.compile(r"(?i)(?:^|[,\s])(?:all|read|write)\b")
+# a Kubernetes API-server audit policy rule set to `level: None`
+_K8S_AUDIT_POLICY_RE = re2.compile(r"audit\.k8s\.io|omitStages|(?m:^\s*(?:-\s+)?level\s*:\s*[\"']?(?:Metadata|RequestResponse|Request)[\"']?\s*$)")
+_K8S_LEVEL_NONE_RE = re2.compile(r"^\s*(?:-\s+)?level\s*:\s*[\"']?None[\"']?\s*$")
+
+
+def _pgaudit_narrowed(value: str) -> bool:
+    value = value.strip()
+    return (not value or value.lower() in ("none", "-all")
+            or _PGAUDIT_COVERS_RE.search(value) is None or "-read" in value.lower() or "-write" in value.lower())
+
+
+def _audit_coverage_narrowed(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test or ctx.language in DOC_LANGUAGES:
+        return
+    for ln in ctx.scan(r"read_?write_?type", lower=True):
+        if ln.new_no is not None and not is_comment(ln.text) and _TRAIL_WRITE_ONLY_RE.search(ln.text):
+            yield Hit(ln.new_no, "The trail now records write events only, so reads of the data it covers (downloads of "
+                      "patient documents, record reads) leave no audit record. Record `All` data events for PHI stores.")
+    pgaudit = bool(ctx.scan(r"pgaudit\.log", added_only=False))
+    for ln in ctx.scan(r"pgaudit\.log|value", lower=True) if pgaudit else ():
+        if ln.new_no is None or is_comment(ln.text):
+            continue
+        m = _PGAUDIT_LOG_RE.search(ln.text)
+        value: str | None = m.group(1) if m is not None and m.group(1).strip() else None
+        if value is None:  # `name = "pgaudit.log"` / `value = "ddl"` (a parameter group, a database flag)
+            v = _PGAUDIT_VALUE_RE.search(ln.text)
+            if v is None:
+                continue
+            found = ctx.position(ln.new_no)
+            if found is None:
+                continue
+            post, i = found
+            if not any("pgaudit.log" in post[j].text.lower() for j in range(max(0, i - 3), i)):
+                continue
+            value = v.group(1)
+        if _pgaudit_narrowed(value):
+            yield Hit(ln.new_no, f"pgaudit now logs `{value.strip()[:40] or 'nothing'}` only, so reads and writes of "
+                      "patient rows leave no audit record. Keep the READ and WRITE classes (or ALL) on PHI databases.")
+    if ctx.language == "yaml" and ctx.scan(r"level\s*:\s*[\"']?none") and ("audit" in ctx.path.lower() or _K8S_AUDIT_POLICY_RE.search(ctx.memo(
+            "k8s-audit-visible", lambda: "\n".join(ln.text for h in ctx.file.hunks for ln in h.lines)))):
+        for block in blocks(ctx):
+            for ln in block.added:
+                if ln.new_no is None or _K8S_LEVEL_NONE_RE.search(ln.text) is None:
+                    continue
+                replaced = any(re2.search(r"^\s*(?:-\s+)?level\s*:", r.text) for r in block.removed)
+                found = ctx.position(ln.new_no)
+                rule_text = ""
+                if found is not None:
+                    post, i = found
+                    depth = indent_of(ln.text)
+                    parts = []
+                    for p in post[i + 1: i + 12]:
+                        if p.text.strip() and (indent_of(p.text) < depth or p.text.lstrip().startswith("- level")):
+                            break
+                        parts.append(p.text)
+                    rule_text = "\n".join(parts)
+                if replaced or _names_phi(ctx, rule_text) or re2.search(r"(?i)fhir|ehr|phi|health", rule_text):
+                    yield Hit(ln.new_no, "This audit policy rule now records nothing (`level: None`) for requests it "
+                              "matches, so access to those resources leaves no audit record.")
+
+
+_AUDIT_NARROWED = Rule(
+    id="AUD-016",
+    category="missing-audit",
+    severity="high",
+    message=(
+        "Audit coverage is narrowed in configuration (CloudTrail data events to writes only, pgaudit without READ/WRITE, "
+        "an API-server audit rule set to None), so reads or changes of PHI leave no audit record."
+    ),
+    regulations=REGULATIONS,
+    languages=frozenset({"terraform", "yaml", "json", "sql", "ini", "properties", "toml"}),
+    keywords=("readwritetype", "read_write_type", "pgaudit", "level: none", "level: \"none\"", "level: 'none'"),
+    check=_audit_coverage_narrowed,
+    examples=(
+        udiff("infra/aws/cloudtrail.tf", "   event_selector {", '-    read_write_type           = "All"',
+              '+    read_write_type           = "WriteOnly"', "     include_management_events = true"),
+        udiff("infra/aws/rds_params.tf", "   parameter {", '     name  = "pgaudit.log"', '-    value = "read,write,ddl"',
+              '+    value = "ddl"', "   }"),
+        udiff("db/tuning.sql", "-ALTER SYSTEM SET pgaudit.log = 'read, write';", "+ALTER SYSTEM SET pgaudit.log = 'none';"),
+        udiff("deploy/cluster/policy.yaml", "   - level: None", '     users: ["system:kube-proxy"]',
+              "-  - level: RequestResponse", "+  - level: None", '     namespaces: ["ehr-prod"]'),
+    ),
+    counterexamples=(
+        udiff("infra/aws/cloudtrail.tf", "   event_selector {", '-    read_write_type           = "WriteOnly"',
+              '+    read_write_type           = "All"', "     include_management_events = true"),
+        udiff("infra/aws/rds_params.tf", "   parameter {", '     name  = "pgaudit.log"', '-    value = "ddl"',
+              '+    value = "read,write,ddl"', "   }"),
+        udiff("deploy/cluster/policy.yaml", " apiVersion: audit.k8s.io/v1", " rules:", "+  - level: None",
+              '+    users: ["system:kube-proxy"]', '+    verbs: ["watch"]', "+    resources:", '+      - group: ""',
+              '+        resources: ["endpoints", "services"]'),
+        udiff("deploy/app/values.yaml", " logging:", "-  level: info", "+  level: None"),
     ),
 )
 
@@ -1307,5 +1617,6 @@ _AUDIT_AFTER_ROUTES = Rule(
 RULES: tuple[Rule, ...] = (
     _REMOVED_AUDIT, _AUDIT_DISABLED, _NESTED_AUDIT_OFF, _AUDIT_TAMPER, _UNAUDITED_HANDLER, _SETTING_AUDIT_OFF,
     _EXCLUDED_FROM_AUDIT, _EARLY_EXIT, _DROPPED_EVENTS, _NARROWED_POINTCUT, _AUDIT_BEST_EFFORT,
-    _AUDIT_POLICY, _DATA_ACCESS_LOGS, _AUDIT_AFTER_ROUTES,
+    _AUDIT_POLICY, _DATA_ACCESS_LOGS, _AUDIT_AFTER_ROUTES, _BULK_WRITE,
+    _AUDIT_NARROWED,
 )

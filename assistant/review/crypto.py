@@ -330,9 +330,10 @@ def _go_math_rand(ctx: FileContext, seen: set[int]) -> Iterator[Hit]:
                 line = (d.new_no or 1) if d.kind == "+" else (imp.new_no or 1)
                 break
         else:
-            # The draws lie outside the hunk: replacing "crypto/rand" by "math/rand" is a downgrade on its own.
+            # The draws lie outside the hunk: replacing "crypto/rand" by "math/rand" is a downgrade on its own
+            # (unless a draw from a generator made with it, `rng.Intn(..)`, is reported already).
             removed = ctx.change_block(imp.new_no or 1)[0]
-            if any('"crypto/rand"' in r.text for r in removed):
+            if not seen and any('"crypto/rand"' in r.text for r in removed):
                 line = imp.new_no or 1
         if line and all(abs(line - s) > 2 for s in seen):
             seen.add(line)
