@@ -326,7 +326,18 @@ def _literal_constants(ctx: FileContext) -> frozenset[str]:
         if m is not None:
             names.add(m.group(1))
     names |= _placeholder_clause_lists(ctx)
+    # `order_by = SORT_COLUMNS.get(sort, SORT_COLUMNS["name"])`: a value picked from a constant allow-list
+    for ln in ctx.scan(r"=\s*[A-Z][A-Z0-9_]+\s*(?:\.\s*get\s*\(|\[)", added_only=False, lower=False):
+        m = _ALLOW_LIST_BINDING_RE.search(ln.text)
+        if m is not None:
+            names.add(m.group(1))
     return frozenset(names)
+
+
+_ALLOW_LIST_BINDING_RE = re2.compile(
+    r"^\s*(?:(?:const|let|var|val|final)\s+)?([A-Za-z_]\w*)\s*(?::\s*\w+\s*)?(?::=|=)\s*[A-Z][A-Z0-9_]+\s*"
+    r"(?:\.\s*get\s*\([^()]*(?:\[[^\]]*\])?[^()]*\)|\[[^\]]*\])\s*;?\s*(?:#.*|//.*)?$"
+)
 
 
 # A list of WHERE clauses each holding a numbered placeholder, not a value: Go
@@ -753,6 +764,7 @@ RULES: tuple[Rule, ...] = (
             "        WHERE mrn = '{mrn}'\n    \"\"\"\n    return pd.read_sql(sql, engine)",
             "server/patients/rank.js::    order: [[Sequelize.literal(`similarity(\"lastName\", '${q}')`), 'DESC']],",
             "registry/cohorts.py::        cur.execute(f\"CALL refresh_cohort('{cohort_name}')\")",
+            "ehr/search.py::order_by = request.args.get(\"sort\", SORT_COLUMNS[\"name\"])\nstmt = text(f\"SELECT id FROM patients ORDER BY {order_by} LIMIT :limit\")",
             "internal/encounters/search.go::where := []string{\"1=1\"}\nwhere = append(where, fmt.Sprintf(\"status = $%d\", len(args)))\n"
             "where = append(where, \"ward_code = '\"+f.Ward+\"'\")\n"
             "sql := \"SELECT id FROM encounters WHERE \" + strings.Join(where, \" AND \") + \" LIMIT 200\"",
@@ -764,6 +776,7 @@ RULES: tuple[Rule, ...] = (
             "\twhere = append(where, fmt.Sprintf(\"ward_code = $%d\", len(args)))\n}\n"
             "sql := \"SELECT id FROM encounters WHERE \" + strings.Join(where, \" AND \") + \" LIMIT 200\"",
             "ehr/repo.py::sql = \"SELECT id FROM encounters WHERE ward_code = %s AND day = %s\"",
+            "ehr/search.py::order_by = SORT_COLUMNS.get(sort, SORT_COLUMNS[\"name\"])\nstmt = text(f\"SELECT id FROM patients ORDER BY {order_by} LIMIT :limit\")",
             "src/Dao.java::String sql = \"SELECT id FROM orders WHERE status = ? LIMIT ?\";",
             "server/routes/p.js::await pool.query(\"SELECT id FROM patients WHERE mrn = $1\", [req.params.mrn]);",
             "ehr/repo.py::sql = f\"SELECT id FROM patients WHERE id IN ({placeholders})\"",

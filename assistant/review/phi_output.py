@@ -238,6 +238,29 @@ def _marketing_payloads(ctx: FileContext) -> Iterator[Hit]:
                          "needs the patient's authorization; send only an opaque id and consented contact fields.")
 
 
+# `var card = new {` / `payload = {` / `const msg: Message = {`: the head of an object literal bound to a name
+_OBJECT_HEAD_RE = re2.compile(
+    r"^\s*(?:(?:var|let|const|val|final|auto|dynamic|object)\s+)?(?:[\w<>\[\]?.]+\s+)?([A-Za-z_]\w*)\s*"
+    r"(?::\s*[\w<>\[\].|]+\s*)?(?::=|=)\s*(?:new\b[\w<>.\s]*|map\[string\]\w+|gin\.H|dict\s*)?[({]?\s*$"
+)
+
+
+def _posted_object(ctx: FileContext, post: list[DiffLine], i: int) -> bool:
+    """Whether the object literal around post[i] is bound to a name that a chat, e-mail or webhook call below
+    sends (`var card = new { text = ... };` then `await _http.PostAsJsonAsync(_webhook, card)`)."""
+    name = None
+    for k in range(i - 1, max(-1, i - 8), -1):
+        m = _OBJECT_HEAD_RE.search(post[k].text)
+        if m is not None:
+            name = m.group(1)
+            break
+    if name is None:
+        return False
+    word = re2.compile(r"\b" + re2.escape(name) + r"\b")
+    sinks = {x.new_no for x in ctx.scan(_MESSAGING_SINK_RE.pattern, added_only=False, lower=False)}
+    return any(x.new_no in sinks and word.search(x.text) for x in post[i + 1: i + 14])
+
+
 def _mail_object_bodies(ctx: FileContext) -> Iterator[Hit]:
     hints = ctx.phi_hint_lines
     for ln in ctx.scan(_MAIL_BODY_KEY_RE.pattern, lower=False):
@@ -248,8 +271,9 @@ def _mail_object_bodies(ctx: FileContext) -> Iterator[Hit]:
             continue
         post, i = where
         near = [x for x in post[max(0, i - 6): i + 6] if x is not ln]
-        if not any(_MAIL_ADDR_KEY_RE.search(x.text) for x in near) or not any(
-                _MAIL_META_KEY_RE.search(x.text) for x in near):
+        if (not any(_MAIL_ADDR_KEY_RE.search(x.text) for x in near) or not any(
+                _MAIL_META_KEY_RE.search(x.text) for x in near)) and not (
+                ln.new_no in hints and _posted_object(ctx, post, i)):
             continue
         m = _MAIL_BODY_KEY_RE.search(ln.text)
         value = ln.text[m.end():] if m is not None else ""
@@ -654,6 +678,7 @@ def _check_urls(ctx: FileContext) -> Iterator[Hit]:
                               "POST body over TLS or use an opaque id.")
                     break
     yield from _identifiers_in_url_paths(ctx)
+    yield from _phi_route_params(ctx)
 
 
 # A path segment filled from a value: `/members/${m.ssn}`, f"/members/{ssn}", "/members/" + ssn, "/members/%s"
@@ -664,6 +689,40 @@ _URL_CONTEXT_RE = re2.compile(
 )
 _PATH_INTERP_RE = re2.compile(r"/(?:\$\{|\{)([^}]+)\}")
 _CHAIN_TAIL_RE = re2.compile(r"([A-Za-z_]\w*)\s*(?:\(\s*\))?\s*$")
+
+
+# A route declaration's path: Express/Koa `router.get("/p/:ssn"`, Flask/FastAPI `@app.get("/p/<ssn>")`, Spring
+# `@GetMapping("/p/{ssn}")`, ASP.NET `[HttpGet("p/{ssn}")]`, gin `r.GET("/p/:ssn"`, net/http `HandleFunc("GET /p/{ssn}"`
+_ROUTE_DECL_RE = re2.compile(
+    r"(?:\b(?:router|app|api|bp|blueprint|r|g|e|mux|group|v\d|\w+Router|\w+_router|\w+_bp|\w+)\s*\.\s*"
+    r"(?:get|post|put|patch|delete|all|route|api_route|GET|POST|PUT|PATCH|DELETE|Get|Post|Put|Patch|Delete|HandleFunc|Handle|"
+    r"MapGet|MapPost|MapPut|MapDelete)|@(?:Get|Post|Put|Patch|Delete|Request)Mapping|\[\s*Http(?:Get|Post|Put|Patch|Delete)|"
+    r"\[\s*Route)\s*\(\s*(?:value\s*=\s*|path\s*=\s*)?[\"'`]([^\"'`\n]*)[\"'`]"
+)
+_PATH_PARAM_RE = re2.compile(r"(?::([A-Za-z_]\w*)|\{([A-Za-z_]\w*)(?::[^}]*)?\}|<(?:\w+:)?([A-Za-z_]\w*)>)")
+_ROUTE_PHI_TERMS = frozenset({
+    "dob", "date_of_birth", "birth_date", "birthdate", "birthday", "dateofbirth", "full_name", "first_name",
+    "last_name", "given_name", "family_name", "fullname", "firstname", "lastname", "patient_name", "patientname",
+}) | _FULL_IDENTIFIERS
+
+
+def _phi_route_params(ctx: FileContext) -> Iterator[Hit]:
+    """A route whose path carries an SSN, a date of birth or a name: every request for it writes that value to
+    proxy, load-balancer and server access logs and to browser history."""
+    for ln in ctx.scan(_ROUTE_DECL_RE.pattern, lower=False):
+        if ln.new_no is None or is_comment(ln.text) or not any(c in ln.text for c in ":{<"):
+            continue
+        m = _ROUTE_DECL_RE.search(ln.text)
+        if m is None:
+            continue
+        for pm in _PATH_PARAM_RE.finditer(m.group(1)):
+            name = pm.group(1) or pm.group(2) or pm.group(3)
+            term = ctx.vocabulary.phi_term(name)
+            if term in _ROUTE_PHI_TERMS:
+                yield Hit(ln.new_no, f"The route puts PHI (`{term}`) in the URL path, which proxies, load balancers, "
+                                     "access logs and browser history record. Take it in a POST body over TLS, or look "
+                                     "the patient up by an opaque id.")
+                break
 
 
 def _identifiers_in_url_paths(ctx: FileContext) -> Iterator[Hit]:
@@ -814,6 +873,7 @@ def _check_widened_responses(ctx: FileContext) -> Iterator[Hit]:
                                  "fields. Return only the fields the caller needs (minimum necessary).")
     yield from _unhidden_fields(ctx)
     yield from _unmapped_responses(ctx)
+    yield from _unprojected_returns(ctx)
 
 
 # A success response whose value is one bare name: `res.json(patient)`, `return Ok(patient)`,
@@ -824,6 +884,38 @@ _BARE_RESPONSE_RE = re2.compile(
     r"PureJSON)\s*\(\s*(?:[\w.]+\s*,\s*)?|\bOk\s*\(\s*|\bResponseEntity\s*\.\s*ok\s*\(\s*|\.\s*Encode\s*\(\s*|"
     r"\bResults\s*\.\s*(?:Ok|Json)\s*\(\s*|\bTypedResults\s*\.\s*Ok\s*\(\s*|\bjsonify\s*\(\s*))([A-Za-z_]\w*)\s*\)"
 )
+
+
+# `return jsonable_encoder(patient)` / `return patient` in a route handler; group 1 the name
+_RETURN_RECORD_RE = re2.compile(r"^\s*return\s+(?:jsonable_encoder\s*\(\s*|JSONResponse\s*\(\s*(?:content\s*=\s*)?jsonable_encoder\s*\(\s*)?([A-Za-z_]\w*)\s*\)*\s*;?\s*$")
+_ROUTE_DECORATOR_RE = re2.compile(r"^\s*@(?:\w+\.)?(?:get|post|put|patch|delete|route|api_route|api_view|action)\b")
+
+
+def _unprojected_returns(ctx: FileContext) -> Iterator[Hit]:
+    """A route handler that returned a schema or serializer of a record (`PatientSummary.model_validate(patient)`,
+    `PatientOut.from_orm(patient)`) now returns the record itself (`jsonable_encoder(patient)`, `patient`)."""
+    vocab = ctx.vocabulary
+    for block in blocks(ctx):
+        if not block.removed or not block.added:
+            continue
+        for ln in block.added:
+            m = _RETURN_RECORD_RE.search(ln.text) if "return" in ln.text else None
+            if m is None or ln.new_no is None or not vocab.is_record(m.group(1)):
+                continue
+            name = m.group(1)
+            projected = re2.compile(r"^\s*return\s+[\w.]+\s*\((?:[^()]*\()?[^()]*\b" + re2.escape(name) + r"\b")
+            if not any(projected.search(r.text) and _RETURN_RECORD_RE.search(r.text) is None for r in block.removed):
+                continue
+            where = ctx.position(ln.new_no)
+            if where is None:
+                continue
+            post, i = where
+            if "jsonable_encoder" not in ln.text and not any(
+                    _ROUTE_DECORATOR_RE.search(x.text) for x in post[max(0, i - 15): i]):
+                continue
+            yield Hit(ln.new_no, f"The handler now returns the `{name}` record itself where it returned a schema of it, "
+                                 "so every column goes to the caller. Return the response model with only the fields "
+                                 "the caller needs.")
 
 
 def _unmapped_responses(ctx: FileContext) -> Iterator[Hit]:
@@ -967,6 +1059,8 @@ RULES: tuple[Rule, ...] = (
             "        \"summary\": f\"Rapid response: {patient.full_name} in bed {bed}\",",
             "outreach/crm.py::resp = await client.post(CRM_URL, json={\n    \"segment\": program.code,\n"
             "    \"condition\": patient.primary_diagnosis.description,\n})",
+            "Alerts/CriticalResultNotifier.cs::var card = new\n{\n    text = $\"Critical {result.TestCode} for {patient.FullName}\",\n};\n"
+            "await _http.PostAsJsonAsync(_webhook, card, ct);",
         ),
         counterexamples=(
             "internal/alerts/mailer.go::func (m *Mailer) Missed(p Patient, day string) error {\n\tmsg := gomail.NewMessage()\n"
@@ -984,6 +1078,9 @@ RULES: tuple[Rule, ...] = (
             "outreach/crm.py::resp = await client.post(CRM_URL, json={\n    \"segment\": program.code,\n"
             "    \"external_id\": patient.id,\n})",
             "cms/articles.ts::const article = {\n  title: draft.title,\n  body: `${result.summary}`,\n  slug: draft.slug,\n};",
+            "Alerts/CriticalResultNotifier.cs::var card = new\n{\n    text = $\"Critical {result.TestCode} on unit {result.UnitCode}\",\n};\n"
+            "await _http.PostAsJsonAsync(_webhook, card, ct);",
+            "Intake/Store.cs::var row = new\n{\n    text = $\"{patient.FullName}\",\n};\nawait _db.InsertAsync(row, ct);",
             "web/confirm.ts::analytics.track(\"booked\", { clinic: appt.clinicId });",
             "notify/d.py::client.chat_postMessage(channel=C, text=f\"Bed {encounter.bed_code} free\")",
             "rem/sms.py::sms.send(to=patient.phone, body=f\"Reminder: {clinic} at {when}\")",
@@ -1008,6 +1105,8 @@ RULES: tuple[Rule, ...] = (
             "    return requests.get(f\"{GEOCODER_URL}?q={address}&key={KEY}\", timeout=5)",
             "server/routes/feedback.js::res.redirect(`${SURVEY_URL}?ref=${visit.id}&reason=${encodeURIComponent(visit.reason)}`);",
             "portal/intake/routes.py::return redirect(url_for(\"intake.confirm\", name=patient.full_name, dob=patient.dob.isoformat()))",
+            "server/src/routes/lookup.ts::lookup.get(\"/patients/by-ssn/:ssn\", requireStaff, async (req, res) => {",
+            "api/Members.java::@GetMapping(\"/members/by-dob/{dateOfBirth}\")",
         ),
         counterexamples=(
             "web/api.ts::const res = await http.get(`/eligibility/members/${member.id}`);",
@@ -1019,6 +1118,8 @@ RULES: tuple[Rule, ...] = (
             "web/api.ts::const url = `${base}/notify?email=${patient.email}`;",
             "server/routes/feedback.js::res.redirect(`${SURVEY_URL}?ref=${visit.surveyToken}`);",
             "portal/intake/routes.py::return redirect(url_for(\"intake.confirm\", intake_id=patient.id))",
+            "server/src/routes/lookup.ts::lookup.get(\"/patients/:patientId\", requireStaff, async (req, res) => {",
+            "api/Members.java::@GetMapping(\"/members/{memberId}/coverage\")",
         ),
     ),
     Rule(
@@ -1149,6 +1250,9 @@ RULES: tuple[Rule, ...] = (
             "+++ b/Api/CheckInController.cs\n@@ -20,3 +20,3 @@ public class CheckInController : ControllerBase\n"
             "         if (patient is null) return NotFound();\n-        return Ok(_mapper.Map<CheckInDto>(patient));\n"
             "+        return Ok(patient);\n     }\n",
+            "diff --git a/frontdesk/routes.py b/frontdesk/routes.py\n--- a/frontdesk/routes.py\n+++ b/frontdesk/routes.py\n"
+            "@@ -10,4 +10,4 @@\n @router.get(\"/front-desk/patients/{patient_id}\")\n def lookup(patient_id: int, db=Depends(get_session)):\n"
+            "     patient = db.get(Patient, patient_id)\n-    return PatientSummary.model_validate(patient)\n+    return jsonable_encoder(patient)\n",
         ),
         counterexamples=(
             "intake/forms.py::class PatientForm(forms.ModelForm):\n    class Meta:\n        model = Patient\n        fields = \"__all__\"",
@@ -1166,6 +1270,9 @@ RULES: tuple[Rule, ...] = (
             "diff --git a/routes/kiosk.js b/routes/kiosk.js\n--- a/routes/kiosk.js\n+++ b/routes/kiosk.js\n"
             "@@ -13,4 +13,4 @@\n   res.json({\n     time: appt.startsAt,\n-    patient: appt.patient,\n"
             "+    patientInitials: appt.patient.initials,\n   });\n",
+            "diff --git a/frontdesk/repo.py b/frontdesk/repo.py\n--- a/frontdesk/repo.py\n+++ b/frontdesk/repo.py\n"
+            "@@ -10,3 +10,3 @@\n def load(patient_id: int, db):\n"
+            "     patient = db.get(Patient, patient_id)\n-    return PatientRow.from_orm(patient)\n+    return patient\n",
         ),
     ),
 )
