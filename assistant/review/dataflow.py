@@ -606,13 +606,29 @@ def flow_of(found: Bindings, vocab: PhiVocabulary, post: list[DiffLine]) -> Hunk
             rhs_chains = pre[1]
             if rhs_chains and all(
                 vocab.phi_in_chain(c.segments, flow.record_vars) in (None, "patient record") for c in rhs_chains
-            ):
+            ) and not _record_only_protected(rhs_m.masked, rhs_chains, vocab):
                 flow.record_vars.add(var)
                 continue
         lines = phi_lines_in(span, starts, post, i, vocab, flow.record_vars, pre=pre)
         if lines:
             flow.phi_vars[var] = lines
     return flow
+
+
+def _record_only_protected(masked: str, rhs_chains: list[Chain], vocab: PhiVocabulary) -> bool:
+    """Whether every chain naming a record sits inside a hashing/redacting/counting call: `mrn_hash =
+    hashlib.sha256(patient.mrn.encode()).hexdigest()` holds a digest, not the patient."""
+    from assistant.review.phiexpr import _SAFE_CALL_RE, _enclosing_call
+
+    found = False
+    for c in rhs_chains:
+        if not any(vocab.is_record(x) for x in c.segments):
+            continue
+        call = _enclosing_call(masked, c.start)
+        if not call or not _SAFE_CALL_RE.search(call.rsplit(".", 1)[-1]):
+            return False
+        found = True
+    return found
 
 
 def hunk_flow(
