@@ -122,7 +122,7 @@ def _removed_guard(ctx: FileContext) -> Iterator[Hit]:
         if moved is None:
             moved = added_normalized(ctx)
             router_level = any(_ROUTER_LEVEL_RE.search(ln.text) and AUTH_RE.search(ln.text)
-                               and not _NON_AUTH_GUARD_RE.search(ln.text) for ln in ctx.added)
+                               and not _NON_AUTH_GUARD_RE.search(ln.text) and _code(ln) for ln in ctx.added)
         if router_level or all(normalized(ln.text) in moved for ln in gone):
             continue  # (a moved middleware registration is judged by `_middleware_reordered`)
         aliases = ctx.memo("acc-guard-aliases", lambda: _guard_aliases(ctx))
@@ -314,6 +314,10 @@ _REMOVED_GUARD = Rule(
               "+app.use(requireAuth);", " app.use('/api/appointments', appointments);"),
         udiff('src/labs/labs.controller.ts', " @Controller('patients/:patientId/labs')", '-@UseGuards(JwtAuthGuard)',
               '+@UseGuards(ThrottlerGuard)', ' export class LabsController {'),
+        udiff('src/immunizations/immunizations.controller.ts', '-import { Controller, Get, Param, UseGuards } from "@nestjs/common";',
+              '+import { Controller, Get, Header, Param, UseGuards } from "@nestjs/common";', ' import { JwtAuthGuard } from "../auth/jwt-auth.guard";',
+              ' ', '   @Get("certificate")', '-  @UseGuards(JwtAuthGuard, PatientAccessGuard)', '+  @Header("Content-Type", "application/json")',
+              '   certificate(@Param("patientId") patientId: number) {'),
         udiff('server/app.js', " app.use('/health', health);", "-app.use('/api/admin', requireAuth, requireRole('admin'), adminRouter);",
               "+app.use('/api/admin', requireAuth, adminRouter);", " app.use('/api/records', requireAuth, records);"),
         udiff('api/AllergyController.java', '     @GetMapping', '-    @PreAuthorize("@patientAccess.canView(authentication, #patientId)")',
@@ -1156,6 +1160,10 @@ _FETCH_BY_ID_RE = re2.compile(
     r"\.(?:Get|Find|Load|Fetch)\w*\(\s*(?:ctx|r\.Context\(\)|c\.Request\.Context\(\)|c)\s*,\s*"
     r"(?:\w*(?:ID|Id|id)\b|r\.PathValue\([^)]*\)|chi\.URLParam\([^)]*\)|mux\.Vars\(r\)\[[^\]]*\]|c\.Param\([^)]*\))\s*\)|"
     r"\.(?:get_by_id|find_by_id|GetByID|FindByID|GetById|FindById|GetByIdAsync|FindByIdAsync)\(\s*[\w.\[\]\"'()]+\s*\)|"
+    # a repository method named for its key, given the request's id (and maybe a context): `store.ReferralByID(ctx, r.PathValue("id"))`
+    r"\.\w+By(?:ID|Id)(?:Async)?\(\s*(?:(?:ctx|r\.Context\(\)|c\.Request\.Context\(\)|c|context|ct)\s*,\s*)?"
+    r"(?:\w*(?:ID|Id|id)\b|r\.PathValue\([^)]*\)|chi\.URLParam\([^)]*\)|mux\.Vars\(r\)\[[^\]]*\]|c\.Param\([^)]*\))"
+    r"(?:\s*,\s*(?:ct|cancellationToken))?\s*\)|"
     # GORM: db.First(&note, id)
     r"\.(?:First|Take|Last|Find)\(\s*&\w+\s*,\s*(?:\w*(?:ID|Id|id)\b|c\.Param\([^)]*\)|chi\.URLParam\([^)]*\)|"
     r"r\.PathValue\([^)]*\)|mux\.Vars\(r\)\[[^\]]*\]|ctx\.Params\([^)]*\))\s*\)"
@@ -1237,7 +1245,19 @@ def _idor(ctx: FileContext) -> Iterator[Hit]:
                 continue  # `Clinic.objects.get(pk=clinic_id)`: shared reference data, nobody's record
             if AUTHZ_RE.search(around) and AUTHZ_RE.search(_SELF_ROLE_RE.sub("", around)):
                 continue
+            if any(_OWNER_COMPARE_RE.search(p.text) for p in after[:5]):
+                continue  # `if inv is None or inv.guarantor_user_id != g.user.id: abort(404)`
             yield Hit(ln.new_no)
+
+
+# The fetched record's owner compared with the caller: `inv.guarantor_user_id != g.user.id`,
+# `doc.patientId !== req.user.patientId`, `ref.PracticeID != user.PracticeID`, `!doc.getOwnerId().equals(me.getId())`.
+_CALLER_SIDE = r"(?:(?:g|req|request|this|self|ctx|c|context|HttpContext)\.)?(?:user|current_?user|caller|principal|claims|me|session|auth\w*|identity)\w*\s*[.\[(]"
+_OWNER_COMPARE_RE = re2.compile(
+    r"(?i)\b\w+\.(?:get)?\w*(?:id|owner\w*|user|practice|tenant|org\w*)\b(?:\(\))?\s*(?:!==?|===?)\s*" + _CALLER_SIDE + r"|"
+    r"(?i)\b" + _CALLER_SIDE + r"[\w.()\[\]\"']*\s*(?:!==?|===?)\s*\w+\.(?:get)?\w*(?:id|owner\w*|user|practice|tenant|org\w*)\b|"
+    r"(?i)\b\w+\.get\w*(?:Id|Owner\w*)\(\)\s*\.\s*equals\(\s*" + _CALLER_SIDE
+)
 
 
 # Models that hold shared reference data (a clinic's address, a drug in the formulary), readable by any user.
@@ -1310,6 +1330,9 @@ _IDOR = Rule(
               '+    return this.prisma.appointment.findUnique({ where: { id }, include: { visitNotes: true } });', '+  }'),
         udiff('src/graphql/resolvers/patient.ts', '   Query: {', '     me: (_parent, _args, { user, dataSources }) => dataSources.patients.getByUserId(user.id),',
               '+    encounter: (_parent, { id }, { dataSources }) => dataSources.encounters.getById(id),', '   },'),
+        udiff('internal/referrals/handler.go', ' func (h *Handler) Get(w http.ResponseWriter, r *http.Request) {', ' \tuser := h.auth.User(r.Context())',
+              '-\tref, err := h.store.ReferralForPractice(r.Context(), r.PathValue("id"), user.PracticeID)',
+              '+\tref, err := h.store.ReferralByID(r.Context(), r.PathValue("id"))', ' \tif err != nil {'),
     ),
     counterexamples=(
         udiff('portal/documents/views.py', ' @login_required', ' def download(request, document_id):', '+    doc = get_object_or_404(ClinicalDocument, pk=document_id, patient__user=request.user)', '     return FileResponse(doc.file.open())'),
@@ -1319,6 +1342,10 @@ _IDOR = Rule(
               '+        return me.claims().findById(id).orElseThrow();', '+    }'),
         udiff('src/graphql/resolvers/patient.ts', '   Query: {', '     me: (_parent, _args, { user, dataSources }) => dataSources.patients.getByUserId(user.id),',
               '+    encounter: (_parent, { id }, { user, dataSources }) => dataSources.encounters.getById(id, user.patientId),', '   },'),
+        udiff('portal/billing/views.py', ' @bp.get("/billing/invoices/<int:invoice_id>")', ' def invoice(invoice_id: int):',
+              '-    inv = Invoice.query.filter_by(id=invoice_id, guarantor_user_id=g.user.id).first_or_404()',
+              '+    inv = Invoice.query.get(invoice_id)', '+    if inv is None or inv.guarantor_user_id != g.user.id:', '+        abort(404)',
+              '     return jsonify(inv.to_portal_dict())'),
         udiff('directory/views.py', ' @login_required', ' def clinic_detail(request, clinic_id):',
               '+    clinic = Clinic.objects.get(pk=clinic_id)', '+    return JsonResponse({"name": clinic.name, "phone": clinic.phone})'),
     ),
