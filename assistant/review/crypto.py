@@ -295,19 +295,16 @@ def _check_weak_random(ctx: FileContext) -> Iterator[Hit]:
         if decl is not None:
             draw_re = r"\b" + re2.escape(decl.group(1)) + _DRAW_METHODS
             draws = [d for d in ctx.scan(draw_re, lower=False) if d is not ln]
-        if _random_for_secret(ctx, ln):
-            yield Hit(ln.new_no or 1)
-            flagged = True
-        else:
-            flagged = False
-        if flagged:
+        # one weakness, one finding: a generator kept in a field is reported where a secret is drawn from it
+        # (`_random.Next(...)` building the token), the statement a reviewer reads as the flaw; the declaration
+        # only when no added line draws from it
+        use = next((d for d in draws if _random_for_secret(ctx, d) and not _HARMLESS_RE.search(ln.text)), None)
+        if use is not None:
+            seen.add(use.new_no or 1)
+            yield Hit(use.new_no or 1)
+        elif _random_for_secret(ctx, ln):
             seen.add(ln.new_no or 1)
-        for d in draws:
-            if _random_for_secret(ctx, d) and not _HARMLESS_RE.search(ln.text):
-                if not flagged or abs((d.new_no or 0) - (ln.new_no or 0)) > 2:
-                    seen.add(d.new_no or 1)
-                    yield Hit(d.new_no or 1)
-                break
+            yield Hit(ln.new_no or 1)
     if ctx.path.endswith(".go"):
         yield from _go_math_rand(ctx, seen)
 
