@@ -11,6 +11,7 @@ the save) finds the row and updates instead of posting a second card.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from assistant import clock
 from assistant.storage import Database
 from assistant.storage.tables import chat_messages
 
-__all__ = ["ChatMessage", "find", "find_by_ref", "save"]
+__all__ = ["ChatMessage", "find", "find_by_ref", "find_many", "save", "save_many"]
 
 PLATFORMS = ("slack", "teams")
 
@@ -60,6 +61,11 @@ def _upserts() -> dict[str, Any]:
 _UPSERT = _upserts()
 _FIND_ALL = select(chat_messages).where(chat_messages.c.subject_id == bindparam("subject")).order_by(chat_messages.c.id)
 _FIND_ON = _FIND_ALL.where(chat_messages.c.platform == bindparam("platform"))
+_FIND_MANY_ON = (
+    select(chat_messages)
+    .where(chat_messages.c.subject_id.in_(bindparam("subjects", expanding=True)) & (chat_messages.c.platform == bindparam("platform")))
+    .order_by(chat_messages.c.id)
+)
 
 
 def save(
@@ -83,6 +89,23 @@ def save(
     # One statement, insert or move: the row another process saved since keeps its created_at and takes our ref.
     created = session.execute(_UPSERT[session.get_bind().dialect.name], row).scalar_one()
     return ChatMessage(subject_id, platform, channel, message_ref, data, created, when)
+
+
+def save_many(session: Session, cards: Sequence[tuple[str, str, str, str]]) -> None:
+    """Remember several cards, (subject_id, platform, channel, message_ref) each, in the caller's transaction:
+    what the card posts that finished together cost in one write transaction instead of one each."""
+    for subject_id, platform, channel, message_ref in cards:
+        save(session, subject_id, platform, channel, message_ref)
+
+
+def find_many(session: Session, subject_ids: Sequence[str], platform: str) -> dict[str, list[ChatMessage]]:
+    """Every card in `platform` of each of `subject_ids` (oldest first) in one statement; subjects without one map to []."""
+    _check_platform(platform)
+    found: dict[str, list[ChatMessage]] = {subject: [] for subject in subject_ids}
+    if found:
+        for row in session.execute(_FIND_MANY_ON, {"subjects": list(found), "platform": platform}):
+            found[row.subject_id].append(_message(row))
+    return found
 
 
 def find(db: Database | Session, subject_id: str, platform: str | None = None) -> list[ChatMessage]:

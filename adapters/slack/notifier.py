@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.slack import cards
 from assistant import chat_messages
-from assistant.approvals import UnknownDeployment, load_view
+from assistant.approvals import UnknownDeployment, load_views
+from assistant.batching import Coalescer
 from assistant.outbox import GiveUp, Handler, Job, RetryLater
 
 if TYPE_CHECKING:
@@ -43,6 +44,11 @@ if TYPE_CHECKING:
 __all__ = ["KINDS", "SlackNotifier"]
 
 KINDS = ("slack.post_card", "slack.update_card", "slack.blocked_notice")
+CARD_EVENT = "gitops_health_card"  # the metadata event type of every card (Slack message metadata)
+# A retried card job searches the channel's messages since it was made (minus a margin for clock skew), a page at a time.
+HISTORY_PAGE = 200
+HISTORY_PAGES = 5
+HISTORY_SLACK_S = 300.0
 
 # Slack errors that retrying cannot fix; each with what the operator should do.
 _PERMANENT = {
@@ -79,6 +85,13 @@ class SlackNotifier:
         self._locks: dict[str, asyncio.Lock] = {}
         self._executor = executor  # None: the loop's default pool
         self._webapi = webapi
+        from assistant.logging import get_logger
+
+        self.log = get_logger("gitops_health.slack")
+        # The handlers of jobs claimed together read their requests in one transaction and save the refs of the
+        # cards they posted in one (assistant.batching): a card costs a share of a transaction, not two.
+        self._read_states = Coalescer(self._states, executor)
+        self._save_refs = Coalescer(self._save_many, executor)
         # Bound once: the outbox unregisters a handler only if it is still the very object registered.
         self._handlers: dict[str, Handler] = {
             "slack.post_card": self.post_card,
@@ -93,37 +106,70 @@ class SlackNotifier:
         return await asyncio.get_running_loop().run_in_executor(self._executor, contextvars.copy_context().run, functools.partial(fn, *args))
 
     async def post_card(self, job: Job) -> None:
-        await self.sync_card(_deployment_id(job))
+        await self.sync_card(_deployment_id(job), posted_since=_retry_since(job))
 
     async def update_card(self, job: Job) -> None:
-        await self.sync_card(_deployment_id(job))
+        await self.sync_card(_deployment_id(job), posted_since=_retry_since(job))
 
     async def blocked_notice(self, job: Job) -> None:
         # A blocked request renders as the notice: why the policy denied it, and no buttons.
-        await self.sync_card(_deployment_id(job))
+        await self.sync_card(_deployment_id(job), posted_since=_retry_since(job))
 
-    async def sync_card(self, deployment_id: str) -> str:
-        """Make the approvals-channel card of ``deployment_id`` show its current state; returns the card's ts."""
+    async def sync_card(self, deployment_id: str, *, posted_since: float | None = None) -> str:
+        """Make the approvals-channel card of ``deployment_id`` show its current state; returns the card's ts.
+
+        ``posted_since`` (unix seconds; a retried job passes its creation time): an earlier run may have posted
+        the card and died before saving its ts, or lost Slack's answer to the post, so before posting, the
+        channel's messages since then are searched for it (by the deployment id in its metadata) and a card
+        found there is adopted instead of posting a second one.
+        """
         if not self.channel:
             raise GiveUp("channels.approvals.slack is not set in the config; nowhere to post the card")
         lock = self._locks.setdefault(deployment_id, asyncio.Lock())
         try:
             async with lock:
-                return await self._sync(deployment_id)
+                return await self._sync(deployment_id, posted_since)
         finally:
             if not lock.locked() and self._locks.get(deployment_id) is lock:
                 self._locks.pop(deployment_id, None)
 
     def _state(self, deployment_id: str) -> tuple[DeploymentView, list[chat_messages.ChatMessage]]:
-        """The request and its Slack card as one read: a card costs fewer transactions than the request it shows."""
-        if self._load is not None:
-            return self._load(deployment_id), chat_messages.find(self.db, deployment_id, "slack")
-        with self.db.read() as session:
-            return load_view(session, deployment_id), chat_messages.find(session, deployment_id, "slack")
+        """The request (from the given ``load``) and its Slack card."""
+        assert self._load is not None
+        return self._load(deployment_id), chat_messages.find(self.db, deployment_id, "slack")
 
-    async def _sync(self, deployment_id: str) -> str:
+    def _states(self, deployment_ids: list[str]) -> list[tuple[DeploymentView, list[chat_messages.ChatMessage]] | UnknownDeployment]:
+        """Several requests and their Slack cards as one read transaction of two statements."""
+        with self.db.read() as session:
+            views = load_views(session, deployment_ids)
+            found = chat_messages.find_many(session, deployment_ids, "slack")
+        return [(views[d], found[d]) if d in views else UnknownDeployment(d) for d in deployment_ids]
+
+    def _save_many(self, refs: list[tuple[str, str, str]]) -> list[Exception | None]:
+        """Several posted cards' (deployment id, channel, ts) in one write transaction; one by one if it fails,
+        so one bad row cannot cost the others their ref (a lost ref means a second card on the retry)."""
         try:
-            view, existing = await self._blocking(self._state, deployment_id)
+            with self.db.session() as session:
+                chat_messages.save_many(session, [(dep, "slack", channel, ts) for dep, channel, ts in refs])
+            return [None] * len(refs)
+        except Exception:
+            if len(refs) == 1:
+                raise
+        outcomes: list[Exception | None] = []
+        for dep, channel, ts in refs:
+            try:
+                chat_messages.save(self.db, dep, "slack", channel, ts)
+                outcomes.append(None)
+            except Exception as exc:  # noqa: BLE001 - this card's handler raises it (and is retried)
+                outcomes.append(exc)
+        return outcomes
+
+    async def _sync(self, deployment_id: str, posted_since: float | None = None) -> str:
+        try:
+            if self._load is not None:
+                view, existing = await self._blocking(self._state, deployment_id)
+            else:
+                view, existing = await self._read_states(deployment_id)
         except UnknownDeployment as exc:
             raise GiveUp(str(exc)) from None
         text, blocks = cards.card(view, self.config)
@@ -137,15 +183,57 @@ class SlackNotifier:
                 if exc.code not in ("message_not_found", "cant_update_message"):
                     raise exc.outcome("chat.update") from None
                 # Someone deleted the card: post it again below and remember the new one.
+        elif posted_since is not None:
+            found = await self._find_posted(deployment_id, posted_since)
+            if found is not None:
+                channel, ts = found
+                await self._save_refs((deployment_id, channel, ts))
+                try:
+                    await self._call("chat.update", {"channel": channel, "ts": ts, "text": text, "blocks": blocks})
+                except _SlackError as exc:
+                    raise exc.outcome("chat.update") from None
+                self.log.info("slack_card_adopted", deployment=deployment_id, channel=channel, ts=ts)
+                return ts
         try:
-            posted = await self._call(
-                "chat.postMessage", {"channel": self.channel, "text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
-            )
+            posted = await self._call("chat.postMessage", post_args(self.channel, deployment_id, text, blocks))
         except _SlackError as exc:
             raise exc.outcome("chat.postMessage") from None
         channel, ts = str(posted["channel"]), str(posted["ts"])
-        await self._blocking(chat_messages.save, self.db, deployment_id, "slack", channel, ts)
+        await self._save_refs((deployment_id, channel, ts))
         return ts
+
+    async def _find_posted(self, deployment_id: str, since: float) -> tuple[str, str] | None:
+        """(channel, ts) of this request's card among the approvals channel's messages since ``since``, or None.
+
+        Needs the ``channels:history`` scope (``groups:history`` for a private channel). Without it, or for a
+        channel the config names by name rather than id, the card is posted (a duplicate is possible, as it was
+        before this search) and the log says what to grant; a network failure retries the job rather than risk it.
+        """
+        from slack_sdk.errors import SlackApiError
+
+        cursor: str | None = None
+        try:
+            for _ in range(HISTORY_PAGES):
+                answer = await self.client.conversations_history(
+                    channel=self.channel, oldest=f"{since - HISTORY_SLACK_S:.6f}", limit=HISTORY_PAGE, include_all_metadata=True,
+                    **({"cursor": cursor} if cursor else {}),
+                )
+                for message in answer.get("messages") or []:
+                    if _card_of(message) == deployment_id:
+                        return str(answer.get("channel") or self.channel), str(message["ts"])
+                cursor = ((answer.get("response_metadata") or {}).get("next_cursor")) or None
+                if not answer.get("has_more") or not cursor:
+                    return None
+        except SlackApiError as exc:
+            self.log.warning(
+                "slack_card_search_failed", deployment=deployment_id, error=_error(exc),
+                detail="a retried card job could not look for a card an earlier run may have posted; posting it (grant the "
+                "channels:history scope, and name channels.approvals.slack by id, so a retry never posts a second card)",
+            )
+            return None
+        except _TRANSIENT as exc:
+            raise RetryLater(f"conversations.history: {type(exc).__name__}: {exc}") from None
+        return None
 
     async def _call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         """One Web API call with a JSON body; its answer, or _SlackError (HTTP status, Slack's error code, Retry-After).
@@ -216,6 +304,28 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
 
 
 _TRANSIENT = _transient_errors()
+
+
+def _retry_since(job: Job) -> float | None:
+    """For a job that ran before (it may have posted the card), when it was made; None for a first run."""
+    return job.created_at.timestamp() if job.attempt > 1 else None
+
+
+def post_args(channel: str, deployment_id: str, text: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """chat.postMessage's arguments for a card: its metadata names the request, so a retry can find the card."""
+    return {
+        "channel": channel, "text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False,
+        "metadata": {"event_type": CARD_EVENT, "event_payload": {"deployment_id": deployment_id}},
+    }
+
+
+def _card_of(message: dict[str, Any]) -> str | None:
+    """The deployment id a channel message is the card of (its metadata), or None."""
+    meta = message.get("metadata") or {}
+    if meta.get("event_type") != CARD_EVENT:
+        return None
+    value = (meta.get("event_payload") or {}).get("deployment_id")
+    return value if isinstance(value, str) else None
 
 
 def _deployment_id(job: Job) -> str:

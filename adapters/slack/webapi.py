@@ -8,10 +8,15 @@ hundred cards a second on two shared cores. Here a call is one write on a
 pooled connection and one framed read. Everything else (Bolt, ephemeral
 messages, modals, Socket Mode) still goes through slack_sdk.
 
-Connections are kept per client, at most ``max_connections`` at a time; a
-pooled connection the server closed while idle is replaced and the call made
-again on a fresh one only when nothing of the answer arrived (Slack closes
-idle keep-alive connections; the request then never reached it). Answers are
+Connections are kept per client, at most ``max_connections`` at a time. A
+pooled connection the server has closed while idle (Slack closes idle
+keep-alive connections) is dropped before anything is written to it. If a
+pooled connection still gives no answer at all, the request may or may not
+have reached Slack: an idempotent call (``chat.update``: the same text again)
+is made again on a fresh connection, but any other call is not -- a second
+``chat.postMessage`` would be a second card -- and fails with
+:class:`WebApiError` instead (the card handler's retry then looks for the card
+before posting; see adapters/slack/notifier.py). Answers are
 framed by Content-Length, chunked transfer coding, or the end of the
 connection. Failures surface as :class:`WebApiError` (status 0: no answer).
 """
@@ -28,6 +33,8 @@ from urllib.parse import urlsplit
 __all__ = ["WebApiClient", "WebApiError", "WebApiAnswer"]
 
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
+# Calls whose repetition changes nothing: the only ones sent again when a pooled connection gave no answer.
+IDEMPOTENT_METHODS = frozenset({"chat.update"})
 
 
 class WebApiError(Exception):
@@ -85,10 +92,18 @@ class WebApiClient:
                 async with asyncio.timeout(self.timeout_s):
                     while self._idle:
                         conn = self._idle.pop()
+                        if conn[0].at_eof() or conn[1].is_closing():
+                            conn[1].close()  # closed by the server while idle: nothing was sent on it
+                            continue
                         try:
                             return await self._exchange(conn, request)
                         except _Stale:
-                            continue  # the server closed it while idle; nothing was answered: try the next
+                            if method not in IDEMPOTENT_METHODS:
+                                raise WebApiError(
+                                    f"{method}: the connection closed without an answer after the request was sent; it may have "
+                                    "reached Slack, so it is not sent again"
+                                ) from None
+                            continue  # nothing was answered and sending it again changes nothing: try the next
                     try:
                         return await self._exchange(await self._connect(), request)
                     except _Stale:

@@ -43,3 +43,21 @@ def test_a_save_joins_the_callers_transaction(db: Database) -> None:
 def test_an_unknown_platform_is_refused_with_the_choices() -> None:
     with pytest.raises(ValueError, match="slack, teams"):
         chat_messages.find_by_ref(None, "discord", "c", "r")  # type: ignore[arg-type]
+
+
+def test_several_cards_are_saved_in_one_transaction_and_found_in_one_statement(db: Database) -> None:
+    chat_messages.save(db, "dep_3", "teams", "19:approvals@thread.tacv2", "1:activity")
+    with db.session() as session:
+        chat_messages.save_many(session, [("dep_1", "slack", "C0APPROVALS", "1.1"), ("dep_2", "slack", "C0APPROVALS", "2.2")])
+    with db.read() as session:
+        found = chat_messages.find_many(session, ["dep_1", "dep_2", "dep_3", "dep_4"], "slack")
+    assert {k: [m.message_ref for m in v] for k, v in found.items()} == {"dep_1": ["1.1"], "dep_2": ["2.2"], "dep_3": [], "dep_4": []}
+    assert found["dep_1"] == chat_messages.find(db, "dep_1", "slack")
+
+
+def test_a_batch_of_saves_rolls_back_with_the_callers_transaction(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        with db.session() as session:
+            chat_messages.save_many(session, [("dep_1", "slack", "C0APPROVALS", "1.1"), ("dep_2", "slack", "C0APPROVALS", "2.2")])
+            raise RuntimeError("interrupted")
+    assert chat_messages.find(db, "dep_1") == [] and chat_messages.find(db, "dep_2") == []

@@ -79,7 +79,8 @@ class SlackApiServer(LoopbackHTTPServer):
         self.socket_mode_url = socket_mode_url
         self._failures: dict[str, list[_Failure]] = {}
         self._holds: dict[str, threading.Event] = {}
-        self._ts = itertools.count(1)
+        # Message timestamps as Slack makes them (unix seconds), one second apart so they stay unique.
+        self._ts = itertools.count(int(time.time()))
         self._views = itertools.count(1)
         self._cond = threading.Condition()
         super().__init__(_handler_for(self), "slack-api")
@@ -182,7 +183,7 @@ class SlackApiServer(LoopbackHTTPServer):
                 return 200, {"ok": False, "error": "channel_not_found"}, {}
             if not args.get("text") and not args.get("blocks"):
                 return 200, {"ok": False, "error": "no_text"}, {}
-            ts = f"{1_700_000_000 + next(self._ts)}.000100"
+            ts = f"{next(self._ts)}.000100"
             message = {"channel": channel, "ts": ts, "text": args.get("text", ""), "blocks": args.get("blocks") or [],
                        "thread_ts": args.get("thread_ts"), "metadata": args.get("metadata"), "updates": 0}
             self.messages[(channel, ts)] = message
@@ -198,6 +199,18 @@ class SlackApiServer(LoopbackHTTPServer):
             message = self.messages[key]
             message.update(text=args.get("text", ""), blocks=args.get("blocks") or [], updates=message["updates"] + 1)
             return 200, {"ok": True, "channel": key[0], "ts": key[1], "text": message["text"]}, {}
+        if method == "conversations.history":
+            channel = str(args.get("channel") or "")
+            if not channel:
+                return 200, {"ok": False, "error": "channel_not_found"}, {}
+            oldest = float(args.get("oldest") or 0)
+            limit = int(args.get("limit") or 100)
+            with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+            found = sorted((m for (ch, _), m in self.messages.items() if ch == channel and float(m["ts"]) > oldest),
+                           key=lambda m: float(m["ts"]), reverse=True)  # newest first, as Slack answers
+            page = [{"type": "message", "ts": m["ts"], "text": m["text"], "blocks": m["blocks"],
+                     **({"metadata": m["metadata"]} if with_metadata and m.get("metadata") else {})} for m in found[:limit]]
+            return 200, {"ok": True, "messages": page, "has_more": len(found) > limit, "response_metadata": {"next_cursor": ""}}, {}
         if method == "chat.postEphemeral":
             if not args.get("channel"):
                 return 200, {"ok": False, "error": "channel_not_found"}, {}
@@ -205,7 +218,7 @@ class SlackApiServer(LoopbackHTTPServer):
                 return 200, {"ok": False, "error": "user_not_in_channel"}, {}
             if not args.get("text") and not args.get("blocks"):
                 return 200, {"ok": False, "error": "no_text"}, {}
-            return 200, {"ok": True, "message_ts": f"{1_700_000_000 + next(self._ts)}.000200"}, {}
+            return 200, {"ok": True, "message_ts": f"{next(self._ts)}.000200"}, {}
         if method == "views.open":
             if not args.get("trigger_id"):
                 return 200, {"ok": False, "error": "invalid_trigger_id"}, {}

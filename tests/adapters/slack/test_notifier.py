@@ -93,6 +93,60 @@ async def test_slack_server_errors_and_rate_limits_are_retried_until_the_card_is
     assert job_states(parts["db"]) == [("slack.post_card", "done", None)]
 
 
+async def _die_after_posting(parts: dict[str, Any], view: Any) -> str:
+    """What a claimer killed between chat.postMessage and saving the card's ts leaves: the card in Slack (posted
+    the notifier's way), no chat_messages row, and the request's post job `running` under a lease that has run out.
+    Returns the card's ts."""
+    from sqlalchemy import update
+
+    from adapters.slack import cards
+    from adapters.slack.notifier import post_args
+
+    text, blocks = cards.card(view, parts["service"].config)
+    posted = await parts["notifier"].client.api_call("chat.postMessage", json=post_args(APPROVALS, view.id, text, blocks))
+    with parts["db"].session() as s:
+        s.execute(
+            update(outbox_jobs)
+            .where(outbox_jobs.c.payload.contains(view.id), outbox_jobs.c.kind == "slack.post_card")
+            .values(status="running", attempts=1, claimed_by="dead-worker", lease_until=0.0)
+        )
+    return str(posted["ts"])
+
+
+def all_done(db: Any) -> Any:
+    return lambda: all(state == "done" for _, state, _ in job_states(db))
+
+
+async def test_a_card_posted_by_a_claimer_that_died_before_saving_it_is_adopted_not_posted_again(parts, slack_api):
+    from assistant import chat_messages
+
+    view = ask(parts["service"])
+    ts = await _die_after_posting(parts, view)
+    parts["service"].cast_vote(view.id, "bob", "approve", "slack")  # the card must end up showing this too
+
+    await drain_until(parts["worker"], all_done(parts["db"]))
+
+    assert len(slack_api.calls_to("chat.postMessage")) == 1  # the dead claimer's; the retry found it
+    assert len(slack_api.calls_to("conversations.history")) == 1
+    (saved,) = chat_messages.find(parts["db"], view.id, "slack")
+    assert (saved.channel, saved.message_ref) == (APPROVALS, ts)
+    (only,) = slack_api.channel_messages(APPROVALS)
+    assert only["ts"] == ts and "*Approved* by Bob Chen" in json.dumps(only["blocks"])
+
+
+async def test_a_first_run_never_searches_and_a_search_slack_refuses_falls_back_to_posting(parts, slack_api):
+    ask(parts["service"])
+    await parts["worker"].drain()
+    assert slack_api.calls_to("conversations.history") == [] and len(slack_api.channel_messages(APPROVALS)) == 1
+
+    view = ask(parts["service"], version="1.1")
+    await _die_after_posting(parts, view)
+    slack_api.fail("conversations.history", error="missing_scope")
+    await drain_until(parts["worker"], all_done(parts["db"]))
+    # Without channels:history the retry cannot look, so it posts (and the log says which scope to grant).
+    assert len([m for m in slack_api.channel_messages(APPROVALS) if view.id in m["text"]]) == 2
+
+
 async def test_a_deleted_card_is_posted_again(parts, slack_api):
     view = ask(parts["service"])
     await parts["worker"].drain()

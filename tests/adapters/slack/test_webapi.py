@@ -103,6 +103,39 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced_without_los
     assert (first.data["n"], second.data["n"]) == (1, 2) and server.connections == 2
 
 
+async def test_a_post_is_never_sent_twice_when_a_pooled_connection_dies_after_taking_it():
+    """The server reads the second request and closes without answering: it may have posted the card. chat.update is
+    sent again on a fresh connection (the same text twice changes nothing); chat.postMessage is not (a second card)."""
+
+    def answer(n: int, body: bytes) -> bytes | None:
+        return None if n == 2 else ok_json({"ok": True, "n": n}, "Connection: keep-alive\r\n")
+
+    async with RawServer(answer) as server:
+        api = client(server.url)
+        await api.call("chat.postMessage", {"text": "card 1"})
+        with pytest.raises(WebApiError, match="may have reached Slack, so it is not sent again"):
+            await api.call("chat.postMessage", {"text": "card 2"})
+        await api.close()
+    assert [json.loads(body)["text"] for _, _, body in server.requests] == ["card 1", "card 2"]
+
+    async with RawServer(answer) as server:
+        api = client(server.url)
+        await api.call("chat.update", {"text": "v1"})
+        again = await api.call("chat.update", {"text": "v2"})
+        await api.close()
+    assert again.data["n"] == 3 and [json.loads(body)["text"] for _, _, body in server.requests] == ["v1", "v2", "v2"]
+
+
+async def test_a_pooled_connection_the_server_closed_is_dropped_before_a_post_is_written_to_it():
+    async with RawServer(lambda n, body: ok_json({"ok": True, "n": n}, "Connection: keep-alive\r\n"), close_after_answer=True) as server:
+        api = client(server.url)
+        first = await api.call("chat.postMessage", {"text": "card 1"})
+        await asyncio.sleep(0.05)  # the server has closed the pooled connection by now
+        second = await api.call("chat.postMessage", {"text": "card 2"})
+        await api.close()
+    assert (first.data["n"], second.data["n"]) == (1, 2) and server.connections == 2 and len(server.requests) == 2
+
+
 async def test_errors_and_rate_limits_come_back_with_their_status_and_retry_after():
     limited = b'HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 37\r\n\r\n{"ok": false, "error": "ratelimited"}'
     async with RawServer(lambda n, body: limited) as server:
