@@ -152,7 +152,10 @@ def review_node(state: ReviewState) -> dict[str, Any]:
 
 
 def clinical_safety_node(state: ReviewState) -> dict[str, Any]:
-    return {"clinical_safety": clinical_safety.assess(state["scans"], state["reviewed"].findings)}
+    findings = state["reviewed"].findings
+    if state["reviewed"].pending:  # findings waiting on another file's fact: as the reviewer node decides them
+        findings = reviewer.collect([state["reviewed"]]).findings
+    return {"clinical_safety": clinical_safety.assess(state["scans"], findings)}
 
 
 def risk_node(state: ReviewState, runtime: Runtime[ReviewContext]) -> dict[str, Any]:

@@ -27,6 +27,9 @@ class Hit:
 
     line: int
     message: str | None = None
+    # A fact (see `Rule.facts`) that, found anywhere in the same diff, withdraws this finding: a bucket
+    # whose encryption is configured in another file of the change is not unencrypted.
+    unless_fact: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,10 @@ class Rule:
     pattern: str | None = None  # RE2 searched in an added line
     unless: tuple[str, ...] = ()  # RE2 patterns that veto a match on the same line
     check: Callable[["FileContext"], Iterable[Hit]] | None = None  # structural rule
+    # Facts a file establishes for the whole diff (`s3-sse:<bucket>`), read on files the rule's keywords
+    # gate in; a Hit's `unless_fact` names one. Files are reviewed one at a time, so this is how a rule
+    # learns what another file of the same diff says.
+    facts: Callable[["FileContext"], Iterable[str]] | None = None
     # Positive and negative examples: for a line rule, single added lines (with
     # the file name they live in as "path::line"); for a structural rule, whole diffs.
     examples: tuple[str, ...] = field(default=())

@@ -59,14 +59,39 @@ class RuleDefinitionError(ValueError):
 
 @dataclass
 class ReviewOutput:
-    """Findings (sorted by file, line, rule) and the suppressions that silenced others."""
+    """Findings (sorted by file, line, rule) and the suppressions that silenced others.
+
+    While files are still being reviewed one at a time, it also carries the facts they established
+    (`Rule.facts`) and the findings waiting on one (`pending`: (fact, finding), from a Hit with
+    `unless_fact`); `settle` decides those once every file is in.
+    """
 
     findings: list[Finding] = field(default_factory=list)
     suppressions: list[Suppression] = field(default_factory=list)
+    facts: set[str] = field(default_factory=set)
+    pending: list[tuple[str, Finding]] = field(default_factory=list)
 
     def extend(self, other: ReviewOutput) -> None:
         self.findings.extend(other.findings)
         self.suppressions.extend(other.suppressions)
+        if other.facts:
+            self.facts.update(other.facts)
+        if other.pending:
+            self.pending.extend(other.pending)
+
+    def settle(self) -> None:
+        """Withdraw the pending findings whose fact some file established; the rest become findings,
+        merged with their file's others as one file's findings are (`_dedupe`)."""
+        pending, self.pending = self.pending, []
+        standing = [f for fact, f in pending if fact not in self.facts]
+        if not standing:
+            return
+        files = {f.file for f in standing}
+        others = [f for f in self.findings if f.file not in files]
+        for path in sorted(files):
+            mine = [f for f in self.findings if f.file == path] + [f for f in standing if f.file == path]
+            others.extend(sorted(_dedupe(mine), key=lambda f: (f.line, f.rule)))
+        self.findings = others
 
 
 @dataclass(frozen=True)
@@ -166,6 +191,7 @@ def review(
     out = ReviewOutput()
     for file in files:
         out.extend(review_file(file, vocab, rules=rules))
+    out.settle()
     out.findings.sort(key=lambda f: (f.file, f.line, f.rule))
     out.suppressions.sort(key=lambda s: (s.file, s.line, s.rule))
     return out
@@ -193,13 +219,19 @@ def review_file(
     ctx = FileContext(file, vocabulary or _default_vocabulary())
     raw: list[Finding] = []
     raw.extend(_line_findings(ctx, compiled))
-    raw.extend(_structural_findings(ctx, compiled))
+    waiting: dict[int, str] = {}  # id(finding) -> the fact that would withdraw it
+    facts: set[str] = set()
+    raw.extend(_structural_findings(ctx, compiled, waiting, facts))
     if not raw:
-        return ReviewOutput()
+        return ReviewOutput(facts=facts) if facts else ReviewOutput()
     findings, suppressions = _apply_suppressions(ctx, raw)
+    pending: list[tuple[str, Finding]] = []
+    if waiting:
+        pending = [(waiting[id(f)], f) for f in findings if id(f) in waiting]
+        findings = [f for f in findings if id(f) not in waiting]
     findings = _dedupe(findings)
     findings.sort(key=lambda f: (f.line, f.rule))
-    return ReviewOutput(findings, suppressions)
+    return ReviewOutput(findings, suppressions, facts, pending)
 
 
 def _applies(rule: Rule, ctx: FileContext) -> bool:
@@ -252,7 +284,11 @@ def _matches(lr: _LineRule, text: str) -> bool:
     return not any(u.search(text) is not None for u in lr.unless)  # type: ignore[attr-defined]
 
 
-def _structural_findings(ctx: FileContext, compiled: _Compiled) -> Iterator[Finding]:
+def _structural_findings(
+    ctx: FileContext, compiled: _Compiled, waiting: dict[int, str], facts: set[str]
+) -> Iterator[Finding]:
+    """Findings of the structural rules the file's keywords gate in; a finding waiting on a fact is
+    also recorded in `waiting`, and the rules' facts about the file go to `facts`."""
     if not compiled.structural:
         return
     runnable = [i for i, r in enumerate(compiled.structural) if not r.keywords]
@@ -264,11 +300,16 @@ def _structural_findings(ctx: FileContext, compiled: _Compiled) -> Iterator[Find
         rule = compiled.structural[i]
         if not _applies(rule, ctx):
             continue
+        if rule.facts is not None:
+            facts.update(rule.facts(ctx))
         for hit in rule.check(ctx):  # type: ignore[misc]
             if not isinstance(hit, Hit):
                 raise RuleDefinitionError(f"rule {rule.id}: check must yield Hit values, got {type(hit).__name__}")
             if hit.line in numbers:
-                yield _finding(rule, ctx, hit.line, hit.message)
+                finding = _finding(rule, ctx, hit.line, hit.message)
+                if hit.unless_fact is not None:
+                    waiting[id(finding)] = hit.unless_fact
+                yield finding
 
 
 def _gate_text(ctx: FileContext) -> str | bytes:

@@ -25,6 +25,7 @@ def collect(outputs: Iterable[ReviewOutput]) -> ReviewOutput:
     merged = ReviewOutput()
     for output in outputs:
         merged.extend(output)
+    merged.settle()
     merged.findings.sort(key=lambda f: (f.file, f.line, f.rule))
     merged.suppressions.sort(key=lambda s: (s.file, s.line, s.rule))
     return merged

@@ -275,3 +275,47 @@ def test_lines_matching_equals_a_search_of_each_line() -> None:
 
         want = {ln.new_no for h in ctx.file.hunks for ln in h.lines if ln.kind != "-" and re2.search(pattern, ln.text)}
         assert ctx.lines_matching(pattern) == want, pattern
+
+
+def _bucket_rule() -> Rule:
+    """A rule reporting each `bucket NAME` line unless some file of the diff says `encrypt NAME`."""
+
+    def check(ctx: FileContext):  # type: ignore[no-untyped-def]
+        for ln in ctx.lines_with("bucket "):
+            yield Hit(ln.new_no or 1, unless_fact="sse:" + ln.text.split()[-1])
+
+    def facts(ctx: FileContext):  # type: ignore[no-untyped-def]
+        return {"sse:" + ln.text.split()[-1] for ln in ctx.lines_with("encrypt ")}
+
+    return Rule(
+        id="TST-FACT", category="unencrypted-phi-storage", severity="high", message="unencrypted bucket",
+        regulations=(), keywords=("bucket", "encrypt"), check=check, facts=facts,
+    )
+
+
+def test_a_finding_waiting_on_a_fact_is_withdrawn_when_another_file_of_the_diff_establishes_it() -> None:
+    from graphs.agents.reviewer import collect
+    from assistant.review.engine import review_file
+
+    rule = _bucket_rule()
+    buckets = diff_of("infra/buckets.tf", "bucket scans", "bucket images")
+    encryption = diff_of("infra/encryption.tf", "encrypt scans")
+    for diff in (buckets + encryption, encryption + buckets):
+        out = review(parse_diff(diff), rules=(rule,))
+        assert [(f.file, f.line) for f in out.findings] == [("infra/buckets.tf", 2)]
+        # file by file, as the review graph streams them, then merged
+        parts = [review_file(f, PhiVocabulary.default(), rules=(rule,)) for f in parse_diff(diff)]
+        assert collect(parts).findings == out.findings
+        assert (out.pending, collect(parts).pending) == ([], [])
+    alone = review(parse_diff(buckets), rules=(rule,))  # both stand: one statement over two lines, one finding
+    assert [(f.file, f.line) for f in alone.findings] == [("infra/buckets.tf", 1)]
+
+
+def test_a_standing_finding_that_waited_is_merged_with_its_files_others() -> None:
+    rule = _bucket_rule()
+    other = Rule(
+        id="TST-LOUD", category="unencrypted-phi-storage", severity="critical", message="loud",
+        regulations=(), keywords=("bucket",), pattern="bucket",
+    )
+    out = review(parse_diff(diff_of("infra/buckets.tf", "bucket scans")), rules=(rule, other))
+    assert [(f.line, f.rule, f.severity) for f in out.findings] == [(1, "TST-LOUD", "critical")]
