@@ -498,9 +498,36 @@ def _exec_aliases(ctx: FileContext) -> frozenset[str]:
                      if (m := _EXEC_ALIAS_RE.search(ln.text)) is not None)
 
 
+# Ruby runs a one-string command through the shell: `system("img2pdf #{f}")`, backticks, `%x(...)`, `IO.popen("...")`,
+# `Open3.capture2("...")`, `exec("...")`, `spawn("...")`. With several arguments (`system("img2pdf", f)`) there is no shell.
+_RUBY_SHELL_RE = re2.compile(
+    r"(?:(?:^|[^.\w])(?:system|exec|spawn)|\bIO\s*\.\s*popen|\bOpen3\s*\.\s*(?:capture[23]e?|popen[23]e?|pipeline\w*)|"
+    r"\bKernel\s*\.\s*(?:system|exec|spawn))\s*\(?\s*\"([^\"\n]*#\{[^\"\n]*)\"\s*(?:\)|,\s*\w+:|$)|"
+    r"`([^`\n]*#\{[^`\n]*)`|%x[({\[]([^)}\]\n]*#\{[^)}\]\n]*)"
+)
+
+
+def _ruby_shell(ctx: FileContext) -> Iterator[Hit]:
+    for ln in ctx.scan(r"#\{", lower=False):
+        if ln.new_no is None or ln.text.lstrip().startswith("#"):
+            continue
+        m = _RUBY_SHELL_RE.search(ln.text)
+        if m is None:
+            continue
+        command = m.group(1) or m.group(2) or m.group(3) or ""
+        if not _ruby_interpolates(command) or all(
+                any(k in x for k in ("shellescape", "Shellwords", "to_i")) for x in _RUBY_INTERP_RE.findall(command)):
+            continue
+        yield Hit(ln.new_no, "A shell command string is built with interpolation. Pass the program and its arguments "
+                             "separately (`system(\"img2pdf\", path, \"-o\", out)`), or escape them with `Shellwords`.")
+
+
 def _check_shell(ctx: FileContext) -> Iterator[Hit]:
     """Shell commands built from non-literal parts: INJ-002."""
     if ctx.is_test or ctx.language in ("markdown", "text", "yaml", "json", "dotenv", "properties", "sql", "terraform"):
+        return
+    if ctx.language == "ruby":
+        yield from _ruby_shell(ctx)
         return
     call_re = _SHELL_CALL_RE
     aliases = _exec_aliases(ctx)
@@ -809,7 +836,7 @@ RULES: tuple[Rule, ...] = (
         "shell and validate values against an allow-list.",
         regulations=_REGS,
         keywords=("subprocess", "os.system", "popen", "exec", "processbuilder", "process.start", "processstartinfo", "spawn",
-                  "getoutput"),
+                  "getoutput", "#{"),
         check=_check_shell,
         examples=(
             "ops/exports.py::subprocess.run(f\"pg_dump --table={table} ehr | gzip > {target}\", shell=True, check=True)",
@@ -819,8 +846,12 @@ RULES: tuple[Rule, ...] = (
             "src/Run.java::Runtime.getRuntime().exec(\"ping -c 1 \" + host);",
             "server/scans.js::const { exec } = require(\"child_process\");\nconst run = util.promisify(exec);\n"
             "await run(`gs -q -sOutputFile=${out} \"${req.file.originalname}\"`);",
+            "app/jobs/scan_import_job.rb::    system(\"img2pdf #{upload.original_filename} -o #{out}\")",
+            "app/services/archive.rb::    output = `tar czf #{dest} #{params[:dir]}`",
         ),
         counterexamples=(
+            "app/jobs/scan_import_job.rb::    system(\"img2pdf\", upload.stored_path, \"-o\", out.to_s)",
+            "app/jobs/scan_import_job.rb::    system(\"img2pdf #{upload.stored_path.shellescape} -o #{out.to_s.shellescape}\")",
             "server/scans.js::const { execFile } = require(\"child_process\");\nconst run = util.promisify(execFile);\n"
             "await run(\"gs\", [\"-q\", `-sOutputFile=${out}`, req.file.path]);",
             "tools/archive.py::subprocess.run([\"tar\", \"--zstd\", \"-cf\", str(dest), \"-C\", str(archive), day_dir.name], check=True)",

@@ -105,6 +105,8 @@ _ERROR_RESPONSE_RE = re2.compile(
     r"\bhttp\s*\.\s*Error\s*\(|\bjson\s*\.\s*NewEncoder\s*\(\s*w\s*\)\s*\.\s*Encode\s*\(|"
     r"\b(?:StatusCode|Problem|ObjectResult|BadRequest|Content)\s*\(|\bHTTPException\s*\(|\babort\s*\(|"
     r"\bcall\s*\.\s*respond\w*\s*\(|"  # Ktor
+    # Spring's RFC 7807 ProblemDetail: its detail and properties are the error body
+    r"\bProblemDetail\s*\.\s*forStatus\w*\s*\(|\b(?:pd|problem|problemDetail|detail)\s*\.\s*(?:setDetail|setProperty|setTitle)\s*\(|"
     # NestJS's HTTP exceptions: the object they carry is the response body
     r"\bthrow\s+new\s+(?:BadRequest|Unauthorized|NotFound|Forbidden|NotAcceptable|Conflict|Gone|PayloadTooLarge|"
     r"UnprocessableEntity|InternalServerError|ServiceUnavailable|Http)Exception\s*\(|"
@@ -1162,12 +1164,16 @@ RULES: tuple[Rule, ...] = (
             "\thttp.Error(w, fmt.Sprintf(\"invalid intake record %+v: %v\", rec, err), http.StatusUnprocessableEntity)",
             "intake/Routes.kt::} catch (e: IllegalArgumentException) {\n"
             "    call.respond(HttpStatusCode.BadRequest, mapOf(\"error\" to e.message, \"received\" to body))",
+            "web/RegistrationErrors.java::@ExceptionHandler(DuplicatePatientException.class)\npublic ProblemDetail duplicate(DuplicatePatientException ex) {\n"
+            "    return ProblemDetail.forStatusAndDetail(HttpStatus.CONFLICT, \"Registered: \" + ex.getExisting().getFullName());",
         ),
         counterexamples=(
             "internal/intake/handler.go::if err := rec.Validate(); err != nil {\n"
             "\thttp.Error(w, fmt.Sprintf(\"invalid intake: %+v\", err), http.StatusUnprocessableEntity)",
             "intake/Routes.kt::} catch (e: IllegalArgumentException) {\n"
             "    call.respond(HttpStatusCode.BadRequest, mapOf(\"error\" to e.message, \"received\" to receivedAt))",
+            "web/RegistrationErrors.java::@ExceptionHandler(DuplicatePatientException.class)\npublic ProblemDetail duplicate(DuplicatePatientException ex) {\n"
+            "    return ProblemDetail.forStatusAndDetail(HttpStatus.CONFLICT, \"Patient already registered: \" + ex.getExistingId());",
             "routes/r.js::} catch (err) {\n  res.status(500).json({ error: \"internal_error\", id: req.id });",
             "Api/ReferralsController.cs::return BadRequest(new ProblemDetails { Title = \"Referral rejected\", Detail = ex.Message });",
             "routes/p.py::return jsonify([p.to_dict() for p in problems])",
