@@ -1,14 +1,16 @@
 """The approval workflow as one LangGraph graph; read top to bottom, it is the workflow.
 
-    (request stored) ─┬─▶ await_votes ⟲ (interrupt until the votes settle it) ─┬─▶ decided
-                      └────────────────────────────────────────────────────────┘
+    (request stored) ──▶ await_votes ⟲ (interrupt until the votes settle it) ──▶ decided
 
 The request itself (review, policy, the stored row with its audit record and
 outbox jobs) is `ApprovalService.request_deployment`, run just before the
 thread starts: as a node of its own it cost a Pregel super-step and a task
 write per request (~0.5 ms CPU, bench/approvals.py) and bought nothing, since
 an Idempotency-Key replay starts no thread and the row, not the thread, is
-the truth. The thread starts from the stored request's status.
+the truth. The thread starts from the stored request's status, straight in
+`await_votes` (a conditional edge from START would be a Pregel task of its
+own, ~0.3 ms per POST); a request the policy already decided passes through
+it to `decided` without waiting.
 
 One thread per deploy request (thread id = deployment id), checkpointed in a
 durable store (SQLite beside the database, or the same Postgres), so the wait
@@ -38,7 +40,8 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,7 +82,7 @@ class ApprovalState(TypedDict, total=False):
 
 
 def await_votes(state: ApprovalState, runtime: Runtime[ApprovalContext]) -> dict[str, Any]:
-    """Park until a vote (or an expiry) is recorded, then look at the database again.
+    """Park until a vote (or an expiry) is recorded, then look at the database again; a decided request passes.
 
     The view it starts from may be the one this run just read or was handed
     by the vote that resumed it (read in the vote's own transaction): a
@@ -93,7 +96,7 @@ def await_votes(state: ApprovalState, runtime: Runtime[ApprovalContext]) -> dict
         waiting = service.outstanding(view)
         interrupt({"deployment_id": view.id, "waiting_for": [w.model_dump() for w in waiting], "votes": len(view.votes)})
         view = service.get(state["deployment_id"])
-        ctx.out["view_for_next"] = view  # the next step (this node parking again, or decided) starts from it
+    ctx.out["view_for_next"] = view  # the next step (this node parking again, or decided) starts from it
     return {"status": view.status, "votes": len(view.votes)}
 
 
@@ -105,7 +108,7 @@ def decided(state: ApprovalState, runtime: Runtime[ApprovalContext]) -> dict[str
 
 
 def _next(state: ApprovalState) -> str:
-    """From the start (the stored request's status) and after each wake-up: wait while pending, else end."""
+    """After each wake-up: wait again while pending, else end."""
     return "await_votes" if state["status"] == "pending" else "decided"
 
 
@@ -113,10 +116,66 @@ def build_approval_graph(checkpointer: Any = None) -> Any:
     graph = StateGraph(ApprovalState, context_schema=ApprovalContext)
     graph.add_node("await_votes", await_votes)
     graph.add_node("decided", decided)
-    graph.add_conditional_edges(START, _next, ["await_votes", "decided"])
+    graph.add_edge(START, "await_votes")
     graph.add_conditional_edges("await_votes", _next, ["await_votes", "decided"])
     graph.add_edge("decided", END)
     return graph.compile(checkpointer=checkpointer, name="approval")
+
+
+# --- checkpoint saves in the calling thread ----------------------------------------------------
+# A sync graph run hands its checkpoint saves to a ThreadPoolExecutor that LangGraph builds for
+# that run (langchain_core's get_executor_for_config) and waits for them before `invoke` returns.
+# Our runs save only when they stop (durability="exit"): a checkpoint and the interrupt's write,
+# one after the other, then the wait. So every POST started a thread, handed it two saves and
+# joined it: ~0.5 ms CPU in-process (tmp bench of this graph: 2.2 -> 1.4 ms per park), more
+# under `serve` load (thread starts and GIL hand-offs between the core threads). Runs of this
+# graph get an executor that runs each save at once in the calling thread instead: the same
+# saves, in the same order, finished (or raised) before `invoke` returns, as before. Other
+# graphs (and a LangGraph without this hook) keep the thread pool.
+
+_INLINE_SAVES = "__gitops_health_inline_saves"  # a configurable key; "__" keeps it out of checkpoint metadata
+
+
+class _InlineExecutor(Executor):
+    """Runs each call when it is submitted, in the submitting thread; the future is done on return."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed over exactly as a pool thread would
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+        return future
+
+
+def _install_inline_saves() -> bool:
+    """Hook LangGraph's per-run executor so runs that ask for it (`_INLINE_SAVES`) save inline; idempotent."""
+    try:
+        from langgraph.pregel import _executor
+    except ImportError:  # pragma: no cover - a LangGraph without the module: runs keep the thread pool
+        return False
+    original = getattr(_executor, "get_executor_for_config", None)
+    if original is None:  # pragma: no cover
+        return False
+    if getattr(original, "gitops_health_inline", False):
+        return True
+
+    @contextmanager
+    def get_executor_for_config(config: Any) -> Iterator[Executor]:
+        if config and (config.get("configurable") or {}).get(_INLINE_SAVES):
+            yield _InlineExecutor()
+        else:
+            with original(config) as executor:
+                yield executor
+
+    get_executor_for_config.gitops_health_inline = True  # type: ignore[attr-defined]
+    _executor.get_executor_for_config = get_executor_for_config
+    return True
+
+
+_INLINE = _install_inline_saves()
 
 
 # --- durable checkpoints ---------------------------------------------------------------------
@@ -294,7 +353,7 @@ class ApprovalWorkflow:
 
     @staticmethod
     def _config(deployment_id: str) -> dict[str, Any]:
-        return {"configurable": {"thread_id": deployment_id}, "max_concurrency": 1}
+        return {"configurable": {"thread_id": deployment_id, _INLINE_SAVES: _INLINE}, "max_concurrency": 1}
 
     # ---- the same commands as ApprovalService
 

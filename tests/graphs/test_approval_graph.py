@@ -74,6 +74,26 @@ def test_a_pending_request_parks_its_thread_until_the_votes_decide_it(workflow: 
     assert workflow.waiting_for(view.id) is None and workflow.thread_status(view.id) == "approved"
 
 
+def test_parking_and_resuming_save_in_the_calling_thread(workflow: ApprovalWorkflow, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run of the approval graph saves its checkpoint in the thread that runs it: no thread is started per
+    POST or per vote (LangGraph's default is a fresh thread pool per run), and the saves are done on return."""
+    import threading
+
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    view, _ = workflow.request_deployment(_req())
+    assert workflow.waiting_for(view.id) is not None  # parked, durably: read back from the store
+    workflow.cast_vote(view.id, "alice", "approve", "slack")
+    assert workflow.waiting_for(view.id)["votes"] == 1
+    assert started == []
+
+
 def test_a_refused_vote_leaves_the_thread_waiting_as_it_was(workflow: ApprovalWorkflow) -> None:
     view, _ = workflow.request_deployment(_req(authors=["alice@example.org"]))
     before = workflow.waiting_for(view.id)
