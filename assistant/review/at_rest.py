@@ -486,7 +486,9 @@ _WRITE_RE = re2.compile(
     # Android SharedPreferences: an XML file on the device (EncryptedSharedPreferences is judged by the lines above)
     r"""^\s*(?:[\w.]*\.)?(?:edit\(\)\s*)?\.?putString\(\s*\"|"""
     r"""\bFile\.(?:WriteAll\w+|AppendAll\w+|Create|OpenWrite)\(|new\s+(?:StreamWriter|FileStream)\(|"""
-    r"""\b(?:os|ioutil)\.(?:WriteFile|Create|OpenFile)\(|\bshelve\.open\("""
+    r"""\b(?:os|ioutil)\.(?:WriteFile|Create|OpenFile)\(|\bshelve\.open\(|"""
+    # a document saved to a path (openpyxl/python-docx/reportlab `wb.save(path)`), not an ORM `.save()`
+    r"""\b(?:wb|workbook|book|xlsx|doc|docx|document|pdf|canvas|report|sheet)\s*\.\s*save\(\s*(?:\w*path\w*|\w*file_?name\w*|target|dest\w*|out_?\w*|f?["'])"""
 )
 # A bare `.write(...)` is a file write only when patient data is in the call itself and the target is not a stream.
 _HANDLE_WRITE_RE = re2.compile(
@@ -511,6 +513,7 @@ _IDENT_RE = re2.compile(r"[A-Za-z_][\w.]*")
 _DATASET_WORDS = frozenset({
     "census", "cohort", "cohorts", "roster", "rosters", "demographic", "demographics", "admissions", "discharges",
     "encounters", "claims", "members", "enrollees", "patients", "charts", "registry", "mrns", "eligibility",
+    "worklist", "worklists",
 })
 
 
@@ -613,7 +616,9 @@ _PLAINTEXT_FILE = Rule(
     languages=CODE_LANGUAGES,
     keywords=("open(", "write", "print", "shelve", "to_csv", "to_parquet", "to_excel", "to_json", "to_pickle", "dump(", "files.",
               "filewriter", "fileoutputstream", "printwriter", "writevalue", "setitem", "file.", "streamwriter",
-              "filestream", "os.create", "os.openfile", ".open(", "putstring", "localforage"),
+              "filestream", "os.create", "os.openfile", ".open(", "putstring", "localforage", "wb.save(", "workbook.save(",
+              "book.save(", "doc.save(", "docx.save(", "document.save(", "pdf.save(", "canvas.save(", "report.save(",
+              "sheet.save(", "xlsx.save("),
     check=_plaintext_files,
     examples=(
         "web/src/offline/chartCache.ts::export async function cacheChart(chart: ChartSummary): Promise<void> {\n  await localforage.setItem(`chart:${chart.patientId}`, chart);\n}",
@@ -629,6 +634,11 @@ _PLAINTEXT_FILE = Rule(
               "+        Files.writeString(target, mapper.writeValueAsString(patient));", "     }"),
         udiff("research/export.py", " def export(cohort):", "     rows = [[p.mrn, p.full_name] for p in cohort.patients]",
               '+    with open("/mnt/share/cohort.csv", "w") as fh:', "+        csv.writer(fh).writerows(rows)"),
+        udiff("care_mgmt/outreach.py", "     for p in patients:", "         ws.append([p.mrn, p.full_name, p.phone, p.primary_dx])",
+              '+    path = f"{SHARE}/outreach-{month}.xlsx"', "+    wb.save(path)", "     return path"),
+        udiff("radiology/WorklistSnapshot.java", "     public void save(List<WorklistEntry> entries) throws IOException {",
+              "+        try (ObjectOutputStream out = new ObjectOutputStream(new FileOutputStream(PATH))) {",
+              "+            out.writeObject(new ArrayList<>(entries));", "+        }", "     }"),
         udiff("reports/DischargeReport.kt", "     fun export(day: LocalDate): File {",
               "         val rows = encounters.dischargedOn(day).map { e -> listOf(e.patient.mrn, e.dischargeDiagnosis).joinToString(\",\") }",
               '+        val target = File(exportDir, "discharges-$day.csv")', '+        target.writeText(rows.joinToString("\\n"))',
@@ -654,6 +664,10 @@ _PLAINTEXT_FILE = Rule(
               '+        val target = File(exportDir, "discharges-$day.csv.enc")', '+        target.writeBytes(cipher.encrypt(rows.joinToString("\\n")))',
               "         return target"),
         udiff("build/Version.kt", "     fun stamp(dir: File) {", '+        File(dir, "version.txt").writeText(BuildConfig.VERSION)', "     }"),
+        udiff("ehr/patients/views.py", " def update(request, pk):", "     patient = get_object_or_404(Patient, pk=pk)",
+              "+    patient.phone = form.cleaned_data['phone']", "+    patient.save()"),
+        udiff("reports/ward_stats.py", " def write(stats, path):", "+    wb = Workbook()", '+    wb.active.append(["ward", "occupied_beds"])',
+              "+    wb.save(path)"),
         udiff("reports/stats.py", " def write_stats(counts):", '+    with open("/var/reports/daily.json", "w") as fh:',
               "+        json.dump({\"visits\": counts.total}, fh)"),
         udiff("reports/census.py", " def export_ward_census(rows, path):", '+    with open(path, "w", newline="") as fh:',

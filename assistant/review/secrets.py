@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterator
 
 from assistant.review import re2fast as re2
+from assistant.review._structure import is_comment
 from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
 
@@ -314,6 +315,37 @@ def _check_env_entries(ctx: FileContext) -> Iterator[Hit]:
                           "Use `valueFrom: secretKeyRef` (a Kubernetes Secret) or an external secret store.")
 
 
+# The fallback of a secret read from the environment or a config placeholder is a literal in the repository, used
+# wherever the variable is unset: `${geo.api-key:pk_live_..}` (Spring), `${DB_PASSWORD:-s3cr3t}` (shell/compose),
+# `os.getenv("API_KEY", "sk_..")`, `process.env.API_KEY || "..."`.
+_DEFAULT_RE = re2.compile(
+    r"\$\{([A-Za-z_][\w.\-]*):-?([^}\s\$]+)\}|"
+    r"(?:getenv|environ\.get|getOrDefault|GetEnvironmentVariable\w*|env\.str|env)\s*\(\s*[\"']([\w.\-]+)[\"']\s*,\s*"
+    r"(?:default\s*=\s*)?[\"']([^\"'\n]+)[\"']|"
+    r"process\.env\.([A-Za-z_]\w*)\s*(?:\|\||\?\?)\s*[\"'`]([^\"'`\n$]+)[\"'`]"
+)
+
+
+def _check_secret_defaults(ctx: FileContext) -> Iterator[Hit]:
+    """A secret-named environment variable or placeholder whose fallback is a literal credential: SEC-007."""
+    if ctx.is_test or ctx.language in _NO_GENERIC:
+        return
+    for ln in ctx.scan(r"\$\{[\w.\-]+:|getenv|environ\.get|getordefault|getenvironmentvariable|env\.str\(|env\(|process\.env\."):
+        if is_comment(ln.text):
+            continue
+        for m in _DEFAULT_RE.finditer(ln.text):
+            groups = m.groups()
+            name = next((groups[k] for k in (0, 2, 4) if groups[k]), "")
+            value = next((groups[k] for k in (1, 3, 5) if groups[k]), "")
+            if not is_secret_key(name.replace("-", "_").rsplit(".", 1)[-1] if "." in name else name):
+                continue
+            if not looks_secret(value):
+                continue
+            yield Hit(ln.new_no or 1, f"The fallback of `{name}` is a literal credential, used wherever the variable is "
+                      "unset and readable by anyone with the repository. Fail when it is missing instead, and rotate it.")
+            break
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         id="SEC-001",
@@ -450,6 +482,29 @@ RULES: tuple[Rule, ...] = (
             "auth/tokens.py::return jwt.encode(claims, settings.JWT_KEY, algorithm=\"HS256\")",
             "auth/tokens.py::return jwt.encode({\"sub\": uid}, settings.JWT_KEY, algorithm=\"HS256\")",
             "db/ops/rotate.sql::ALTER ROLE ehr_app PASSWORD :'app_password';",
+        ),
+    ),
+    Rule(
+        id="SEC-007",
+        category="hardcoded-secret",
+        severity="high",
+        message="A secret's environment variable or placeholder falls back to a literal credential. Fail when it is "
+        "unset instead, and rotate the exposed value.",
+        regulations=_REGS,
+        keywords=("${", "getenv", "environ.get", "getordefault", "getenvironmentvariable", "env.str(", "env(", "process.env."),
+        check=_check_secret_defaults,
+        examples=(
+            "geo/src/main/java/org/x/GeoClientSettings.java::    @Value(\"${geo.api-key:pk_live_7c2e9b41f0d84a6fb53c8e1d29a7f640}\")",
+            "docker-compose.yml::      DB_PASSWORD: ${DB_PASSWORD:-Pg!ehr-2026-prod}",
+            "reminders/sms.py::API_TOKEN = os.getenv(\"SMS_API_TOKEN\", \"tg_live_8f2c41d9a7e64b0b9c3e5a1d2f7b6c80\")",
+            "server/config.js::const apiKey = process.env.LAB_API_KEY || \"lab_9c2f7e41b8d34a06a5e1c3b7\";",
+        ),
+        counterexamples=(
+            "geo/src/main/java/org/x/GeoClientSettings.java::    @Value(\"${geo.api-key:}\")",
+            "geo/src/main/java/org/x/GeoClientSettings.java::    @Value(\"${geo.base-url:https://geo.example.org/v2}\")",
+            "docker-compose.yml::      DB_PASSWORD: ${DB_PASSWORD:-changeme}",
+            "reminders/sms.py::TIMEOUT = os.getenv(\"SMS_TIMEOUT_SECONDS\", \"30\")",
+            "server/config.js::const apiKey = process.env.LAB_API_KEY || \"\";",
         ),
     ),
     Rule(
