@@ -44,7 +44,7 @@ AUTHN = (
     r"verify_?(?:token|jwt|session|auth\w*|user)|check_?(?:jwt|auth\w*|token|session)|auth_?middleware|"
     r"authenticate|requireauthorization|\.authenticated\(\)|has_?(?:role|authority|any_?role|any_?authority|"
     r"permission|perm|perms)\b|permission_classes|loginrequiredmixin|permissionrequiredmixin|userpassestestmixin|"
-    r"depends\(\s*(?:get_)?current_?\w*|depends\(\s*\w*(?:auth|user|token|verify|principal|session)\w*|"
+    r"depends\(\s*(?:get_)?current_?\w*|depends\(\s*\w*(?:auth|user|token|verify|principal)\w*|"
     r"depends\(\s*(?:require|ensure|check|verify|validate|has|must)_?\w+|dependencies\s*=\s*\[\s*depends\(|"
     r"security\(\s*\w+|useguards|authguard|jwtguard|@auth\b|\bprotect(?:ed)?\b|require_?user|with_?user|"
     r"authn|oauth2_?scheme|bearer|get_?jwt_?identity|current_?user\s*:|principal\b|@authorize|"
@@ -305,6 +305,9 @@ _REMOVED_GUARD = Rule(
     check=_removed_guard,
     examples=(
         udiff('portal/labs.py', ' @bp.get("/patients/<int:pid>/labs")', '-@login_required', '+@cross_origin(origins=KIOSK)', ' def labs(pid):', '     return jsonify(load(pid))'),
+        udiff('careplans/routes.py', ' @router.get("/patients/{patient_id}/care-plan")',
+              '-def care_plan(patient_id: int, user=Depends(get_current_user), db=Depends(get_session)):',
+              '+def care_plan(patient_id: int, db=Depends(get_session)):', '     plan = db.query(CarePlan).filter_by(patient_id=patient_id).first()'),
         udiff('Api/LabsController.cs', ' [Route("api/labs")]', '-[Authorize(Policy = "Clinician")]', '+[AllowAnonymous]', ' public class LabsController : ControllerBase'),
         udiff('Program.cs', ' builder.Services.AddAuthentication().AddJwtBearer();', '-builder.Services.AddAuthorization(options =>',
               '-    options.FallbackPolicy = new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());',
@@ -555,7 +558,8 @@ def _py_route_authed(post: Sequence[DiffLine], i: int) -> bool | None:
         return None
     end = min(len(post), k + 8)
     text = "\n".join(ln.text for ln in post[j:end])
-    return AUTHN_RE.search(text) is not None
+    # a role/permission decorator (`@admin_required`, `@permission_required(...)`) authenticates too
+    return AUTHN_RE.search(text) is not None or AUTH_RE.search("\n".join(ln.text for ln in post[j:k])) is not None
 
 
 def _visible_post(ctx: FileContext) -> list[list[DiffLine]]:
@@ -881,6 +885,8 @@ _NEW_ROUTE = Rule(
               '+                call.respond(repo.latestFor(call.parameters["id"]!!.toLong()))', '+            }', '         }'),
         udiff('portal/routes.py', ' bp = Blueprint("problems", __name__)', ' ', '+@bp.get("/patients/<int:pid>/problems")', '+@login_required', '+def problems(pid):', '+    return jsonify(load(pid))', '+'),
         udiff('api/health.py', ' router = APIRouter()', ' ', '+@router.get("/healthz")', '+def healthz():', '+    return {"ok": True}'),
+        udiff('cpoe/order_sets.py', ' bp = Blueprint("order_sets", __name__)', ' ', '+@bp.post("/order-sets/import")', '+@admin_required',
+              '+def import_order_set():', '+    apply_order_set(request.get_json())'),
         udiff('server/routes/labs.js', ' const router = express.Router();', '+router.get("/patients/:id/labs", requireAuth, async (req, res) => res.json(await labs(req.params.id)));', ' module.exports = router;'),
         udiff('internal/server/routes.go', ' func (s *Server) Routes(r *gin.Engine) {', ' \tapi := r.Group("/api/v1", s.authMiddleware())',
               ' \tapi.GET("/patients/:id", s.getPatient)', '+\tapi.GET("/patients/:id/problems", s.getProblems)'),
@@ -1560,6 +1566,22 @@ _CLIENT_ACCESSOR_RE = re2.compile(
 )
 
 
+# A query over a model: Django managers, SQLAlchemy/Flask-SQLAlchemy, Sequelize/Prisma/TypeORM, EF Core, Spring Data.
+_QUERY_RE = re2.compile(
+    r"\.objects\.|\.query\b|\bselect\(|\.(?:findAll|findMany|findAndCountAll|find|findBy\w*|where|Where|filter|filter_by|all)\("
+)
+_QUERY_STOP_WORDS = frozenset({"objects", "filter", "filter_by", "all", "return", "await", "const", "let", "var", "where",
+                               "self", "this", "request", "req", "query", "select_related", "prefetch_related", "order_by",
+                               "find", "findall", "findmany", "first", "get", "db", "session", "user", "id"})
+
+
+def _same_query(old: str, new: str) -> bool:
+    """Whether two query lines read the same model (a shared name beyond query plumbing): `VisitSummary.objects.filter(
+    patient__portal_user=self.request.user)` and `VisitSummary.objects.select_related("patient").all()`."""
+    shared = set(words_of(old)) & set(words_of(new))
+    return any(len(w) > 3 and w not in _QUERY_STOP_WORDS for w in shared)
+
+
 def _scope_from_request(ctx: FileContext) -> Iterator[Hit]:
     """A query that was scoped by the caller's identity (`patientId: req.user.patientId`) now takes the patient
     from the request (`req.query.patientId`): whoever asks chooses whose records come back."""
@@ -1575,8 +1597,13 @@ def _scope_from_request(ctx: FileContext) -> Iterator[Hit]:
             continue
         if any(_CALLER_RE.search(a.text) for a in block.added):
             continue  # still scoped by the caller
+        scoped_fetch = [r for r in block.removed if _CALLER_RE.search(r.text) and _QUERY_RE.search(r.text)]
         for a in block.added:
-            if a.new_no is not None and not is_comment(a.text) and _CLIENT_VALUE_RE.search(a.text) \
+            if a.new_no is None or is_comment(a.text):
+                continue
+            dropped = bool(scoped_fetch) and _QUERY_RE.search(a.text) is not None and not _scoped(a.text) and any(
+                _same_query(r.text, a.text) for r in scoped_fetch)
+            if dropped or _CLIENT_VALUE_RE.search(a.text) \
                     and _FETCH_LIKE_RE.search(_CLIENT_ACCESSOR_RE.sub("", a.text)):
                 where = ctx.position(a.new_no)
                 if where is not None:
@@ -1599,9 +1626,13 @@ _SCOPE_FROM_REQUEST = Rule(
         "the session/token, or check the caller may see the requested patient."
     ),
     regulations=REGULATIONS,
-    keywords=("req.", "request.", "c.query", "c.param", "formvalue", "pathvalue"),
+    keywords=("req.", "request.", "c.query", "c.param", "formvalue", "pathvalue", "current_user", "currentuser", "claims.",
+              "principal", "session["),
     check=_scope_from_request,
     examples=(
+        udiff("portal/visits/api.py", " class VisitSummaryViewSet(viewsets.ReadOnlyModelViewSet):", "     def get_queryset(self):",
+              "-        return VisitSummary.objects.filter(patient__portal_user=self.request.user)",
+              "+        return VisitSummary.objects.select_related(\"patient\").all()"),
         udiff("src/routes/labs.js", " router.get('/labs', authenticate, async (req, res) => {",
               "-  const results = await LabResult.findAll({ where: { patientId: req.user.patientId } });",
               "+  const results = await LabResult.findAll({ where: { patientId: req.query.patientId } });",
@@ -1615,6 +1646,12 @@ _SCOPE_FROM_REQUEST = Rule(
               "-  const results = await LabResult.findAll({ where: { patientId: req.user.patientId } });",
               "+  const results = await LabResult.findAll({ where: { patientId: req.user.patientId, code: req.query.code } });",
               "   res.json(results);"),
+        udiff("portal/visits/api.py", " class VisitSummaryViewSet(viewsets.ReadOnlyModelViewSet):", "     def get_queryset(self):",
+              "-        return VisitSummary.objects.filter(patient__portal_user=self.request.user)",
+              "+        return VisitSummary.objects.filter(patient__portal_user=self.request.user).select_related(\"patient\")"),
+        udiff("portal/visits/api.py", " class VisitSummaryViewSet(viewsets.ReadOnlyModelViewSet):", "     def get_queryset(self):",
+              "-        return VisitSummary.objects.filter(patient__portal_user=self.request.user)",
+              "+        user = self.request.user", "+        return VisitSummary.objects.filter(patient__portal_user=user)"),
         udiff("src/routes/admin/visits.js",
               " router.get('/admin/patients/:patientId/visits', requireAuth, requireRole('admin'), async (req, res) => {",
               "-  const visits = await Visit.findAll({ where: { patientId: req.user.patientId } });",
