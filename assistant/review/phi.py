@@ -16,6 +16,7 @@ for recall on theirs, without the two edits meeting in one file.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 
 from assistant.review import re2fast as re2
@@ -56,7 +57,7 @@ _LOG_SINK_RE = re2.compile(
     r"\bsys\s*\.\s*(?:stdout|stderr)\s*\.\s*write\s*\(|\bwarnings\s*\.\s*warn\s*\(|\bclick\s*\.\s*echo\s*\(|"
     r"\bputs\s*\(|\berror_log\s*\(|\bprintStackTrace|(?:^|[^\w.])p?pprint\s*\(|\bconsole\s*\.\s*table\s*\(|"
     r"\bvar_dump\s*\(|\bprint_r\s*\(|\bDebug\s*\.\s*Log\w*\s*\(|"
-    r"\braise\s+[\w.]*[A-Z]\w*\s*\(|\bthrow\s+new\s+[\w.]*[A-Z]\w*\s*\(|"
+    r"\braise\s+[\w.]*[A-Z]\w*\s*\(|\bthrow\s+new\s+[\w.]*[A-Z]\w*\s*\(|\bnew\s+[\w.]*[A-Z]\w*(?:Exception|Error)\s*\(|"
     r"\bnew\s+Error\s*\(|\berrors\s*\.\s*New\s*\(|\bfmt\s*\.\s*Errorf\s*\(|\bpanic\s*\()"
 )
 _LOG_KEYWORDS = ("log", "print", "console", "system.", "fmt.", "write", "warn", "echo", "puts", "raise", "throw",
@@ -298,8 +299,12 @@ def _fix(what: str) -> str:
 # Exceptions that a web framework turns into the HTTP response (FastAPI/Starlette/Werkzeug/NestJS/Spring):
 # their message is an output (PHI-OUT-003), not a log line.
 _HTTP_EXCEPTION_RE = re2.compile(
-    r"\b(?:raise|throw\s+new)\s+[\w.]*(?:HTTPException|HttpException|ResponseStatusException|HttpResponseException|"
-    r"WebApplicationException|HttpError)\s*\("
+    r"\b(?:raise|new)\s+[\w.]*(?:HTTPException|HttpException|ResponseStatusException|HttpResponseException|"
+    r"WebApplicationException|HttpError|"
+    # NestJS's built-in HTTP exceptions (and JAX-RS's of the same names): the message is the response body
+    r"(?:NotFound|BadRequest|Conflict|Forbidden|Unauthorized|UnprocessableEntity|InternalServerError|Gone|"
+    r"NotAcceptable|PayloadTooLarge|ServiceUnavailable|MethodNotAllowed|PreconditionFailed|RequestTimeout|"
+    r"UnsupportedMediaType|BadGateway|GatewayTimeout|NotAuthorized)Exception)\s*\("
 )
 
 
@@ -313,10 +318,43 @@ def _not_http_exception(ctx: FileContext, post: list[DiffLine], i: int, span: st
     return _HTTP_EXCEPTION_RE.search(text) is None and ("udit" not in text or _AUDIT_SINK_RE.search(text) is None)
 
 
-def _check_logs(ctx: FileContext) -> Iterator[Hit]:
-    if ctx.is_test or ctx.language not in CODE:
+# Configuration that makes a framework log the values bound into SQL or the bodies of requests: every
+# patient field the application stores or receives goes to the log (Hibernate's binder at TRACE, Spring's
+# request details, EF Core's sensitive data logging, Sequelize's query parameters, Postgres log_statement=all).
+_CONFIG_LOGGING_PATTERN = (
+    r"(?i:org\.hibernate\.(?:type|orm\.jdbc\.bind)[\w.]*[\"']?(?:\s*[:=]|\s+level\s*=)\s*[\"']?trace\b|"
+    r"log-request-details[\"']?\s*[:=]\s*[\"']?true|logQueryParameters[\"']?\s*[:=]\s*true|"
+    r"\blog_statement[\"']?\s*[:=]\s*[\"']?all\b|"
+    r"django\.db\.backends[\"']\s*:\s*\{[^}]*[\"']level[\"']\s*:\s*[\"']debug)|"
+    r"\bEnableSensitiveDataLogging\s*\(\s*(?:true)?\s*\)|\bsetIncludePayload\s*\(\s*true\s*\)"
+)
+_LOCAL_PROFILE_RE = re2.compile(
+    r"(?i)(?:^|[/_.-])(?:local|dev|development|test|tests|testing|example|sample|docker-compose)(?:[/_.-]|$)"
+)
+_DEV_GUARD_RE = re2.compile(r"(?i)IsDevelopment|isDev\b|DEBUG\b|Environments\.Development")
+
+
+def _config_logging(ctx: FileContext) -> Iterator[Hit]:
+    """Framework settings that log every bound SQL value or request body, outside local/dev/test profiles."""
+    if _LOCAL_PROFILE_RE.search(ctx.path):
         return
-    seen: set[int] = set()
+    for ln in ctx.scan(_CONFIG_LOGGING_PATTERN, lower=False):
+        no = ln.new_no or 0
+        if "EnableSensitiveDataLogging" in ln.text and any(
+                _DEV_GUARD_RE.search(x.text) for x in ctx.neighbours(no, 3, 0)):
+            continue  # `if (env.IsDevelopment()) options.EnableSensitiveDataLogging();`
+        yield Hit(no, "This setting logs every value bound into SQL or every request body, i.e. patient data, "
+                  "outside a local profile. Keep it to local/dev profiles.")
+
+
+def _check_logs(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test:
+        return
+    configured = list(_config_logging(ctx))
+    yield from configured
+    if ctx.language not in CODE:
+        return
+    seen: set[int] = {h.line for h in configured}
     for hit in sink_hits(ctx, _LOG_SINK_RE, _LOG_KEYWORDS, "Log/print/exception message carries PHI",
                           require=_not_http_exception):
         seen.add(hit.line)
@@ -334,7 +372,7 @@ def _check_logs(ctx: FileContext) -> Iterator[Hit]:
 
 # `%+v`/`%#v`/`JSON.stringify(x)`/`repr(x)`: every field of `x` is written out.
 _DUMP_RE = re2.compile(
-    r"%[+#]v[^\"]*\"\s*,\s*([^)]*)|\bJSON\s*\.\s*stringify\s*\(\s*([A-Za-z_]\w*)\s*[,)]|"
+    r"%(?:[+#]v|r)[^\"]*\"\s*,\s*([^)]*)|\bJSON\s*\.\s*stringify\s*\(\s*([A-Za-z_]\w*)\s*[,)]|"
     r"\b(?:repr|vars)\s*\(\s*([A-Za-z_]\w*)\s*\)|\b([A-Za-z_]\w*)\s*\.\s*__dict__\b|"
     r"\b(?:JsonSerializer\s*\.\s*Serialize|JsonConvert\s*\.\s*SerializeObject|json\s*\.\s*dumps|json\s*\.\s*Marshal|"
     r"writeValueAsString|toJson)\s*\(\s*([A-Za-z_]\w*)\s*[,)]"
@@ -343,7 +381,20 @@ _DUMP_RE = re2.compile(
 _GENERIC_RECORD_NAMES = frozenset({
     "rec", "record", "row", "entity", "obj", "item", "doc", "in", "input", "payload", "dto", "model", "p", "r",
     "result", "res", "body", "data", "entry", "m", "v", "x", "e", "u", "form", "submission", "message", "msg",
+    "bundle", "resource",
 })
+# A name that says it is a clinical record (`claim`, `encounter`, `referral`), dumped whole by `%r`/`%+v`/
+# `JSON.stringify(...)`: not `claim_id`, `claims_count`, `encounterType`.
+_CLINICAL_NAME_RE = re2.compile(
+    r"^(?:[a-z]+_)?(?:patient|claim|encounter|referral|prescription|admission|intake|enrollee|member|chart)$|"
+    r"^[a-z]+(?:Patient|Claim|Encounter|Referral|Prescription|Admission|Intake|Enrollee|Member|Chart)$"
+)
+# FHIR resource types that hold a patient's data (a `Bundle` of them too).
+_FHIR_TYPE_RE = re2.compile(
+    r"^(?:fhir\w*\.)?(?:Bundle|Patient|Observation|Condition|Encounter|MedicationRequest|MedicationStatement|"
+    r"AllergyIntolerance|DiagnosticReport|Procedure|Immunization|Coverage|Claim|ExplanationOfBenefit|"
+    r"DocumentReference|CarePlan|RelatedPerson|QuestionnaireResponse|ServiceRequest)$"
+)
 
 
 def _record_dumps(ctx: FileContext) -> Iterator[Hit]:
@@ -359,6 +410,12 @@ def _record_dumps(ctx: FileContext) -> Iterator[Hit]:
         args = m.group(1)
         names = [a.strip().lstrip("&*") for a in args.split(",")] if args is not None else [
             next(g for g in m.groups()[1:] if g)]
+        clinical = [n for n in names if _CLINICAL_NAME_RE.search(n)]
+        if clinical:
+            # `log.exception("rejected claim %r", claim)`: the name says what it holds
+            yield Hit(ln.new_no or 1, f"Log/print dumps the whole record `{clinical[0]}` (every PHI field in it). "
+                      "Log its id and the fields you need, redacted.")
+            continue
         names = [n for n in names if n in _GENERIC_RECORD_NAMES]
         if not names:
             continue
@@ -375,7 +432,8 @@ def _record_dumps(ctx: FileContext) -> Iterator[Hit]:
             for x in above + [ln]:
                 t = (decl.search(x.text) or decl.search(header) or annot.search(x.text) or annot.search(header)
                      or go_param.search(x.text) or go_param.search(header))
-                if t is not None and (vocab.is_record(t.group(1)) or _PATIENT_CONTEXT_RE.search(t.group(1))):
+                if t is not None and (vocab.is_record(t.group(1)) or _PATIENT_CONTEXT_RE.search(t.group(1))
+                                      or _FHIR_TYPE_RE.search(t.group(1))):
                     typed = True
                     break
         filled = sum(1 for x in above if x.new_no in hints and re2.search(r"^\s*\w+\s*:", x.text)) >= 2
@@ -410,6 +468,7 @@ _PAYLOAD_SOURCE_RE = re2.compile(
     r"\.\s*json\s*\(\s*\)|\bjson\s*\.\s*loads\s*\(|\bJSON\s*\.\s*parse\s*\(|\bReadToEnd(?:Async)?\s*\(|"
     r"\b(?:io|ioutil)\s*\.\s*ReadAll\s*\(|\.\s*get_data\s*\(|\bGetRawData\s*\(|\brawBody\b|"
     r"\b(?:request|req)\s*\.\s*body\s*\(\s*\)|\.\s*text\s*\(\s*\)|"
+    r"\brequest\s*\.\s*(?:get_json\s*\(|json\b|data\b|form\b|POST\b|values\b)|\breq\s*\.\s*body\b|"
     r"\.\s*(?:fetchone|fetchall|fetchrow|fetchmany|fetch_one|fetch_all|one_or_none|first_or_404)\s*\(|"
     r"(?i:\bselect\s+\*\s+from\b)"
 )
@@ -431,6 +490,7 @@ _WHOLE_FIELD_PATTERN = (
     r"(?i:patient|member|subscriber|enrollee|beneficiary|resident|claimant|record)\w*\s*=\s*[A-Za-z_]\w*\s*[,)]"
 )
 _WHOLE_FIELD_RE = re2.compile(_WHOLE_FIELD_PATTERN)
+_WHOLE_ANY_PATTERN = _SOURCE_LINE_PATTERN + "|" + _WHOLE_FIELD_PATTERN  # type: ignore[assignment]
 _WHOLE_FIELD_CALL_RE = re2.compile(r"(?:Interface|Any|Reflect|Object|WithField|Dict|Inline)\s*\(\s*$")
 _FIELD_VALUE_RE = re2.compile(r"^\s*,\s*&?([A-Za-z_]\w*)\s*\)")
 _KWARG_RE = re2.compile(r"\b([A-Za-z_]\w*)\s*=\s*([A-Za-z_]\w*)\s*[,)]")
@@ -468,19 +528,36 @@ def _whole_values(ctx: FileContext) -> Iterator[Hit]:
     dollars = ctx.language in DOLLAR_TEMPLATES
     memo: dict[int, frozenset[str]] = {}
     kwargs = ctx.language in ("python", "ruby", "kotlin")  # `patient=p` is a keyword field there
-    sources = ctx.lines_matching(_SOURCE_LINE_PATTERN)
+    # One pass finds the lines that may bind a whole value or hold a whole-value field; which of the two
+    # a line is gets asked only of the few near a sink.
+    candidates = ctx.lines_matching(_WHOLE_ANY_PATTERN)
+    cand_nos = sorted(candidates)
     for ln in sinks:
-        where = ctx.position(ln.new_no or 0)
+        no = ln.new_no or 0
+        k = bisect.bisect_left(cand_nos, no - 15)
+        if k >= len(cand_nos) or cand_nos[k] > no + 3:
+            near = fields = False
+        else:
+            near = cand_nos[k] < no
+            fields = any(n in candidates for n in range(no, no + 4))
+        if not near and not fields:
+            low = ln.text.lower()
+            if not any(w in low for w in ("msg", "message", "hl7", "raw", "er7", "adt")):
+                continue
+            if hl7 is None:
+                hl7 = bool(_HL7_PATH_RE.search(ctx.path)) or bool(ctx.lines_matching(_HL7_PATTERN))
+            if not hl7:
+                continue
+        where = ctx.position(no)
         if where is None:
             continue
         post, i = where
         text = "\n".join(x.text for x in post[i: i + 4])
-        near = bool(sources) and _assigned_above(post, i, text, sources, memo)
-        fields = _may_have_whole_field(text, ctx.vocabulary, kwargs)
+        if near:
+            near = _assigned_above(post, i, text, candidates, memo)
+        if fields:
+            fields = _may_have_whole_field(text, ctx.vocabulary, kwargs)
         if not near and not fields:
-            low = text.lower()
-            if not any(w in low for w in ("msg", "message", "hl7", "raw", "er7", "adt")):
-                continue
             if hl7 is None:
                 hl7 = bool(_HL7_PATH_RE.search(ctx.path)) or bool(ctx.lines_matching(_HL7_PATTERN))
             if not hl7:
@@ -734,6 +811,14 @@ RULES: tuple[Rule, ...] = (
             "jobs/reminders.js::const log = logger.child({ patientName: patient.displayName, mrn: patient.mrn });",
             "claims/Review.java::Claim claim = claimRepository.findById(claimId).orElseThrow();\n"
             "System.out.println(\"DEBUG claim: \" + claim);",
+            "billing/tasks.py::log.exception(\"clearinghouse rejected claim %r\", claim)",
+            "coverage/Svc.java::return coverages.findPrimary(patient.getId())\n    .orElseThrow(() -> new CoverageMissingException(\n"
+            "        \"No coverage for \" + patient.getFullName()));",
+            "src/push.ts::export async function push(client: FhirClient, bundle: Bundle) {\n"
+            "  console.error(\"failed\", JSON.stringify(bundle));",
+            "intake/routes.py::payload = request.get_json()\nlogger.debug(\"intake payload=%s\", payload)",
+            "ehr/src/main/resources/application-prod.yml::logging:\n  level:\n    org.hibernate.orm.jdbc.bind: TRACE",
+            "Data/Db.cs::options.UseNpgsql(cs).EnableSensitiveDataLogging();",
         ),
         counterexamples=(
             "sync/chart.py::log.info(\"chart synced\", extra={\"subject_token\": subject, \"documents\": len(documents)})",
@@ -762,6 +847,12 @@ RULES: tuple[Rule, ...] = (
             "mpi/dedupe.py::mrn_hash = hashlib.sha256(patient.mrn.encode()).hexdigest()[:12]\n"
             "log.info(\"dedupe\", extra={\"mrn_hash\": mrn_hash})",
             "jobs/reminders.js::const log = logger.child({ appointmentId: appointment.id });",
+            "api/src/charts/charts.service.ts::throw new NotFoundException(`No chart for ${patient.firstName}`);",
+            "billing/tasks.py::log.exception(\"clearinghouse rejected claim %r\", claim_id)",
+            "ehr/src/main/resources/application-local.yml::logging:\n  level:\n    org.hibernate.orm.jdbc.bind: TRACE",
+            "ehr/src/main/resources/application-prod.yml::logging:\n  level:\n    org.hibernate.orm.jdbc.bind: INFO",
+            "Data/Db.cs::if (env.IsDevelopment())\n    options.EnableSensitiveDataLogging();",
+            "themes/routes.py::payload = request.get_json()\nlogger.debug(\"theme payload=%s\", payload)",
             "internal/intake.go::msg := fmt.Sprintf(\"rejected %s (%d fields): %v\",\n\tsub.ID, len(sub.Fields), err)\n"
             "log.Printf(\"%s\", msg)",
             "diff --git a/jobs/sync.go b/jobs/sync.go\n--- a/jobs/sync.go\n+++ b/jobs/sync.go\n@@ -10,2 +10,2 @@ func (s *Syncer) Run(ctx context.Context, batch *Batch) error {\n \tfor _, rec := range batch.Items {\n-\t\tlog.Printf(\"x\")\n+\t\tlog.Printf(\"synced %+v\", rec)\n",
