@@ -188,7 +188,10 @@ def _check_static_iv(ctx: FileContext) -> Iterator[Hit]:
             following = "\n".join(x.text for x in ctx.neighbours(ln.new_no or 0, 0, 3)[1:])
             if _RANDOM_FILL_RE.search(following) or _RANDOM_FILL_RE.search(text.split("=", 1)[-1]):
                 continue
-            yield Hit(_static_iv_anchor(ctx, ln) or ln.new_no or 1)
+            # `IV = new IvParameterSpec(new byte[16])` builds the cipher's IV object itself: that line is the flaw;
+            # a bare constant (`ZERO_IV = bytes(16)`) becomes one where a cipher takes it
+            inline = _IV_INLINE_RE.search(text) is not None
+            yield Hit((None if inline else _static_iv_anchor(ctx, ln)) or ln.new_no or 1)
 
 
 # A module-level IV constant (`ZERO_IV = bytes(16)`, `static final byte[] IV = ...`) is reported where a cipher first

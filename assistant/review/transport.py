@@ -250,7 +250,7 @@ _TLS_OFF = Rule(
     regulations=REGULATIONS,
     languages=SOURCE_LANGUAGES,
     keywords=("ssl", "tls", "https", "secure_transport", "secure-transport", "encrypt=", "encrypt =", "viewer_protocol_policy", "insecure", "plaintext", "transit",
-              "client_broker"),
+              "client_broker", "cleartexttraffic"),
     pattern=(
         r"(?i)(?:\b|_)(?:use_?|enable_?|require_?|force_?)?(?:ssl|tls|https|starttls)"
         r"(?:[_.\-]?[\w.\-]*)?"
@@ -274,7 +274,9 @@ _TLS_OFF = Rule(
         r"""(?i:\brequire[_-]secure[_-]transport\s*[=:]\s*["']?(?:OFF|0|false)\b)|"""
         # a TLS switch set through a property/option call (JavaMail `props.put("mail.smtp.starttls.enable", "false")`)
         r"""(?i:\b(?:put|setProperty|set|setOption|option)\s*\(\s*["'][\w.\-]*(?:ssl|tls|starttls)(?:[._\-](?:enable|enabled|"""
-        r"""required|require|use))?["']\s*,\s*["']?(?:false|0|no|off)["']?\s*\))"""
+        r"""required|require|use))?["']\s*,\s*["']?(?:false|0|no|off)["']?\s*\))|"""
+        # Android: the app (or a domain in its network security config) may use plain HTTP
+        r"""(?i:\busesCleartextTraffic\s*=\s*["']true["']|\bcleartextTrafficPermitted\s*=\s*["']true["'])"""
     ),
     unless=(
         _COMMENT,
@@ -307,6 +309,8 @@ _TLS_OFF = Rule(
         "referrals/MailSessions.kt::        props.setProperty(\"mail.smtp.ssl.enable\", \"false\")",
         "deploy/mysql/claims.cnf::require_secure_transport = OFF",
         "adt/AdtProducerConfig.java::        p.put(CommonClientConfigs.SECURITY_PROTOCOL_CONFIG, \"PLAINTEXT\");",
+        "app/src/main/AndroidManifest.xml::        android:usesCleartextTraffic=\"true\"",
+        "app/src/main/res/xml/network_security_config.xml::    <domain-config cleartextTrafficPermitted=\"true\">",
     ),
     counterexamples=(
         "config/db.py::DATABASE_URL = f\"postgresql://{user}@{host}/ehr?sslmode=verify-full\"",
@@ -321,6 +325,8 @@ _TLS_OFF = Rule(
         "referrals/MailSessions.java::        props.put(\"mail.smtp.ssl.checkserveridentity\", \"true\");",
         "deploy/mysql/claims.cnf::require_secure_transport = ON",
         "adt/AdtProducerConfig.java::        p.put(CommonClientConfigs.SECURITY_PROTOCOL_CONFIG, \"SASL_SSL\");",
+        "app/src/main/AndroidManifest.xml::        android:usesCleartextTraffic=\"false\"",
+        "app/src/main/res/xml/network_security_config.xml::    <base-config cleartextTrafficPermitted=\"false\" />",
     ),
 )
 
