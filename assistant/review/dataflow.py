@@ -275,7 +275,7 @@ def bindings(
         if found is None:
             continue
         var, span, starts = found
-        if not may_hold_phi(span, vocab, record_names):
+        if not may_hold_phi(span, vocab, record_names) and serialized_name(span) not in names:
             continue  # binds neither a record (that needs a record word or a record name) nor a PHI value
         out.assignments.append((i, var, span, starts))
         names.add(var)
@@ -348,6 +348,29 @@ def _assignment(
     else:
         span, starts = rhs, [0]
     return var, span, starts
+
+
+# A value that is another name serialized or wrapped whole: it holds what that name holds.
+_SERIALIZED_RE = re2.compile(
+    r"^\s*(?:await\s+)?(?:json\s*\.\s*(?:Marshal(?:Indent)?|dumps)|JSON\s*\.\s*stringify|jsonify|orjson\s*\.\s*dumps|"
+    r"bytes\s*\.\s*New(?:Reader|Buffer(?:String)?)|strings\s*\.\s*NewReader|[\w.]*writeValueAs(?:String|Bytes)|"
+    r"JsonSerializer\s*\.\s*Serialize|JsonConvert\s*\.\s*SerializeObject|str|String|string|\[\]byte)\s*\(\s*&?"
+    r"([A-Za-z_]\w*)\s*[,)]"
+)
+# The same calls, for one pass over a file (`FileContext.lines_matching`): the lines `bindings` must read
+# although no PHI word is on them.
+SERIALIZE_LINE_PATTERN = (
+    r"(?:json\s*\.\s*(?:Marshal|dumps)|JSON\s*\.\s*stringify|jsonify|orjson\s*\.\s*dumps|bytes\s*\.\s*New(?:Reader|Buffer)|"
+    r"strings\s*\.\s*NewReader|writeValueAs|JsonSerializer\s*\.\s*Serialize|SerializeObject)\s*\(\s*&?[A-Za-z_]\w*\s*[,)]"
+)
+
+
+def serialized_name(value: str) -> str | None:
+    """`x` when `value` is `json.Marshal(x)`, `JSON.stringify(x)`, `bytes.NewReader(x)`...; else None."""
+    if "(" not in value:
+        return None
+    m = _SERIALIZED_RE.search(value)
+    return m.group(1) if m is not None else None
 
 
 # Line ends after which an assignment's value goes on: an opened bracket, or a call's argument list
@@ -514,6 +537,7 @@ class BindIndex:
             return False
         found = self.checked.get(name)
         if found is None:
+            self.checked[name] = False  # a cycle of serializations (`x = json.dumps(x)`) binds nothing new
             found = any(self._may_assign(name, i, post, vocab) for i in lines)
             self.checked[name] = found
         return found
@@ -548,6 +572,9 @@ class BindIndex:
             return False
         for text in found[1]:
             if may_hold_phi(text, vocab):
+                return True
+            arg = serialized_name(text)
+            if arg is not None and arg != name and self.may_bind(arg, post, vocab):
                 return True
             tokens = set(TOKEN_RE.findall(text)).union(IDENTIFIER_RE.findall(text))
             if self._has_record_var(tokens):
@@ -597,6 +624,12 @@ def flow_of(found: Bindings, vocab: PhiVocabulary, post: list[DiffLine]) -> Hunk
     """The bindings that hold: which candidates bind a record, which a PHI value (the costly half)."""
     flow = HunkFlow(record_vars=set(found.record_vars))
     for i, var, span, starts in found.assignments:
+        arg = serialized_name(span)
+        if arg is not None and (arg in flow.phi_vars or arg in flow.record_vars):
+            # `body, _ := json.Marshal(msg)`: the serialized text holds what `msg` held
+            no = post[i].new_no
+            flow.phi_vars[var] = list(flow.phi_vars.get(arg) or ([no] if no is not None else []))
+            continue
         if not may_hold_phi(span, vocab, flow.record_vars):
             continue  # as `bindings` judged, with the record names actually bound so far
         rhs_m = mask(span)

@@ -26,6 +26,7 @@ from assistant.review.base import Hit, Rule
 from assistant.review.context import FileContext
 from assistant.review.dataflow import (
     IDENTIFIER_RE,
+    SERIALIZE_LINE_PATTERN,
     BindIndex,
     Bindings,
     HunkFlow,
@@ -186,13 +187,13 @@ class _Window:
     def _index(self, b: int) -> BindIndex:
         ctx, hunk, post = self._ctx, self._hunk, self._post
         return ctx.memo(("phi-index", id(hunk), b), lambda: bind_index(  # type: ignore[no-any-return]
-            hunk, ctx.vocabulary, post, ctx.phi_hint_lines, b * _FLOW_BLOCK, (b + 1) * _FLOW_BLOCK,  # type: ignore[arg-type]
+            hunk, ctx.vocabulary, post, _flow_hints(ctx), b * _FLOW_BLOCK, (b + 1) * _FLOW_BLOCK,  # type: ignore[arg-type]
             record_lines=ctx.lines_matching(record_words_pattern(ctx.vocabulary))))
 
     def _bindings(self, b: int) -> Bindings:
         ctx, hunk, post = self._ctx, self._hunk, self._post
         return ctx.memo(("phi-bind", id(hunk), b), lambda: bindings(  # type: ignore[no-any-return]
-            hunk, ctx.vocabulary, post, ctx.phi_hint_lines, b * _FLOW_BLOCK, (b + 1) * _FLOW_BLOCK,  # type: ignore[arg-type]
+            hunk, ctx.vocabulary, post, _flow_hints(ctx), b * _FLOW_BLOCK, (b + 1) * _FLOW_BLOCK,  # type: ignore[arg-type]
             record_lines=ctx.lines_matching(record_words_pattern(ctx.vocabulary)),
             record_vars=self._index(b).record_vars))
 
@@ -251,6 +252,12 @@ class _Window:
         if not self.may_bind_one(name):
             return []
         return self.flow().phi_vars.get(name, [])
+
+
+def _flow_hints(ctx: FileContext) -> frozenset[int]:
+    """The lines the bindings read: those that may mention PHI, and those serializing a name whole
+    (`body, _ := json.Marshal(msg)` carries what `msg` holds without a PHI word of its own)."""
+    return ctx.memo(("phi-flow-hints",), lambda: ctx.phi_hint_lines | ctx.lines_matching(SERIALIZE_LINE_PATTERN))
 
 
 class _Names:
@@ -819,6 +826,8 @@ RULES: tuple[Rule, ...] = (
             "intake/routes.py::payload = request.get_json()\nlogger.debug(\"intake payload=%s\", payload)",
             "ehr/src/main/resources/application-prod.yml::logging:\n  level:\n    org.hibernate.orm.jdbc.bind: TRACE",
             "Data/Db.cs::options.UseNpgsql(cs).EnableSensitiveDataLogging();",
+            "internal/alert.go::msg := map[string]string{\"text\": fmt.Sprintf(\"%s (MRN %s)\", p.Name, p.MRN)}\n"
+            "body, _ := json.Marshal(msg)\nlog.Printf(\"alert %s\", body)",
         ),
         counterexamples=(
             "sync/chart.py::log.info(\"chart synced\", extra={\"subject_token\": subject, \"documents\": len(documents)})",
@@ -853,6 +862,8 @@ RULES: tuple[Rule, ...] = (
             "ehr/src/main/resources/application-prod.yml::logging:\n  level:\n    org.hibernate.orm.jdbc.bind: INFO",
             "Data/Db.cs::if (env.IsDevelopment())\n    options.EnableSensitiveDataLogging();",
             "themes/routes.py::payload = request.get_json()\nlogger.debug(\"theme payload=%s\", payload)",
+            "internal/alert.go::msg := map[string]string{\"text\": fmt.Sprintf(\"ward %s full\", ward)}\n"
+            "body, _ := json.Marshal(msg)\nlog.Printf(\"alert %s\", body)",
             "internal/intake.go::msg := fmt.Sprintf(\"rejected %s (%d fields): %v\",\n\tsub.ID, len(sub.Fields), err)\n"
             "log.Printf(\"%s\", msg)",
             "diff --git a/jobs/sync.go b/jobs/sync.go\n--- a/jobs/sync.go\n+++ b/jobs/sync.go\n@@ -10,2 +10,2 @@ func (s *Syncer) Run(ctx context.Context, batch *Batch) error {\n \tfor _, rec := range batch.Items {\n-\t\tlog.Printf(\"x\")\n+\t\tlog.Printf(\"synced %+v\", rec)\n",
