@@ -184,9 +184,10 @@ def enqueue(
             job_id = session.execute(insert_unless_waiting, values).scalar()
             if job_id is not None:
                 break
-            # A job with this key is waiting to start: it will do the work. Unless a worker (another
-            # transaction, on Postgres) claimed it between our insert and this read: then it no longer
-            # waits, and the insert is tried again -- the change must not be missed.
+            # A job with this key is waiting to start: it will do the work (locked till our commit, so it
+            # starts after it). Unless a worker (another transaction, on Postgres) claimed it between our
+            # insert and this read: then it no longer waits, and the insert is tried again -- the change
+            # must not be missed.
             job_id = session.execute(_WAITING, {"key": dedupe_key}).scalar()
             if job_id is not None:
                 if run_at is not None:  # an earlier due time wins
@@ -214,7 +215,10 @@ def _build_statements() -> tuple[Any, dict[str, Any], Any, Any]:
         .returning(c.id)
         for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
     }
-    waiting = select(c.id).where(c.dedupe_key == bindparam("key"), c.status == "pending")
+    # FOR UPDATE (Postgres; SQLite's single writer needs none): the waiting job stands for this change only if no
+    # worker claims it before this transaction commits -- a claim made in between would run the handler on the
+    # state without this change and leave no job for it. Locked, the claim waits for the commit, then takes it.
+    waiting = select(c.id).where(c.dedupe_key == bindparam("key"), c.status == "pending").with_for_update()
     forward = (
         outbox_jobs.update()
         .where(c.id == bindparam("job_id"), c.run_at > bindparam("due"))

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.teams import cards
 from assistant import chat_messages
-from assistant.approvals import UnknownDeployment, load_view
+from assistant.approvals import UnknownDeployment, load_views
+from assistant.batching import Coalescer
 from assistant.outbox import GiveUp, Handler, Job, RetryLater
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ class TeamsNotifier:
         self.service_url = config.teams.service_url
         self._load = load
         self._locks: dict[str, asyncio.Lock] = {}
+        # Card jobs claimed together read their requests in one transaction (assistant.batching), as Slack's do.
+        self._read_states = Coalescer(self._states)
         # Bound once: the outbox unregisters a handler only if it is still the very object registered.
         self._handlers: dict[str, Handler] = {
             "teams.post_card": self.post_card,
@@ -102,15 +105,23 @@ class TeamsNotifier:
                 self._locks.pop(deployment_id, None)
 
     def _state(self, deployment_id: str) -> tuple[DeploymentView, list[chat_messages.ChatMessage]]:
-        """The request and its Teams card as one read (one thread hop and one transaction, not two)."""
-        if self._load is not None:
-            return self._load(deployment_id), chat_messages.find(self.db, deployment_id, "teams")
+        """The request (from the given ``load``) and its Teams card."""
+        assert self._load is not None
+        return self._load(deployment_id), chat_messages.find(self.db, deployment_id, "teams")
+
+    def _states(self, deployment_ids: list[str]) -> list[tuple[DeploymentView, list[chat_messages.ChatMessage]] | UnknownDeployment]:
+        """Several requests and their Teams cards as one read transaction of two statements."""
         with self.db.read() as session:
-            return load_view(session, deployment_id), chat_messages.find(session, deployment_id, "teams")
+            views = load_views(session, deployment_ids)
+            found = chat_messages.find_many(session, deployment_ids, "teams")
+        return [(views[d], found[d]) if d in views else UnknownDeployment(d) for d in deployment_ids]
 
     async def _sync(self, deployment_id: str) -> str:
         try:
-            view, existing = await asyncio.to_thread(self._state, deployment_id)
+            if self._load is not None:
+                view, existing = await asyncio.to_thread(self._state, deployment_id)
+            else:
+                view, existing = await self._read_states(deployment_id)
         except UnknownDeployment as exc:
             raise GiveUp(str(exc)) from None
         card = cards.card(view, self.config)

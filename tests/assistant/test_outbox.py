@@ -152,6 +152,26 @@ def test_a_dedupe_key_whose_waiting_job_is_claimed_mid_enqueue_still_gets_a_job(
     assert [(row.id, row.status) for row in jobs(db)] == [(waiting, "running"), (job_id, "pending")]
 
 
+def test_a_waiting_job_that_stands_for_a_change_is_not_claimed_before_the_change_commits(db: Database) -> None:
+    """Postgres: an enqueue that found the waiting job (its key coalesced) locks it, so a worker's claim waits for the
+    commit and its handler sees the change. Claimed in between, the handler would render the state without it (a card
+    missing the vote) and no job would be left for it."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite's single writer cannot interleave a claim inside another write transaction")
+    waiting = add(db, kind="test.card", dedupe_key="test.card:dep_1")
+    worker = OutboxWorker(db, handlers={"test.card": Recorder()})
+    claimed: list[Any] = []
+    claim = threading.Thread(target=lambda: claimed.append(worker._claim(10)))
+    with db.session() as s:
+        assert outbox.enqueue(s, "test.card", {"deployment_id": "dep_1"}, dedupe_key="test.card:dep_1") == waiting
+        claim.start()
+        claim.join(0.5)
+        assert claim.is_alive() and claimed == []  # the claim waits for this transaction
+    claim.join(10)
+    assert [job.id for job in claimed[0]] == [waiting]
+    assert [(row.id, row.status) for row in jobs(db)] == [(waiting, "running")]
+
+
 def test_enqueue_refuses_what_it_cannot_store_and_says_why(db: Database) -> None:
     with db.session() as s:
         with pytest.raises(InvalidJob, match="dotted lower-case"):
