@@ -109,7 +109,7 @@ _ERROR_RESPONSE_RE = re2.compile(
     r"\bProblemDetail\s*\.\s*forStatus\w*\s*\(|\b(?:pd|problem|problemDetail|detail)\s*\.\s*(?:setDetail|setProperty|setTitle)\s*\(|"
     # NestJS's HTTP exceptions: the object they carry is the response body
     r"\bthrow\s+new\s+(?:BadRequest|Unauthorized|NotFound|Forbidden|NotAcceptable|Conflict|Gone|PayloadTooLarge|"
-    r"UnprocessableEntity|InternalServerError|ServiceUnavailable|Http)Exception\s*\(|"
+    r"UnprocessableEntity|InternalServerError|ServiceUnavailable|Http)Exception\s*\(|\bnew\s+ResponseStatusException\s*\(|"
     r"\breturn\s+(?:\{|\[))"
 )
 # `ResponseEntity.status(...)` then, on the next line, `.body(...)`
@@ -123,7 +123,10 @@ _ERROR_CONTEXT_RE = re2.compile(
     r"\b[45]\d\d\b\s*\)?\s*$|StatusInternalServerError|StatusBadRequest|INTERNAL_SERVER_ERROR|HTTP_500|HTTP_4\d\d|"
     r"\b(?:err|error|exc|ex|e)\s*(?:,|\)|=>)|"
     # the response helper itself names an error (ASP.NET Core), even when the hunk shows no catch above it
-    r"\b(?:BadRequest|NotFound|Conflict|UnprocessableEntity|ValidationProblem|Problem)\s*\(|\bnew\s+(?:Validation)?ProblemDetails\b)"
+    r"\b(?:BadRequest|NotFound|Conflict|UnprocessableEntity|ValidationProblem|Problem)\s*\(|\bnew\s+(?:Validation)?ProblemDetails\b|"
+    # NestJS's HTTP exceptions and Spring's ResponseStatusException: a 4xx/5xx whose message is the response body
+    r"\b(?:BadRequest|Unauthorized|NotFound|Forbidden|NotAcceptable|Conflict|Gone|PayloadTooLarge|UnprocessableEntity|"
+    r"InternalServerError|ServiceUnavailable|ResponseStatus)Exception\s*\()"
 )
 _LEAK_RE = re2.compile(
     r"(?i)(?:\.stack\b|\bstack\s*:|stacktrace|stack_trace|StackTrace|traceback|format_exc|print_exc|getStackTrace|"
@@ -174,7 +177,7 @@ _CLINICAL_OBJECT_WORDS = frozenset({
 })
 _CLINICAL_DETAIL_WORDS = frozenset({
     "reason", "test", "value", "flag", "interpretation", "abnormal", "diagnosis", "indication", "complaint",
-    "finding", "findings", "impression", "drug", "medication", "dose", "dosage", "condition", "outcome", "specialty",
+    "finding", "findings", "impression", "drug", "medication", "dose", "dosage", "condition", "outcome",
     "narrative", "conclusion", "icd", "loinc", "analyte", "panel",
 })
 
@@ -263,6 +266,37 @@ def _posted_object(ctx: FileContext, post: list[DiffLine], i: int) -> bool:
     return any(x.new_no in sinks and word.search(x.text) for x in post[i + 1: i + 14])
 
 
+# a chain that may read a clinical detail (`result.testName`, `appt.reason`): the free question before `clinical_detail`
+_CLINICAL_CHAIN_HINT = (
+    r"(?i)(?:result|lab|appt|appointment|visit|encounter|order|rx|prescription|referral|observation|obs|report|study|"
+    r"imaging|screening|vaccine|immunization|admission|consult|procedure|test|diagnos[ie]s|icd)\w*\s*(?:\?\s*)?\.\s*\w"
+)
+
+
+def _clinical_details_to_analytics(ctx: FileContext) -> Iterator[Hit]:
+    """A clinical detail (a test name and value, the reason for a visit) in an analytics or error-tracking event:
+    tied to the user's id, cookie and IP address at the vendor, it is PHI without a name beside it."""
+    candidates = {x.new_no for x in ctx.scan(_CLINICAL_CHAIN_HINT, lower=False)}
+    if not candidates:
+        return
+    for ln in ctx.scan(_ANALYTICS_SINK_RE.pattern, added_only=False, lower=False):
+        where = ctx.position(ln.new_no or 0)
+        m = _ANALYTICS_SINK_RE.search(ln.text)
+        if where is None or m is None:
+            continue
+        post, i = where
+        span, starts = balanced_span(post, i, ln.text.find("(", m.end() - 1), max_lines=12)
+        for x in post[i: i + len(starts)]:
+            if x.kind != "+" or x.new_no not in candidates or is_comment(x.text):
+                continue
+            found = clinical_detail(x.text if x is not ln else x.text[m.end() - 1:], ctx.vocabulary)
+            if found is not None:
+                yield Hit(x.new_no or 1, f"PHI sent to an analytics, telemetry or error-tracking service: `{found[1]}` "
+                                         "(a clinical detail) is in the event, tied at the vendor to the user's id, "
+                                         "cookie and IP address. Send only an opaque id.")
+                break
+
+
 def _mail_object_bodies(ctx: FileContext) -> Iterator[Hit]:
     hints = ctx.phi_hint_lines
     for ln in ctx.scan(_MAIL_BODY_KEY_RE.pattern, lower=False):
@@ -304,6 +338,10 @@ def _check_outputs(ctx: FileContext) -> Iterator[Hit]:
                           "PHI sent to an analytics, telemetry or error-tracking service"):
         seen.add(hit.line)
         yield hit
+    for hit in _clinical_details_to_analytics(ctx):
+        if hit.line not in seen:
+            seen.add(hit.line)
+            yield hit
     for hit in (*_mail_object_bodies(ctx), *_marketing_payloads(ctx)):
         if hit.line not in seen:
             seen.add(hit.line)
@@ -1063,6 +1101,8 @@ RULES: tuple[Rule, ...] = (
             "    \"condition\": patient.primary_diagnosis.description,\n})",
             "Alerts/CriticalResultNotifier.cs::var card = new\n{\n    text = $\"Critical {result.TestCode} for {patient.FullName}\",\n};\n"
             "await _http.PostAsJsonAsync(_webhook, card, ct);",
+            "portal/src/analytics/labs.ts::gtag(\"event\", \"lab_result_viewed\", {\n  result_id: result.id,\n"
+            "  test_name: result.testName,\n});",
         ),
         counterexamples=(
             "internal/alerts/mailer.go::func (m *Mailer) Missed(p Patient, day string) error {\n\tmsg := gomail.NewMessage()\n"
@@ -1084,6 +1124,8 @@ RULES: tuple[Rule, ...] = (
             "await _http.PostAsJsonAsync(_webhook, card, ct);",
             "Intake/Store.cs::var row = new\n{\n    text = $\"{patient.FullName}\",\n};\nawait _db.InsertAsync(row, ct);",
             "web/confirm.ts::analytics.track(\"booked\", { clinic: appt.clinicId });",
+            "portal/src/analytics/labs.ts::gtag(\"event\", \"lab_result_viewed\", {\n  result_id: result.id,\n"
+            "  status: result.status,\n});",
             "notify/d.py::client.chat_postMessage(channel=C, text=f\"Bed {encounter.bed_code} free\")",
             "rem/sms.py::sms.send(to=patient.phone, body=f\"Reminder: {clinic} at {when}\")",
         ),
@@ -1131,7 +1173,8 @@ RULES: tuple[Rule, ...] = (
         message="An error response returns a stack trace, exception internals, the request body or a patient "
         "record to the caller. Return a generic error with a correlation id; log details server-side, redacted.",
         regulations=_REG_OUT,
-        keywords=("json", "send", "response", "error", "status", "encode", "body", "abort", "problem", "content"),
+        keywords=("json", "send", "response", "error", "status", "encode", "body", "abort", "problem", "content",
+                  "exception"),
         check=_check_error_responses,
         examples=(
             "routes/r.js::} catch (err) {\n  res.status(500).json({ error: err.message, stack: err.stack, patient });",
@@ -1166,6 +1209,8 @@ RULES: tuple[Rule, ...] = (
             "    call.respond(HttpStatusCode.BadRequest, mapOf(\"error\" to e.message, \"received\" to body))",
             "web/RegistrationErrors.java::@ExceptionHandler(DuplicatePatientException.class)\npublic ProblemDetail duplicate(DuplicatePatientException ex) {\n"
             "    return ProblemDetail.forStatusAndDetail(HttpStatus.CONFLICT, \"Registered: \" + ex.getExisting().getFullName());",
+            "api/src/charts/charts.service.ts::if (!chart) {\n"
+            "  throw new NotFoundException(`No active chart for ${patient.firstName} ${patient.lastName}, DOB ${patient.birthDate}`);",
         ),
         counterexamples=(
             "internal/intake/handler.go::if err := rec.Validate(); err != nil {\n"
@@ -1183,6 +1228,7 @@ RULES: tuple[Rule, ...] = (
             "\t\t_ = w.Write([]string{p.MRN, p.FamilyName, p.BirthDate.Format(\"2006-01-02\")})",
             "src/intake/intake.controller.ts::    } catch (e) {\n      if (e instanceof IntakeValidationError) {\n"
             "        throw new BadRequestException({ message: e.message, field: e.field });",
+            "api/src/charts/charts.service.ts::if (!chart) {\n  throw new NotFoundException(`No active chart for patient ${patient.id}`);",
             "internal/intake/handler.go::\tif err := h.svc.Validate(sub); err != nil {\n"
             "\t\tmsg := fmt.Sprintf(\"intake rejected (%d fields): %v\",\n\t\t\tlen(sub.Fields), err)\n"
             "\t\thttp.Error(w, msg, http.StatusUnprocessableEntity)",
