@@ -720,6 +720,13 @@ _AUTH_ARG_RE = re2.compile(
 )
 
 
+# A handler wrapped in an authentication middleware function: Go's `mux.Handle("/api/labs/", s.auth(s.labs))`.
+_AUTH_WRAP_RE = re2.compile(
+    r"(?i)(?:^|[\s,(.])(?:auth|authn|authed|authenticated?|require_?(?:auth\w*|token|user|session)|with_?auth\w*|"
+    r"protect(?:ed)?|jwt\w*|must_?auth\w*|ensure_?auth\w*)\s*\(\s*[\w.&]"
+)
+
+
 def _authed_receivers(posts: list[list[DiffLine]], matching: frozenset[int] | None = None) -> dict[str, int]:
     """Receiver name -> the shallowest indent of a line that authenticates it (a route registered on that name
     at a shallower indent is outside the block: another variable of the same name).
@@ -768,7 +775,7 @@ def _arg_routes(
             if lookahead > 1:
                 args = args.split(";", 1)[0]
             prefix = ln.text[: m.start(1)]
-            authed = AUTHN_RE.search(args) is not None or (
+            authed = AUTHN_RE.search(args) is not None or _AUTH_WRAP_RE.search(args) is not None or (
                 ctx is not None and not ctx.memo("acc-guard-aliases", lambda: _guard_aliases(ctx)).isdisjoint(
                     _WORD_TOKENS_RE.findall(args))
             ) or (
@@ -868,6 +875,8 @@ _NEW_ROUTE = Rule(
               '     group.MapGet("/{id:guid}/summary", async (Guid id, IPatientQueries q) => Results.Ok(await q.SummaryAsync(id)))',
               '         .RequireAuthorization("Clinician");', '+    group.MapGet("/{id:guid}/medications", async (Guid id, IPatientQueries q) =>',
               '+        Results.Ok(await q.ActiveMedicationsAsync(id)));'),
+        udiff('internal/server/routes.go', ' \tmux.HandleFunc("/healthz", s.health)', ' \tmux.Handle("/api/labs/", s.auth(s.labs))',
+              '+\tmux.Handle("/api/records/", s.records)', ' \treturn mux'),
         udiff('vitals/api/VitalsRoutes.kt', ' fun Application.vitalsRoutes(repo: VitalsRepository) {', '     routing {',
               '         get("/health") { call.respondText("ok") }', '+        get("/api/patients/{id}/vitals/latest") {',
               '+            call.respond(repo.latestFor(call.parameters["id"]!!.toLong()))', '+        }', '         authenticate("auth-jwt") {'),
@@ -877,6 +886,8 @@ _NEW_ROUTE = Rule(
               '+    group.MapGet("/{id:guid}/summary", async (Guid id, IPatientQueries q) => Results.Ok(await q.SummaryAsync(id)))',
               '+        .RequireAuthorization("Clinician");', '+    group.MapGet("/{id:guid}/labs", async (Guid id, IPatientQueries q) =>',
               '+        Results.Ok(await q.LabsAsync(id))).RequireAuthorization("Clinician");'),
+        udiff('internal/server/routes.go', ' \tmux.HandleFunc("/healthz", s.health)', ' \tmux.Handle("/api/labs/", s.auth(s.labs))',
+              '+\tmux.Handle("/api/records/", s.auth(s.records))', ' \treturn mux'),
         udiff('Endpoints/ProblemListEndpoints.cs', '             return Results.Ok(problems);', '         });', '+',
               '+        group.MapGet("/export", async (Guid patientId, EhrDbContext db) =>', '+        {',
               '+            return Results.Ok(await db.Problems.Where(p => p.PatientId == patientId).ToListAsync());', '+        });', '     }'),
@@ -1738,5 +1749,72 @@ _CORS_CREDENTIALS = Rule(
     ),
 )
 
+# ---------------------------------------------------------------- ACC-009 authentication switched off by configuration
+
+_AUTH_WORDS = (r"(?:auth|authn|authz|authentication|authorization|oidc|oauth2?|jwt|sso|saml|login|keycloak|okta|cognito|"
+               r"iap|basic_?auth|require_?auth\w*|security)")
+_OFF = r"""["']?(?:false|0|no|off|disabled)["']?\s*,?\s*(?:#.*)?$"""
+# `AUTH_ENABLED=false`, `auth.enabled: false`, `xpack.security.enabled: false`, `"RequireAuthentication": false`
+_AUTH_FLAG_OFF_RE = re2.compile(
+    r"""(?i)^\s*(?:export\s+)?["']?(?:[\w\-]+[._\-])*""" + _AUTH_WORDS + r"""[._\-]?(?:enabled?|required|enforced?|enforcement|active|check)"""
+    r"""["']?\s*[:=]\s*""" + _OFF + r"""|"""
+    r"""(?i)^\s*["']?(?:[\w\-]+[._\-])*""" + _AUTH_WORDS + r"""[._\-]?(?:disabled?|skip|bypass)["']?\s*[:=]\s*["']?(?:true|1|yes|on)["']?\s*,?\s*$"""
+)
+# `enabled: false` nested under an `auth:` / `authentication:` / `oidc:` block (Helm values, application.yml)
+_ENABLED_OFF_RE = re2.compile(r"""(?i)^\s*["']?(?:enabled?|required|enforced?|active)["']?\s*[:=]\s*""" + _OFF)
+_AUTH_KEY_RE = re2.compile(r"(?i)^(?:[\w\-]*[._\-])?" + _AUTH_WORDS + r"$")
+# Local, development and test configuration may run without sign-in.
+_DEV_PATH_RE = re2.compile(r"(?i)(?:^|[/._\-])(?:dev|develop|development|local|localhost|test|tests|testing|ci|e2e|sandbox|example|sample|demo)(?:[/._\-]|$)")
+
+
+def _auth_config_off(ctx: FileContext) -> Iterator[Hit]:
+    if ctx.is_test or ctx.language in DOC_LANGUAGES or _DEV_PATH_RE.search(ctx.path):
+        return
+    flat = ctx.lines_matching(_AUTH_FLAG_OFF_RE.pattern)
+    nested = ctx.lines_matching(_ENABLED_OFF_RE.pattern)
+    if not flat and not nested:
+        return
+    for hunk in ctx.file.hunks:
+        post: list[DiffLine] | None = None
+        for ln in hunk.lines:
+            if ln.kind != "+" or ln.new_no is None or is_comment(ln.text):
+                continue
+            if ln.new_no in flat:
+                yield Hit(ln.new_no)
+            elif ln.new_no in nested:
+                if post is None:
+                    post = post_lines(hunk)
+                i = index_in(post, ln.new_no)
+                keys = enclosing_keys(post, i, hunk.header) if i is not None else []
+                if keys and _AUTH_KEY_RE.search(keys[-1].strip("\"'")):
+                    yield Hit(ln.new_no)
+
+
+_AUTH_CONFIG_OFF = Rule(
+    id="ACC-009",
+    category="access-control",
+    severity="critical",
+    message=(
+        "Authentication is switched off by configuration, so the service answers every caller without a token or "
+        "session. Keep it on outside local development; if a path must be public, exempt that path only."
+    ),
+    regulations=REGULATIONS,
+    languages=frozenset({"yaml", "properties", "dotenv", "toml", "json", "ini", "hcl", "terraform", "xml"}),
+    keywords=("enable", "enforce", "required", "active", "check", "disable", "skip", "bypass"),
+    check=_auth_config_off,
+    examples=(
+        udiff('charts/patient-api/values-prod.yaml', ' auth:', '-  enabled: true', '+  enabled: false', '   issuer: https://login.example.org/realms/staff'),
+        udiff('deploy/records.env', ' LOG_LEVEL=info', '+AUTH_ENABLED=false'),
+        udiff('src/main/resources/application.properties', ' server.port=8443', '+app.security.oidc.enabled=false'),
+        udiff('config/elasticsearch.yml', ' cluster.name: phi-search', '+xpack.security.enabled: false'),
+    ),
+    counterexamples=(
+        udiff('charts/patient-api/values-dev.yaml', ' auth:', '-  enabled: true', '+  enabled: false'),
+        udiff('charts/patient-api/values-prod.yaml', ' metrics:', '-  enabled: true', '+  enabled: false'),
+        udiff('deploy/records.env', ' LOG_LEVEL=info', '+AUTH_ENABLED=true'),
+        udiff('charts/patient-api/values-prod.yaml', ' podSecurityContext:', '+  enabled: false'),
+    ),
+)
+
 RULES: tuple[Rule, ...] = (_REMOVED_GUARD, _ANONYMOUS, _NEW_ROUTE, _BACKDOOR, _IDOR, _WILDCARD, _SCOPE_FROM_REQUEST,
-                           _CORS_CREDENTIALS)
+                           _CORS_CREDENTIALS, _AUTH_CONFIG_OFF)
