@@ -313,16 +313,18 @@ def _structural_findings(
 
 
 def _gate_text(ctx: FileContext) -> str | bytes:
-    """Every line of the file's diff and its path, lowercased, for the keyword gate: the post-image's
-    lowercased bytes the context already holds, when they and the removed lines are ASCII (where
-    `bytes.lower` is `str.lower`); the lines' order does not matter to keywords, none spans lines."""
+    """Every line of the file's diff, its hunk headers and its path, lowercased, for the keyword gate: the
+    post-image's lowercased bytes the context already holds, when they, the removed lines and the rest
+    are ASCII (where `bytes.lower` is `str.lower`); the lines' order does not matter to keywords, none
+    spans lines. (A header is git's line of context above the hunk -- the enclosing function, or an
+    import like `from ..audit import audit_event` -- which rules read too.)"""
+    hunks = ctx.file.hunks
     post = ctx.post_bytes_lower
-    if post is not None:
-        removed = "\n".join(ln.text for h in ctx.file.hunks for ln in h.lines if ln.kind == "-")
-        path = ctx.path
-        if removed.isascii() and path.isascii():
-            return post + b"\n" + removed.lower().encode("ascii") + b"\n" + path.lower().encode("ascii")
-    return "\n".join(ln.text for h in ctx.file.hunks for ln in h.lines).lower() + "\n" + ctx.path.lower()
+    rest = "\n".join([*(ln.text for h in hunks for ln in h.lines if ln.kind == "-"), *(h.header for h in hunks if h.header),
+                      ctx.path])
+    if post is not None and rest.isascii():
+        return post + b"\n" + rest.lower().encode("ascii")
+    return "\n".join(ln.text for h in hunks for ln in h.lines).lower() + "\n" + rest.lower()
 
 
 def _suppression_on(text: str) -> tuple[set[str], str] | None:

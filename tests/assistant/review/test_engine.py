@@ -96,6 +96,18 @@ def test_keywords_in_removed_lines_open_the_gate_for_structural_rules() -> None:
     assert calls == ["a.py"]
 
 
+def test_keywords_in_a_hunk_header_open_the_gate_for_structural_rules() -> None:
+    # git's line of context above the hunk (here an import) is something rules read too
+    calls: list[str] = []
+    rule = _counting_rule(calls, ("audit_event",))
+    diff = diff_of("a.py", "x = 1").replace("@@ def handler(request):", "@@ from ..audit import audit_event")
+    review(parse_diff(diff), rules=(rule,))
+    assert calls == ["a.py"]
+    calls.clear()
+    review(parse_diff(diff_of("a.py", "x = 1")), rules=(rule,))
+    assert calls == []
+
+
 def test_line_rule_prefilter_and_unless() -> None:
     rule = Rule(
         id="TST-002", category="weak-crypto", severity="medium", message="m", regulations=("r",),
