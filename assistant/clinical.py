@@ -233,6 +233,25 @@ def _code_line(text: str) -> bool:
     return not (_COMMENT_RE.search(text) or _IMPORT_RE.search(text) or _LOG_RE.search(text))
 
 
+# Words that make `doses` a stock count (`doses_left`, `dosesRemaining`, `doses_in_stock`), not a dose.
+_STOCK_WORDS = frozenset({"left", "remaining", "available", "stock", "inventory", "onhand", "hand", "shipped", "received",
+                          "wasted", "expired", "lot", "lots", "vial", "vials"})
+_DOSE_NOUNS = ("dose", "doses")
+
+
+def _line_words(text: str) -> set[str]:
+    """`_words` of a line, without `dose`/`doses` when every identifier naming them counts stock
+    (`SELECT lot_number, doses_left FROM vaccine_lots`): an inventory figure is not dose logic."""
+    words = _words(text)
+    if "dose" not in words and "doses" not in words:
+        return words
+    for ident in _IDENT_RE.findall(text):
+        parts = split_words(ident)
+        if any(p in _DOSE_NOUNS for p in parts) and _STOCK_WORDS.isdisjoint(parts):
+            return words  # a dose named as a dose somewhere on the line
+    return words - set(_DOSE_NOUNS)
+
+
 def _switched_off(text: str) -> bool:
     """Whether the line turns something off with a boolean: a switch named for keeping it on (`enabled`, or the
     alarm itself: `apnea: off`) set false, or one named for silencing it (`muted`, `suppress_alarms`) set true."""
@@ -644,7 +663,7 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
                 continue  # moved, not changed
             if removed and _canonical(text) in removed_canon:
                 continue  # renamed or reformatted, same behaviour
-            words = _words(text)
+            words = _line_words(text)
             if "(" in text and _DEF_RE.search(text):
                 # a signature's `*T`, `**kwargs`, `<T>`, `-> T` and `?` are types, not formulas or comparisons;
                 # its default values (`mg_per_kg=15`) are values
@@ -757,7 +776,7 @@ def _docstring_lines(post: Sequence[DiffLine]) -> frozenset[int]:
 
 def _strong_words(text: str) -> set[str]:
     """The clinical words of a context line (so a hunk that shows `TARGET_MG_DL` counts as dosing context)."""
-    words = _words(text)
+    words = _line_words(text)
     return words & (_DOSE | _ALARM | _CONTEXT | {"ml", "infusion", "loop", "firmware"})
 
 

@@ -270,3 +270,15 @@ def test_a_signature_with_a_clinical_name_is_not_a_value_change() -> None:
     assert _changes(udiff("cds/dosing/peds.py", "+def dose_for(weight_kg: float, mg_per_kg: float = 15) -> float:")) == [
         (1, "dose")
     ]
+
+
+def test_doses_counted_as_stock_are_not_dose_logic() -> None:
+    query = ('+\trows, err := s.pool.Query(ctx, "SELECT lot_number, doses_left FROM vaccine_lots WHERE clinic_id = $1 '
+             'AND expires_on > now()", clinicID)')
+    assert _changes(udiff("internal/lots/store.go", "+func (s *Store) ActiveLots(ctx context.Context, clinicID string) ([]Lot, error) {",
+                          query, "+\treturn scanLots(rows)", "+}")) == []
+    assert _changes(udiff("pharmacy/stock.py", "-    reorder = doses_remaining < 50", "+    reorder = doses_remaining < 40")) == []
+    # a dose beside the stock figure is still a dose
+    assert _changes(udiff("pharmacy/dispense.py", "-    if doses_left < 1 or dose_mg > 500:", "+    if doses_left < 1 or dose_mg > 800:")) == [
+        (1, "dose")
+    ]
