@@ -501,7 +501,11 @@ _STREAM_RE = re2.compile(
     r"WriteLine|println|print)\("
 )
 _IMPORT_LINE_RE = re2.compile(r"^\s*(?:import\s|from\s+\S+\s+import\s|using\s|(?:const|let|var)\s+[\w{}\s,]+=\s*require\()")
-_ENCRYPTION_NEAR_RE = re2.compile(r"(?i)encrypt|cipher|fernet|kms|gpg|pgp|\bseal|aesgcm|\bcrypt|vault|sops|\bage\.encrypt")
+# (`\bseal` but not C#'s `sealed class`)
+_ENCRYPTION_NEAR_RE = re2.compile(
+    r"(?i)encrypt|cipher|fernet|kms|gpg|pgp|\bseal(?:\b|er|ing|_)|\bsealed_?(?:box|secret|bytes|data|payload|blob)|aesgcm|"
+    r"\bcrypt|vault|sops|\bage\.encrypt"
+)
 _WEAK_TERMS = frozenset({
     "name", "given", "family", "contact", "history", "condition", "conditions", "procedure", "treatment",
     "identifier", "member", "city", "zip", "mobile", "fax", "medication", "medications", "prescription",
@@ -513,7 +517,7 @@ _IDENT_RE = re2.compile(r"[A-Za-z_][\w.]*")
 _DATASET_WORDS = frozenset({
     "census", "cohort", "cohorts", "roster", "rosters", "demographic", "demographics", "admissions", "discharges",
     "encounters", "claims", "members", "enrollees", "patients", "charts", "registry", "mrns", "eligibility",
-    "worklist", "worklists",
+    "worklist", "worklists", "intake", "intakes", "referrals",
 })
 
 
@@ -639,6 +643,11 @@ _PLAINTEXT_FILE = Rule(
         udiff("radiology/WorklistSnapshot.java", "     public void save(List<WorklistEntry> entries) throws IOException {",
               "+        try (ObjectOutputStream out = new ObjectOutputStream(new FileOutputStream(PATH))) {",
               "+            out.writeObject(new ArrayList<>(entries));", "+        }", "     }"),
+        udiff("src/Mobile/Sync/OfflineStore.cs", "+public sealed class OfflineStore", "+{",
+              "+    public Task SaveAsync(PatientChart chart) =>",
+              '+        File.WriteAllTextAsync(Path.Combine(_dir, $"{chart.Mrn}.json"), JsonSerializer.Serialize(chart));', "+}"),
+        udiff("intake/offline.py", "+def park_intake(form_id: str, form: dict) -> None:", "+    with shelve.open(CACHE_PATH) as db:",
+              "+        db[form_id] = form"),
         udiff("reports/DischargeReport.kt", "     fun export(day: LocalDate): File {",
               "         val rows = encounters.dischargedOn(day).map { e -> listOf(e.patient.mrn, e.dischargeDiagnosis).joinToString(\",\") }",
               '+        val target = File(exportDir, "discharges-$day.csv")', '+        target.writeText(rows.joinToString("\\n"))',

@@ -1027,6 +1027,15 @@ _DROPPED_EVENTS = Rule(
 _POINTCUT_RE = re2.compile(r"^\s*@(?:Around|Before|After\w*|Pointcut)\s*\(\s*(?:value\s*=\s*)?\"([^\"]*)\"")
 
 
+def _pointcut_covers(wide: str, narrow: str) -> bool:
+    """Whether AspectJ pattern `wide` matches everything `narrow` names (`..*Service.*(..)` covers `..*Service.save*(..)`):
+    `*` in `wide` stands for any part of a name, `..` for any packages or arguments."""
+    if wide == narrow or len(wide) > 300:
+        return wide == narrow
+    pattern = re2.escape(wide).replace(re2.escape(".."), ".*").replace(re2.escape("*"), r"[\w*]*")
+    return re2.search("^" + pattern + "$", narrow) is not None
+
+
 def _narrowed_pointcut(ctx: FileContext) -> Iterator[Hit]:
     """An audit aspect's pointcut loses an alternative (`execution(* ..patients..*(..)) || ...`) that names patient
     data: calls there are no longer audited."""
@@ -1042,8 +1051,10 @@ def _narrowed_pointcut(ctx: FileContext) -> Iterator[Hit]:
         before = {p.strip() for expr in old for p in expr.split("||")}
         after = {p.strip() for _, expr in new for p in expr.split("||")}
         dropped = before - after
-        if not dropped or after - before:
-            continue  # rewritten, not narrowed
+        if not dropped:
+            continue
+        if after - before and not all(any(_pointcut_covers(b, a) for b in before) for a in after - before):
+            continue  # rewritten to cover something else, not narrowed
         where = (ctx.path + "\n" + "\n".join(ln.text for ln in block.hunk.lines)).lower()
         if "audit" not in where:
             continue
@@ -1068,6 +1079,10 @@ _NARROWED_POINTCUT = Rule(
         udiff("ehr/audit/PhiAccessAspect.java", " public class PhiAccessAspect {",
               '-    @Around("execution(* org.x.ehr.patients..*(..)) || execution(* org.x.ehr.admin..*(..))")',
               '+    @Around("execution(* org.x.ehr.admin..*(..))")', "     public Object audit(ProceedingJoinPoint pjp) throws Throwable {"),
+        udiff("ehr/audit/PhiAccessAuditAspect.java", " public class PhiAccessAuditAspect {",
+              '-    @Around("execution(* org.x.ehr.chart..*Service.*(..))")',
+              '+    @Around("execution(* org.x.ehr.chart..*Service.save*(..)) || execution(* org.x.ehr.chart..*Service.update*(..))")',
+              "     public Object audit(ProceedingJoinPoint pjp) throws Throwable {"),
     ),
     counterexamples=(
         udiff("ehr/audit/PhiAccessAspect.java", " public class PhiAccessAspect {",
@@ -1077,6 +1092,13 @@ _NARROWED_POINTCUT = Rule(
         udiff("ehr/audit/PhiAccessAspect.java", " public class PhiAccessAspect {",
               '-    @Around("execution(* org.x.ehr.patients..*(..)) || execution(* org.x.ehr.metrics..*(..))")',
               '+    @Around("execution(* org.x.ehr.patients..*(..))")', "     public Object audit(ProceedingJoinPoint pjp) throws Throwable {"),
+        udiff("ehr/audit/PhiAccessAuditAspect.java", " public class PhiAccessAuditAspect {",
+              '-    @Around("execution(* org.x.ehr.chart..*Service.*(..))")',
+              '+    @Around("execution(* org.x.ehr.chart..*Service.*(..)) || execution(* org.x.ehr.chart..*Repository.*(..))")',
+              "     public Object audit(ProceedingJoinPoint pjp) throws Throwable {"),
+        udiff("ehr/audit/PhiAccessAuditAspect.java", " public class PhiAccessAuditAspect {",
+              '-    @Around("execution(* org.x.ehr.chart..*Service.*(..))")', '+    @Around("execution(* org.x.ehr..*Service.*(..))")',
+              "     public Object audit(ProceedingJoinPoint pjp) throws Throwable {"),
     ),
 )
 

@@ -62,6 +62,9 @@ _VERIFY_OFF = Rule(
         r"ssl_?disabled|ignore_?(?:ssl|cert|tls)\w*|trust_?all\w*|accept_?any_?cert\w*|trust_?server_?certificate|"
         r"allow_?invalid_?cert\w*|allow_?invalid_?host\w*|tls_?insecure|allow_?self_?signed\w*|allow_?untrusted\w*|accept_?invalid\w*)"
         r"""["']?\s*(?:=|:|=>)\s*""" + _TRUE
+        # Go: verification switched by an expression (`InsecureSkipVerify: os.Getenv("HIE_SKIP_VERIFY") == "true"`,
+        # `cfg.SkipVerify`, `!verify`): off wherever that expression holds, production included
+        + r"|\bInsecureSkipVerify\s*[:=]\s*(?:[A-Za-z_][\w.]*\s*\(|!|[A-Za-z_]\w*\.[A-Za-z_])"
         + r"|_create_unverified_context|\bCERT_NONE\b|NoopHostnameVerifier|ALLOW_ALL_HOSTNAME_VERIFIER|"
         r"AllowAllHostnameVerifier|TrustAllStrategy|TrustSelfSignedStrategy|InsecureTrustManagerFactory|"
         r"DangerousAcceptAnyServerCertificateValidator|"
@@ -95,6 +98,8 @@ _VERIFY_OFF = Rule(
     examples=(
         "hie/client.py::            verify=False,",
         "pacs/main.go::\t\tTLSClientConfig: &tls.Config{InsecureSkipVerify: true},",
+        "internal/hie/http.go::\t\t\t\tInsecureSkipVerify: os.Getenv(\"HIE_SKIP_VERIFY\") == \"true\",",
+        "internal/hie/http.go::\t\t\t\tInsecureSkipVerify: cfg.SkipVerify,",
         "server/hie.js::const agent = new https.Agent({ rejectUnauthorized: false });",
         "src/Client.cs::handler.ServerCertificateCustomValidationCallback = (msg, cert, chain, errs) => true;",
         "src/Bootstrap.cs::        ServicePointManager.ServerCertificateValidationCallback += delegate { return true; };",
@@ -119,6 +124,7 @@ _VERIFY_OFF = Rule(
         "hie/client.py::            verify=True,",
         "hie/client.py::        self.session.verify = INTERNAL_CA_BUNDLE",
         "pacs/main.go::\t\tTLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: false},",
+        "internal/hie/http.go::\t\t\t\tInsecureSkipVerify: false, // verified against RootCAs below",
         "server/hie.js::const agent = new https.Agent({ rejectUnauthorized: true, ca: fs.readFileSync(caPath) });",
         "app/client.py::    # never pass verify=False here",
         "src/main/resources/application.properties::spring.kafka.properties.ssl.endpoint.identification.algorithm=https",
@@ -357,6 +363,8 @@ _CLEARTEXT_URL = Rule(
         r"xml\.org|ietf\.org|schema\.org|schemas\.\w+|opensource\.org|gnu\.org|ihe\.net|nlm\.nih\.gov|cdc\.gov|"
         r"fhir\.org/guides|who\.int)",
         r"(?i)\bxmlns\b|\bschemaLocation\b|\$schema|\"system\"\s*:|\bsystem\s*=",
+        # FHIR XML identifier systems, profiles and canonical URLs, CDA code systems: names, not endpoints
+        r"(?i)<(?:system|profile|url|valueUri|valueCanonical)\s+value\s*=|\bcodeSystem(?:Name)?\s*=|\"profile\"\s*:\s*\[?\s*\"http://",
         r"""\?\s*["'`]https://["'`]""",  # a scheme chosen by a TLS switch: judged where the switch is set
         # a link in a trailing comment (`call()  # runbook: http://wiki/...`): no code after the marker uses it
         r"""\s(?:#|//)[^"'`]*\b(?:http|ws|ftp)://[^"'`]*$""",
@@ -401,6 +409,7 @@ _TLS_OFF = replace(_TLS_OFF, check=_line_check(_TLS_OFF), languages=None, counte
 _CLEARTEXT_URL = replace(_CLEARTEXT_URL, check=_line_check(_CLEARTEXT_URL), counterexamples=(
     *_CLEARTEXT_URL.counterexamples,
     "docker-compose.dev.yml::      FHIR_BASE_URL: http://fhir:8080/fhir",
+    "interop/templates/patient_bundle.xml::        <system value=\"http://hospital.aspen.org/mrn\"/>",
     "src/main/resources/application-local.properties::ehr.lab.endpoint=http://lab-gateway:8080/api/results",
     "src/Portal/appsettings.Development.json::    \"FhirBase\": \"http://fhir-dev:8080/fhir\",",
 ))
