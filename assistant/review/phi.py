@@ -55,10 +55,10 @@ _LOG_SINK_RE = re2.compile(
     r"\bfmt\s*\.\s*(?:Print|Println|Printf)\s*\(|\bfmt\s*\.\s*Fprint(?:f|ln)?\s*\(\s*os\s*\.\s*Std(?:err|out)|"
     r"\bConsole\s*\.\s*(?:Error\s*\.\s*)?Write(?:Line)?\s*\(|\bDebug\s*\.\s*(?:WriteLine|Print)\s*\(|"
     r"\bTrace\s*\.\s*(?:WriteLine|TraceInformation|TraceError)\s*\(|\bslog\s*\.\s*\w+\s*\(|"
-    r"\bsys\s*\.\s*(?:stdout|stderr)\s*\.\s*write\s*\(|\bwarnings\s*\.\s*warn\s*\(|\bclick\s*\.\s*echo\s*\(|"
+    r"\b(?:sys|self|process)\s*\.\s*(?:stdout|stderr)\s*\.\s*write\s*\(|\bwarnings\s*\.\s*warn\s*\(|\bclick\s*\.\s*echo\s*\(|"
     r"\bputs\s*\(|\berror_log\s*\(|\bprintStackTrace|(?:^|[^\w.])p?pprint\s*\(|\bconsole\s*\.\s*table\s*\(|"
     r"\bvar_dump\s*\(|\bprint_r\s*\(|\bDebug\s*\.\s*Log\w*\s*\(|"
-    r"\braise\s+[\w.]*[A-Z]\w*\s*\(|\bthrow\s+new\s+[\w.]*[A-Z]\w*\s*\(|\bnew\s+[\w.]*[A-Z]\w*(?:Exception|Error)\s*\(|"
+    r"\braise\s+[\w.]*[A-Z]\w*\s*\(|\bthrow\s+new\s+[\w.]*[A-Z]\w*\s*\(|\bthrow\s+[\w.]*[A-Z]\w*(?:Exception|Error)\s*\(|\bnew\s+[\w.]*[A-Z]\w*(?:Exception|Error)\s*\(|"
     r"\bnew\s+Error\s*\(|\berrors\s*\.\s*New\s*\(|\bfmt\s*\.\s*Errorf\s*\(|\bpanic\s*\()"
 )
 _LOG_KEYWORDS = ("log", "print", "console", "system.", "fmt.", "write", "warn", "echo", "puts", "raise", "throw",
@@ -481,7 +481,7 @@ _PAYLOAD_SOURCE_RE = re2.compile(
 )
 # A call that loads records through a repository-like receiver: `repo.get(id)`, `s.patients.Get(ctx, id)`.
 _REPO_CALL_RE = re2.compile(
-    r"^\s*(?:await\s+)?(?:(?:this|self|s|r|h|svc|it)\s*(?:\.|->)\s*)?([A-Za-z_]\w*)\s*(?:\.|->)\s*"
+    r"^\s*(?:await\s+)?(?:[A-Za-z_]\w*\s*(?:\.|->)\s*){0,3}?([A-Za-z_]\w*)\s*(?:\.|->)\s*"
     r"((?:get|find|load|fetch|read|lookup|first|single|Get|Find|Load|Fetch|Read|Lookup|First|Single)\w*)\s*\("
 )
 # The lines that may bind such a value (one pass per file finds them).
@@ -759,6 +759,8 @@ def _record_receiver(ctx: FileContext, post: list[DiffLine], k: int, receiver: s
     words = split_words(receiver)
     if "audit" in words:
         return False
+    if any(w in vocab.record_words for w in split_words(method)[1:]):
+        return True  # `store.GetPatient(ctx, id)`, `repo.findMemberByMrn(mrn)`
     if any(w in vocab.record_words for w in words) or _PATIENT_CONTEXT_RE.search(receiver):
         return True
     header = ctx.enclosing_header(post[k].new_no or 0)
@@ -828,6 +830,10 @@ RULES: tuple[Rule, ...] = (
             "Data/Db.cs::options.UseNpgsql(cs).EnableSensitiveDataLogging();",
             "internal/alert.go::msg := map[string]string{\"text\": fmt.Sprintf(\"%s (MRN %s)\", p.Name, p.MRN)}\n"
             "body, _ := json.Marshal(msg)\nlog.Printf(\"alert %s\", body)",
+            "cmd/cancel.py::self.stdout.write(f\"cancelled {appt.patient.last_name}\")",
+            "labs/Router.kt::val p = patients.byMrn(result.mrn)\n    ?: throw IllegalArgumentException(\"Unknown MRN ${result.mrn}\")",
+            "quality/Cohort.java::for (Patient p : cohort) {\n    logger.debug(\"cohort member: \" + p);",
+            "internal/export.go::rec, err := e.store.GetPatient(ctx, id)\nlog.Printf(\"exporting %v\", rec)",
         ),
         counterexamples=(
             "sync/chart.py::log.info(\"chart synced\", extra={\"subject_token\": subject, \"documents\": len(documents)})",
@@ -864,6 +870,10 @@ RULES: tuple[Rule, ...] = (
             "themes/routes.py::payload = request.get_json()\nlogger.debug(\"theme payload=%s\", payload)",
             "internal/alert.go::msg := map[string]string{\"text\": fmt.Sprintf(\"ward %s full\", ward)}\n"
             "body, _ := json.Marshal(msg)\nlog.Printf(\"alert %s\", body)",
+            "cmd/cancel.py::self.stdout.write(f\"{count} appointments cancelled\")",
+            "labs/Router.kt::val p = patients.byMrn(result.mrn)\n    ?: throw IllegalArgumentException(\"Unknown patient for result ${result.id}\")",
+            "quality/Cohort.java::for (Patient p : cohort) {\n    logger.debug(\"cohort member: \" + p.getId());",
+            "internal/export.go::ids, err := e.store.ListPatientIDs(ctx)\nlog.Printf(\"exporting %v\", ids)",
             "internal/intake.go::msg := fmt.Sprintf(\"rejected %s (%d fields): %v\",\n\tsub.ID, len(sub.Fields), err)\n"
             "log.Printf(\"%s\", msg)",
             "diff --git a/jobs/sync.go b/jobs/sync.go\n--- a/jobs/sync.go\n+++ b/jobs/sync.go\n@@ -10,2 +10,2 @@ func (s *Syncer) Run(ctx context.Context, batch *Batch) error {\n \tfor _, rec := range batch.Items {\n-\t\tlog.Printf(\"x\")\n+\t\tlog.Printf(\"synced %+v\", rec)\n",
