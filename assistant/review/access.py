@@ -369,6 +369,8 @@ _ANON_MARKER_RE = re2.compile(
     r"\bauthorize\s*\([^\n]*,\s*permitAll\s*\)|"
     # Spring's WebSecurityCustomizer: `web.ignoring().requestMatchers(...)` skips the whole filter chain
     r"\.ignoring\(\)\s*\.\s*(?:requestMatchers|antMatchers|mvcMatchers|regexMatchers)\s*\(|"
+    # Spring Data REST: the repository itself served as CRUD endpoints, beside the secured controllers
+    r"@(?:RepositoryRestResource|RestResource)\([^)]*\bexported\s*=\s*true|"
     # express-jwt told to let requests without a token through (a guard made optional in place is ACC-001's `_weakened`)
     r"\bcredentialsRequired\s*:\s*false\b"
 )
@@ -490,7 +492,7 @@ _ANONYMOUS = Rule(
     regulations=REGULATIONS,
     keywords=("allowanonymous", "permitall", "allowany", "public", "no_auth", "noauth", "skip_auth", "skipauth",
               "login_exempt", "unauthenticated", "auth", "login", "authentication_classes", "permission_classes",
-              "security:", "anonymous", "ignoring", "optional", "credentialsrequired"),
+              "security:", "anonymous", "ignoring", "exported", "optional", "credentialsrequired"),
     check=_anonymous,
     examples=(
         udiff('Api/Imm.cs', ' [Route("api/patients/{id}/immunizations")]', '+[AllowAnonymous]', ' public class ImmController {}'),
@@ -501,6 +503,9 @@ _ANONYMOUS = Rule(
         udiff('WebSecurityConfig.java', ' WebSecurityCustomizer ignore() {', '+    return web -> web.ignoring().requestMatchers("/static/**", "/api/patients/**");', ' }'),
         udiff('records/views.py', ' ', '+@api_view(["GET"])', '+@permission_classes([AllowAny])', '+def patient_summary(request, pk):',
               '+    return JsonResponse(Summary.for_patient(pk))'),
+        udiff('ehr/patients/PatientRepository.java', ' import org.springframework.data.rest.core.annotation.RepositoryRestResource;', ' ',
+              '-@RepositoryRestResource(exported = false)', '+@RepositoryRestResource(path = "patients", exported = true)',
+              ' public interface PatientRepository extends JpaRepository<Patient, Long> {'),
     ),
     counterexamples=(
         udiff('Api/Health.cs', ' [Route("/healthz")]', '+[AllowAnonymous]', ' public class HealthController {}'),
@@ -515,6 +520,9 @@ _ANONYMOUS = Rule(
         udiff('src/health/health.controller.ts', "+@Controller('health')", '+export class HealthController {', '+  constructor(',
               '+    private readonly health: HealthCheckService,', '+    private readonly db: PrismaHealthIndicator,', '+  ) {}', '+',
               '+  @Get()', '+  @Public()', '+  @HealthCheck()', '+  check() {'),
+        udiff('ehr/patients/PatientRepository.java', ' import org.springframework.data.rest.core.annotation.RepositoryRestResource;', ' ',
+              '-@RepositoryRestResource(path = "patients")', '+@RepositoryRestResource(path = "patients", exported = false)',
+              ' public interface PatientRepository extends JpaRepository<Patient, Long> {'),
         udiff('pharmacy/formulary/routes.py', ' @bp.get("/formulary/search")', '+@jwt_required(optional=True)', ' def search():',
               '     q = request.args.get("q", "")'),
         udiff('WebSecurityConfig.java', ' WebSecurityCustomizer ignore() {', '+    return web -> web.ignoring().requestMatchers("/static/**", "/favicon.ico");', ' }'),
@@ -558,8 +566,18 @@ def _py_route_authed(post: Sequence[DiffLine], i: int) -> bool | None:
         return None
     end = min(len(post), k + 8)
     text = "\n".join(ln.text for ln in post[j:end])
-    # a role/permission decorator (`@admin_required`, `@permission_required(...)`) authenticates too
-    return AUTHN_RE.search(text) is not None or AUTH_RE.search("\n".join(ln.text for ln in post[j:k])) is not None
+    # a role/permission decorator (`@admin_required`, `@permission_required(...)`, a project's own `@analyst_required`)
+    # authenticates too
+    decorators = "\n".join(ln.text for ln in post[j:k])
+    return AUTHN_RE.search(text) is not None or AUTH_RE.search(decorators) is not None or any(
+        _ROLE_DECORATOR_RE.search(ln.text) and not _NOT_A_GUARD_DECORATOR_RE.search(ln.text) for ln in post[j:k])
+
+
+# A project's own guard decorator, named for who may call: `@analyst_required`, `@staff_only`, `@clinician_required`.
+_ROLE_DECORATOR_RE = re2.compile(
+    r"(?im)^\s*@(?:\w+\.)?(?:\w+_required|\w+_only|require_\w+|requires_\w+|only_\w+)\b"
+)
+_NOT_A_GUARD_DECORATOR_RE = re2.compile(r"(?i)@(?:\w+\.)?(?:json|body|args|params|fields|schema|content|csrf|https|ssl|feature)\w*")
 
 
 def _visible_post(ctx: FileContext) -> list[list[DiffLine]]:
@@ -863,6 +881,8 @@ _NEW_ROUTE = Rule(
     check=_new_routes,
     examples=(
         udiff('research/routes.py', ' bp = Blueprint("cohorts", __name__)', ' ', '+@bp.post("/cohorts/<int:cid>/export")', '+def export(cid):', '+    rows = load(cid)', '+    return jsonify(rows)'),
+        udiff('research/cohort_pick.py', ' bp = Blueprint("cohort_pick", __name__)', ' ', '+@bp.get("/cohorts/<int:cohort_id>/pick")',
+              '+@json_required', '+def pick(cohort_id: int):', '+    return jsonify(rows(cohort_id))'),
         udiff('server/routes/labs.js', ' const router = express.Router();', '+router.get("/patients/:id/labs", async (req, res) => res.json(await labs(req.params.id)));', ' module.exports = router;'),
         udiff('internal/server/routes.go', ' func (s *Server) Routes(r *gin.Engine) {', '+\tr.GET("/api/v1/patients/:id/allergies", s.getAllergies)',
               ' \tapi := r.Group("/api/v1", s.authMiddleware())', ' \tapi.GET("/patients/:id", s.getPatient)'),
@@ -898,6 +918,8 @@ _NEW_ROUTE = Rule(
         udiff('api/health.py', ' router = APIRouter()', ' ', '+@router.get("/healthz")', '+def healthz():', '+    return {"ok": True}'),
         udiff('cpoe/order_sets.py', ' bp = Blueprint("order_sets", __name__)', ' ', '+@bp.post("/order-sets/import")', '+@admin_required',
               '+def import_order_set():', '+    apply_order_set(request.get_json())'),
+        udiff('research/cohort_pick.py', ' bp = Blueprint("cohort_pick", __name__)', ' ', '+@bp.get("/cohorts/<int:cohort_id>/pick")',
+              '+@analyst_required', '+def pick(cohort_id: int):', '+    return jsonify(rows(cohort_id))'),
         udiff('server/routes/labs.js', ' const router = express.Router();', '+router.get("/patients/:id/labs", requireAuth, async (req, res) => res.json(await labs(req.params.id)));', ' module.exports = router;'),
         udiff('internal/server/routes.go', ' func (s *Server) Routes(r *gin.Engine) {', ' \tapi := r.Group("/api/v1", s.authMiddleware())',
               ' \tapi.GET("/patients/:id", s.getPatient)', '+\tapi.GET("/patients/:id/problems", s.getProblems)'),
