@@ -438,7 +438,8 @@ def _unencrypted_resources(ctx: FileContext) -> Iterator[Hit]:
                     continue
             yield Hit(
                 ln.new_no,
-                f"`{kind}.{name}` is created without encryption at rest"
+                unless_fact=f"s3-sse:{name}" if kind == "aws_s3_bucket" else None,  # configured in a sibling file
+                message=f"`{kind}.{name}` is created without encryption at rest"
                 + (" (no server-side encryption configuration for this bucket; relying on the provider default is "
                    "not an explicit control)" if kind == "aws_s3_bucket" else "")
                 + ". Configure it explicitly with a KMS key ("
@@ -446,6 +447,29 @@ def _unencrypted_resources(ctx: FileContext) -> Iterator[Hit]:
                    else "`storage_encrypted = true` / `encrypted = true` and `kms_key_id`")
                 + ").",
             )
+
+
+_SSE_CONFIG_RE = re2.compile(r'^\s*resource\s+"aws_s3_bucket_server_side_encryption_configuration"\s+"[^"]+"')
+_BUCKET_REF_RE = re2.compile(r"\baws_s3_bucket\.(\w+)\.(?:id|bucket)\b")
+
+
+def _s3_sse_facts(ctx: FileContext) -> Iterator[str]:
+    """`s3-sse:<bucket>` for each server-side encryption configuration this file adds or keeps: the bucket it names
+    is encrypted, wherever in the diff the bucket itself is declared."""
+    if ctx.language != "terraform":
+        return
+    for hunk in ctx.file.hunks:
+        post = post_lines(hunk)
+        for i, ln in enumerate(post):
+            if "server_side_encryption_configuration" not in ln.text or _SSE_CONFIG_RE.search(ln.text) is None:
+                continue
+            body, _ = _resource_body(post, i)
+            text = "\n".join(b.text for b in body)
+            if "sse_algorithm" not in text and "apply_server_side_encryption_by_default" not in text:
+                continue
+            m = _BUCKET_REF_RE.search(text)
+            if m is not None:
+                yield f"s3-sse:{m.group(1)}"
 
 
 _UNENCRYPTED_RESOURCE = Rule(
@@ -457,8 +481,14 @@ _UNENCRYPTED_RESOURCE = Rule(
     languages=frozenset({"terraform"}),
     keywords=("resource",),
     check=_unencrypted_resources,
+    facts=_s3_sse_facts,
     examples=(
         udiff("infra/storage.tf", '+resource "aws_s3_bucket" "patient_exports" {', '+  bucket = "patient-exports"', "+}"),
+        # a sibling file encrypts another bucket, not this one
+        udiff("infra/buckets.tf", '+resource "aws_s3_bucket" "referral_docs" {', '+  bucket = "referral-docs"', "+}")
+        + udiff("infra/encryption.tf", '+resource "aws_s3_bucket_server_side_encryption_configuration" "fax_inbox" {',
+                "+  bucket = aws_s3_bucket.fax_inbox.id", "+  rule {", "+    apply_server_side_encryption_by_default {",
+                '+      sse_algorithm = "aws:kms"', "+    }", "+  }", "+}"),
         udiff("infra/db.tf", '+resource "aws_db_instance" "ehr" {', '+  engine = "postgres"', "+}"),
     ),
     counterexamples=(
@@ -467,6 +497,11 @@ _UNENCRYPTED_RESOURCE = Rule(
               "+  bucket = aws_s3_bucket.discharge.id", "+  rule {", "+    apply_server_side_encryption_by_default {",
               '+      sse_algorithm = "aws:kms"', "+    }", "+  }", "+}"),
         udiff("infra/db.tf", '+resource "aws_db_instance" "ehr" {', '+  engine = "postgres"', "+  storage_encrypted = true", "+}"),
+        # the bucket in one file, its encryption configuration in another file of the same change
+        udiff("infra/buckets.tf", '+resource "aws_s3_bucket" "referral_docs" {', '+  bucket = "referral-docs"', "+}")
+        + udiff("infra/encryption.tf", '+resource "aws_s3_bucket_server_side_encryption_configuration" "referral_docs" {',
+                "+  bucket = aws_s3_bucket.referral_docs.id", "+  rule {", "+    apply_server_side_encryption_by_default {",
+                '+      sse_algorithm     = "aws:kms"', "+      kms_master_key_id = aws_kms_key.docs.arn", "+    }", "+  }", "+}"),
         udiff("infra/logs.tf", '+resource "aws_s3_bucket" "alb_access_logs" {', '+  bucket = "cedar-alb-access-logs"', "+}"),
         # reported by ENC-002 on the `storage_encrypted = false` line instead
         udiff("infra/claims.tf", '+resource "aws_rds_cluster" "claims" {', '+  engine = "aurora-postgresql"',
