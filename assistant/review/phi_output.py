@@ -105,6 +105,9 @@ _ERROR_RESPONSE_RE = re2.compile(
     r"\bhttp\s*\.\s*Error\s*\(|\bjson\s*\.\s*NewEncoder\s*\(\s*w\s*\)\s*\.\s*Encode\s*\(|"
     r"\b(?:StatusCode|Problem|ObjectResult|BadRequest|Content)\s*\(|\bHTTPException\s*\(|\babort\s*\(|"
     r"\bcall\s*\.\s*respond\w*\s*\(|"  # Ktor
+    # go-chi/render `render.JSON(w, r, v)`; Spring WebFlux `ServerResponse.badRequest().bodyValue(...)`
+    r"\brender\s*\.\s*(?:JSON|JSONP|PlainText|Data|XML)\s*\(|"
+    r"\bServerResponse\s*\.\s*\w+\s*\([^()]*\)\s*(?:\.\s*\w+\s*\([^()]*\)\s*)*\.\s*(?:bodyValue\w*|body)\s*\(|"
     # Spring's RFC 7807 ProblemDetail: its detail and properties are the error body
     r"\bProblemDetail\s*\.\s*forStatus\w*\s*\(|\b(?:pd|problem|problemDetail|detail)\s*\.\s*(?:setDetail|setProperty|setTitle)\s*\(|"
     # NestJS's HTTP exceptions: the object they carry is the response body
@@ -155,16 +158,17 @@ _MAIL_BODY_KEY_RE = re2.compile(
 )
 _MAIL_ADDR_KEY_RE = re2.compile(
     r"(?i)^\s*[\"']?(?:to|cc|bcc|channel|routing_key|token|tokens|registration_ids|device_token|push_token|chat_id|"
-    r"recipients?|phone_number|target_user_ids|include_player_ids)[\"']?\s*(?::|=(?:[^=]|$))"
+    r"recipients?|phone_number|target_user_ids|include_player_ids|to_emails?|to_addresses|recipient_list|to_number)[\"']?\s*(?::|=(?:[^=]|$))"
 )
 _MAIL_META_KEY_RE = re2.compile(
-    r"(?i)^\s*[\"']?(?:subject|from|title|event_action|notification|severity|sound|badge|priority|icon_emoji|apns|"
+    r"(?i)^\s*[\"']?(?:subject|from|from_email|from_address|sender|title|event_action|notification|severity|sound|badge|priority|icon_emoji|apns|"
     r"android|aps|headings|contents)[\"']?\s*(?::|=(?:[^=]|$))"
 )
 # the object is a push notification or an e-mail/SMS to the patient: a clinical detail in it (a test value, the reason
 # for a visit) is shown on a lock screen or kept by the relay even without a name beside it
 _PATIENT_FACING_RE = re2.compile(
-    r"(?i)push|fcm|apns|expo|notification|device|subject|\bfrom\b|sms|onesignal|\bto\s*[:=]"
+    r"(?i)push|fcm|apns|expo|notification|device|subject|\bfrom\b|sms|onesignal|\bto\s*[:=]|\bto_emails?\b|\bfrom_email\b|"
+    r"\brecipient"
 )
 
 # A field of a clinical object that says what the care is about: `result.value`, `result.testName`, `appt.reason`,
@@ -312,11 +316,11 @@ def _mail_object_bodies(ctx: FileContext) -> Iterator[Hit]:
                 ln.new_no in hints and _posted_object(ctx, post, i)):
             continue
         m = _MAIL_BODY_KEY_RE.search(ln.text)
-        value = ln.text[m.end():] if m is not None else ""
+        value = ln.text[m.end() - (ln.text[m.end() - 1] not in ":="):] if m is not None else ""  # `=` took a character
         found: str | None = None
         if ln.new_no in hints:
             found = next((d for _, d in phi_chains(value, ctx.vocabulary, set(), {}) if d not in _RECIPIENT_TERMS), None)
-        if found is None and _PATIENT_FACING_RE.search("\n".join(x.text for x in near)) is not None:
+        if found is None and _PATIENT_FACING_RE.search("\n".join(x.text for x in (*near, ln))) is not None:
             detail = clinical_detail(value, ctx.vocabulary)
             found = detail[1] if detail is not None else None
         if found is not None:
@@ -692,23 +696,10 @@ def _check_urls(ctx: FileContext) -> Iterator[Hit]:
                     break
             if hit:
                 continue
-            pm = _PARAMS_DICT_RE.search(text)
-            if pm is not None:
-                span, starts = balanced_span(post, i, pm.end() - 1, max_lines=10)
-                for km in _DICT_KEY_RE.finditer(span):
-                    key = km.group(1) or km.group(2)
-                    term = vocab.phi_term(key)
-                    if term is None or term in _RECIPIENT_TERMS:
-                        continue
-                    value = span[km.end(): km.end() + 120].split(",")[0]
-                    if vocab.is_weak(term) and not _has_phi_arg(value, ctx, flow):
-                        continue
-                    target = post[i + line_at(starts, km.start())]
-                    if target.kind == "+":
-                        hit = True
-                        yield Hit(target.new_no or 1, f"PHI (`{term}`) is sent as a URL query parameter, which "
-                                  "proxies and access logs record. Send it in a POST body over TLS or use an opaque id.")
-                        break
+            for found in _params_dict_hits(ctx, post, i, text, flow):
+                hit = True
+                yield found
+                break
             if hit:
                 continue
             for q in _QUERY_PARAM_CALL_RE.finditer(text):
@@ -719,6 +710,7 @@ def _check_urls(ctx: FileContext) -> Iterator[Hit]:
                     break
     yield from _identifiers_in_url_paths(ctx)
     yield from _phi_route_params(ctx)
+    yield from _params_dicts_opened_above(ctx)
 
 
 # A path segment filled from a value: `/members/${m.ssn}`, f"/members/{ssn}", "/members/" + ssn, "/members/%s"
@@ -763,6 +755,53 @@ def _phi_route_params(ctx: FileContext) -> Iterator[Hit]:
                                      "access logs and browser history record. Take it in a POST body over TLS, or look "
                                      "the patient up by an opaque id.")
                 break
+
+
+def _params_dict_hits(ctx: FileContext, post: list[DiffLine], i: int, text: str, flow: object) -> Iterator[Hit]:
+    """A query-parameter dictionary opening on post[i] (`params: {`, `urlencode({`) whose entries carry PHI, by key
+    (`dob: ...`) or by value (`q: \`${visit.patient.addressLine1}\``)."""
+    vocab = ctx.vocabulary
+    pm = _PARAMS_DICT_RE.search(text)
+    if pm is None:
+        return
+    span, starts = balanced_span(post, i, pm.end() - 1, max_lines=10)
+    for km in _DICT_KEY_RE.finditer(span):
+        key = km.group(1) or km.group(2)
+        term = vocab.phi_term(key)
+        value = span[km.end(): km.end() + 120].split(",")[0]
+        if value.lstrip()[:1] in ("`", "'", '"', "f") and "\n" in span[km.end(): km.end() + 200]:
+            value = span[km.end(): km.end() + 200].split("\n")[0]  # a literal may hold commas
+        if term is None and "." in value:
+            # `q: \`${visit.patient.addressLine1}, ...\``: the key says nothing, the value is PHI
+            term = next((d for _, d in phi_chains(value, vocab, flow.record_vars, flow.phi_vars)  # type: ignore[attr-defined]
+                         if d not in _RECIPIENT_TERMS and d != "patient record"), None)
+            if term is not None and vocab.is_weak(term):
+                term = term if _has_phi_arg(value, ctx, flow) else None  # type: ignore[arg-type]
+        if term is None or term in _RECIPIENT_TERMS:
+            continue
+        if vocab.is_weak(term) and not _has_phi_arg(value, ctx, flow):  # type: ignore[arg-type]
+            continue
+        target = post[i + line_at(starts, km.start())]
+        if target.kind == "+":
+            yield Hit(target.new_no or 1, f"PHI (`{term}`) is sent as a URL query parameter, which "
+                      "proxies and access logs record. Send it in a POST body over TLS or use an opaque id.")
+            return
+
+
+def _params_dicts_opened_above(ctx: FileContext) -> Iterator[Hit]:
+    """`params: {` on an unchanged line with a PHI entry added inside it."""
+    hints = ctx.phi_hint_lines
+    for ln in ctx.scan(_PARAMS_DICT_RE.pattern, added_only=False, lower=False):
+        if ln.kind == "+" or ln.new_no is None:
+            continue
+        where = ctx.position(ln.new_no)
+        hunk = ctx.hunk_of(ln.new_no)
+        if where is None or hunk is None:
+            continue
+        post, i = where
+        if not any(x.kind == "+" and x.new_no in hints for x in post[i + 1: i + 10]):
+            continue
+        yield from _params_dict_hits(ctx, post, i, ln.text, flow_at(ctx, hunk, post, i))
 
 
 def _identifiers_in_url_paths(ctx: FileContext) -> Iterator[Hit]:
@@ -1103,6 +1142,8 @@ RULES: tuple[Rule, ...] = (
             "await _http.PostAsJsonAsync(_webhook, card, ct);",
             "portal/src/analytics/labs.ts::gtag(\"event\", \"lab_result_viewed\", {\n  result_id: result.id,\n"
             "  test_name: result.testName,\n});",
+            "portal/notifications/summary_mail.py::    message = Mail(\n        from_email=\"no-reply@harbor.org\",\n"
+            "        to_emails=patient.email,\n        subject=f\"Your visit summary: {appointment.reason}\",\n    )",
         ),
         counterexamples=(
             "internal/alerts/mailer.go::func (m *Mailer) Missed(p Patient, day string) error {\n\tmsg := gomail.NewMessage()\n"
@@ -1126,6 +1167,8 @@ RULES: tuple[Rule, ...] = (
             "web/confirm.ts::analytics.track(\"booked\", { clinic: appt.clinicId });",
             "portal/src/analytics/labs.ts::gtag(\"event\", \"lab_result_viewed\", {\n  result_id: result.id,\n"
             "  status: result.status,\n});",
+            "portal/notifications/summary_mail.py::    message = Mail(\n        from_email=\"no-reply@harbor.org\",\n"
+            "        to_emails=patient.email,\n        subject=f\"Your visit on {appointment.starts_at:%b %d}\",\n    )",
             "notify/d.py::client.chat_postMessage(channel=C, text=f\"Bed {encounter.bed_code} free\")",
             "rem/sms.py::sms.send(to=patient.phone, body=f\"Reminder: {clinic} at {when}\")",
         ),
@@ -1149,6 +1192,8 @@ RULES: tuple[Rule, ...] = (
             "    return requests.get(f\"{GEOCODER_URL}?q={address}&key={KEY}\", timeout=5)",
             "server/routes/feedback.js::res.redirect(`${SURVEY_URL}?ref=${visit.id}&reason=${encodeURIComponent(visit.reason)}`);",
             "portal/intake/routes.py::return redirect(url_for(\"intake.confirm\", name=patient.full_name, dob=patient.dob.isoformat()))",
+            "web/src/homecare/route.ts::const { data } = await axios.get(GEOCODER_URL, {\n  params: {\n"
+            "    q: `${visit.patient.addressLine1}, ${visit.patient.city}`,\n  },\n});",
             "server/src/routes/lookup.ts::lookup.get(\"/patients/by-ssn/:ssn\", requireStaff, async (req, res) => {",
             "api/Members.java::@GetMapping(\"/members/by-dob/{dateOfBirth}\")",
         ),
@@ -1162,6 +1207,8 @@ RULES: tuple[Rule, ...] = (
             "web/api.ts::const url = `${base}/notify?email=${patient.email}`;",
             "server/routes/feedback.js::res.redirect(`${SURVEY_URL}?ref=${visit.surveyToken}`);",
             "portal/intake/routes.py::return redirect(url_for(\"intake.confirm\", intake_id=patient.id))",
+            "web/src/homecare/route.ts::const { data } = await axios.get(GEOCODER_URL, {\n  params: {\n"
+            "    q: `${visit.clinic.addressLine1}, ${visit.clinic.city}`,\n  },\n});",
             "server/src/routes/lookup.ts::lookup.get(\"/patients/:patientId\", requireStaff, async (req, res) => {",
             "api/Members.java::@GetMapping(\"/members/{memberId}/coverage\")",
         ),
@@ -1211,6 +1258,10 @@ RULES: tuple[Rule, ...] = (
             "    return ProblemDetail.forStatusAndDetail(HttpStatus.CONFLICT, \"Registered: \" + ex.getExisting().getFullName());",
             "api/src/charts/charts.service.ts::if (!chart) {\n"
             "  throw new NotFoundException(`No active chart for ${patient.firstName} ${patient.lastName}, DOB ${patient.birthDate}`);",
+            "internal/charts/summary.go::if err != nil {\n\trender.Status(r, http.StatusInternalServerError)\n"
+            "\trender.JSON(w, r, ErrResponse{Err: err.Error(), Patient: p})",
+            "intake/IntakeHandler.kt::if (problems.isNotEmpty()) {\n"
+            "    return ServerResponse.badRequest().bodyValueAndAwait(mapOf(\"problems\" to problems, \"submitted\" to form))",
         ),
         counterexamples=(
             "internal/intake/handler.go::if err := rec.Validate(); err != nil {\n"
@@ -1229,6 +1280,10 @@ RULES: tuple[Rule, ...] = (
             "src/intake/intake.controller.ts::    } catch (e) {\n      if (e instanceof IntakeValidationError) {\n"
             "        throw new BadRequestException({ message: e.message, field: e.field });",
             "api/src/charts/charts.service.ts::if (!chart) {\n  throw new NotFoundException(`No active chart for patient ${patient.id}`);",
+            "internal/charts/summary.go::if err != nil {\n\trender.Status(r, http.StatusInternalServerError)\n"
+            "\trender.JSON(w, r, ErrResponse{Err: \"summary unavailable\"})",
+            "intake/IntakeHandler.kt::if (problems.isNotEmpty()) {\n"
+            "    return ServerResponse.badRequest().bodyValueAndAwait(mapOf(\"problems\" to problems))",
             "internal/intake/handler.go::\tif err := h.svc.Validate(sub); err != nil {\n"
             "\t\tmsg := fmt.Sprintf(\"intake rejected (%d fields): %v\",\n\t\t\tlen(sub.Fields), err)\n"
             "\t\thttp.Error(w, msg, http.StatusUnprocessableEntity)",
