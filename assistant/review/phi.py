@@ -257,7 +257,18 @@ class _Window:
 def _flow_hints(ctx: FileContext) -> frozenset[int]:
     """The lines the bindings read: those that may mention PHI, and those serializing a name whole
     (`body, _ := json.Marshal(msg)` carries what `msg` holds without a PHI word of its own)."""
-    return ctx.memo(("phi-flow-hints",), lambda: ctx.phi_hint_lines | ctx.lines_matching(SERIALIZE_LINE_PATTERN))
+    return ctx.memo(("phi-flow-hints",), lambda: _with_serializations(ctx))
+
+
+_SERIALIZE_WORDS = (b"marshal", b"dumps", b"stringify", b"jsonify", b"newreader", b"newbuffer", b"writevalueas",
+                    b"serialize")
+
+
+def _with_serializations(ctx: FileContext) -> frozenset[int]:
+    low = ctx.post_bytes_lower
+    if low is not None and not any(w in low for w in _SERIALIZE_WORDS):
+        return ctx.phi_hint_lines  # no serializer call in the file (a substring test, not a regex pass)
+    return ctx.phi_hint_lines | ctx.lines_matching(SERIALIZE_LINE_PATTERN)
 
 
 class _Names:
@@ -335,6 +346,8 @@ _CONFIG_LOGGING_PATTERN = (
     r"django\.db\.backends[\"']\s*:\s*\{[^}]*[\"']level[\"']\s*:\s*[\"']debug)|"
     r"\bEnableSensitiveDataLogging\s*\(\s*(?:true)?\s*\)|\bsetIncludePayload\s*\(\s*true\s*\)"
 )
+_CONFIG_WORDS = (b"hibernate", b"log-request-details", b"logqueryparameters", b"log_statement", b"django.db.backends",
+                 b"enablesensitivedatalogging", b"setincludepayload")
 _LOCAL_PROFILE_RE = re2.compile(
     r"(?i)(?:^|[/_.-])(?:local|dev|development|test|tests|testing|example|sample|docker-compose)(?:[/_.-]|$)"
 )
@@ -345,6 +358,9 @@ def _config_logging(ctx: FileContext) -> Iterator[Hit]:
     """Framework settings that log every bound SQL value or request body, outside local/dev/test profiles."""
     if _LOCAL_PROFILE_RE.search(ctx.path):
         return
+    low = ctx.post_bytes_lower
+    if low is not None and not any(w in low for w in _CONFIG_WORDS):
+        return  # a substring test per word (C speed) spares the regex pass over most files
     for ln in ctx.scan(_CONFIG_LOGGING_PATTERN, lower=False):
         no = ln.new_no or 0
         if "EnableSensitiveDataLogging" in ln.text and any(
