@@ -77,6 +77,7 @@ def create_app(
     install_error_handlers(app)
     for router in _ROUTERS:
         app.include_router(router)
+    app.router.routes[0:0] = deployments.SERVED_FIRST  # hot routes as plain Starlette routes, matched first (deployments.py)
 
     # add_middleware prepends: the last added is the outermost.
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)

@@ -40,10 +40,10 @@ def test_an_undecided_request_expires_and_the_callback_says_so(make_app: Any, se
     worker = install_outbox(app, options=WorkerOptions(poll_s=0.05, backoff_base_s=0.05, backoff_max_s=0.2))
     with CiSink() as sink, serve(app) as client:
         assert KIND in outbox.handlers() and worker.running
+        asked = time.monotonic()  # before the POST: the request's clock starts inside it, however long the answer takes
         created = post_deployment(client, SECRET, request_fields(DOSE_DIFF, callback_url=sink.url))
         assert created.status_code == 202, created.text
         assert created.json()["status"] == "pending"
-        asked = time.monotonic()
 
         (call,) = sink.wait_for(1, timeout=20)
         waited = time.monotonic() - asked
