@@ -986,6 +986,12 @@ _TOKEN_UNVERIFIED_RE = re2.compile(
     r"(?:(?:req|request|ctx|ctx\.state|res\.locals)\.\w+|\b(?:user|claims|principal|identity|caller)\w*)\s*=\s*(?:await\s+)?"
     r"jwt\.decode\(\s*[\w.\[\]]+\s*(?:,\s*\{[^}]*\})?\s*\)"
 )
+# A request value whose very name says it is a way around the login: `req.query.debug_token`, `request.args["override"]`,
+# `r.Header.Get("X-Support-Bypass")`.
+_REQUEST_BYPASS_KEY_RE = re2.compile(
+    r"(?i)" + _REQUEST_INPUT + r"""\s*(?:\.\s*|\[\s*["']|\(\s*["']|\.\s*get\(\s*["'])[\w\-]*"""
+    r"(?:debug|override|bypass|backdoor|impersonat|master|magic|skip_?auth|support|god_?mode|letmein|emergency|break[-_]?glass)"
+)
 _FALSE_VALUE_RE = re2.compile(r"""(?i)[=:]\s*["']?(?:false|0|no|off)\b""")
 
 
@@ -1078,7 +1084,8 @@ def _backdoor(ctx: FileContext) -> Iterator[Hit]:
                                   "without a session or token check. Only health checks, sign-in and public assets may "
                                   "be exempt; remove the exemption.")
     candidates = (ctx.lines_matching(_REQUEST_LITERAL_RE.pattern) | ctx.lines_matching(_BYPASS_FLAG_RE.pattern)
-                  | ctx.lines_matching(_TOKEN_UNVERIFIED_RE.pattern) | ctx.lines_matching(_IDENTITY_HEADER_RE.pattern))
+                  | ctx.lines_matching(_TOKEN_UNVERIFIED_RE.pattern) | ctx.lines_matching(_IDENTITY_HEADER_RE.pattern)
+                  | ctx.lines_matching(_REQUEST_BYPASS_KEY_RE.pattern))
     candidates = frozenset(candidates) - exempt
     if not candidates:
         return
@@ -1106,6 +1113,15 @@ def _backdoor(ctx: FileContext) -> Iterator[Hit]:
                 i = index_in(post, ln.new_no)
                 after = "\n".join(p.text for p in _body_under(post, i)) if i is not None else ""
                 if _GRANTS_IDENTITY_RE.search(after) and "40" not in after:
+                    yield Hit(ln.new_no)
+                    continue
+            if _REQUEST_BYPASS_KEY_RE.search(text) and re2.search(r"^\s*(?:if|elif|unless|else\s+if)\b", text):
+                # `if (req.query.debug_token && req.query.debug_token === process.env.DEBUG_TOKEN) { req.user = {...}; return next(); }`
+                if post is None:
+                    post = post_lines(hunk)
+                i = index_in(post, ln.new_no)
+                body = "\n".join(p.text for p in _body_under(post, i)) if i is not None else ""
+                if (_GRANTS_IDENTITY_RE.search(body) or _SETS_IDENTITY_RE.search(body)) and "40" not in body:
                     yield Hit(ln.new_no)
                     continue
             h = _IDENTITY_HEADER_RE.search(text)
@@ -1156,6 +1172,10 @@ _BACKDOOR = Rule(
               ' \treturn http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {',
               '+\t\tif strings.HasPrefix(r.URL.Path, "/v1/records/") {', '+\t\t\tnext.ServeHTTP(w, r)', '+\t\t\treturn', '+\t\t}',
               ' \t\ttoken := bearer(r)', ' \t\tif !a.verify(token) {', ' \t\t\thttp.Error(w, "unauthorized", http.StatusUnauthorized)'),
+        udiff('server/middleware/authenticate.js', ' function authenticate(req, res, next) {',
+              '+  if (req.query.debug_token && req.query.debug_token === process.env.DEBUG_TOKEN) {',
+              '+    req.user = { id: "debug", roles: ["admin"] };', '+    return next();', '+  }',
+              '   const user = verifySession(req.cookies.session);'),
         udiff('internal/auth/jwt.go', ' ', '-var parser = jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), jwt.WithExpirationRequired())',
               '+var parser = jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), jwt.WithoutClaimsValidation())', ' '),
         udiff('internal/middleware/auth.go', ' func (a *Auth) RequireToken(next http.Handler) http.Handler {',
@@ -1168,6 +1188,9 @@ _BACKDOOR = Rule(
               ' \treturn http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {',
               '+\t\tif r.URL.Query().Get("format") == "fhir" {', '+\t\t\tw.Header().Set("Content-Type", "application/fhir+json")', '+\t\t}',
               ' \t\traw := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")'),
+        udiff('server/middleware/authenticate.js', ' function authenticate(req, res, next) {',
+              '+  if (req.query.debug && !isProduction) {', '+    res.set("X-Debug", "1");', '+  }',
+              '   const user = verifySession(req.cookies.session);'),
         udiff('server/api.js', ' function parse(req, res, next) {', '+  if (req.headers["content-type"] === "application/json") return next();', '   return res.status(415).end();'),
         udiff('ehr/settings.py', ' DEBUG = False', '+SKIP_AUTH = False'),
         udiff('src/ui/session.js', ' function tokenExpiry(token) {', '+  const { exp } = jwt.decode(token);', '   return exp * 1000;'),
