@@ -204,6 +204,12 @@ def _delegated_with_actor(block: Block, gone: list[DiffLine]) -> bool:
     return False
 
 
+# Spring Data "auditing" stamps created/modified by/at on the row: record metadata, not an audit trail of access
+_RECORD_METADATA_RE = re2.compile(
+    r"\bAuditingEntityListener\b|@EnableJpaAuditing|\bAuditorAware\b|@(?:CreatedBy|LastModifiedBy|CreatedDate|LastModifiedDate)\b"
+)
+
+
 def _removed_audit(ctx: FileContext) -> Iterator[Hit]:
     """An audit call, decorator or middleware entry removed and not replaced in the same change."""
     if ctx.is_test or ctx.language in DOC_LANGUAGES or "audit" in ctx.path.lower():
@@ -223,6 +229,7 @@ def _removed_audit(ctx: FileContext) -> Iterator[Hit]:
             )
             continue
         if any((_audit_line(ln.text) or _uses_audit_name(ln.text, typed)) and _AUDIT_OFF_RE.search(ln.text) is None
+               and not (_RECORD_METADATA_RE.search(ln.text) and not any(_RECORD_METADATA_RE.search(g.text) for g in gone))
                for ln in block.hunk.lines if ln.kind == "+"):
             continue  # the audit call is still there, rewritten (a line switching auditing off replaces nothing)
         if _same_event_call(block, gone, ctx):
@@ -282,6 +289,8 @@ _REMOVED_AUDIT = Rule(
               '   res.json(chart);'),
         udiff('internal/chart/handler.go', ' \tchart, err := h.store.Chart(ctx, id)', '-\th.audit.Record(ctx, user, "chart.view", chart.PatientID)',
               '+\tif !user.IsInternal() {', '+\t\th.audit.Record(ctx, user, "chart.view", chart.PatientID)', '+\t}', ' \treturn chart, nil'),
+        udiff('ehr/notes/ClinicalNote.java', ' @Entity', ' @Table(name = "clinical_notes")', '-@EntityListeners(PhiAuditListener.class)',
+              '+@EntityListeners(AuditingEntityListener.class)', ' public class ClinicalNote {'),
         udiff('internal/chart/medications.go', ' \t\treturn', ' \t}', '-\th.audit.Log(r.Context(), user.ID, "chart.medications.view", patientID)',
               '+\th.metrics.Inc("chart.medications.view")', ' \t_ = json.NewEncoder(w).Encode(meds)'),
         udiff('fhir/config/FhirServerConfig.java',
@@ -314,6 +323,9 @@ _REMOVED_AUDIT = Rule(
               '     public void customize(RestfulServer server, BalpAuditCaptureInterceptor balp, SmartScopeInterceptor scopes) {',
               '-        server.registerInterceptor(scopes);', '+        server.registerInterceptor(new ResponseHighlighterInterceptor());',
               '         server.registerInterceptor(balp);', '     }'),
+        udiff('ehr/notes/ClinicalNote.java', ' @Entity', ' @Table(name = "clinical_notes")',
+              '-@EntityListeners(AuditingEntityListener.class)', '+@EntityListeners({AuditingEntityListener.class, PhiAuditListener.class})',
+              ' public class ClinicalNote {'),
         udiff('fhir/config/FhirServerConfig.java',
               '     public void customize(RestfulServer server, BalpAuditCaptureInterceptor balp) {',
               '-        server.registerInterceptor(balp);', '+        server.registerInterceptor(balp, InterceptorOrders.EARLY);', '     }'),
