@@ -644,8 +644,34 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
     hunk_words: set[str] | None = None
     infra: bool | None = None
     out: list[ClinicalChange] = []
+    added_exact: set[str] | None = None
+
+    def moved_to() -> set[str]:
+        nonlocal added_exact
+        if added_exact is None:
+            added_exact = {"".join(ln.text.split()) for ln in hunk.lines if ln.kind == "+"}
+        return added_exact
     for removed, added in hunk.change_blocks():
         if not added:
+            continue
+        if (removed and not display and any(_comment_only(ln.text) for ln in added)
+                and all(_comment_only(ln.text) or not ln.text.strip() for ln in added)):
+            # clinical code taken out with only a comment (or blank lines) in its place: reported on the first
+            # line that stands there now (`if (mgDl < 70) return Alert.Hypoglycemia;` -> `// the CGM app alarms`)
+            if hunk_words is None:
+                hunk_words = _hunk_words(hunk, path_words, pid)
+            if defs is None:
+                defs = _nearest_definitions(post)
+            target = next((ln for ln in added if ln.new_no is not None), None)
+            if target is None:
+                continue
+            names = _enclosing_names(post, position[id(target)], hunk.header, defs)
+            change = _removed_logic(removed, target, hunk_words | _names_words(names), moved_to(), language)
+            if change is not None:
+                if not change.symbol and names:
+                    change = ClinicalChange(change.line, change.kind, names[0])
+                out.append(change)
+                units.update(n for n in names if n)
             continue
         removed_canon = {_canonical(ln.text) for ln in removed if _code_line(ln.text)}
         # (comment lines left out: `// note` first would make the joined text one comment, equal to anything)
@@ -676,10 +702,7 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
             if not has_value and not switched_off:
                 continue
             if hunk_words is None:
-                hunk_words = set(path_words) | _words(hunk.header) | ({"control", "loop"} if pid else set())
-                for other in hunk.lines:
-                    if other.kind != "+" and _code_line(other.text):
-                        hunk_words |= _strong_words(other.text)
+                hunk_words = _hunk_words(hunk, path_words, pid)
             i = position[id(ln)]
             context = set(hunk_words)
             key_words: set[str] = set()
@@ -748,6 +771,51 @@ def _scan_hunk(hunk: Hunk, path_words: set[str], removed_exact: set[str], langua
             flagged_in_block += 1
             last = ln.new_no
     return out
+
+
+def _hunk_words(hunk: Hunk, path_words: set[str], pid: bool) -> set[str]:
+    """A hunk's context words: its path, its header, and the clinical words of its unchanged and removed code."""
+    words = set(path_words) | _words(hunk.header) | ({"control", "loop"} if pid else set())
+    for other in hunk.lines:
+        if other.kind != "+" and _code_line(other.text):
+            words |= _strong_words(other.text)
+    return words
+
+
+def _names_words(names: Iterable[str]) -> set[str]:
+    out: set[str] = set()
+    for name in names:
+        out |= _words(name)
+    return out
+
+
+def _removed_logic(removed: Sequence[DiffLine], target: DiffLine, context: set[str], added_exact: set[str],
+                   language: str | None) -> ClinicalChange | None:
+    """The clinical change of a block whose removed code is replaced by comments only: the first removed line
+    that is clinical logic (a value, formula or comparison in clinical words or context, not moved elsewhere
+    in the hunk), reported as a change on `target`, the block's first added line."""
+    for ln in removed:
+        text = ln.text
+        if not _code_line(text) or "".join(text.split()) in added_exact:
+            continue
+        if not (_NUMBER_RE.search(text) or _ARITH_RE.search(text) or _COMPARE_RE.search(text)):
+            continue
+        words = _line_words(text)
+        if not _NOT_CLINICAL.isdisjoint(words) and _DOSE.isdisjoint(words):
+            continue
+        strong = _strong(words, text)
+        if not strong and not _has_context(context | words):
+            continue
+        if not strong and not _INFRA_ALARM.isdisjoint(words | context):
+            continue
+        kind = _kind(words, context, text)
+        if kind is None:
+            continue
+        if language == "yaml" and not strong:
+            continue  # a YAML line's meaning is in its keys, which a removed line no longer shows in the post-image
+        m = _ASSIGN_RE.search(text)
+        return ClinicalChange(target.new_no or 0, kind, m.group(1) if m else "")
+    return None
 
 
 _DOCSTRING_OPEN_RE = re2.compile(r"^\s*[rRuU]?(\"\"\"|\'\'\')")

@@ -282,3 +282,34 @@ def test_doses_counted_as_stock_are_not_dose_logic() -> None:
     assert _changes(udiff("pharmacy/dispense.py", "-    if doses_left < 1 or dose_mg > 500:", "+    if doses_left < 1 or dose_mg > 800:")) == [
         (1, "dose")
     ]
+
+
+def test_clinical_logic_replaced_by_a_comment_is_a_change_on_the_comment() -> None:
+    diff = udiff(
+        "src/Aspen.Glucose/GlucoseAlerts.cs",
+        "     public static Alert? Evaluate(double mgDl, bool onInsulinDrip)",
+        "     {",
+        "         if (mgDl >= 400) return Alert.CriticalHigh;",
+        "-        if (mgDl < 70) return Alert.Hypoglycemia;",
+        "+        // low glucose is alarmed by the CGM app itself",
+        "         if (onInsulinDrip && mgDl < 100) return Alert.DripReview;",
+    )
+    assert _changes(diff) == [(4, "dose")]
+
+
+@pytest.mark.parametrize(
+    ("path", "lines"),
+    [
+        # limits moved to another module and imported back: an import, not a comment, stands in their place
+        ("dosing/acetaminophen.py", ["-MAX_DAILY_ACETAMINOPHEN_MG = 4000",
+                                     "+from dosing.limits import MAX_DAILY_ACETAMINOPHEN_MG", " def daily_ok(total_mg):"]),
+        # non-clinical code in a clinical file
+        ("dosing/client.py", ["-    retries = 3", "+    # the HTTP client retries by itself", " def fetch(order_id):"]),
+        # moved down the hunk, with a comment where it was
+        ("dosing/limits.py", ["-MAX_DAILY_MG = 4000", "+# limits", " SINGLE_MG = 1000", "+MAX_DAILY_MG = 4000"]),
+        # blank lines only, no comment: a plain deletion (reported nowhere: no added line carries it)
+        ("dosing/limits.py", ["-MAX_DAILY_MG = 4000", "+", " SINGLE_MG = 1000"]),
+    ],
+)
+def test_a_comment_in_place_of_non_clinical_or_moved_code_is_no_change(path: str, lines: list[str]) -> None:
+    assert _changes(udiff(path, *lines)) == []
