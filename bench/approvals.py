@@ -227,6 +227,36 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid: int) -> dict[str, int]:
+    """Clock ticks so far per kind of server thread, over the workers of `serve` (pid and its children).
+
+    The pools name their OS threads (assistant/thread_pool.py): deployments-cor(e), outbox-db, slack-core ...;
+    a process's main thread runs its event loop (HTTP, the outbox's claims and card calls); what the live
+    threads do not account for was used by threads that have exited (e.g. per-run thread pools).
+    """
+    ticks: dict[str, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if stat.parent.name != str(pid) and fields[1] != str(pid):
+            continue
+        process = int(fields[11]) + int(fields[12])
+        accounted = 0
+        for task in Path(f"/proc/{stat.parent.name}/task").glob("*"):
+            try:
+                text = (task / "stat").read_text()
+            except OSError:
+                continue
+            used = sum(int(x) for x in text.rpartition(")")[2].split()[11:13])
+            kind = "event loop" if task.name == stat.parent.name else text[text.index("(") + 1 : text.rindex(")")].rstrip("0123456789").rstrip("_")
+            ticks[kind] = ticks.get(kind, 0) + used
+            accounted += used
+        ticks["threads that exited"] = ticks.get("threads that exited", 0) + max(0, process - accounted)
+    return ticks
+
+
 # --------------------------------------------------------------------------- load
 # A minimal HTTP/1.1 keep-alive client over asyncio streams: requests are
 # built (and signed) before the clock starts, so the load generator spends
@@ -315,8 +345,11 @@ async def post_deployments(base: str, pid: int, n: int, concurrency: int, cards:
             body = request_body(i, run)
             posts.append(client.build("POST", "/api/deployments", body, {**sign(SECRET, None, body), "Content-Type": "application/json"}))
         cpu = cpu_seconds(pid)
+        threads = thread_cpu(pid)
         post_s, posted = await bounded(n, concurrency, lambda i: client.send(posts[i]))
         post_cpu = cpu_seconds(pid) - cpu
+        tick = os.sysconf("SC_CLK_TCK")
+        by_thread = {k: (v - threads.get(k, 0)) * 1000 / tick / n for k, v in thread_cpu(pid).items() if v != threads.get(k, 0)}
         # The server's CPU over the POST phase includes the cards the outbox posted meanwhile (chat-delivery's
         # cost, not the request's). Price a card by letting the outbox drain the rest with no other load,
         # then take that many cards' worth out of the phase's CPU: the request's own CPU, estimated.
@@ -361,6 +394,7 @@ async def post_deployments(base: str, pid: int, n: int, concurrency: int, cards:
         "post_cpu_ms": post_cpu * 1000 / n,
         "anchor_cpu_ms": anchor_cpu * 1000 / n,
         "post_wall_s": post_s,
+        "by_thread": by_thread,
         **drain,
         "ids": accepted,
         "statuses": statuses,
@@ -476,6 +510,13 @@ def run_one(label: str, database_url: str, args: argparse.Namespace, *, clicks: 
         print(
             f"          server CPU per POST {result['post_cpu_ms']:.2f} ms (server busy {result['post_cpu_ms'] * result['requests'] / 1000 / result['post_wall_s'] * 100:.0f}% "
             f"of one CPU while posting; includes the outbox's card posts in that time), per GET /healthz {result['anchor_cpu_ms']:.2f} ms",
+            flush=True,
+        )
+        parts = sorted(result["by_thread"].items(), key=lambda kv: -kv[1])
+        print(
+            "          of which by server thread: " + ", ".join(f"{k} {v:.2f}" for k, v in parts) + " ms per POST "
+            "(deployments-cor: the request's review, database write and approval park; event loop: HTTP and the "
+            "outbox's own loop work; outbox-db/slack-core: card claims and posts)",
             flush=True,
         )
         priced_on = result["requests"] - result.get("cards_in_phase", result["requests"])

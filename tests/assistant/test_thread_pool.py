@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures.thread as cf_thread
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +92,14 @@ def test_serves_asyncio_run_in_executor() -> None:
 def test_needs_a_worker() -> None:
     with pytest.raises(ValueError, match="at least one worker"):
         FixedThreadPool(0, "none")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="native thread names are read from /proc (Linux)")
+def test_its_threads_carry_the_pool_name_in_the_os() -> None:
+    """/proc/<pid>/task/<tid>/comm shows the pool's thread name (15 bytes), so a profiler or the bench can tell the threads apart."""
+    pool = FixedThreadPool(1, "deployments-core")
+    try:
+        tid = pool.submit(lambda: threading.get_native_id()).result(5)
+        assert Path(f"/proc/self/task/{tid}/comm").read_text().strip() == "deployments-cor"
+    finally:
+        pool.shutdown()
