@@ -89,9 +89,21 @@ def test_parking_and_resuming_save_in_the_calling_thread(workflow: ApprovalWorkf
     monkeypatch.setattr(threading.Thread, "start", start)
     view, _ = workflow.request_deployment(_req())
     assert workflow.waiting_for(view.id) is not None  # parked, durably: read back from the store
-    workflow.cast_vote(view.id, "alice", "approve", "slack")
-    assert workflow.waiting_for(view.id)["votes"] == 1
+    assert workflow.cast_vote(view.id, "bob", "reject", "slack", "no dose-cap test").decided  # resumes the thread
+    assert workflow.thread_status(view.id) == "rejected"
     assert started == []
+
+
+def test_only_the_deciding_vote_wakes_the_thread(workflow: ApprovalWorkflow) -> None:
+    """A vote that leaves the request pending is the database's alone: the parked checkpoint stays as it was."""
+    view, _ = workflow.request_deployment(_req())
+    parked = workflow.graph.get_state(workflow._config(view.id)).config["configurable"]["checkpoint_id"]
+    workflow.cast_vote(view.id, "alice", "approve", "slack")
+    assert workflow.graph.get_state(workflow._config(view.id)).config["configurable"]["checkpoint_id"] == parked
+    assert workflow.waiting_for(view.id)["votes"] == 1  # read from the database
+    workflow.cast_vote(view.id, "bob", "approve", "teams")
+    assert workflow.cast_vote(view.id, "erin", "approve", "slack").decided
+    assert workflow.thread_status(view.id) == "approved" and workflow.waiting_for(view.id) is None
 
 
 def test_a_refused_vote_leaves_the_thread_waiting_as_it_was(workflow: ApprovalWorkflow) -> None:
@@ -241,19 +253,20 @@ def test_a_resume_waits_while_another_process_resumes_the_same_thread(database_u
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        voted = threading.Thread(target=wf.cast_vote, args=(view.id, "alice", "approve", "slack"))
+        # A reject decides, so its vote resumes the thread (votes that leave a request pending do not).
+        voted = threading.Thread(target=wf.cast_vote, args=(view.id, "alice", "reject", "slack", "not this week"))
         voted.start()
         voted.join(1.5)
         assert voted.is_alive(), "the resume did not wait for the other process's hold on the thread"
         assert [v.person for v in wf.get(view.id).votes] == ["alice"]  # the vote itself is committed already
-        assert wf.waiting_for(view.id)["votes"] == 0  # the thread is untouched while the other process holds it
-        wf.cast_vote(other.id, "alice", "approve", "slack")  # another thread is not held up
-        assert wf.waiting_for(other.id)["votes"] == 1
+        assert wf.thread_status(view.id) == "pending"  # the thread is untouched while the other process holds it
+        wf.cast_vote(other.id, "alice", "reject", "slack", "not this week")  # another thread is not held up
+        assert wf.thread_status(other.id) == "rejected"
         assert holder.stdin is not None
         holder.stdin.close()
         voted.join(30)
         assert not voted.is_alive()
-        assert wf.waiting_for(view.id)["votes"] == 1
+        assert wf.thread_status(view.id) == "rejected"
     finally:
         if holder is not None:
             if holder.stdin is not None and not holder.stdin.closed:
@@ -310,17 +323,13 @@ def test_thread_locks_taken_by_many_threads_in_two_processes_never_fail(tmp_path
     assert outs == ["0 []", "0 []"]
 
 
-def test_a_request_whose_thread_never_started_gets_it_on_its_first_vote(workflow: ApprovalWorkflow) -> None:
+def test_a_request_whose_thread_never_started_gets_it_on_its_deciding_vote(workflow: ApprovalWorkflow) -> None:
     """The request is stored before its thread starts; a start that failed (logged, never the caller's error)
-    is made good by the next resume, from the database's state."""
+    is made good by the next resume (the deciding vote, an expiry), from the database's state."""
     view, created = workflow.service.request_deployment(_req())  # stored, no thread (as if the start had failed)
     assert created and workflow.thread_status(view.id) is None
     workflow.cast_vote(view.id, "alice", "approve", "slack")
-    assert workflow.waiting_for(view.id) == {
-        "deployment_id": view.id,
-        "waiting_for": [{"role": "approver", "count": 1}, {"role": "clinical-safety-officer", "count": 1}],
-        "votes": 1,
-    }
+    assert [v.person for v in workflow.get(view.id).votes] == ["alice"] and workflow.thread_status(view.id) is None
     workflow.cast_vote(view.id, "bob", "approve", "teams")
     assert workflow.cast_vote(view.id, "erin", "approve", "teams").decided
     assert workflow.thread_status(view.id) == "approved" and workflow.waiting_for(view.id) is None
