@@ -49,7 +49,7 @@ AUTHN = (
     r"security\(\s*\w+|useguards|authguard|jwtguard|@auth\b|\bprotect(?:ed)?\b|require_?user|with_?user|"
     r"authn|oauth2_?scheme|bearer|get_?jwt_?identity|current_?user\s*:|principal\b|@authorize|"
     r"\bauth\.(?:require|middleware|protect|handler|wrap|ensure|must|check|verify|guard|authenticate|session)\w*|"
-    r"with_?auth\w*\(|require_?session"
+    r"with_?auth\w*\(|require_?session|echojwt\.|\bmiddleware\.(?:JWT|KeyAuth|BasicAuth)\w*|jwtauth\.(?:Verifier|Authenticator)"
 )
 # Authorization: the caller may see this particular record.
 AUTHZ = (
@@ -369,6 +369,8 @@ _ANON_MARKER_RE = re2.compile(
     r"\bauthorize\s*\([^\n]*,\s*permitAll\s*\)|"
     # Spring's WebSecurityCustomizer: `web.ignoring().requestMatchers(...)` skips the whole filter chain
     r"\.ignoring\(\)\s*\.\s*(?:requestMatchers|antMatchers|mvcMatchers|regexMatchers)\s*\(|"
+    # Spring method security switched off: every @PreAuthorize/@Secured becomes a no-op
+    r"@Enable(?:Global)?MethodSecurity\([^)]*\b(?:prePostEnabled|securedEnabled)\s*=\s*false|"
     # Spring Data REST: the repository itself served as CRUD endpoints, beside the secured controllers
     r"@(?:RepositoryRestResource|RestResource)\([^)]*\bexported\s*=\s*true|"
     # express-jwt told to let requests without a token through (a guard made optional in place is ACC-001's `_weakened`)
@@ -492,7 +494,7 @@ _ANONYMOUS = Rule(
     regulations=REGULATIONS,
     keywords=("allowanonymous", "permitall", "allowany", "public", "no_auth", "noauth", "skip_auth", "skipauth",
               "login_exempt", "unauthenticated", "auth", "login", "authentication_classes", "permission_classes",
-              "security:", "anonymous", "ignoring", "exported", "optional", "credentialsrequired"),
+              "security:", "anonymous", "ignoring", "exported", "methodsecurity", "optional", "credentialsrequired"),
     check=_anonymous,
     examples=(
         udiff('Api/Imm.cs', ' [Route("api/patients/{id}/immunizations")]', '+[AllowAnonymous]', ' public class ImmController {}'),
@@ -503,6 +505,8 @@ _ANONYMOUS = Rule(
         udiff('WebSecurityConfig.java', ' WebSecurityCustomizer ignore() {', '+    return web -> web.ignoring().requestMatchers("/static/**", "/api/patients/**");', ' }'),
         udiff('records/views.py', ' ', '+@api_view(["GET"])', '+@permission_classes([AllowAny])', '+def patient_summary(request, pk):',
               '+    return JsonResponse(Summary.for_patient(pk))'),
+        udiff('config/SecurityConfig.java', ' @Configuration', '-@EnableMethodSecurity', '+@EnableMethodSecurity(prePostEnabled = false)',
+              ' public class SecurityConfig {'),
         udiff('ehr/patients/PatientRepository.java', ' import org.springframework.data.rest.core.annotation.RepositoryRestResource;', ' ',
               '-@RepositoryRestResource(exported = false)', '+@RepositoryRestResource(path = "patients", exported = true)',
               ' public interface PatientRepository extends JpaRepository<Patient, Long> {'),
@@ -520,6 +524,8 @@ _ANONYMOUS = Rule(
         udiff('src/health/health.controller.ts', "+@Controller('health')", '+export class HealthController {', '+  constructor(',
               '+    private readonly health: HealthCheckService,', '+    private readonly db: PrismaHealthIndicator,', '+  ) {}', '+',
               '+  @Get()', '+  @Public()', '+  @HealthCheck()', '+  check() {'),
+        udiff('config/SecurityConfig.java', ' @Configuration', '-@EnableGlobalMethodSecurity(prePostEnabled = true)', '+@EnableMethodSecurity(securedEnabled = true)',
+              ' public class SecurityConfig {'),
         udiff('ehr/patients/PatientRepository.java', ' import org.springframework.data.rest.core.annotation.RepositoryRestResource;', ' ',
               '-@RepositoryRestResource(path = "patients")', '+@RepositoryRestResource(path = "patients", exported = false)',
               ' public interface PatientRepository extends JpaRepository<Patient, Long> {'),
@@ -897,6 +903,8 @@ _NEW_ROUTE = Rule(
               '+        Results.Ok(await q.ActiveMedicationsAsync(id)));'),
         udiff('internal/server/routes.go', ' \tmux.HandleFunc("/healthz", s.health)', ' \tmux.Handle("/api/labs/", s.auth(s.labs))',
               '+\tmux.Handle("/api/records/", s.records)', ' \treturn mux'),
+        udiff('internal/api/routes.go', ' \te.GET("/healthz", s.health)', '+\te.GET("/patients/:id/discharge-summary", s.dischargeSummary)', ' ',
+              ' \tg := e.Group("/api", echojwt.WithConfig(s.jwtConfig()))', ' \tg.GET("/patients/:id", s.patient)'),
         udiff('vitals/api/VitalsRoutes.kt', ' fun Application.vitalsRoutes(repo: VitalsRepository) {', '     routing {',
               '         get("/health") { call.respondText("ok") }', '+        get("/api/patients/{id}/vitals/latest") {',
               '+            call.respond(repo.latestFor(call.parameters["id"]!!.toLong()))', '+        }', '         authenticate("auth-jwt") {'),
@@ -1216,6 +1224,8 @@ _FETCH_BY_ID_RE = re2.compile(
     # Prisma/TypeORM options after the where: `include: { visitNotes: true }`, `relations: ["notes"]`
     r"(?:\s*,\s*(?:include|select|relations)\s*:\s*(?:\{[^{}()]*(?:\{[^{}()]*\}[^{}()]*)*\}|\[[^\]]*\]))*\s*\}?\s*\)|"
     r"\.(?:findById|getById|getReferenceById|getOne|findOne)\(\s*\w+\s*\)|"
+    # Knex/Objection: .where({ id: req.params.id }), .where("id", id)
+    r"\.where\(\s*\{\s*_?id\s*(?::\s*[^{},()]+(?:\([^()]*\))?)?\s*\}\s*\)|\.where\(\s*[\"']id[\"']\s*,\s*[\w.\[\]\"']+\s*\)|"
     r"\.(?:Find|FindAsync)\(\s*\w+\s*\)|"
     r"\.(?:FirstOrDefault|SingleOrDefault|First|Single)(?:Async)?\(\s*\w+\s*=>\s*\w+\.Id\s*==\s*\w+\s*\)|"
     r"(?i:\bwhere\s+(?:\w+\.)?id\s*=\s*(?:\$\d+|\?|%s|:\w+|@\w+)\s*[\"'`;)])|"
@@ -1392,6 +1402,8 @@ _IDOR = Rule(
               '+    return this.prisma.appointment.findUnique({ where: { id }, include: { visitNotes: true } });', '+  }'),
         udiff('src/graphql/resolvers/patient.ts', '   Query: {', '     me: (_parent, _args, { user, dataSources }) => dataSources.patients.getByUserId(user.id),',
               '+    encounter: (_parent, { id }, { dataSources }) => dataSources.encounters.getById(id),', '   },'),
+        udiff('server/routes/labResults.js', '+router.get("/lab-results/:id", requireAuth, async (req, res) => {',
+              '+  const row = await db("lab_results").where({ id: req.params.id }).first();', '+  res.json(row);', '+});'),
         udiff('internal/referrals/handler.go', ' func (h *Handler) Get(w http.ResponseWriter, r *http.Request) {', ' \tuser := h.auth.User(r.Context())',
               '-\tref, err := h.store.ReferralForPractice(r.Context(), r.PathValue("id"), user.PracticeID)',
               '+\tref, err := h.store.ReferralByID(r.Context(), r.PathValue("id"))', ' \tif err != nil {'),
@@ -1404,6 +1416,8 @@ _IDOR = Rule(
               '+        return me.claims().findById(id).orElseThrow();', '+    }'),
         udiff('src/graphql/resolvers/patient.ts', '   Query: {', '     me: (_parent, _args, { user, dataSources }) => dataSources.patients.getByUserId(user.id),',
               '+    encounter: (_parent, { id }, { user, dataSources }) => dataSources.encounters.getById(id, user.patientId),', '   },'),
+        udiff('server/routes/labResults.js', '+router.get("/lab-results/:id", requireAuth, async (req, res) => {',
+              '+  const row = await db("lab_results").where({ id: req.params.id, patient_id: req.user.patientId }).first();', '+  res.json(row);', '+});'),
         udiff('portal/billing/views.py', ' @bp.get("/billing/invoices/<int:invoice_id>")', ' def invoice(invoice_id: int):',
               '-    inv = Invoice.query.filter_by(id=invoice_id, guarantor_user_id=g.user.id).first_or_404()',
               '+    inv = Invoice.query.get(invoice_id)', '+    if inv is None or inv.guarantor_user_id != g.user.id:', '+        abort(404)',
@@ -1427,9 +1441,16 @@ _WILDCARD_RE = re2.compile(
     r"""hasAuthority\(\s*["']\*["']\)|Permission\.ALL\b|"""
     r"""["']?Principal["']?\s*[:=]\s*(?:\{\s*["']?AWS["']?\s*[:=]\s*)?["']\*["']|\ballUsers\b|\ballAuthenticatedUsers\b|"""
     r"""\bacl\s*[:=]\s*["']public-read(?:-write)?["']|\ballow\s+[\w, ]+:\s*if\s+true\b|"""
-    r"""\bcontainer_access_type\s*=\s*["'](?:blob|container)["']|\ballow_(?:nested_items_to_be|blob)_public(?:_access)?\s*=\s*true\b"""
+    r"""\bcontainer_access_type\s*=\s*["'](?:blob|container)["']|\ballow_(?:nested_items_to_be|blob)_public(?:_access)?\s*=\s*true\b|"""
+    # S3 public access block relaxed (Terraform, CloudFormation)
+    r"""\b(?:block_public_acls|block_public_policy|ignore_public_acls|restrict_public_buckets|BlockPublicAcls|BlockPublicPolicy|"""
+    r"""IgnorePublicAcls|RestrictPublicBuckets)["']?\s*[:=]\s*["']?false\b|"""
+    # PostgreSQL row-level security (tenant/patient isolation) switched off or bypassed
+    r"""\bDISABLE\s+ROW\s+LEVEL\s+SECURITY\b|\bNO\s+FORCE\s+ROW\s+LEVEL\s+SECURITY\b|\bBYPASSRLS\b|"""
+    r"""\bCREATE\s+POLICY\b[^;]*\bUSING\s*\(\s*true\s*\)"""
 )
-_GRANT_HINTS = ("secrets", "'*'", '"*"', ":*", "- *", "system:unauthenticated", "system:anonymous", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess",
+_GRANT_HINTS = ("public_acls", "public_policy", "public_buckets", "publicacls", "publicpolicy", "publicbuckets",
+                "row level security", "bypassrls", "using (true)", "name: edit", "name: admin", "secrets", "'*'", '"*"', ":*", "- *", "system:unauthenticated", "system:anonymous", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess",
                 "roles/owner", "roles/editor", "owner", "contributor", "grant", "superuser", "sysadmin",
                 "permission.all", "container_access_type", "_public")
 _WILDCARD_ITEM_RE = re2.compile(r"""^\s*-\s*["']?\*["']?\s*$""")
@@ -1476,6 +1497,15 @@ def _wildcards(ctx: FileContext) -> Iterator[Hit]:
                               "service accounts only.")
                     continue
                 yield Hit(ln.new_no)
+            elif ctx.language == "yaml" and _BROAD_ROLE_REF_RE.search(ln.text):
+                if post is None:
+                    post = post_lines(hunk)
+                i = index_in(post, ln.new_no)
+                keys = enclosing_keys(post, i, hunk.header) if i is not None else []
+                if keys and keys[-1].lower() == "roleref":
+                    yield Hit(ln.new_no, "This binds the built-in `edit`/`admin` ClusterRole, which reads and changes "
+                              "every Secret, ConfigMap and workload of the namespace. Bind a Role with the verbs and "
+                              "resources the workload needs.")
             elif "*" in low and _RESOURCE_STAR_RE.search(ln.text):
                 if post is None:
                     post = post_lines(hunk)
@@ -1504,6 +1534,7 @@ def _wildcards(ctx: FileContext) -> Iterator[Hit]:
                     yield Hit(ln.new_no)
 
 
+_BROAD_ROLE_REF_RE = re2.compile(r"""^\s*name:\s*["']?(?:edit|admin)["']?\s*$""")
 # An IAM statement's resource set to everything: HCL `resources = ["*"]`, JSON/YAML `"Resource": "*"`.
 _RESOURCE_STAR_RE = re2.compile(r"""(?i)^\s*["']?resources?["']?\s*[:=]\s*\[?\s*["']\*["']\s*\]?\s*,?\s*$""")
 # Actions that read or change data (as opposed to Describe/List-the-account actions that only work on `*`).
@@ -1575,7 +1606,8 @@ _WILDCARD = Rule(
         "specific verbs, resources and tables it uses (least privilege)."
     ),
     regulations=REGULATIONS,
-    keywords=("*", "secrets", "container_access_type", "_public", "system:unauthenticated", "system:anonymous", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess", "roles/owner",
+    keywords=("*", "public_acls", "public_policy", "public_buckets", "publicacls", "publicpolicy", "publicbuckets",
+              "row level security", "bypassrls", "using (true)", "name: edit", "name: admin", "secrets", "container_access_type", "_public", "system:unauthenticated", "system:anonymous", "allusers", "allauthenticatedusers", "public-read", "if true", "cluster-admin", "administratoraccess", "poweruseraccess", "iamfullaccess", "roles/owner",
               "roles/editor", "owner", "contributor", "grant", "superuser", "sysadmin", "db_owner", "permission.all"),
     check=_wildcards,
     examples=(
@@ -1585,6 +1617,10 @@ _WILDCARD = Rule(
         udiff('db/V9.sql', '+GRANT ALL PRIVILEGES ON ALL TABLES IN SCHEMA public TO reporting;'),
         udiff('deploy/k8s/reporting/clusterrole.yaml', ' rules:', '   - apiGroups: [""]', '-    resources: ["configmaps"]',
               '-    verbs: ["get"]', '+    resources: ["secrets"]', '+    verbs: ["get", "list", "watch"]'),
+        udiff('deploy/k8s/intake/rolebinding.yaml', ' roleRef:', '   apiGroup: rbac.authorization.k8s.io', '   kind: ClusterRole', '-  name: intake-reader', '+  name: edit'),
+        udiff('infra/s3/referrals.tf', ' resource "aws_s3_bucket_public_access_block" "referrals" {', '   block_public_acls       = true',
+              '-  block_public_policy     = true', '+  block_public_policy     = false'),
+        udiff('db/migrations/V42__notes.sql', '+ALTER TABLE clinical_notes DISABLE ROW LEVEL SECURITY;'),
         udiff('infra/iam/claims_etl.tf', '   statement {', '     sid       = "ReadClaimsExtracts"', '     actions   = ["s3:GetObject", "s3:ListBucket"]',
               '-    resources = [aws_s3_bucket.claims_extracts.arn]', '+    resources = ["*"]', '   }'),
     ),
@@ -1592,6 +1628,10 @@ _WILDCARD = Rule(
         "infra/azure/lab-reports.tf::resource \"azurerm_storage_container\" \"lab_reports\" {\n  name = \"lab-reports\"\n  container_access_type = \"private\"\n}",
         udiff('k8s/rbac.yaml', ' rules:', '   - apiGroups: [""]', '-    resources: ["configmaps"]', '+    resources: ["configmaps", "secrets"]', '     verbs: ["get"]'),
         udiff('db/V9.sql', '+GRANT SELECT ON encounters TO reporting;'),
+        udiff('deploy/k8s/intake/rolebinding.yaml', ' metadata:', '-  name: intake', '+  name: edit', ' subjects:'),
+        udiff('infra/s3/referrals.tf', ' resource "aws_s3_bucket_public_access_block" "referrals" {', '   block_public_acls       = true',
+              '-  block_public_policy     = false', '+  block_public_policy     = true'),
+        udiff('db/migrations/V43__notes.sql', '+ALTER TABLE clinical_notes ENABLE ROW LEVEL SECURITY;', '+ALTER TABLE clinical_notes FORCE ROW LEVEL SECURITY;'),
         udiff('infra/iam/ci.tf', '   statement {', '     actions   = ["ec2:DescribeInstances", "logs:CreateLogGroup"]',
               '+    resources = ["*"]', '   }', ' ', '   statement {', '     actions   = ["s3:GetObject"]',
               '     resources = ["${aws_s3_bucket.artifacts.arn}/*"]', '   }'),
