@@ -390,12 +390,39 @@ def _check_logs(ctx: FileContext) -> Iterator[Hit]:
         if h.line not in seen:
             seen.add(h.line)
             yield h
+    for h in _frame_dumps(ctx):
+        if h.line not in seen:
+            seen.add(h.line)
+            yield h
     yield from (h for h in _whole_values(ctx) if h.line not in seen)
+
+
+# Rows of a data frame or result set written out: `df.head(20).to_string()`, `df.sample(5)`, `print(df)`.
+_FRAME_DUMP_RE = re2.compile(
+    r"\b([A-Za-z_]\w*)\s*\.\s*(?:head|tail|sample)\s*\([^)]*\)|\b([A-Za-z_]\w*)\s*\.\s*to_(?:string|markdown)\s*\("
+)
+_FRAME_WORDS = (".head(", ".tail(", ".sample(", ".to_string(", ".to_markdown(")
+
+
+def _frame_dumps(ctx: FileContext) -> Iterator[Hit]:
+    """A data frame's rows logged where the frame holds patients (the code around says cohort, patients...)."""
+    if ctx.language != "python":
+        return
+    for ln in ctx.scan(_LOG_SINK_RE.pattern, lower=False):
+        if not any(w in ln.text for w in _FRAME_WORDS):
+            continue
+        m = _FRAME_DUMP_RE.search(ln.text)
+        if m is None:
+            continue
+        around = " ".join(x.text for x in ctx.neighbours(ln.new_no or 0, 10, 3))
+        if _PATIENT_CONTEXT_RE.search(ctx.path + " " + ctx.enclosing_header(ln.new_no or 0) + " " + around):
+            yield Hit(ln.new_no or 1, f"Log/print writes rows of `{m.group(1) or m.group(2)}` (patient data) whole. "
+                      "Log counts or ids, not the rows.")
 
 
 # `%+v`/`%#v`/`JSON.stringify(x)`/`repr(x)`: every field of `x` is written out.
 _DUMP_RE = re2.compile(
-    r"%(?:[+#]v|r)[^\"]*\"\s*,\s*([^)]*)|\bJSON\s*\.\s*stringify\s*\(\s*([A-Za-z_]\w*)\s*[,)]|"
+    r"%(?:[+#]?v|r)[^\"]*\"\s*,\s*([^)]*)|\bJSON\s*\.\s*stringify\s*\(\s*([A-Za-z_]\w*)\s*[,)]|"
     r"\b(?:repr|vars)\s*\(\s*([A-Za-z_]\w*)\s*\)|\b([A-Za-z_]\w*)\s*\.\s*__dict__\b|"
     r"\b(?:JsonSerializer\s*\.\s*Serialize|JsonConvert\s*\.\s*SerializeObject|json\s*\.\s*dumps|json\s*\.\s*Marshal|"
     r"writeValueAsString|toJson)\s*\(\s*([A-Za-z_]\w*)\s*[,)]"
@@ -439,11 +466,20 @@ def _record_dumps(ctx: FileContext) -> Iterator[Hit]:
             yield Hit(ln.new_no or 1, f"Log/print dumps the whole record `{clinical[0]}` (every PHI field in it). "
                       "Log its id and the fields you need, redacted.")
             continue
+        above = ctx.neighbours(ln.new_no or 0, 10, 0)[:-1]
+        header = ctx.enclosing_header(ln.new_no or 0)
+        # Go's %v prints any value: with no %+v/%#v/%r beside it, only a name declared with a record type counts
+        plain_v = m.group(1) is not None and not any(v in m.group(0) for v in ("%+v", "%#v", "%r"))
+        typed_names = [n for n in names if n.isidentifier() and _typed_as_record(n, above + [ln], header, vocab)]
+        if typed_names:
+            yield Hit(ln.new_no or 1, f"Log/print dumps the whole record `{typed_names[0]}` (every PHI field in it). "
+                      "Log its id and the fields you need, redacted.")
+            continue
+        if plain_v:
+            continue
         names = [n for n in names if n in _GENERIC_RECORD_NAMES]
         if not names:
             continue
-        above = ctx.neighbours(ln.new_no or 0, 10, 0)[:-1]
-        header = ctx.enclosing_header(ln.new_no or 0)
         typed = any(vocab.is_record(t) for t in re2.findall(r"\b[A-Z][A-Za-z0-9]*", header))
         if not typed:
             # the value's declared type, where the diff shows it: `HandleAsync(IntakeForm form)`
@@ -465,11 +501,29 @@ def _record_dumps(ctx: FileContext) -> Iterator[Hit]:
                       "Log its id and the fields you need, redacted.")
 
 
+def _typed_as_record(name: str, lines: list[DiffLine], header: str, vocab: object) -> bool:
+    """Whether the diff declares `name` with a patient/clinical/FHIR type (`c Claim`, `dto: CreateReferralDto`)."""
+    decl = re2.compile(r"\b([A-Z]\w*)\s*[?*]?\s+\*?" + re2.escape(name) + r"\b")
+    annot = re2.compile(r"\b" + re2.escape(name) + r"\s*[?!]?\s*:\s*\*?([A-Z]\w*)")
+    go_param = re2.compile(r"[(,]\s*" + re2.escape(name) + r"\s+\*?(?:\w+\.)?([A-Z]\w*)\s*[,)]")
+    for text in [header] + [x.text for x in lines]:
+        if name not in text:
+            continue
+        for regex in (decl, annot, go_param):
+            t = regex.search(text)
+            if t is not None and (vocab.is_record(t.group(1)) or _PATIENT_CONTEXT_RE.search(t.group(1))  # type: ignore[attr-defined]
+                                  or _FHIR_TYPE_RE.search(t.group(1))):
+                return True
+    return False
+
+
 _REQUEST_BODY_RE = re2.compile(
-    r"\b(?:req|request|ctx\.request|event)\s*\.\s*(?:body|json|data|form|POST|get_json\s*\(\s*\)|payload)\b(?:\s*\))?\s*[,)]"
+    r"\b(?:(?:req|request|ctx\.request|event)\s*\.\s*(?:body|json|data|form|POST|get_json\s*\(\s*\)|payload)|"
+    r"\w*form\s*\.\s*cleaned_data|\w*serializer\s*\.\s*validated_data)\b(?:\s*\))?\s*[,)]"
 )
 _PATIENT_CONTEXT_RE = re2.compile(
-    r"(?i)patient|member|fhir|ehr|chart|intake|admission|encounter|enrollee|claim|referral|prescription|discharge"
+    r"(?i)patient|member|fhir|ehr|chart|intake|admission|encounter|enrollee|claim|referral|prescription|discharge|"
+    r"registration|cohort|readmission"
 )
 
 
@@ -479,7 +533,7 @@ def _request_body_logs(ctx: FileContext) -> Iterator[Hit]:
         if _REQUEST_BODY_RE.search(ln.text) is None:
             continue
         context = ctx.path + " " + ctx.enclosing_header(ln.new_no or 0) + " " + " ".join(
-            x.text for x in ctx.neighbours(ln.new_no or 0, 8, 0))
+            x.text for x in ctx.neighbours(ln.new_no or 0, 8, 3))
         if _PATIENT_CONTEXT_RE.search(context):
             yield Hit(ln.new_no or 1, "The whole request body of a patient-data endpoint is logged, with every PHI "
                       "field in it. Log the request id and the fields you need, redacted.")
@@ -850,6 +904,9 @@ RULES: tuple[Rule, ...] = (
             "labs/Router.kt::val p = patients.byMrn(result.mrn)\n    ?: throw IllegalArgumentException(\"Unknown MRN ${result.mrn}\")",
             "quality/Cohort.java::for (Patient p : cohort) {\n    logger.debug(\"cohort member: \" + p);",
             "internal/export.go::rec, err := e.store.GetPatient(ctx, id)\nlog.Printf(\"exporting %v\", rec)",
+            "internal/scrub.go::func (s *Scrubber) Scrub(c Claim) []Edit {\n\tfmt.Printf(\"claim needs edits: %v\\n%v\\n\", edits, c)",
+            "dags/readmissions.py::df = readmission_cohort(ds)\nlog.info(\"preview:\\n%s\", df.head(20).to_string())",
+            "registration/views.py::logger.warning(\"Duplicate registration attempt: %s\", form.cleaned_data)",
         ),
         counterexamples=(
             "sync/chart.py::log.info(\"chart synced\", extra={\"subject_token\": subject, \"documents\": len(documents)})",
@@ -890,6 +947,9 @@ RULES: tuple[Rule, ...] = (
             "labs/Router.kt::val p = patients.byMrn(result.mrn)\n    ?: throw IllegalArgumentException(\"Unknown patient for result ${result.id}\")",
             "quality/Cohort.java::for (Patient p : cohort) {\n    logger.debug(\"cohort member: \" + p.getId());",
             "internal/export.go::ids, err := e.store.ListPatientIDs(ctx)\nlog.Printf(\"exporting %v\", ids)",
+            "internal/scrub.go::func (s *Scrubber) Scrub(c Claim) []Edit {\n\tfmt.Printf(\"claim needs edits: %v\\n\", edits)",
+            "dags/sales.py::df = weekly_sales(ds)\nlog.info(\"preview:\\n%s\", df.head(20).to_string())",
+            "settings/views.py::logger.warning(\"Theme form invalid: %s\", form.errors)",
             "internal/intake.go::msg := fmt.Sprintf(\"rejected %s (%d fields): %v\",\n\tsub.ID, len(sub.Fields), err)\n"
             "log.Printf(\"%s\", msg)",
             "diff --git a/jobs/sync.go b/jobs/sync.go\n--- a/jobs/sync.go\n+++ b/jobs/sync.go\n@@ -10,2 +10,2 @@ func (s *Syncer) Run(ctx context.Context, batch *Batch) error {\n \tfor _, rec := range batch.Items {\n-\t\tlog.Printf(\"x\")\n+\t\tlog.Printf(\"synced %+v\", rec)\n",
