@@ -210,6 +210,11 @@ _RECORD_METADATA_RE = re2.compile(
 )
 
 
+# a Python import inside a function (`AppConfig.ready()`: `from ehr.audit import receivers  # noqa: F401`) is made for
+# its side effect, registering the audit signal receivers: removing it unhooks auditing
+_REGISTERING_IMPORT_RE = re2.compile(r"^\s+(?:from\s+[\w.]*audit[\w.]*\s+import\s|import\s+[\w.]*audit)")
+
+
 def _removed_audit(ctx: FileContext) -> Iterator[Hit]:
     """An audit call, decorator or middleware entry removed and not replaced in the same change."""
     if ctx.is_test or ctx.language in DOC_LANGUAGES or "audit" in ctx.path.lower():
@@ -217,7 +222,8 @@ def _removed_audit(ctx: FileContext) -> Iterator[Hit]:
     moved: set[str] | None = None
     typed = ctx.memo("audit-typed-names", lambda: _audit_typed_names(ctx))
     for block in blocks(ctx):
-        gone = [ln for ln in block.removed if _audit_line(ln.text) or _uses_audit_name(ln.text, typed)]
+        gone = [ln for ln in block.removed if _audit_line(ln.text) or _uses_audit_name(ln.text, typed)
+                or ctx.language == "python" and _REGISTERING_IMPORT_RE.search(ln.text) is not None]
         if not gone:
             continue
         guard = _new_guard(block, gone)
@@ -228,7 +234,9 @@ def _removed_audit(ctx: FileContext) -> Iterator[Hit]:
                 "reads and changes on the other path leave no audit record. Audit every access unconditionally.",
             )
             continue
-        if any((_audit_line(ln.text) or _uses_audit_name(ln.text, typed)) and _AUDIT_OFF_RE.search(ln.text) is None
+        if any((_audit_line(ln.text) or _uses_audit_name(ln.text, typed)
+                or ctx.language == "python" and _REGISTERING_IMPORT_RE.search(ln.text) is not None)
+               and _AUDIT_OFF_RE.search(ln.text) is None
                and not (_RECORD_METADATA_RE.search(ln.text) and not any(_RECORD_METADATA_RE.search(g.text) for g in gone))
                for ln in block.hunk.lines if ln.kind == "+"):
             continue  # the audit call is still there, rewritten (a line switching auditing off replaces nothing)
@@ -289,6 +297,8 @@ _REMOVED_AUDIT = Rule(
               '   res.json(chart);'),
         udiff('internal/chart/handler.go', ' \tchart, err := h.store.Chart(ctx, id)', '-\th.audit.Record(ctx, user, "chart.view", chart.PatientID)',
               '+\tif !user.IsInternal() {', '+\t\th.audit.Record(ctx, user, "chart.view", chart.PatientID)', '+\t}', ' \treturn chart, nil'),
+        udiff('ehr/patients/apps.py', '     def ready(self):', '         from . import signals  # noqa: F401',
+              '-        from ehr.audit import receivers  # noqa: F401', '+        from ehr.metrics import collectors  # noqa: F401'),
         udiff('ehr/notes/ClinicalNote.java', ' @Entity', ' @Table(name = "clinical_notes")', '-@EntityListeners(PhiAuditListener.class)',
               '+@EntityListeners(AuditingEntityListener.class)', ' public class ClinicalNote {'),
         udiff('internal/chart/medications.go', ' \t\treturn', ' \t}', '-\th.audit.Log(r.Context(), user.ID, "chart.medications.view", patientID)',
@@ -323,6 +333,8 @@ _REMOVED_AUDIT = Rule(
               '     public void customize(RestfulServer server, BalpAuditCaptureInterceptor balp, SmartScopeInterceptor scopes) {',
               '-        server.registerInterceptor(scopes);', '+        server.registerInterceptor(new ResponseHighlighterInterceptor());',
               '         server.registerInterceptor(balp);', '     }'),
+        udiff('ehr/patients/apps.py', '     def ready(self):', '-        from ehr.audit import receivers  # noqa: F401',
+              '+        from ehr.audit import receivers, exports  # noqa: F401'),
         udiff('ehr/notes/ClinicalNote.java', ' @Entity', ' @Table(name = "clinical_notes")',
               '-@EntityListeners(AuditingEntityListener.class)', '+@EntityListeners({AuditingEntityListener.class, PhiAuditListener.class})',
               ' public class ClinicalNote {'),
