@@ -739,7 +739,7 @@ _AUTHED_GROUP_RE = re2.compile(
 
 # A middleware passed by a bare name that says what it is: `r.Group("/api", auth)`, `.Use(requireAuth)`.
 _AUTH_ARG_RE = re2.compile(
-    r"(?i)(?:^|[\s,(])(?:auth|authn|authz|auth_?mw|auth_?middleware|require_?auth\w*|jwt\w*|mw\s*\.\s*auth\w*)"
+    r"(?i)(?:^|[\s,(.])(?:auth|authn|authz|auth_?mw|auth_?middleware|require_?auth\w*|jwt\w*|mw\s*\.\s*auth\w*)"
     r"(?:\s*\(\s*\))?\s*(?:[,)]|$)"
 )
 
@@ -903,6 +903,9 @@ _NEW_ROUTE = Rule(
               '+        Results.Ok(await q.ActiveMedicationsAsync(id)));'),
         udiff('internal/server/routes.go', ' \tmux.HandleFunc("/healthz", s.health)', ' \tmux.Handle("/api/labs/", s.auth(s.labs))',
               '+\tmux.Handle("/api/records/", s.records)', ' \treturn mux'),
+        udiff('internal/api/register.go', ' func (s *Server) Register(r *gin.Engine) {', ' \tauthorized := r.Group("/api", s.Auth())',
+              ' \tauthorized.GET("/patients/:id", s.patient)', '-\tauthorized.GET("/patients/:id/documents", s.documents)',
+              '+\tr.GET("/api/patients/:id/documents", s.documents)', ' }'),
         udiff('internal/api/routes.go', ' \te.GET("/healthz", s.health)', '+\te.GET("/patients/:id/discharge-summary", s.dischargeSummary)', ' ',
               ' \tg := e.Group("/api", echojwt.WithConfig(s.jwtConfig()))', ' \tg.GET("/patients/:id", s.patient)'),
         udiff('vitals/api/VitalsRoutes.kt', ' fun Application.vitalsRoutes(repo: VitalsRepository) {', '     routing {',
