@@ -513,7 +513,7 @@ _UNENCRYPTED_RESOURCE = Rule(
 
 _WRITE_RE = re2.compile(
     r"""\bopen\([^)]*["'][wa]b?\+?["']|\bopen\([^)]*mode\s*=\s*["'][wa]|\.open\(\s*["'][wa]b?\+?["']|"""
-    r"""\.write_(?:text|bytes)\(|\.(?:writeText|writeBytes|appendText|appendBytes)\(|\.to_(?:csv|parquet|excel|json|pickle|feather|hdf|orc)\(|\b(?:json|pickle|yaml)\.dump\(|"""
+    r"""\.write_(?:text|bytes)\(|\.(?:writeText|writeBytes|appendText|appendBytes)\(|\.to_(?:csv|parquet|excel|json|pickle|feather|hdf|orc)\(|\b(?:json|pickle|yaml|joblib|dill|cloudpickle)\.dump\(|"""
     r"""Files\.(?:write|writeString|newBufferedWriter|newOutputStream|copy)\(|new\s+(?:FileWriter|FileOutputStream|PrintWriter|RandomAccessFile)\(|"""
     r"""\.writeValue\(\s*(?:new\s+File|\w+\.toFile\(\)|\w*[fF]ile\b)|"""
     r"""\bfs(?:Promises)?\.(?:writeFile|writeFileSync|appendFile|appendFileSync|createWriteStream)\(|\bwriteFile(?:Sync)?\(|"""
@@ -657,7 +657,7 @@ _PLAINTEXT_FILE = Rule(
               "filewriter", "fileoutputstream", "printwriter", "writevalue", "setitem", "file.", "streamwriter",
               "filestream", "os.create", "os.openfile", ".open(", "putstring", "localforage", "wb.save(", "workbook.save(",
               "book.save(", "doc.save(", "docx.save(", "document.save(", "pdf.save(", "canvas.save(", "report.save(",
-              "sheet.save(", "xlsx.save("),
+              "sheet.save(", "xlsx.save(", "appendfile"),
     check=_plaintext_files,
     examples=(
         "web/src/offline/chartCache.ts::export async function cacheChart(chart: ChartSummary): Promise<void> {\n  await localforage.setItem(`chart:${chart.patientId}`, chart);\n}",
@@ -683,6 +683,10 @@ _PLAINTEXT_FILE = Rule(
               '+        File.WriteAllTextAsync(Path.Combine(_dir, $"{chart.Mrn}.json"), JsonSerializer.Serialize(chart));', "+}"),
         udiff("intake/offline.py", "+def park_intake(form_id: str, form: dict) -> None:", "+    with shelve.open(CACHE_PATH) as db:",
               "+        db[form_id] = form"),
+        udiff("ml/readmission/cache.py", "+def refresh_feature_cache(patients) -> str:",
+              "+    df = build_features(patients)  # mrn, age, diagnoses, labs, meds", '+    joblib.dump(df, "/srv/cache/features.pkl")'),
+        udiff("intake/backup.js", "+function backupIntake(intake) {",
+              '+  fs.appendFileSync("/var/lib/intake/backup.ndjson", JSON.stringify(intake) + "\\n");', "+}"),
         udiff("reports/DischargeReport.kt", "     fun export(day: LocalDate): File {",
               "         val rows = encounters.dischargedOn(day).map { e -> listOf(e.patient.mrn, e.dischargeDiagnosis).joinToString(\",\") }",
               '+        val target = File(exportDir, "discharges-$day.csv")', '+        target.writeText(rows.joinToString("\\n"))',
