@@ -331,9 +331,14 @@ _HTTP_EXCEPTION_RE = re2.compile(
 _AUDIT_SINK_RE = re2.compile(r"(?i)\baudit\w*\s*(?:\?\.|\.|->|::)\s*\w+\s*\(")
 
 
+# An error handed to an error tracker (`sentry.CaptureException(fmt.Errorf(...))`): an output (PHI-OUT), not a log.
+_ERROR_TRACKER_RE = re2.compile(r"(?i)\bcapture_?exception\s*\(|\bsentry\s*\.|\bbugsnag\s*\.\s*notify|\brollbar\s*\.")
+
+
 def _not_http_exception(ctx: FileContext, post: list[DiffLine], i: int, span: str) -> bool:
     text = post[i].text
-    return _HTTP_EXCEPTION_RE.search(text) is None and ("udit" not in text or _AUDIT_SINK_RE.search(text) is None)
+    return (_HTTP_EXCEPTION_RE.search(text) is None and ("udit" not in text or _AUDIT_SINK_RE.search(text) is None)
+            and _ERROR_TRACKER_RE.search(text) is None)
 
 
 # Configuration that makes a framework log the values bound into SQL or the bodies of requests: every
@@ -941,6 +946,8 @@ RULES: tuple[Rule, ...] = (
             "ehr/src/main/resources/application-prod.yml::logging:\n  level:\n    org.hibernate.orm.jdbc.bind: INFO",
             "Data/Db.cs::if (env.IsDevelopment())\n    options.EnableSensitiveDataLogging();",
             "themes/routes.py::payload = request.get_json()\nlogger.debug(\"theme payload=%s\", payload)",
+            "adt/census.py::log.info(\"%d awaiting discharge\", sum(1 for p in patients if p.discharge_pending))",
+            "internal/merge.go::sentry.CaptureException(fmt.Errorf(\"merge %s (MRN %s)\", dup.Name, dup.MRN))",
             "internal/alert.go::msg := map[string]string{\"text\": fmt.Sprintf(\"ward %s full\", ward)}\n"
             "body, _ := json.Marshal(msg)\nlog.Printf(\"alert %s\", body)",
             "cmd/cancel.py::self.stdout.write(f\"{count} appointments cancelled\")",

@@ -21,7 +21,7 @@ from assistant.review.vocabulary import PhiVocabulary
 _SAFE_CALL_RE = re2.compile(
     r"(?i)(redact|mask|anonymi|pseudonym|hash|token|encrypt|scrub|sanitiz|deident|obfuscat|"
     r"digest|hmac|len|count|size|bool|type|typeof|nameof|isinstance|hasattr|exists|is_?valid|last4|last_four|"
-    r"truncat|initials|sha\d*|md5|fingerprint|verif|validat)"
+    r"truncat|initials|sha\d*|md5|fingerprint|verif|validat|^sum$|^any$|^all$)"
 )
 _IGNORED_HEADS = frozenset({"f", "$", "self", "this", "None", "null", "nil", "true", "false", "True", "False", "new", "return", "await"})
 
