@@ -143,6 +143,11 @@ def _check_sql(ctx: FileContext) -> Iterator[Hit]:
     sql_lines = ctx.scan(_SQL_IN_STRING, added_only=False)
     if not sql_lines:
         return
+    # A match may start at a quote lines above and run to a keyword (a multi-line literal): it hides the lines it
+    # spans, so the raw-SQL calls of the added lines are looked for on their own (`db.Where(fmt.Sprintf("mrn = '%s'"`).
+    raw_lines = ctx.scan(_RAW_CALL_CANDIDATE)
+    if raw_lines:
+        sql_lines = sorted({*sql_lines, *raw_lines}, key=lambda x: x.new_no or 0)
     multi: set[int] = set()
     if ctx.scan(_MULTILINE_OPEN_RE.pattern, lower=False):
         for hit in _multiline_sql(ctx, _LazyConstants(ctx)):
@@ -415,6 +420,7 @@ _SQL_IN_STRING = (
     r"\.having|\.extra|\.literal)\s*\(|"
     r"\b(?:sql|query|stmt|statement|where|clause|filter)\w*\s*\+=|\bexecute\s+(?:immediate\s+)?'|\bexec\s*\("
 )
+_RAW_CALL_CANDIDATE = r"(?:\.where|\.andwhere|\.orwhere|\.having|\.raw|\.extra|\.literal|\.order|\.joins|\.not|\.group)\s*\(\s*(?:fmt\.sprintf\s*\(\s*)?[$@]?[rbuf]?[\"'`]"
 _SQL_WORDS = (
     r"select|insert|update|delete|where|order by|group by|values|merge into|join|truncate|drop table|"
     r"alter table|create table|exec|sql|query|\+=|^\s*(?:and|or)\s|raw\(|raw\s*\(|fromsqlraw|createnativequery"
@@ -728,20 +734,30 @@ _LDAP_FILTER_RE = re2.compile(
     r"employeeNumber|displayName|member)\s*=\s*$|\((?:[&|!]\s*\(?)?\s*(?:uid|cn|sAMAccountName|mail|userPrincipalName|"
     r"memberOf|ou|sn|givenName|employeeNumber)\s*=\s*[{%$]"
 )
-_XPATH_RE = re2.compile(r"(?:\[\s*@?[\w:-]+\s*=\s*['\"]?\s*$|\[\s*@?[\w:-]+\s*=\s*['\"]?\s*[{%$]|^//\w|^/\w+/)")
+_XPATH_RE = re2.compile(r"(?:\[\s*@?[\w:/@.-]+\s*=\s*['\"]?\s*$|\[\s*@?[\w:/@.-]+\s*=\s*['\"]?\s*[{%$]|^//\w|^/\w+/)")
 _XPATH_CALL_RE = re2.compile(r"(?i)(xpath|selectNodes|selectSingleNode|evaluate|compile|XPath|select_one|findall|find|iterfind)")
 _NOSQL_RE = re2.compile(r"\$where")
+
+
+def _xpath_call_below(ctx: FileContext, number: int) -> bool:
+    """`String expr = "//observation[...='" + code + "']";` then `xpath.evaluate(expr, ...)` on the next lines."""
+    where = ctx.position(number)
+    if where is None:
+        return False
+    post, i = where
+    return any(re2.search(r"(?i)\bxpath\w*\s*\.\s*(?:evaluate|compile)\s*\(|\bselect(?:Single)?Nodes\s*\(|\.xpath\s*\(", x.text)
+               for x in post[i + 1: i + 4])
 
 
 def _check_ldap_xpath(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test:
         return
     for ln in ctx.scan(r"uid=|cn=|samaccountname|mail=|userprincipalname|memberof|ou=|sn=|givenname|employeenumber|"
-                       r"member=|\[@|xpath|selectnodes|selectsinglenode|\$where|displayname=|evaluate"):
+                       r"member=|\[@|xpath|selectnodes|selectsinglenode|\$where|displayname=|evaluate|[\"']//\w"):
         low = ln.text.lower()
         if not any(k in low for k in ("uid=", "cn=", "samaccountname", "mail=", "userprincipalname", "memberof", "ou=",
                                       "sn=", "givenname", "employeenumber", "member=", "[@", "xpath", "selectnodes",
-                                      "selectsinglenode", "$where", "evaluate", "displayname=")):
+                                      "selectsinglenode", "$where", "evaluate", "displayname=", "//")):
             continue
         m = mask(ln.text)
         for s, how in built_literals(m):
@@ -751,7 +767,8 @@ def _check_ldap_xpath(ctx: FileContext) -> Iterator[Hit]:
                           "filter escaping (ldap3 `escape_filter_chars`, `LdapEncoder.filterEncode`) or use a "
                           "parameterised filter.")
                 break
-            if (_XPATH_RE.search(content) or _XPATH_RE.search(content.split("{")[0])) and _XPATH_CALL_RE.search(ln.text):
+            if (_XPATH_RE.search(content) or _XPATH_RE.search(content.split("{")[0])) and (
+                    _XPATH_CALL_RE.search(ln.text) or _xpath_call_below(ctx, ln.new_no or 0)):
                 yield Hit(ln.new_no or 1, f"An XPath expression is built by {how}. Use XPath variables "
                           "(`XPathVariableResolver`, lxml `$var` parameters) instead of splicing values in.")
                 break
@@ -791,6 +808,8 @@ RULES: tuple[Rule, ...] = (
             "        WHERE mrn = '{mrn}'\n    \"\"\"\n    return pd.read_sql(sql, engine)",
             "server/patients/rank.js::    order: [[Sequelize.literal(`similarity(\"lastName\", '${q}')`), 'DESC']],",
             "registry/cohorts.py::        cur.execute(f\"CALL refresh_cohort('{cohort_name}')\")",
+            "internal/patients/lookup.go::import (\n\t\"fmt\"\n\n\t\"gorm.io/gorm\"\n)\n\nfunc ByMRN(db *gorm.DB, mrn string) (*Patient, error) {\n"
+            "\tvar p Patient\n\terr := db.Where(fmt.Sprintf(\"mrn = '%s'\", mrn)).First(&p).Error",
             "ehr/search.py::order_by = request.args.get(\"sort\", SORT_COLUMNS[\"name\"])\nstmt = text(f\"SELECT id FROM patients ORDER BY {order_by} LIMIT :limit\")",
             "internal/encounters/search.go::where := []string{\"1=1\"}\nwhere = append(where, fmt.Sprintf(\"status = $%d\", len(args)))\n"
             "where = append(where, \"ward_code = '\"+f.Ward+\"'\")\n"
@@ -941,10 +960,13 @@ RULES: tuple[Rule, ...] = (
             "auth/ldap.py::conn.search(BASE_DN, f\"(&(objectClass=person)(uid={username}))\")",
             "src/Dir.java::String filter = \"(sAMAccountName=\" + user + \")\";",
             "svc/xml.js::const node = xpath.select(\"//patient[@mrn='\" + mrn + \"']\", doc);",
+            "ccd/CcdReader.java::String expr = \"//observation[code/@code='\" + loincCode + \"']/value\";\n"
+            "return (NodeList) xpath.evaluate(expr, ccd, XPathConstants.NODESET);",
         ),
         counterexamples=(
             "auth/ldap.py::conn.search(BASE_DN, \"(&(objectClass=person)(uid=%s))\", escape_filter_chars(username))",
             "svc/xml.js::const node = xpath.select(\"//patient[@active='true']\", doc);",
+            "ccd/CcdReader.java::String label = \"//observation[code/@code='\" + loincCode + \"']/value\";\nlog.debug(label);",
         ),
     ),
 )

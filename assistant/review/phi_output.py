@@ -29,10 +29,11 @@ from assistant.review.vocabulary import split_words
 _ANALYTICS_SINK_RE = re2.compile(
     r"(?i)(?:\banalytics\s*\.\s*(?:track|identify|page|screen|group|alias)\s*\(|"
     r"\b\w*analytics\w*\s*(?:\(\s*\)\s*)?(?:\.\s*\w+\s*\(\s*\)\s*)?\.\s*(?:logEvent|setUserPropert\w*|setUserId|log_event)\s*\(|"
-    r"\b(?:mp|mixpanel\w*|amplitude|posthog|segment|heap|fullstory|FS|intercom|hotjar|clevertap|braze|appboy|"
+    r"\b(?:mp|mixpanel\w*|amplitude|posthog|segment|heap|fullstory|(?-i:FS)|intercom|hotjar|clevertap|braze|appboy|"
     r"newrelic|datadog|dd|statsd|appInsights|telemetry|telemetryClient|_telemetry|tracker|gtm|plausible|"
     r"bugsnag|rollbar|honeybadger|raygun|airbrake|logrocket|LogRocket|sentry|Sentry|sentry_sdk|scope)\s*"
     r"(?:\.\s*\w+\s*)*\.\s*\w+\s*\(|"
+    r"(?-i:\bIntercom)\s*\(|"
     r"\b(?:gtag|ga|dataLayer\s*\.\s*push|trackEvent|track_event|TrackEvent|captureMessage|capture_message|"
     r"captureException|capture_exception|set_user|setUser|set_context|setContext|setExtra|set_extra|set_tag|setTag|"
     r"addBreadcrumb|add_breadcrumb|setCustomAttribute|addCustomAttribute|set_attribute|setAttribute|SetAttributes|"
@@ -67,7 +68,7 @@ _OUTPUT_KEYWORDS = ("analytics", "track", "mixpanel", "amplitude", "posthog", "s
                     "newrelic", "datadog", "statsd", "insights", "gtag", "datalayer", "breadcrumb", "attribute",
                     "capture", "set_user", "setuser", "message", "mail", "sms", "notif", "webhook", "slack",
                     "teams", "publish", "push", "bugsnag", "rollbar", "label", "tag", "context", "extra", "hook",
-                    "card", "messaging", "subject", "pagerduty", "opsgenie", "twilio", "routing_key", "event_action", "crm",
+                    "card", "messaging", "subject", "pagerduty", "opsgenie", "twilio", "routing_key", "event_action", "crm", "intercom",
                     "hubspot", "salesforce", "marketo", "mailchimp", "klaviyo", "braze", "pardot", "facebook",
                     "customerio", "activecampaign", "sendinblue", "brevo", "googleads", "google_ads", "adwords")
 
@@ -103,7 +104,8 @@ _ERROR_RESPONSE_RE = re2.compile(
     r"\bResponseEntity\s*(?:\.\s*\w+\s*\(\s*[\w.]*\s*\))?\s*\.\s*body\s*\(|\bnew\s+ResponseEntity\s*<?[^(]*\(|"
     r"\bResponseEntity\s*(?:<[^>(\n]*>)?\s*\(|"  # Kotlin constructs without `new`
     r"\bhttp\s*\.\s*Error\s*\(|\bjson\s*\.\s*NewEncoder\s*\(\s*w\s*\)\s*\.\s*Encode\s*\(|"
-    r"\b(?:StatusCode|Problem|ObjectResult|BadRequest|Content)\s*\(|\bHTTPException\s*\(|\babort\s*\(|"
+    r"\b(?:StatusCode|Problem|ObjectResult|BadRequest|Content|Conflict|UnprocessableEntity|NotFound|ValidationProblem)\s*\(|"
+    r"\bHTTPException\s*\(|\babort\s*\(|"
     r"\bcall\s*\.\s*respond\w*\s*\(|"  # Ktor
     # go-chi/render `render.JSON(w, r, v)`; Spring WebFlux `ServerResponse.badRequest().bodyValue(...)`
     r"\brender\s*\.\s*(?:JSON|JSONP|PlainText|Data|XML)\s*\(|"
@@ -328,6 +330,32 @@ def _mail_object_bodies(ctx: FileContext) -> Iterator[Hit]:
                       "body. Send only the minimum necessary: an opaque id or a link into the EHR.")
 
 
+# `requests.post(\n    SLACK_WEBHOOK,\n    json={"text": ...})`: the per-line sink scan sees no webhook on the call's line
+_WEBHOOK_CALL_NEXT_LINE = (
+    r"\b(?:requests|httpx|session|client|http|axios|_http|fetch)\s*(?:\.\s*(?:post|put|postasync|postasjsonasync)\s*)?\(\s*\n"
+    r"\s*[\w.\[\]\"']*(?:webhook|slack|teams|discord)"
+)
+
+
+def _multiline_webhook_posts(ctx: FileContext) -> Iterator[Hit]:
+    if not any(k in x for x in ctx.added_lower for k in ("webhook", "slack", "teams", "discord", "{")):
+        return
+    for ln in ctx.scan(_WEBHOOK_CALL_NEXT_LINE, added_only=False):
+        where = ctx.position(ln.new_no or 0)
+        hunk = ctx.hunk_of(ln.new_no or 0)
+        if where is None or hunk is None:
+            continue
+        post, i = where
+        span, starts = balanced_span(post, i, ln.text.rfind("("), max_lines=12)
+        flow = flow_at(ctx, hunk, post, i)
+        for offset, desc in phi_chains(span, ctx.vocabulary, flow.record_vars, flow.phi_vars):
+            target = post[i + line_at(starts, offset)]
+            if desc not in _RECIPIENT_TERMS and target.kind == "+" and target.new_no is not None:
+                yield Hit(target.new_no, f"PHI sent in a chat message: `{desc}` is in the webhook payload. Send only "
+                                         "the minimum necessary: an opaque id or a link into the EHR.")
+                break
+
+
 def _check_outputs(ctx: FileContext) -> Iterator[Hit]:
     if ctx.is_test or ctx.language not in CODE:
         return
@@ -346,7 +374,7 @@ def _check_outputs(ctx: FileContext) -> Iterator[Hit]:
         if hit.line not in seen:
             seen.add(hit.line)
             yield hit
-    for hit in (*_mail_object_bodies(ctx), *_marketing_payloads(ctx)):
+    for hit in (*_mail_object_bodies(ctx), *_marketing_payloads(ctx), *_multiline_webhook_posts(ctx)):
         if hit.line not in seen:
             seen.add(hit.line)
             yield hit
@@ -966,7 +994,10 @@ _BARE_RESPONSE_RE = re2.compile(
 
 
 # `return jsonable_encoder(patient)` / `return patient` in a route handler; group 1 the name
-_RETURN_RECORD_RE = re2.compile(r"^\s*return\s+(?:jsonable_encoder\s*\(\s*|JSONResponse\s*\(\s*(?:content\s*=\s*)?jsonable_encoder\s*\(\s*)?([A-Za-z_]\w*)\s*\)*\s*;?\s*$")
+_RETURN_RECORD_RE = re2.compile(
+    r"^\s*return\s+((?:(?:JsonResponse|JSONResponse|jsonify|Response)\s*\(\s*(?:content\s*=\s*)?)?"
+    r"(?:(?:jsonable_encoder|model_to_dict|asdict|vars)\s*\(\s*)?)([A-Za-z_]\w*)\s*\)*\s*;?\s*$"
+)
 _ROUTE_DECORATOR_RE = re2.compile(r"^\s*@(?:\w+\.)?(?:get|post|put|patch|delete|route|api_route|api_view|action)\b")
 
 
@@ -979,9 +1010,9 @@ def _unprojected_returns(ctx: FileContext) -> Iterator[Hit]:
             continue
         for ln in block.added:
             m = _RETURN_RECORD_RE.search(ln.text) if "return" in ln.text else None
-            if m is None or ln.new_no is None or not vocab.is_record(m.group(1)):
+            if m is None or ln.new_no is None or not vocab.is_record(m.group(2)):
                 continue
-            name = m.group(1)
+            name = m.group(2)
             projected = re2.compile(r"^\s*return\s+[\w.]+\s*\((?:[^()]*\()?[^()]*\b" + re2.escape(name) + r"\b")
             if not any(projected.search(r.text) and _RETURN_RECORD_RE.search(r.text) is None for r in block.removed):
                 continue
@@ -989,8 +1020,7 @@ def _unprojected_returns(ctx: FileContext) -> Iterator[Hit]:
             if where is None:
                 continue
             post, i = where
-            if "jsonable_encoder" not in ln.text and not any(
-                    _ROUTE_DECORATOR_RE.search(x.text) for x in post[max(0, i - 15): i]):
+            if not m.group(1) and not any(_ROUTE_DECORATOR_RE.search(x.text) for x in post[max(0, i - 15): i]):
                 continue
             yield Hit(ln.new_no, f"The handler now returns the `{name}` record itself where it returned a schema of it, "
                                  "so every column goes to the caller. Return the response model with only the fields "
@@ -1144,6 +1174,9 @@ RULES: tuple[Rule, ...] = (
             "  test_name: result.testName,\n});",
             "portal/notifications/summary_mail.py::    message = Mail(\n        from_email=\"no-reply@harbor.org\",\n"
             "        to_emails=patient.email,\n        subject=f\"Your visit summary: {appointment.reason}\",\n    )",
+            "portal/src/support/intercom.ts::Intercom(\"update\", { email: patient.email, name: patient.name });",
+            "alerts/sepsis.py::    p = encounter.patient\n    requests.post(\n        SLACK_WEBHOOK,\n"
+            "        json={\"text\": f\"Sepsis score {score} for {p.full_name}, MRN {p.mrn}\"},\n    )",
         ),
         counterexamples=(
             "internal/alerts/mailer.go::func (m *Mailer) Missed(p Patient, day string) error {\n\tmsg := gomail.NewMessage()\n"
@@ -1169,6 +1202,10 @@ RULES: tuple[Rule, ...] = (
             "  status: result.status,\n});",
             "portal/notifications/summary_mail.py::    message = Mail(\n        from_email=\"no-reply@harbor.org\",\n"
             "        to_emails=patient.email,\n        subject=f\"Your visit on {appointment.starts_at:%b %d}\",\n    )",
+            "portal/src/support/intercom.ts::Intercom(\"update\", { user_id: patient.id });",
+            "fax/staging.js::const file = path.join(dir, `${record.id}.json`);\nfs.writeFileSync(file, JSON.stringify(record));",
+            "alerts/sepsis.py::    requests.post(\n        SLACK_WEBHOOK,\n"
+            "        json={\"text\": f\"Sepsis score {score} in room {encounter.room}\"},\n    )",
             "notify/d.py::client.chat_postMessage(channel=C, text=f\"Bed {encounter.bed_code} free\")",
             "rem/sms.py::sms.send(to=patient.phone, body=f\"Reminder: {clinic} at {when}\")",
         ),
@@ -1262,6 +1299,8 @@ RULES: tuple[Rule, ...] = (
             "\trender.JSON(w, r, ErrResponse{Err: err.Error(), Patient: p})",
             "intake/IntakeHandler.kt::if (problems.isNotEmpty()) {\n"
             "    return ServerResponse.badRequest().bodyValueAndAwait(mapOf(\"problems\" to problems, \"submitted\" to form))",
+            "Controllers/RegistrationsController.cs::catch (DuplicatePatientException ex)\n{\n"
+            "    return Conflict(new { error = ex.Message, submitted = request });",
         ),
         counterexamples=(
             "internal/intake/handler.go::if err := rec.Validate(); err != nil {\n"
@@ -1284,6 +1323,8 @@ RULES: tuple[Rule, ...] = (
             "\trender.JSON(w, r, ErrResponse{Err: \"summary unavailable\"})",
             "intake/IntakeHandler.kt::if (problems.isNotEmpty()) {\n"
             "    return ServerResponse.badRequest().bodyValueAndAwait(mapOf(\"problems\" to problems))",
+            "Controllers/RegistrationsController.cs::catch (DuplicatePatientException ex)\n{\n"
+            "    return Conflict(new { error = \"duplicate_patient\", existingId = ex.ExistingId });",
             "internal/intake/handler.go::\tif err := h.svc.Validate(sub); err != nil {\n"
             "\t\tmsg := fmt.Sprintf(\"intake rejected (%d fields): %v\",\n\t\t\tlen(sub.Fields), err)\n"
             "\t\thttp.Error(w, msg, http.StatusUnprocessableEntity)",
@@ -1360,6 +1401,9 @@ RULES: tuple[Rule, ...] = (
             "diff --git a/frontdesk/routes.py b/frontdesk/routes.py\n--- a/frontdesk/routes.py\n+++ b/frontdesk/routes.py\n"
             "@@ -10,4 +10,4 @@\n @router.get(\"/front-desk/patients/{patient_id}\")\n def lookup(patient_id: int, db=Depends(get_session)):\n"
             "     patient = db.get(Patient, patient_id)\n-    return PatientSummary.model_validate(patient)\n+    return jsonable_encoder(patient)\n",
+            "diff --git a/kiosk/views.py b/kiosk/views.py\n--- a/kiosk/views.py\n+++ b/kiosk/views.py\n"
+            "@@ -10,3 +10,3 @@\n def checkin_lookup(request):\n     patient = Patient.objects.get(mrn=request.GET[\"mrn\"])\n"
+            "-    return JsonResponse({\"first_name\": patient.first_name})\n+    return JsonResponse(model_to_dict(patient))\n",
         ),
         counterexamples=(
             "intake/forms.py::class PatientForm(forms.ModelForm):\n    class Meta:\n        model = Patient\n        fields = \"__all__\"",
