@@ -482,10 +482,13 @@ def _record_dumps(ctx: FileContext) -> Iterator[Hit]:
             continue
         if plain_v:
             continue
-        names = [n for n in names if n in _GENERIC_RECORD_NAMES]
+        names = [n for n in names if n in _GENERIC_RECORD_NAMES or (
+            not plain_v and n.isidentifier() and split_words(n)[-1:] in (["payload"], ["body"]))]
         if not names:
             continue
-        typed = any(vocab.is_record(t) for t in re2.findall(r"\b[A-Z][A-Za-z0-9]*", header))
+        typed = any(vocab.is_record(t) for t in re2.findall(r"\b[A-Z][A-Za-z0-9]*", header)) or (
+            # `def build_newrx(patient, med, prescriber)`: the function is handed the patient itself
+            "(" in header and any(vocab.is_record(t) for t in IDENTIFIER_RE.findall(header.split("(", 1)[1])))
         if not typed:
             # the value's declared type, where the diff shows it: `HandleAsync(IntakeForm form)`
             decl = re2.compile(r"\b([A-Z]\w*)\s*[?*]?\s+\*?" + re2.escape(names[0]) + r"\b")
@@ -912,6 +915,9 @@ RULES: tuple[Rule, ...] = (
             "internal/scrub.go::func (s *Scrubber) Scrub(c Claim) []Edit {\n\tfmt.Printf(\"claim needs edits: %v\\n%v\\n\", edits, c)",
             "dags/readmissions.py::df = readmission_cohort(ds)\nlog.info(\"preview:\\n%s\", df.head(20).to_string())",
             "registration/views.py::logger.warning(\"Duplicate registration attempt: %s\", form.cleaned_data)",
+            "diff --git a/erx/newrx.py b/erx/newrx.py\n--- a/erx/newrx.py\n+++ b/erx/newrx.py\n"
+            "@@ -10,2 +10,3 @@ def build_newrx(patient, med, prescriber) -> dict:\n     }\n"
+            "+    log.debug(\"NewRx payload: %s\", json.dumps(rx_payload))\n     return rx_payload\n",
         ),
         counterexamples=(
             "sync/chart.py::log.info(\"chart synced\", extra={\"subject_token\": subject, \"documents\": len(documents)})",
@@ -957,6 +963,9 @@ RULES: tuple[Rule, ...] = (
             "internal/scrub.go::func (s *Scrubber) Scrub(c Claim) []Edit {\n\tfmt.Printf(\"claim needs edits: %v\\n\", edits)",
             "dags/sales.py::df = weekly_sales(ds)\nlog.info(\"preview:\\n%s\", df.head(20).to_string())",
             "settings/views.py::logger.warning(\"Theme form invalid: %s\", form.errors)",
+            "diff --git a/ops/hook.py b/ops/hook.py\n--- a/ops/hook.py\n+++ b/ops/hook.py\n"
+            "@@ -10,2 +10,3 @@ def build_alert(service, severity) -> dict:\n     }\n"
+            "+    log.debug(\"alert payload: %s\", json.dumps(alert_payload))\n     return alert_payload\n",
             "internal/intake.go::msg := fmt.Sprintf(\"rejected %s (%d fields): %v\",\n\tsub.ID, len(sub.Fields), err)\n"
             "log.Printf(\"%s\", msg)",
             "diff --git a/jobs/sync.go b/jobs/sync.go\n--- a/jobs/sync.go\n+++ b/jobs/sync.go\n@@ -10,2 +10,2 @@ func (s *Syncer) Run(ctx context.Context, batch *Batch) error {\n \tfor _, rec := range batch.Items {\n-\t\tlog.Printf(\"x\")\n+\t\tlog.Printf(\"synced %+v\", rec)\n",
