@@ -477,7 +477,7 @@ _ASSIGN_HEAD_RE = re2.compile(r"^\s*(?:(?:var|let|const|val|final|string|String|
 # An error body entry whose key says it holds what the caller sent: `"received" to body` (Kotlin), `submitted: form`,
 # `"input": data`; group 2 is the value, a bare name.
 _ECHO_ENTRY_RE = re2.compile(
-    r"[\"']?\b(received|submitted|input|echo|original|submission|request_body|requestBody|sent)[\"']?\s*(?::|\bto\b|=>|=(?:[^=>]|$))"
+    r"[\"']?\b(received|submitted|submission|request_body|requestBody)[\"']?\s*(?::|\bto\b|=>|=(?:[^=>]|$))"
     r"\s*&?([A-Za-z_]\w*)\s*(?:[,})\]]|$)"
 )
 _NOT_INPUT_NAMES = frozenset({"null", "None", "nil", "undefined", "true", "false", "True", "False", "err", "error",
