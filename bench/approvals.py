@@ -401,39 +401,52 @@ async def post_deployments(base: str, pid: int, n: int, concurrency: int, cards:
     }
 
 
-async def slack_clicks(base: str, pid: int, deployment_ids: list[str], rate: float, seconds: float) -> dict[str, Any]:
-    """Open-loop Approve clicks at `rate`/s; latency = send to Slack's ack (HTTP 200)."""
-    n = int(rate * seconds)
-    client = RawClient(base)
+def click_requests(client: RawClient, deployment_ids: list[str], n: int) -> list[bytes]:
+    """`n` signed Approve clicks, three clickers per card in a row (alice, bob, erin), built before the clock starts."""
     clicks = []
     for i in range(n):
         user = CLICKERS[i % len(CLICKERS)]
         dep = deployment_ids[(i // len(CLICKERS)) % len(deployment_ids)]
         body, content = block_action(user=user, action_id="deployment.approve", value=dep, trigger_id=f"{i}.{i}.bench")
         clicks.append(client.build("POST", "/slack/events", body, {**content, **signed_headers(SLACK_SIGNING_SECRET, body)}))
+    return clicks
+
+
+async def open_loop(client: RawClient, clicks: list[bytes], rate: float) -> tuple[list[float], list[int], float]:
+    """Send `clicks` at `rate`/s whatever the answers do (open loop, so a slow server cannot slow the offer down);
+    returns each click's send-to-ack latency (s), its HTTP status, and how long the sending took."""
     latencies: list[float] = []
     statuses: list[int] = []
+    # Open the connections outside the measurement.
+    warm = client.build("GET", "/healthz")
+    await asyncio.gather(*(client.send(warm) for _ in range(64)))
+
+    async def click(i: int) -> None:
+        sent = time.perf_counter()
+        status, _body = await client.send(clicks[i])
+        latencies.append(time.perf_counter() - sent)
+        statuses.append(status)
+
+    start = time.perf_counter()
+    tasks = []
+    for i in range(len(clicks)):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(click(i)))
+    sent_s = time.perf_counter() - start
+    await asyncio.gather(*tasks)
+    return latencies, statuses, sent_s
+
+
+async def slack_clicks(base: str, pid: int, deployment_ids: list[str], rate: float, seconds: float) -> dict[str, Any]:
+    """Open-loop Approve clicks at `rate`/s; latency = send to Slack's ack (HTTP 200)."""
+    n = int(rate * seconds)
+    client = RawClient(base)
+    clicks = click_requests(client, deployment_ids, n)
     try:
-        # Open the connections outside the measurement.
-        warm = client.build("GET", "/healthz")
-        await asyncio.gather(*(client.send(warm) for _ in range(64)))
-
-        async def click(i: int) -> None:
-            sent = time.perf_counter()
-            status, _body = await client.send(clicks[i])
-            latencies.append(time.perf_counter() - sent)
-            statuses.append(status)
-
         cpu = cpu_seconds(pid)
-        start = time.perf_counter()
-        tasks = []
-        for i in range(n):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(click(i)))
-        sent_s = time.perf_counter() - start
-        await asyncio.gather(*tasks)
+        latencies, statuses, sent_s = await open_loop(client, clicks, rate)
         # Every acked click must become a recorded vote: read them back (the server records them after the ack).
         expected: dict[str, set[str]] = {}
         for i in range(n):

@@ -39,11 +39,12 @@ from approvals import (  # noqa: E402
     CLICKERS,
     PEOPLE,
     SECRET,
-    SLACK_SIGNING_SECRET,
     RawClient,
     SlackApiProcess,
     bounded,
+    click_requests,
     cpu_seconds,
+    open_loop,
     outbox_backlog,
     post_deployments,
     postgres_database,
@@ -51,7 +52,6 @@ from approvals import (  # noqa: E402
 )
 
 from assistant.signing import sign  # noqa: E402
-from tests.support.slack_api import block_action, signed_headers  # noqa: E402
 
 
 def workers_of(supervisor: int) -> list[int]:
@@ -81,32 +81,8 @@ async def send_clicks(base: str, ids: list[str], rate: float, seconds: float) ->
     """bench/approvals.py's open-loop clicks (three clickers per card, in a row), without its read-back polling."""
     n = int(rate * seconds)
     client = RawClient(base)
-    clicks = []
-    for i in range(n):
-        user = CLICKERS[i % len(CLICKERS)]
-        body, content = block_action(user=user, action_id="deployment.approve", value=ids[(i // len(CLICKERS)) % len(ids)], trigger_id=f"{i}.{i}.bench")
-        clicks.append(client.build("POST", "/slack/events", body, {**content, **signed_headers(SLACK_SIGNING_SECRET, body)}))
-    latencies: list[float] = []
-    statuses: list[int] = []
     try:
-        warm = client.build("GET", "/healthz")
-        await asyncio.gather(*(client.send(warm) for _ in range(64)))
-
-        async def click(i: int) -> None:
-            sent = time.perf_counter()
-            status, _body = await client.send(clicks[i])
-            latencies.append(time.perf_counter() - sent)
-            statuses.append(status)
-
-        start = time.perf_counter()
-        tasks = []
-        for i in range(n):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(click(i)))
-        sent_s = time.perf_counter() - start
-        await asyncio.gather(*tasks)
+        latencies, statuses, sent_s = await open_loop(client, click_requests(client, ids, n), rate)
     finally:
         await client.close()
     ms = sorted(x * 1000 for x in latencies)
