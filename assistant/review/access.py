@@ -74,7 +74,9 @@ _PUBLIC_PATH_RE = re2.compile(
     r"assets|favicon\.ico|robots\.txt|docs|openapi(?:\.json)?|swagger\S*|redoc|\.well-known|callback|oauth2?|auth|"
     r"token|sso|saml|webhooks?|csrf|actuator/(?:health|info)|heartbeat|alive|(?:v\d+/)?api-docs|swagger-ui)(?:$|[/.?\"'{<*])"
 )
-_IMPORT_RE = re2.compile(r"^\s*(?:import\s|from\s+\S+\s+import\s|using\s|const\s+\{?[\w\s,]+\}?\s*=\s*require\()")
+# An import/using line: neither code a guard sits on nor a route. (A first definition that also matched
+# `const x = require(` was shadowed by this one further down and never took effect; it is gone, verdicts unchanged.)
+_IMPORT_RE = re2.compile(r"^\s*(?:import\s|from\s+[\w.]+\s+import\s|using\s+(?:static\s+)?[\w.]+\s*;)")
 
 
 def _code(ln: DiffLine) -> bool:
@@ -400,9 +402,6 @@ _PATH_LITERAL_RE = re2.compile(
     r"""\[\s*Http(?:Get|Post|Put|Patch|Delete|Head|Options)\(\s*"([^"]*)"|"""
     r"""@(?:Controller|Get|Post|Put|Patch|Delete|All|Head)\(\s*["'`]([^"'`]*)["'`]"""
 )
-
-
-_IMPORT_RE = re2.compile(r"^\s*(?:import\s|from\s+[\w.]+\s+import\s|using\s+(?:static\s+)?[\w.]+\s*;)")
 
 
 def _paths_in(lines: Sequence[DiffLine]) -> list[str]:
