@@ -34,9 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from approvals import CLICKERS  # noqa: E402  (the same three clickers as the live bench)
 from cards import anchor_ms, database, drain  # noqa: E402
-
-CLICKERS = ("U0ALICE", "U0BOB", "U0ERIN")
 
 
 class _Inline(Executor):
